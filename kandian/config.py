@@ -1,0 +1,245 @@
+"""The INI configuration of the daemon and of ``kandianctl``.
+
+The public keys are fixed in PRODUCT.md ("Config"); ``etc/kandian.ini``
+documents each one.  Like Tahoe-LAFS's ``tahoe.cfg`` the file is whitelisted:
+an unknown section or key is an error naming it, so a typo never silently
+falls back to a default.  Every failure is a :class:`ConfigError` whose text
+is one line naming the file, the key and the value.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import zoneinfo
+from typing import Any, Callable
+
+import attrs
+from psycopg2.extensions import parse_dsn
+from twisted.internet.endpoints import serverFromString
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``str()`` is one line for the operator."""
+
+
+# -- value parsers: each takes the raw string and returns the typed value or
+# raises ValueError with a short reason.
+
+
+def text(raw: str) -> str:
+    return raw.strip()
+
+
+def positive_int(raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError("not an integer") from None
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
+             "false": False, "no": False, "off": False, "0": False}
+
+
+def boolean(raw: str) -> bool:
+    try:
+        return _BOOLEANS[raw.strip().lower()]
+    except KeyError:
+        raise ValueError("not a boolean (true/false)") from None
+
+
+def zone(raw: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(raw.strip())
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError("unknown time zone") from None
+
+
+def dsn(raw: str) -> str:
+    value = raw.strip()
+    if value:
+        try:
+            parse_dsn(value)
+        except Exception as e:
+            raise ValueError("not a libpq connection string: %s" % (str(e).strip().splitlines() or ["?"])[0]) from None
+    return value
+
+
+def endpoint(raw: str) -> str:
+    """A Twisted server endpoint description; checked at load time."""
+    value = raw.strip()
+    if not value:
+        raise ValueError("empty endpoint")
+    return value
+
+
+def _setting(default: str, parse: Callable[[str], Any], **kw: Any) -> Any:
+    return attrs.field(default=parse(default), metadata={"parse": parse, "raw": default}, **kw)
+
+
+@attrs.frozen
+class PlatformSection:
+    data_dir: str = _setting("./var", text)
+    public_host: str = _setting("127.0.0.1", text)
+    timezone: zoneinfo.ZoneInfo = _setting("Asia/Shanghai", zone)
+
+
+@attrs.frozen
+class DatabaseSection:
+    dsn: str = _setting("", dsn)
+    pool_size: int = _setting("4", positive_int)
+    embedded_user: str = _setting("nobody", text)
+
+
+@attrs.frozen
+class DeviceSection:
+    listen: str = _setting("tcp:8588", endpoint)
+    login_timeout: int = _setting("30", positive_int)
+    heartbeat_timeout: int = _setting("360", positive_int)
+    command_timeout: int = _setting("10", positive_int)
+
+
+@attrs.frozen
+class RegisterSection:
+    listen: str = _setting("tcp:8589", endpoint)
+    auto_provision: bool = _setting("true", boolean)
+
+
+@attrs.frozen
+class McuSection:
+    listen: str = _setting("tcp:8590", endpoint)
+    session_timeout: int = _setting("1800", positive_int)
+
+
+@attrs.frozen
+class RtspSection:
+    listen: str = _setting("tcp:8554", endpoint)
+
+
+@attrs.frozen
+class AdminSection:
+    listen: str = _setting("tcp:8591:interface=127.0.0.1", endpoint)
+
+
+@attrs.frozen
+class FtpSection:
+    listen: str = _setting("tcp:2121", endpoint)
+
+
+@attrs.frozen
+class Config:
+    path: str | None = None
+    platform: PlatformSection = attrs.field(factory=PlatformSection)
+    database: DatabaseSection = attrs.field(factory=DatabaseSection)
+    device: DeviceSection = attrs.field(factory=DeviceSection)
+    register: RegisterSection = attrs.field(factory=RegisterSection)
+    mcu: McuSection = attrs.field(factory=McuSection)
+    rtsp: RtspSection = attrs.field(factory=RtspSection)
+    admin: AdminSection = attrs.field(factory=AdminSection)
+    ftp: FtpSection = attrs.field(factory=FtpSection)
+
+    def listeners(self) -> dict[str, str]:
+        """Listener name (the config section) → endpoint description."""
+        return {
+            name: getattr(self, name).listen
+            for name in ("device", "register", "mcu", "rtsp", "admin", "ftp")
+        }
+
+    @property
+    def data_dir(self) -> str:
+        return os.path.abspath(self.platform.data_dir)
+
+
+SECTIONS: dict[str, type] = {
+    "platform": PlatformSection, "database": DatabaseSection,
+    "device": DeviceSection, "register": RegisterSection, "mcu": McuSection,
+    "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection,
+}
+
+
+def parse(text_: str, path: str = "<string>", reactor: Any = None) -> Config:
+    """Parse INI text into a :class:`Config`, or raise :class:`ConfigError`."""
+    parser = configparser.ConfigParser(interpolation=None, strict=True,
+                                       inline_comment_prefixes=(";", "#"),
+                                       default_section="\x00none")
+    parser.optionxform = str  # keys are case-sensitive, as documented
+    try:
+        parser.read_string(text_, source=path)
+    except configparser.Error as e:
+        raise ConfigError("%s: not a valid INI file: %s" % (path, " ".join(str(e).split()))) from None
+    sections: dict[str, Any] = {}
+    for name in parser.sections():
+        cls = SECTIONS.get(name)
+        if cls is None:
+            raise ConfigError("%s: unknown section [%s] (known: %s)"
+                              % (path, name, ", ".join(sorted(SECTIONS))))
+        fields = {f.name: f for f in attrs.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, raw in parser.items(name):
+            field = fields.get(key)
+            if field is None:
+                raise ConfigError("%s: unknown key '%s' in [%s] (known: %s)"
+                                  % (path, key, name, ", ".join(sorted(fields))))
+            try:
+                values[key] = field.metadata["parse"](raw)
+            except ValueError as e:
+                raise ConfigError("%s: [%s] %s = %r: %s" % (path, name, key, raw, e)) from None
+        sections[name] = cls(**values)
+    config = Config(path=path, **sections)
+    _check_endpoints(config, reactor)
+    return config
+
+
+def _check_endpoints(config: Config, reactor: Any) -> None:
+    """Build (not listen on) every endpoint, so a bad string fails at start-up.
+
+    ``serverFromString`` parses the description and, for ``ssl:``, loads the
+    certificate and key: a missing file is reported here, not at bind time.
+    """
+    if reactor is None:
+        from twisted.internet import reactor as global_reactor
+        reactor = global_reactor
+    seen: dict[str, str] = {}
+    for name, description in config.listeners().items():
+        try:
+            serverFromString(reactor, description)
+        except Exception as e:
+            reason = " ".join(str(e).split()) or e.__class__.__name__
+            raise ConfigError("%s: [%s] listen = %r: bad endpoint: %s"
+                              % (config.path, name, description, reason)) from None
+        if description in seen and not description.split(":")[1:2] == ["0"]:
+            raise ConfigError("%s: [%s] listen = %r: same endpoint as [%s]"
+                              % (config.path, name, description, seen[description]))
+        seen[description] = name
+
+
+def load(path: str | None, reactor: Any = None) -> Config:
+    """Load the file at *path*; ``None`` means "no file: the built-in defaults"."""
+    if path is None:
+        config = Config()
+        _check_endpoints(config, reactor)
+        return config
+    try:
+        with open(path, encoding="utf-8") as f:
+            content = f.read()
+    except FileNotFoundError:
+        raise ConfigError("%s: config file not found" % (path,)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("%s: config file is not UTF-8" % (path,)) from None
+    except OSError as e:
+        raise ConfigError("%s: cannot read config file: %s" % (path, e.strerror)) from None
+    return parse(content, path, reactor)
+
+
+def describe_dsn(value: str) -> str:
+    """A DSN for log lines and error messages: never its password."""
+    try:
+        parts = parse_dsn(value)
+    except Exception:
+        return "<unparsable dsn>"
+    parts.pop("password", None)
+    return " ".join("%s=%s" % kv for kv in sorted(parts.items()))

@@ -1,0 +1,333 @@
+"""How the device link bodies (spec §7.5) map to typed classes.
+
+Every body is an attrs frozen class whose attribute names are the spec's
+element names, in the spec's order. Each attribute is declared with one of
+the field constructors below, which records how it travels:
+
+* :func:`text` / :func:`integer` (and :func:`port`, :func:`count`): a leaf
+  element; ``optional=True`` makes a missing element read as ``None`` and a
+  ``None`` value left out when writing; ``aliases`` are the misspellings
+  accepted on input (the first name is always the one written);
+* :func:`repeated`: zero or more child elements of an :class:`Item` class,
+  held as a tuple;
+* :func:`child`: one optional child element of an :class:`Item` class.
+
+Construction validates types and the bounds the spec states, so a message
+that exists can always be written. Decoding failures of any kind surface as
+:class:`MessageError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Iterable, TypeVar
+
+import attrs
+from lxml import etree
+
+from kandian import xmlwire
+from kandian.xmlwire import Element, XMLWireError
+
+__all__ = [
+    "MessageError",
+    "FIELD",
+    "Text",
+    "Integer",
+    "Repeated",
+    "Child",
+    "Item",
+    "Message",
+    "StatusResponse",
+    "DeviceRequest",
+    "DEVICE_INITIATED",
+    "register",
+    "registry",
+    "message_class",
+    "decode_body",
+    "encode_body",
+    "text",
+    "integer",
+    "port",
+    "count",
+    "repeated",
+    "child",
+]
+
+
+class MessageError(XMLWireError):
+    """A device link body that cannot be decoded (or a body for no known CMD).
+
+    A subclass of :class:`kandian.xmlwire.XMLWireError` (and so of
+    :class:`ValueError`); XML-level failures are re-raised as this class.
+    """
+
+
+FIELD = "kandian.device.messages"
+
+# §7.4.3 表 2: the commands whose request the device sends.
+DEVICE_INITIATED = frozenset({0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x74})
+
+
+def _xml_string(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if value is None and attribute.default is None:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"{attribute.name} must be a str, got {type(value).__name__}")
+    xmlwire.check_text(value)
+    if value != value.strip(xmlwire.WHITESPACE):
+        # The reader strips padding, so such a value could not travel intact.
+        raise ValueError(f"{attribute.name} must not start or end with whitespace")
+
+
+def _bounded_int(low: int | None, high: int | None) -> Callable[[object, attrs.Attribute, object], None]:
+    def check(instance: object, attribute: attrs.Attribute, value: object) -> None:
+        if value is None and attribute.default is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{attribute.name} must be an int, got {type(value).__name__}")
+        if low is not None and value < low or high is not None and value > high:
+            span = f"{'' if low is None else low}..{'' if high is None else high}"
+            raise ValueError(f"{attribute.name} must be in {span}, got {value}")
+
+    return check
+
+
+@attrs.frozen
+class Text:
+    optional: bool = False
+    aliases: tuple[str, ...] = ()
+
+    def read(self, parent: Element, tag: str) -> str | None:
+        if self.optional:
+            return xmlwire.optional_text(parent, tag, self.aliases)
+        return xmlwire.child_text(parent, tag, self.aliases)
+
+    def write(self, tag: str, value: Any) -> list[tuple[str, Any]]:
+        return [] if value is None else [(tag, value)]
+
+
+@attrs.frozen
+class Integer:
+    optional: bool = False
+    aliases: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def read(self, parent: Element, tag: str) -> int | None:
+        if self.optional:
+            return xmlwire.optional_int(parent, tag, self.aliases)
+        return xmlwire.child_int(parent, tag, self.aliases)
+
+    def write(self, tag: str, value: Any) -> list[tuple[str, Any]]:
+        return [] if value is None else [(tag, value)]
+
+
+@attrs.frozen
+class Repeated:
+    item: type[Item]
+
+    def read(self, parent: Element, tag: str) -> tuple[Item, ...]:
+        return tuple(self.item.from_element(element) for element in parent.iterchildren(tag))
+
+    def write(self, tag: str, value: Any) -> list[tuple[str, Any]]:
+        return [(tag, item.to_fields()) for item in value]
+
+
+@attrs.frozen
+class Child:
+    item: type[Item]
+
+    def read(self, parent: Element, tag: str) -> Item | None:
+        element = parent.find(tag)
+        return None if element is None else self.item.from_element(element)
+
+    def write(self, tag: str, value: Any) -> list[tuple[str, Any]]:
+        return [] if value is None else [(tag, value.to_fields())]
+
+
+Kind = Text | Integer | Repeated | Child
+
+
+def _hidden(value: object) -> str:
+    return "None" if value is None else "'***'"
+
+
+def text(*, optional: bool = False, aliases: Iterable[str] = (), secret: bool = False) -> Any:
+    """A string element; a *secret* one (keys, passwords, tokens) is masked in ``repr``."""
+    kind = Text(optional, tuple(aliases))
+    shown: Any = _hidden if secret else True
+    if optional:
+        return attrs.field(default=None, validator=_xml_string, repr=shown, metadata={FIELD: kind})
+    return attrs.field(validator=_xml_string, repr=shown, metadata={FIELD: kind})
+
+
+def integer(
+    *,
+    optional: bool = False,
+    aliases: Iterable[str] = (),
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> Any:
+    """An integer element, within ``minimum..maximum`` where the spec says so."""
+    kind = Integer(optional, tuple(aliases), minimum, maximum)
+    check = _bounded_int(minimum, maximum)
+    if optional:
+        return attrs.field(default=None, validator=check, metadata={FIELD: kind})
+    return attrs.field(validator=check, metadata={FIELD: kind})
+
+
+def port(*, optional: bool = False, aliases: Iterable[str] = ()) -> Any:
+    """A TCP/UDP port number, 0…65535."""
+    return integer(optional=optional, aliases=aliases, minimum=0, maximum=65535)
+
+
+def count(*, optional: bool = False, aliases: Iterable[str] = ()) -> Any:
+    """A number of things or a size: never negative (ChannelNo is one, numbered from 0)."""
+    return integer(optional=optional, aliases=aliases, minimum=0)
+
+
+def _items_of(item: type[Item]) -> Callable[[object, attrs.Attribute, object], None]:
+    def check(instance: object, attribute: attrs.Attribute, value: object) -> None:
+        for element in value:  # type: ignore[attr-defined]
+            if not isinstance(element, item):
+                raise TypeError(f"{attribute.name} holds {item.__name__} items, got {type(element).__name__}")
+
+    return check
+
+
+def repeated(item: type[Item]) -> Any:
+    """Zero or more ``<Tag>`` children, each an *item*; a tuple, empty by default."""
+    return attrs.field(
+        default=(), converter=tuple, validator=_items_of(item), metadata={FIELD: Repeated(item)}
+    )
+
+
+def child(item: type[Item]) -> Any:
+    """At most one ``<Tag>`` child, an *item*; ``None`` when missing."""
+    return attrs.field(
+        default=None,
+        validator=attrs.validators.optional(attrs.validators.instance_of(item)),
+        metadata={FIELD: Child(item)},
+    )
+
+
+def _kinds(cls: type) -> Iterable[tuple[str, Kind]]:
+    for attribute in attrs.fields(cls):
+        yield attribute.name, attribute.metadata[FIELD]
+
+
+_Self = TypeVar("_Self", bound="Item")
+
+
+class Item:
+    """Base of the nested elements (``<Video>``, ``<WeekPolicy>`` …)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_element(cls: type[_Self], element: Element) -> _Self:
+        return cls(**{name: kind.read(element, name) for name, kind in _kinds(cls)})
+
+    def to_fields(self) -> list[tuple[str, Any]]:
+        fields: list[tuple[str, Any]] = []
+        for name, kind in _kinds(type(self)):
+            fields.extend(kind.write(name, getattr(self, name)))
+        return fields
+
+
+_MessageT = TypeVar("_MessageT", bound="Message")
+
+
+class Message(Item):
+    """Base of the bodies: a root element ``ROOT`` carried by frames of ``CMD``.
+
+    Set by :func:`register`: ``IS_RESPONSE`` (a ``*_RES`` body) and
+    ``FROM_DEVICE`` (the device is the sender).
+    """
+
+    __slots__ = ()
+
+    CMD: ClassVar[int]
+    ROOT: ClassVar[str]
+    IS_RESPONSE: ClassVar[bool]
+    FROM_DEVICE: ClassVar[bool]
+
+    def to_xml(self) -> bytes:
+        try:
+            return xmlwire.serialize(self.ROOT, self.to_fields())
+        except XMLWireError as e:
+            raise MessageError(str(e)) from e
+
+    @classmethod
+    def from_xml(cls: type[_MessageT], source: bytes | Element) -> _MessageT:
+        """Decode a whole document (bytes) or an already parsed root element."""
+        try:
+            if isinstance(source, etree._Element):
+                root = source
+            else:
+                root = xmlwire.parse_document(source)
+            if root.tag != cls.ROOT:
+                raise MessageError(f"CMD 0x{cls.CMD:02X} carries <{cls.ROOT}>, got <{root.tag}>")
+            return cls.from_element(root)
+        except MessageError:
+            raise
+        except (ValueError, TypeError) as e:
+            raise MessageError(f"<{cls.ROOT}>: {e}") from e
+
+
+_REGISTRY: dict[tuple[int, bool], type[Message]] = {}
+
+
+def register(cls: type[_MessageT]) -> type[_MessageT]:
+    """Class decorator: enter a body class in the CMD registry."""
+    is_response = cls.ROOT.endswith("_RES")
+    if not is_response and not cls.ROOT.endswith("_REQ"):
+        raise ValueError(f"{cls.__name__}: ROOT {cls.ROOT!r} is neither a _REQ nor a _RES")
+    key = (cls.CMD, is_response)
+    if key in _REGISTRY:
+        raise ValueError(f"{cls.__name__}: {key} is already {_REGISTRY[key].__name__}")
+    cls.IS_RESPONSE = is_response
+    cls.FROM_DEVICE = (cls.CMD in DEVICE_INITIATED) != is_response
+    _REGISTRY[key] = cls
+    return cls
+
+
+def registry() -> dict[tuple[int, bool], type[Message]]:
+    """A copy of the registry: ``(CMD, is_response) -> class``."""
+    return dict(_REGISTRY)
+
+
+def message_class(cmd: int, is_response: bool) -> type[Message]:
+    """The body class for a CMD; :class:`MessageError` if §7.5 defines none."""
+    try:
+        return _REGISTRY[(cmd, bool(is_response))]
+    except KeyError:
+        kind = "response" if is_response else "request"
+        raise MessageError(f"no {kind} body is defined for CMD 0x{cmd:02X}") from None
+
+
+def decode_body(cmd: int, is_response: bool, data: bytes) -> Message:
+    """Decode the DATA of a frame; its root element must be the CMD's."""
+    return message_class(cmd, is_response).from_xml(data)
+
+
+def encode_body(message: Message) -> bytes:
+    """The DATA of a frame carrying *message* (CMD is ``message.CMD``)."""
+    return message.to_xml()
+
+
+@attrs.frozen(kw_only=True)
+class StatusResponse(Message):
+    """Shape of the many ``*_RES`` bodies that carry only Result and DevID.
+
+    Result 0 is success, anything else an error, unless the subclass says otherwise.
+    """
+
+    Result: int = integer()
+    DevID: str = text()
+
+
+@attrs.frozen(kw_only=True)
+class DeviceRequest(Message):
+    """Shape of the ``*_REQ`` bodies that carry only DevID."""
+
+    DevID: str = text()

@@ -1,0 +1,206 @@
+"""Safe XML for the device-facing wire formats (spec §7.2 registration, §7.5 device link bodies).
+
+Both the HTTP registration (§7.2, REGISTER_REQ/RES) and the binary device link
+(§7.5) carry small UTF-8 XML documents. This module is their one way in and out:
+
+* :func:`parse_document` refuses any DOCTYPE (so no entity can ever be declared,
+  let alone expanded: no XXE, no billion laughs), never touches the network and
+  caps the size; it tolerates what firmware copied from the spec sends: a UTF-8
+  BOM, leading whitespace, the samples' ``encoding=" UTF-8"`` declaration
+  (libxml2 rejects that name, so the declaration is checked here and removed
+  before parsing) and trailing NUL bytes from C strings. Malformed XML, such as
+  the samples' ``</ DevID>`` closing tags, is not repaired.
+* :func:`serialize` writes ``<?xml version="1.0" encoding="UTF-8"?>`` and
+  compact UTF-8 XML from ``(tag, value)`` pairs, nesting for lists of pairs.
+* The getters read a child's text with the whitespace padding of the samples
+  stripped; an optional child that is missing reads as ``None`` ("unchanged",
+  §7.5.6).
+
+Every failure is an :class:`XMLWireError`, a :class:`ValueError`. Pure: no I/O,
+no Twisted.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Sequence, Union
+
+from lxml import etree
+
+__all__ = [
+    "XMLWireError",
+    "MAX_DOCUMENT_SIZE",
+    "XML_DECLARATION",
+    "parse_document",
+    "serialize",
+    "check_text",
+    "find_child",
+    "text_of",
+    "child_text",
+    "optional_text",
+    "parse_int",
+    "child_int",
+    "optional_int",
+]
+
+MAX_DOCUMENT_SIZE = 65535
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
+
+# What the getters strip: XML's own whitespace, which is what the samples pad
+# values with. Other Unicode spaces (U+3000 …) are kept as data.
+WHITESPACE = " \t\r\n"
+
+_BOM = b"\xef\xbb\xbf"
+_DECLARATION = re.compile(rb"<\?xml[ \t\r\n][^>]*\?>")
+_ENCODING = re.compile(rb"""encoding[ \t\r\n]*=[ \t\r\n]*(["'])(.*?)\1""", re.S)
+_UTF8_NAMES = (b"utf-8", b"utf8")
+_DTD_MARKUP = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
+# Characters XML 1.0 cannot carry at all (§2.2 Char), even as references.
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_INTEGER = re.compile(r"[+-]?[0-9]{1,20}")
+
+Element = etree._Element
+Value = Union[None, str, int, Sequence[tuple[str, "Value"]]]
+
+
+class XMLWireError(ValueError):
+    """A document that cannot be parsed, read or written."""
+
+
+def _parser() -> etree.XMLParser:
+    # lxml parsers must not be shared between threads; one per call is cheap.
+    return etree.XMLParser(
+        encoding="utf-8",
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def parse_document(data: bytes, max_size: int = MAX_DOCUMENT_SIZE) -> Element:
+    """Parse one UTF-8 XML document and return its root element."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise XMLWireError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > max_size:
+        raise XMLWireError(f"document of {len(data)} bytes exceeds {max_size}")
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    data = data.lstrip(b" \t\r\n").rstrip(b"\x00 \t\r\n")
+    declaration = _DECLARATION.match(data)
+    if declaration is not None:
+        encoding = _ENCODING.search(declaration.group())
+        if encoding is not None:
+            name = encoding.group(2).strip(b" \t\r\n").lower()
+            if name not in _UTF8_NAMES:
+                raise XMLWireError(f"unsupported encoding {name.decode('ascii', 'replace')!r}")
+        data = data[declaration.end() :]
+    if _DTD_MARKUP.search(data):
+        raise XMLWireError("DOCTYPE and ENTITY declarations are not accepted")
+    if not data:
+        raise XMLWireError("empty document")
+    try:
+        root = etree.fromstring(data, _parser())
+    except (etree.LxmlError, ValueError) as e:
+        raise XMLWireError(f"malformed XML: {e}") from e
+    if root is None or root.getroottree().docinfo.doctype:
+        raise XMLWireError("malformed XML: no root element or a DOCTYPE")
+    return root
+
+
+def check_text(value: str) -> str:
+    """Return *value* if XML can carry it, else raise :class:`XMLWireError`."""
+    bad = _NOT_XML_CHAR.search(value)
+    if bad is not None:
+        raise XMLWireError(f"character U+{ord(bad.group()):04X} cannot be carried in XML")
+    return value
+
+
+def _fill(parent: Element, fields: Iterable[tuple[str, Value]]) -> None:
+    for tag, value in fields:
+        if value is None:
+            continue
+        child = etree.SubElement(parent, tag)
+        if isinstance(value, bool):
+            raise XMLWireError(f"<{tag}>: booleans have no wire form, use 0 or 1")
+        if isinstance(value, int):
+            child.text = "%d" % value
+        elif isinstance(value, str):
+            child.text = check_text(value)
+        elif isinstance(value, (list, tuple)):
+            _fill(child, value)
+        else:
+            raise XMLWireError(f"<{tag}>: cannot write a {type(value).__name__}")
+
+
+def serialize(root_tag: str, fields: Iterable[tuple[str, Value]]) -> bytes:
+    """Write a document: ``fields`` are ``(tag, value)`` pairs in order.
+
+    A value of ``None`` omits the element; an ``int`` or ``str`` becomes its
+    text; a list of pairs becomes nested children. Repeat a tag to repeat an
+    element (``[("Video", [...]), ("Video", [...])]``).
+    """
+    try:
+        root = etree.Element(root_tag)
+        _fill(root, fields)
+        body = etree.tostring(root, encoding="UTF-8", xml_declaration=False)
+    except XMLWireError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise XMLWireError(f"cannot write <{root_tag}>: {e}") from e
+    return XML_DECLARATION + body
+
+
+def _names(tag: str, aliases: Iterable[str]) -> str:
+    return "/".join((tag, *aliases))
+
+
+def find_child(parent: Element, tag: str, aliases: Iterable[str] = ()) -> Element | None:
+    """The first direct child named *tag*, or else one named after an alias."""
+    for name in (tag, *aliases):
+        child = parent.find(name)
+        if child is not None:
+            return child
+    return None
+
+
+def text_of(element: Element) -> str:
+    """The element's text with the surrounding whitespace stripped."""
+    return (element.text or "").strip(WHITESPACE)
+
+
+def child_text(parent: Element, tag: str, aliases: Iterable[str] = ()) -> str:
+    """Text of a required child."""
+    child = find_child(parent, tag, aliases)
+    if child is None:
+        raise XMLWireError(f"<{parent.tag}> lacks <{_names(tag, aliases)}>")
+    return text_of(child)
+
+
+def optional_text(parent: Element, tag: str, aliases: Iterable[str] = ()) -> str | None:
+    """Text of an optional child; ``None`` when it is missing."""
+    child = find_child(parent, tag, aliases)
+    return None if child is None else text_of(child)
+
+
+def parse_int(text: str, tag: str = "value") -> int:
+    """A decimal integer, whitespace around it allowed."""
+    stripped = text.strip(WHITESPACE)
+    if _INTEGER.fullmatch(stripped) is None:
+        raise XMLWireError(f"<{tag}> is not an integer: {text[:40]!r}")
+    return int(stripped)
+
+
+def child_int(parent: Element, tag: str, aliases: Iterable[str] = ()) -> int:
+    """Integer value of a required child."""
+    return parse_int(child_text(parent, tag, aliases), tag)
+
+
+def optional_int(parent: Element, tag: str, aliases: Iterable[str] = ()) -> int | None:
+    """Integer value of an optional child; ``None`` when it is missing."""
+    text = optional_text(parent, tag, aliases)
+    return None if text is None else parse_int(text, tag)

@@ -1,0 +1,131 @@
+"""Migrations and the user/device components against real PostgreSQL."""
+
+import psycopg2
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+
+from kandian.passwords import verify_password
+from kandian.store import migrate
+from kandian.store.devices import DeviceExists, DeviceStore
+from kandian.store.service import connect
+from kandian.store.users import UserExists, UserStore
+
+from .pg import DatabaseTestCase
+
+
+class MigrationTests(DatabaseTestCase):
+    empty_database = True
+
+    @defer.inlineCallbacks
+    def test_applies_every_migration_once(self):
+        applied = yield migrate.migrate(self.db)
+        self.assertEqual(applied, [m.version for m in migrate.available()])
+        again = yield migrate.migrate(self.db)
+        self.assertEqual(again, [])
+        version = yield migrate.current_version(self.db)
+        self.assertEqual(version, len(migrate.available()))
+
+    @defer.inlineCallbacks
+    def test_two_processes_at_once_apply_each_migration_once(self):
+        other = yield connect(self.dsn, 2, reactor)
+        self.addCleanup(other.close)
+        results = yield defer.gatherResults([migrate.migrate(self.db), migrate.migrate(other)])
+        self.assertEqual(sorted(results, key=len), [[], [m.version for m in migrate.available()]])
+        rows = yield self.db.runQuery("SELECT version, count(*) FROM schema_version GROUP BY version")
+        self.assertTrue(all(count == 1 for _, count in rows))
+
+    @defer.inlineCallbacks
+    def test_empty_database_is_version_zero(self):
+        version = yield migrate.current_version(self.db)
+        self.assertEqual(version, 0)
+
+    @defer.inlineCallbacks
+    def test_refuses_a_database_newer_than_the_code(self):
+        yield migrate.migrate(self.db)
+        yield self.db.runOperation("INSERT INTO schema_version (version, name) VALUES (999, 'future')")
+        yield self.assertFailure(migrate.migrate(self.db), RuntimeError)
+
+    @defer.inlineCallbacks
+    def test_a_failing_migration_applies_nothing(self):
+        broken = migrate.available() + [migrate.Migration(len(migrate.available()) + 1, "broken",
+                                                          "CREATE TABLE x (); SELECT nonsense;")]
+        yield self.assertFailure(migrate.migrate(self.db, broken), psycopg2.Error)
+        version = yield migrate.current_version(self.db)
+        self.assertEqual(version, 0)
+
+
+class SchemaTests(DatabaseTestCase):
+    @defer.inlineCallbacks
+    def test_manufacturers_of_section_7_2_are_seeded(self):
+        rows = yield self.db.runQuery("SELECT manufacturer_no, name FROM manufacturer ORDER BY 1")
+        self.assertEqual([r[0] for r in rows], [str(n) for n in range(811, 827)])
+        self.assertEqual(dict(rows)["811"], "海康")
+        self.assertEqual(dict(rows)["826"], "东方网力")
+
+    @defer.inlineCallbacks
+    def test_a_device_has_one_owner_at_most(self):
+        users = UserStore(self.db)
+        a = yield users.add("13800000001", "pw-a")
+        b = yield users.add("13800000002", "pw-b")
+        yield DeviceStore(self.db).add("81100000001", "key")
+        yield self.db.runOperation("INSERT INTO user_device (user_id, dev_id, share_flag) VALUES (%s, %s, 0)",
+                                   (a, "81100000001"))
+        yield self.assertFailure(self.db.runOperation(
+            "INSERT INTO user_device (user_id, dev_id, share_flag) VALUES (%s, %s, 0)", (b, "81100000001")),
+            psycopg2.errors.UniqueViolation)
+        yield self.db.runOperation("INSERT INTO user_device (user_id, dev_id, share_flag) VALUES (%s, %s, 1)",
+                                   (b, "81100000001"))
+
+    @defer.inlineCallbacks
+    def test_a_token_is_bound_to_a_stream_or_a_file(self):
+        yield DeviceStore(self.db).add("81100000001", "key")
+        yield self.assertFailure(self.db.runOperation(
+            "INSERT INTO hash_token (hash_token, dev_id, channel_no, expires_at)"
+            " VALUES ('t', '81100000001', 0, now())"), psycopg2.errors.CheckViolation)
+
+
+class UserStoreTests(DatabaseTestCase):
+    @defer.inlineCallbacks
+    def test_password_is_stored_as_scrypt_hash(self):
+        users = UserStore(self.db)
+        yield users.add("13912345678", "correct horse", max_devices=6)
+        rows = yield self.db.runQuery("SELECT password_hash, max_devices FROM app_user WHERE mobile = %s",
+                                      ("13912345678",))
+        stored, max_devices = rows[0]
+        self.assertNotIn("correct horse", stored)
+        self.assertTrue(stored.startswith("scrypt$"))
+        self.assertTrue(verify_password("correct horse", stored))
+        self.assertFalse(verify_password("wrong", stored))
+        self.assertEqual(max_devices, 6)
+
+    @defer.inlineCallbacks
+    def test_duplicate_and_bad_mobile(self):
+        users = UserStore(self.db)
+        yield users.add("13912345678", "pw")
+        yield self.assertFailure(users.add("13912345678", "pw2"), UserExists)
+        yield self.assertFailure(users.add("not-a-number", "pw"), ValueError)
+        listed = yield users.list()
+        self.assertEqual([u.mobile for u in listed], ["13912345678"])
+
+
+class DeviceStoreTests(DatabaseTestCase):
+    @defer.inlineCallbacks
+    def test_add_and_list(self):
+        devices = DeviceStore(self.db)
+        yield devices.add("81200000007", "k", dev_type=3, model="NVR-8", channels=8)
+        yield devices.add("99900000001", "k")
+        listed = yield devices.list()
+        self.assertEqual([(d.dev_id, d.dev_type, d.model, d.manufacturer, d.channels, d.online) for d in listed],
+                         [("81200000007", 3, "NVR-8", "大华", 8, False),
+                          ("99900000001", 1, "", None, 1, False)])
+
+    @defer.inlineCallbacks
+    def test_refusals(self):
+        devices = DeviceStore(self.db)
+        yield devices.add("81100000001", "k")
+        yield self.assertFailure(devices.add("81100000001", "k"), DeviceExists)
+        good = dict(dev_id="81100000002", dev_key="k", dev_type=1, channels=1)
+        for bad in [dict(dev_id="8110000001"), dict(dev_key=""), dict(dev_type=4), dict(channels=0)]:
+            yield self.assertFailure(devices.add(**{**good, **bad}), ValueError)
+        listed = yield devices.list()
+        self.assertEqual([d.dev_id for d in listed], ["81100000001"])
