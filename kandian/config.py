@@ -69,6 +69,17 @@ def dsn(raw: str) -> str:
     return value
 
 
+def address(raw: str) -> tuple[str, int] | None:
+    """``host:port`` handed to devices; empty for "not configured"."""
+    value = raw.strip()
+    if not value:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
 def endpoint(raw: str) -> str:
     """A Twisted server endpoint description; checked at load time."""
     value = raw.strip()
@@ -107,6 +118,14 @@ class DeviceSection:
 class RegisterSection:
     listen: str = _setting("tcp:8589", endpoint)
     auto_provision: bool = _setting("true", boolean)
+    # REGISTER_RES (§7.2): where devices log in, relay through TURN, upload to FTP.
+    link_address: tuple[str, int] | None = _setting("", address)
+    backup_link_address: tuple[str, int] | None = _setting("", address)
+    turn_address: tuple[str, int] | None = _setting("", address)
+    backup_turn_address: tuple[str, int] | None = _setting("", address)
+    ftp_address: tuple[str, int] | None = _setting("", address)
+    ftp_account: str = _setting("", text)
+    ftp_password: str = _setting("", text)
 
 
 @attrs.frozen
@@ -148,6 +167,16 @@ class Config:
             name: getattr(self, name).listen
             for name in ("device", "register", "mcu", "rtsp", "admin", "ftp")
         }
+
+    def port_of(self, listener: str) -> int | None:
+        """The port of a listener's ``tcp:``/``ssl:`` endpoint string, if it names one."""
+        parts = getattr(self, listener).listen.split(":")
+        if len(parts) > 1 and parts[0] in ("tcp", "ssl", "tcp6") and parts[1].isdigit():
+            return int(parts[1])
+        for part in parts:
+            if part.startswith("port=") and part[5:].isdigit():
+                return int(part[5:])
+        return None
 
     @property
     def data_dir(self) -> str:

@@ -16,12 +16,18 @@ from typing import Callable
 
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 
 from .config import Config
+from .device.controller import LinkController, SeenBatcher
+from .device.link import DeviceLinkFactory, LinkStats
+from .device.reachability import UpnpProbe
+from .device.registry import LinkRegistry
+from .store.links import LinkStore
 from .store.service import StoreService
+from .store.tokens import TokenStore
 
 log = Logger()
 
@@ -66,21 +72,74 @@ def _address(port) -> str:
 
 
 class Platform:
-    """What the interfaces are built from once the store is ready."""
+    """The shared components the interfaces are built from, once the store is ready.
+
+    The link registry is here (not inside the device listener) because the MCU
+    service and the relay send commands through it."""
 
     def __init__(self, config: Config, reactor, db):
         self.config = config
         self.reactor = reactor
         self.db = db
+        timezone = config.platform.timezone
+        self.link_stats = LinkStats()
+        self.links = LinkRegistry()
+        self.link_store = LinkStore(db, node=config.platform.public_host)
+        self.tokens = TokenStore(db)
+        self.seen = SeenBatcher(self.link_store, reactor)
+        self.probe = UpnpProbe(reactor, self.link_store)
+        self.controller = LinkController(self.link_store, self.tokens, self.links, reactor, timezone,
+                                         probe=self.probe, seen=self.seen)
+        self._purge = task.LoopingCall(self._purge_tokens)
+        self._purge.clock = reactor
+        self.bound_port: Callable[[str], int | None] = lambda name: None
+
+    @defer.inlineCallbacks
+    def start(self):
+        yield self.link_store.all_offline()
+        self.seen.start()
+        self._purge.start(600, now=False)
+
+    @defer.inlineCallbacks
+    def stop(self):
+        """Close every device link and record them offline, while the store still answers."""
+        if self._purge.running:
+            self._purge.stop()
+        self.controller.stopping = True
+        for link in self.links:
+            link.close("the platform is stopping")
+        yield self.seen.stop()
+        try:
+            yield self.link_store.all_offline()
+        except Exception:
+            log.failure("could not mark this node's devices offline")
+
+    def _purge_tokens(self):
+        return self.tokens.purge(self.reactor.seconds()).addErrback(
+            lambda f: log.failure("could not purge expired tokens", f))
 
 
 def default_factories() -> dict[str, Callable[[Platform], object]]:
     """Listener name → builder of its protocol factory."""
-    from . import unavailable
+    from . import unavailable, web
     from .admin import web as admin_web
+    from .register.resource import Addresses, Register, root
+
+    def device(p: Platform):
+        c = p.config.device
+        return DeviceLinkFactory(p.controller, p.reactor, login_timeout=c.login_timeout,
+                                 heartbeat_timeout=c.heartbeat_timeout, command_timeout=c.command_timeout,
+                                 stats=p.link_stats)
+
+    def register(p: Platform):
+        addresses = Addresses(p.config, link_port=lambda: p.bound_port("device"),
+                              ftp_port=lambda: p.bound_port("ftp"))
+        return web.site(root(Register(p.link_store, addresses, p.reactor, p.config.platform.timezone,
+                                      p.config.register.auto_provision)))
+
     return {
-        "device": lambda p: unavailable.close(),
-        "register": lambda p: unavailable.http("device registration"),
+        "device": device,
+        "register": register,
         "mcu": lambda p: unavailable.http("the MCU web service"),
         "rtsp": lambda p: unavailable.rtsp(),
         "admin": lambda p: admin_web.site(p.db, p.reactor),
@@ -118,6 +177,8 @@ class KandianService(service.MultiService):
         self.store.startService()
         db = yield self.store.ready
         self.platform = Platform(self.config, self.reactor, db)
+        self.platform.bound_port = self._bound_port
+        yield self.platform.start()
         for name, description in self.config.listeners().items():
             factory = self.factories[name](self.platform)
             endpoint = serverFromString(self.reactor, description)
@@ -131,6 +192,12 @@ class KandianService(service.MultiService):
         log.info("kandian ready: {listeners}", listeners=", ".join(
             "%s %s" % (name, _address(l.port)) for name, l in self.listeners.items()))
         return self
+
+    def _bound_port(self, name: str) -> int | None:
+        listener = self.listeners.get(name)
+        if listener is None or listener.port is None:
+            return None
+        return listener.port.getHost().port
 
     def _start_failed(self, failure):
         self.failure = failure.value
@@ -152,6 +219,8 @@ class KandianService(service.MultiService):
         for listener in reversed(list(self.listeners.values())):
             if listener.running:
                 yield listener.stopService()
+        if self.platform is not None:
+            yield self.platform.stop()
         yield self.store.stopService()
 
 

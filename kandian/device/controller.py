@@ -1,0 +1,263 @@
+"""What the platform does with each device-initiated message (§7.5.1–§7.5.5, §7.5.23, §7.5.27, §7.5.34).
+
+The :class:`~kandian.device.link.DeviceLink` protocol frames and orders; this
+controller decides: it checks logins against the store, records what devices
+report, verifies hash tokens, stores reports *before* acknowledging them
+(PRODUCT.md: an acknowledged report is never lost — a report the store could
+not take is answered with Result 255, so the device keeps it), and keeps the
+registry of online links.  It knows nothing of sockets; time comes from the
+injected clock.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from twisted.internet import defer, task
+from twisted.logger import Logger
+
+from ..store.links import Addresses, NO_SUCH_DEVICE, OK, OTHER_ERROR, UNSUPPORTED
+from ..wiretime import format_time, parse_time
+from .messages import (
+    AbilityUpRequest, AbilityUpResponse, AlarmNotifyRequest, AlarmNotifyResponse,
+    ExceptionNotifyRequest, ExceptionNotifyResponse, HeartbeatRequest, HeartbeatResponse,
+    LoginRequest, LoginResponse, NotifyPictureRequest, NotifyPictureResponse,
+    RecordPlayRequest, RecordPlayResponse, VideoPlayRequest, VideoPlayResponse,
+)
+
+log = Logger()
+
+# DevVer "V1.5_20131210": protocol version 1.5 (§7.5.1).  This platform speaks
+# protocol 1.x; a firmware announcing 2.0 or later is refused with Result 3.
+_DEV_VER = re.compile(r"^[Vv](\d+)\.(\d+)")
+SUPPORTED_MAJOR = 1
+TOKEN_REFUSED = 1
+
+
+def protocol_supported(dev_ver: str) -> bool:
+    match = _DEV_VER.match(dev_ver)
+    return match is not None and int(match.group(1)) == SUPPORTED_MAJOR
+
+
+class Alarm:
+    """A stored alarm, as handed to the notification hooks."""
+
+    def __init__(self, alarm_id: int, request: AlarmNotifyRequest, at: float):
+        self.alarm_id = alarm_id
+        self.dev_id = request.DevID
+        self.channel_no = request.ChannelNo
+        self.alarm_type = request.AlarmType
+        self.desc = request.AlarmDesc or ""
+        self.dido_no = request.DIDONo
+        self.file_name = request.FileName or ""
+        self.at = at
+
+
+class SeenBatcher:
+    """Heartbeats that change nothing only move ``last_seen_at``: batch those
+    into one UPDATE every *interval* seconds instead of one per heartbeat."""
+
+    def __init__(self, store, clock, interval: float = 30.0):
+        self.store = store
+        self.clock = clock
+        self.interval = interval
+        self._seen: dict[str, float] = {}
+        self._loop = task.LoopingCall(self.flush)
+        self._loop.clock = clock
+
+    def note(self, dev_id: str, now: float) -> None:
+        self._seen[dev_id] = now
+
+    def start(self) -> None:
+        self._loop.start(self.interval, now=False)
+
+    @defer.inlineCallbacks
+    def stop(self):
+        if self._loop.running:
+            self._loop.stop()
+        yield self.flush()
+
+    @defer.inlineCallbacks
+    def flush(self):
+        if not self._seen:
+            return
+        seen, self._seen = self._seen, {}
+        try:
+            yield self.store.seen(seen)
+        except Exception:
+            log.failure("could not record last_seen_at of {count} devices", count=len(seen))
+
+
+class LinkController:
+    def __init__(self, store, tokens, registry, clock, timezone, *, probe=None,
+                 seen: SeenBatcher | None = None):
+        self.store = store
+        self.tokens = tokens
+        self.registry = registry
+        self.clock = clock
+        self.timezone = timezone
+        self.probe = probe
+        self.seen = seen
+        self.alarm_hooks: list[Callable[[Alarm], object]] = []
+        self._writes: dict[object, defer.Deferred] = {}
+        self.stopping = False  # set at shutdown: the platform marks everything offline at once
+
+    def now(self) -> float:
+        return self.clock.seconds()
+
+    def wire_time(self) -> str:
+        return format_time(self.now(), self.timezone)
+
+    # -- §7.5.1 login
+
+    @defer.inlineCallbacks
+    def login(self, link, request: LoginRequest):
+        """Check a LOGIN_REQ; the answer's Result says whether the link may stay."""
+        result, cloud = OTHER_ERROR, None
+        try:
+            if not protocol_supported(request.DevVer):
+                result = UNSUPPORTED
+            else:
+                result, cloud = yield self.store.authenticate(request.DevID, request.DevKey)
+        except Exception:
+            log.failure("login of {dev_id}: store failed", dev_id=request.DevID)
+            result = OTHER_ERROR
+        if result != OK:
+            log.info("device {dev_id} login refused: Result {result}", dev_id=request.DevID, result=result)
+            return LoginResponse(Result=result, DevID=request.DevID, Time=self.wire_time())
+        return LoginResponse(
+            Result=OK, DevID=request.DevID, EURL=cloud.url or None, EAccount=cloud.account or None,
+            EPassword=cloud.password or None, EStorageSpace=cloud.space,
+            ERecordBucket=cloud.record_bucket or None, EPictureBucket=cloud.picture_bucket or None,
+            Time=self.wire_time())
+
+    def logged_in(self, link, request: LoginRequest) -> None:
+        """The link answered a successful login: it is the device's link now."""
+        self.registry.add(link)
+        link.addresses = _addresses(request)
+        host, port = link.peer
+        log.info("device {dev_id} logged in from {host}:{port} ({dev_ver})", dev_id=link.dev_id,
+                 host=host, port=port, dev_ver=request.DevVer)
+        write = self.store.logged_in(link.dev_id, request.DevVer, link.addresses, request.NetType,
+                                     request.NatType, host, port, self.now())
+        self._track(link, write, "record the login")
+        if self.probe is not None:
+            write.addBoth(lambda _: self.probe.check(link.dev_id, request.UpnpIP, request.RtspUpnpPort))
+
+    def link_lost(self, link) -> None:
+        if self.registry.remove(link) and not self.stopping:
+            log.info("device {dev_id} offline", dev_id=link.dev_id)
+            before = self._writes.pop(link, None) or defer.succeed(None)
+            # after the login's write, so "online" can never land after "offline"
+            before.addBoth(lambda _: self.store.offline(link.dev_id, self.now())).addErrback(
+                lambda f: log.failure("could not mark {dev_id} offline", f, dev_id=link.dev_id))
+        else:
+            self._writes.pop(link, None)
+
+    def _track(self, link, d: defer.Deferred, what: str) -> None:
+        d.addErrback(lambda f: log.failure("device {dev_id}: could not {what}", f,
+                                           dev_id=link.dev_id, what=what))
+        self._writes[link] = d
+
+    # -- everything after login
+
+    def handle(self, link, request) -> defer.Deferred:
+        handler = self._handlers.get(type(request))
+        return defer.maybeDeferred(handler, self, link, request)
+
+    @defer.inlineCallbacks
+    def _ability(self, link, request: AbilityUpRequest):
+        yield self.store.ability(request.DevID, request)
+        return AbilityUpResponse(DevID=request.DevID, Time=self.wire_time())
+
+    @defer.inlineCallbacks
+    def _heartbeat(self, link, request: HeartbeatRequest):
+        # an element the heartbeat leaves out is unchanged (PRODUCT.md "XML")
+        reported = Addresses(*(new if new is not None else old for new, old
+                               in zip(_addresses(request), link.addresses or Addresses())))
+        if reported != link.addresses:
+            old, link.addresses = link.addresses, reported
+            yield self.store.addresses(request.DevID, reported, request.CurVideoNum, self.now())
+            if self.probe is not None and (old is None or (old.upnp_ip, old.rtsp_upnp_port)
+                                           != (reported.upnp_ip, reported.rtsp_upnp_port)):
+                self.probe.check(request.DevID, reported.upnp_ip, reported.rtsp_upnp_port)
+        elif self.seen is not None:
+            self.seen.note(request.DevID, self.now())
+        return HeartbeatResponse(DevID=request.DevID, Time=self.wire_time())
+
+    @defer.inlineCallbacks
+    def _exception(self, link, request: ExceptionNotifyRequest):
+        try:
+            yield self.store.exception(request.DevID, request.ChannelNo, request.ExceptionType,
+                                       request.ExceptionDesc or "", self.now())
+        except Exception:
+            log.failure("device {dev_id}: exception report not stored", dev_id=request.DevID)
+            return ExceptionNotifyResponse(Result=OTHER_ERROR, DevID=request.DevID)
+        log.info("device {dev_id} reports exception {type}: {desc}", dev_id=request.DevID,
+                 type=request.ExceptionType, desc=request.ExceptionDesc or "")
+        return ExceptionNotifyResponse(Result=OK, DevID=request.DevID)
+
+    @defer.inlineCallbacks
+    def _video_token(self, link, request: VideoPlayRequest):
+        valid = yield self.tokens.consume(request.HashToken, request.DevID, request.ChannelNo,
+                                          stream_type=request.StreamType, now=self.now())
+        if not valid:
+            log.info("device {dev_id}: video token refused (channel {channel}, stream {stream})",
+                     dev_id=request.DevID, channel=request.ChannelNo, stream=request.StreamType)
+        return VideoPlayResponse(Result=OK if valid else TOKEN_REFUSED, DevID=request.DevID)
+
+    @defer.inlineCallbacks
+    def _record_token(self, link, request: RecordPlayRequest):
+        valid = yield self.tokens.consume(request.HashToken, request.DevID, request.ChannelNo,
+                                          file_name=request.FileName, now=self.now())
+        if not valid:
+            log.info("device {dev_id}: playback token refused (channel {channel}, file {file})",
+                     dev_id=request.DevID, channel=request.ChannelNo, file=request.FileName)
+        return RecordPlayResponse(Result=OK if valid else TOKEN_REFUSED, DevID=request.DevID)
+
+    @defer.inlineCallbacks
+    def _picture(self, link, request: NotifyPictureRequest):
+        taken_at = None
+        if request.Time:
+            try:
+                taken_at = parse_time(request.Time, self.timezone)
+            except ValueError:
+                taken_at = None
+        yield self.store.picture(request.DevID, request.ChannelNo, request.FileName, taken_at, self.now())
+        return NotifyPictureResponse(DevID=request.DevID)
+
+    @defer.inlineCallbacks
+    def _alarm(self, link, request: AlarmNotifyRequest):
+        now = self.now()
+        try:
+            alarm_id = yield self.store.alarm(request.DevID, request.ChannelNo, request.AlarmType,
+                                              request.AlarmDesc or "", request.DIDONo, request.FileName or "", now)
+        except Exception:
+            log.failure("device {dev_id}: alarm not stored", dev_id=request.DevID)
+            return AlarmNotifyResponse(Result=OTHER_ERROR, DevID=request.DevID)
+        if alarm_id is None:
+            log.debug("device {dev_id}: repeated alarm within 60 s", dev_id=request.DevID)
+        else:
+            log.info("device {dev_id} alarm {type} on channel {channel}", dev_id=request.DevID,
+                     type=request.AlarmType, channel=request.ChannelNo)
+            alarm = Alarm(alarm_id, request, now)
+            for hook in self.alarm_hooks:
+                defer.maybeDeferred(hook, alarm).addErrback(
+                    lambda f: log.failure("alarm hook failed for {dev_id}", f, dev_id=request.DevID))
+        return AlarmNotifyResponse(Result=OK, DevID=request.DevID)
+
+    _handlers = {
+        AbilityUpRequest: _ability,
+        HeartbeatRequest: _heartbeat,
+        ExceptionNotifyRequest: _exception,
+        VideoPlayRequest: _video_token,
+        RecordPlayRequest: _record_token,
+        NotifyPictureRequest: _picture,
+        AlarmNotifyRequest: _alarm,
+    }
+
+
+def _addresses(request) -> Addresses:
+    return Addresses(request.UpnpIP, request.RtspUpnpPort, request.LocalIP, request.RtspLocalPort,
+                     request.TurnRelayIP, request.RtspTurnRelayPort)

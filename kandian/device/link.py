@@ -1,0 +1,394 @@
+"""The platform's side of one device link (§7.3 数据传输规则, §7.4, PRODUCT.md "Device link rules").
+
+:class:`DeviceLink` only frames and dispatches: bytes go through the sans-IO
+:class:`~kandian.device.frame.FrameDecoder`, device-initiated requests
+(0x31–0x37, 0x74) go to the controller one at a time and in order, and answers
+to the platform's own commands (0x60–0x82) are matched to their call by SEQ.
+
+The rules it enforces:
+
+* the first frame must be LOGIN_REQ, within ``login_timeout``; anything else
+  closes the link; a failed login is answered, then the link is closed;
+* no HEARTBEAT_REQ for ``heartbeat_timeout`` seconds closes the link;
+* a bad start word (the stream is out of step) or an oversize LEN closes the
+  link; a frame with a bad MD5 is dropped and counted, the link stays;
+* a malformed body, or one whose root element is not the CMD's, is answered
+  with Result 255 where the answer has a Result (it is dropped otherwise);
+* an answer with an unknown SEQ, or a CMD nobody defined, is dropped and counted;
+* when requests pile up faster than the store answers them, the link stops
+  reading (``pauseProducing``) until the queue drains.
+
+Every platform→device command is :meth:`DeviceLink.call`, a Deferred that
+fires with the device's typed answer or fails with :class:`CommandTimeout`,
+:class:`LinkLost`, :class:`DeviceRefused` or :class:`BadAnswer`.
+"""
+
+from __future__ import annotations
+
+import collections
+
+from twisted.internet import defer, protocol
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from .frame import BadDigest, Frame, FrameDecoder, FrameError, FrameTooLarge, next_seq
+from .messages import (
+    DEVICE_INITIATED, HeartbeatRequest, LoginRequest, LoginResponse, MessageError,
+    StoreQueryResponse, decode_body, encode_body, message_class, registry,
+)
+
+log = Logger()
+
+LOGIN = LoginRequest.CMD
+HEARTBEAT = HeartbeatRequest.CMD
+OTHER_ERROR = 255
+MAX_QUEUED_REQUESTS = 32
+# answers whose Result is a state, not 0-for-success (§7.5.36)
+_RESULT_IS_STATE = (StoreQueryResponse,)
+
+
+class CommandError(Exception):
+    """A platform→device command did not produce an answer to use."""
+
+
+class DeviceOffline(CommandError):
+    """No link to the device on this node."""
+
+
+class LinkLost(CommandError):
+    """The link closed before the device answered."""
+
+
+class CommandTimeout(CommandError):
+    """The device did not answer within ``command_timeout``."""
+
+
+class DeviceRefused(CommandError):
+    """The device answered with a non-zero Result."""
+
+    def __init__(self, answer):
+        super().__init__("device refused: Result %s" % (answer.Result,))
+        self.answer = answer
+        self.result = answer.Result
+
+
+class BadAnswer(CommandError):
+    """The device's answer could not be decoded."""
+
+
+class LinkStats:
+    """Counters of one link listener (exported as metrics by the admin listener)."""
+
+    def __init__(self):
+        self.frames_in: collections.Counter = collections.Counter()
+        self.frames_out: collections.Counter = collections.Counter()
+        self.bad_frames: collections.Counter = collections.Counter()
+        self.logins: collections.Counter = collections.Counter()
+        self.command_timeouts: collections.Counter = collections.Counter()
+        self.command_seconds: list[tuple[int, float]] = []  # (cmd, round trip), drained by observers
+        self.keep_latencies = False
+
+    def round_trip(self, cmd: int, seconds: float) -> None:
+        if self.keep_latencies:
+            self.command_seconds.append((cmd, seconds))
+
+
+_PLATFORM_COMMANDS = frozenset(cmd for (cmd, is_response) in registry() if cmd not in DEVICE_INITIATED)
+
+
+class DeviceLink(protocol.Protocol):
+    """One TCP link from a camera or NVR."""
+
+    dev_id: str | None = None
+
+    def __init__(self, controller, clock: IReactorTime, *, login_timeout: float, heartbeat_timeout: float,
+                 command_timeout: float, stats: LinkStats | None = None, max_data: int = 65535):
+        self.controller = controller
+        self.clock = clock
+        self.login_timeout = login_timeout
+        self.heartbeat_timeout = heartbeat_timeout
+        self.command_timeout = command_timeout
+        self.stats = stats if stats is not None else LinkStats()
+        self.max_data = max_data
+        self.connected_at: float | None = None
+        self.addresses = None  # the controller's record of what the device reported
+        self._decoder = FrameDecoder(max_data)
+        self._queue: collections.deque[Frame] = collections.deque()
+        self._draining = False
+        self._paused = False
+        self._closing = False
+        self._logging_in = False
+        self._timer = None
+        self._seq = 0
+        self._pending: dict[int, tuple[object, defer.Deferred, object, float]] = {}
+        self._bad_digests = 0
+
+    # -- connection
+
+    @property
+    def peer(self) -> tuple[str | None, int | None]:
+        address = self.transport.getPeer()
+        return getattr(address, "host", None), getattr(address, "port", None)
+
+    def connectionMade(self):
+        self.connected_at = self.clock.seconds()
+        self._timer = self.clock.callLater(self.login_timeout, self._expired, "no LOGIN_REQ within %d s"
+                                           % (self.login_timeout,))
+
+    def connectionLost(self, reason=protocol.connectionDone):
+        self._closing = True
+        self._cancel_timer()
+        pending, self._pending = self._pending, {}
+        for request, d, timer, _ in pending.values():
+            if timer.active():
+                timer.cancel()
+            d.errback(LinkLost("link to %s closed before it answered %s" % (self.dev_id, request.ROOT)))
+        self._queue.clear()
+        self.controller.link_lost(self)
+
+    def close(self, why: str) -> None:
+        """Close after what has been written is sent."""
+        if not self._closing:
+            self._closing = True
+            log.info("closing device link {who}: {why}", who=self._who(), why=why)
+            self.transport.loseConnection()
+
+    def replaced(self) -> None:
+        """A newer login of the same DevID took over (PRODUCT.md)."""
+        self.close("replaced by a new login of the same DevID")
+
+    def _who(self) -> str:
+        host, port = self.peer
+        return "%s (%s:%s)" % (self.dev_id or "not logged in", host, port)
+
+    # -- timers
+
+    def _cancel_timer(self):
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _expired(self, why: str) -> None:
+        self._timer = None
+        self.stats.bad_frames["timeout"] += 1
+        self.close(why)
+
+    def _heartbeat_deadline(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.reset(self.heartbeat_timeout)
+        else:
+            self._timer = self.clock.callLater(
+                self.heartbeat_timeout, self._expired,
+                "no HEARTBEAT_REQ for %d s" % (self.heartbeat_timeout,))
+
+    # -- bytes in
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._closing:
+            return
+        try:
+            for event in self._decoder.feed(data):
+                if isinstance(event, BadDigest):
+                    self._bad("digest", "frame CMD 0x%02X SEQ %d with a bad MD5 dropped" % (event.cmd, event.seq),
+                              first_only=True)
+                    continue
+                self._frame(event)
+                if self._closing:
+                    return
+        except FrameTooLarge as e:
+            self._bad("oversize", str(e))
+            self.close("oversize frame")
+        except FrameError as e:
+            self._bad("start_word", str(e))
+            self.close("stream out of sync")
+
+    def _bad(self, reason: str, detail: str, first_only: bool = False) -> None:
+        self.stats.bad_frames[reason] += 1
+        if first_only:
+            self._bad_digests += 1
+            if self._bad_digests > 1:
+                return
+        log.warn("device link {who}: {detail}", who=self._who(), detail=detail)
+
+    def _frame(self, frame: Frame) -> None:
+        self.stats.frames_in[frame.cmd] += 1
+        if self.dev_id is None and not self._logging_in and frame.cmd != LOGIN:
+            self._bad("before_login", "CMD 0x%02X before LOGIN_REQ" % (frame.cmd,))
+            self.close("first frame was not LOGIN_REQ")
+        elif frame.cmd in DEVICE_INITIATED:
+            self._enqueue(frame)
+        elif frame.cmd in _PLATFORM_COMMANDS:
+            self._answer_received(frame)
+        else:
+            self._bad("unknown_cmd", "unknown CMD 0x%02X (SEQ %d) dropped" % (frame.cmd, frame.seq))
+
+    # -- device-initiated requests, one at a time
+
+    def _enqueue(self, frame: Frame) -> None:
+        if frame.cmd == LOGIN and self.dev_id is None:
+            if self._logging_in:
+                self._bad("duplicate_login", "second LOGIN_REQ while the first is checked")
+                return
+            self._logging_in = True
+        self._queue.append(frame)
+        if len(self._queue) >= MAX_QUEUED_REQUESTS and not self._paused:
+            self._paused = True
+            self.transport.pauseProducing()
+        if not self._draining:
+            self._drain()
+
+    @defer.inlineCallbacks
+    def _drain(self):
+        self._draining = True
+        try:
+            while self._queue and not self._closing:
+                frame = self._queue.popleft()
+                try:
+                    yield self._request(frame)
+                except Exception:
+                    log.failure("device link {who}: handling CMD 0x{cmd:02X} failed", who=self._who(), cmd=frame.cmd)
+                    self._reply(frame, self._error_answer(frame.cmd))
+                if self._paused and len(self._queue) < MAX_QUEUED_REQUESTS // 2 and not self._closing:
+                    self._paused = False
+                    self.transport.resumeProducing()
+        finally:
+            self._draining = False
+
+    @defer.inlineCallbacks
+    def _request(self, frame: Frame):
+        try:
+            request = decode_body(frame.cmd, False, frame.data)
+        except MessageError as e:
+            self._bad("malformed", "malformed CMD 0x%02X body: %s" % (frame.cmd, e))
+            self._reply(frame, self._error_answer(frame.cmd))
+            if frame.cmd == LOGIN and self.dev_id is None:
+                self._logging_in = False
+                self.close("malformed LOGIN_REQ")
+            return
+        if frame.cmd == LOGIN:
+            yield self._login(frame, request)
+            return
+        if request.DevID != self.dev_id:
+            self._bad("wrong_devid", "%s for DevID %s on this link" % (request.ROOT, request.DevID))
+            self._reply(frame, self._error_answer(frame.cmd))
+            return
+        if frame.cmd == HEARTBEAT:
+            self._heartbeat_deadline()
+        answer = yield self.controller.handle(self, request)
+        self._reply(frame, answer)
+
+    @defer.inlineCallbacks
+    def _login(self, frame: Frame, request: LoginRequest):
+        if self.dev_id is not None:
+            self._bad("duplicate_login", "LOGIN_REQ on a link already logged in as %s" % (self.dev_id,))
+            self._reply(frame, LoginResponse(Result=OTHER_ERROR, DevID=request.DevID))
+            return
+        answer = yield self.controller.login(self, request)
+        self._logging_in = False
+        self.stats.logins[answer.Result] += 1
+        if self._closing:  # the login timeout struck while the store was asked
+            return
+        if answer.Result == 0:
+            self.dev_id = request.DevID
+            self._cancel_timer()
+            self._heartbeat_deadline()
+            self._reply(frame, answer)
+            self.controller.logged_in(self, request)
+        else:
+            self._reply(frame, answer)
+            self.close("login refused with Result %d" % (answer.Result,))
+
+    def _error_answer(self, cmd: int):
+        try:
+            cls = message_class(cmd, True)
+        except MessageError:
+            return None
+        if "Result" not in attrs_names(cls):
+            return None
+        return cls(Result=OTHER_ERROR, DevID=self.dev_id or "")
+
+    def _reply(self, frame: Frame, answer) -> None:
+        if answer is None or self._closing and answer.CMD != LOGIN:
+            return
+        self._send(Frame(frame.cmd, frame.seq, encode_body(answer)))
+
+    def _send(self, frame: Frame) -> None:
+        self.stats.frames_out[frame.cmd] += 1
+        self.transport.write(frame.to_wire())
+
+    # -- platform → device commands
+
+    def call(self, request) -> defer.Deferred:
+        """Send a 0x60–0x82 request; fires with the typed answer."""
+        if self._closing or self.dev_id is None:
+            return defer.fail(LinkLost("no link to %s" % (self.dev_id or request.DevID,)))
+        seq = self._allocate_seq()
+        d = defer.Deferred(lambda _: self._forget(seq))
+        timer = self.clock.callLater(self.command_timeout, self._call_expired, seq)
+        self._pending[seq] = (request, d, timer, self.clock.seconds())
+        self._send(Frame(request.CMD, seq, encode_body(request)))
+        return d
+
+    def _allocate_seq(self) -> int:
+        seq = self._seq
+        while seq in self._pending:  # 65536 calls in flight cannot happen: pending is bounded by timeouts
+            seq = next_seq(seq)
+        self._seq = next_seq(seq)
+        return seq
+
+    def _forget(self, seq: int) -> None:
+        entry = self._pending.pop(seq, None)
+        if entry is not None and entry[2].active():
+            entry[2].cancel()
+
+    def _call_expired(self, seq: int) -> None:
+        request, d, _, _ = self._pending.pop(seq)
+        self.stats.command_timeouts[request.CMD] += 1
+        log.warn("device {dev_id}: no answer to {root} (SEQ {seq}) within {timeout} s",
+                 dev_id=self.dev_id, root=request.ROOT, seq=seq, timeout=self.command_timeout)
+        d.errback(CommandTimeout("%s did not answer %s within %d s"
+                                 % (self.dev_id, request.ROOT, self.command_timeout)))
+
+    def _answer_received(self, frame: Frame) -> None:
+        entry = self._pending.get(frame.seq)
+        if entry is None or entry[0].CMD != frame.cmd:
+            self._bad("unknown_seq", "answer CMD 0x%02X SEQ %d matches no command" % (frame.cmd, frame.seq))
+            return
+        del self._pending[frame.seq]
+        request, d, timer, sent_at = entry
+        timer.cancel()
+        self.stats.round_trip(frame.cmd, self.clock.seconds() - sent_at)
+        try:
+            answer = decode_body(frame.cmd, True, frame.data)
+        except MessageError as e:
+            self._bad("malformed", "malformed answer to %s: %s" % (request.ROOT, e))
+            d.errback(BadAnswer("malformed answer to %s: %s" % (request.ROOT, e)))
+            return
+        result = getattr(answer, "Result", 0)
+        if result not in (0, None) and not isinstance(answer, _RESULT_IS_STATE):
+            d.errback(DeviceRefused(answer))
+        else:
+            d.callback(answer)
+
+
+def attrs_names(cls) -> set[str]:
+    return {a.name for a in cls.__attrs_attrs__}
+
+
+class DeviceLinkFactory(protocol.ServerFactory):
+    """Builds a :class:`DeviceLink` per connection, all sharing one controller."""
+
+    noisy = False
+
+    def __init__(self, controller, clock: IReactorTime, *, login_timeout: float, heartbeat_timeout: float,
+                 command_timeout: float, stats: LinkStats | None = None):
+        self.controller = controller
+        self.clock = clock
+        self.settings = dict(login_timeout=login_timeout, heartbeat_timeout=heartbeat_timeout,
+                             command_timeout=command_timeout)
+        self.stats = stats if stats is not None else LinkStats()
+
+    def buildProtocol(self, addr):
+        link = DeviceLink(self.controller, self.clock, stats=self.stats, **self.settings)
+        link.factory = self
+        return link

@@ -1,0 +1,49 @@
+"""The devices online on this node, by DevID (PRODUCT.md "Device link rules").
+
+A second login of the same DevID replaces the first link; a link leaving
+removes its entry only if it is still the registered one, so the old link of
+a replaced device never marks the device offline.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import defer
+
+from .link import DeviceOffline
+
+
+class LinkRegistry:
+    def __init__(self):
+        self._links: dict[str, object] = {}
+
+    def add(self, link) -> None:
+        old = self._links.get(link.dev_id)
+        self._links[link.dev_id] = link
+        if old is not None and old is not link:
+            old.replaced()
+
+    def remove(self, link) -> bool:
+        """True if *link* was the device's registered link (and is no more)."""
+        if link.dev_id is not None and self._links.get(link.dev_id) is link:
+            del self._links[link.dev_id]
+            return True
+        return False
+
+    def get(self, dev_id: str):
+        return self._links.get(dev_id)
+
+    def online(self, dev_id: str) -> bool:
+        return dev_id in self._links
+
+    def call(self, dev_id: str, request) -> defer.Deferred:
+        """Send a command to a device online here; DeviceOffline otherwise."""
+        link = self._links.get(dev_id)
+        if link is None:
+            return defer.fail(DeviceOffline("device %s is not online" % (dev_id,)))
+        return link.call(request)
+
+    def __len__(self) -> int:
+        return len(self._links)
+
+    def __iter__(self):
+        return iter(list(self._links.values()))

@@ -1,0 +1,234 @@
+"""What the device link writes and reads (§7.2, §7.5.1–§7.5.5, §7.5.23, §7.5.27, §7.5.34).
+
+One component for the tables the link touches: device (login, ability,
+addresses, online state), channel, video_capability, device_exception,
+picture, alarm.  Every call takes ``now`` (POSIX seconds from the injected
+clock) instead of reading the database's clock, so expiry and de-duplication
+windows are testable with ``task.Clock``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from twisted.internet import defer
+
+# LOGIN_RES / REGISTER_RES Result (§7.2, §7.5.1)
+OK = 0
+NO_SUCH_DEVICE = 1
+WRONG_KEY = 2
+UNSUPPORTED = 3
+OTHER_ERROR = 255
+
+ALARM_REPEAT_WINDOW = 60  # §7.5.34: the same alarm within 60 s is one alarm
+
+
+class CloudStorage(NamedTuple):
+    """LOGIN_RES's 天翼云 fields (§7.5.1)."""
+    url: str
+    account: str
+    password: str
+    space: int
+    record_bucket: str
+    picture_bucket: str
+
+
+class Addresses(NamedTuple):
+    """What LOGIN_REQ and HEARTBEAT_REQ report; None means "not reported"."""
+    upnp_ip: str | None = None
+    rtsp_upnp_port: int | None = None
+    local_ip: str | None = None
+    rtsp_local_port: int | None = None
+    turn_relay_ip: str | None = None
+    rtsp_turn_relay_port: int | None = None
+
+
+class LinkStore:
+    def __init__(self, db, node: str = ""):
+        self.db = db
+        self.node = node
+
+    # -- §7.2 registration
+
+    @defer.inlineCallbacks
+    def register(self, dev_id: str, dev_key: str, dev_type: int | None, model: str | None,
+                 now: float, auto_provision: bool):
+        """REGISTER_REQ: Result OK, NO_SUCH_DEVICE or WRONG_KEY.
+
+        An unknown DevID is provisioned when *auto_provision* is on and its
+        first three digits are a known manufacturer (§7.2, §6.6 step 10)."""
+
+        @defer.inlineCallbacks
+        def interaction(cursor):
+            yield cursor.execute("SELECT dev_key FROM device WHERE dev_id = %s FOR UPDATE", (dev_id,))
+            row = cursor.fetchone()
+            if row is None:
+                if not auto_provision:
+                    return NO_SUCH_DEVICE
+                yield cursor.execute("SELECT 1 FROM manufacturer WHERE manufacturer_no = substr(%s, 1, 3)",
+                                     (dev_id,))
+                if cursor.fetchone() is None:
+                    return NO_SUCH_DEVICE
+                yield cursor.execute(
+                    "INSERT INTO device (dev_id, dev_key, dev_type, model, manufacturer_no, provisioned_by,"
+                    " registered_at) VALUES (%s, %s, %s, %s, substr(%s, 1, 3), 'register', to_timestamp(%s))"
+                    " ON CONFLICT (dev_id) DO NOTHING",
+                    (dev_id, dev_key, dev_type if dev_type in (1, 2, 3) else 1, model or "", dev_id, now))
+                return OK
+            if row[0] != dev_key:
+                return WRONG_KEY
+            yield cursor.execute(
+                "UPDATE device SET registered_at = to_timestamp(%s),"
+                " dev_type = coalesce(%s, dev_type), model = coalesce(nullif(%s, ''), model)"
+                " WHERE dev_id = %s",
+                (now, dev_type if dev_type in (1, 2, 3) else None, model, dev_id))
+            return OK
+
+        return (yield self.db.runInteraction(interaction))
+
+    # -- §7.5.1 login
+
+    @defer.inlineCallbacks
+    def authenticate(self, dev_id: str, dev_key: str):
+        """(Result, CloudStorage | None) for a LOGIN_REQ's DevID and DevKey."""
+        rows = yield self.db.runQuery(
+            "SELECT dev_key, estore_url, estore_account, estore_password, estore_space,"
+            " estore_record_bucket, estore_picture_bucket FROM device WHERE dev_id = %s", (dev_id,))
+        if not rows:
+            return NO_SUCH_DEVICE, None
+        if rows[0][0] != dev_key:
+            return WRONG_KEY, None
+        return OK, CloudStorage(*rows[0][1:])
+
+    def logged_in(self, dev_id: str, dev_ver: str, addresses: Addresses, net_type, nat_type,
+                  public_ip: str | None, public_port: int | None, now: float) -> defer.Deferred:
+        return self.db.runOperation(
+            "UPDATE device SET online = true, node = %s, dev_ver = %s,"
+            " upnp_ip = %s, rtsp_upnp_port = %s, local_ip = %s, rtsp_local_port = %s,"
+            " turn_relay_ip = %s, rtsp_turn_relay_port = %s, net_type = %s, nat_type = %s,"
+            " public_ip = %s, public_port = %s, upnp_reachable = NULL,"
+            " last_login_at = to_timestamp(%s), last_seen_at = to_timestamp(%s)"
+            " WHERE dev_id = %s",
+            (self.node, dev_ver, *addresses, net_type, nat_type, public_ip, public_port, now, now, dev_id))
+
+    def offline(self, dev_id: str, now: float) -> defer.Deferred:
+        """Mark offline, unless another node has taken the device since."""
+        return self.db.runOperation(
+            "UPDATE device SET online = false, last_seen_at = to_timestamp(%s)"
+            " WHERE dev_id = %s AND node IS NOT DISTINCT FROM %s",
+            (now, dev_id, self.node))
+
+    def all_offline(self) -> defer.Deferred:
+        """At start-up: links held by this node before a restart are gone."""
+        return self.db.runOperation(
+            "UPDATE device SET online = false WHERE online AND node IS NOT DISTINCT FROM %s", (self.node,))
+
+    # -- §7.5.2 ability
+
+    def ability(self, dev_id: str, report) -> defer.Deferred:
+        """Store an ABILITYUP_REQ: flags, channels 0..ChannelNum-1, Video list, Onvif."""
+
+        def flag(value):
+            return None if value is None else bool(value)
+
+        @defer.inlineCallbacks
+        def interaction(cursor):
+            onvif = report.Onvif
+            yield cursor.execute(
+                "UPDATE device SET channel_num = %s,"
+                " ptz_flag = coalesce(%s, ptz_flag), estore_flag = coalesce(%s, estore_flag),"
+                " local_store_flag = coalesce(%s, local_store_flag),"
+                " motion_detection_flag = coalesce(%s, motion_detection_flag),"
+                " infrared_detection_flag = coalesce(%s, infrared_detection_flag),"
+                " manual_alarm_flag = coalesce(%s, manual_alarm_flag),"
+                " dido_alarm_flag = coalesce(%s, dido_alarm_flag), dido_num = coalesce(%s, dido_num),"
+                " onvif_port = %s, onvif_account = %s, onvif_password = %s"
+                " WHERE dev_id = %s",
+                (report.ChannelNum, flag(report.PTZFlag), flag(report.EStoreFlag), report.LocalStoreFlag,
+                 flag(report.MotionDetectionFlag), flag(report.InfraredDetectionFlag),
+                 flag(report.ManualAlarmFlag), flag(report.DIDOAlarmFlag), report.DIDONum,
+                 getattr(onvif, "Port", None), getattr(onvif, "Account", None),
+                 getattr(onvif, "Password", None), dev_id))
+            yield cursor.execute(
+                "INSERT INTO channel (dev_id, channel_no) SELECT %s, n FROM generate_series(0, %s - 1) n"
+                " ON CONFLICT DO NOTHING", (dev_id, report.ChannelNum))
+            yield cursor.execute(
+                "DELETE FROM channel WHERE dev_id = %s AND channel_no >= %s", (dev_id, max(report.ChannelNum, 1)))
+            yield cursor.execute("DELETE FROM video_capability WHERE dev_id = %s", (dev_id,))
+            for video in {(v.StreamType, v.FrameSize) for v in report.Video if v.StreamType in (1, 2)}:
+                yield cursor.execute(
+                    "INSERT INTO video_capability (dev_id, stream_type, frame_size) VALUES (%s, %s, %s)",
+                    (dev_id, *video))
+            if report.DIDONum is not None:
+                yield cursor.execute(
+                    "INSERT INTO dido (dev_id, dido_no) SELECT %s, n FROM generate_series(0, %s - 1) n"
+                    " ON CONFLICT DO NOTHING", (dev_id, report.DIDONum))
+                yield cursor.execute("DELETE FROM dido WHERE dev_id = %s AND dido_no >= %s",
+                                     (dev_id, report.DIDONum))
+
+        return self.db.runInteraction(interaction)
+
+    # -- §7.5.3 heartbeat
+
+    def addresses(self, dev_id: str, addresses: Addresses, cur_video_num, now: float) -> defer.Deferred:
+        """A heartbeat whose addresses changed; UPnP reachability is unknown again."""
+        return self.db.runOperation(
+            "UPDATE device SET upnp_ip = %s, rtsp_upnp_port = %s, local_ip = %s, rtsp_local_port = %s,"
+            " turn_relay_ip = %s, rtsp_turn_relay_port = %s, cur_video_num = %s,"
+            " upnp_reachable = CASE WHEN upnp_ip IS DISTINCT FROM %s OR rtsp_upnp_port IS DISTINCT FROM %s"
+            "   THEN NULL ELSE upnp_reachable END,"
+            " last_seen_at = to_timestamp(%s) WHERE dev_id = %s",
+            (*addresses, cur_video_num, addresses.upnp_ip, addresses.rtsp_upnp_port, now, dev_id))
+
+    def seen(self, seen: dict[str, float]) -> defer.Deferred:
+        """Batch ``last_seen_at`` of devices whose heartbeat changed nothing."""
+        dev_ids = list(seen)
+        return self.db.runOperation(
+            "UPDATE device d SET last_seen_at = to_timestamp(v.seen)"
+            " FROM unnest(%s::text[], %s::float8[]) AS v(dev_id, seen) WHERE d.dev_id = v.dev_id",
+            (dev_ids, [seen[d] for d in dev_ids]))
+
+    def upnp_reachable(self, dev_id: str, upnp_ip: str, port: int, reachable: bool, now: float):
+        """Record a probe's outcome if the device still reports that address."""
+        return self.db.runOperation(
+            "UPDATE device SET upnp_reachable = %s, upnp_checked_at = to_timestamp(%s)"
+            " WHERE dev_id = %s AND upnp_ip = %s AND rtsp_upnp_port = %s",
+            (reachable, now, dev_id, upnp_ip, port))
+
+    # -- §7.5.4, §7.5.27, §7.5.34 reports
+
+    def exception(self, dev_id: str, channel_no, exception_type: int, desc: str, now: float):
+        return self.db.runOperation(
+            "INSERT INTO device_exception (dev_id, channel_no, exception_type, exception_desc, received_at)"
+            " VALUES (%s, %s, %s, %s, to_timestamp(%s))",
+            (dev_id, channel_no, exception_type, desc, now))
+
+    def picture(self, dev_id: str, channel_no: int, file_name: str, taken_at, now: float):
+        return self.db.runOperation(
+            "INSERT INTO picture (dev_id, channel_no, file_name, taken_at, received_at)"
+            " VALUES (%s, %s, %s, %s, to_timestamp(%s))",
+            (dev_id, channel_no, file_name, taken_at, now))
+
+    @defer.inlineCallbacks
+    def alarm(self, dev_id: str, channel_no: int, alarm_type: int, desc: str, dido_no,
+              file_name: str, now: float):
+        """Store an alarm; returns its id, or None when the same alarm (device,
+        channel, type, DIDO input) was stored less than 60 s before."""
+
+        @defer.inlineCallbacks
+        def interaction(cursor):
+            # serialises concurrent reports of one device (several links, several nodes)
+            yield cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("alarm:" + dev_id,))
+            yield cursor.execute(
+                "INSERT INTO alarm (dev_id, channel_no, alarm_type, alarm_desc, dido_no, file_name, alarm_time)"
+                " SELECT %s, %s, %s, %s, %s, %s, to_timestamp(%s)"
+                " WHERE NOT EXISTS (SELECT 1 FROM alarm WHERE dev_id = %s AND channel_no = %s"
+                "  AND alarm_type = %s AND dido_no IS NOT DISTINCT FROM %s"
+                "  AND alarm_time > to_timestamp(%s) - make_interval(secs => %s))"
+                " RETURNING alarm_id",
+                (dev_id, channel_no, alarm_type, desc, dido_no, file_name, now,
+                 dev_id, channel_no, alarm_type, dido_no, now, ALARM_REPEAT_WINDOW))
+            row = cursor.fetchone()
+            return row[0] if row else None
+
+        return (yield self.db.runInteraction(interaction))
