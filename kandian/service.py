@@ -77,21 +77,22 @@ class Platform:
     The link registry is here (not inside the device listener) because the MCU
     service and the relay send commands through it."""
 
-    def __init__(self, config: Config, reactor, db):
+    def __init__(self, config: Config, reactor, db, clock=None):
         self.config = config
         self.reactor = reactor
+        self.clock = clock = clock if clock is not None else reactor
         self.db = db
         timezone = config.platform.timezone
         self.link_stats = LinkStats()
         self.links = LinkRegistry()
         self.link_store = LinkStore(db, node=config.platform.public_host)
         self.tokens = TokenStore(db)
-        self.seen = SeenBatcher(self.link_store, reactor)
-        self.probe = UpnpProbe(reactor, self.link_store)
-        self.controller = LinkController(self.link_store, self.tokens, self.links, reactor, timezone,
+        self.seen = SeenBatcher(self.link_store, clock)
+        self.probe = UpnpProbe(reactor, self.link_store, clock=clock)
+        self.controller = LinkController(self.link_store, self.tokens, self.links, clock, timezone,
                                          probe=self.probe, seen=self.seen)
         self._purge = task.LoopingCall(self._purge_tokens)
-        self._purge.clock = reactor
+        self._purge.clock = clock
         self.bound_port: Callable[[str], int | None] = lambda name: None
 
     @defer.inlineCallbacks
@@ -115,7 +116,7 @@ class Platform:
             log.failure("could not mark this node's devices offline")
 
     def _purge_tokens(self):
-        return self.tokens.purge(self.reactor.seconds()).addErrback(
+        return self.tokens.purge(self.clock.seconds()).addErrback(
             lambda f: log.failure("could not purge expired tokens", f))
 
 
@@ -127,14 +128,14 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
 
     def device(p: Platform):
         c = p.config.device
-        return DeviceLinkFactory(p.controller, p.reactor, login_timeout=c.login_timeout,
+        return DeviceLinkFactory(p.controller, p.clock, login_timeout=c.login_timeout,
                                  heartbeat_timeout=c.heartbeat_timeout, command_timeout=c.command_timeout,
                                  stats=p.link_stats)
 
     def register(p: Platform):
         addresses = Addresses(p.config, link_port=lambda: p.bound_port("device"),
                               ftp_port=lambda: p.bound_port("ftp"))
-        return web.site(root(Register(p.link_store, addresses, p.reactor, p.config.platform.timezone,
+        return web.site(root(Register(p.link_store, addresses, p.clock, p.config.platform.timezone,
                                       p.config.register.auto_provision)))
 
     return {
@@ -150,10 +151,13 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
 class KandianService(service.MultiService):
     name = "kandian"
 
-    def __init__(self, config: Config, reactor, *, factories=None, exit_on_failure: bool = False):
+    def __init__(self, config: Config, reactor, *, factories=None, exit_on_failure: bool = False, clock=None):
+        """*clock* drives the domain's timers (link timeouts, token expiry); it
+        is the reactor except in tests, which pass a ``task.Clock``."""
         super().__init__()
         self.config = config
         self.reactor = reactor
+        self.clock = clock
         self.factories = factories if factories is not None else default_factories()
         self.exit_on_failure = exit_on_failure
         self.store = StoreService(config, reactor)
@@ -176,7 +180,7 @@ class KandianService(service.MultiService):
     def _start(self):
         self.store.startService()
         db = yield self.store.ready
-        self.platform = Platform(self.config, self.reactor, db)
+        self.platform = Platform(self.config, self.reactor, db, clock=self.clock)
         self.platform.bound_port = self._bound_port
         yield self.platform.start()
         for name, description in self.config.listeners().items():

@@ -81,7 +81,7 @@ def _ensure_template():
     try:
         yield migrate.migrate(db)
     finally:
-        db.close()
+        yield db.close()
     _template_ready = True
 
 

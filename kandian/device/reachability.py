@@ -33,8 +33,9 @@ def probe_target(upnp_ip: str | None, port: int | None) -> tuple[str, int] | Non
 
 
 class UpnpProbe:
-    def __init__(self, reactor, store, timeout: float = 3.0):
+    def __init__(self, reactor, store, timeout: float = 3.0, clock=None):
         self.reactor = reactor
+        self.clock = clock if clock is not None else reactor
         self.store = store
         self.timeout = timeout
 
@@ -60,7 +61,7 @@ class UpnpProbe:
                  outcome="reachable" if reachable else "not reachable")
         if upnp_ip and port is not None:
             try:
-                yield self.store.upnp_reachable(dev_id, upnp_ip, port, reachable, self.reactor.seconds())
+                yield self.store.upnp_reachable(dev_id, upnp_ip, port, reachable, self.clock.seconds())
             except Exception:
                 log.failure("device {dev_id}: could not store UPnP reachability", dev_id=dev_id)
         return reachable

@@ -25,7 +25,7 @@ from twisted.web import resource, server
 
 from ..store.links import NO_SUCH_DEVICE, OK, OTHER_ERROR
 from ..wiretime import format_time
-from .messages import MessageError, RegisterRequest, RegisterResponse
+from .messages import RegisterRequest, RegisterResponse
 
 log = Logger()
 
@@ -78,7 +78,7 @@ class Register(resource.Resource):
         body = request.content.read()
         try:
             registration = RegisterRequest.from_xml(body)
-        except MessageError as e:
+        except ValueError as e:  # the codec's only error, whatever the bytes
             log.warn("registration from {peer} refused: {why}", peer=_peer(request), why=e)
             return self._error(request, 400, "bad REGISTER_REQ: %s" % (e,))
         self._register(request, registration)

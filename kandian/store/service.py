@@ -32,8 +32,12 @@ def _first_line(e: BaseException) -> str:
 class Database:
     """A started txpostgres pool with the adbapi-like calls the components use."""
 
-    def __init__(self, pool: txpostgres.ConnectionPool):
+    def __init__(self, pool: txpostgres.ConnectionPool, reactor=None):
         self.pool = pool
+        self.reactor = reactor
+        # the pool lends connections out of its set: keep them all to close them all
+        self._connections = set(pool.connections)
+        self.closed = False
 
     def runQuery(self, *args, **kw) -> defer.Deferred:
         return self.pool.runQuery(*args, **kw)
@@ -56,8 +60,22 @@ class Database:
     def waiting(self) -> int:
         return len(self.pool._semaphore.waiting)
 
-    def close(self) -> None:
-        self.pool.close()
+    @defer.inlineCallbacks
+    def close(self, grace: float = 5.0):
+        """Close every connection once the queries in flight have finished
+        (at most *grace* seconds later)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.reactor is not None and self.in_use:
+            idle = defer.gatherResults([self.pool._semaphore.acquire() for _ in range(self.size)])
+            idle.addTimeout(grace, self.reactor)
+            try:
+                yield idle
+            except defer.TimeoutError:
+                log.warn("closing the store with {count} queries still running", count=self.in_use)
+        for connection in self._connections:
+            connection.close()
 
 
 @defer.inlineCallbacks
@@ -87,7 +105,7 @@ def connect(dsn: str, size: int, reactor, timeout: float = 10.0, timezone: str |
     except psycopg2.Error as e:
         pool.close()
         raise StoreError("database unreachable (%s): %s" % (describe_dsn(dsn), _first_line(e))) from None
-    return Database(pool)
+    return Database(pool, reactor)
 
 
 class StoreService(service.Service):
@@ -147,7 +165,7 @@ class StoreService(service.Service):
             self.ready.addBoth(lambda r: (settled.callback(None), r)[1])
             yield settled
         if self.db is not None:
-            self.db.close()
+            yield self.db.close()
             self.db = None
         if self.embedded is not None:
             yield self.embedded.stop()
