@@ -128,10 +128,40 @@ class RegisterSection:
     ftp_password: str = _setting("", text)
 
 
+def client_version(prefix: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        parts = value.split("-", 1)
+        if len(parts) != 2 or parts[0] != prefix or not all(p.isdigit() for p in parts[1].split(".")):
+            raise ValueError("not a %s- client version such as %s-1.0" % (prefix, prefix))
+        return value
+    return parse
+
+
+def choice(*values: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if value not in values:
+            raise ValueError("must be one of: %s" % ", ".join(values))
+        return value
+    return parse
+
+
 @attrs.frozen
 class McuSection:
     listen: str = _setting("tcp:8590", endpoint)
     session_timeout: int = _setting("1800", positive_int)
+    # §8.2: McuLogin answers 3 below these
+    min_version_android: str = _setting("A-1.0", client_version("A"))
+    min_version_ios: str = _setting("I-1.0", client_version("I"))
+    min_version_windows: str = _setting("W-1.0", client_version("W"))
+    # §8.7 StunIP/StunPort handed to clients
+    stun_address: tuple[str, int] | None = _setting("", address)
+    # §6.5 until the group-platform client exists: refuse or accept unknown devices
+    group_platform: str = _setting("refuse", choice("refuse", "accept"))
+    # §8.1 GetSmsPassword limits per mobile number
+    sms_interval: int = _setting("60", positive_int)
+    sms_daily_limit: int = _setting("10", positive_int)
 
 
 @attrs.frozen

@@ -19,6 +19,7 @@ from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import defer, task
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
+from twisted.protocols import policies
 
 from .config import Config
 from .device.controller import LinkController, SeenBatcher
@@ -33,14 +34,38 @@ log = Logger()
 
 
 class Listener(StreamServerEndpointService):
-    """A listener that fails start-up on a bind error and keeps its port."""
+    """A listener that fails start-up on a bind error, keeps its port, and on
+    stop closes the connections it accepted (keep-alive HTTP clients, links
+    not yet logged in) instead of leaving them to the reactor's end."""
 
-    def __init__(self, name: str, description: str, endpoint, factory):
-        super().__init__(endpoint, factory)
+    close_grace = 5.0
+
+    def __init__(self, name: str, description: str, endpoint, factory, clock=None):
+        self.connections = policies.WrappingFactory(factory)
+        super().__init__(endpoint, self.connections)
         self.name = name
         self.description = description
         self._raiseSynchronously = True
         self.port = None
+        self._clock = clock
+
+    @defer.inlineCallbacks
+    def stopService(self):
+        yield super().stopService()
+        open_ = list(self.connections.protocols)
+        if not open_:
+            return
+        closed = [_closed(p) for p in open_]
+        for p in open_:
+            p.transport.loseConnection()
+        waiting = defer.DeferredList(closed)
+        if self._clock is not None:
+            waiting.addTimeout(self.close_grace, self._clock)
+        try:
+            yield waiting
+        except defer.TimeoutError:
+            for p in list(self.connections.protocols):
+                p.transport.abortConnection()
 
     def startService(self):
         super().startService()
@@ -62,6 +87,18 @@ class Listener(StreamServerEndpointService):
         log.info("listener {name} bound on {address} ({description})", name=self.name,
                  address=_address(port), description=self.description)
         return port
+
+
+def _closed(wrapper) -> defer.Deferred:
+    """Fires when a WrappingFactory's protocol wrapper loses its connection."""
+    d: defer.Deferred = defer.Deferred()
+    lost = wrapper.connectionLost
+
+    def connectionLost(reason):
+        lost(reason)
+        d.callback(None)
+    wrapper.connectionLost = connectionLost
+    return d
 
 
 def _address(port) -> str:
@@ -138,10 +175,32 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         return web.site(root(Register(p.link_store, addresses, p.clock, p.config.platform.timezone,
                                       p.config.register.auto_provision)))
 
+    def mcu(p: Platform):
+        from twisted.web import resource as web_resource
+        from .mcu.api import application
+        from .mcu.auth import PasswordChecker
+        from .mcu.group import ConfiguredGroupPlatform
+        from .mcu.handlers import McuHandlers
+        from .mcu.sms import LoggingSmsSender
+        from .mcu.soap import SoapResource
+        from .store.devices import DeviceStore
+        from .store.mcu import McuStore
+
+        p.sms = LoggingSmsSender()
+        handlers = McuHandlers(
+            store=McuStore(p.db), tokens=p.tokens, links=p.links, passwords=PasswordChecker(p.clock),
+            clock=p.clock, config=p.config, sms=p.sms, group=ConfiguredGroupPlatform(p.config.mcu.group_platform),
+            device_store=DeviceStore(p.db), relay_port=lambda: p.bound_port("rtsp"))
+        p.soap = SoapResource(application(handlers), lambda: "http://%s:%s/mcu" % (
+            p.config.platform.public_host, p.config.port_of("mcu") or p.bound_port("mcu")))
+        top = web_resource.Resource()
+        top.putChild(b"mcu", p.soap)
+        return web.site(top, max_body=256 * 1024)
+
     return {
         "device": device,
         "register": register,
-        "mcu": lambda p: unavailable.http("the MCU web service"),
+        "mcu": mcu,
         "rtsp": lambda p: unavailable.rtsp(),
         "admin": lambda p: admin_web.site(p.db, p.reactor),
         "ftp": lambda p: unavailable.ftp(),
@@ -186,7 +245,7 @@ class KandianService(service.MultiService):
         for name, description in self.config.listeners().items():
             factory = self.factories[name](self.platform)
             endpoint = serverFromString(self.reactor, description)
-            listener = Listener(name, description, endpoint, factory)
+            listener = Listener(name, description, endpoint, factory, clock=self.reactor)
             self.listeners[name] = listener
             try:
                 listener.setServiceParent(self)

@@ -37,12 +37,12 @@ class Body:
         pass
 
 
-def service_config(dsn, extra=""):
+def service_config(dsn, **extra):
+    """Every listener on a loopback tcp:0; *extra* adds lines to a section."""
     text = "[database]\ndsn = %s\n" % dsn
     for name in LISTENERS:
         text += "[%s]\nlisten = tcp:0:interface=127.0.0.1\n" % name
-        if name == "register":
-            text += extra
+        text += extra.get(name, "")
     return config.parse(text, "test.ini", reactor)
 
 
@@ -50,13 +50,16 @@ class ServiceTestCase(DatabaseTestCase):
     """A running KandianService on loopback, its domain clock a task.Clock."""
 
     register_settings = ""
+    mcu_settings = ""
 
     @defer.inlineCallbacks
     def setUp(self):
         yield super().setUp()
         self.clock = task.Clock()
         self.clock.advance(NOW)
-        self.service = KandianService(service_config(self.dsn, self.register_settings), reactor, clock=self.clock)
+        self.service = KandianService(
+            service_config(self.dsn, register=self.register_settings, mcu=self.mcu_settings), reactor,
+            clock=self.clock)
         self.service.startService()
         self.addCleanup(self.service.stopService)
         yield self.service.ready

@@ -1,0 +1,931 @@
+"""Device link at load (PRODUCT.md: 50,000 logged-in devices on one node,
+>= 1,000 logins/s, command round trip p99 < 20 ms at that load, memory per
+idle link reported).
+
+The platform is the real ``KandianService`` in this process (real
+PostgreSQL: the embedded default, or ``--dsn``; every listener on
+``tcp:0:interface=127.0.0.1``), with ``--devices`` devices provisioned by one
+SQL statement.  The fleet is the shipped simulator, ``python -m kandian.sim``,
+split over ``--fleet-procs`` processes, each on its own source address
+(127.0.0.2, 127.0.0.3, ...).  One run measures:
+
+1. logins/s: from the first to the N-th successful login as the platform sees
+   it (``len(platform.links)``), with the fleet connecting at
+   ``--connect-rate`` (0: as fast as it can), and the CPU time the platform,
+   PostgreSQL and the fleet spent meanwhile (they share the machine's cores);
+2. memory per idle link: the platform's RSS (VmRSS after ``gc.collect()``)
+   before the fleet connects and once all N are logged in, their login writes
+   done and every device has sent a heartbeat; (after - before) / N;
+3. command round trip at load: ``get_wifi`` (or ``--command ptz``) to random
+   online devices at each of ``--rates`` for ``--seconds`` each, timed with
+   ``time.perf_counter`` from the call to the answer's callback, while the
+   whole fleet heartbeats;
+4. the profile of the platform process during the login phase (py-spy, if
+   installed: ``.venv/bin/pip install py-spy``), top functions by own and by
+   inclusive time.
+
+Baseline in the same run, in a fresh process of this script
+(``--null-platform``): a bare Twisted protocol that splits frames, answers
+LOGIN_REQ/ABILITYUP_REQ/HEARTBEAT_REQ with fixed pre-encoded answers, and
+sends the same command frame, matching the answer by SEQ -- no XML parsing,
+no database, no timers -- driven by the same fleet, same N, same phases.
+
+The fleet heartbeats every ``--heartbeat`` seconds; the default is
+120 s x N / 50,000, so that the platform sees the heartbeat rate of 50,000
+devices on the spec's 120 s period.
+
+The machine's open-file hard limit caps one process at about 20,000 sockets,
+so N defaults to 19,000 and 50,000 cannot be attempted here; the report
+extrapolates memory for 50,000 from the measured per-link figure.
+
+    python bench/device_link.py [--devices 19000] [--fleet-procs 2]
+        [--connect-rate 0] [--heartbeat S] [--rates 200,1000] [--seconds 10]
+        [--command get_wifi|ptz] [--dsn DSN] [--no-baseline] [--no-profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import ctypes
+import gc
+import hashlib
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from twisted.internet import defer, protocol, task
+from twisted.logger import (
+    FilteringLogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner, textFileLogObserver,
+)
+
+from kandian.device import messages as m
+
+BIN = os.path.dirname(sys.executable)
+LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
+FIRST_DEVID = 81100000000
+TARGET_DEVICES = 50_000
+TARGET_LOGINS = 1_000.0
+TARGET_P99_MS = 20.0
+LOGIN, ABILITY, HEARTBEAT = m.LoginRequest.CMD, m.AbilityUpRequest.CMD, m.HeartbeatRequest.CMD
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+COMMANDS = {
+    "get_wifi": (m.GetWifiRequest, {}),
+    "ptz": (m.PtzRequest, {"ChannelNo": 0, "PtzDirection": 1}),
+}
+
+_children: list[subprocess.Popen] = []
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+# -- what the machine and the processes did ----------------------------------------------
+
+
+def machine() -> dict:
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
+    except OSError:
+        pass
+    import twisted
+    return {
+        "cores": os.cpu_count(), "cpu": model, "kernel": platform.release(),
+        "memory_gib": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1),
+        "python": "%s %s" % (platform.python_implementation(), platform.python_version()),
+        "twisted": twisted.__version__, "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
+    }
+
+
+def rss_kib(pid="self") -> int:
+    with open("/proc/%s/status" % (pid,)) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _stat(pid) -> list[str] | None:
+    try:
+        with open("/proc/%s/stat" % (pid,)) as f:
+            return f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def cpu_seconds(pid, children: bool = False) -> float:
+    """utime + stime of *pid* (+ its waited-for children's with *children*)."""
+    fields = _stat(pid)
+    if fields is None:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    if children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / CLK_TCK
+
+
+def self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def children_of(parent: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            fields = _stat(name)
+            if fields is not None and int(fields[1]) == parent:
+                found.append(int(name))
+    return found
+
+
+class CpuMeter:
+    """CPU seconds of named process groups, read at phase boundaries."""
+
+    def __init__(self):
+        self.groups: dict[str, object] = {}
+
+    def add(self, name: str, read) -> None:
+        self.groups[name] = read
+
+    def snapshot(self) -> dict[str, float]:
+        snap = {name: read() for name, read in self.groups.items()}
+        snap["wall"] = time.monotonic()
+        return snap
+
+    @staticmethod
+    def delta(a: dict, b: dict) -> dict[str, float]:
+        return {name: round(b[name] - a.get(name, 0.0), 2) for name in b}
+
+
+def postgres_cpu(postmaster: int):
+    def read() -> float:
+        return cpu_seconds(postmaster, children=True) + sum(cpu_seconds(pid) for pid in children_of(postmaster))
+    return read
+
+
+def tcp_counters() -> dict[str, int]:
+    """ListenOverflows/ListenDrops (accept queue full: SYNs dropped) and kernel TCP memory."""
+    found = {}
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = f.read().splitlines()
+        for names, values in zip(lines[::2], lines[1::2]):
+            if names.startswith("TcpExt:"):
+                table = dict(zip(names.split()[1:], values.split()[1:]))
+                found["listen_overflows"] = int(table.get("ListenOverflows", 0))
+                found["listen_drops"] = int(table.get("ListenDrops", 0))
+        with open("/proc/net/sockstat") as f:
+            for line in f:
+                if line.startswith("TCP:"):
+                    parts = line.split()
+                    found["tcp_mem_kib"] = int(parts[parts.index("mem") + 1]) * PAGE // 1024
+    except (OSError, ValueError):
+        pass
+    return found
+
+
+def object_census() -> collections.Counter:
+    gc.collect()
+    return collections.Counter(type(o).__name__ for o in gc.get_objects())
+
+
+# -- child processes ------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    # PR_SET_PDEATHSIG: a child gets SIGTERM if this process dies without cleaning up.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def spawn(args: list[str], **kw) -> subprocess.Popen:
+    proc = subprocess.Popen(args, preexec_fn=_die_with_parent, **kw)
+    _children.append(proc)
+    return proc
+
+
+def reap(proc: subprocess.Popen, sig=signal.SIGINT, timeout: float = 20.0) -> int | None:
+    if proc.poll() is None:
+        try:
+            proc.send_signal(sig)
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc in _children:
+        _children.remove(proc)
+    return proc.returncode
+
+
+def reap_all() -> None:
+    for proc in list(_children):
+        reap(proc, signal.SIGTERM, 5.0)
+
+
+class FleetProcs:
+    """``python -m kandian.sim`` processes, one source address each."""
+
+    def __init__(self, directory: str, port: int, devices: int, procs: int, connect_rate: float,
+                 heartbeat: float, first_devid: int = FIRST_DEVID):
+        self.procs: list[subprocess.Popen] = []
+        self.outputs: list[str] = []
+        share, extra = divmod(devices, procs)
+        first = first_devid
+        for i in range(procs):
+            count = share + (1 if i < extra else 0)
+            rate = connect_rate / procs if connect_rate > 0 else 1e9  # 1e9: all in the first 50 ms tick
+            out = os.path.join(directory, "fleet-%d.out" % i)
+            self.outputs.append(out)
+            with open(out, "w") as f:
+                self.procs.append(spawn([
+                    sys.executable, "-m", "kandian.sim", "--link", "127.0.0.1:%d" % port, "--count", str(count),
+                    "--first-devid", str(first), "--key-pattern", "key-{devid}", "--connect-rate", repr(rate),
+                    "--heartbeat", repr(heartbeat), "--bind", "127.0.0.%d" % (2 + i), "--status-every", "3600",
+                ], stdout=f, stderr=subprocess.STDOUT))
+            first += count
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def rss_kib(self) -> int:
+        return sum(rss_kib(pid) for pid in self.pids if os.path.exists("/proc/%d" % pid))
+
+    def alive(self) -> bool:
+        return all(p.poll() is None for p in self.procs)
+
+    def stop(self) -> list[str]:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in self.procs:
+            reap(p)
+        summaries = []
+        for out in self.outputs:
+            with open(out, errors="replace") as f:
+                lines = f.read().splitlines()
+            summaries.append(next((l for l in reversed(lines) if l.startswith("summary:")),
+                                  "no summary: " + " | ".join(lines[-3:])))
+        return summaries
+
+
+# -- the baseline: a platform that is only Twisted --------------------------------------------
+
+_PLACE = b"00000000000"
+
+
+class NullLink(protocol.Protocol):
+    """Splits frames; answers device requests with fixed bytes; matches command answers by SEQ."""
+
+    dev_id = None
+
+    def __init__(self, factory):
+        self.f = factory
+        self.buf = b""
+        self.seq = 0
+        self.pending: dict[int, defer.Deferred] = {}
+
+    def dataReceived(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        while len(buf) >= 8:
+            end = 24 + int.from_bytes(buf[6:8], "big")
+            if len(buf) < end:
+                break
+            self.frame(buf[2], buf[3:5], buf[8:end - 16])
+            buf = buf[end:]
+        self.buf = buf
+
+    def frame(self, cmd: int, seq: bytes, body: bytes) -> None:
+        f = self.f
+        f.frames_in[cmd] += 1
+        reply = f.replies.get(cmd)
+        if reply is None:
+            d = self.pending.pop(int.from_bytes(seq, "big"), None)
+            if d is not None:
+                d.callback(body)
+            return
+        if cmd == LOGIN and self.dev_id is None:
+            start = body.find(b"<DevID>") + 7
+            self.dev_id = body[start:body.find(b"</DevID>", start)]
+            old = f.links.get(self.dev_id)
+            f.links[self.dev_id] = self
+            if old is not None:
+                old.transport.loseConnection()
+        self.send(cmd, seq, reply.replace(_PLACE, self.dev_id or _PLACE))
+
+    def send(self, cmd: int, seq: bytes, body: bytes) -> None:
+        head = b"\xfa\xf5" + bytes((cmd,)) + seq + b"\x00" + len(body).to_bytes(2, "big") + body
+        self.transport.write(head + hashlib.md5(head).digest())
+
+    def call(self) -> defer.Deferred:
+        seq, self.seq = self.seq, (self.seq + 1) % 65536
+        d = defer.Deferred()
+        self.pending[seq] = d
+        self.send(self.f.command_cmd, seq.to_bytes(2, "big"), self.f.command.replace(_PLACE, self.dev_id))
+        return d
+
+    def connectionLost(self, reason=protocol.connectionDone) -> None:
+        if self.dev_id is not None and self.f.links.get(self.dev_id) is self:
+            del self.f.links[self.dev_id]
+        pending, self.pending = self.pending, {}
+        for d in pending.values():
+            d.errback(ConnectionError("link lost"))
+
+
+class NullPlatform(protocol.ServerFactory):
+    noisy = False
+
+    def __init__(self, command: str):
+        self.links: dict[bytes, NullLink] = {}
+        self.frames_in: collections.Counter = collections.Counter()
+        stamp = "20240101000000"
+        self.replies = {
+            LOGIN: m.LoginResponse(Result=0, DevID=_PLACE.decode(), Time=stamp).to_xml(),
+            ABILITY: m.AbilityUpResponse(DevID=_PLACE.decode(), Time=stamp).to_xml(),
+            HEARTBEAT: m.HeartbeatResponse(DevID=_PLACE.decode(), Time=stamp).to_xml(),
+        }
+        request_class, fields = COMMANDS[command]
+        self.command_cmd = request_class.CMD
+        self.command = request_class(DevID=_PLACE.decode(), **fields).to_xml()
+
+    def buildProtocol(self, addr):
+        return NullLink(self)
+
+
+class NullTarget:
+    name = "null platform (bare Twisted, fixed answers)"
+
+    def __init__(self, reactor, command: str):
+        self.factory = NullPlatform(command)
+        self.port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
+        self.listen_port = self.port.getHost().port
+
+    def online(self) -> int:
+        return len(self.factory.links)
+
+    def is_online(self, dev_id: str) -> bool:
+        return dev_id.encode() in self.factory.links
+
+    def heartbeats(self) -> int:
+        return self.factory.frames_in[HEARTBEAT]
+
+    def busy(self) -> bool:
+        return False
+
+    def call(self, dev_id: str) -> defer.Deferred:
+        link = self.factory.links.get(dev_id.encode())
+        if link is None:
+            return defer.fail(ConnectionError("offline"))
+        return link.call()
+
+    def stop(self):
+        return self.port.stopListening()
+
+
+class KandianTarget:
+    name = "kandian (KandianService, PostgreSQL)"
+
+    def __init__(self, svc, command: str):
+        from kandian.device.commands import DeviceCommands
+        self.svc = svc
+        self.platform = svc.platform
+        self.listen_port = svc.listeners["device"].port.getHost().port
+        self._commands = DeviceCommands
+        self._method, self._fields = command, COMMANDS[command][1]
+
+    def online(self) -> int:
+        return len(self.platform.links)
+
+    def is_online(self, dev_id: str) -> bool:
+        return self.platform.links.online(dev_id)
+
+    def heartbeats(self) -> int:
+        return self.platform.link_stats.frames_in[HEARTBEAT]
+
+    def busy(self) -> bool:
+        db = self.platform.db
+        return bool(db.in_use or db.waiting)
+
+    def call(self, dev_id: str) -> defer.Deferred:
+        return getattr(self._commands(self.platform.links, dev_id), self._method)(**self._fields)
+
+
+# -- the phases ----------------------------------------------------------------------------------
+
+
+def sleep(reactor, seconds: float) -> defer.Deferred:
+    return task.deferLater(reactor, seconds, lambda: None)
+
+
+@defer.inlineCallbacks
+def wait_until(reactor, check, timeout: float, every: float = 0.01):
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        yield sleep(reactor, every)
+    return True
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, int(round(q / 100.0 * len(ordered) + 0.5)) - 1))]
+
+
+@defer.inlineCallbacks
+def command_phase(reactor, target, dev_ids: list[str], rate: float, seconds: float, rng: random.Random,
+                  timeout: float):
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    errors: collections.Counter = collections.Counter()
+    sent = 0
+    start = time.perf_counter()
+
+    def answered(_, t0):
+        latencies.append(time.perf_counter() - t0)
+
+    def failed(failure, t0):
+        errors[failure.type.__name__] += 1
+
+    def tick():
+        nonlocal sent
+        due = min(total, int((time.perf_counter() - start) * rate) + 1)
+        while sent < due:
+            sent += 1
+            t0 = time.perf_counter()
+            target.call(rng.choice(dev_ids)).addCallbacks(answered, failed, callbackArgs=(t0,), errbackArgs=(t0,))
+        if sent >= total:
+            loop.stop()
+
+    loop = task.LoopingCall(tick)
+    yield loop.start(0.001)
+    sending = time.perf_counter() - start
+    yield wait_until(reactor, lambda: len(latencies) + sum(errors.values()) >= total, timeout)
+    lost = total - len(latencies) - sum(errors.values())
+    if lost:
+        errors["no answer"] += lost
+    latencies.sort()
+    ms = [x * 1000 for x in latencies]
+    return {"rate": rate, "sent": total, "achieved_rate": round(total / sending, 1), "answered": len(ms),
+            "errors": dict(errors), "p50": percentile(ms, 50), "p90": percentile(ms, 90),
+            "p99": percentile(ms, 99), "max": ms[-1] if ms else float("nan")}
+
+
+class Profiler:
+    """py-spy on this process, from start() to stop()."""
+
+    def __init__(self, directory: str, rate: int = 100):
+        self.path = os.path.join(directory, "login-profile.txt")
+        self.rate = rate
+        self.proc = None
+        self.started = None
+        spy = os.path.join(BIN, "py-spy")
+        self.exe = spy if os.path.exists(spy) else shutil.which("py-spy")
+
+    def start(self) -> bool:
+        if self.exe is None:
+            return False
+        self.proc = spawn([self.exe, "record", "--pid", str(os.getpid()), "--rate", str(self.rate), "--format",
+                           "raw", "--nolineno", "--full-filenames", "-o", self.path],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.started = time.monotonic()
+        return True
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid) if self.proc is not None else 0.0
+
+    def stop(self) -> dict | None:
+        if self.proc is None:
+            return None
+        seconds = time.monotonic() - self.started
+        reap(self.proc, signal.SIGINT, 30.0)
+        if not os.path.exists(self.path):
+            return {"error": (self.proc.stderr.read() or b"").decode(errors="replace")[-300:]}
+        return summarize_profile(self.path, seconds * self.rate)
+
+
+def _short(frame: str) -> str:
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    for marker in ("site-packages/", "/lib/python3.11/", "/work/main/"):
+        if marker in where:
+            where = where.split(marker, 1)[1]
+    return "%s (%s)" % (name, where)
+
+
+def summarize_profile(path: str, possible: float, top: int = 15) -> dict:
+    own: collections.Counter = collections.Counter()
+    inclusive: collections.Counter = collections.Counter()
+    files: collections.Counter = collections.Counter()
+    total = 0
+    with open(path) as f:
+        for line in f:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            n = int(count)
+            frames = [_short(x) for x in stack.split(";")]
+            total += n
+            own[frames[-1]] += n
+            files[frames[-1].rpartition(" (")[2].rstrip(")")] += n
+            for name in set(frames):
+                inclusive[name] += n
+    pct = lambda n: round(100.0 * n / total, 1) if total else 0.0  # noqa: E731
+    return {"samples": total, "possible": int(possible), "file": path,
+            "own": [(name, pct(n)) for name, n in own.most_common(top)],
+            "inclusive": [(name, pct(n)) for name, n in inclusive.most_common(top + 12)],
+            "own_by_file": [(name, pct(n)) for name, n in files.most_common(top)]}
+
+
+@defer.inlineCallbacks
+def measure(reactor, target, args, directory: str, cpu: CpuMeter, profile: bool):
+    """The phases, against a started *target*; returns the figures."""
+    n = args.devices
+    result: dict = {"platform": target.name, "devices": n}
+    dev_ids = [str(FIRST_DEVID + i) for i in range(n)]
+    census0 = object_census()
+    rss0 = rss_kib()
+    tcp0 = tcp_counters()
+    result["rss_before_kib"] = rss0
+    say("  RSS before the fleet connects: %.1f MiB" % (rss0 / 1024))
+
+    # 1. logins
+    profiler = Profiler(directory) if profile else None
+    if profiler is not None and profiler.start():
+        cpu.add("py-spy", profiler.cpu)
+        yield sleep(reactor, 0.5)  # let py-spy attach before the fleet starts
+    cpu0 = cpu.snapshot()
+    fleet = FleetProcs(directory, target.listen_port, n, args.fleet_procs, args.connect_rate, args.heartbeat)
+    cpu.add("fleet", fleet.cpu)
+    cpu0["fleet"] = 0.0
+    spawned = time.monotonic()
+    curve: list[tuple[float, int]] = []
+    first = None
+
+    def poll():
+        nonlocal first
+        count = target.online()
+        now = time.monotonic()
+        if count and first is None:
+            first = now
+        if not curve or curve[-1][1] != count:
+            curve.append((now, count))
+        return count >= n or not fleet.alive()
+
+    login_timeout = max(120.0, 5.0 * n / 100)
+    yield wait_until(reactor, poll, login_timeout, every=0.005)
+    done = time.monotonic()
+    cpu1 = cpu.snapshot()
+    result["profile"] = profiler.stop() if profiler is not None else None
+    online = target.online()
+    tcp1 = tcp_counters()
+    rate = (online - 1) / (done - first) if first and online > 1 else 0.0
+
+    def reached(share):
+        return next((t for t, c in curve if c >= share * n), None)
+
+    t10, t90 = reached(0.1), reached(0.9)
+    result["logins"] = {
+        "online": online, "spawn_to_first_s": round(first - spawned, 2) if first else None,
+        "first_to_last_s": round(done - first, 2) if first else None, "rate": round(rate, 1),
+        "rate_10_90": round(0.8 * n / (t90 - t10), 1) if t10 and t90 and t90 > t10 else None,
+        "cpu": CpuMeter.delta(cpu0, cpu1),
+        "listen_overflows": tcp1.get("listen_overflows", 0) - tcp0.get("listen_overflows", 0),
+    }
+    say("  logins: %d/%d online, %.2f s from the first to the last: %.0f logins/s (10-90 %%: %s/s)"
+        % (online, n, done - first if first else 0, rate, result["logins"]["rate_10_90"]))
+    say("  CPU during logins, s: %s" % (result["logins"]["cpu"],))
+    if online < n:
+        say("  !! only %d of %d devices logged in" % (online, n))
+
+    # 2. idle: login writes done, every device heartbeating
+    yield wait_until(reactor, lambda: not target.busy(), 120.0, every=0.05)
+    result["writes_done_after_s"] = round(time.monotonic() - first, 2) if first else None
+    hb_goal = target.heartbeats() + online
+    hb_wait = args.heartbeat + (done - first if first else 0) + 30
+    hb0, t_hb0 = target.heartbeats(), time.monotonic()
+    yield wait_until(reactor, lambda: target.heartbeats() >= hb_goal and not target.busy(), hb_wait, every=0.1)
+    result["heartbeats_per_s"] = round((target.heartbeats() - hb0) / (time.monotonic() - t_hb0), 1)
+    census1 = object_census()
+    rss1 = rss_kib()
+    tcp2 = tcp_counters()
+    per_link = (rss1 - rss0) * 1024 / max(online, 1)
+    growth = census1 - census0
+    result["memory"] = {
+        "rss_after_kib": rss1, "bytes_per_link": round(per_link), "objects_per_link":
+        round(sum(growth.values()) / max(online, 1), 1),
+        "top_objects_per_link": [(name, round(c / max(online, 1), 2)) for name, c in growth.most_common(10)],
+        "kernel_tcp_kib": tcp2.get("tcp_mem_kib", 0) - tcp0.get("tcp_mem_kib", 0),
+        "fleet_rss_kib": fleet.rss_kib(),
+    }
+    say("  idle: RSS %.1f MiB -> %.1f MiB: %.0f bytes per link (%.1f gc objects per link); %.0f heartbeats/s"
+        % (rss0 / 1024, rss1 / 1024, per_link, result["memory"]["objects_per_link"], result["heartbeats_per_s"]))
+
+    # 3. commands at load
+    rng = random.Random(1)
+    online_ids = [d for d in dev_ids if target.is_online(d)]
+    result["commands"] = []
+    for rate in args.rates:
+        c0, h0 = cpu.snapshot(), target.heartbeats()
+        phase = yield command_phase(reactor, target, online_ids, rate, args.seconds, rng, timeout=15.0)
+        c1 = cpu.snapshot()
+        phase["cpu"] = CpuMeter.delta(c0, c1)
+        phase["heartbeats_per_s"] = round((target.heartbeats() - h0) / (c1["wall"] - c0["wall"]), 1)
+        result["commands"].append(phase)
+        say("  %s at %g/s (achieved %.0f/s) for %g s: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms; errors %s;"
+            " %.0f heartbeats/s" % (args.command, rate, phase["achieved_rate"], args.seconds, phase["p50"],
+                                    phase["p90"], phase["p99"], phase["max"], phase["errors"] or "none",
+                                    phase["heartbeats_per_s"]))
+        say("    CPU, s: %s" % (phase["cpu"],))
+
+    # 4. mass disconnect
+    t0 = time.monotonic()
+    result["fleet_summaries"] = fleet.stop()
+    yield wait_until(reactor, lambda: target.online() == 0 and not target.busy(), 120.0, every=0.05)
+    result["disconnect_s"] = round(time.monotonic() - t0, 2)
+    say("  fleet stopped; all %d links closed and recorded offline in %.1f s" % (online, result["disconnect_s"]))
+    for line in result["fleet_summaries"]:
+        say("    " + line)
+    return result
+
+
+# -- the two platforms ---------------------------------------------------------------------------
+
+
+def begin_logging(path: str) -> collections.Counter:
+    """Info and up to a file, as ``twistd`` would; counts events of each level."""
+    levels: collections.Counter = collections.Counter()
+    stream = open(path, "a", encoding="utf-8")
+    fileobs = FilteringLogObserver(textFileLogObserver(stream), [LogLevelFilterPredicate(LogLevel.info)])
+
+    def observer(event):
+        levels[event.get("log_level", LogLevel.info).name] += 1
+        fileobs(event)
+
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    return levels
+
+
+def raise_file_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@defer.inlineCallbacks
+def run_null(reactor, args):
+    raise_file_limit()
+    directory = tempfile.mkdtemp(prefix="kandian-bench-null-")
+    try:
+        begin_logging(os.path.join(directory, "null.log"))
+        target = NullTarget(reactor, args.command)
+        cpu = CpuMeter()
+        cpu.add("platform", self_cpu)
+        result = yield measure(reactor, target, args, directory, cpu, profile=False)
+        yield target.stop()
+    finally:
+        reap_all()
+        shutil.rmtree(directory, ignore_errors=True)
+    with open(args.null_platform, "w") as f:
+        json.dump(result, f)
+
+
+def provision_sql(n: int) -> str:
+    return (
+        "INSERT INTO device (dev_id, dev_key, dev_type, manufacturer_no)"
+        " SELECT ({first} + i)::text, 'key-' || ({first} + i)::text, 1, '811' FROM generate_series(0, {last}) i"
+        " ON CONFLICT (dev_id) DO UPDATE SET dev_key = EXCLUDED.dev_key, online = false;"
+        " INSERT INTO channel (dev_id, channel_no)"
+        " SELECT ({first} + i)::text, 0 FROM generate_series(0, {last}) i ON CONFLICT DO NOTHING"
+    ).format(first=FIRST_DEVID, last=n - 1)
+
+
+@defer.inlineCallbacks
+def run_kandian(reactor, args, directory: str):
+    from kandian import config
+    from kandian.service import KandianService
+    from kandian.store.embedded import read_postmaster_pid
+
+    raise_file_limit()
+    levels = begin_logging(os.path.join(directory, "kandian.log"))
+    text = "[platform]\ndata_dir = %s\n[database]\ndsn = %s\n" % (os.path.join(directory, "var"), args.dsn)
+    for name in LISTENERS:
+        text += "[%s]\nlisten = tcp:0:interface=127.0.0.1\n" % name
+    path = os.path.join(directory, "kandian.ini")
+    with open(path, "w") as f:
+        f.write(text)
+    svc = KandianService(config.parse(text, path, reactor), reactor)
+    svc.startService()
+    # Ctrl-C or SIGTERM stops the reactor: stop the platform (and its PostgreSQL) first
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: svc.stopService() if svc.running else None)
+    try:
+        t0 = time.monotonic()
+        yield svc.ready
+        db = svc.platform.db
+        yield db.runOperation(provision_sql(args.devices))
+        rows = yield db.runQuery("SELECT count(*) FROM device WHERE dev_id BETWEEN %s AND %s",
+                                 (str(FIRST_DEVID), str(FIRST_DEVID + args.devices - 1)))
+        postmaster = None
+        if svc.store.embedded is not None:
+            postmaster = read_postmaster_pid(svc.store.embedded.pgdata)[0]
+        else:
+            pids = yield db.runQuery("SELECT pg_backend_pid()")
+            fields = _stat(pids[0][0])
+            postmaster = int(fields[1]) if fields else None
+        version = yield db.runQuery("SHOW server_version")
+        settings = yield db.runQuery("SELECT name, setting FROM pg_settings WHERE name IN"
+                                     " ('fsync', 'synchronous_commit', 'shared_buffers')")
+        say("  platform ready and %d devices provisioned in %.1f s (PostgreSQL %s%s, %s; pool of %d)"
+            % (rows[0][0], time.monotonic() - t0, version[0][0], ", embedded" if svc.store.embedded else "",
+               ", ".join("%s=%s" % row for row in settings), db.size))
+        cpu = CpuMeter()
+        cpu.add("platform", self_cpu)
+        if postmaster is not None:
+            cpu.add("postgres", postgres_cpu(postmaster))
+        target = KandianTarget(svc, args.command)
+        result = yield measure(reactor, target, args, directory, cpu, profile=not args.no_profile)
+        result["postgres"] = version[0][0]
+        stats = svc.platform.link_stats
+        result["link_stats"] = {"logins": {str(k): v for k, v in stats.logins.items()},
+                                "bad_frames": dict(stats.bad_frames),
+                                "command_timeouts": sum(stats.command_timeouts.values())}
+        result["log_events"] = dict(levels)
+        say("  link stats: logins by Result %s, bad frames %s, command timeouts %d; log events %s"
+            % (result["link_stats"]["logins"], result["link_stats"]["bad_frames"] or "none",
+               result["link_stats"]["command_timeouts"], dict(levels)))
+        return result
+    finally:
+        reap_all()
+        if svc.running:
+            yield svc.stopService()
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+def _row(cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def report(args, kandian: dict, null: dict | None) -> None:
+    n = kandian["devices"]
+    both = [("kandian", kandian)] + ([("null platform (baseline)", null)] if null else [])
+    say("\n== figures (markdown)\n")
+    say(_row(["what"] + [name for name, _ in both]))
+    say(_row(["---"] * (len(both) + 1)))
+    say(_row(["devices online / provisioned"] + ["%d / %d" % (r["logins"]["online"], n) for _, r in both]))
+    say(_row(["logins/s, first to N-th login"] + [r["logins"]["rate"] for _, r in both]))
+    say(_row(["logins/s, 10 %-90 % of N"] + [r["logins"]["rate_10_90"] for _, r in both]))
+    say(_row(["first to N-th login, s"] + [r["logins"]["first_to_last_s"] for _, r in both]))
+    for group in ("platform", "postgres", "fleet", "py-spy"):
+        if any(group in r["logins"]["cpu"] for _, r in both):
+            say(_row(["CPU s during logins: %s" % group] + [r["logins"]["cpu"].get(group, "-") for _, r in both]))
+    say(_row(["accept-queue overflows (SYNs dropped)"] + [r["logins"]["listen_overflows"] for _, r in both]))
+    say(_row(["RSS before / idle with N links, MiB"] + ["%.1f / %.1f" % (r["rss_before_kib"] / 1024,
+                                                                          r["memory"]["rss_after_kib"] / 1024)
+                                                         for _, r in both]))
+    say(_row(["**RSS per idle link, bytes**"] + [r["memory"]["bytes_per_link"] for _, r in both]))
+    say(_row(["gc-tracked objects per link"] + [r["memory"]["objects_per_link"] for _, r in both]))
+    say(_row(["heartbeats/s while idle"] + [r["heartbeats_per_s"] for _, r in both]))
+    for i, rate in enumerate(args.rates):
+        cells = []
+        for _, r in both:
+            c = r["commands"][i]
+            cells.append("%.2f / %.2f / %.2f / %.2f; %s" % (c["p50"], c["p90"], c["p99"], c["max"],
+                                                            "errors %s" % c["errors"] if c["errors"] else "0 errors"))
+        say(_row(["%s at %g/s, ms p50 / p90 / p99 / max" % (args.command, rate)] + cells))
+        say(_row(["  CPU s platform / postgres / fleet in those %g s" % args.seconds]
+                 + ["%s / %s / %s" % (r["commands"][i]["cpu"].get("platform"), r["commands"][i]["cpu"].get(
+                     "postgres", "-"), r["commands"][i]["cpu"].get("fleet")) for _, r in both]))
+    say(_row(["all links closed and recorded offline, s"] + [r["disconnect_s"] for _, r in both]))
+
+    prof = kandian.get("profile")
+    if prof and "own" in prof:
+        say("\n== profile of the platform process during the login phase (py-spy, %d samples of %d possible)"
+            % (prof["samples"], prof["possible"]))
+        say("own time, % of samples:")
+        for name, pct in prof["own"]:
+            say("  %5.1f  %s" % (pct, name))
+        say("own time by file:")
+        for name, pct in prof["own_by_file"]:
+            say("  %5.1f  %s" % (pct, name))
+        say("inclusive time, % of samples:")
+        for name, pct in prof["inclusive"]:
+            say("  %5.1f  %s" % (pct, name))
+    elif prof:
+        say("\n(py-spy failed: %s)" % prof.get("error"))
+
+    say("\n== targets (PRODUCT.md)")
+    rss0 = kandian["rss_before_kib"] * 1024
+    per = kandian["memory"]["bytes_per_link"]
+    say("- %d concurrent logged-in devices on one node: NOT ATTEMPTED -- this sandbox's open-file hard limit"
+        " (%d) caps one process at ~20,000 sockets; %d of %d were online here. Extrapolation (not a"
+        " measurement): %d links x %d bytes + %.0f MiB base = %.0f MiB of platform RSS."
+        % (TARGET_DEVICES, resource.getrlimit(resource.RLIMIT_NOFILE)[1], kandian["logins"]["online"], n,
+           TARGET_DEVICES, per, rss0 / 2**20, (rss0 + TARGET_DEVICES * per) / 2**20))
+    rate = kandian["logins"]["rate"]
+    say("- >= %d logins/s: %s (%.0f/s, %+.0f %%); platform CPU %.1f s in %.1f s of logins"
+        % (TARGET_LOGINS, "met" if rate >= TARGET_LOGINS else "MISSED", rate, 100 * (rate / TARGET_LOGINS - 1),
+           kandian["logins"]["cpu"].get("platform", 0), kandian["logins"]["first_to_last_s"] or 0))
+    for c in kandian["commands"]:
+        say("- command p99 < %g ms at %g/s with %d online: %s (p99 %.2f ms, %d errors)"
+            % (TARGET_P99_MS, c["rate"], kandian["logins"]["online"],
+               "met" if c["p99"] < TARGET_P99_MS and not c["errors"] else "MISSED", c["p99"],
+               sum(c["errors"].values())))
+    say("- memory per idle link: %d bytes of platform RSS (baseline %s), plus kernel socket buffers"
+        % (per, null["memory"]["bytes_per_link"] if null else "not run"))
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=19000, help="devices N (default 19000, under the fd limit)")
+    parser.add_argument("--fleet-procs", type=int, default=2, help="simulator processes (default 2)")
+    parser.add_argument("--connect-rate", type=float, default=0.0,
+                        help="connections a second, whole fleet; 0 (default): as fast as it can")
+    parser.add_argument("--heartbeat", type=float, default=None,
+                        help="heartbeat period, s (default 120 x N / 50,000: the heartbeat load of 50,000)")
+    parser.add_argument("--rates", default="200,1000", help="command rates, a second (default 200,1000)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds at each command rate (default 10)")
+    parser.add_argument("--command", choices=sorted(COMMANDS), default="get_wifi")
+    parser.add_argument("--dsn", default="", help="PostgreSQL to use (default: the embedded one)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the null platform")
+    parser.add_argument("--no-profile", action="store_true", help="do not run py-spy during the logins")
+    parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
+    parser.add_argument("--null-platform", metavar="RESULT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.rates = [float(r) for r in str(args.rates).split(",") if r]
+    if args.heartbeat is None:
+        args.heartbeat = round(120.0 * args.devices / TARGET_DEVICES, 1)
+    if args.devices < 1 or args.fleet_procs < 1:
+        parser.error("--devices and --fleet-procs must be positive")
+    if args.fleet_procs > 250:
+        parser.error("at most 250 fleet processes (one 127.0.0.x address each)")
+    return args
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.null_platform:
+        task.react(lambda reactor: run_null(reactor, args))
+        return
+    info = machine()
+    from twisted.internet import reactor as default_reactor
+    say("machine: %(cores)d cores (%(cpu)s), %(memory_gib)s GiB, Linux %(kernel)s, %(python)s, Twisted %(twisted)s,"
+        " open files %(nofile)s" % info)
+    say("reactor: %s" % (type(default_reactor).__name__,))
+    say("command: %s %s" % (os.path.relpath(sys.executable), " ".join([os.path.relpath(__file__)] + argv)))
+    say("devices %d, fleet %d processes (%s), connect rate %s, heartbeat every %g s, commands %s at %s/s for %g s"
+        % (args.devices, args.fleet_procs, ", ".join("127.0.0.%d" % (2 + i) for i in range(args.fleet_procs)),
+           "%g/s" % args.connect_rate if args.connect_rate else "as fast as the fleet can", args.heartbeat,
+           args.command, ",".join("%g" % r for r in args.rates), args.seconds))
+    null = None
+    directory = tempfile.mkdtemp(prefix="kandian-bench-link-")
+    os.chmod(directory, 0o755)  # the embedded PostgreSQL runs as an unprivileged user
+    try:
+        if not args.no_baseline:
+            say("\n== baseline: null platform, fresh process")
+            out = os.path.join(directory, "null.json")
+            child = spawn([sys.executable, os.path.abspath(__file__), "--null-platform", out] + argv)
+            if child.wait() != 0 or not os.path.exists(out):
+                raise SystemExit("the null-platform run failed (exit %s)" % child.returncode)
+            _children.remove(child)
+            with open(out) as f:
+                null = json.load(f)
+        say("\n== kandian: KandianService in this process")
+
+        @defer.inlineCallbacks
+        def run(reactor):
+            kandian = yield run_kandian(reactor, args, directory)
+            report(args, kandian, null)
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump({"machine": info, "args": vars(args), "kandian": kandian, "null": null}, f,
+                              indent=1)
+
+        task.react(run)  # exits
+    finally:
+        reap_all()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

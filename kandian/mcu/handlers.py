@@ -1,0 +1,433 @@
+"""The MCU/CU operations (§8.1–§8.19, QueryRecordFiles, RecordPlay).
+
+Every operation but GetSmsPassword and McuLogin first checks that
+LoginSession is a live session of Account (Result 1: no such account, 2:
+session expired or not this account's), then — for a device operation —
+that the device is bound to that user, owned or shared (3 otherwise: a
+device of somebody else is "not there" to this user).  Operations forwarded
+to the device answer 4 when it is offline and 255 when it did not answer in
+time or refused.  A value outside the spec's range (PtzDirection 7, PageNo 0,
+a malformed time) is a ``Client.ValueError`` fault: that is a client bug, not
+a state of the platform.
+
+Each operation returns its output tuple in the order of the contract
+(:mod:`kandian.mcu.api`); refusals short-cut through :class:`Refusal`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import quote, urlencode
+
+from spyne import Fault
+from twisted.internet import defer, threads
+from twisted.logger import Logger
+
+from ..device.commands import DeviceCommands
+from ..device.link import CommandError, DeviceOffline
+from ..passwords import hash_password
+from ..store.devices import DEV_ID, DeviceExists, DeviceStore
+from ..store.mcu import PAGE_SIZE
+from ..wiretime import format_time, parse_time
+from .auth import version_supported
+
+log = Logger()
+
+OK, NO_USER, SESSION, NO_DEVICE, OFFLINE, OTHER = 0, 1, 2, 3, 4, 255
+WRONG_KEY, OVER_LIMIT, ALREADY_BOUND = 4, 5, 6  # §8.5
+VERSION_TOO_LOW = 3  # §8.2
+SMS_FAILED = 2  # §8.1
+
+
+class Refusal(Exception):
+    """Answer the operation with this Result and empty outputs."""
+
+    def __init__(self, result: int, why: str = ""):
+        super().__init__(why or "Result %d" % result)
+        self.result = result
+
+
+def _bad_value(what: str) -> Fault:
+    return Fault("Client.ValueError", what)
+
+
+class McuHandlers:
+    def __init__(self, *, store, tokens, links, passwords, clock, config, sms, group, device_store=None,
+                 relay_port=lambda: None):
+        self.store = store
+        self.tokens = tokens
+        self.links = links
+        self.passwords = passwords
+        self.clock = clock
+        self.config = config
+        self.sms = sms
+        self.group = group
+        self.devices = device_store
+        self.relay_port = relay_port
+        mcu = config.mcu
+        self.version_floors = {"A": mcu.min_version_android, "I": mcu.min_version_ios, "W": mcu.min_version_windows}
+
+    # -- dispatch
+
+    def call(self, name: str, ctx, args) -> defer.Deferred:
+        outputs = len(ctx.descriptor.out_message._type_info)
+        client_ip = getattr(ctx.transport.req.getClientAddress(), "host", None)
+        d = defer.maybeDeferred(getattr(self, name), client_ip, *args)
+
+        def refused(failure):
+            failure.trap(Refusal)
+            result = failure.value.result
+            log.info("MCU {operation}: Result {result} ({why})", operation=name, result=result,
+                     why=str(failure.value))
+            return result if outputs == 1 else (result,) + (None,) * (outputs - 1)
+
+        return d.addErrback(refused)
+
+    def now(self) -> float:
+        return self.clock.seconds()
+
+    @defer.inlineCallbacks
+    def _user(self, account: str, session: str):
+        check = yield self.store.check_session(account, session, self.now(), self.config.mcu.session_timeout)
+        if check.result != OK:
+            raise Refusal(check.result, "session check")
+        return check.user_id
+
+    @defer.inlineCallbacks
+    def _device(self, account: str, session: str, dev_id: str):
+        user_id = yield self._user(account, session)
+        device = yield self.store.bound_device(user_id, dev_id)
+        if device is None:
+            raise Refusal(NO_DEVICE, "%s is not bound to %s" % (dev_id, account))
+        return user_id, device
+
+    @defer.inlineCallbacks
+    def _channel(self, dev_id: str, channel_no: int):
+        if channel_no < 0 or not (yield self.store.channel_exists(dev_id, channel_no)):
+            raise Refusal(NO_DEVICE, "%s has no channel %s" % (dev_id, channel_no))
+
+    @defer.inlineCallbacks
+    def _forward(self, dev_id: str, command):
+        """Run a device command: 4 when offline, 255 on no answer or refusal."""
+        if not self.links.online(dev_id):
+            raise Refusal(OFFLINE, "%s is offline" % (dev_id,))
+        try:
+            answer = yield command(DeviceCommands(self.links, dev_id))
+        except DeviceOffline:
+            raise Refusal(OFFLINE, "%s went offline" % (dev_id,)) from None
+        except CommandError as e:
+            raise Refusal(OTHER, "%s: %s" % (dev_id, e)) from None
+        return answer
+
+    # -- §8.1 GetSmsPassword
+
+    @defer.inlineCallbacks
+    def GetSmsPassword(self, client_ip, MobileTel, Type):
+        if Type != 0:
+            raise _bad_value("Type must be 0 (password)")
+        user = yield self.store.user(MobileTel)
+        if user is None:
+            raise Refusal(SMS_FAILED, "no account %s" % (MobileTel,))
+        mcu = self.config.mcu
+        allowed = yield self.store.sms_allowed(MobileTel, self.now(), mcu.sms_interval, mcu.sms_daily_limit)
+        if not allowed:
+            raise Refusal(SMS_FAILED, "SMS rate limit for %s" % (MobileTel,))
+        password = "".join(secrets.choice("0123456789") for _ in range(8))
+        hashed = yield threads.deferToThread(hash_password, password)
+        yield self.store.set_password_hash(user[0], hashed, self.now())
+        try:
+            yield self.sms.send(MobileTel, "您的手机看店登录密码为 %s，请妥善保管。" % (password,))
+        except Exception as e:
+            log.warn("SMS to {mobile} failed: {why}", mobile=MobileTel, why=e)
+            raise Refusal(SMS_FAILED, "SMS gateway") from None
+        return OK
+
+    # -- §8.2–§8.4 sessions
+
+    @defer.inlineCallbacks
+    def McuLogin(self, client_ip, Account, Password, Version):
+        user = yield self.store.user(Account)
+        if user is None:
+            raise Refusal(NO_USER, "no account %s" % (Account,))
+        user_id, stored, max_devices = user
+        ok = yield self.passwords.check(Password, stored)
+        if not ok:
+            raise Refusal(2, "wrong password for %s" % (Account,))
+        if not version_supported(Version, self.version_floors):
+            raise Refusal(VERSION_TOO_LOW, "client version %r" % (Version,))
+        session = yield self.store.open_session(user_id, Version, client_ip, self.now())
+        devices = yield self._device_list(user_id)
+        log.info("MCU login of {account} from {ip} ({version})", account=Account, ip=client_ip, version=Version)
+        return OK, session, max_devices, devices
+
+    @defer.inlineCallbacks
+    def McuLogout(self, client_ip, Account, LoginSession):
+        yield self._user(Account, LoginSession)
+        yield self.store.end_session(LoginSession, self.now())
+        return OK
+
+    @defer.inlineCallbacks
+    def RefreshDevList(self, client_ip, Account, LoginSession):
+        user_id = yield self._user(Account, LoginSession)
+        devices = yield self._device_list(user_id)
+        return OK, devices
+
+    @defer.inlineCallbacks
+    def _device_list(self, user_id: int):
+        from .api import DIDO, Dev, Video
+        channels = yield self.store.device_list(user_id)
+        return [Dev(DevID=c.dev_id, ChannelNo=c.channel_no, Name=c.name,
+                    OnLine=int(self.links.online(c.dev_id) or c.online), PtzFlag=int(c.ptz),
+                    ShareFlag=c.share_flag, MotionDetectionFlag=int(c.motion),
+                    InfraredDetectionFlag=int(c.infrared), ManualAlarmFlag=int(c.manual),
+                    DIDOAlarmFlag=int(c.dido),
+                    VideoList=[Video(StreamType=s, FrameSize=f) for s, f in c.videos],
+                    DIDOList=[DIDO(DIDONo=n, DIDONoName=name) for n, name in c.didos])
+                for c in channels]
+
+    # -- §8.5–§8.6 bindings
+
+    @defer.inlineCallbacks
+    def AddDevice(self, client_ip, Account, LoginSession, DevID, DevKey):
+        user_id = yield self._user(Account, LoginSession)
+        if not DEV_ID.match(DevID):
+            raise Refusal(NO_DEVICE, "not a DevID: %r" % (DevID,))
+        key = yield self.store.device_key(DevID)
+        if key is None:
+            # §6.5: a device this platform has not seen is checked with the group platform
+            verdict = yield self.group.device_usage(DevID, DevKey)
+            if verdict != OK:
+                raise Refusal(verdict, "group platform says %d for %s" % (verdict, DevID))
+            try:
+                yield self.devices.add(DevID, DevKey, provisioned_by="group")
+            except DeviceExists:
+                pass
+            key = DevKey
+        if key != DevKey:
+            raise Refusal(WRONG_KEY, "wrong DevKey for %s" % (DevID,))
+        user = yield self.store.user(Account)
+        result = yield self.store.bind(user_id, DevID, user[2])
+        if result != OK:
+            raise Refusal(result, "binding %s" % (DevID,))
+        log.info("MCU {account} added device {dev_id}", account=Account, dev_id=DevID)
+        return OK
+
+    @defer.inlineCallbacks
+    def DelDevice(self, client_ip, Account, LoginSession, DevID, DevKey):
+        user_id, device = yield self._device(Account, LoginSession, DevID)
+        if device.share_flag:
+            raise Refusal(OTHER, "a shared device cannot be removed (§8.6)")
+        if device.dev_key != DevKey:
+            raise Refusal(WRONG_KEY, "wrong DevKey for %s" % (DevID,))
+        yield self.store.unbind_all(DevID)
+        log.info("MCU {account} removed device {dev_id}", account=Account, dev_id=DevID)
+        if self.links.online(DevID):
+            # §7.5.39: the removed device goes back to its factory settings
+            DeviceCommands(self.links, DevID).reset_default().addCallbacks(
+                lambda _: log.info("device {dev_id} reset to factory defaults", dev_id=DevID),
+                lambda f: log.warn("device {dev_id}: RESET_DEFAULT failed: {why}", dev_id=DevID,
+                                   why=f.getErrorMessage()))
+        return OK
+
+    # -- §8.7 VideoPlay, RecordPlay
+
+    @defer.inlineCallbacks
+    def VideoPlay(self, client_ip, Account, LoginSession, DevID, ChannelNo, StreamType):
+        user_id, device = yield self._device(Account, LoginSession, DevID)
+        yield self._channel(DevID, ChannelNo)
+        if StreamType not in (1, 2):
+            raise Refusal(NO_DEVICE, "no stream type %s" % (StreamType,))
+        if not self.links.online(DevID):
+            raise Refusal(OFFLINE, "%s is offline" % (DevID,))
+        urls = yield self._play_urls(Account, user_id, device, client_ip, ChannelNo,
+                                     [("streamtype", str(StreamType))], stream_type=StreamType)
+        stun = self.config.mcu.stun_address
+        return (OK, urls["local"], urls["upnp"], urls["turn"], stun[0] if stun else "", stun[1] if stun else 0,
+                device.nat_type or 0, urls["relay"])
+
+    @defer.inlineCallbacks
+    def RecordPlay(self, client_ip, Account, LoginSession, DevID, ChannelNo, FileName):
+        user_id, device = yield self._device(Account, LoginSession, DevID)
+        yield self._channel(DevID, ChannelNo)
+        if not FileName.strip():
+            raise _bad_value("FileName must not be empty")
+        if not self.links.online(DevID):
+            raise Refusal(OFFLINE, "%s is offline" % (DevID,))
+        urls = yield self._play_urls(Account, user_id, device, client_ip, ChannelNo,
+                                     [("filename", FileName)], file_name=FileName)
+        return OK, urls["local"], urls["upnp"], urls["turn"], urls["relay"]
+
+    @defer.inlineCallbacks
+    def _play_urls(self, account, user_id, device, client_ip, channel_no, stream, **binding):
+        """The §8.7 URLs, each with its own one-time token; "" where the route cannot work."""
+        candidates = {
+            # §15 step 1: only when the client and the device share a public address
+            "local": (device.local_ip, device.rtsp_local_port)
+            if client_ip and device.public_ip == client_ip else None,
+            # §15 step 2: only when the platform reached the UPnP mapping
+            "upnp": (device.upnp_ip, device.rtsp_upnp_port) if device.upnp_reachable else None,
+            # §15 step 3: when the device reported a TURN relay
+            "turn": (device.turn_relay_ip, device.rtsp_turn_relay_port)
+            if device.turn_relay_ip not in (None, "", "0.0.0.0") else None,
+            "relay": (self.config.platform.public_host, self.config.port_of("rtsp") or self.relay_port()),
+        }
+        urls = {}
+        for route, address in candidates.items():
+            if not address or not address[0] or not address[1]:
+                urls[route] = ""
+                continue
+            token = yield self.tokens.issue(device.dev_id, channel_no, user_id=user_id, account=account,
+                                            purpose="relay" if route == "relay" else "client",
+                                            now=self.now(), **binding)
+            query = urlencode([("devid", device.dev_id), ("channelno", str(channel_no)), *stream,
+                               ("hashtoken", token)], quote_via=quote)
+            host = "[%s]" % address[0] if ":" in address[0] else address[0]
+            urls[route] = "rtsp://%s:%d/realplay?%s" % (host, address[1], query)
+        return urls
+
+    # -- §8.8–§8.18 forwarded to the device
+
+    @defer.inlineCallbacks
+    def PtzControl(self, client_ip, Account, LoginSession, DevID, ChannelNo, PtzDirection):
+        if PtzDirection not in range(5):
+            raise _bad_value("PtzDirection must be 0 (stop) to 4 (right)")
+        yield self._device(Account, LoginSession, DevID)
+        yield self._channel(DevID, ChannelNo)
+        yield self._forward(DevID, lambda c: c.ptz(ChannelNo=ChannelNo, PtzDirection=PtzDirection))
+        return OK
+
+    @defer.inlineCallbacks
+    def GetCameraParam(self, client_ip, Account, LoginSession, DevID, ChannelNo, StreamType):
+        yield self._device(Account, LoginSession, DevID)
+        yield self._channel(DevID, ChannelNo)
+        answer = yield self._forward(DevID, lambda c: c.get_channel(ChannelNo=ChannelNo, StreamType=StreamType))
+        if StreamType in (1, 2):
+            yield self.store.remember_stream(DevID, ChannelNo, StreamType, answer)
+        return OK, DevID, answer.FrameSize, answer.FrameRate, answer.RateType, answer.BitRate, answer.AudioInput
+
+    @defer.inlineCallbacks
+    def SetCameraParam(self, client_ip, Account, LoginSession, DevID, ChannelNo, StreamType, FrameSize, FrameRate,
+                       RateType, BitRate, AudioInput):
+        yield self._device(Account, LoginSession, DevID)
+        yield self._channel(DevID, ChannelNo)
+        yield self._forward(DevID, lambda c: c.set_channel(
+            ChannelNo=ChannelNo, StreamType=StreamType, FrameSize=FrameSize, FrameRate=FrameRate,
+            RateType=RateType, BitRate=BitRate, AudioInput=AudioInput))
+        return OK
+
+    @defer.inlineCallbacks
+    def GetWifiList(self, client_ip, Account, LoginSession, DevID):
+        from .api import Wifi
+        yield self._device(Account, LoginSession, DevID)
+        answer = yield self._forward(DevID, lambda c: c.get_wifi())
+        return OK, [Wifi(SSID=w.SSID, Signal=w.Signal, Security=w.Security, InUser=w.InUse)
+                    for w in answer.WifiSSID]
+
+    @defer.inlineCallbacks
+    def SetWifi(self, client_ip, Account, LoginSession, DevID, SSID, Security, Password):
+        if Security not in range(6):
+            raise _bad_value("Security must be 0 to 5")
+        yield self._device(Account, LoginSession, DevID)
+        yield self._forward(DevID, lambda c: c.set_wifi(SSID=SSID, Security=Security, Password=Password or None))
+        return OK
+
+    @defer.inlineCallbacks
+    def RebootCamera(self, client_ip, Account, LoginSession, DevID):
+        yield self._device(Account, LoginSession, DevID)
+        yield self._forward(DevID, lambda c: c.reboot())
+        return OK
+
+    @defer.inlineCallbacks
+    def GetFirmwareVersion(self, client_ip, Account, LoginSession, DevID):
+        user_id, device = yield self._device(Account, LoginSession, DevID)
+        latest = yield self.store.latest_firmware(device.manufacturer_no, device.model)
+        current = device.dev_ver or ""
+        return OK, current, latest[0] if latest else current
+
+    @defer.inlineCallbacks
+    def NotifyUpgrade(self, client_ip, Account, LoginSession, DevID):
+        user_id, device = yield self._device(Account, LoginSession, DevID)
+        latest = yield self.store.latest_firmware(device.manufacturer_no, device.model)
+        if latest is None or latest[0] == device.dev_ver:
+            raise Refusal(OTHER, "no newer firmware for %s %s" % (device.manufacturer_no, device.model))
+        register = self.config.register
+        ftp = register.ftp_address or (self.config.platform.public_host, self.config.port_of("ftp") or 21)
+        yield self._forward(DevID, lambda c: c.upgrade(
+            NewDevVer=latest[0], FtpIP=ftp[0], FtpPort=ftp[1], FtpAccount=register.ftp_account or "anonymous",
+            FtpPassword=register.ftp_password or "kandian", FtpFileName=latest[1]))
+        return OK
+
+    @defer.inlineCallbacks
+    def GetAlarmSwitch(self, client_ip, Account, LoginSession, DevID, ChannelNo, AlarmType, DIDONo):
+        if AlarmType not in range(1, 5):
+            raise _bad_value("AlarmType must be 1 to 4")
+        yield self._device(Account, LoginSession, DevID)
+        yield self._channel(DevID, ChannelNo)
+        answer = yield self._forward(DevID, lambda c: c.get_alarm(ChannelNo=ChannelNo, AlarmType=AlarmType,
+                                                                  DIDONo=DIDONo))
+        if answer.AlarmFlag in (0, 1):
+            yield self.store.remember_alarm_switch(DevID, ChannelNo, AlarmType, DIDONo, answer.AlarmFlag)
+        return OK, answer.AlarmFlag
+
+    @defer.inlineCallbacks
+    def SetAlarmSwitch(self, client_ip, Account, LoginSession, DevID, ChannelNo, AlarmType, AlarmFlag, DIDONo):
+        if AlarmType not in range(1, 5) or AlarmFlag not in (0, 1):
+            raise _bad_value("AlarmType must be 1 to 4 and AlarmFlag 0 or 1")
+        yield self._device(Account, LoginSession, DevID)
+        yield self._channel(DevID, ChannelNo)
+        yield self._forward(DevID, lambda c: c.set_alarm(ChannelNo=ChannelNo, AlarmType=AlarmType,
+                                                         AlarmFlag=AlarmFlag, DIDONo=DIDONo))
+        yield self.store.remember_alarm_switch(DevID, ChannelNo, AlarmType, DIDONo, AlarmFlag)
+        return OK
+
+    @defer.inlineCallbacks
+    def SetCameraAlias(self, client_ip, Account, LoginSession, DevID, ChannelNo, NewName):
+        yield self._device(Account, LoginSession, DevID)
+        renamed = yield self.store.rename_channel(DevID, ChannelNo, NewName.strip())
+        if not renamed:
+            raise Refusal(NO_DEVICE, "%s has no channel %s" % (DevID, ChannelNo))
+        return OK
+
+    # -- §8.19 QueryAlarms, QueryRecordFiles
+
+    def _time(self, value, name):
+        if not value:
+            return None
+        try:
+            return parse_time(value, self.config.platform.timezone)
+        except ValueError:
+            raise _bad_value("%s must be YYYYMMDDHHMMSS" % (name,)) from None
+
+    @defer.inlineCallbacks
+    def QueryAlarms(self, client_ip, Account, LoginSession, DevID, ChannelNo, StartTime, EndTime, PageNo):
+        from .api import Alarm
+        if PageNo < 1:
+            raise _bad_value("PageNo counts from 1")
+        start, end = self._time(StartTime, "StartTime"), self._time(EndTime, "EndTime")
+        if DevID:
+            user_id, _ = yield self._device(Account, LoginSession, DevID)
+        else:
+            user_id = yield self._user(Account, LoginSession)
+        total, rows = yield self.store.alarms(user_id, DevID or None, ChannelNo, start, end, PageNo)
+        tz = self.config.platform.timezone
+        return OK, total, [Alarm(DevName=name, AlarmType=alarm_type, DIDONoName=dido,
+                                 AlarmTime=format_time(when.timestamp(), tz))
+                           for name, alarm_type, dido, when in rows]
+
+    @defer.inlineCallbacks
+    def QueryRecordFiles(self, client_ip, Account, LoginSession, DevID, ChannelNo, StartTime, EndTime, PageNo):
+        from .api import RecordFile
+        if PageNo < 1:
+            raise _bad_value("PageNo counts from 1")
+        start, end = self._time(StartTime, "StartTime"), self._time(EndTime, "EndTime")
+        if start is None or end is None:
+            raise _bad_value("StartTime and EndTime are required")
+        yield self._device(Account, LoginSession, DevID)
+        yield self._channel(DevID, ChannelNo)
+        # §7.5.22 asks the device in YYYYMMDDHHMM
+        answer = yield self._forward(DevID, lambda c: c.file_query(
+            ChannelNo=ChannelNo, StartTime=start.strftime("%Y%m%d%H%M"), EndTime=end.strftime("%Y%m%d%H%M"),
+            PageNo=PageNo))
+        files = [RecordFile(FileName=f.FileName, FileSize=f.FileSize, StartTime=f.StartTime, EndTime=f.EndTime)
+                 for f in answer.File][:PAGE_SIZE]
+        return OK, answer.TotalRecordNum if answer.TotalRecordNum is not None else len(files), files

@@ -1,0 +1,271 @@
+"""What the MCU/CU web service reads and writes (§8.1–§8.19).
+
+Sessions (mcu_session), users and their bindings (app_user, user_device),
+the device list of §8.2/§8.4, the alarm pages of §8.19, channel aliases and
+firmware versions.  Every call that depends on time takes ``now`` (POSIX
+seconds from the injected clock).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import NamedTuple
+
+import psycopg2
+from twisted.internet import defer
+
+SESSION_TOUCH = 60  # seconds: last_used_at is written at most this often per session
+PAGE_SIZE = 10  # §8.19, §7.5.22: 10 per page
+
+
+class SessionCheck(NamedTuple):
+    """Result 0 with the user, 1 (no such account) or 2 (session expired or not this account's)."""
+    result: int
+    user_id: int | None = None
+
+
+class BoundDevice(NamedTuple):
+    dev_id: str
+    dev_key: str
+    share_flag: int
+    online: bool
+    dev_type: int
+    model: str
+    manufacturer_no: str | None
+    dev_ver: str | None
+    public_ip: str | None
+    local_ip: str | None
+    rtsp_local_port: int | None
+    upnp_ip: str | None
+    rtsp_upnp_port: int | None
+    upnp_reachable: bool | None
+    turn_relay_ip: str | None
+    rtsp_turn_relay_port: int | None
+    nat_type: int | None
+    channel_num: int | None
+
+
+_BOUND_COLUMNS = ("d.dev_id, d.dev_key, b.share_flag, d.online, d.dev_type, d.model, d.manufacturer_no, d.dev_ver,"
+                  " host(d.public_ip), d.local_ip, d.rtsp_local_port, d.upnp_ip, d.rtsp_upnp_port, d.upnp_reachable,"
+                  " d.turn_relay_ip, d.rtsp_turn_relay_port, d.nat_type, d.channel_num")
+
+
+class ListedChannel(NamedTuple):
+    """One entry of DevList (§8.2): a channel of a device bound to the user."""
+    dev_id: str
+    channel_no: int
+    name: str
+    online: bool
+    ptz: bool
+    share_flag: int
+    motion: bool
+    infrared: bool
+    manual: bool
+    dido: bool
+    videos: list  # [(StreamType, FrameSize)]
+    didos: list  # [(DIDONo, DIDONoName)]
+
+
+class McuStore:
+    def __init__(self, db):
+        self.db = db
+
+    # -- users
+
+    @defer.inlineCallbacks
+    def user(self, mobile: str):
+        """(user_id, password_hash, max_devices) of an active user, or None."""
+        rows = yield self.db.runQuery(
+            "SELECT user_id, password_hash, max_devices FROM app_user WHERE mobile = %s AND status = 'active'",
+            (mobile,))
+        return rows[0] if rows else None
+
+    def set_password_hash(self, user_id: int, password_hash: str, now: float) -> defer.Deferred:
+        return self.db.runOperation(
+            "UPDATE app_user SET password_hash = %s, password_set_at = to_timestamp(%s) WHERE user_id = %s",
+            (password_hash, now, user_id))
+
+    # -- sessions (§8.2, §8.3)
+
+    @defer.inlineCallbacks
+    def open_session(self, user_id: int, version: str, client_ip: str | None, now: float):
+        session_id = secrets.token_hex(16)
+        yield self.db.runOperation(
+            "INSERT INTO mcu_session (session_id, user_id, version, client_ip, created_at, last_used_at)"
+            " VALUES (%s, %s, %s, %s, to_timestamp(%s), to_timestamp(%s))",
+            (session_id, user_id, version, client_ip, now, now))
+        return session_id
+
+    @defer.inlineCallbacks
+    def check_session(self, account: str, session_id: str, now: float, timeout: float):
+        """Whether *session_id* is a live session of *account*; touches it."""
+        rows = yield self.db.runQuery(
+            "SELECT u.user_id, s.user_id, extract(epoch FROM s.last_used_at), s.ended_at IS NOT NULL"
+            " FROM app_user u LEFT JOIN mcu_session s ON s.session_id = %s AND s.user_id = u.user_id"
+            " WHERE u.mobile = %s AND u.status = 'active'", (session_id, account))
+        if not rows:
+            return SessionCheck(1)
+        user_id, session_user, last_used, ended = rows[0]
+        if session_user is None or ended or now - float(last_used) > timeout:
+            return SessionCheck(2)
+        if now - float(last_used) >= SESSION_TOUCH:
+            yield self.db.runOperation(
+                "UPDATE mcu_session SET last_used_at = to_timestamp(%s) WHERE session_id = %s", (now, session_id))
+        return SessionCheck(0, user_id)
+
+    def end_session(self, session_id: str, now: float) -> defer.Deferred:
+        return self.db.runOperation(
+            "UPDATE mcu_session SET ended_at = to_timestamp(%s) WHERE session_id = %s AND ended_at IS NULL",
+            (now, session_id))
+
+    # -- bindings (§8.5, §8.6)
+
+    @defer.inlineCallbacks
+    def bound_device(self, user_id: int, dev_id: str):
+        """The device if it is bound to the user (own or shared), else None."""
+        rows = yield self.db.runQuery(
+            "SELECT " + _BOUND_COLUMNS + " FROM user_device b JOIN device d USING (dev_id)"
+            " WHERE b.user_id = %s AND b.dev_id = %s", (user_id, dev_id))
+        return BoundDevice(*rows[0]) if rows else None
+
+    @defer.inlineCallbacks
+    def device_key(self, dev_id: str):
+        rows = yield self.db.runQuery("SELECT dev_key FROM device WHERE dev_id = %s", (dev_id,))
+        return rows[0][0] if rows else None
+
+    @defer.inlineCallbacks
+    def bind(self, user_id: int, dev_id: str, max_devices: int):
+        """Bind as owner: 0 done, 5 over the user's limit, 6 already bound (§8.5)."""
+
+        @defer.inlineCallbacks
+        def interaction(cursor):
+            # one binder at a time per user, so two AddDevice calls cannot both pass the limit
+            yield cursor.execute("SELECT 1 FROM app_user WHERE user_id = %s FOR UPDATE", (user_id,))
+            yield cursor.execute("SELECT 1 FROM user_device WHERE dev_id = %s AND (share_flag = 0 OR user_id = %s)",
+                                 (dev_id, user_id))
+            if cursor.fetchone():
+                return 6
+            yield cursor.execute("SELECT count(*) FROM user_device WHERE user_id = %s AND share_flag = 0",
+                                 (user_id,))
+            if cursor.fetchone()[0] >= max_devices:
+                return 5
+            yield cursor.execute("INSERT INTO user_device (user_id, dev_id, share_flag) VALUES (%s, %s, 0)",
+                                 (user_id, dev_id))
+            return 0
+
+        try:
+            return (yield self.db.runInteraction(interaction))
+        except psycopg2.errors.UniqueViolation:
+            return 6
+
+    def unbind_all(self, dev_id: str) -> defer.Deferred:
+        """The owner removed the device: every binding, shares included, goes (§8.6)."""
+        return self.db.runOperation("DELETE FROM user_device WHERE dev_id = %s", (dev_id,))
+
+    # -- the device list (§8.2, §8.4)
+
+    @defer.inlineCallbacks
+    def device_list(self, user_id: int):
+        rows = yield self.db.runQuery(
+            "SELECT c.dev_id, c.channel_no, coalesce(nullif(c.name, ''), nullif(d.name, ''), c.dev_id),"
+            " d.online, d.ptz_flag, b.share_flag, d.motion_detection_flag, d.infrared_detection_flag,"
+            " d.manual_alarm_flag, d.dido_alarm_flag,"
+            " coalesce((SELECT array_agg(ARRAY[v.stream_type, v.frame_size] ORDER BY v.stream_type, v.frame_size)"
+            "   FROM video_capability v WHERE v.dev_id = d.dev_id), '{}'),"
+            " coalesce((SELECT array_agg(ARRAY[x.dido_no::text, x.name] ORDER BY x.dido_no)"
+            "   FROM dido x WHERE x.dev_id = d.dev_id), '{}')"
+            " FROM user_device b JOIN device d USING (dev_id) JOIN channel c USING (dev_id)"
+            " WHERE b.user_id = %s ORDER BY b.share_flag, c.dev_id, c.channel_no", (user_id,))
+        return [ListedChannel(*row[:10], [tuple(v) for v in row[10]], [(int(n), name) for n, name in row[11]])
+                for row in rows]
+
+    # -- channels, firmware
+
+    @defer.inlineCallbacks
+    def channel_exists(self, dev_id: str, channel_no: int):
+        rows = yield self.db.runQuery("SELECT 1 FROM channel WHERE dev_id = %s AND channel_no = %s",
+                                      (dev_id, channel_no))
+        return bool(rows)
+
+    @defer.inlineCallbacks
+    def rename_channel(self, dev_id: str, channel_no: int, name: str):
+        rows = yield self.db.runQuery("UPDATE channel SET name = %s WHERE dev_id = %s AND channel_no = %s"
+                                      " RETURNING 1", (name, dev_id, channel_no))
+        return bool(rows)
+
+    @defer.inlineCallbacks
+    def latest_firmware(self, manufacturer_no: str | None, model: str):
+        """(NewDevVer, FtpFileName) of the newest firmware for the model, or None."""
+        rows = yield self.db.runQuery(
+            "SELECT dev_ver, file_name FROM firmware WHERE manufacturer_no = %s AND model = %s"
+            " ORDER BY released_at DESC, firmware_id DESC LIMIT 1", (manufacturer_no, model))
+        return rows[0] if rows else None
+
+    def remember_alarm_switch(self, dev_id, channel_no, alarm_type, dido_no, flag) -> defer.Deferred:
+        return self.db.runOperation(
+            "INSERT INTO alarm_switch (dev_id, channel_no, alarm_type, dido_no, alarm_flag)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (dev_id, channel_no, alarm_type, dido_no)"
+            " DO UPDATE SET alarm_flag = excluded.alarm_flag, updated_at = now()",
+            (dev_id, channel_no, alarm_type, dido_no or 0, flag))
+
+    def remember_stream(self, dev_id, channel_no, stream_type, answer) -> defer.Deferred:
+        return self.db.runOperation(
+            "INSERT INTO stream_profile (dev_id, channel_no, stream_type, frame_size, frame_rate, rate_type,"
+            " bit_rate, audio_input) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (dev_id, channel_no, stream_type) DO UPDATE SET frame_size = excluded.frame_size,"
+            " frame_rate = excluded.frame_rate, rate_type = excluded.rate_type, bit_rate = excluded.bit_rate,"
+            " audio_input = excluded.audio_input, updated_at = now()",
+            (dev_id, channel_no, stream_type, answer.FrameSize, answer.FrameRate, answer.RateType,
+             answer.BitRate, answer.AudioInput))
+
+    # -- alarms (§8.19)
+
+    @defer.inlineCallbacks
+    def alarms(self, user_id: int, dev_id: str | None, channel_no: int | None, start, end, page: int):
+        """(total, rows of (DevName, AlarmType, DIDONoName, alarm_time)) newest first."""
+        where = ["b.user_id = %s"]
+        args: list = [user_id]
+        if dev_id:
+            where.append("a.dev_id = %s")
+            args.append(dev_id)
+            if channel_no is not None:
+                where.append("a.channel_no = %s")
+                args.append(channel_no)
+        if start is not None:
+            where.append("a.alarm_time >= %s")
+            args.append(start)
+        if end is not None:
+            where.append("a.alarm_time <= %s")
+            args.append(end)
+        condition = " AND ".join(where)
+        total = yield self.db.runQuery(
+            "SELECT count(*) FROM alarm a JOIN user_device b USING (dev_id) WHERE " + condition, tuple(args))
+        rows = yield self.db.runQuery(
+            "SELECT coalesce(nullif(d.name, ''), d.dev_id), a.alarm_type, coalesce(x.name, ''), a.alarm_time"
+            " FROM alarm a JOIN user_device b USING (dev_id) JOIN device d USING (dev_id)"
+            " LEFT JOIN dido x ON x.dev_id = a.dev_id AND x.dido_no = a.dido_no"
+            " WHERE " + condition + " ORDER BY a.alarm_time DESC, a.alarm_id DESC LIMIT %s OFFSET %s",
+            tuple(args) + (PAGE_SIZE, (page - 1) * PAGE_SIZE))
+        return total[0][0], rows
+
+    # -- SMS rate limit (§8.1)
+
+    @defer.inlineCallbacks
+    def sms_allowed(self, mobile: str, now: float, interval: float, daily: int):
+        """Record an SMS request for *mobile* if it is within the limits; True if allowed."""
+
+        @defer.inlineCallbacks
+        def interaction(cursor):
+            yield cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("sms:" + mobile,))
+            yield cursor.execute(
+                "SELECT coalesce(max(extract(epoch FROM requested_at)), 0),"
+                " count(*) FILTER (WHERE requested_at > to_timestamp(%s) - interval '1 day')"
+                " FROM sms_request WHERE mobile = %s", (now, mobile))
+            last, today = cursor.fetchone()
+            if now - float(last) < interval or today >= daily:
+                return False
+            yield cursor.execute("INSERT INTO sms_request (mobile, requested_at) VALUES (%s, to_timestamp(%s))",
+                                 (mobile, now))
+            return True
+
+        return (yield self.db.runInteraction(interaction))
