@@ -49,15 +49,17 @@ class TokenStore:
 
     @defer.inlineCallbacks
     def consume(self, token: str, dev_id: str, channel_no: int, *, stream_type: int | None = None,
-                file_name: str | None = None, now: float):
-        """True once for a live, unexpired token bound to exactly this stream or file."""
+                file_name: str | None = None, now: float, purpose: str = "client"):
+        """True once for a live, unexpired token bound to exactly this stream or
+        file, and issued for *purpose*: a device verifies "client" tokens (the
+        URLs that reach it), the relay "relay" tokens (RelayPlayUrl)."""
         rows = yield self.db.runQuery(
             "UPDATE hash_token SET consumed_at = to_timestamp(%s)"
             " WHERE hash_token = %s AND dev_id = %s AND channel_no = %s"
             " AND stream_type IS NOT DISTINCT FROM %s AND file_name IS NOT DISTINCT FROM %s"
-            " AND consumed_at IS NULL AND expires_at > to_timestamp(%s)"
+            " AND purpose = %s AND consumed_at IS NULL AND expires_at > to_timestamp(%s)"
             " RETURNING 1",
-            (now, token, dev_id, channel_no, stream_type, file_name, now))
+            (now, token, dev_id, channel_no, stream_type, file_name, purpose, now))
         return bool(rows)
 
     def purge(self, now: float, keep: int = 3600) -> defer.Deferred:
