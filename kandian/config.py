@@ -164,9 +164,25 @@ class McuSection:
     sms_daily_limit: int = _setting("10", positive_int)
 
 
+def routes(raw: str) -> tuple[str, ...]:
+    value = tuple(part.strip() for part in raw.split(",") if part.strip())
+    unknown = [part for part in value if part not in ("local", "upnp", "turn")]
+    if unknown or not value or len(set(value)) != len(value):
+        raise ValueError("a comma-separated order of local, upnp, turn")
+    return value
+
+
 @attrs.frozen
 class RtspSection:
     listen: str = _setting("tcp:8554", endpoint)
+    # §10.4: no media while playing for media_timeout, or no traffic at all for idle_timeout, ends a session
+    media_timeout: int = _setting("10", positive_int)
+    idle_timeout: int = _setting("60", positive_int)
+    connect_timeout: int = _setting("5", positive_int)
+    # which of the device's addresses the relay tries, in order (§15)
+    upstream_order: tuple[str, ...] = _setting("local,upnp,turn", routes)
+    # §10.2 453: relayed streams per device
+    max_streams_per_device: int = _setting("4", positive_int)
 
 
 @attrs.frozen

@@ -26,6 +26,7 @@ from .device.controller import LinkController, SeenBatcher
 from .device.link import DeviceLinkFactory, LinkStats
 from .device.reachability import UpnpProbe
 from .device.registry import LinkRegistry
+from .rtsp.relay import RelayStats
 from .store.links import LinkStore
 from .store.service import StoreService
 from .store.tokens import TokenStore
@@ -121,6 +122,7 @@ class Platform:
         self.db = db
         timezone = config.platform.timezone
         self.link_stats = LinkStats()
+        self.relay_stats = RelayStats()
         self.links = LinkRegistry()
         self.link_store = LinkStore(db, node=config.platform.public_host)
         self.tokens = TokenStore(db)
@@ -197,11 +199,22 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         top.putChild(b"mcu", p.soap)
         return web.site(top, max_body=256 * 1024)
 
+    def rtsp(p: Platform):
+        from .rtsp.authorize import PlatformAuthorizer
+        from .rtsp.relay import RelayFactory
+        from .store.relay import RelayStore
+
+        c = p.config.rtsp
+        p.relay_authorizer = PlatformAuthorizer(RelayStore(p.db), p.tokens, p.links, p.clock,
+                                                order=c.upstream_order, max_streams=c.max_streams_per_device)
+        return RelayFactory(p.relay_authorizer, p.reactor, p.clock, media_timeout=c.media_timeout,
+                            idle_timeout=c.idle_timeout, connect_timeout=c.connect_timeout, stats=p.relay_stats)
+
     return {
         "device": device,
         "register": register,
         "mcu": mcu,
-        "rtsp": lambda p: unavailable.rtsp(),
+        "rtsp": rtsp,
         "admin": lambda p: admin_web.site(p.db, p.reactor),
         "ftp": lambda p: unavailable.ftp(),
     }

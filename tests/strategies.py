@@ -91,3 +91,81 @@ def mutated(draw: st.DrawFn, data: bytes) -> bytes:
         else:
             del buf[position : position + draw(st.integers(1, 4))]
     return bytes(buf)
+
+
+# --------------------------------------------------------------------------- RTSP
+# kandian.rtsp.message: requests, responses and interleaved frames.
+
+from kandian.rtsp import message as rtsp  # noqa: E402
+
+RTSP_TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+RTSP_METHODS = ["OPTIONS", "DESCRIBE", "SETUP", "PLAY", "PAUSE", "TEARDOWN", "GET_PARAMETER",
+                "SET_PARAMETER", "ANNOUNCE", "RECORD", "REDIRECT"]
+_RTSP_HEADER_NAMES = ["CSeq", "Session", "Transport", "User-Agent", "Content-Type", "Content-Base",
+                      "Range", "Scale", "RTP-Info", "Public", "Date", "Server", "Accept", "Expires"]
+_RTSP_PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
+
+# Any text a header value, reason phrase or URI can hold: no CR or LF, no
+# lone surrogates; values are stripped of blanks as Headers stores them.
+_rtsp_line_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=24)
+
+rtsp_header_names = st.one_of(
+    st.sampled_from(_RTSP_HEADER_NAMES).flatmap(lambda name: st.sampled_from([name, name.lower(), name.upper()])),
+    st.text(RTSP_TOKEN_CHARS, min_size=1, max_size=12),
+).filter(lambda name: name.lower() != "content-length")
+rtsp_header_values = st.one_of(st.text(_RTSP_PRINTABLE + " ", max_size=40), _rtsp_line_text).map(
+    lambda value: value.strip(" \t")
+)
+rtsp_methods = st.one_of(
+    st.sampled_from(RTSP_METHODS),
+    st.text(RTSP_TOKEN_CHARS, min_size=1, max_size=10).filter(lambda method: not method.startswith("$")),
+)
+rtsp_uris = st.one_of(
+    st.just("*"),
+    st.builds(
+        "rtsp://{}:{}/realplay?devid={}&channelno={}&streamtype={}&hashtoken={}{}".format,
+        st.sampled_from(["127.0.0.1", "cam.example", "[::1]"]),
+        st.integers(1, 65535),
+        st.text("0123456789ABCDEF", min_size=1, max_size=12),
+        st.integers(0, 16),
+        st.integers(1, 2),
+        st.text("0123456789abcdef", min_size=32, max_size=32),
+        st.sampled_from(["", "/", "/trackID=1", "/streamid=0"]),
+    ),
+    st.text(_RTSP_PRINTABLE, min_size=1, max_size=40),
+    _rtsp_line_text.filter(lambda uri: uri and " " not in uri),
+)
+rtsp_bodies = st.one_of(st.just(b""), st.binary(max_size=64))
+
+
+@st.composite
+def rtsp_headers(draw: st.DrawFn, body: bytes = b"") -> rtsp.Headers:
+    """Headers with repeated names and odd spellings; a ``Content-Length``
+    matching *body* when there is one (sometimes ``0`` when there is not)."""
+    items = draw(st.lists(st.tuples(rtsp_header_names, rtsp_header_values), max_size=6))
+    if body or draw(st.booleans()) and draw(st.booleans()):
+        name = draw(st.sampled_from(["Content-Length", "content-length", "CONTENT-LENGTH", "Content-length"]))
+        items.insert(draw(st.integers(0, len(items))), (name, str(len(body))))
+    return rtsp.Headers(items)
+
+
+@st.composite
+def rtsp_requests(draw: st.DrawFn) -> rtsp.Request:
+    body = draw(rtsp_bodies)
+    return rtsp.Request(draw(rtsp_methods), draw(rtsp_uris), draw(rtsp_headers(body)), body)
+
+
+@st.composite
+def rtsp_responses(draw: st.DrawFn) -> rtsp.Response:
+    body = draw(rtsp_bodies)
+    code = draw(st.one_of(st.sampled_from(sorted(rtsp.REASONS)), st.integers(100, 999)))
+    reason = draw(st.one_of(st.just(rtsp.reason_phrase(code)), _rtsp_line_text))
+    return rtsp.Response(code, reason, draw(rtsp_headers(body)), body)
+
+
+def rtsp_interleaved(max_data: int = 64) -> st.SearchStrategy[rtsp.Interleaved]:
+    return st.builds(rtsp.Interleaved, st.integers(0, 0xFF), st.binary(max_size=max_data))
+
+
+# One direction of an RTSP connection: messages and media, mixed.
+rtsp_events = st.one_of(rtsp_requests(), rtsp_responses(), rtsp_interleaved())

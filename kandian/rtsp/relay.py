@@ -1,0 +1,412 @@
+"""The RTSP relay (§10 RTSP 接口要求, §15 step 4; PRODUCT.md "RTSP relay").
+
+One :class:`ClientConnection` per client.  Its first request (OPTIONS or
+DESCRIBE, carrying ``realplay?devid=…&hashtoken=…``) goes to an authorizer,
+which checks the token and answers where the stream is — or refuses with the
+RTSP status of §10.2 (401, 404, 403, 453, 503), sent before the connection is
+closed.  Then one upstream connection is opened (the first of the
+authorizer's addresses that accepts) and everything is relayed both ways:
+
+* requests and responses with their URLs rewritten, so the client never sees
+  the upstream's address or token and the upstream never sees the client's
+  (request URIs; ``Content-Base``, ``Content-Location``, ``RTP-Info`` and the
+  SDP on the way back, whose ``o=``/``c=`` lines lose the camera's address);
+* interleaved RTP/RTCP (``$`` frames) as they are, a run of frames at a time;
+* back-pressure both ways: each side is the other's registered producer, so a
+  slow client stops the relay reading from the camera and memory stays bounded.
+
+SETUP must ask for RTP over TCP (``RTP/AVP/TCP;interleaved=…``); a client
+that offers only UDP gets 461.  Timeouts (§10.4): no upstream data for
+``media_timeout`` seconds while playing, or nothing from either side for
+``idle_timeout``, closes both sides; either side closing closes the other.
+
+The relay is the same for the platform (its authorizer checks the HashToken
+in the database, :mod:`kandian.rtsp.authorize`) and for the simulated camera's
+front (whose authorizer asks the platform over the device link).
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import NamedTuple
+
+from twisted.internet import defer, protocol
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, connectProtocol
+from twisted.logger import Logger
+
+from .message import (
+    BadVersion, Headers, InterleavedRun, Request, Response, RTSPDecoder, RTSPError,
+    format_transport, parse_rtsp_url, parse_transport,
+)
+
+log = Logger()
+
+
+class Refused(Exception):
+    """The relay answers the first request with *code* and closes."""
+
+    def __init__(self, code: int, why: str):
+        super().__init__(why)
+        self.code = code
+        self.why = why
+
+
+class Upstream(NamedTuple):
+    """Where a stream can be fetched: (host, port, base URL) candidates in order."""
+    key: str  # what the authorizer counts sessions by (the DevID)
+    candidates: list[tuple[str, int, str]]
+
+
+class RelayStats:
+    def __init__(self):
+        self.active = 0
+        self.sessions = 0
+        self.bytes_to_client = 0
+        self.bytes_to_upstream = 0
+        self.refusals: collections.Counter = collections.Counter()  # (code, why) → count
+
+
+def authority(url: str) -> str:
+    """``rtsp://host:port`` of an absolute URL."""
+    scheme, _, rest = url.partition("://")
+    return scheme + "://" + rest.split("/", 1)[0].split("?", 1)[0]
+
+
+class _Rewriter:
+    """Maps URLs between the client's view and the upstream's."""
+
+    def __init__(self, client_base: str, upstream_base: str, upstream_host: str, client_host: str):
+        self.pairs_up = [(client_base, upstream_base), (authority(client_base), authority(upstream_base))]
+        self.pairs_down = [(b, a) for a, b in self.pairs_up]
+        self.upstream_host = upstream_host
+        self.client_host = client_host
+
+    @staticmethod
+    def _apply(text: str, pairs) -> str:
+        for old, new in pairs:
+            if old in text:
+                text = text.replace(old, new)
+        return text
+
+    def request(self, request: Request) -> Request:
+        uri = self._apply(request.uri, self.pairs_up[:1]) if request.uri.startswith(self.pairs_up[0][0]) \
+            else self._apply(request.uri, self.pairs_up[1:])
+        return Request(request.method, uri, request.headers, request.body, request.version)
+
+    def response(self, message):
+        headers = Headers(message.headers)
+        for name in ("Content-Base", "Content-Location", "RTP-Info", "Location"):
+            value = headers.get(name)
+            if value is not None:
+                headers.set(name, self._apply(value, self.pairs_down))
+        transport = headers.get("Transport")
+        if transport is not None and self.upstream_host in transport:
+            headers.set("Transport", transport.replace(self.upstream_host, self.client_host))
+        body = message.body
+        if body and (headers.get("Content-Type") or "").startswith("application/sdp"):
+            text = self._apply(body.decode("utf-8", "surrogateescape"), self.pairs_down)
+            lines = [line.replace(self.upstream_host, self.client_host) if line[:2] in ("o=", "c=") else line
+                     for line in text.split("\n")]
+            body = "\n".join(lines).encode("utf-8", "surrogateescape")
+        if isinstance(message, Response):
+            return Response(message.code, message.reason, headers, body, message.version)
+        return Request(message.method, self._apply(message.uri, self.pairs_down), headers, body, message.version)
+
+
+class UpstreamConnection(protocol.Protocol):
+    """The relay's connection to the camera (or to a camera's front)."""
+
+    def __init__(self, client: "ClientConnection"):
+        self.client = client
+        self.decoder = RTSPDecoder(max_body_bytes=256 * 1024, coalesce_interleaved=True)
+
+    def connectionMade(self):
+        self.client.upstream_connected(self)
+
+    def dataReceived(self, data):
+        self.client.last_upstream = self.client.clock.seconds()
+        try:
+            events = self.decoder.feed(data)
+        except RTSPError as e:
+            self.client.upstream_failed("upstream sent bad RTSP: %s" % (e,))
+            return
+        client = self.client
+        for event in events:
+            if type(event) is InterleavedRun:
+                client.stats.bytes_to_client += len(event.data)
+                client.transport.write(event.data)
+            elif isinstance(event, Response):
+                client.response_from_upstream(event)
+            elif isinstance(event, Request):
+                client.send_to_client(client.rewriter.response(event))
+            else:  # a single Interleaved (coalescing off) — not expected, but relay it
+                client.transport.write(event.to_bytes())
+
+    def connectionLost(self, reason=protocol.connectionDone):
+        self.client.upstream_lost(reason)
+
+
+class ClientConnection(protocol.Protocol):
+    """One client of the relay."""
+
+    def __init__(self, factory: "RelayFactory"):
+        self.factory = factory
+        self.clock = factory.clock
+        self.stats = factory.stats
+        self.decoder = RTSPDecoder(max_body_bytes=64 * 1024, coalesce_interleaved=True)
+        self.state = "new"  # new → authorizing → relaying → closed
+        self.queue: list = []  # client events that arrived before the upstream was ready
+        self.upstream: UpstreamConnection | None = None
+        self.upstream_key: str | None = None
+        self.rewriter: _Rewriter | None = None
+        self.playing = False
+        self.last_client = self.last_upstream = 0.0
+        self._timer = None
+        self._methods: dict[int, str] = {}  # CSeq → method of the requests sent upstream
+
+    # -- client bytes
+
+    def connectionMade(self):
+        self.last_client = self.last_upstream = self.clock.seconds()
+        self._schedule_check()
+
+    def dataReceived(self, data):
+        if self.state == "closed":
+            return
+        self.last_client = self.clock.seconds()
+        try:
+            events = self.decoder.feed(data)
+        except BadVersion as e:
+            for event in getattr(e, "events", []):
+                self._client_event(event)
+            self._answer_and_close(Response.for_request(e, 505), "RTSP version %s" % (e.version,))
+            return
+        except RTSPError as e:
+            for event in getattr(e, "events", []):
+                self._client_event(event)
+            self._answer_and_close(Response.for_request(None, 400), "bad request: %s" % (e,))
+            return
+        for event in events:
+            self._client_event(event)
+            if self.state == "closed":
+                return
+
+    def _client_event(self, event):
+        if self.state == "relaying":
+            self._to_upstream(event)
+        elif self.state == "new":
+            if not isinstance(event, Request):
+                self._answer_and_close(Response.for_request(None, 400), "the first message must be a request")
+                return
+            self.state = "authorizing"
+            self.queue.append(event)
+            self.transport.pauseProducing()
+            self._authorize(event)
+        elif self.state == "authorizing":
+            self.queue.append(event)
+
+    @defer.inlineCallbacks
+    def _authorize(self, request: Request):
+        peer = self.transport.getPeer()
+        try:
+            upstream = yield self.factory.authorizer.authorize(request, peer)
+        except Refused as e:
+            self._refuse(request, e.code, e.why)
+            return
+        except Exception:
+            log.failure("RTSP relay: authorizing {uri} failed", uri=_safe(request.uri))
+            self._refuse(request, 500, "internal error")
+            return
+        if self.state == "closed":
+            self.factory.authorizer.release(upstream.key)
+            return
+        self.upstream_key = upstream.key
+        for host, port, base in upstream.candidates:
+            try:
+                endpoint_class = TCP6ClientEndpoint if ":" in host else TCP4ClientEndpoint
+                yield connectProtocol(endpoint_class(self.factory.reactor, host, port,
+                                                     timeout=self.factory.connect_timeout),
+                                      UpstreamConnection(self))
+            except Exception as e:
+                log.info("RTSP relay: {key} not reachable at {host}:{port}: {why}", key=upstream.key,
+                         host=host, port=port, why=e)
+                continue
+            if self.state == "closed":
+                self.upstream.transport.loseConnection()
+                return
+            client_base = _base(request.uri)
+            client_host = parse_rtsp_url(client_base).host
+            self.rewriter = _Rewriter(client_base, base, host, client_host)
+            self.state = "relaying"
+            self.factory.sessions.add(self)
+            self.stats.active += 1
+            self.stats.sessions += 1
+            self.transport.registerProducer(self.upstream.transport, True)
+            self.upstream.transport.registerProducer(self.transport, True)
+            queued, self.queue = self.queue, []
+            for event in queued:
+                self._to_upstream(event)
+            if self.state == "relaying":
+                self.transport.resumeProducing()
+            return
+        self._refuse(request, 503, "%s is not reachable from the relay" % (upstream.key,))
+
+    def upstream_connected(self, upstream: UpstreamConnection) -> None:
+        self.upstream = upstream
+
+    # -- client → upstream
+
+    def _to_upstream(self, event):
+        if isinstance(event, Request):
+            if event.method == "SETUP":
+                problem = _tcp_only(event)
+                if problem is not None:
+                    self.send_to_client(problem)
+                    self.stats.refusals[(461, "UDP transport")] += 1
+                    return
+            if event.cseq is not None:
+                self._methods[event.cseq] = event.method
+            if event.method == "PAUSE":
+                self.playing = False
+            data = self.rewriter.request(event).to_bytes()
+        elif isinstance(event, Response):  # answers to the camera's own requests
+            data = self.rewriter.response(event).to_bytes()
+        else:
+            data = event.to_bytes() if type(event) is not InterleavedRun else event.data
+        self.stats.bytes_to_upstream += len(data)
+        self.upstream.transport.write(data)
+
+    # -- upstream → client
+
+    def response_from_upstream(self, response: Response) -> None:
+        method = self._methods.pop(response.cseq, None) if response.cseq is not None else None
+        if method == "PLAY" and response.code == 200:
+            self.playing = True
+            self.last_upstream = self.clock.seconds()
+        self.send_to_client(self.rewriter.response(response))
+        if method == "TEARDOWN":
+            self.close("TEARDOWN")
+
+    def send_to_client(self, message) -> None:
+        data = message.to_bytes()
+        self.stats.bytes_to_client += len(data)
+        self.transport.write(data)
+
+    # -- ends
+
+    def _refuse(self, request: Request, code: int, why: str) -> None:
+        self.stats.refusals[(code, why.split(":")[0])] += 1
+        log.info("RTSP relay refused {uri} from {peer}: {code} {why}", uri=_safe(request.uri),
+                 peer=_peer(self.transport), code=code, why=why)
+        self._answer_and_close(Response.for_request(request, code), why, counted=True)
+
+    def _answer_and_close(self, response: Response, why: str, counted: bool = False) -> None:
+        if not counted:
+            self.stats.refusals[(response.code, why.split(":")[0])] += 1
+            log.info("RTSP relay: {code} to {peer}: {why}", code=response.code, peer=_peer(self.transport),
+                     why=why)
+        if self.state != "closed":
+            self.transport.write(response.to_bytes())
+        self.close(why)
+
+    def close(self, why: str) -> None:
+        if self.state == "closed":
+            return
+        was_relaying = self.state == "relaying"
+        self.state = "closed"
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        if was_relaying:
+            self.stats.active -= 1
+            self.factory.sessions.discard(self)
+        if self.upstream_key is not None:
+            self.factory.authorizer.release(self.upstream_key)
+            self.upstream_key = None
+        self.transport.loseConnection()
+        if self.upstream is not None:
+            self.upstream.transport.loseConnection()
+        log.debug("RTSP relay session closed: {why}", why=why)
+
+    def upstream_failed(self, why: str) -> None:
+        log.warn("RTSP relay: {why}", why=why)
+        self.close(why)
+
+    def upstream_lost(self, reason) -> None:
+        if self.state != "closed":
+            self.close("upstream closed")
+
+    def connectionLost(self, reason=protocol.connectionDone):
+        if self.state != "closed":
+            self.close("client closed")
+
+    # -- timeouts (§10.4)
+
+    def _schedule_check(self):
+        self._timer = self.clock.callLater(self.factory.check_interval, self._check)
+
+    def _check(self):
+        self._timer = None
+        now = self.clock.seconds()
+        if self.playing and now - self.last_upstream >= self.factory.media_timeout:
+            self.close("no media from upstream for %d s" % (self.factory.media_timeout,))
+        elif now - max(self.last_client, self.last_upstream) >= self.factory.idle_timeout:
+            self.close("idle for %d s" % (self.factory.idle_timeout,))
+        else:
+            self._schedule_check()
+
+
+def _tcp_only(request: Request) -> Response | None:
+    """461 unless the SETUP offers RTP over TCP; otherwise keep only the TCP offers."""
+    value = request.headers.get("Transport")
+    try:
+        specs = parse_transport(value) if value else []
+    except ValueError:
+        specs = []
+    tcp = [spec for spec in specs if spec.is_tcp_interleaved]
+    if not tcp:
+        return Response.for_request(
+            request, 461, headers=[("Content-Type", "text/plain")],
+            body=b"this relay carries RTP over TCP only: ask for RTP/AVP/TCP;unicast;interleaved=0-1\r\n")
+    if len(tcp) != len(specs):
+        request.headers.set("Transport", format_transport(tcp))
+    return None
+
+
+def _base(uri: str) -> str:
+    """The request URI without the track suffix a client may append."""
+    url = parse_rtsp_url(uri)
+    return uri[: len(uri) - len(url.suffix)] if url.suffix else uri
+
+
+def _peer(transport) -> str:
+    address = transport.getPeer()
+    return "%s:%s" % (getattr(address, "host", "?"), getattr(address, "port", "?"))
+
+
+def _safe(uri: str) -> str:
+    """A URI for the log: never its token."""
+    head, sep, query = uri.partition("?")
+    if not sep:
+        return uri
+    parts = [("hashtoken=…" if part.lower().startswith("hashtoken=") else part) for part in query.split("&")]
+    return head + "?" + "&".join(parts)
+
+
+class RelayFactory(protocol.ServerFactory):
+    noisy = False
+
+    def __init__(self, authorizer, reactor, clock=None, *, media_timeout: float = 10.0, idle_timeout: float = 60.0,
+                 connect_timeout: float = 5.0, stats: RelayStats | None = None):
+        self.authorizer = authorizer
+        self.reactor = reactor
+        self.clock = clock if clock is not None else reactor
+        self.media_timeout = media_timeout
+        self.idle_timeout = idle_timeout
+        self.connect_timeout = connect_timeout
+        self.check_interval = min(media_timeout, idle_timeout) / 2
+        self.stats = stats if stats is not None else RelayStats()
+        self.sessions: set[ClientConnection] = set()  # relaying now
+
+    def buildProtocol(self, addr):
+        return ClientConnection(self)
