@@ -28,16 +28,11 @@ from kandian.rtsp.message import (
     Response,
     RTSPDecoder,
     RTSPError,
-    TransportSpec,
-    format_transport,
-    offers_tcp_interleaved,
-    parse_rtsp_url,
-    parse_transport,
     reason_phrase,
-    rebase_url,
-    replace_base,
     scan_interleaved,
 )
+from kandian.rtsp.transport import TransportSpec, format_transport, offers_tcp_interleaved, parse_transport
+from kandian.rtsp.url import parse_rtsp_url, rebase_url, replace_base
 from tests.strategies import (
     chunked,
     mutated,

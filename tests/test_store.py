@@ -2,7 +2,6 @@
 
 import psycopg2
 from twisted.internet import defer, reactor
-from twisted.trial import unittest
 
 from kandian.passwords import verify_password
 from kandian.store import migrate

@@ -17,7 +17,7 @@ from typing import Callable
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
-from ..store.links import Addresses, NO_SUCH_DEVICE, OK, OTHER_ERROR, UNSUPPORTED
+from ..store.links import Addresses, OK, OTHER_ERROR, UNSUPPORTED
 from ..wiretime import format_time, parse_time
 from .messages import (
     AbilityUpRequest, AbilityUpResponse, AlarmNotifyRequest, AlarmNotifyResponse,

@@ -26,7 +26,7 @@ from twisted.logger import Logger
 from ..device.commands import DeviceCommands
 from ..device.link import CommandError, DeviceOffline
 from ..passwords import hash_password
-from ..store.devices import DEV_ID, DeviceExists, DeviceStore
+from ..store.devices import DEV_ID, DeviceExists
 from ..store.mcu import PAGE_SIZE
 from ..wiretime import format_time, parse_time
 from .auth import version_supported

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 
 from twisted.internet import defer
 
-from .message import parse_rtsp_url
+from .url import parse_rtsp_url
 from .relay import Refused, Upstream
 
 

@@ -34,10 +34,9 @@ from twisted.internet import defer, protocol
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, connectProtocol
 from twisted.logger import Logger
 
-from .message import (
-    BadVersion, Headers, InterleavedRun, Request, Response, RTSPDecoder, RTSPError,
-    format_transport, parse_rtsp_url, parse_transport,
-)
+from .message import BadVersion, Headers, InterleavedRun, Request, Response, RTSPDecoder, RTSPError
+from .transport import format_transport, parse_transport
+from .url import parse_rtsp_url
 
 log = Logger()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from twisted.internet import defer
 
-from kandian.rtsp.message import parse_rtsp_url
+from kandian.rtsp.url import parse_rtsp_url
 from kandian.rtsp.relay import Refused, RelayFactory, Upstream
 
 
