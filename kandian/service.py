@@ -215,7 +215,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         "register": register,
         "mcu": mcu,
         "rtsp": rtsp,
-        "admin": lambda p: admin_web.site(p.db, p.reactor),
+        "admin": lambda p: admin_web.site(p.db, p.reactor, p),
         "ftp": lambda p: unavailable.ftp(),
     }
 

@@ -121,3 +121,21 @@ class KandianctlAgainstTheDaemonTests(DatabaseTestCase):
         yield child.ended
         self.assertEqual(child.signal, signal.SIGTERM, child.output)
         self.assertIn(b"Server Shut Down", child.output)
+
+
+class JsonLogTests(DatabaseTestCase):
+    @defer.inlineCallbacks
+    def test_json_lines_logger(self):
+        import json
+        path = write_config(self.mktemp(), self.mktemp(), dsn=self.dsn)
+        child = procs.spawn([procs.command("twistd"), "-n", "--pidfile=", "--logger=kandian.logs.json_lines",
+                             "kandian", "--config", path])
+        self.addCleanup(procs.kill, child)
+        yield child.wait_for(b"kandian ready", timeout=60)
+        child.transport.signalProcess(signal.SIGTERM)
+        yield child.ended
+        events = [json.loads(line) for line in child.output.decode().splitlines() if line.strip()]
+        ready = [e for e in events if e.get("log_format", "").startswith("kandian ready")]
+        self.assertEqual(len(ready), 1)
+        self.assertEqual(ready[0]["log_namespace"], "kandian.service")
+        self.assertEqual(ready[0]["log_level"]["name"], "info")

@@ -2,6 +2,7 @@
 
 ``GET /health`` answers 200 with the store's state when the database answers
 ``SELECT 1`` and 503 otherwise — for load balancers and systemd watchdogs.
+``GET /metrics`` is the Prometheus scrape (:mod:`kandian.admin.metrics`).
 """
 
 from __future__ import annotations
@@ -46,9 +47,12 @@ class Health(resource.Resource):
         return server.NOT_DONE_YET
 
 
-def site(db, reactor) -> server.Site:
+def site(db, reactor, platform=None) -> server.Site:
     root = resource.Resource()
     root.putChild(b"health", Health(db, reactor))
+    if platform is not None:
+        from .metrics import Metrics
+        root.putChild(b"metrics", Metrics(platform))
     s = server.Site(root)
     s.displayTracebacks = False
     s.noisy = False

@@ -102,6 +102,7 @@ class LinkController:
         self.alarm_hooks: list[Callable[[Alarm], object]] = []
         self._writes: dict[object, defer.Deferred] = {}
         self.stopping = False  # set at shutdown: the platform marks everything offline at once
+        self.alarms_stored = 0
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -241,6 +242,7 @@ class LinkController:
         else:
             log.info("device {dev_id} alarm {type} on channel {channel}", dev_id=request.DevID,
                      type=request.AlarmType, channel=request.ChannelNo)
+            self.alarms_stored += 1
             alarm = Alarm(alarm_id, request, now)
             for hook in self.alarm_hooks:
                 defer.maybeDeferred(hook, alarm).addErrback(

@@ -25,6 +25,7 @@ fires with the device's typed answer or fails with :class:`CommandTimeout`,
 
 from __future__ import annotations
 
+import bisect
 import collections
 
 from twisted.internet import defer, protocol
@@ -76,6 +77,10 @@ class BadAnswer(CommandError):
     """The device's answer could not be decoded."""
 
 
+# upper bounds (seconds) of the command round-trip histogram; PRODUCT.md's p99 target is 20 ms
+ROUND_TRIP_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
 class LinkStats:
     """Counters of one link listener (exported as metrics by the admin listener)."""
 
@@ -85,12 +90,16 @@ class LinkStats:
         self.bad_frames: collections.Counter = collections.Counter()
         self.logins: collections.Counter = collections.Counter()
         self.command_timeouts: collections.Counter = collections.Counter()
-        self.command_seconds: list[tuple[int, float]] = []  # (cmd, round trip), drained by observers
-        self.keep_latencies = False
+        # round trips of platform→device commands: CMD → [count per bucket…, +Inf], and their sum
+        self.command_buckets: dict[int, list[int]] = {}
+        self.command_seconds: collections.Counter = collections.Counter()
 
     def round_trip(self, cmd: int, seconds: float) -> None:
-        if self.keep_latencies:
-            self.command_seconds.append((cmd, seconds))
+        counts = self.command_buckets.get(cmd)
+        if counts is None:
+            counts = self.command_buckets[cmd] = [0] * (len(ROUND_TRIP_BUCKETS) + 1)
+        counts[bisect.bisect_left(ROUND_TRIP_BUCKETS, seconds)] += 1
+        self.command_seconds[cmd] += seconds
 
 
 _PLATFORM_COMMANDS = frozenset(cmd for (cmd, is_response) in registry() if cmd not in DEVICE_INITIATED)

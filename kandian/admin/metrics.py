@@ -1,0 +1,92 @@
+"""``GET /metrics`` on the ``[admin]`` listener: Prometheus text format.
+
+The interfaces keep plain counters (``LinkStats``, ``RelayStats``, the SOAP
+resource's counters, the controller's alarm count); this collector reads them
+at scrape time, so nothing on a hot path pays for metrics.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from twisted.web import resource
+
+from ..device.link import ROUND_TRIP_BUCKETS
+
+
+def _cmd(cmd: int) -> str:
+    return "0x%02X" % cmd
+
+
+class PlatformCollector:
+    def __init__(self, platform):
+        self.platform = platform
+
+    def collect(self):
+        p = self.platform
+        links = p.link_stats
+        yield GaugeMetricFamily("kandian_devices_online", "Devices with a logged-in link on this node",
+                                value=len(p.links))
+        yield _counter("kandian_device_logins", "LOGIN_REQ answered, by Result", ["result"],
+                       {(str(k),): v for k, v in links.logins.items()})
+        yield _counter("kandian_device_frames_in", "Frames received from devices, by CMD", ["cmd"],
+                       {(_cmd(k),): v for k, v in links.frames_in.items()})
+        yield _counter("kandian_device_frames_out", "Frames sent to devices, by CMD", ["cmd"],
+                       {(_cmd(k),): v for k, v in links.frames_out.items()})
+        yield _counter("kandian_device_bad_frames", "Bad input on device links, by reason", ["reason"],
+                       {(k,): v for k, v in links.bad_frames.items()})
+        yield _counter("kandian_device_command_timeouts", "Platform→device commands not answered in time",
+                       ["cmd"], {(_cmd(k),): v for k, v in links.command_timeouts.items()})
+        histogram = HistogramMetricFamily("kandian_device_command_seconds",
+                                          "Round trip of platform→device commands", labels=["cmd"])
+        for cmd, counts in sorted(links.command_buckets.items()):
+            cumulative, buckets = 0, []
+            for bound, count in zip([*map(str, ROUND_TRIP_BUCKETS), "+Inf"], counts):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            histogram.add_metric([_cmd(cmd)], buckets, links.command_seconds[cmd])
+        yield histogram
+        yield CounterMetricFamily("kandian_alarms_stored", "Alarms stored (repeats within 60 s excluded)",
+                                  value=p.controller.alarms_stored)
+        soap = getattr(p, "soap", None)
+        if soap is not None:
+            yield _counter("kandian_soap_requests", "SOAP requests answered, by operation and Result",
+                           ["operation", "result"], {(op, str(result)): v for (op, result), v in soap.requests.items()})
+            yield _counter("kandian_soap_faults", "SOAP faults, by faultcode", ["faultcode"],
+                           {(code,): v for code, v in soap.faults.items()})
+        relay = p.relay_stats
+        yield GaugeMetricFamily("kandian_relay_sessions", "RTSP sessions being relayed", value=relay.active)
+        yield CounterMetricFamily("kandian_relay_sessions_started", "RTSP sessions relayed since start",
+                                  value=relay.sessions)
+        yield _counter("kandian_relay_bytes", "Bytes relayed, by direction", ["direction"],
+                       {("to_client",): relay.bytes_to_client, ("to_upstream",): relay.bytes_to_upstream})
+        yield _counter("kandian_relay_refusals", "RTSP requests refused, by status and reason", ["status", "reason"],
+                       {(str(code), why): v for (code, why), v in relay.refusals.items()})
+        db = p.db
+        pool = GaugeMetricFamily("kandian_db_pool_connections", "Database pool connections", labels=["state"])
+        pool.add_metric(["in_use"], db.in_use)
+        pool.add_metric(["idle"], db.size - db.in_use)
+        yield pool
+        yield GaugeMetricFamily("kandian_db_pool_waiting", "Queries waiting for a pool connection",
+                                value=db.waiting)
+
+
+def _counter(name: str, documentation: str, labels: list[str], values: dict) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=labels)
+    for label_values, value in sorted(values.items()):
+        family.add_metric(list(label_values), value)
+    return family
+
+
+class Metrics(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, platform):
+        super().__init__()
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(PlatformCollector(platform))
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
+        return generate_latest(self.registry)
