@@ -10,6 +10,7 @@ does).  Stopping closes the listeners first, then the store.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Callable
@@ -22,7 +23,7 @@ from twisted.logger import Logger
 from twisted.protocols import policies
 
 from .config import Config
-from .device.controller import LinkController, SeenBatcher
+from .device.controller import LinkController, OfflineBatcher, SeenBatcher
 from .device.link import DeviceLinkFactory, LinkStats
 from .device.reachability import UpnpProbe
 from .device.registry import LinkRegistry
@@ -37,36 +38,26 @@ log = Logger()
 class Listener(StreamServerEndpointService):
     """A listener that fails start-up on a bind error, keeps its port, and on
     stop closes the connections it accepted (keep-alive HTTP clients, links
-    not yet logged in) instead of leaving them to the reactor's end."""
+    not yet logged in) instead of leaving them to the reactor's end.
+
+    A factory that keeps its own ``connections`` (the device link's, the
+    relay's: many long-lived connections, each byte counted) is used as it
+    is; any other is wrapped in a ``WrappingFactory`` to know its connections.
+    """
 
     close_grace = 5.0
 
     def __init__(self, name: str, description: str, endpoint, factory, clock=None):
-        self.connections = policies.WrappingFactory(factory)
-        super().__init__(endpoint, self.connections)
+        if not hasattr(factory, "connections"):
+            factory = policies.WrappingFactory(factory)
+            factory.connections = factory.protocols
+        self.tracked = factory
+        super().__init__(endpoint, factory)
         self.name = name
         self.description = description
         self._raiseSynchronously = True
         self.port = None
         self._clock = clock
-
-    @defer.inlineCallbacks
-    def stopService(self):
-        yield super().stopService()
-        open_ = list(self.connections.protocols)
-        if not open_:
-            return
-        closed = [_closed(p) for p in open_]
-        for p in open_:
-            p.transport.loseConnection()
-        waiting = defer.DeferredList(closed)
-        if self._clock is not None:
-            waiting.addTimeout(self.close_grace, self._clock)
-        try:
-            yield waiting
-        except defer.TimeoutError:
-            for p in list(self.connections.protocols):
-                p.transport.abortConnection()
 
     def startService(self):
         super().startService()
@@ -89,17 +80,31 @@ class Listener(StreamServerEndpointService):
                  address=_address(port), description=self.description)
         return port
 
+    @defer.inlineCallbacks
+    def stopService(self):
+        yield super().stopService()
+        connections = self.tracked.connections
+        for p in list(connections):
+            p.transport.loseConnection()
+        waited = 0.0
+        while connections and waited < self.close_grace and self._clock is not None:
+            yield task.deferLater(self._clock, 0.02, lambda: None)
+            waited += 0.02
+        for p in list(connections):
+            p.transport.abortConnection()
 
-def _closed(wrapper) -> defer.Deferred:
-    """Fires when a WrappingFactory's protocol wrapper loses its connection."""
-    d: defer.Deferred = defer.Deferred()
-    lost = wrapper.connectionLost
 
-    def connectionLost(reason):
-        lost(reason)
-        d.callback(None)
-    wrapper.connectionLost = connectionLost
-    return d
+# Twisted's default listen backlog is 50: a burst of cameras reconnecting
+# after an outage overflows it (SYNs dropped, logins late by the TCP retry
+# timer).  Listeners get this one unless their endpoint string sets its own.
+DEFAULT_BACKLOG = 1024
+
+
+def with_backlog(description: str) -> str:
+    kind = description.split(":", 1)[0]
+    if kind in ("tcp", "tcp6", "ssl") and "backlog=" not in description:
+        return description + ":backlog=%d" % DEFAULT_BACKLOG
+    return description
 
 
 def _address(port) -> str:
@@ -127,9 +132,10 @@ class Platform:
         self.link_store = LinkStore(db, node=config.platform.public_host)
         self.tokens = TokenStore(db)
         self.seen = SeenBatcher(self.link_store, clock)
+        self.offline = OfflineBatcher(self.link_store, clock)
         self.probe = UpnpProbe(reactor, self.link_store, clock=clock)
         self.controller = LinkController(self.link_store, self.tokens, self.links, clock, timezone,
-                                         probe=self.probe, seen=self.seen)
+                                         probe=self.probe, seen=self.seen, offline=self.offline)
         self._purge = task.LoopingCall(self._purge_tokens)
         self._purge.clock = clock
         self.bound_port: Callable[[str], int | None] = lambda name: None
@@ -138,6 +144,7 @@ class Platform:
     def start(self):
         yield self.link_store.all_offline()
         self.seen.start()
+        self.offline.start()
         self._purge.start(600, now=False)
 
     @defer.inlineCallbacks
@@ -149,6 +156,7 @@ class Platform:
         for link in self.links:
             link.close("the platform is stopping")
         yield self.seen.stop()
+        yield self.offline.stop()
         try:
             yield self.link_store.all_offline()
         except Exception:
@@ -223,7 +231,8 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
 class KandianService(service.MultiService):
     name = "kandian"
 
-    def __init__(self, config: Config, reactor, *, factories=None, exit_on_failure: bool = False, clock=None):
+    def __init__(self, config: Config, reactor, *, factories=None, exit_on_failure: bool = False, clock=None,
+                 tune_gc: bool = False):
         """*clock* drives the domain's timers (link timeouts, token expiry); it
         is the reactor except in tests, which pass a ``task.Clock``."""
         super().__init__()
@@ -232,6 +241,7 @@ class KandianService(service.MultiService):
         self.clock = clock
         self.factories = factories if factories is not None else default_factories()
         self.exit_on_failure = exit_on_failure
+        self.tune_gc = tune_gc
         self.store = StoreService(config, reactor)
         self.store.setServiceParent(self)
         self.listeners: dict[str, Listener] = {}
@@ -257,7 +267,7 @@ class KandianService(service.MultiService):
         yield self.platform.start()
         for name, description in self.config.listeners().items():
             factory = self.factories[name](self.platform)
-            endpoint = serverFromString(self.reactor, description)
+            endpoint = serverFromString(self.reactor, with_backlog(description))
             listener = Listener(name, description, endpoint, factory, clock=self.reactor)
             self.listeners[name] = listener
             try:
@@ -265,6 +275,8 @@ class KandianService(service.MultiService):
             except Exception as e:
                 raise StartupError("[%s] listen = %s: %s" % (name, description, _one_line(e))) from None
             yield listener.whenListening()
+        if self.tune_gc:
+            _tune_gc()
         log.info("kandian ready: {listeners}", listeners=", ".join(
             "%s %s" % (name, _address(l.port)) for name, l in self.listeners.items()))
         return self
@@ -298,6 +310,17 @@ class KandianService(service.MultiService):
         if self.platform is not None:
             yield self.platform.stop()
         yield self.store.stopService()
+
+
+def _tune_gc() -> None:
+    """The daemon's long-lived objects (modules, the WSDL, spyne's tables) are
+    frozen out of the collector, and the youngest generation collected less
+    often: each device login allocates hundreds of short-lived objects, and
+    the default threshold (700) made full collections a third of the login
+    cost (docs/benchmarks.md, "Device link")."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 class StartupError(Exception):

@@ -35,4 +35,4 @@ def makeService(options, reactor=None):
         # One line, no traceback: twistd has not started logging yet.
         print("kandian: config error: %s" % (e,), file=sys.stderr)
         raise SystemExit(1)
-    return KandianService(config, reactor, exit_on_failure=True)
+    return KandianService(config, reactor, exit_on_failure=True, tune_gc=True)

@@ -7,8 +7,6 @@ asks.  The player is ffprobe/ffmpeg.  The URL comes from VideoPlay over SOAP.
 """
 
 import json
-import os
-import signal
 
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ServerEndpoint
@@ -17,49 +15,30 @@ from kandian.sim.camera import camera_front
 from kandian.sim.link import connect_device
 from kandian.sim.state import Addresses, DeviceState
 
-from . import procs
+from . import camera
 from .mcu_helpers import McuTestCase
 from .test_device_integration import eventually
 
 A = "13800000001"
 CAM = "81100000001"
-GST_CAMERA = os.path.join(os.path.dirname(__file__), os.pardir, "kandian", "sim", "gst_camera.py")
-PLAYER_TIMEOUT = 30
-
-
-@defer.inlineCallbacks
-def start_media_source(test):
-    """The GStreamer RTSP server; fires with its URL."""
-    child = procs.spawn(["/usr/bin/python3", "-I", GST_CAMERA, "--port", "0", "--address", "127.0.0.1",
-                         "--width", "320", "--height", "240", "--fps", "15", "--bitrate", "500"])
-
-    @defer.inlineCallbacks
-    def stop():
-        if not child.ended.called:
-            child.transport.signalProcess(signal.SIGTERM)
-            yield child.ended
-    test.addCleanup(stop)
-    output = yield child.wait_for(b"READY ", timeout=30)
-    line = output.split(b"READY ", 1)[1].split(b"\n", 1)[0].decode().strip()
-    return line
 
 
 def ffprobe(url):
-    return procs.run(["/usr/bin/ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-timeout", "10000000",
-                      "-show_streams", "-of", "json", url])
+    """(exit code, JSON or stderr) of ffprobe over RTP/TCP."""
+    return camera.ffprobe(url).addCallback(
+        lambda r: (r.code, json.dumps(r.info) if r.code == 0 else r.stderr))
 
 
 def ffmpeg_frames(url, frames=25):
-    return procs.run(["/usr/bin/ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-timeout",
-                      "10000000", "-i", url, "-frames:v", str(frames), "-f", "null", "-"])
+    return camera.ffmpeg_pull(url, frames=frames).addCallback(lambda r: (r.code, r.stderr))
 
 
 class LiveVideoTests(McuTestCase):
     @defer.inlineCallbacks
     def setUp(self):
         yield super().setUp()
-        media = yield start_media_source(self)
-        front = camera_front(reactor, None, media)
+        media = yield camera.start_camera(self, width=320, height=240, fps=15, bitrate=500)
+        front = camera_front(reactor, None, media.url)
         port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(front)
         self.addCleanup(port.stopListening)
         self.addCleanup(lambda: [s.close("test over") for s in list(front.sessions)])

@@ -11,6 +11,7 @@ injected clock.
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Callable
 
@@ -19,6 +20,7 @@ from twisted.logger import Logger
 
 from ..store.links import Addresses, OK, OTHER_ERROR, UNSUPPORTED
 from ..wiretime import format_time, parse_time
+from .reachability import probe_target
 from .messages import (
     AbilityUpRequest, AbilityUpResponse, AlarmNotifyRequest, AlarmNotifyResponse,
     ExceptionNotifyRequest, ExceptionNotifyResponse, HeartbeatRequest, HeartbeatResponse,
@@ -54,20 +56,31 @@ class Alarm:
         self.at = at
 
 
-class SeenBatcher:
-    """Heartbeats that change nothing only move ``last_seen_at``: batch those
-    into one UPDATE every *interval* seconds instead of one per heartbeat."""
+class Batcher:
+    """Writes that tolerate a short delay, one statement per *chunk* rows
+    every *interval* seconds instead of one per device: heartbeats that
+    change nothing (``last_seen_at``) and links that closed (offline).  Rows
+    are sent in chunks so that no single statement holds the reactor long."""
 
-    def __init__(self, store, clock, interval: float = 30.0):
-        self.store = store
+    chunk = 1000
+
+    def __init__(self, write, clock, interval: float, what: str):
+        self.write = write
         self.clock = clock
         self.interval = interval
-        self._seen: dict[str, float] = {}
+        self.what = what
+        self._rows: dict[str, float] = {}
         self._loop = task.LoopingCall(self.flush)
         self._loop.clock = clock
 
     def note(self, dev_id: str, now: float) -> None:
-        self._seen[dev_id] = now
+        self._rows[dev_id] = now
+
+    def __contains__(self, dev_id: str) -> bool:
+        return dev_id in self._rows
+
+    def discard(self, dev_id: str) -> None:
+        self._rows.pop(dev_id, None)
 
     def start(self) -> None:
         self._loop.start(self.interval, now=False)
@@ -80,18 +93,29 @@ class SeenBatcher:
 
     @defer.inlineCallbacks
     def flush(self):
-        if not self._seen:
-            return
-        seen, self._seen = self._seen, {}
-        try:
-            yield self.store.seen(seen)
-        except Exception:
-            log.failure("could not record last_seen_at of {count} devices", count=len(seen))
+        while self._rows:
+            rows = dict(itertools.islice(self._rows.items(), self.chunk))
+            for dev_id in rows:
+                del self._rows[dev_id]
+            try:
+                yield self.write(rows)
+            except Exception:
+                log.failure("could not record {what} of {count} devices", what=self.what, count=len(rows))
+
+
+class SeenBatcher(Batcher):
+    def __init__(self, store, clock, interval: float = 30.0):
+        super().__init__(store.seen, clock, interval, "last_seen_at")
+
+
+class OfflineBatcher(Batcher):
+    def __init__(self, store, clock, interval: float = 1.0):
+        super().__init__(store.offline, clock, interval, "offline state")
 
 
 class LinkController:
     def __init__(self, store, tokens, registry, clock, timezone, *, probe=None,
-                 seen: SeenBatcher | None = None):
+                 seen: SeenBatcher | None = None, offline: OfflineBatcher | None = None):
         self.store = store
         self.tokens = tokens
         self.registry = registry
@@ -99,6 +123,9 @@ class LinkController:
         self.timezone = timezone
         self.probe = probe
         self.seen = seen
+        self.offline = offline
+        # hash of the last ABILITYUP_REQ stored per device: a repeated report (every re-login) writes nothing
+        self._abilities: dict[str, int] = {}
         self.alarm_hooks: list[Callable[[Alarm], object]] = []
         self._writes: dict[object, defer.Deferred] = {}
         self.stopping = False  # set at shutdown: the platform marks everything offline at once
@@ -136,23 +163,31 @@ class LinkController:
     def logged_in(self, link, request: LoginRequest) -> None:
         """The link answered a successful login: it is the device's link now."""
         self.registry.add(link)
+        if self.offline is not None:
+            self.offline.discard(link.dev_id)
         link.addresses = _addresses(request)
         host, port = link.peer
         log.info("device {dev_id} logged in from {host}:{port} ({dev_ver})", dev_id=link.dev_id,
                  host=host, port=port, dev_ver=request.DevVer)
+        worth_probing = probe_target(request.UpnpIP, request.RtspUpnpPort) is not None
         write = self.store.logged_in(link.dev_id, request.DevVer, link.addresses, request.NetType,
-                                     request.NatType, host, port, self.now())
+                                     request.NatType, host, port, self.now(),
+                                     upnp_reachable=None if worth_probing else False)
         self._track(link, write, "record the login")
-        if self.probe is not None:
+        if self.probe is not None and worth_probing:
             write.addBoth(lambda _: self.probe.check(link.dev_id, request.UpnpIP, request.RtspUpnpPort))
 
     def link_lost(self, link) -> None:
         if self.registry.remove(link) and not self.stopping:
             log.info("device {dev_id} offline", dev_id=link.dev_id)
             before = self._writes.pop(link, None) or defer.succeed(None)
-            # after the login's write, so "online" can never land after "offline"
-            before.addBoth(lambda _: self.store.offline(link.dev_id, self.now())).addErrback(
-                lambda f: log.failure("could not mark {dev_id} offline", f, dev_id=link.dev_id))
+            now = self.now()
+            # after the login's own write, so "online" can never land after "offline"
+            if self.offline is not None:
+                before.addBoth(lambda _: self.offline.note(link.dev_id, now))
+            else:
+                before.addBoth(lambda _: self.store.offline({link.dev_id: now})).addErrback(
+                    lambda f: log.failure("could not mark {dev_id} offline", f, dev_id=link.dev_id))
         else:
             self._writes.pop(link, None)
 
@@ -169,7 +204,10 @@ class LinkController:
 
     @defer.inlineCallbacks
     def _ability(self, link, request: AbilityUpRequest):
-        yield self.store.ability(request.DevID, request)
+        fingerprint = hash(request)
+        if self._abilities.get(request.DevID) != fingerprint:
+            yield self.store.ability(request.DevID, request)
+            self._abilities[request.DevID] = fingerprint
         return AbilityUpResponse(DevID=request.DevID, Time=self.wire_time())
 
     @defer.inlineCallbacks

@@ -122,7 +122,7 @@ class DeviceLink(protocol.Protocol):
         self.connected_at: float | None = None
         self.addresses = None  # the controller's record of what the device reported
         self._decoder = FrameDecoder(max_data)
-        self._queue: collections.deque[Frame] = collections.deque()
+        self._queue: collections.deque[Frame] | None = None  # made on the first request: most links idle
         self._draining = False
         self._paused = False
         self._closing = False
@@ -152,7 +152,10 @@ class DeviceLink(protocol.Protocol):
             if timer.active():
                 timer.cancel()
             d.errback(LinkLost("link to %s closed before it answered %s" % (self.dev_id, request.ROOT)))
-        self._queue.clear()
+        self._queue = None
+        factory = getattr(self, "factory", None)
+        if factory is not None:
+            factory.connections.discard(self)
         self.controller.link_lost(self)
 
     def close(self, why: str) -> None:
@@ -239,6 +242,8 @@ class DeviceLink(protocol.Protocol):
                 self._bad("duplicate_login", "second LOGIN_REQ while the first is checked")
                 return
             self._logging_in = True
+        if self._queue is None:
+            self._queue = collections.deque()
         self._queue.append(frame)
         if len(self._queue) >= MAX_QUEUED_REQUESTS and not self._paused:
             self._paused = True
@@ -257,11 +262,13 @@ class DeviceLink(protocol.Protocol):
                 except Exception:
                     log.failure("device link {who}: handling CMD 0x{cmd:02X} failed", who=self._who(), cmd=frame.cmd)
                     self._reply(frame, self._error_answer(frame.cmd))
-                if self._paused and len(self._queue) < MAX_QUEUED_REQUESTS // 2 and not self._closing:
+                if self._paused and not self._closing and len(self._queue) < MAX_QUEUED_REQUESTS // 2:
                     self._paused = False
                     self.transport.resumeProducing()
         finally:
             self._draining = False
+            if not self._queue:
+                self._queue = None
 
     @defer.inlineCallbacks
     def _request(self, frame: Frame):
@@ -396,8 +403,10 @@ class DeviceLinkFactory(protocol.ServerFactory):
         self.settings = dict(login_timeout=login_timeout, heartbeat_timeout=heartbeat_timeout,
                              command_timeout=command_timeout)
         self.stats = stats if stats is not None else LinkStats()
+        self.connections: set[DeviceLink] = set()  # every open link, logged in or not
 
     def buildProtocol(self, addr):
         link = DeviceLink(self.controller, self.clock, stats=self.stats, **self.settings)
         link.factory = self
+        self.connections.add(link)
         return link

@@ -336,6 +336,7 @@ class ClientConnection(protocol.Protocol):
             self.close("upstream closed")
 
     def connectionLost(self, reason=protocol.connectionDone):
+        self.factory.connections.discard(self)
         if self.state != "closed":
             self.close("client closed")
 
@@ -406,6 +407,9 @@ class RelayFactory(protocol.ServerFactory):
         self.check_interval = min(media_timeout, idle_timeout) / 2
         self.stats = stats if stats is not None else RelayStats()
         self.sessions: set[ClientConnection] = set()  # relaying now
+        self.connections: set[ClientConnection] = set()  # every client connection
 
     def buildProtocol(self, addr):
-        return ClientConnection(self)
+        connection = ClientConnection(self)
+        self.connections.add(connection)
+        return connection

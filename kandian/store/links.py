@@ -101,22 +101,30 @@ class LinkStore:
         return OK, CloudStorage(*rows[0][1:])
 
     def logged_in(self, dev_id: str, dev_ver: str, addresses: Addresses, net_type, nat_type,
-                  public_ip: str | None, public_port: int | None, now: float) -> defer.Deferred:
+                  public_ip: str | None, public_port: int | None, now: float,
+                  upnp_reachable: bool | None = None) -> defer.Deferred:
+        """Record a login; *upnp_reachable* None means "to be probed"."""
         return self.db.runOperation(
             "UPDATE device SET online = true, node = %s, dev_ver = %s,"
             " upnp_ip = %s, rtsp_upnp_port = %s, local_ip = %s, rtsp_local_port = %s,"
             " turn_relay_ip = %s, rtsp_turn_relay_port = %s, net_type = %s, nat_type = %s,"
-            " public_ip = %s, public_port = %s, upnp_reachable = NULL,"
+            " public_ip = %s, public_port = %s, upnp_reachable = %s,"
+            " upnp_checked_at = CASE WHEN %s IS NULL THEN NULL ELSE to_timestamp(%s) END,"
             " last_login_at = to_timestamp(%s), last_seen_at = to_timestamp(%s)"
             " WHERE dev_id = %s",
-            (self.node, dev_ver, *addresses, net_type, nat_type, public_ip, public_port, now, now, dev_id))
+            (self.node, dev_ver, *addresses, net_type, nat_type, public_ip, public_port, upnp_reachable,
+             upnp_reachable, now, now, now, dev_id))
 
-    def offline(self, dev_id: str, now: float) -> defer.Deferred:
-        """Mark offline, unless another node has taken the device since."""
+    def offline(self, gone: dict[str, float]) -> defer.Deferred:
+        """Mark devices offline (DevID → when its link closed), unless another
+        node has taken the device or it logged in again since."""
+        dev_ids = list(gone)
         return self.db.runOperation(
-            "UPDATE device SET online = false, last_seen_at = to_timestamp(%s)"
-            " WHERE dev_id = %s AND node IS NOT DISTINCT FROM %s",
-            (now, dev_id, self.node))
+            "UPDATE device d SET online = false, last_seen_at = to_timestamp(v.at)"
+            " FROM unnest(%s::text[], %s::float8[]) AS v(dev_id, at)"
+            " WHERE d.dev_id = v.dev_id AND d.node IS NOT DISTINCT FROM %s"
+            " AND (d.last_login_at IS NULL OR d.last_login_at <= to_timestamp(v.at))",
+            (dev_ids, [gone[d] for d in dev_ids], self.node))
 
     def all_offline(self) -> defer.Deferred:
         """At start-up: links held by this node before a restart are gone."""

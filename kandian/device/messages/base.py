@@ -19,6 +19,7 @@ that exists can always be written. Decoding failures of any kind surface as
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, ClassVar, Iterable, TypeVar
 
 import attrs
@@ -96,10 +97,13 @@ class Text:
     optional: bool = False
     aliases: tuple[str, ...] = ()
 
-    def read(self, parent: Element, tag: str) -> str | None:
-        if self.optional:
-            return xmlwire.optional_text(parent, tag, self.aliases)
-        return xmlwire.child_text(parent, tag, self.aliases)
+    def read(self, parent: Element, tag: str, children: dict | None = None) -> str | None:
+        child = _child(parent, tag, self.aliases, children)
+        if child is None:
+            if self.optional:
+                return None
+            raise XMLWireError(f"<{parent.tag}> lacks <{'|'.join((tag, *self.aliases))}>")
+        return xmlwire.text_of(child)
 
     def write(self, tag: str, value: Any) -> list[tuple[str, Any]]:
         return [] if value is None else [(tag, value)]
@@ -112,10 +116,13 @@ class Integer:
     minimum: int | None = None
     maximum: int | None = None
 
-    def read(self, parent: Element, tag: str) -> int | None:
-        if self.optional:
-            return xmlwire.optional_int(parent, tag, self.aliases)
-        return xmlwire.child_int(parent, tag, self.aliases)
+    def read(self, parent: Element, tag: str, children: dict | None = None) -> int | None:
+        child = _child(parent, tag, self.aliases, children)
+        if child is None:
+            if self.optional:
+                return None
+            raise XMLWireError(f"<{parent.tag}> lacks <{'|'.join((tag, *self.aliases))}>")
+        return xmlwire.parse_int(xmlwire.text_of(child), tag)
 
     def write(self, tag: str, value: Any) -> list[tuple[str, Any]]:
         return [] if value is None else [(tag, value)]
@@ -125,7 +132,9 @@ class Integer:
 class Repeated:
     item: type[Item]
 
-    def read(self, parent: Element, tag: str) -> tuple[Item, ...]:
+    def read(self, parent: Element, tag: str, children: dict | None = None) -> tuple[Item, ...]:
+        if children is not None and tag not in children:
+            return ()
         return tuple(self.item.from_element(element) for element in parent.iterchildren(tag))
 
     def write(self, tag: str, value: Any) -> list[tuple[str, Any]]:
@@ -136,8 +145,8 @@ class Repeated:
 class Child:
     item: type[Item]
 
-    def read(self, parent: Element, tag: str) -> Item | None:
-        element = parent.find(tag)
+    def read(self, parent: Element, tag: str, children: dict | None = None) -> Item | None:
+        element = children.get(tag) if children is not None else parent.find(tag)
         return None if element is None else self.item.from_element(element)
 
     def write(self, tag: str, value: Any) -> list[tuple[str, Any]]:
@@ -145,6 +154,19 @@ class Child:
 
 
 Kind = Text | Integer | Repeated | Child
+
+
+def _child(parent: Element, tag: str, aliases: tuple[str, ...], children: dict | None) -> Element | None:
+    """The first child named *tag* (or an alias), from the one-pass index when given."""
+    if children is None:
+        return xmlwire.find_child(parent, tag, aliases)
+    child = children.get(tag)
+    if child is None:
+        for alias in aliases:
+            child = children.get(alias)
+            if child is not None:
+                break
+    return child
 
 
 def _hidden(value: object) -> str:
@@ -210,9 +232,9 @@ def child(item: type[Item]) -> Any:
     )
 
 
-def _kinds(cls: type) -> Iterable[tuple[str, Kind]]:
-    for attribute in attrs.fields(cls):
-        yield attribute.name, attribute.metadata[FIELD]
+@functools.cache
+def _kinds(cls: type) -> tuple[tuple[str, Kind], ...]:
+    return tuple((attribute.name, attribute.metadata[FIELD]) for attribute in attrs.fields(cls))
 
 
 _Self = TypeVar("_Self", bound="Item")
@@ -225,7 +247,12 @@ class Item:
 
     @classmethod
     def from_element(cls: type[_Self], element: Element) -> _Self:
-        return cls(**{name: kind.read(element, name) for name, kind in _kinds(cls)})
+        # one pass over the children, then dictionary look-ups: lxml's find()
+        # per field costs several microseconds each (docs/benchmarks.md)
+        children: dict = {}
+        for child in element:
+            children.setdefault(child.tag, child)
+        return cls(**{name: kind.read(element, name, children) for name, kind in _kinds(cls)})
 
     def to_fields(self) -> list[tuple[str, Any]]:
         fields: list[tuple[str, Any]] = []

@@ -1,0 +1,180 @@
+"""A camera's media source for end-to-end tests: a real RTSP server (GStreamer).
+
+Run it with Debian's system Python, which has ``gi`` (the virtualenv's Python
+does not)::
+
+    /usr/bin/python3 -I kandian/sim/gst_camera.py --port 0
+
+It serves one live H.264 stream (``videotestsrc`` → ``x264enc`` →
+``rtph264pay``) with GStreamer's own RTSP server (``GstRtspServer``) and
+prints one line ``READY rtsp://ADDRESS:PORT/PATH`` on stdout once it listens
+(the real port when ``--port 0``). SIGTERM or SIGINT stops it: it stops
+listening, drops every client and session, takes the pipeline to NULL and
+exits 0 (players see the end of the stream).
+
+The same stream is mounted at ``--path`` (``/stream``) and at ``/realplay``,
+so the spec's device URL ``rtsp://host:port/realplay?devid=…&hashtoken=…``
+(§10, §15) is served: the server finds the mount by the URL's path; the query
+is ignored here (this camera checks no token).
+
+The media is *shared*: one pipeline, one encoder, for every client of every
+mount, whatever the query string (GStreamer keys shared media by the whole
+URL, query included, so the key is replaced by a constant one below: without
+that every ``hashtoken`` would start an encoder of its own). The encoder
+starts at the first DESCRIBE and stops when the last client has gone. Clients
+may use RTP over UDP or interleaved in the RTSP TCP connection. The media is
+live and reports itself unseekable, so a PLAY's ``Range`` is ignored (see
+``set_publish_clock_mode`` below for why that matters).
+
+This file is a script, not part of the ``kandian`` package's import graph:
+nothing in ``kandian`` imports it, and it imports nothing from ``kandian``
+(``-I`` keeps the script's own folder off ``sys.path``). ``gi`` is imported
+inside :func:`main` so that importing the module by accident is harmless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+REALPLAY = "/realplay"
+
+
+def launch_line(width: int, height: int, fps: int, bitrate: int, keyint: int) -> str:
+    """The pipeline, in ``gst-launch`` syntax, that each media is built from.
+
+    ``x264enc``: ``tune=zerolatency`` (no look-ahead, no B-frames, one frame
+    in, one frame out), ``speed-preset=ultrafast``, ``key-int-max`` frames
+    between IDR frames, constant bitrate (``pass=cbr`` with a one-second VBV
+    buffer and HRD filler, so the stream carries ``bitrate`` kbit/s whatever
+    the picture), baseline profile. ``rtph264pay config-interval=1`` repeats
+    SPS/PPS every second, so a client that joins a shared stream late can
+    decode from the next IDR frame.
+    """
+    return (
+        "( videotestsrc is-live=true pattern=ball animation-mode=frames "
+        "! video/x-raw,format=I420,width={w},height={h},framerate={fps}/1 "
+        "! x264enc tune=zerolatency speed-preset=ultrafast threads=1 "
+        "bitrate={kbps} pass=cbr vbv-buf-capacity=1000 key-int-max={keyint} "
+        "option-string=nal-hrd=cbr:filler "
+        "! video/x-h264,profile=baseline "
+        "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+    ).format(w=width, h=height, fps=fps, kbps=bitrate, keyint=keyint)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Serve a live H.264 test stream over RTSP (GStreamer).")
+    parser.add_argument("--address", default="127.0.0.1",
+                        help="address to listen on (default %(default)s)")
+    parser.add_argument("--port", type=int, default=0,
+                        help="TCP port; 0 chooses a free one (default %(default)s)")
+    parser.add_argument("--path", default="/stream",
+                        help="mount path; the stream is also at %s (default %%(default)s)"
+                        % REALPLAY)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=360)
+    parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument("--bitrate", type=int, default=2000, help="kbit/s (default %(default)s)")
+    parser.add_argument("--keyint", type=int, default=0,
+                        help="frames between key frames (default: one second, = --fps)")
+    args = parser.parse_args(argv)
+    if not args.path.startswith("/") or "?" in args.path:
+        parser.error("--path must start with / and have no query")
+    for name in ("width", "height", "fps", "bitrate"):
+        if getattr(args, name) <= 0:
+            parser.error("--%s must be positive" % name)
+    if args.keyint <= 0:
+        args.keyint = args.fps
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    import gi
+    gi.require_version("Gst", "1.0")
+    gi.require_version("GstRtsp", "1.0")
+    gi.require_version("GstRtspServer", "1.0")
+    from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
+
+    Gst.init(None)
+
+    class SharedFactory(GstRtspServer.RTSPMediaFactory):
+        """One pipeline for all clients, whatever mount or query they ask for."""
+
+        def do_gen_key(self, url):
+            return "camera"
+
+    factory = SharedFactory()
+    factory.set_launch(launch_line(args.width, args.height, args.fps,
+                                   args.bitrate, args.keyint))
+    factory.set_shared(True)
+    factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
+    # Not seekable. ffmpeg's PLAY carries "Range: npt=0.000-", and on a
+    # seekable media (videotestsrc answers the seeking query) GStreamer 1.22
+    # does a flushing seek of the *shared* pipeline for every PLAY: with
+    # clients joining at once that aborts the server (gst_rtsp_media_get_rates:
+    # "assertion failed: (FALSE)") or deadlocks it. This clock mode is the
+    # one switch that makes the media report itself unseekable (it also adds
+    # RFC 7273 "a=ts-refclk:local" and "a=mediaclk:sender" to the SDP, which
+    # players ignore). A live camera cannot seek either.
+    factory.set_publish_clock_mode(GstRtspServer.RTSPPublishClockMode.CLOCK_AND_OFFSET)
+    medias = []  # the prepared ones, taken to NULL at exit
+
+    def constructed(_factory, media):
+        medias.append(media)
+        media.connect("unprepared", medias.remove)
+
+    factory.connect("media-constructed", constructed)
+
+    server = GstRtspServer.RTSPServer()
+    server.set_address(args.address)
+    server.set_service(str(args.port))
+    mounts = server.get_mount_points()
+    for path in {args.path, REALPLAY}:
+        mounts.add_factory(path, factory)
+
+    # Fail at once, with GStreamer's own words, if an element is missing
+    # (e.g. no x264enc): the server itself would only build the pipeline at
+    # the first DESCRIBE and answer 503.
+    try:
+        Gst.parse_launch(factory.get_launch()).set_state(Gst.State.NULL)
+    except GLib.Error as error:
+        print("camera: cannot build the pipeline: %s" % error.message, file=sys.stderr)
+        return 1
+
+    listening = server.attach(None)
+    if not listening:
+        print("camera: cannot listen on %s:%d" % (args.address, args.port), file=sys.stderr)
+        return 1
+
+    loop = GLib.MainLoop()
+
+    def stop(*_):
+        loop.quit()
+        return GLib.SOURCE_REMOVE
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, stop)
+
+    host = "[%s]" % args.address if ":" in args.address else args.address
+    print("READY rtsp://%s:%d%s" % (host, server.get_bound_port(), args.path), flush=True)
+    loop.run()
+
+    # Stop listening, drop every client and session, and take every media's
+    # pipeline to NULL before the interpreter goes away.
+    GLib.source_remove(listening)
+    server.client_filter(lambda *_: GstRtspServer.RTSPFilterResult.REMOVE, None)
+    server.get_session_pool().filter(lambda *_: GstRtspServer.RTSPFilterResult.REMOVE, None)
+    for media in list(medias):
+        media.unprepare()
+    context = GLib.MainContext.default()
+    while context.pending():
+        context.iteration(False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
