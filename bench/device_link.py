@@ -5,14 +5,21 @@ idle link reported).
 The platform is the real ``KandianService`` in this process (real
 PostgreSQL: the embedded default, or ``--dsn``; every listener on
 ``tcp:0:interface=127.0.0.1``), with ``--devices`` devices provisioned by one
-SQL statement.  The fleet is the shipped simulator, ``python -m kandian.sim``,
-split over ``--fleet-procs`` processes, each on its own source address
-(127.0.0.2, 127.0.0.3, ...).  One run measures:
+SQL statement.  The fleet is the shipped simulator, ``kandian.sim.fleet``
+(this script run as ``--fleet-child``: ``python -m kandian.sim --link`` plus
+an even spread of the heartbeats once all are online), split over
+``--fleet-procs`` processes, each on its own source addresses (127.R.P.x: R
+from this run's pid, P the platform, at most ``PER_ADDRESS`` devices an
+address -- so that neither the ports a previous run left in TIME_WAIT nor the
+kernel's search for a free port in a crowded address slows the connects).
+One run measures:
 
 1. logins/s: from the first to the N-th successful login as the platform sees
-   it (``len(platform.links)``), with the fleet connecting at
-   ``--connect-rate`` (0: as fast as it can), and the CPU time the platform,
-   PostgreSQL and the fleet spent meanwhile (they share the machine's cores);
+   it (``len(platform.links)``), with the fleet offering ``--connect-rate``
+   connections a second (default 1,000, the target; 0: as fast as it can),
+   and the CPU time the platform (its garbage collector, its run-queue wait),
+   PostgreSQL, the fleet and the whole machine spent meanwhile (they share
+   the machine's cores);
 2. memory per idle link: the platform's RSS (VmRSS after ``gc.collect()``)
    before the fleet connects and once all N are logged in, their login writes
    done and every device has sent a heartbeat; (after - before) / N;
@@ -20,9 +27,11 @@ split over ``--fleet-procs`` processes, each on its own source address
    online devices at each of ``--rates`` for ``--seconds`` each, timed with
    ``time.perf_counter`` from the call to the answer's callback, while the
    whole fleet heartbeats;
-4. the profile of the platform process during the login phase (py-spy, if
-   installed: ``.venv/bin/pip install py-spy``), top functions by own and by
-   inclusive time.
+4. the profile of the platform process during a second, untimed login pass
+   after the fleet has left (py-spy ``--native``, if installed:
+   ``.venv/bin/pip install py-spy``; it slows the process, so it never runs
+   during the timed logins): where the time went, top functions by own and
+   by inclusive time.
 
 Baseline in the same run, in a fresh process of this script
 (``--null-platform``): a bare Twisted protocol that splits frames, answers
@@ -39,7 +48,7 @@ so N defaults to 19,000 and 50,000 cannot be attempted here; the report
 extrapolates memory for 50,000 from the measured per-link figure.
 
     python bench/device_link.py [--devices 19000] [--fleet-procs 2]
-        [--connect-rate 0] [--heartbeat S] [--rates 200,1000] [--seconds 10]
+        [--connect-rate 1000] [--heartbeat S] [--rates 200,1000] [--seconds 10]
         [--command get_wifi|ptz] [--dsn DSN] [--no-baseline] [--no-profile]
 """
 
@@ -83,6 +92,8 @@ COMMANDS = {
     "ptz": (m.PtzRequest, {"ChannelNo": 0, "PtzDirection": 1}),
 }
 
+PER_ADDRESS = 4000  # devices a source address; one address has ~28,000 ephemeral ports, bind() takes even ones
+
 _children: list[subprocess.Popen] = []
 
 
@@ -125,20 +136,45 @@ def _stat(pid) -> list[str] | None:
         return None
 
 
-def cpu_seconds(pid, children: bool = False) -> float:
-    """utime + stime of *pid* (+ its waited-for children's with *children*)."""
+def cpu_seconds(pid, children: bool = False, system: bool = False) -> float:
+    """utime + stime of *pid* (+ its waited-for children's with *children*); only stime with *system*."""
     fields = _stat(pid)
     if fields is None:
         return 0.0
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    ticks = int(fields[12]) + (0 if system else int(fields[11]))  # stime, utime (fields 15, 14)
     if children:
-        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+        ticks += int(fields[14]) + (0 if system else int(fields[13]))  # cstime, cutime
     return ticks / CLK_TCK
 
 
 def self_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def self_system_cpu() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
+
+
+class GcTimer:
+    """Time this process spends in the cyclic garbage collector (``gc.callbacks``)."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.collections = collections.Counter()
+        self._start = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase, info):
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+            self.collections[info["generation"]] += 1
+
+    def line(self) -> str:
+        return "gc: %.2f s in %d collections (%d of generation 2)" % (
+            self.seconds, sum(self.collections.values()), self.collections[2])
 
 
 def children_of(parent: int) -> list[int]:
@@ -192,9 +228,62 @@ def tcp_counters() -> dict[str, int]:
                 if line.startswith("TCP:"):
                     parts = line.split()
                     found["tcp_mem_kib"] = int(parts[parts.index("mem") + 1]) * PAGE // 1024
+                    found["time_wait"] = int(parts[parts.index("tw") + 1])
     except (OSError, ValueError):
         pass
     return found
+
+
+def machine_busy() -> float:
+    """CPU seconds all processes of the machine used (/proc/stat: all but idle and iowait), all cores."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / CLK_TCK
+
+
+def runqueue_wait(pid="self") -> float:
+    """Seconds *pid* was runnable but waiting for a CPU (/proc/PID/schedstat, second field)."""
+    try:
+        with open("/proc/%s/schedstat" % (pid,)) as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _reach(root, stop: set) -> dict[int, int]:
+    """id -> size of every object reachable from *root*, not walking into modules, types, code, factories,
+    listening ports or *stop* (the reactor, the platform's shared components)."""
+    import types
+    from twisted.internet import tcp
+    seen: dict[int, int] = {}
+    todo = [root]
+    skip = (types.ModuleType, type, types.FunctionType, types.CodeType, types.BuiltinFunctionType,
+            protocol.Factory, tcp.Port)
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or id(obj) in stop or isinstance(obj, skip):
+            continue
+        seen[id(obj)] = sys.getsizeof(obj)
+        todo.extend(gc.get_referents(obj))
+    return seen
+
+
+def _chain(link) -> tuple:
+    """The protocol and the transports under it (a wrapper's transport is the TCP connection)."""
+    found = [link]
+    while getattr(found[-1], "transport", None) is not None and len(found) < 4:
+        found.append(found[-1].transport)
+    return tuple(found)
+
+
+def owned_bytes(a, b, stop=()) -> tuple[int, int]:
+    """(bytes, objects) reachable from link *a* but not from link *b*: what one link alone holds."""
+    from twisted.internet import reactor
+    stop_ids = {id(x) for x in (reactor, *stop)}
+    root_a, root_b = _chain(a), _chain(b)
+    mine, theirs = _reach(root_a, stop_ids), _reach(root_b, stop_ids)
+    own = [size for key, size in mine.items() if key not in theirs and key != id(root_a)]
+    return sum(own), len(own)
 
 
 def object_census() -> collections.Counter:
@@ -206,7 +295,10 @@ def object_census() -> collections.Counter:
 
 
 def _die_with_parent() -> None:
-    # PR_SET_PDEATHSIG: a child gets SIGTERM if this process dies without cleaning up.
+    # SIGINT stops a child (FleetProcs.stop, Profiler.stop) even when this process was started with it
+    # ignored (a background job of a non-interactive shell); PR_SET_PDEATHSIG: a child gets SIGTERM if this
+    # process dies without cleaning up.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
     except OSError:
@@ -238,25 +330,28 @@ def reap_all() -> None:
 
 
 class FleetProcs:
-    """``python -m kandian.sim`` processes, one source address each."""
+    """Simulator processes (:func:`run_fleet_child`), one source address each."""
 
     def __init__(self, directory: str, port: int, devices: int, procs: int, connect_rate: float,
-                 heartbeat: float, first_devid: int = FIRST_DEVID):
+                 heartbeat: float, network: str, tag: str = "fleet", first_devid: int = FIRST_DEVID):
         self.procs: list[subprocess.Popen] = []
         self.outputs: list[str] = []
         share, extra = divmod(devices, procs)
         first = first_devid
+        address = 1
+        self.addresses: list[str] = []
         for i in range(procs):
             count = share + (1 if i < extra else 0)
             rate = connect_rate / procs if connect_rate > 0 else 1e9  # 1e9: all in the first 50 ms tick
-            out = os.path.join(directory, "fleet-%d.out" % i)
+            out = os.path.join(directory, "%s-%d.out" % (tag, i))
             self.outputs.append(out)
+            binds = ["%s.%d" % (network, address + j) for j in range(max(1, -(-count // PER_ADDRESS)))]
+            address += len(binds)
+            self.addresses += binds
+            spec = "%d,%d,%d,%r,%s" % (port, count, first, rate, "+".join(binds))
             with open(out, "w") as f:
-                self.procs.append(spawn([
-                    sys.executable, "-m", "kandian.sim", "--link", "127.0.0.1:%d" % port, "--count", str(count),
-                    "--first-devid", str(first), "--key-pattern", "key-{devid}", "--connect-rate", repr(rate),
-                    "--heartbeat", repr(heartbeat), "--bind", "127.0.0.%d" % (2 + i), "--status-every", "3600",
-                ], stdout=f, stderr=subprocess.STDOUT))
+                self.procs.append(spawn([sys.executable, os.path.abspath(__file__), "--fleet-child", spec,
+                                         "--heartbeat", repr(heartbeat)], stdout=f, stderr=subprocess.STDOUT))
             first += count
 
     @property
@@ -265,6 +360,9 @@ class FleetProcs:
 
     def cpu(self) -> float:
         return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def system_cpu(self) -> float:
+        return sum(cpu_seconds(pid, system=True) for pid in self.pids)
 
     def rss_kib(self) -> int:
         return sum(rss_kib(pid) for pid in self.pids if os.path.exists("/proc/%d" % pid))
@@ -285,6 +383,42 @@ class FleetProcs:
             summaries.append(next((l for l in reversed(lines) if l.startswith("summary:")),
                                   "no summary: " + " | ".join(lines[-3:])))
         return summaries
+
+
+def run_fleet_child(args) -> None:
+    """One fleet process: ``kandian.sim.fleet`` as ``python -m kandian.sim --link`` runs it, plus one thing
+    the CLI has not: once all its devices are online, each beats once at a random moment of the next
+    heartbeat period, so that heartbeats arrive evenly (as 50,000 devices' would) instead of in the
+    bunch the login burst made."""
+    from kandian.sim.fleet import start_fleet
+
+    port, count, first, rate, bind = args.fleet_child.split(",")
+    raise_file_limit()
+    globalLogBeginner.beginLoggingTo(
+        [FilteringLogObserver(textFileLogObserver(sys.stdout), [LogLevelFilterPredicate(LogLevel.warn)])],
+        redirectStandardIO=False)
+
+    gc_timer = GcTimer()
+
+    def run(reactor):
+        fleet = start_fleet(reactor, count=int(count), first_devid=int(first), key_pattern="key-{devid}",
+                            link=("127.0.0.1", int(port)), heartbeat=args.heartbeat, connect_rate=float(rate),
+                            status_every=None, bind_hosts=bind.split("+"), report=say)
+        rng = random.Random(int(first))
+
+        def beat(member):
+            if member.link is not None and member.link.is_logged_in:
+                member.link.heartbeat_now().addErrback(lambda f: None)
+
+        def spread(_):
+            for member in fleet.members:
+                reactor.callLater(rng.uniform(0, args.heartbeat), beat, member)
+
+        fleet.all_online().addCallback(spread)
+        reactor.addSystemEventTrigger("before", "shutdown", fleet.stop)
+        return fleet.wait().addCallback(lambda summary: say(summary.line() + "; " + gc_timer.line()))
+
+    task.react(run)
 
 
 # -- the baseline: a platform that is only Twisted --------------------------------------------
@@ -372,10 +506,11 @@ class NullPlatform(protocol.ServerFactory):
 
 class NullTarget:
     name = "null platform (bare Twisted, fixed answers)"
+    network = 1
 
-    def __init__(self, reactor, command: str):
+    def __init__(self, reactor, command: str, backlog: int | None):
         self.factory = NullPlatform(command)
-        self.port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
+        self.port = reactor.listenTCP(0, self.factory, backlog=backlog or 50, interface="127.0.0.1")
         self.listen_port = self.port.getHost().port
 
     def online(self) -> int:
@@ -383,6 +518,13 @@ class NullTarget:
 
     def is_online(self, dev_id: str) -> bool:
         return dev_id.encode() in self.factory.links
+
+    def watch_flushes(self) -> list:
+        return []
+
+    def two_links(self):
+        links = self.factory.links
+        return links.get(b"%d" % FIRST_DEVID), links.get(b"%d" % (FIRST_DEVID + 1)), [self.factory, self.port]
 
     def heartbeats(self) -> int:
         return self.factory.frames_in[HEARTBEAT]
@@ -402,6 +544,7 @@ class NullTarget:
 
 class KandianTarget:
     name = "kandian (KandianService, PostgreSQL)"
+    network = 2
 
     def __init__(self, svc, command: str):
         from kandian.device.commands import DeviceCommands
@@ -416,6 +559,26 @@ class KandianTarget:
 
     def is_online(self, dev_id: str) -> bool:
         return self.platform.links.online(dev_id)
+
+    def watch_flushes(self) -> list:
+        """Time what ``SeenBatcher`` hands to the store: the reactor is busy until the call returns."""
+        flushes: list = []
+        store = self.platform.link_store
+        seen = store.seen
+
+        def timed(batch):
+            t0 = time.perf_counter()
+            d = seen(batch)
+            flushes.append((time.monotonic(), len(batch), round((time.perf_counter() - t0) * 1000, 1)))
+            return d
+
+        store.seen = timed
+        return flushes
+
+    def two_links(self):
+        links = self.platform.links
+        return (links.get(str(FIRST_DEVID)), links.get(str(FIRST_DEVID + 1)),
+                [self.svc, self.platform, self.platform.controller, links, self.platform.link_stats])
 
     def heartbeats(self) -> int:
         return self.platform.link_stats.frames_in[HEARTBEAT]
@@ -449,6 +612,35 @@ def percentile(ordered: list[float], q: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, max(0, int(round(q / 100.0 * len(ordered) + 0.5)) - 1))]
+
+
+class StallMeter:
+    """How late a 5 ms timer fires: the longest time the reactor was busy with something else."""
+
+    def __init__(self, clock, every: float = 0.005):
+        self.every = every
+        self.worst = 0.0
+        self.over_10ms = 0
+        self._last = time.perf_counter()
+        self._loop = task.LoopingCall(self._tick)
+        self._loop.clock = clock
+        self._loop.start(every, now=False)
+
+    def _tick(self):
+        now = time.perf_counter()
+        late = now - self._last - self.every
+        self._last = now
+        self.worst = max(self.worst, late)
+        self.over_10ms += late > 0.010
+
+    def take(self) -> dict:
+        found = {"worst_stall_ms": round(self.worst * 1000, 1), "stalls_over_10ms": self.over_10ms}
+        self.worst, self.over_10ms = 0.0, 0
+        return found
+
+    def stop(self):
+        if self._loop.running:
+            self._loop.stop()
 
 
 @defer.inlineCallbacks
@@ -505,7 +697,7 @@ class Profiler:
         if self.exe is None:
             return False
         self.proc = spawn([self.exe, "record", "--pid", str(os.getpid()), "--rate", str(self.rate), "--format",
-                           "raw", "--nolineno", "--full-filenames", "-o", self.path],
+                           "raw", "--native", "--nolineno", "--full-filenames", "-o", self.path],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.started = time.monotonic()
         return True
@@ -517,6 +709,7 @@ class Profiler:
         if self.proc is None:
             return None
         seconds = time.monotonic() - self.started
+        self.cpu_used = self.cpu()
         reap(self.proc, signal.SIGINT, 30.0)
         if not os.path.exists(self.path):
             return {"error": (self.proc.stderr.read() or b"").decode(errors="replace")[-300:]}
@@ -532,7 +725,23 @@ def _short(frame: str) -> str:
     return "%s (%s)" % (name, where)
 
 
+# what the login path spends its time on: inclusive share of the samples whose stack has a matching frame
+PROFILE_PARTS = [
+    ("cyclic garbage collector (gc_collect_main)", ("gc_collect_main",)),
+    ("XML decode (decode_body)", ("decode_body (kandian",)),
+    ("XML encode (Message.to_xml)", ("Message.to_xml (kandian",)),
+    ("database client (txpostgres + psycopg2 + libpq)", ("txpostgres", "psycopg2")),
+    ("  of which libc send() to PostgreSQL", ("_pq_execute_async",)),
+    ("  of which epoll_ctl (txpostgres re-registers its socket)", ("EPollReactor._add", "EPollReactor._remove")),
+    ("logging (twisted.logger, the info lines to the file)", ("twisted/logger/",)),
+    ("frame codec (kandian/device/frame.py)", ("kandian/device/frame.py",)),
+    ("timers (callLater, DelayedCall)", ("ReactorBase.callLater", "DelayedCall.", "_insertNewDelayedCalls")),
+    ("waiting in epoll_wait (idle)", ("epoll_wait",)),
+]
+
+
 def summarize_profile(path: str, possible: float, top: int = 15) -> dict:
+    parts: collections.Counter = collections.Counter()
     own: collections.Counter = collections.Counter()
     inclusive: collections.Counter = collections.Counter()
     files: collections.Counter = collections.Counter()
@@ -547,12 +756,17 @@ def summarize_profile(path: str, possible: float, top: int = 15) -> dict:
             total += n
             own[frames[-1]] += n
             files[frames[-1].rpartition(" (")[2].rstrip(")")] += n
-            for name in set(frames):
+            for name in set(frames[1:]):  # frames[0]: the thread's native entry point
                 inclusive[name] += n
+            for label, needles in PROFILE_PARTS:
+                if any(needle in frame for frame in frames for needle in needles):
+                    parts[label] += n
     pct = lambda n: round(100.0 * n / total, 1) if total else 0.0  # noqa: E731
     return {"samples": total, "possible": int(possible), "file": path,
-            "own": [(name, pct(n)) for name, n in own.most_common(top)],
-            "inclusive": [(name, pct(n)) for name, n in inclusive.most_common(top + 12)],
+            "parts": [(label, pct(parts[label])) for label, _ in PROFILE_PARTS],
+            "own": [(name, pct(n)) for name, n in own.most_common(top + 5)],
+            "inclusive": [(name, pct(n)) for name, n in inclusive.most_common()
+                          if n < 0.95 * total][:top + 10],
             "own_by_file": [(name, pct(n)) for name, n in files.most_common(top)]}
 
 
@@ -569,33 +783,9 @@ def measure(reactor, target, args, directory: str, cpu: CpuMeter, profile: bool)
     say("  RSS before the fleet connects: %.1f MiB" % (rss0 / 1024))
 
     # 1. logins
-    profiler = Profiler(directory) if profile else None
-    if profiler is not None and profiler.start():
-        cpu.add("py-spy", profiler.cpu)
-        yield sleep(reactor, 0.5)  # let py-spy attach before the fleet starts
     cpu0 = cpu.snapshot()
-    fleet = FleetProcs(directory, target.listen_port, n, args.fleet_procs, args.connect_rate, args.heartbeat)
-    cpu.add("fleet", fleet.cpu)
-    cpu0["fleet"] = 0.0
-    spawned = time.monotonic()
-    curve: list[tuple[float, int]] = []
-    first = None
-
-    def poll():
-        nonlocal first
-        count = target.online()
-        now = time.monotonic()
-        if count and first is None:
-            first = now
-        if not curve or curve[-1][1] != count:
-            curve.append((now, count))
-        return count >= n or not fleet.alive()
-
-    login_timeout = max(120.0, 5.0 * n / 100)
-    yield wait_until(reactor, poll, login_timeout, every=0.005)
-    done = time.monotonic()
+    fleet, first, done, curve, spawned = yield login_phase(reactor, target, args, directory, "fleet", cpu)
     cpu1 = cpu.snapshot()
-    result["profile"] = profiler.stop() if profiler is not None else None
     online = target.online()
     tcp1 = tcp_counters()
     rate = (online - 1) / (done - first) if first and online > 1 else 0.0
@@ -616,6 +806,8 @@ def measure(reactor, target, args, directory: str, cpu: CpuMeter, profile: bool)
     say("  CPU during logins, s: %s" % (result["logins"]["cpu"],))
     if online < n:
         say("  !! only %d of %d devices logged in" % (online, n))
+    if online == 0:
+        raise RuntimeError("no device logged in; the fleet said: %s" % " | ".join(fleet.stop()))
 
     # 2. idle: login writes done, every device heartbeating
     yield wait_until(reactor, lambda: not target.busy(), 120.0, every=0.05)
@@ -626,12 +818,16 @@ def measure(reactor, target, args, directory: str, cpu: CpuMeter, profile: bool)
     yield wait_until(reactor, lambda: target.heartbeats() >= hb_goal and not target.busy(), hb_wait, every=0.1)
     result["heartbeats_per_s"] = round((target.heartbeats() - hb0) / (time.monotonic() - t_hb0), 1)
     census1 = object_census()
+    a, b, shared = target.two_links()
+    owned = owned_bytes(a, b, shared) if a is not None and b is not None else (0, 0)
+    del a, b, shared
     rss1 = rss_kib()
     tcp2 = tcp_counters()
     per_link = (rss1 - rss0) * 1024 / max(online, 1)
     growth = census1 - census0
     result["memory"] = {
-        "rss_after_kib": rss1, "bytes_per_link": round(per_link), "objects_per_link":
+        "rss_after_kib": rss1, "bytes_per_link": round(per_link), "owned_bytes": owned[0],
+        "owned_objects": owned[1], "objects_per_link":
         round(sum(growth.values()) / max(online, 1), 1),
         "top_objects_per_link": [(name, round(c / max(online, 1), 2)) for name, c in growth.most_common(10)],
         "kernel_tcp_kib": tcp2.get("tcp_mem_kib", 0) - tcp0.get("tcp_mem_kib", 0),
@@ -639,15 +835,22 @@ def measure(reactor, target, args, directory: str, cpu: CpuMeter, profile: bool)
     }
     say("  idle: RSS %.1f MiB -> %.1f MiB: %.0f bytes per link (%.1f gc objects per link); %.0f heartbeats/s"
         % (rss0 / 1024, rss1 / 1024, per_link, result["memory"]["objects_per_link"], result["heartbeats_per_s"]))
+    say("  one idle link alone holds %d Python objects, %d bytes (sys.getsizeof); gc objects per link by type: %s"
+        % (owned[1], owned[0], ", ".join("%s %.1f" % kv for kv in result["memory"]["top_objects_per_link"])))
 
     # 3. commands at load
     rng = random.Random(1)
     online_ids = [d for d in dev_ids if target.is_online(d)]
     result["commands"] = []
+    flushes = target.watch_flushes()
+    stalls = StallMeter(reactor)
     for rate in args.rates:
         c0, h0 = cpu.snapshot(), target.heartbeats()
+        stalls.take()
         phase = yield command_phase(reactor, target, online_ids, rate, args.seconds, rng, timeout=15.0)
         c1 = cpu.snapshot()
+        phase.update(stalls.take())
+        phase["seen_flushes"] = [(rows, ms) for when, rows, ms in flushes if c0["wall"] <= when <= c1["wall"]]
         phase["cpu"] = CpuMeter.delta(c0, c1)
         phase["heartbeats_per_s"] = round((target.heartbeats() - h0) / (c1["wall"] - c0["wall"]), 1)
         result["commands"].append(phase)
@@ -656,6 +859,10 @@ def measure(reactor, target, args, directory: str, cpu: CpuMeter, profile: bool)
                                     phase["p90"], phase["p99"], phase["max"], phase["errors"] or "none",
                                     phase["heartbeats_per_s"]))
         say("    CPU, s: %s" % (phase["cpu"],))
+        say("    reactor: worst stall %.1f ms, %d stalls over 10 ms; last_seen_at flushes (rows, ms the reactor was"
+            " busy building and sending the query): %s" % (phase["worst_stall_ms"], phase["stalls_over_10ms"],
+                                                           phase["seen_flushes"] or "none"))
+    stalls.stop()
 
     # 4. mass disconnect
     t0 = time.monotonic()
@@ -665,10 +872,70 @@ def measure(reactor, target, args, directory: str, cpu: CpuMeter, profile: bool)
     say("  fleet stopped; all %d links closed and recorded offline in %.1f s" % (online, result["disconnect_s"]))
     for line in result["fleet_summaries"]:
         say("    " + line)
+
+    # 5. the profile: a second login pass, under py-spy -- not the measured one (the profiler slows the process)
+    result["profile"] = None
+    profiler = Profiler(directory) if profile else None
+    if profiler is not None and profiler.start():
+        yield sleep(reactor, 1.0)  # let py-spy attach before the fleet starts
+        fleet, first, done, _, _ = yield login_phase(reactor, target, args, directory, "profiled", None)
+        result["profile"] = profiler.stop()
+        if result["profile"] is not None:
+            result["profile"]["logins_per_s"] = round((target.online() - 1) / (done - first), 1) if first else None
+            result["profile"]["py_spy_cpu_s"] = round(profiler.cpu_used, 2)
+        say("  profiled login pass (py-spy --native, 100 Hz): %s logins/s under the profiler"
+            % (result["profile"] or {}).get("logins_per_s"))
+        fleet.stop()
+        yield wait_until(reactor, lambda: target.online() == 0 and not target.busy(), 120.0, every=0.05)
+    elif profiler is not None:
+        say("  (no py-spy: .venv/bin/pip install py-spy for the login profile)")
     return result
 
 
+@defer.inlineCallbacks
+def login_phase(reactor, target, args, directory: str, tag: str, cpu: CpuMeter | None):
+    """Start a fleet and wait for all N to be online: (fleet, first login, N-th login, curve, spawn time)."""
+    n = args.devices
+    network = "127.%d.%d" % (os.getpid() % 250 + 1, target.network + (0 if cpu is not None else 100))
+    fleet = FleetProcs(directory, target.listen_port, n, args.fleet_procs, args.connect_rate, args.heartbeat,
+                       network, tag)
+    say("  %s: %d processes, source addresses %s; %d sockets in TIME_WAIT on this machine"
+        % (tag, len(fleet.procs), ", ".join(fleet.addresses), tcp_counters().get("time_wait", 0)))
+    if cpu is not None:
+        cpu.add("fleet", fleet.cpu)
+        cpu.add("fleet sys", fleet.system_cpu)
+        cpu.add("fleet runqueue wait", lambda: sum(runqueue_wait(pid) for pid in fleet.pids))
+    spawned = time.monotonic()
+    curve: list[tuple[float, int]] = []
+    first = None
+
+    def poll():
+        nonlocal first
+        count = target.online()
+        now = time.monotonic()
+        if count and first is None:
+            first = now
+        if not curve or curve[-1][1] != count:
+            curve.append((now, count))
+        return count >= n or not fleet.alive()
+
+    yield wait_until(reactor, poll, max(120.0, 5.0 * n / 100), every=0.005)
+    return fleet, first, time.monotonic(), curve, spawned
+
+
 # -- the two platforms ---------------------------------------------------------------------------
+
+
+def platform_meter() -> CpuMeter:
+    gc_timer = GcTimer()
+    cpu = CpuMeter()
+    cpu.add("machine, all processes", machine_busy)
+    cpu.add("platform", self_cpu)
+    cpu.add("platform sys", self_system_cpu)
+    cpu.add("platform runqueue wait", runqueue_wait)
+    cpu.add("platform gc", lambda: gc_timer.seconds)
+    cpu.add("platform gc gen2 runs", lambda: gc_timer.collections[2])
+    return cpu
 
 
 def begin_logging(path: str) -> collections.Counter:
@@ -696,9 +963,8 @@ def run_null(reactor, args):
     directory = tempfile.mkdtemp(prefix="kandian-bench-null-")
     try:
         begin_logging(os.path.join(directory, "null.log"))
-        target = NullTarget(reactor, args.command)
-        cpu = CpuMeter()
-        cpu.add("platform", self_cpu)
+        target = NullTarget(reactor, args.command, args.backlog)
+        cpu = platform_meter()
         result = yield measure(reactor, target, args, directory, cpu, profile=False)
         yield target.stop()
     finally:
@@ -727,8 +993,11 @@ def run_kandian(reactor, args, directory: str):
     raise_file_limit()
     levels = begin_logging(os.path.join(directory, "kandian.log"))
     text = "[platform]\ndata_dir = %s\n[database]\ndsn = %s\n" % (os.path.join(directory, "var"), args.dsn)
+    if args.pool_size:
+        text += "pool_size = %d\n" % args.pool_size
     for name in LISTENERS:
-        text += "[%s]\nlisten = tcp:0:interface=127.0.0.1\n" % name
+        text += "[%s]\nlisten = tcp:0:interface=127.0.0.1%s\n" % (
+            name, ":backlog=%d" % args.backlog if name == "device" and args.backlog else "")
     path = os.path.join(directory, "kandian.ini")
     with open(path, "w") as f:
         f.write(text)
@@ -740,6 +1009,10 @@ def run_kandian(reactor, args, directory: str):
         t0 = time.monotonic()
         yield svc.ready
         db = svc.platform.db
+        if args.synchronous_commit_off:
+            yield db.runOperation("ALTER SYSTEM SET synchronous_commit = off")
+            yield db.runOperation("SELECT pg_reload_conf()")
+            yield sleep(reactor, 0.5)
         yield db.runOperation(provision_sql(args.devices))
         rows = yield db.runQuery("SELECT count(*) FROM device WHERE dev_id BETWEEN %s AND %s",
                                  (str(FIRST_DEVID), str(FIRST_DEVID + args.devices - 1)))
@@ -756,8 +1029,11 @@ def run_kandian(reactor, args, directory: str):
         say("  platform ready and %d devices provisioned in %.1f s (PostgreSQL %s%s, %s; pool of %d)"
             % (rows[0][0], time.monotonic() - t0, version[0][0], ", embedded" if svc.store.embedded else "",
                ", ".join("%s=%s" % row for row in settings), db.size))
-        cpu = CpuMeter()
-        cpu.add("platform", self_cpu)
+        if args.gc_threshold:
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(args.gc_threshold, 50, 100)
+        cpu = platform_meter()
         if postmaster is not None:
             cpu.add("postgres", postgres_cpu(postmaster))
         target = KandianTarget(svc, args.command)
@@ -795,7 +1071,8 @@ def report(args, kandian: dict, null: dict | None) -> None:
     say(_row(["logins/s, first to N-th login"] + [r["logins"]["rate"] for _, r in both]))
     say(_row(["logins/s, 10 %-90 % of N"] + [r["logins"]["rate_10_90"] for _, r in both]))
     say(_row(["first to N-th login, s"] + [r["logins"]["first_to_last_s"] for _, r in both]))
-    for group in ("platform", "postgres", "fleet", "py-spy"):
+    for group in ("machine, all processes", "platform", "platform sys", "platform gc", "platform gc gen2 runs",
+                  "platform runqueue wait", "postgres", "fleet", "fleet sys", "fleet runqueue wait"):
         if any(group in r["logins"]["cpu"] for _, r in both):
             say(_row(["CPU s during logins: %s" % group] + [r["logins"]["cpu"].get(group, "-") for _, r in both]))
     say(_row(["accept-queue overflows (SYNs dropped)"] + [r["logins"]["listen_overflows"] for _, r in both]))
@@ -803,6 +1080,8 @@ def report(args, kandian: dict, null: dict | None) -> None:
                                                                           r["memory"]["rss_after_kib"] / 1024)
                                                          for _, r in both]))
     say(_row(["**RSS per idle link, bytes**"] + [r["memory"]["bytes_per_link"] for _, r in both]))
+    say(_row(["Python objects one idle link alone holds: bytes (count)"]
+             + ["%d (%d)" % (r["memory"]["owned_bytes"], r["memory"]["owned_objects"]) for _, r in both]))
     say(_row(["gc-tracked objects per link"] + [r["memory"]["objects_per_link"] for _, r in both]))
     say(_row(["heartbeats/s while idle"] + [r["heartbeats_per_s"] for _, r in both]))
     for i, rate in enumerate(args.rates):
@@ -815,12 +1094,21 @@ def report(args, kandian: dict, null: dict | None) -> None:
         say(_row(["  CPU s platform / postgres / fleet in those %g s" % args.seconds]
                  + ["%s / %s / %s" % (r["commands"][i]["cpu"].get("platform"), r["commands"][i]["cpu"].get(
                      "postgres", "-"), r["commands"][i]["cpu"].get("fleet")) for _, r in both]))
+    for i, rate in enumerate(args.rates):
+        say(_row(["  worst reactor stall at %g/s, ms (last_seen_at flushes: rows, ms)" % rate]
+                 + ["%s (%s)" % (r["commands"][i].get("worst_stall_ms"), "; ".join(
+                     "%d, %.1f" % f for f in r["commands"][i].get("seen_flushes", [])) or "none")
+                    for _, r in both]))
     say(_row(["all links closed and recorded offline, s"] + [r["disconnect_s"] for _, r in both]))
 
     prof = kandian.get("profile")
     if prof and "own" in prof:
-        say("\n== profile of the platform process during the login phase (py-spy, %d samples of %d possible)"
-            % (prof["samples"], prof["possible"]))
+        say("\n== profile of the platform process during a second login pass (py-spy --native, %d samples of %d"
+            " possible; %s logins/s under the profiler, which used %s s of CPU)"
+            % (prof["samples"], prof["possible"], prof.get("logins_per_s"), prof.get("py_spy_cpu_s")))
+        say("where the time went (inclusive, % of samples):")
+        for name, pct in prof.get("parts", []):
+            say("  %5.1f  %s" % (pct, name))
         say("own time, % of samples:")
         for name, pct in prof["own"]:
             say("  %5.1f  %s" % (pct, name))
@@ -854,36 +1142,56 @@ def report(args, kandian: dict, null: dict | None) -> None:
         % (per, null["memory"]["bytes_per_link"] if null else "not run"))
 
 
+def _hard_nofile() -> int:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return hard if hard != resource.RLIM_INFINITY else 1 << 20
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--devices", type=int, default=19000, help="devices N (default 19000, under the fd limit)")
+    parser.add_argument("--devices", type=int, default=min(19000, max(100, _hard_nofile() - 1000)),
+                        help="devices N (default 19000, or fewer under a lower open-file hard limit)")
     parser.add_argument("--fleet-procs", type=int, default=2, help="simulator processes (default 2)")
-    parser.add_argument("--connect-rate", type=float, default=0.0,
-                        help="connections a second, whole fleet; 0 (default): as fast as it can")
+    parser.add_argument("--connect-rate", type=float, default=TARGET_LOGINS,
+                        help="connections a second offered by the whole fleet (default 1000, the target);"
+                        " 0: as fast as it can")
     parser.add_argument("--heartbeat", type=float, default=None,
                         help="heartbeat period, s (default 120 x N / 50,000: the heartbeat load of 50,000)")
     parser.add_argument("--rates", default="200,1000", help="command rates, a second (default 200,1000)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds at each command rate (default 10)")
     parser.add_argument("--command", choices=sorted(COMMANDS), default="get_wifi")
     parser.add_argument("--dsn", default="", help="PostgreSQL to use (default: the embedded one)")
+    parser.add_argument("--pool-size", type=int, help="[database] pool_size (default: kandian's, 4)")
+    parser.add_argument("--synchronous-commit-off", action="store_true",
+                        help="experiment: the embedded PostgreSQL does not wait for the WAL flush at commit")
+    parser.add_argument("--gc-threshold", type=int, metavar="N",
+                        help="experiment: gc.freeze() after start-up and gc.set_threshold(N, 50, 100) in the platform")
     parser.add_argument("--no-baseline", action="store_true", help="skip the null platform")
     parser.add_argument("--no-profile", action="store_true", help="do not run py-spy during the logins")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
+    parser.add_argument("--backlog", type=int, help="listen backlog of the device port (default: Twisted's 50,"
+                        " as the shipped config has)")
     parser.add_argument("--null-platform", metavar="RESULT", help=argparse.SUPPRESS)
+    parser.add_argument("--fleet-child", metavar="PORT,COUNT,FIRST,RATE,BIND", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.rates = [float(r) for r in str(args.rates).split(",") if r]
     if args.heartbeat is None:
         args.heartbeat = round(120.0 * args.devices / TARGET_DEVICES, 1)
+    if args.synchronous_commit_off and args.dsn:
+        parser.error("--synchronous-commit-off is for the embedded PostgreSQL only")
     if args.devices < 1 or args.fleet_procs < 1:
         parser.error("--devices and --fleet-procs must be positive")
-    if args.fleet_procs > 250:
-        parser.error("at most 250 fleet processes (one 127.0.0.x address each)")
+    if -(-args.devices // PER_ADDRESS) + args.fleet_procs > 250:
+        parser.error("too many devices for 250 source addresses")
     return args
 
 
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.fleet_child:
+        run_fleet_child(args)
+        return
     if args.null_platform:
         task.react(lambda reactor: run_null(reactor, args))
         return
@@ -891,12 +1199,18 @@ def main(argv=None) -> None:
     from twisted.internet import reactor as default_reactor
     say("machine: %(cores)d cores (%(cpu)s), %(memory_gib)s GiB, Linux %(kernel)s, %(python)s, Twisted %(twisted)s,"
         " open files %(nofile)s" % info)
-    say("reactor: %s" % (type(default_reactor).__name__,))
+    try:
+        commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                                cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    except OSError:
+        commit = "?"
+    say("reactor: %s; kandian at commit %s" % (type(default_reactor).__name__, commit or "?"))
     say("command: %s %s" % (os.path.relpath(sys.executable), " ".join([os.path.relpath(__file__)] + argv)))
-    say("devices %d, fleet %d processes (%s), connect rate %s, heartbeat every %g s, commands %s at %s/s for %g s"
-        % (args.devices, args.fleet_procs, ", ".join("127.0.0.%d" % (2 + i) for i in range(args.fleet_procs)),
+    say("devices %d, fleet %d processes, connect rate %s, heartbeat every %g s (spread evenly once all are"
+        " online), commands %s at %s/s for %g s, device listen backlog %s"
+        % (args.devices, args.fleet_procs,
            "%g/s" % args.connect_rate if args.connect_rate else "as fast as the fleet can", args.heartbeat,
-           args.command, ",".join("%g" % r for r in args.rates), args.seconds))
+           args.command, ",".join("%g" % r for r in args.rates), args.seconds, args.backlog or "50 (default)"))
     null = None
     directory = tempfile.mkdtemp(prefix="kandian-bench-link-")
     os.chmod(directory, 0o755)  # the embedded PostgreSQL runs as an unprivileged user
