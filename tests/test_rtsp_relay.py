@@ -183,6 +183,23 @@ class RelayTests(unittest.TestCase):
         self.assertEqual(camera.requests[1].headers.get("Transport"), "RTP/AVP/TCP;unicast;interleaved=0-1")
 
     @defer.inlineCallbacks
+    def test_playback_controls_pass_through(self):
+        """§10.1: Range (seek) and Scale (speed) on PLAY, PAUSE, and the
+        GET_PARAMETER/OPTIONS keep-alives reach the camera unchanged."""
+        player = yield self.player()
+        yield self.play(player)
+        player.send("PAUSE", self.base + "/", [("Session", "CAFE")])
+        player.send("PLAY", self.base + "/", [("Session", "CAFE"), ("Range", "npt=120.5-"), ("Scale", "0.5")])
+        player.send("GET_PARAMETER", self.base + "/", [("Session", "CAFE")])
+        player.send("OPTIONS", self.base)
+        yield wait_for(lambda: len(player.responses) == 7)
+        camera = self.camera.connections[0]
+        play = camera.requests[4]
+        self.assertEqual([r.method for r in camera.requests[3:]], ["PAUSE", "PLAY", "GET_PARAMETER", "OPTIONS"])
+        self.assertEqual((play.headers.get("Range"), play.headers.get("Scale")), ("npt=120.5-", "0.5"))
+        self.assertEqual([r.cseq for r in player.responses], list(range(1, 8)))
+
+    @defer.inlineCallbacks
     def test_teardown_closes_both_sides(self):
         player = yield self.player()
         yield self.play(player)
