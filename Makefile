@@ -23,7 +23,7 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e '.[test,embedded]' --config-settings editable_mode=compat
 	$(BIN)/python -c "from twisted.plugin import IPlugin, getPlugins; import twisted.plugins; list(getPlugins(IPlugin, twisted.plugins))"
 	touch $(STAMP)
 
@@ -55,3 +55,52 @@ bench: install
 
 clean:
 	rm -rf $(VENV) _trial_temp* var *.egg-info
+
+# --- The Debian package (debian/, see README "Install from the .deb") -------
+# make deb: dist/kandian_VERSION_ARCH.deb, kandian in a dh-virtualenv venv on
+# Debian's python3.11, built from a copy of the tree in build/deb/src (the
+# build writes into debian/ and next to the source); then lintian (an error or
+# warning fails) and systemd-analyze verify on the installed unit.
+# make deb-test: that package installed, run and purged in a bookworm chroot
+# (.ci/install-test).  deb-deps installs the Debian tools both need when
+# missing (root); pip downloads the venv's packages from PyPI.
+DEB_BUILD    := build/deb
+DEB_PACKAGES := build-essential debhelper dh-virtualenv python3.11 python3.11-venv \
+	lintian debootstrap iproute2 systemd systemd-container
+
+.PHONY: deb deb-deps deb-test
+
+deb-deps:
+	@missing=; for p in $(DEB_PACKAGES); do \
+	  [ "$$(dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null)" = installed ] || missing="$$missing $$p"; \
+	done; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "make deb needs these Debian packages, not installed:$$missing" >&2; \
+	  echo "install them as root: apt-get install --no-install-recommends$$missing" >&2; \
+	  exit 1; \
+	fi; \
+	echo "installing Debian packages:$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get -qq -o DPkg::Lock::Timeout=300 update && \
+	apt-get -qq -o DPkg::Lock::Timeout=300 install -y --no-install-recommends $$missing >/dev/null
+
+deb: deb-deps
+	rm -rf $(DEB_BUILD) && mkdir -p $(DEB_BUILD)/src dist
+	git ls-files -z --cached --others --exclude-standard \
+	  | tar --null -T - --ignore-failed-read -cf - | tar -C $(DEB_BUILD)/src -xf -
+	cd $(DEB_BUILD)/src && dpkg-buildpackage -us -uc -b
+	rm -f dist/kandian_*.deb && cp $(DEB_BUILD)/kandian_*.deb dist/
+	lintian --fail-on error,warning dist/kandian_*.deb
+	@# verify checks that ExecStart exists: the package's /opt over the host's,
+	@# in a private mount namespace (root), without installing anything
+	if ! command -v systemd-analyze >/dev/null || [ "$$(id -u)" != 0 ]; then \
+	  echo "systemd-analyze verify skipped (needs systemd-analyze and root)"; \
+	else \
+	  unshare --mount sh -ec 'mount --bind "$$1/opt" /opt; systemd-analyze verify --man=no "$$1/lib/systemd/system/kandian.service"' \
+	    sh "$(CURDIR)/$(DEB_BUILD)/src/debian/kandian" && echo "systemd-analyze verify kandian.service: ok"; \
+	fi
+	@ls -l dist/kandian_*.deb
+
+deb-test: deb
+	.ci/install-test dist/kandian_*.deb

@@ -275,9 +275,7 @@ class LinkController:
         except Exception:
             log.failure("device {dev_id}: alarm not stored", dev_id=request.DevID)
             return AlarmNotifyResponse(Result=OTHER_ERROR, DevID=request.DevID)
-        if alarm_id is None:
-            log.debug("device {dev_id}: repeated alarm within 60 s", dev_id=request.DevID)
-        else:
+        if alarm_id is not None:  # None: the same alarm within 60 s, acknowledged but not stored again
             log.info("device {dev_id} alarm {type} on channel {channel}", dev_id=request.DevID,
                      type=request.AlarmType, channel=request.ChannelNo)
             self.alarms_stored += 1

@@ -319,13 +319,15 @@ class ClientConnection(protocol.Protocol):
         if was_relaying:
             self.stats.active -= 1
             self.factory.sessions.discard(self)
+        key = self.upstream_key
         if self.upstream_key is not None:
             self.factory.authorizer.release(self.upstream_key)
             self.upstream_key = None
         self.transport.loseConnection()
         if self.upstream is not None:
             self.upstream.transport.loseConnection()
-        log.debug("RTSP relay session closed: {why}", why=why)
+        if was_relaying:
+            log.info("RTSP relay session for {key} ended: {why}", key=key, why=why)
 
     def upstream_failed(self, why: str) -> None:
         log.warn("RTSP relay: {why}", why=why)
