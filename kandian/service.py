@@ -200,7 +200,8 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         handlers = McuHandlers(
             store=McuStore(p.db), tokens=p.tokens, links=p.links, passwords=PasswordChecker(p.clock),
             clock=p.clock, config=p.config, sms=p.sms, group=ConfiguredGroupPlatform(p.config.mcu.group_platform),
-            device_store=DeviceStore(p.db), relay_port=lambda: p.bound_port("rtsp"))
+            device_store=DeviceStore(p.db), relay_port=lambda: p.bound_port("rtsp"),
+            ftp_port=lambda: p.bound_port("ftp"))
         p.soap = SoapResource(application(handlers), lambda: "http://%s:%s/mcu" % (
             p.config.platform.public_host, p.config.port_of("mcu") or p.bound_port("mcu")))
         top = web_resource.Resource()

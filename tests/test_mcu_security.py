@@ -119,6 +119,15 @@ class BadInputTests(McuTestCase):
         self.assertNotIn(b"root:", data)
 
     @defer.inlineCallbacks
+    def test_the_specs_encoding_declaration_is_tolerated(self):
+        body = ('\ufeff<?xml version="1.0" encoding=" UTF-8" ?>'
+                + ENVELOPE % "<m:McuLogin><m:Account>13999999999</m:Account><m:Password>p</m:Password>"
+                             "<m:Version>A-1.0</m:Version></m:McuLogin>").encode("utf-8")
+        status, data = yield self.post(body)
+        self.assertEqual(status, 200, data)
+        self.assertIn(b"<tns:Result>1</tns:Result>", data)
+
+    @defer.inlineCallbacks
     def test_oversize_body(self):
         status, _ = yield self.post(b"<x>" + b"a" * 300_000 + b"</x>")
         self.assertEqual(status, 413)

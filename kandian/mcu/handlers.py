@@ -16,6 +16,7 @@ Each operation returns its output tuple in the order of the contract
 
 from __future__ import annotations
 
+import re
 import secrets
 from urllib.parse import quote, urlencode
 
@@ -53,7 +54,7 @@ def _bad_value(what: str) -> Fault:
 
 class McuHandlers:
     def __init__(self, *, store, tokens, links, passwords, clock, config, sms, group, device_store=None,
-                 relay_port=lambda: None):
+                 relay_port=lambda: None, ftp_port=lambda: None):
         self.store = store
         self.tokens = tokens
         self.links = links
@@ -64,6 +65,7 @@ class McuHandlers:
         self.group = group
         self.devices = device_store
         self.relay_port = relay_port
+        self.ftp_port = ftp_port
         mcu = config.mcu
         self.version_floors = {"A": mcu.min_version_android, "I": mcu.min_version_ios, "W": mcu.min_version_windows}
 
@@ -134,12 +136,14 @@ class McuHandlers:
             raise Refusal(SMS_FAILED, "SMS rate limit for %s" % (MobileTel,))
         password = "".join(secrets.choice("0123456789") for _ in range(8))
         hashed = yield threads.deferToThread(hash_password, password)
-        yield self.store.set_password_hash(user[0], hashed, self.now())
+        # the SMS first: a gateway failure must not leave the user with a
+        # password nobody told them (the old one stays valid then)
         try:
             yield self.sms.send(MobileTel, "您的手机看店登录密码为 %s，请妥善保管。" % (password,))
         except Exception as e:
             log.warn("SMS to {mobile} failed: {why}", mobile=MobileTel, why=e)
             raise Refusal(SMS_FAILED, "SMS gateway") from None
+        yield self.store.set_password_hash(user[0], hashed, self.now())
         return OK
 
     # -- §8.2–§8.4 sessions
@@ -342,16 +346,17 @@ class McuHandlers:
         user_id, device = yield self._device(Account, LoginSession, DevID)
         latest = yield self.store.latest_firmware(device.manufacturer_no, device.model)
         current = device.dev_ver or ""
-        return OK, current, latest[0] if latest else current
+        return OK, current, latest[0] if latest and newer_firmware(latest[0], current) else current
 
     @defer.inlineCallbacks
     def NotifyUpgrade(self, client_ip, Account, LoginSession, DevID):
         user_id, device = yield self._device(Account, LoginSession, DevID)
         latest = yield self.store.latest_firmware(device.manufacturer_no, device.model)
-        if latest is None or latest[0] == device.dev_ver:
+        if latest is None or not newer_firmware(latest[0], device.dev_ver):
             raise Refusal(OTHER, "no newer firmware for %s %s" % (device.manufacturer_no, device.model))
         register = self.config.register
-        ftp = register.ftp_address or (self.config.platform.public_host, self.config.port_of("ftp") or 21)
+        ftp = register.ftp_address or (self.config.platform.public_host,
+                                       self.config.port_of("ftp") or self.ftp_port() or 21)
         yield self._forward(DevID, lambda c: c.upgrade(
             NewDevVer=latest[0], FtpIP=ftp[0], FtpPort=ftp[1], FtpAccount=register.ftp_account or "anonymous",
             FtpPassword=register.ftp_password or "kandian", FtpFileName=latest[1]))
@@ -428,6 +433,25 @@ class McuHandlers:
         answer = yield self._forward(DevID, lambda c: c.file_query(
             ChannelNo=ChannelNo, StartTime=start.strftime("%Y%m%d%H%M"), EndTime=end.strftime("%Y%m%d%H%M"),
             PageNo=PageNo))
-        files = [RecordFile(FileName=f.FileName, FileSize=f.FileSize, StartTime=f.StartTime, EndTime=f.EndTime)
-                 for f in answer.File][:PAGE_SIZE]
+        files = [RecordFile(FileName=f.FileName, FileSize=f.FileSize, StartTime=_seconds(f.StartTime),
+                            EndTime=_seconds(f.EndTime)) for f in answer.File][:PAGE_SIZE]
         return OK, answer.TotalRecordNum if answer.TotalRecordNum is not None else len(files), files
+
+
+def _seconds(value: str) -> str:
+    """§7.5.22's YYYYMMDDHHMM as the MCU interface's YYYYMMDDHHMMSS."""
+    return value + "00" if len(value) == 12 and value.isdigit() else value
+
+
+_FIRMWARE = re.compile(r"^[Vv](\d+(?:\.\d+)*)_(\d{8})")
+
+
+def newer_firmware(candidate: str, current: str | None) -> bool:
+    """Whether *candidate* is a later firmware than *current*: DevVer reads
+    ``V<protocol>_<release date>`` (§7.5.1); versions not in that form are
+    only compared for difference."""
+    a, b = _FIRMWARE.match(candidate or ""), _FIRMWARE.match(current or "")
+    if a and b:
+        key = lambda m: (tuple(int(x) for x in m.group(1).split(".")), m.group(2))  # noqa: E731
+        return key(a) > key(b)
+    return bool(candidate) and candidate != current

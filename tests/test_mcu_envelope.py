@@ -1,0 +1,49 @@
+"""kandian.mcu.envelope writes answers byte for byte as spyne's serializer would."""
+
+from spyne.server.http import HttpBase
+from twisted.trial import unittest
+
+from kandian.mcu import api, envelope
+from kandian.mcu.soap import SOAP_CONTENT_TYPE, _MethodContext
+
+DEV = api.Dev(DevID="81100000001", ChannelNo=0, Name="收银台 <&>", OnLine=1, PtzFlag=1, ShareFlag=0,
+              MotionDetectionFlag=1, InfraredDetectionFlag=0, ManualAlarmFlag=0, DIDOAlarmFlag=1,
+              VideoList=[api.Video(StreamType=1, FrameSize=1), api.Video(StreamType=2, FrameSize=3)],
+              DIDOList=[api.DIDO(DIDONo=0, DIDONoName="门磁")])
+RESULTS = {
+    "GetSmsPassword": [0, 2],
+    "McuLogin": [(0, "a" * 32, 4, [DEV, DEV]), (0, "s", 4, []), (1, None, None, None)],
+    "RefreshDevList": [(0, [DEV]), (2, None)],
+    "VideoPlay": [(0, "rtsp://192.168.1.2:554/realplay?devid=1&hashtoken=x", "", "", "", 0, 3, "rtsp://r"),
+                  (4, None, None, None, None, None, None, None)],
+    "GetCameraParam": [(0, "81100000001", 3, 15, 1, 4, 0)],
+    "GetWifiList": [(0, [api.Wifi(SSID="shop", Signal=80, Security=4, InUser=1)])],
+    "QueryAlarms": [(0, 25, [api.Alarm(DevName="d", AlarmType=1, DIDONoName="", AlarmTime="20261118220000")])],
+    "QueryRecordFiles": [(0, 96, [api.RecordFile(FileName="f.ts", FileSize=2**40, StartTime="20261118000000",
+                                                  EndTime="20261118001500")])],
+    "RecordPlay": [(0, "", "", "", "rtsp://r?filename=f.ts")],
+}
+
+
+class EnvelopeTests(unittest.SynchronousTestCase):
+    def spyne(self, descriptor, result):
+        app = api.application(None)
+        ctx = _MethodContext(HttpBase(app), None, SOAP_CONTENT_TYPE.decode())
+        ctx.descriptor = descriptor
+        ctx.out_object = [result] if len(descriptor.out_message._type_info) <= 1 else result
+        app.out_protocol.serialize(ctx, message=app.out_protocol.RESPONSE)
+        app.out_protocol.create_out_string(ctx)
+        return b"".join(ctx.out_string)
+
+    def test_same_bytes_as_spyne(self):
+        for name, results in RESULTS.items():
+            descriptor = api.McuService.public_methods[name]
+            for result in results:
+                self.assertEqual(envelope.response(descriptor, result, api.NS), self.spyne(descriptor, result),
+                                 (name, result))
+
+    def test_every_result_only_operation(self):
+        for name in api.OPERATIONS:
+            descriptor = api.McuService.public_methods[name]
+            if len(descriptor.out_message._type_info) == 1:
+                self.assertEqual(envelope.response(descriptor, 255, api.NS), self.spyne(descriptor, 255), name)
