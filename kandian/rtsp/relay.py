@@ -31,7 +31,7 @@ import collections
 from typing import NamedTuple
 
 from twisted.internet import defer, protocol
-from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, connectProtocol
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.logger import Logger
 
 from .message import BadVersion, Headers, InterleavedRun, Request, Response, RTSPDecoder, RTSPError
@@ -54,6 +54,21 @@ class Upstream(NamedTuple):
     """Where a stream can be fetched: (host, port, base URL) candidates in order."""
     key: str  # what the authorizer counts sessions by (the DevID)
     candidates: list[tuple[str, int, str]]
+
+
+CLIENT_BUFFER = 128 * 1024
+
+
+class _Upstream(protocol.ClientFactory):
+    """Connects one upstream for one client; quiet (a relay opens thousands)."""
+
+    noisy = False
+
+    def __init__(self, client):
+        self.client = client
+
+    def buildProtocol(self, addr):
+        return UpstreamConnection(self.client)
 
 
 class RelayStats:
@@ -167,6 +182,10 @@ class ClientConnection(protocol.Protocol):
 
     def connectionMade(self):
         self.last_client = self.last_upstream = self.clock.seconds()
+        # a 64 KiB read of media is one write of ~47 whole frames, just over
+        # Twisted's default 64 KiB buffer: the camera's side would be paused
+        # and resumed on every read (docs/benchmarks.md, "RTSP relay")
+        self.transport.bufferSize = CLIENT_BUFFER
         self._schedule_check()
 
     def dataReceived(self, data):
@@ -223,9 +242,8 @@ class ClientConnection(protocol.Protocol):
         for host, port, base in upstream.candidates:
             try:
                 endpoint_class = TCP6ClientEndpoint if ":" in host else TCP4ClientEndpoint
-                yield connectProtocol(endpoint_class(self.factory.reactor, host, port,
-                                                     timeout=self.factory.connect_timeout),
-                                      UpstreamConnection(self))
+                yield endpoint_class(self.factory.reactor, host, port,
+                                     timeout=self.factory.connect_timeout).connect(_Upstream(self))
             except Exception as e:
                 log.info("RTSP relay: {key} not reachable at {host}:{port}: {why}", key=upstream.key,
                          host=host, port=port, why=e)
