@@ -30,15 +30,16 @@ $(STAMP): setup.cfg pyproject.toml
 run: install
 	$(BIN)/twistd --nodaemon --pidfile= kandian --config $(CONFIG)
 
-# Installs only what is missing (a dpkg query per package: free when all are
-# there); apt-get update runs only before an install. Needs root.
-system-deps:
-	@missing=; for p in $(SYSTEM_PACKAGES); do \
+# $(call apt_ensure,WHO,PACKAGES): install the Debian PACKAGES not yet installed (a
+# dpkg query per package: free when all are there); apt-get update runs only
+# before an install. Needs root; WHO names the target in the error.
+define apt_ensure
+	@missing=; for p in $(2); do \
 	  [ "$$(dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null)" = installed ] || missing="$$missing $$p"; \
 	done; \
 	[ -z "$$missing" ] && exit 0; \
 	if [ "$$(id -u)" != 0 ]; then \
-	  echo "make test needs these Debian packages, not installed:$$missing" >&2; \
+	  echo "$(1) needs these Debian packages, not installed:$$missing" >&2; \
 	  echo "install them as root: apt-get install --no-install-recommends$$missing" >&2; \
 	  exit 1; \
 	fi; \
@@ -46,6 +47,10 @@ system-deps:
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get -qq -o DPkg::Lock::Timeout=300 update && \
 	apt-get -qq -o DPkg::Lock::Timeout=300 install -y --no-install-recommends $$missing >/dev/null
+endef
+
+system-deps:
+	$(call apt_ensure,make test,$(SYSTEM_PACKAGES))
 
 test: install system-deps
 	$(BIN)/trial --temp-directory=_trial_temp -j2 tests
@@ -71,19 +76,7 @@ DEB_PACKAGES := build-essential debhelper dh-virtualenv python3.11 python3.11-ve
 .PHONY: deb deb-deps deb-test
 
 deb-deps:
-	@missing=; for p in $(DEB_PACKAGES); do \
-	  [ "$$(dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null)" = installed ] || missing="$$missing $$p"; \
-	done; \
-	[ -z "$$missing" ] && exit 0; \
-	if [ "$$(id -u)" != 0 ]; then \
-	  echo "make deb needs these Debian packages, not installed:$$missing" >&2; \
-	  echo "install them as root: apt-get install --no-install-recommends$$missing" >&2; \
-	  exit 1; \
-	fi; \
-	echo "installing Debian packages:$$missing"; \
-	export DEBIAN_FRONTEND=noninteractive; \
-	apt-get -qq -o DPkg::Lock::Timeout=300 update && \
-	apt-get -qq -o DPkg::Lock::Timeout=300 install -y --no-install-recommends $$missing >/dev/null
+	$(call apt_ensure,make deb,$(DEB_PACKAGES))
 
 deb: deb-deps
 	rm -rf $(DEB_BUILD) && mkdir -p $(DEB_BUILD)/src dist

@@ -238,22 +238,19 @@ class LinkController:
         return ExceptionNotifyResponse(Result=OK, DevID=request.DevID)
 
     @defer.inlineCallbacks
-    def _video_token(self, link, request: VideoPlayRequest):
-        valid = yield self.tokens.consume(request.HashToken, request.DevID, request.ChannelNo,
-                                          stream_type=request.StreamType, now=self.now())
+    def _token(self, link, request):
+        """VIDEO_PLAY_REQ (0x35) binds the token to a stream, RECORD_PLAY_REQ
+        (0x74) to a file; either way it is consumed once, atomically."""
+        if isinstance(request, VideoPlayRequest):
+            binding, answer = {"stream_type": request.StreamType}, VideoPlayResponse
+        else:
+            binding, answer = {"file_name": request.FileName}, RecordPlayResponse
+        valid = yield self.tokens.consume(request.HashToken, request.DevID, request.ChannelNo, now=self.now(),
+                                          **binding)
         if not valid:
-            log.info("device {dev_id}: video token refused (channel {channel}, stream {stream})",
-                     dev_id=request.DevID, channel=request.ChannelNo, stream=request.StreamType)
-        return VideoPlayResponse(Result=OK if valid else TOKEN_REFUSED, DevID=request.DevID)
-
-    @defer.inlineCallbacks
-    def _record_token(self, link, request: RecordPlayRequest):
-        valid = yield self.tokens.consume(request.HashToken, request.DevID, request.ChannelNo,
-                                          file_name=request.FileName, now=self.now())
-        if not valid:
-            log.info("device {dev_id}: playback token refused (channel {channel}, file {file})",
-                     dev_id=request.DevID, channel=request.ChannelNo, file=request.FileName)
-        return RecordPlayResponse(Result=OK if valid else TOKEN_REFUSED, DevID=request.DevID)
+            log.info("device {dev_id}: {root} token refused (channel {channel}, {binding})",
+                     dev_id=request.DevID, root=request.ROOT, channel=request.ChannelNo, binding=binding)
+        return answer(Result=OK if valid else TOKEN_REFUSED, DevID=request.DevID)
 
     @defer.inlineCallbacks
     def _picture(self, link, request: NotifyPictureRequest):
@@ -289,8 +286,8 @@ class LinkController:
         AbilityUpRequest: _ability,
         HeartbeatRequest: _heartbeat,
         ExceptionNotifyRequest: _exception,
-        VideoPlayRequest: _video_token,
-        RecordPlayRequest: _record_token,
+        VideoPlayRequest: _token,
+        RecordPlayRequest: _token,
         NotifyPictureRequest: _picture,
         AlarmNotifyRequest: _alarm,
     }
