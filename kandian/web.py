@@ -56,7 +56,9 @@ class LimitedRequest(server.Request):
 
 def site(resource, max_body: int = MAX_BODY) -> server.Site:
     request_class = type("Request", (LimitedRequest,), {"max_body": max_body})
-    s = server.Site(resource, requestFactory=request_class)
+    # bodies here are XML, never forms: no per-request Content-Type parsing
+    # (Twisted does it with the email package) nor form decoding
+    s = server.Site(resource, requestFactory=request_class, parsePOSTFormSubmission=False)
     s.displayTracebacks = False
     s.noisy = False
     return s

@@ -72,6 +72,29 @@ class LoginTests(McuTestCase):
         self.assertEqual(answer["Result"], 2)
 
     @defer.inlineCallbacks
+    def test_use_keeps_a_session_alive_and_the_session_is_checked_before_the_device(self):
+        session = yield self.user(A)
+        timeout = self.service.config.mcu.session_timeout
+        self.clock.advance(timeout - 10)
+        answer = yield self.soap.RefreshDevList(Account=A, LoginSession=session)
+        self.assertEqual(answer["Result"], 0)
+        self.clock.advance(30)  # past the timeout since login, not since the last use
+        answer = yield self.soap.PtzControl(Account=A, LoginSession=session, DevID=CAM, ChannelNo=0,
+                                            PtzDirection=1)
+        self.assertEqual(answer["Result"], 3)  # a live session, a device that is not the user's
+        answer = yield self.soap.McuLogout(Account=B, LoginSession=session)
+        self.assertEqual(answer["Result"], 1)
+        self.clock.advance(timeout - 30)  # exactly the timeout since the last touch: still live
+        answer = yield self.soap.RefreshDevList(Account=A, LoginSession=session)
+        self.assertEqual(answer["Result"], 0)
+        self.clock.advance(timeout + 1)
+        for call in (self.soap.RefreshDevList(Account=A, LoginSession=session),
+                     self.soap.PtzControl(Account=A, LoginSession=session, DevID=CAM, ChannelNo=0, PtzDirection=1),
+                     self.soap.McuLogout(Account=A, LoginSession=session)):
+            answer = yield call
+            self.assertEqual(answer["Result"], 2)
+
+    @defer.inlineCallbacks
     def test_suds_also_speaks_the_wsdl(self):
         yield self.users.add(A, PASSWORD)
         yield self.camera(CAM, online=False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections import namedtuple
 from urllib.parse import quote, urlencode
 
 from spyne import Fault
@@ -30,6 +31,7 @@ from ..passwords import hash_password
 from ..store.devices import DEV_ID, DeviceExists
 from ..store.mcu import PAGE_SIZE
 from ..wiretime import format_time, parse_time
+from . import api
 from .auth import version_supported
 
 log = Logger()
@@ -38,6 +40,13 @@ OK, NO_USER, SESSION, NO_DEVICE, OFFLINE, OTHER = 0, 1, 2, 3, 4, 255
 WRONG_KEY, OVER_LIMIT, ALREADY_BOUND = 4, 5, 6  # §8.5
 VERSION_TOO_LOW = 3  # §8.2
 SMS_FAILED = 2  # §8.1
+
+
+# DevList entries as plain records of the contract's field names (kandian.mcu.api.Dev):
+# the answer writer reads them by name, and they cost a tenth of spyne objects to build
+_Dev = namedtuple("Dev", [name for name, _ in api.Dev._type_info.items()])
+_Video = namedtuple("Video", [name for name, _ in api.Video._type_info.items()])
+_DIDO = namedtuple("DIDO", [name for name, _ in api.DIDO._type_info.items()])
 
 
 class Refusal(Exception):
@@ -96,17 +105,18 @@ class McuHandlers:
         return check.user_id
 
     @defer.inlineCallbacks
-    def _device(self, account: str, session: str, dev_id: str):
-        user_id = yield self._user(account, session)
-        device = yield self.store.bound_device(user_id, dev_id)
+    def _device(self, account: str, session: str, dev_id: str, channel_no: int | None = None):
+        """(user_id, device) when the session is live and the device is bound
+        to its user — and, with *channel_no*, has that channel (one query)."""
+        if channel_no is not None and channel_no < 0:
+            channel_no = -1  # no such channel; the session is still checked first
+        check, device = yield self.store.check_device(account, session, dev_id, channel_no, self.now(),
+                                                      self.config.mcu.session_timeout)
+        if check.result != OK:
+            raise Refusal(check.result, "session check")
         if device is None:
-            raise Refusal(NO_DEVICE, "%s is not bound to %s" % (dev_id, account))
-        return user_id, device
-
-    @defer.inlineCallbacks
-    def _channel(self, dev_id: str, channel_no: int):
-        if channel_no < 0 or not (yield self.store.channel_exists(dev_id, channel_no)):
-            raise Refusal(NO_DEVICE, "%s has no channel %s" % (dev_id, channel_no))
+            raise Refusal(NO_DEVICE, "%s (channel %s) is not bound to %s" % (dev_id, channel_no, account))
+        return check.user_id, device
 
     @defer.inlineCallbacks
     def _forward(self, dev_id: str, command):
@@ -159,8 +169,8 @@ class McuHandlers:
             raise Refusal(2, "wrong password for %s" % (Account,))
         if not version_supported(Version, self.version_floors):
             raise Refusal(VERSION_TOO_LOW, "client version %r" % (Version,))
-        session = yield self.store.open_session(user_id, Version, client_ip, self.now())
-        devices = yield self._device_list(user_id)
+        session, channels = yield self.store.open_session_list(user_id, Version, client_ip, self.now())
+        devices = self._device_list(channels)
         log.info("MCU login of {account} from {ip} ({version})", account=Account, ip=client_ip, version=Version)
         return OK, session, max_devices, devices
 
@@ -172,21 +182,17 @@ class McuHandlers:
 
     @defer.inlineCallbacks
     def RefreshDevList(self, client_ip, Account, LoginSession):
-        user_id = yield self._user(Account, LoginSession)
-        devices = yield self._device_list(user_id)
-        return OK, devices
+        check, channels = yield self.store.check_session_list(Account, LoginSession, self.now(),
+                                                              self.config.mcu.session_timeout)
+        if check.result != OK:
+            raise Refusal(check.result, "session check")
+        return OK, self._device_list(channels)
 
-    @defer.inlineCallbacks
-    def _device_list(self, user_id: int):
-        from .api import DIDO, Dev, Video
-        channels = yield self.store.device_list(user_id)
-        return [Dev(DevID=c.dev_id, ChannelNo=c.channel_no, Name=c.name,
-                    OnLine=int(self.links.online(c.dev_id) or c.online), PtzFlag=int(c.ptz),
-                    ShareFlag=c.share_flag, MotionDetectionFlag=int(c.motion),
-                    InfraredDetectionFlag=int(c.infrared), ManualAlarmFlag=int(c.manual),
-                    DIDOAlarmFlag=int(c.dido),
-                    VideoList=[Video(StreamType=s, FrameSize=f) for s, f in c.videos],
-                    DIDOList=[DIDO(DIDONo=n, DIDONoName=name) for n, name in c.didos])
+    def _device_list(self, channels):
+        online = self.links.online
+        return [_Dev(c.dev_id, c.channel_no, c.name, int(online(c.dev_id) or c.online), int(c.ptz), c.share_flag,
+                     int(c.motion), int(c.infrared), int(c.manual), int(c.dido),
+                     [_Video(s, f) for s, f in c.videos], [_DIDO(n, name) for n, name in c.didos])
                 for c in channels]
 
     # -- §8.5–§8.6 bindings
@@ -237,8 +243,7 @@ class McuHandlers:
 
     @defer.inlineCallbacks
     def VideoPlay(self, client_ip, Account, LoginSession, DevID, ChannelNo, StreamType):
-        user_id, device = yield self._device(Account, LoginSession, DevID)
-        yield self._channel(DevID, ChannelNo)
+        user_id, device = yield self._device(Account, LoginSession, DevID, ChannelNo)
         if StreamType not in (1, 2):
             raise Refusal(NO_DEVICE, "no stream type %s" % (StreamType,))
         if not self.links.online(DevID):
@@ -251,8 +256,7 @@ class McuHandlers:
 
     @defer.inlineCallbacks
     def RecordPlay(self, client_ip, Account, LoginSession, DevID, ChannelNo, FileName):
-        user_id, device = yield self._device(Account, LoginSession, DevID)
-        yield self._channel(DevID, ChannelNo)
+        user_id, device = yield self._device(Account, LoginSession, DevID, ChannelNo)
         if not FileName.strip():
             raise _bad_value("FileName must not be empty")
         if not self.links.online(DevID):
@@ -275,18 +279,17 @@ class McuHandlers:
             if device.turn_relay_ip not in (None, "", "0.0.0.0") else None,
             "relay": (self.config.platform.public_host, self.config.port_of("rtsp") or self.relay_port()),
         }
-        urls = {}
-        for route, address in candidates.items():
-            if not address or not address[0] or not address[1]:
-                urls[route] = ""
-                continue
-            token = yield self.tokens.issue(device.dev_id, channel_no, user_id=user_id, account=account,
-                                            purpose="relay" if route == "relay" else "client",
-                                            now=self.now(), **binding)
+        routes = [route for route, address in candidates.items() if address and address[0] and address[1]]
+        tokens = yield self.tokens.issue_many(device.dev_id, channel_no,
+                                              ["relay" if route == "relay" else "client" for route in routes],
+                                              user_id=user_id, account=account, now=self.now(), **binding)
+        urls = dict.fromkeys(candidates, "")
+        for route, token in zip(routes, tokens):
+            host, port = candidates[route]
             query = urlencode([("devid", device.dev_id), ("channelno", str(channel_no)), *stream,
                                ("hashtoken", token)], quote_via=quote)
-            host = "[%s]" % address[0] if ":" in address[0] else address[0]
-            urls[route] = "rtsp://%s:%d/realplay?%s" % (host, address[1], query)
+            host = "[%s]" % host if ":" in host else host
+            urls[route] = "rtsp://%s:%d/realplay?%s" % (host, port, query)
         return urls
 
     # -- §8.8–§8.18 forwarded to the device
@@ -295,15 +298,13 @@ class McuHandlers:
     def PtzControl(self, client_ip, Account, LoginSession, DevID, ChannelNo, PtzDirection):
         if PtzDirection not in range(5):
             raise _bad_value("PtzDirection must be 0 (stop) to 4 (right)")
-        yield self._device(Account, LoginSession, DevID)
-        yield self._channel(DevID, ChannelNo)
+        yield self._device(Account, LoginSession, DevID, ChannelNo)
         yield self._forward(DevID, lambda c: c.ptz(ChannelNo=ChannelNo, PtzDirection=PtzDirection))
         return OK
 
     @defer.inlineCallbacks
     def GetCameraParam(self, client_ip, Account, LoginSession, DevID, ChannelNo, StreamType):
-        yield self._device(Account, LoginSession, DevID)
-        yield self._channel(DevID, ChannelNo)
+        yield self._device(Account, LoginSession, DevID, ChannelNo)
         answer = yield self._forward(DevID, lambda c: c.get_channel(ChannelNo=ChannelNo, StreamType=StreamType))
         if StreamType in (1, 2):
             yield self.store.remember_stream(DevID, ChannelNo, StreamType, answer)
@@ -312,8 +313,7 @@ class McuHandlers:
     @defer.inlineCallbacks
     def SetCameraParam(self, client_ip, Account, LoginSession, DevID, ChannelNo, StreamType, FrameSize, FrameRate,
                        RateType, BitRate, AudioInput):
-        yield self._device(Account, LoginSession, DevID)
-        yield self._channel(DevID, ChannelNo)
+        yield self._device(Account, LoginSession, DevID, ChannelNo)
         yield self._forward(DevID, lambda c: c.set_channel(
             ChannelNo=ChannelNo, StreamType=StreamType, FrameSize=FrameSize, FrameRate=FrameRate,
             RateType=RateType, BitRate=BitRate, AudioInput=AudioInput))
@@ -321,10 +321,9 @@ class McuHandlers:
 
     @defer.inlineCallbacks
     def GetWifiList(self, client_ip, Account, LoginSession, DevID):
-        from .api import Wifi
         yield self._device(Account, LoginSession, DevID)
         answer = yield self._forward(DevID, lambda c: c.get_wifi())
-        return OK, [Wifi(SSID=w.SSID, Signal=w.Signal, Security=w.Security, InUser=w.InUse)
+        return OK, [api.Wifi(SSID=w.SSID, Signal=w.Signal, Security=w.Security, InUser=w.InUse)
                     for w in answer.WifiSSID]
 
     @defer.inlineCallbacks
@@ -366,8 +365,7 @@ class McuHandlers:
     def GetAlarmSwitch(self, client_ip, Account, LoginSession, DevID, ChannelNo, AlarmType, DIDONo):
         if AlarmType not in range(1, 5):
             raise _bad_value("AlarmType must be 1 to 4")
-        yield self._device(Account, LoginSession, DevID)
-        yield self._channel(DevID, ChannelNo)
+        yield self._device(Account, LoginSession, DevID, ChannelNo)
         answer = yield self._forward(DevID, lambda c: c.get_alarm(ChannelNo=ChannelNo, AlarmType=AlarmType,
                                                                   DIDONo=DIDONo))
         if answer.AlarmFlag in (0, 1):
@@ -378,8 +376,7 @@ class McuHandlers:
     def SetAlarmSwitch(self, client_ip, Account, LoginSession, DevID, ChannelNo, AlarmType, AlarmFlag, DIDONo):
         if AlarmType not in range(1, 5) or AlarmFlag not in (0, 1):
             raise _bad_value("AlarmType must be 1 to 4 and AlarmFlag 0 or 1")
-        yield self._device(Account, LoginSession, DevID)
-        yield self._channel(DevID, ChannelNo)
+        yield self._device(Account, LoginSession, DevID, ChannelNo)
         yield self._forward(DevID, lambda c: c.set_alarm(ChannelNo=ChannelNo, AlarmType=AlarmType,
                                                          AlarmFlag=AlarmFlag, DIDONo=DIDONo))
         yield self.store.remember_alarm_switch(DevID, ChannelNo, AlarmType, DIDONo, AlarmFlag)
@@ -405,7 +402,6 @@ class McuHandlers:
 
     @defer.inlineCallbacks
     def QueryAlarms(self, client_ip, Account, LoginSession, DevID, ChannelNo, StartTime, EndTime, PageNo):
-        from .api import Alarm
         if PageNo < 1:
             raise _bad_value("PageNo counts from 1")
         start, end = self._time(StartTime, "StartTime"), self._time(EndTime, "EndTime")
@@ -415,25 +411,23 @@ class McuHandlers:
             user_id = yield self._user(Account, LoginSession)
         total, rows = yield self.store.alarms(user_id, DevID or None, ChannelNo, start, end, PageNo)
         tz = self.config.platform.timezone
-        return OK, total, [Alarm(DevName=name, AlarmType=alarm_type, DIDONoName=dido,
+        return OK, total, [api.Alarm(DevName=name, AlarmType=alarm_type, DIDONoName=dido,
                                  AlarmTime=format_time(when.timestamp(), tz))
                            for name, alarm_type, dido, when in rows]
 
     @defer.inlineCallbacks
     def QueryRecordFiles(self, client_ip, Account, LoginSession, DevID, ChannelNo, StartTime, EndTime, PageNo):
-        from .api import RecordFile
         if PageNo < 1:
             raise _bad_value("PageNo counts from 1")
         start, end = self._time(StartTime, "StartTime"), self._time(EndTime, "EndTime")
         if start is None or end is None:
             raise _bad_value("StartTime and EndTime are required")
-        yield self._device(Account, LoginSession, DevID)
-        yield self._channel(DevID, ChannelNo)
+        yield self._device(Account, LoginSession, DevID, ChannelNo)
         # §7.5.22 asks the device in YYYYMMDDHHMM
         answer = yield self._forward(DevID, lambda c: c.file_query(
             ChannelNo=ChannelNo, StartTime=start.strftime("%Y%m%d%H%M"), EndTime=end.strftime("%Y%m%d%H%M"),
             PageNo=PageNo))
-        files = [RecordFile(FileName=f.FileName, FileSize=f.FileSize, StartTime=_seconds(f.StartTime),
+        files = [api.RecordFile(FileName=f.FileName, FileSize=f.FileSize, StartTime=_seconds(f.StartTime),
                             EndTime=_seconds(f.EndTime)) for f in answer.File][:PAGE_SIZE]
         return OK, answer.TotalRecordNum if answer.TotalRecordNum is not None else len(files), files
 

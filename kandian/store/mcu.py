@@ -66,6 +66,23 @@ class ListedChannel(NamedTuple):
     didos: list  # [(DIDONo, DIDONoName)]
 
 
+# §8.2's DevList: one row per channel of every device bound to the user (%s)
+_DEVICE_LIST = (
+    "SELECT c.dev_id, c.channel_no, coalesce(nullif(c.name, ''), nullif(d.name, ''), c.dev_id) AS name,"
+    " d.online, d.ptz_flag, b.share_flag, d.motion_detection_flag, d.infrared_detection_flag,"
+    " d.manual_alarm_flag, d.dido_alarm_flag,"
+    " coalesce((SELECT array_agg(ARRAY[v.stream_type, v.frame_size] ORDER BY v.stream_type, v.frame_size)"
+    "   FROM video_capability v WHERE v.dev_id = d.dev_id), '{}') AS videos,"
+    " coalesce((SELECT array_agg(ARRAY[x.dido_no::text, x.name] ORDER BY x.dido_no)"
+    "   FROM dido x WHERE x.dev_id = d.dev_id), '{}') AS didos"
+    " FROM user_device b JOIN device d USING (dev_id) JOIN channel c USING (dev_id)"
+    " WHERE b.user_id = %s")
+
+
+def _listed(row) -> ListedChannel:
+    return ListedChannel(*row[:10], [tuple(v) for v in row[10]], [(int(n), name) for n, name in row[11]])
+
+
 class McuStore:
     def __init__(self, db):
         self.db = db
@@ -96,22 +113,78 @@ class McuStore:
             (session_id, user_id, version, client_ip, now, now))
         return session_id
 
+    # Every operation's checks are one round trip: the session row of the
+    # account, joined (for a device operation) with the binding, the device
+    # and whether the channel exists.  Which check failed is decided here,
+    # in the order of the spec's Results: account (1), session (2), device (3).
+    _SESSION = ("SELECT u.user_id, s.user_id IS NOT NULL AND s.ended_at IS NULL"
+                " AND extract(epoch FROM s.last_used_at) >= %s AS live, extract(epoch FROM s.last_used_at) AS last_used")
+    _SESSION_FROM = (" FROM app_user u LEFT JOIN mcu_session s ON s.session_id = %s AND s.user_id = u.user_id")
+    _SESSION_WHERE = " WHERE u.mobile = %s AND u.status = 'active'"
+
     @defer.inlineCallbacks
-    def check_session(self, account: str, session_id: str, now: float, timeout: float):
-        """Whether *session_id* is a live session of *account*; touches it."""
-        rows = yield self.db.runQuery(
-            "SELECT u.user_id, s.user_id, extract(epoch FROM s.last_used_at), s.ended_at IS NOT NULL"
-            " FROM app_user u LEFT JOIN mcu_session s ON s.session_id = %s AND s.user_id = u.user_id"
-            " WHERE u.mobile = %s AND u.status = 'active'", (session_id, account))
-        if not rows:
+    def _checked(self, row, session_id: str, now: float):
+        """SessionCheck from the first three columns of *row*; touches the session."""
+        if row is None:
             return SessionCheck(1)
-        user_id, session_user, last_used, ended = rows[0]
-        if session_user is None or ended or now - float(last_used) > timeout:
+        user_id, live, last_used = row[0], row[1], row[2]
+        if not live:
             return SessionCheck(2)
         if now - float(last_used) >= SESSION_TOUCH:
             yield self.db.runOperation(
                 "UPDATE mcu_session SET last_used_at = to_timestamp(%s) WHERE session_id = %s", (now, session_id))
         return SessionCheck(0, user_id)
+
+    @defer.inlineCallbacks
+    def check_session(self, account: str, session_id: str, now: float, timeout: float):
+        """Whether *session_id* is a live session of *account*; touches it."""
+        rows = yield self.db.runQuery(self._SESSION + self._SESSION_FROM + self._SESSION_WHERE,
+                                      (now - timeout, session_id, account))
+        return (yield self._checked(rows[0] if rows else None, session_id, now))
+
+    @defer.inlineCallbacks
+    def check_device(self, account: str, session_id: str, dev_id: str, channel_no: int | None,
+                     now: float, timeout: float):
+        """The session check, then the device if it is bound to the user (own
+        or shared) and — when *channel_no* is given — has that channel:
+        (SessionCheck, BoundDevice or None)."""
+        rows = yield self.db.runQuery(
+            self._SESSION + ", " + _BOUND_COLUMNS + ", EXISTS (SELECT 1 FROM channel c"
+            " WHERE c.dev_id = d.dev_id AND c.channel_no = %s)" + self._SESSION_FROM +
+            " LEFT JOIN user_device b ON b.user_id = s.user_id AND b.dev_id = %s"
+            " LEFT JOIN device d ON d.dev_id = b.dev_id" + self._SESSION_WHERE,
+            (now - timeout, -1 if channel_no is None else channel_no, session_id, dev_id, account))
+        row = rows[0] if rows else None
+        check = yield self._checked(row, session_id, now)
+        if check.result != 0 or row[3] is None or (channel_no is not None and not row[-1]):
+            return check, None
+        return check, BoundDevice(*row[3:-1])
+
+    @defer.inlineCallbacks
+    def check_session_list(self, account: str, session_id: str, now: float, timeout: float):
+        """The session check and, when it passes, the user's device list:
+        (SessionCheck, [ListedChannel])."""
+        rows = yield self.db.runQuery(
+            "WITH who AS (" + self._SESSION + self._SESSION_FROM + self._SESSION_WHERE + ")"
+            " SELECT who.*, l.* FROM who LEFT JOIN LATERAL (" + _DEVICE_LIST % ("who.user_id",) + ") l ON who.live"
+            " ORDER BY l.share_flag, l.dev_id, l.channel_no",
+            (now - timeout, session_id, account))
+        check = yield self._checked(rows[0] if rows else None, session_id, now)
+        if check.result != 0:
+            return check, []
+        return check, [_listed(row[3:]) for row in rows if row[3] is not None]
+
+    @defer.inlineCallbacks
+    def open_session_list(self, user_id: int, version: str, client_ip: str | None, now: float):
+        """A new session for the user, and the user's device list: (session_id, [ListedChannel])."""
+        session_id = secrets.token_hex(16)
+        rows = yield self.db.runQuery(
+            "WITH s AS (INSERT INTO mcu_session (session_id, user_id, version, client_ip, created_at,"
+            " last_used_at) VALUES (%s, %s, %s, %s, to_timestamp(%s), to_timestamp(%s)) RETURNING user_id)"
+            " SELECT l.* FROM s LEFT JOIN LATERAL (" + _DEVICE_LIST % ("s.user_id",) + ") l ON true"
+            " ORDER BY l.share_flag, l.dev_id, l.channel_no",
+            (session_id, user_id, version, client_ip, now, now))
+        return session_id, [_listed(row) for row in rows if row[0] is not None]
 
     def end_session(self, session_id: str, now: float) -> defer.Deferred:
         return self.db.runOperation(
@@ -166,18 +239,9 @@ class McuStore:
 
     @defer.inlineCallbacks
     def device_list(self, user_id: int):
-        rows = yield self.db.runQuery(
-            "SELECT c.dev_id, c.channel_no, coalesce(nullif(c.name, ''), nullif(d.name, ''), c.dev_id),"
-            " d.online, d.ptz_flag, b.share_flag, d.motion_detection_flag, d.infrared_detection_flag,"
-            " d.manual_alarm_flag, d.dido_alarm_flag,"
-            " coalesce((SELECT array_agg(ARRAY[v.stream_type, v.frame_size] ORDER BY v.stream_type, v.frame_size)"
-            "   FROM video_capability v WHERE v.dev_id = d.dev_id), '{}'),"
-            " coalesce((SELECT array_agg(ARRAY[x.dido_no::text, x.name] ORDER BY x.dido_no)"
-            "   FROM dido x WHERE x.dev_id = d.dev_id), '{}')"
-            " FROM user_device b JOIN device d USING (dev_id) JOIN channel c USING (dev_id)"
-            " WHERE b.user_id = %s ORDER BY b.share_flag, c.dev_id, c.channel_no", (user_id,))
-        return [ListedChannel(*row[:10], [tuple(v) for v in row[10]], [(int(n), name) for n, name in row[11]])
-                for row in rows]
+        rows = yield self.db.runQuery(_DEVICE_LIST % ("%s",) + " ORDER BY b.share_flag, c.dev_id, c.channel_no",
+                                      (user_id,))
+        return [_listed(row) for row in rows]
 
     # -- channels, firmware
 

@@ -36,16 +36,27 @@ class TokenStore:
               file_name: str | None = None, user_id: int | None = None, account: str = "",
               purpose: str = "client", now: float, ttl: int = TOKEN_TTL):
         """A new token for one live stream (*stream_type*) or one recording (*file_name*)."""
+        tokens = yield self.issue_many(dev_id, channel_no, [purpose], stream_type=stream_type, file_name=file_name,
+                                       user_id=user_id, account=account, now=now, ttl=ttl)
+        return tokens[0]
+
+    @defer.inlineCallbacks
+    def issue_many(self, dev_id: str, channel_no: int, purposes: list[str], *, stream_type: int | None = None,
+                   file_name: str | None = None, user_id: int | None = None, account: str = "",
+                   now: float, ttl: int = TOKEN_TTL):
+        """One new token per entry of *purposes*, for the same stream or
+        recording (the URLs of one VideoPlay answer), written in one INSERT."""
         if (stream_type is None) == (file_name is None):
             raise ValueError("a token is bound to a stream type or to a file name")
-        token = new_token(account, dev_id, channel_no,
-                          str(stream_type) if file_name is None else file_name, now)
-        yield self.db.runOperation(
-            "INSERT INTO hash_token (hash_token, dev_id, channel_no, stream_type, file_name, user_id,"
-            " purpose, issued_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s,"
-            " to_timestamp(%s), to_timestamp(%s))",
-            (token, dev_id, channel_no, stream_type, file_name, user_id, purpose, now, now + ttl))
-        return token
+        stream = str(stream_type) if file_name is None else file_name
+        tokens = [new_token(account, dev_id, channel_no, stream, now) for _ in purposes]
+        if tokens:
+            yield self.db.runOperation(
+                "INSERT INTO hash_token (hash_token, dev_id, channel_no, stream_type, file_name, user_id,"
+                " purpose, issued_at, expires_at) SELECT t, %s, %s::integer, %s::smallint, %s::text, %s::bigint, p,"
+                " to_timestamp(%s), to_timestamp(%s) FROM unnest(%s::text[], %s::text[]) AS x (t, p)",
+                (dev_id, channel_no, stream_type, file_name, user_id, now, now + ttl, tokens, list(purposes)))
+        return tokens
 
     @defer.inlineCallbacks
     def consume(self, token: str, dev_id: str, channel_no: int, *, stream_type: int | None = None,
