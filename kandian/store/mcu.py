@@ -14,6 +14,8 @@ from typing import NamedTuple
 import psycopg2
 from twisted.internet import defer
 
+from .prepared import Statement
+
 SESSION_TOUCH = 60  # seconds: last_used_at is written at most this often per session
 PAGE_SIZE = 10  # §8.19, §7.5.22: 10 per page
 
@@ -79,6 +81,38 @@ _DEVICE_LIST = (
     " WHERE b.user_id = %s")
 
 
+_USER = Statement(
+    "SELECT user_id, password_hash, max_devices FROM app_user WHERE mobile = %s AND status = 'active'")
+
+# Every operation's checks are one round trip: the session row of the
+# account, joined (for a device operation) with the binding, the device and
+# whether the channel exists.  Which check failed is decided in Python, in the
+# order of the spec's Results: account (1), session (2), device (3).
+_SESSION = ("SELECT u.user_id, s.user_id IS NOT NULL AND s.ended_at IS NULL"
+            " AND extract(epoch FROM s.last_used_at) >= %s AS live, extract(epoch FROM s.last_used_at) AS last_used")
+_SESSION_FROM = " FROM app_user u LEFT JOIN mcu_session s ON s.session_id = %s AND s.user_id = u.user_id"
+_SESSION_WHERE = " WHERE u.mobile = %s AND u.status = 'active'"
+# (oldest last use still live, session, account)
+_CHECK_SESSION = Statement(_SESSION + _SESSION_FROM + _SESSION_WHERE)
+# (oldest last use still live, channel or -1, session, DevID, account)
+_CHECK_DEVICE = Statement(
+    _SESSION + ", " + _BOUND_COLUMNS + ", EXISTS (SELECT 1 FROM channel c"
+    " WHERE c.dev_id = d.dev_id AND c.channel_no = %s)" + _SESSION_FROM +
+    " LEFT JOIN user_device b ON b.user_id = s.user_id AND b.dev_id = %s"
+    " LEFT JOIN device d ON d.dev_id = b.dev_id" + _SESSION_WHERE)
+# (oldest last use still live, session, account)
+_CHECK_SESSION_LIST = Statement(
+    "WITH who AS (" + _SESSION + _SESSION_FROM + _SESSION_WHERE + ")"
+    " SELECT who.*, l.* FROM who LEFT JOIN LATERAL (" + _DEVICE_LIST % ("who.user_id",) + ") l ON who.live"
+    " ORDER BY l.share_flag, l.dev_id, l.channel_no")
+_TOUCH_SESSION = Statement("UPDATE mcu_session SET last_used_at = to_timestamp(%s) WHERE session_id = %s")
+_OPEN_SESSION_LIST = Statement(
+    "WITH s AS (INSERT INTO mcu_session (session_id, user_id, version, client_ip, created_at,"
+    " last_used_at) VALUES (%s, %s, %s, %s, to_timestamp(%s), to_timestamp(%s)) RETURNING user_id)"
+    " SELECT l.* FROM s LEFT JOIN LATERAL (" + _DEVICE_LIST % ("s.user_id",) + ") l ON true"
+    " ORDER BY l.share_flag, l.dev_id, l.channel_no")
+
+
 def _listed(row) -> ListedChannel:
     return ListedChannel(*row[:10], [tuple(v) for v in row[10]], [(int(n), name) for n, name in row[11]])
 
@@ -92,9 +126,7 @@ class McuStore:
     @defer.inlineCallbacks
     def user(self, mobile: str):
         """(user_id, password_hash, max_devices) of an active user, or None."""
-        rows = yield self.db.runQuery(
-            "SELECT user_id, password_hash, max_devices FROM app_user WHERE mobile = %s AND status = 'active'",
-            (mobile,))
+        rows = yield self.db.runQuery(_USER, (mobile,))
         return rows[0] if rows else None
 
     def set_password_hash(self, user_id: int, password_hash: str, now: float) -> defer.Deferred:
@@ -113,15 +145,6 @@ class McuStore:
             (session_id, user_id, version, client_ip, now, now))
         return session_id
 
-    # Every operation's checks are one round trip: the session row of the
-    # account, joined (for a device operation) with the binding, the device
-    # and whether the channel exists.  Which check failed is decided here,
-    # in the order of the spec's Results: account (1), session (2), device (3).
-    _SESSION = ("SELECT u.user_id, s.user_id IS NOT NULL AND s.ended_at IS NULL"
-                " AND extract(epoch FROM s.last_used_at) >= %s AS live, extract(epoch FROM s.last_used_at) AS last_used")
-    _SESSION_FROM = (" FROM app_user u LEFT JOIN mcu_session s ON s.session_id = %s AND s.user_id = u.user_id")
-    _SESSION_WHERE = " WHERE u.mobile = %s AND u.status = 'active'"
-
     @defer.inlineCallbacks
     def _checked(self, row, session_id: str, now: float):
         """SessionCheck from the first three columns of *row*; touches the session."""
@@ -131,15 +154,13 @@ class McuStore:
         if not live:
             return SessionCheck(2)
         if now - float(last_used) >= SESSION_TOUCH:
-            yield self.db.runOperation(
-                "UPDATE mcu_session SET last_used_at = to_timestamp(%s) WHERE session_id = %s", (now, session_id))
+            yield self.db.runOperation(_TOUCH_SESSION, (now, session_id))
         return SessionCheck(0, user_id)
 
     @defer.inlineCallbacks
     def check_session(self, account: str, session_id: str, now: float, timeout: float):
         """Whether *session_id* is a live session of *account*; touches it."""
-        rows = yield self.db.runQuery(self._SESSION + self._SESSION_FROM + self._SESSION_WHERE,
-                                      (now - timeout, session_id, account))
+        rows = yield self.db.runQuery(_CHECK_SESSION, (now - timeout, session_id, account))
         return (yield self._checked(rows[0] if rows else None, session_id, now))
 
     @defer.inlineCallbacks
@@ -148,12 +169,7 @@ class McuStore:
         """The session check, then the device if it is bound to the user (own
         or shared) and — when *channel_no* is given — has that channel:
         (SessionCheck, BoundDevice or None)."""
-        rows = yield self.db.runQuery(
-            self._SESSION + ", " + _BOUND_COLUMNS + ", EXISTS (SELECT 1 FROM channel c"
-            " WHERE c.dev_id = d.dev_id AND c.channel_no = %s)" + self._SESSION_FROM +
-            " LEFT JOIN user_device b ON b.user_id = s.user_id AND b.dev_id = %s"
-            " LEFT JOIN device d ON d.dev_id = b.dev_id" + self._SESSION_WHERE,
-            (now - timeout, -1 if channel_no is None else channel_no, session_id, dev_id, account))
+        rows = yield self.db.runQuery(_CHECK_DEVICE, (now - timeout, -1 if channel_no is None else channel_no, session_id, dev_id, account))
         row = rows[0] if rows else None
         check = yield self._checked(row, session_id, now)
         if check.result != 0 or row[3] is None or (channel_no is not None and not row[-1]):
@@ -164,11 +180,7 @@ class McuStore:
     def check_session_list(self, account: str, session_id: str, now: float, timeout: float):
         """The session check and, when it passes, the user's device list:
         (SessionCheck, [ListedChannel])."""
-        rows = yield self.db.runQuery(
-            "WITH who AS (" + self._SESSION + self._SESSION_FROM + self._SESSION_WHERE + ")"
-            " SELECT who.*, l.* FROM who LEFT JOIN LATERAL (" + _DEVICE_LIST % ("who.user_id",) + ") l ON who.live"
-            " ORDER BY l.share_flag, l.dev_id, l.channel_no",
-            (now - timeout, session_id, account))
+        rows = yield self.db.runQuery(_CHECK_SESSION_LIST, (now - timeout, session_id, account))
         check = yield self._checked(rows[0] if rows else None, session_id, now)
         if check.result != 0:
             return check, []
@@ -178,12 +190,7 @@ class McuStore:
     def open_session_list(self, user_id: int, version: str, client_ip: str | None, now: float):
         """A new session for the user, and the user's device list: (session_id, [ListedChannel])."""
         session_id = secrets.token_hex(16)
-        rows = yield self.db.runQuery(
-            "WITH s AS (INSERT INTO mcu_session (session_id, user_id, version, client_ip, created_at,"
-            " last_used_at) VALUES (%s, %s, %s, %s, to_timestamp(%s), to_timestamp(%s)) RETURNING user_id)"
-            " SELECT l.* FROM s LEFT JOIN LATERAL (" + _DEVICE_LIST % ("s.user_id",) + ") l ON true"
-            " ORDER BY l.share_flag, l.dev_id, l.channel_no",
-            (session_id, user_id, version, client_ip, now, now))
+        rows = yield self.db.runQuery(_OPEN_SESSION_LIST, (session_id, user_id, version, client_ip, now, now))
         return session_id, [_listed(row) for row in rows if row[0] is not None]
 
     def end_session(self, session_id: str, now: float) -> defer.Deferred:

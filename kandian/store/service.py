@@ -16,6 +16,7 @@ from txpostgres import txpostgres
 from ..config import describe_dsn
 from . import migrate
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
+from .prepared import Statement
 
 log = Logger()
 
@@ -37,13 +38,36 @@ class Database:
         self.reactor = reactor
         # the pool lends connections out of its set: keep them all to close them all
         self._connections = set(pool.connections)
+        self._prepared: dict = {}  # connection → names of the statements prepared on it
         self.closed = False
 
-    def runQuery(self, *args, **kw) -> defer.Deferred:
-        return self.pool.runQuery(*args, **kw)
+    def runQuery(self, query, *args, **kw) -> defer.Deferred:
+        if isinstance(query, Statement):
+            return self.pool._semaphore.run(self._run_prepared, "runQuery", query, *args)
+        return self.pool.runQuery(query, *args, **kw)
 
-    def runOperation(self, *args, **kw) -> defer.Deferred:
-        return self.pool.runOperation(*args, **kw)
+    def runOperation(self, query, *args, **kw) -> defer.Deferred:
+        if isinstance(query, Statement):
+            return self.pool._semaphore.run(self._run_prepared, "runOperation", query, *args)
+        return self.pool.runOperation(query, *args, **kw)
+
+    def _run_prepared(self, method: str, statement: Statement, params=()) -> defer.Deferred:
+        # as txpostgres' pool does it: take a free connection (the semaphore
+        # guarantees one), give it back when the query is over
+        connection = self.pool.connections.pop()
+        prepared = self._prepared.setdefault(connection, set())
+        if statement.name in prepared:
+            d = getattr(connection, method)(statement.execute, params)
+        else:
+            def execute(_):
+                prepared.add(statement.name)
+                return getattr(connection, method)(statement.execute, params)
+            d = connection.runOperation(statement.prepare).addCallback(execute)
+        return d.addBoth(self._put_back, connection)
+
+    def _put_back(self, result, connection):
+        self.pool.connections.add(connection)
+        return result
 
     def runInteraction(self, interaction, *args, **kw) -> defer.Deferred:
         return self.pool.runInteraction(interaction, *args, **kw)

@@ -19,12 +19,26 @@ import secrets
 
 from twisted.internet import defer
 
+from .prepared import Statement
+
 TOKEN_TTL = 60  # seconds, §7.5.5 "有效期 1 分钟"
 
 
 def new_token(account: str, dev_id: str, channel_no: int, stream: str, now: float) -> str:
     material = "\x00".join([account, dev_id, str(channel_no), stream, repr(now)]).encode("utf-8")
     return hashlib.md5(material + secrets.token_bytes(16)).hexdigest()
+
+
+_ISSUE = Statement(
+    "INSERT INTO hash_token (hash_token, dev_id, channel_no, stream_type, file_name, user_id,"
+    " purpose, issued_at, expires_at) SELECT t, %s::text, %s::integer, %s::smallint, %s::text, %s::bigint, p,"
+    " to_timestamp(%s), to_timestamp(%s) FROM unnest(%s::text[], %s::text[]) AS x (t, p)")
+_CONSUME = Statement(
+    "UPDATE hash_token SET consumed_at = to_timestamp(%s)"
+    " WHERE hash_token = %s AND dev_id = %s AND channel_no = %s"
+    " AND stream_type IS NOT DISTINCT FROM %s::smallint AND file_name IS NOT DISTINCT FROM %s::text"
+    " AND purpose = %s AND consumed_at IS NULL AND expires_at > to_timestamp(%s)"
+    " RETURNING 1")
 
 
 class TokenStore:
@@ -51,11 +65,7 @@ class TokenStore:
         stream = str(stream_type) if file_name is None else file_name
         tokens = [new_token(account, dev_id, channel_no, stream, now) for _ in purposes]
         if tokens:
-            yield self.db.runOperation(
-                "INSERT INTO hash_token (hash_token, dev_id, channel_no, stream_type, file_name, user_id,"
-                " purpose, issued_at, expires_at) SELECT t, %s, %s::integer, %s::smallint, %s::text, %s::bigint, p,"
-                " to_timestamp(%s), to_timestamp(%s) FROM unnest(%s::text[], %s::text[]) AS x (t, p)",
-                (dev_id, channel_no, stream_type, file_name, user_id, now, now + ttl, tokens, list(purposes)))
+            yield self.db.runOperation(_ISSUE, (dev_id, channel_no, stream_type, file_name, user_id, now, now + ttl, tokens, list(purposes)))
         return tokens
 
     @defer.inlineCallbacks
@@ -64,13 +74,7 @@ class TokenStore:
         """True once for a live, unexpired token bound to exactly this stream or
         file, and issued for *purpose*: a device verifies "client" tokens (the
         URLs that reach it), the relay "relay" tokens (RelayPlayUrl)."""
-        rows = yield self.db.runQuery(
-            "UPDATE hash_token SET consumed_at = to_timestamp(%s)"
-            " WHERE hash_token = %s AND dev_id = %s AND channel_no = %s"
-            " AND stream_type IS NOT DISTINCT FROM %s AND file_name IS NOT DISTINCT FROM %s"
-            " AND purpose = %s AND consumed_at IS NULL AND expires_at > to_timestamp(%s)"
-            " RETURNING 1",
-            (now, token, dev_id, channel_no, stream_type, file_name, purpose, now))
+        rows = yield self.db.runQuery(_CONSUME, (now, token, dev_id, channel_no, stream_type, file_name, purpose, now))
         return bool(rows)
 
     def purge(self, now: float, keep: int = 3600) -> defer.Deferred:

@@ -1,0 +1,71 @@
+"""kandian.store.prepared: statements prepared once per pooled connection."""
+
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from kandian.store.prepared import Statement
+
+from .pg import DatabaseTestCase
+
+
+class StatementTextTests(unittest.SynchronousTestCase):
+    def test_placeholders_become_numbered_parameters(self):
+        s = Statement("SELECT %s, x LIKE 'a%%' FROM t WHERE a = %s AND b = %s")
+        self.assertEqual(s.params, 3)
+        self.assertEqual(s.prepare, "PREPARE %s AS SELECT $1, x LIKE 'a%%' FROM t WHERE a = $2 AND b = $3"
+                         % (s.name,))
+        self.assertEqual(s.execute, "EXECUTE %s (%%s, %%s, %%s)" % (s.name,))
+
+    def test_no_parameters(self):
+        s = Statement("SELECT 1")
+        self.assertEqual((s.params, s.execute), (0, "EXECUTE " + s.name))
+
+    def test_names_are_distinct(self):
+        self.assertNotEqual(Statement("SELECT 1").name, Statement("SELECT 1").name)
+
+
+SUM = Statement("SELECT %s::integer + %s::integer, %s::text, %s::text[], %s::float8")
+MISSING = Statement("SELECT * FROM no_such_table WHERE x = %s")
+WRITE = Statement("INSERT INTO prepared_test (v) VALUES (%s::text)")
+
+
+class PreparedOnPoolTests(DatabaseTestCase):
+    pool_size = 3
+
+    @defer.inlineCallbacks
+    def prepared_names(self):
+        names = []
+        for connection in list(self.db.pool.connections):
+            rows = yield connection.runQuery("SELECT name FROM pg_prepared_statements ORDER BY name")
+            names.append([r[0] for r in rows])
+        return names
+
+    @defer.inlineCallbacks
+    def test_each_connection_prepares_once_and_results_match_the_plain_query(self):
+        params = (2, 40, "它's", ["a", None, "b'c"], 0.5)
+        plain = yield self.db.runQuery(SUM.sql, params)
+        # more calls at once than connections: every connection runs it, some twice
+        answers = yield defer.gatherResults([self.db.runQuery(SUM, params) for _ in range(9)])
+        self.assertEqual(answers, [plain] * 9)
+        self.assertEqual(plain, [(42, "它's", ["a", None, "b'c"], 0.5)])
+        names = yield self.prepared_names()
+        self.assertEqual(names, [[SUM.name]] * 3)
+        for values in [(1, 1, None, [], -1.25), (-5, 0, "\\ ; DROP TABLE x; --", ["{", "}", ","], 1e300),
+                       (2**30, 2**30 - 1, "\t\n\r\"", ["NULL"], 0.0)]:
+            answer = yield self.db.runQuery(SUM, values)
+            plain = yield self.db.runQuery(SUM.sql, values)
+            self.assertEqual(answer, plain)
+            self.assertEqual(answer, [(values[0] + values[1],) + values[2:]])
+        self.assertEqual(len(self.db.pool.connections), 3)
+
+    @defer.inlineCallbacks
+    def test_an_error_reaches_the_caller_and_the_connection_goes_back(self):
+        for _ in range(4):  # more than the pool: a connection not given back would hang this
+            with self.assertRaises(Exception):
+                yield self.db.runQuery(MISSING, (1,))
+        self.assertEqual(len(self.db.pool.connections), 3)
+        yield self.db.runOperation("CREATE TABLE prepared_test (v text)")
+        yield defer.gatherResults([self.db.runOperation(WRITE, ("x%d" % i,)) for i in range(6)])
+        rows = yield self.db.runQuery("SELECT count(*) FROM prepared_test")
+        self.assertEqual(rows, [(6,)])
+        self.assertEqual(len(self.db.pool.connections), 3)
