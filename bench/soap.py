@@ -53,7 +53,7 @@ also on SIGINT or SIGTERM (and by PR_SET_PDEATHSIG if this process dies).
 
     python bench/soap.py [--seconds 10] [--warmup 3] [--connections 8] [--threads 1] [--rounds 1]
         [--devices 10] [--first-logins 100] [--profile McuLogin,RefreshDevList,VideoPlay|none]
-        [--dsn DSN] [--json FILE] [--keep]
+        [--dsn DSN] [--pool-size N] [--json FILE] [--keep]
 """
 
 from __future__ import annotations
@@ -295,6 +295,8 @@ def run_platform(reactor, args):
     directory = args.platform_child
     begin_logging(os.path.join(directory, "kandian.log"))
     text = "[platform]\ndata_dir = %s\n[database]\ndsn = %s\n" % (os.path.join(directory, "var"), args.dsn)
+    if args.pool_size:
+        text += "pool_size = %d\n" % args.pool_size
     for name in LISTENERS:
         text += "[%s]\nlisten = tcp:0:interface=127.0.0.1\n" % name
         if name == "mcu":
@@ -786,6 +788,8 @@ def parse_args(argv):
     parser.add_argument("--profile", default=",".join(SOAP_CASES),
                         help="SOAP cases to profile with py-spy, comma-separated, or 'none' (default all three)")
     parser.add_argument("--dsn", default="", help="PostgreSQL to use (default: the embedded one)")
+    parser.add_argument("--pool-size", type=int, default=0,
+                        help="[database] pool_size of the platform (default: the shipped default)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, Lua, profiles)")
     parser.add_argument("--platform-child", metavar="DIR", help=argparse.SUPPRESS)
@@ -808,7 +812,8 @@ def measure(args, directory: str) -> dict:
         bare_proc = spawn(me + ["--bare-child", directory], stdout=out, stderr=subprocess.STDOUT)
         t0 = time.monotonic()
         platform_proc = spawn(me + ["--platform-child", directory, "--devices", str(args.devices),
-                                    "--first-logins", str(args.first_logins), "--dsn", args.dsn],
+                                    "--first-logins", str(args.first_logins), "--dsn", args.dsn,
+                                    "--pool-size", str(args.pool_size)],
                               stdout=out, stderr=subprocess.STDOUT)
     result: dict = {"machine": machine(), "settings": {
         "seconds": args.seconds, "warmup": args.warmup, "connections": args.connections, "threads": args.threads,

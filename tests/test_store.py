@@ -128,3 +128,41 @@ class DeviceStoreTests(DatabaseTestCase):
             yield self.assertFailure(devices.add(**{**good, **bad}), ValueError)
         listed = yield devices.list()
         self.assertEqual([d.dev_id for d in listed], ["81100000001"])
+
+
+class AbilityStoreTests(DatabaseTestCase):
+    """LinkStore.ability: one round trip, all of it or none of it (§7.5.2)."""
+
+    @defer.inlineCallbacks
+    def stored(self, dev_id):
+        device = yield self.db.runQuery("SELECT channel_num, ptz_flag, dido_num FROM device WHERE dev_id = %s",
+                                        (dev_id,))
+        channels = yield self.db.runQuery("SELECT channel_no FROM channel WHERE dev_id = %s ORDER BY 1", (dev_id,))
+        videos = yield self.db.runQuery(
+            "SELECT stream_type, frame_size FROM video_capability WHERE dev_id = %s ORDER BY 1, 2", (dev_id,))
+        didos = yield self.db.runQuery("SELECT dido_no FROM dido WHERE dev_id = %s ORDER BY 1", (dev_id,))
+        return (device[0], [c[0] for c in channels], [tuple(v) for v in videos], [d[0] for d in didos])
+
+    @defer.inlineCallbacks
+    def test_replaces_channels_videos_didos_and_a_failing_report_changes_nothing(self):
+        from kandian.device.messages import items
+        from kandian.device.messages.reports import AbilityUpRequest
+        from kandian.store.links import LinkStore
+        dev_id = "81100000001"
+        yield DeviceStore(self.db).add(dev_id, "k", channels=1)
+        links = LinkStore(self.db)
+
+        def report(channels, videos, didos, ptz=1):
+            return AbilityUpRequest(DevID=dev_id, ChannelNum=channels, PTZFlag=ptz, DIDONum=didos,
+                                    Video=tuple(items.Video(StreamType=s, FrameSize=f) for s, f in videos))
+
+        yield links.ability(dev_id, report(3, [(1, 5), (2, 3), (1, 5), (3, 9)], 2))
+        first = ((3, True, 2), [0, 1, 2], [(1, 5), (2, 3)], [0, 1])
+        self.assertEqual((yield self.stored(dev_id)), first)
+        # FrameSize beyond the column's range: the last statements fail, so the first ones must not stay
+        yield self.assertFailure(links.ability(dev_id, report(1, [(1, 70000)], 0, ptz=0)), psycopg2.Error)
+        self.assertEqual((yield self.stored(dev_id)), first)
+        yield links.ability(dev_id, report(1, [(2, 1)], 0, ptz=0))
+        self.assertEqual((yield self.stored(dev_id)), ((1, False, 0), [0], [(2, 1)], []))
+        yield links.ability(dev_id, report(2, [], None))
+        self.assertEqual((yield self.stored(dev_id)), ((2, True, 0), [0, 1], [], []))

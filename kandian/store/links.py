@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 from twisted.internet import defer
 
+from .prepared import Statement
+
 # LOGIN_RES / REGISTER_RES Result (§7.2, §7.5.1)
 OK = 0
 NO_SUCH_DEVICE = 1
@@ -41,6 +43,19 @@ class Addresses(NamedTuple):
     rtsp_local_port: int | None = None
     turn_relay_ip: str | None = None
     rtsp_turn_relay_port: int | None = None
+
+
+_AUTHENTICATE = Statement(
+    "SELECT dev_key, estore_url, estore_account, estore_password, estore_space,"
+    " estore_record_bucket, estore_picture_bucket FROM device WHERE dev_id = %s")
+_LOGGED_IN = Statement(
+    "UPDATE device SET online = true, node = %s, dev_ver = %s,"
+    " upnp_ip = %s, rtsp_upnp_port = %s, local_ip = %s, rtsp_local_port = %s,"
+    " turn_relay_ip = %s, rtsp_turn_relay_port = %s, net_type = %s, nat_type = %s,"
+    " public_ip = %s, public_port = %s, upnp_reachable = %s,"
+    " upnp_checked_at = CASE WHEN %s::boolean IS NULL THEN NULL ELSE to_timestamp(%s) END,"
+    " last_login_at = to_timestamp(%s), last_seen_at = to_timestamp(%s)"
+    " WHERE dev_id = %s")
 
 
 class LinkStore:
@@ -91,9 +106,7 @@ class LinkStore:
     @defer.inlineCallbacks
     def authenticate(self, dev_id: str, dev_key: str):
         """(Result, CloudStorage | None) for a LOGIN_REQ's DevID and DevKey."""
-        rows = yield self.db.runQuery(
-            "SELECT dev_key, estore_url, estore_account, estore_password, estore_space,"
-            " estore_record_bucket, estore_picture_bucket FROM device WHERE dev_id = %s", (dev_id,))
+        rows = yield self.db.runQuery(_AUTHENTICATE, (dev_id,))
         if not rows:
             return NO_SUCH_DEVICE, None
         if rows[0][0] != dev_key:
@@ -104,15 +117,7 @@ class LinkStore:
                   public_ip: str | None, public_port: int | None, now: float,
                   upnp_reachable: bool | None = None) -> defer.Deferred:
         """Record a login; *upnp_reachable* None means "to be probed"."""
-        return self.db.runOperation(
-            "UPDATE device SET online = true, node = %s, dev_ver = %s,"
-            " upnp_ip = %s, rtsp_upnp_port = %s, local_ip = %s, rtsp_local_port = %s,"
-            " turn_relay_ip = %s, rtsp_turn_relay_port = %s, net_type = %s, nat_type = %s,"
-            " public_ip = %s, public_port = %s, upnp_reachable = %s,"
-            " upnp_checked_at = CASE WHEN %s IS NULL THEN NULL ELSE to_timestamp(%s) END,"
-            " last_login_at = to_timestamp(%s), last_seen_at = to_timestamp(%s)"
-            " WHERE dev_id = %s",
-            (self.node, dev_ver, *addresses, net_type, nat_type, public_ip, public_port, upnp_reachable,
+        return self.db.runOperation(_LOGGED_IN, (self.node, dev_ver, *addresses, net_type, nat_type, public_ip, public_port, upnp_reachable,
              upnp_reachable, now, now, now, dev_id))
 
     def offline(self, gone: dict[str, float]) -> defer.Deferred:
@@ -139,42 +144,42 @@ class LinkStore:
         def flag(value):
             return None if value is None else bool(value)
 
-        @defer.inlineCallbacks
-        def interaction(cursor):
-            onvif = report.Onvif
-            yield cursor.execute(
-                "UPDATE device SET channel_num = %s,"
-                " ptz_flag = coalesce(%s, ptz_flag), estore_flag = coalesce(%s, estore_flag),"
-                " local_store_flag = coalesce(%s, local_store_flag),"
-                " motion_detection_flag = coalesce(%s, motion_detection_flag),"
-                " infrared_detection_flag = coalesce(%s, infrared_detection_flag),"
-                " manual_alarm_flag = coalesce(%s, manual_alarm_flag),"
-                " dido_alarm_flag = coalesce(%s, dido_alarm_flag), dido_num = coalesce(%s, dido_num),"
-                " onvif_port = %s, onvif_account = %s, onvif_password = %s"
-                " WHERE dev_id = %s",
-                (report.ChannelNum, flag(report.PTZFlag), flag(report.EStoreFlag), report.LocalStoreFlag,
-                 flag(report.MotionDetectionFlag), flag(report.InfraredDetectionFlag),
-                 flag(report.ManualAlarmFlag), flag(report.DIDOAlarmFlag), report.DIDONum,
-                 getattr(onvif, "Port", None), getattr(onvif, "Account", None),
-                 getattr(onvif, "Password", None), dev_id))
-            yield cursor.execute(
-                "INSERT INTO channel (dev_id, channel_no) SELECT %s, n FROM generate_series(0, %s - 1) n"
-                " ON CONFLICT DO NOTHING", (dev_id, report.ChannelNum))
-            yield cursor.execute(
-                "DELETE FROM channel WHERE dev_id = %s AND channel_no >= %s", (dev_id, max(report.ChannelNum, 1)))
-            yield cursor.execute("DELETE FROM video_capability WHERE dev_id = %s", (dev_id,))
-            for video in {(v.StreamType, v.FrameSize) for v in report.Video if v.StreamType in (1, 2)}:
-                yield cursor.execute(
-                    "INSERT INTO video_capability (dev_id, stream_type, frame_size) VALUES (%s, %s, %s)",
-                    (dev_id, *video))
-            if report.DIDONum is not None:
-                yield cursor.execute(
-                    "INSERT INTO dido (dev_id, dido_no) SELECT %s, n FROM generate_series(0, %s - 1) n"
-                    " ON CONFLICT DO NOTHING", (dev_id, report.DIDONum))
-                yield cursor.execute("DELETE FROM dido WHERE dev_id = %s AND dido_no >= %s",
-                                     (dev_id, report.DIDONum))
-
-        return self.db.runInteraction(interaction)
+        onvif = report.Onvif
+        statements = [(
+            "UPDATE device SET channel_num = %s,"
+            " ptz_flag = coalesce(%s, ptz_flag), estore_flag = coalesce(%s, estore_flag),"
+            " local_store_flag = coalesce(%s, local_store_flag),"
+            " motion_detection_flag = coalesce(%s, motion_detection_flag),"
+            " infrared_detection_flag = coalesce(%s, infrared_detection_flag),"
+            " manual_alarm_flag = coalesce(%s, manual_alarm_flag),"
+            " dido_alarm_flag = coalesce(%s, dido_alarm_flag), dido_num = coalesce(%s, dido_num),"
+            " onvif_port = %s, onvif_account = %s, onvif_password = %s"
+            " WHERE dev_id = %s",
+            (report.ChannelNum, flag(report.PTZFlag), flag(report.EStoreFlag), report.LocalStoreFlag,
+             flag(report.MotionDetectionFlag), flag(report.InfraredDetectionFlag),
+             flag(report.ManualAlarmFlag), flag(report.DIDOAlarmFlag), report.DIDONum,
+             getattr(onvif, "Port", None), getattr(onvif, "Account", None),
+             getattr(onvif, "Password", None), dev_id)), (
+            "INSERT INTO channel (dev_id, channel_no) SELECT %s, n FROM generate_series(0, %s - 1) n"
+            " ON CONFLICT DO NOTHING", (dev_id, report.ChannelNum)), (
+            "DELETE FROM channel WHERE dev_id = %s AND channel_no >= %s", (dev_id, max(report.ChannelNum, 1))), (
+            "DELETE FROM video_capability WHERE dev_id = %s", (dev_id,)),
+        ]
+        videos = sorted({(v.StreamType, v.FrameSize) for v in report.Video if v.StreamType in (1, 2)})
+        if videos:
+            statements.append((
+                "INSERT INTO video_capability (dev_id, stream_type, frame_size) VALUES "
+                + ", ".join(["(%s, %s, %s)"] * len(videos)),
+                tuple(x for video in videos for x in (dev_id, *video))))
+        if report.DIDONum is not None:
+            statements.append((
+                "INSERT INTO dido (dev_id, dido_no) SELECT %s, n FROM generate_series(0, %s - 1) n"
+                " ON CONFLICT DO NOTHING", (dev_id, report.DIDONum)))
+            statements.append(("DELETE FROM dido WHERE dev_id = %s AND dido_no >= %s", (dev_id, report.DIDONum)))
+        # one round trip: statements sent in one query string run as one
+        # transaction (PostgreSQL's simple query protocol)
+        return self.db.runOperation("; ".join(sql for sql, _ in statements),
+                                    tuple(x for _, params in statements for x in params))
 
     # -- §7.5.3 heartbeat
 
