@@ -2,7 +2,9 @@
 >= 1,000 logins/s, command round trip p99 < 20 ms at that load, memory per
 idle link reported).
 
-The platform is the real ``KandianService`` in this process (real
+The platform is the real ``KandianService`` in this process, built as
+``twistd kandian`` builds it (``tune_gc=True``: start-up objects frozen out
+of the garbage collector, a higher youngest-generation threshold) (real
 PostgreSQL: the embedded default, or ``--dsn``; every listener on
 ``tcp:0:interface=127.0.0.1``), with ``--devices`` devices provisioned by one
 SQL statement.  The fleet is the shipped simulator, ``kandian.sim.fleet``
@@ -1001,7 +1003,8 @@ def run_kandian(reactor, args, directory: str):
     path = os.path.join(directory, "kandian.ini")
     with open(path, "w") as f:
         f.write(text)
-    svc = KandianService(config.parse(text, path, reactor), reactor)
+    # as ``twistd kandian`` builds it (kandian/tap.py): start-up objects frozen out of the collector
+    svc = KandianService(config.parse(text, path, reactor), reactor, tune_gc=True)
     svc.startService()
     # Ctrl-C or SIGTERM stops the reactor: stop the platform (and its PostgreSQL) first
     reactor.addSystemEventTrigger("before", "shutdown", lambda: svc.stopService() if svc.running else None)
