@@ -42,8 +42,9 @@ the kernel's threads and wrk are measured, and what the rest of the machine
 used meanwhile ("others"): a figure taken while something else ran is flagged
 as such.  spyne alone is timed in this process with canned answers (parse and
 validate, serialize; and the same DevList built with lxml directly), and the
-platform reports what one full ``gc.collect()`` costs it (spyne's
-``MethodContext.close()`` runs one at most once a second).
+platform reports what one full ``gc.collect()`` costs it (what spyne's
+``MethodContext.close()`` would run once a second on the reactor thread,
+had :mod:`kandian.mcu.soap` not switched that off).
 
 Then each SOAP case runs once more, untimed, with py-spy recording the
 platform process (``.venv/bin/pip install py-spy``; skipped with a note when
@@ -369,8 +370,8 @@ def run_platform(reactor, args):
 
 
 def _gc_cost() -> dict:
-    """What one full ``gc.collect()`` costs in this process: spyne's ``MethodContext.close()`` runs one at
-    most once a second, on the reactor thread."""
+    """What one full ``gc.collect()`` costs in this process: what spyne's ``MethodContext.close()`` would run
+    once a second on the reactor thread (``spyne.const.MIN_GC_INTERVAL``), were it not switched off."""
     import gc
     times = []
     for _ in range(5):
@@ -994,8 +995,8 @@ def report(result: dict) -> None:
                                                        counters["faults"] or "none"))
         g = counters.get("gc")
         if g:
-            say("- one full gc.collect() in the platform process at the end (%d objects): %.1f-%.1f ms; spyne's"
-                " MethodContext.close() runs one at most once a second, on the reactor thread"
+            say("- one full gc.collect() in the platform process at the end (%d objects): %.1f-%.1f ms (what"
+                " spyne's MethodContext.close() would run once a second; kandian.mcu.soap switches that off)"
                 % (g["objects"], g["min_ms"], g["max_ms"]))
     say("- every child stopped; the platform's PostgreSQL %s"
         % ("stopped" if result["postgres_stopped"] else "STILL RUNNING"))
