@@ -20,6 +20,11 @@ class StatementTextTests(unittest.SynchronousTestCase):
         s = Statement("SELECT 1")
         self.assertEqual((s.params, s.execute), (0, "EXECUTE " + s.name))
 
+    def test_a_statement_that_need_not_wait_for_its_flush(self):
+        s = Statement("INSERT INTO t VALUES (%s)", durable=False)
+        self.assertEqual(s.execute, "SET LOCAL synchronous_commit = off; EXECUTE %s (%%s)" % (s.name,))
+        self.assertEqual(s.prepare, "PREPARE %s AS INSERT INTO t VALUES ($1)" % (s.name,))
+
     def test_names_are_distinct(self):
         self.assertNotEqual(Statement("SELECT 1").name, Statement("SELECT 1").name)
 
@@ -27,6 +32,8 @@ class StatementTextTests(unittest.SynchronousTestCase):
 SUM = Statement("SELECT %s::integer + %s::integer, %s::text, %s::text[], %s::float8")
 MISSING = Statement("SELECT * FROM no_such_table WHERE x = %s")
 WRITE = Statement("INSERT INTO prepared_test (v) VALUES (%s::text)")
+SETTING = Statement("SELECT current_setting('synchronous_commit')")
+RELAXED_SETTING = Statement("SELECT current_setting('synchronous_commit')", durable=False)
 
 
 class PreparedOnPoolTests(DatabaseTestCase):
@@ -69,3 +76,13 @@ class PreparedOnPoolTests(DatabaseTestCase):
         rows = yield self.db.runQuery("SELECT count(*) FROM prepared_test")
         self.assertEqual(rows, [(6,)])
         self.assertEqual(len(self.db.pool.connections), 3)
+
+    @defer.inlineCallbacks
+    def test_relaxed_durability_covers_its_own_transaction_only(self):
+        for connection in list(self.db.pool.connections):
+            yield connection.runOperation("SET synchronous_commit = on")  # the suite's server defaults to off
+        for _ in range(2):
+            relaxed = yield defer.gatherResults([self.db.runQuery(RELAXED_SETTING) for _ in range(3)])
+            self.assertEqual(relaxed, [[("off",)]] * 3)
+            durable = yield defer.gatherResults([self.db.runQuery(SETTING) for _ in range(3)])
+            self.assertEqual(durable, [[("on",)]] * 3)

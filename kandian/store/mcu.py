@@ -105,12 +105,15 @@ _CHECK_SESSION_LIST = Statement(
     "WITH who AS (" + _SESSION + _SESSION_FROM + _SESSION_WHERE + ")"
     " SELECT who.*, l.* FROM who LEFT JOIN LATERAL (" + _DEVICE_LIST % ("who.user_id",) + ") l ON who.live"
     " ORDER BY l.share_flag, l.dev_id, l.channel_no")
-_TOUCH_SESSION = Statement("UPDATE mcu_session SET last_used_at = to_timestamp(%s) WHERE session_id = %s")
+# sessions are committed without waiting for the WAL flush: a crash of
+# PostgreSQL could forget the newest ones, and their apps would log in again
+_TOUCH_SESSION = Statement("UPDATE mcu_session SET last_used_at = to_timestamp(%s) WHERE session_id = %s",
+                           durable=False)
 _OPEN_SESSION_LIST = Statement(
     "WITH s AS (INSERT INTO mcu_session (session_id, user_id, version, client_ip, created_at,"
     " last_used_at) VALUES (%s, %s, %s, %s, to_timestamp(%s), to_timestamp(%s)) RETURNING user_id)"
     " SELECT l.* FROM s LEFT JOIN LATERAL (" + _DEVICE_LIST % ("s.user_id",) + ") l ON true"
-    " ORDER BY l.share_flag, l.dev_id, l.channel_no")
+    " ORDER BY l.share_flag, l.dev_id, l.channel_no", durable=False)
 
 
 def _listed(row) -> ListedChannel:

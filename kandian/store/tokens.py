@@ -32,7 +32,10 @@ def new_token(account: str, dev_id: str, channel_no: int, stream: str, now: floa
 _ISSUE = Statement(
     "INSERT INTO hash_token (hash_token, dev_id, channel_no, stream_type, file_name, user_id,"
     " purpose, issued_at, expires_at) SELECT t, %s::text, %s::integer, %s::smallint, %s::text, %s::bigint, p,"
-    " to_timestamp(%s), to_timestamp(%s) FROM unnest(%s::text[], %s::text[]) AS x (t, p)")
+    " to_timestamp(%s), to_timestamp(%s) FROM unnest(%s::text[], %s::text[]) AS x (t, p)",
+    # an issued token lost in a crash of PostgreSQL only fails its play (the
+    # app asks again); its consumption below is always durable
+    durable=False)
 _CONSUME = Statement(
     "UPDATE hash_token SET consumed_at = to_timestamp(%s)"
     " WHERE hash_token = %s AND dev_id = %s AND channel_no = %s"
