@@ -165,6 +165,16 @@ class TokenTests(DeviceTestCase):
         self.assertEqual(result, 1)
 
     @defer.inlineCallbacks
+    def test_values_no_token_can_carry_are_refused_not_errors(self):
+        token = yield self.issue(stream_type=2)
+        for channel, stream in [(2**31, 2), (0, 40000), (0, -1), (2**40, 2**40)]:
+            result = yield self.link.check_video_token(channel, stream, token)
+            self.assertEqual(result, 1, (channel, stream))
+        self.assertEqual(self.flushLoggedErrors(), [])
+        result = yield self.link.check_video_token(0, 2, token)
+        self.assertEqual(result, 0)
+
+    @defer.inlineCallbacks
     def test_video_token_is_bound_to_its_stream(self):
         token = yield self.issue(stream_type=2)
         for channel, stream in [(1, 2), (0, 1)]:
@@ -262,6 +272,33 @@ class LinkRulesTests(DeviceTestCase):
         yield link.set_addresses(UpnpIP="127.0.0.1", RtspUpnpPort=closed_port)
         yield eventually(lambda: self.device_row("upnp_reachable").addCallback(lambda r: r[0] is False),
                          "UPnP unreachable")
+
+
+class WriteOrderTests(DeviceTestCase):
+    @defer.inlineCallbacks
+    def test_a_heartbeat_with_new_addresses_lands_after_the_login_row(self):
+        """The login row and a heartbeat's addresses write the same columns:
+        however late the login's write is, the heartbeat's must not be overtaken."""
+        yield DeviceStore(self.db).add(DEV_ID, "key-1")
+        store = self.service.platform.link_store
+        real, held = store.logged_in, []
+
+        def slow_logged_in(*args, **kw):
+            release = defer.Deferred()
+            held.append(release)
+            return release.addCallback(lambda _: real(*args, **kw))
+
+        store.logged_in = slow_logged_in
+        self.addCleanup(setattr, store, "logged_in", real)
+        link = yield self.connect(DeviceState(DEV_ID, "key-1"))
+        self.assertEqual(len(held), 1)
+        answered = link.set_addresses(LocalIP="192.168.7.7", RtspLocalPort=8554)
+        yield pause(0.2)
+        self.assertFalse(answered.called)  # the heartbeat waits for the login row
+        held[0].callback(None)
+        yield answered
+        row = yield self.device_row("online", "local_ip", "rtsp_local_port")
+        self.assertEqual(row, (True, "192.168.7.7", 8554))
 
 
 class BadInputTests(DeviceTestCase):

@@ -86,3 +86,12 @@ class PreparedOnPoolTests(DatabaseTestCase):
             self.assertEqual(relaxed, [[("off",)]] * 3)
             durable = yield defer.gatherResults([self.db.runQuery(SETTING) for _ in range(3)])
             self.assertEqual(durable, [[("on",)]] * 3)
+
+    @defer.inlineCallbacks
+    def test_a_statement_the_server_already_has_is_used_as_it_is(self):
+        """A PREPARE whose answer never arrived (a cancelled call) must not break the connection."""
+        statement = Statement("SELECT %s::integer * 2")
+        for connection in list(self.db.pool.connections):
+            yield connection.runOperation(statement.prepare)
+        answers = yield defer.gatherResults([self.db.runQuery(statement, (i,)) for i in range(6)])
+        self.assertEqual(answers, [[(2 * i,)] for i in range(6)])

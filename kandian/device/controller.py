@@ -128,6 +128,7 @@ class LinkController:
         self._abilities: dict[str, int] = {}
         self.alarm_hooks: list[Callable[[Alarm], object]] = []
         self._writes: dict[object, defer.Deferred] = {}
+        self._login_rows: dict[object, defer.Deferred] = {}  # link → fires once its login row is written
         self.stopping = False  # set at shutdown: the platform marks everything offline at once
         self.alarms_stored = 0
 
@@ -174,10 +175,14 @@ class LinkController:
                                      request.NatType, host, port, self.now(),
                                      upnp_reachable=None if worth_probing else False)
         self._track(link, write, "record the login")
+        # the login row is written before any later write of the same columns
+        # (a heartbeat's new addresses, a probe's outcome): they wait on this
+        self._login_rows[link] = _settled(write)
         if self.probe is not None and worth_probing:
             write.addBoth(lambda _: self.probe.check(link.dev_id, request.UpnpIP, request.RtspUpnpPort))
 
     def link_lost(self, link) -> None:
+        self._login_rows.pop(link, None)
         if self.registry.remove(link) and not self.stopping:
             log.info("device {dev_id} offline", dev_id=link.dev_id)
             before = self._writes.pop(link, None) or defer.succeed(None)
@@ -217,6 +222,9 @@ class LinkController:
                                in zip(_addresses(request), link.addresses or Addresses())))
         if reported != link.addresses:
             old, link.addresses = link.addresses, reported
+            login_row = self._login_rows.get(link)
+            if login_row is not None:
+                yield _settled(login_row)
             yield self.store.addresses(request.DevID, reported, request.CurVideoNum, self.now())
             if self.probe is not None and (old is None or (old.upnp_ip, old.rtsp_upnp_port)
                                            != (reported.upnp_ip, reported.rtsp_upnp_port)):
@@ -291,6 +299,19 @@ class LinkController:
         NotifyPictureRequest: _picture,
         AlarmNotifyRequest: _alarm,
     }
+
+
+def _settled(d: defer.Deferred) -> defer.Deferred:
+    """A new Deferred firing with None once *d* has its result; *d*'s own result
+    and callbacks are left as they are."""
+    settled = defer.Deferred()
+
+    def fire(result):
+        settled.callback(None)
+        return result
+
+    d.addBoth(fire)
+    return settled
 
 
 def _addresses(request) -> Addresses:

@@ -31,7 +31,7 @@ def _escape(value) -> str:
     if value is True or value is False:
         return "true" if value else "false"
     if type(value) is not str:
-        return str(value)
+        value = str(value)  # numbers; a str subclass is escaped like any text
     if _NOT_XML.search(value):
         value = _NOT_XML.sub("", value)
     if "&" in value:
@@ -66,19 +66,27 @@ def _write(out: list, field: tuple, value) -> None:
         out.append(start + _escape(value) + end)
     elif kind == _RECORD:
         out.append(start)
+        mark = len(out)
         for sub in inner:
             sub_value = getattr(value, sub[0], None)
             if sub_value is not None:
                 _write(out, sub, sub_value)
-        out.append(end)
-    elif value:
+        _close(out, mark, end, empty)
+    else:
         out.append(start)
+        mark = len(out)
         for item in value:
             if item is not None:
                 _write(out, inner, item)
-        out.append(end)
+        _close(out, mark, end, empty)
+
+
+def _close(out: list, mark: int, end: str, empty: str) -> None:
+    """An element with nothing written inside is ``<tns:X/>``, as lxml writes it."""
+    if len(out) == mark:
+        out[-1] = empty
     else:
-        out.append(empty)
+        out.append(end)
 
 
 class _Answer:

@@ -8,6 +8,7 @@ idea).  A failure is a :class:`StoreError` whose text is one line.
 from __future__ import annotations
 
 import psycopg2
+import psycopg2.errors
 from twisted.application import service
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -62,7 +63,13 @@ class Database:
             def execute(_):
                 prepared.add(statement.name)
                 return getattr(connection, method)(statement.execute, params)
-            d = connection.runOperation(statement.prepare).addCallback(execute)
+
+            def already(failure):
+                # prepared by an earlier call whose answer never reached us
+                failure.trap(psycopg2.errors.DuplicatePreparedStatement)
+                return None
+
+            d = connection.runOperation(statement.prepare).addErrback(already).addCallback(execute)
         return d.addBoth(self._put_back, connection)
 
     def _put_back(self, result, connection):

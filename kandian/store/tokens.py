@@ -22,6 +22,7 @@ from twisted.internet import defer
 from .prepared import Statement
 
 TOKEN_TTL = 60  # seconds, §7.5.5 "有效期 1 分钟"
+_INT4_MAX, _INT2_MAX = 2**31 - 1, 2**15 - 1  # hash_token.channel_no integer, stream_type smallint
 
 
 def new_token(account: str, dev_id: str, channel_no: int, stream: str, now: float) -> str:
@@ -77,6 +78,8 @@ class TokenStore:
         """True once for a live, unexpired token bound to exactly this stream or
         file, and issued for *purpose*: a device verifies "client" tokens (the
         URLs that reach it), the relay "relay" tokens (RelayPlayUrl)."""
+        if not (0 <= channel_no <= _INT4_MAX and (stream_type is None or 0 <= stream_type <= _INT2_MAX)):
+            return False  # no token can be bound to that (the columns could not hold it)
         rows = yield self.db.runQuery(_CONSUME, (now, token, dev_id, channel_no, stream_type, file_name, purpose, now))
         return bool(rows)
 
