@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import ctypes
 import gc
 import hashlib
 import json
@@ -80,6 +79,10 @@ from twisted.logger import (
 
 from kandian.device import messages as m
 
+# bench/_measure.py, beside this script
+from _measure import CLK_TCK, die_with_parent as _die_with_parent, machine_busy, percentile
+from _measure import proc_stat as _stat, say
+
 BIN = os.path.dirname(sys.executable)
 LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
 FIRST_DEVID = 81100000000
@@ -87,7 +90,6 @@ TARGET_DEVICES = 50_000
 TARGET_LOGINS = 1_000.0
 TARGET_P99_MS = 20.0
 LOGIN, ABILITY, HEARTBEAT = m.LoginRequest.CMD, m.AbilityUpRequest.CMD, m.HeartbeatRequest.CMD
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 COMMANDS = {
     "get_wifi": (m.GetWifiRequest, {}),
@@ -97,10 +99,6 @@ COMMANDS = {
 PER_ADDRESS = 4000  # devices a source address; one address has ~28,000 ephemeral ports, bind() takes even ones
 
 _children: list[subprocess.Popen] = []
-
-
-def say(line: str = "") -> None:
-    print(line, flush=True)
 
 
 # -- what the machine and the processes did ----------------------------------------------
@@ -128,14 +126,6 @@ def rss_kib(pid="self") -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def _stat(pid) -> list[str] | None:
-    try:
-        with open("/proc/%s/stat" % (pid,)) as f:
-            return f.read().rpartition(")")[2].split()
-    except OSError:
-        return None
 
 
 def cpu_seconds(pid, children: bool = False, system: bool = False) -> float:
@@ -236,13 +226,6 @@ def tcp_counters() -> dict[str, int]:
     return found
 
 
-def machine_busy() -> float:
-    """CPU seconds all processes of the machine used (/proc/stat: all but idle and iowait), all cores."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:9]]
-    return (sum(fields) - fields[3] - fields[4]) / CLK_TCK
-
-
 def runqueue_wait(pid="self") -> float:
     """Seconds *pid* was runnable but waiting for a CPU (/proc/PID/schedstat, second field)."""
     try:
@@ -294,17 +277,6 @@ def object_census() -> collections.Counter:
 
 
 # -- child processes ------------------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    # SIGINT stops a child (FleetProcs.stop, Profiler.stop) even when this process was started with it
-    # ignored (a background job of a non-interactive shell); PR_SET_PDEATHSIG: a child gets SIGTERM if this
-    # process dies without cleaning up.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 def spawn(args: list[str], **kw) -> subprocess.Popen:
@@ -608,12 +580,6 @@ def wait_until(reactor, check, timeout: float, every: float = 0.01):
             return False
         yield sleep(reactor, every)
     return True
-
-
-def percentile(ordered: list[float], q: float) -> float:
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, max(0, int(round(q / 100.0 * len(ordered) + 0.5)) - 1))]
 
 
 class StallMeter:

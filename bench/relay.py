@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import ctypes
 import json
 import os
 import platform
@@ -72,9 +71,12 @@ import sys
 import tempfile
 import time
 
+# bench/_measure.py, beside this script
+from _measure import CLK_TCK, die_with_parent as _die_with_parent, machine_busy
+from _measure import proc_stat as _stat, say
+
 HERE = os.path.abspath(__file__)
 BIN = os.path.dirname(sys.executable)
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 PAYLOAD = 1400  # RTP header + payload per interleaved frame
@@ -86,10 +88,6 @@ TARGET_RATIO = 0.90
 TARGET_STREAMS = 1000
 RATE_OK = 0.95  # a stream kept its rate when it received >= 95 % of the nominal bytes
 QUIET_CORES = 0.15  # other processes using less than this is "quiet"
-
-
-def say(line: str = "") -> None:
-    print(line, flush=True)
 
 
 # -- the camera ---------------------------------------------------------------------------------------
@@ -476,14 +474,6 @@ def begin_logging(path: str) -> None:
 _children: list["Child"] = []
 
 
-def _die_with_parent() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 class Child:
     """A role of this script in a process of its own, driven over its stdin/stdout."""
 
@@ -549,14 +539,6 @@ def stop_all() -> None:
         child.stop()
 
 
-def _stat(pid) -> list[str] | None:
-    try:
-        with open("/proc/%s/stat" % (pid,)) as f:
-            return f.read().rpartition(")")[2].split()
-    except OSError:
-        return None
-
-
 def cpu_times(pid) -> tuple[float, float]:
     """(utime, stime) seconds of *pid*, all its threads."""
     fields = _stat(pid)
@@ -574,14 +556,6 @@ def status_kib(pid, key: str) -> int:
     except OSError:
         pass
     return 0
-
-
-def machine_busy() -> float:
-    """CPU seconds the machine spent busy since boot, all cores (/proc/stat: all but idle and iowait;
-    steal -- time the hypervisor gave to other guests -- included)."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / CLK_TCK
 
 
 def machine_steal() -> float:

@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import ctypes
 import http.client
 import json
 import os
@@ -77,6 +76,10 @@ import threading
 import time
 from xml.sax.saxutils import escape
 
+# bench/_measure.py, beside this script
+from _measure import CLK_TCK, die_with_parent as _die_with_parent, machine_busy, percentile
+from _measure import proc_stat as _stat, say
+
 BIN = os.path.dirname(sys.executable)
 LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
 NS = "urn:kandian:mcu"
@@ -88,7 +91,6 @@ FIRST_LOGIN_ACCOUNT = 13900000000
 SESSION_TIMEOUT = 86400
 TARGET, AIM = 0.15, 0.30
 SOAP_CASES = ("McuLogin", "RefreshDevList", "VideoPlay")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # What the bare resource answers: about the size of a Result-only SOAP answer.
 BARE_RESPONSE = (
@@ -100,22 +102,7 @@ BARE_RESPONSE = (
 _children: list[subprocess.Popen] = []
 
 
-def say(line: str = "") -> None:
-    print(line, flush=True)
-
-
 # -- processes -------------------------------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    # SIGINT as usual in the child even when this script was started in the background (where it is
-    # ignored, and the child would inherit that); py-spy writes its profile on SIGINT.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    # PR_SET_PDEATHSIG: a child gets SIGTERM (a clean stop) if this process dies without cleaning up.
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 def spawn(args: list[str], **kw) -> subprocess.Popen:
@@ -147,14 +134,6 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _stat(pid) -> list[str] | None:
-    try:
-        with open("/proc/%s/stat" % (pid,)) as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
 
 
 def cpu_seconds(pid, reaped: bool = False) -> float:
@@ -197,13 +176,6 @@ def kernel_threads_cpu() -> float:
     """CPU of the kernel's threads (children of kthreadd): the ext4 journal and block I/O workers that
     PostgreSQL's commits keep busy."""
     return sum(cpu_seconds(p) for p in descendants(2))
-
-
-def machine_busy() -> float:
-    """CPU seconds the whole machine spent busy since boot (/proc/stat: all but idle and iowait)."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / CLK_TCK
 
 
 def _children_cpu() -> float:
@@ -586,12 +558,6 @@ def first_logins(port: int, accounts: list[str], concurrency: int, devices: int)
     ms = sorted(x * 1000 for x in latencies)
     return {"logins": len(ms), "concurrency": concurrency, "failures": failures[:3], "failed": len(failures),
             "rps": len(ms) / wall if wall else 0.0, "p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99)}
-
-
-def percentile(ordered: list[float], q: float) -> float:
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def scrypt_alone(runs: int = 10) -> float:

@@ -1,0 +1,62 @@
+"""What every benchmark in bench/ measures the same way (imported as a sibling
+module: each script runs as ``python bench/NAME.py``, its children too).
+
+- :func:`proc_stat`: the fields of ``/proc/PID/stat`` after the command name;
+  :data:`CLK_TCK` turns their CPU ticks into seconds.
+- :func:`machine_busy`: CPU seconds the whole machine spent busy since boot,
+  all cores (``/proc/stat``: everything but idle and iowait; steal — time the
+  hypervisor gave other guests — included), to tell a quiet run from a
+  disturbed one.
+- :func:`percentile`: nearest-rank percentile of a sorted list, the one
+  definition behind every p50/p90/p99 the scripts compute themselves (wrk
+  reports its own).
+- :func:`die_with_parent`: ``preexec_fn`` of every child process: SIGINT
+  handled as usual even when the script itself was started with it ignored (a
+  background job of a non-interactive shell; py-spy writes its profile on
+  SIGINT), and SIGTERM (a clean stop) if the script dies without cleaning up
+  (PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import signal
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+_PR_SET_PDEATHSIG = 1
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def die_with_parent() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def proc_stat(pid) -> list[str] | None:
+    """Fields 3… of /proc/PID/stat (state, ppid, …; utime is [11], stime [12]), or None if it is gone."""
+    try:
+        with open("/proc/%s/stat" % (pid,)) as f:
+            return f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def machine_busy() -> float:
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / CLK_TCK
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Nearest-rank: the smallest value with at least q % of the values at or below it."""
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100.0 * len(ordered)) - 1))]
