@@ -10,6 +10,9 @@ module: each script runs as ``python bench/NAME.py``, its children too).
 - :func:`percentile`: nearest-rank percentile of a sorted list, the one
   definition behind every p50/p90/p99 the scripts compute themselves (wrk
   reports its own).
+- :func:`spawn`, :func:`reap`, :func:`reap_all`: child processes, each
+  remembered until it is stopped.
+- :func:`folded_stacks`: a py-spy raw profile, frames shortened.
 - :func:`die_with_parent`: ``preexec_fn`` of every child process: SIGINT
   handled as usual even when the script itself was started with it ignored (a
   background job of a non-interactive shell; py-spy writes its profile on
@@ -23,6 +26,7 @@ import ctypes
 import math
 import os
 import signal
+import subprocess
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PR_SET_PDEATHSIG = 1
@@ -60,3 +64,57 @@ def percentile(ordered: list[float], q: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100.0 * len(ordered)) - 1))]
+
+
+# -- child processes -------------------------------------------------------------------------------
+
+children: list[subprocess.Popen] = []  # every child still to stop
+
+
+def spawn(args: list[str], **kw) -> subprocess.Popen:
+    proc = subprocess.Popen(args, preexec_fn=die_with_parent, **kw)
+    children.append(proc)
+    return proc
+
+
+def reap(proc: subprocess.Popen, sig: int, timeout: float) -> int | None:
+    """Stop *proc* with *sig*, killing it after *timeout* seconds; its exit status."""
+    if proc.poll() is None:
+        try:
+            proc.send_signal(sig)
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc in children:
+        children.remove(proc)
+    return proc.returncode
+
+
+def reap_all(sig: int, timeout: float) -> None:
+    for proc in list(children):
+        reap(proc, sig, timeout)
+
+
+# -- py-spy profiles -------------------------------------------------------------------------------
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + "/"
+
+
+def short_frame(frame: str) -> str:
+    """``name (path)`` with the path from site-packages, the stdlib or this repository on."""
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    for marker in ("site-packages/", "/lib/python3.11/", _REPO):
+        if marker in where:
+            where = where.split(marker, 1)[1]
+    return "%s (%s)" % (name, where) if where else name
+
+
+def folded_stacks(path: str):
+    """(frames, samples) for each line of a py-spy ``--format raw`` file, outermost frame first."""
+    with open(path) as f:
+        for line in f:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            if stack and count.isdigit():
+                yield [short_frame(x) for x in stack.split(";")], int(count)

@@ -80,8 +80,8 @@ from twisted.logger import (
 from kandian.device import messages as m
 
 # bench/_measure.py, beside this script
-from _measure import CLK_TCK, die_with_parent as _die_with_parent, machine_busy, percentile
-from _measure import proc_stat as _stat, say
+from _measure import CLK_TCK, folded_stacks, machine_busy, percentile, reap, say, spawn
+from _measure import children, proc_stat as _stat, reap_all
 
 BIN = os.path.dirname(sys.executable)
 LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
@@ -98,7 +98,6 @@ COMMANDS = {
 
 PER_ADDRESS = 4000  # devices a source address; one address has ~28,000 ephemeral ports, bind() takes even ones
 
-_children: list[subprocess.Popen] = []
 
 
 # -- what the machine and the processes did ----------------------------------------------
@@ -279,30 +278,6 @@ def object_census() -> collections.Counter:
 # -- child processes ------------------------------------------------------------------------
 
 
-def spawn(args: list[str], **kw) -> subprocess.Popen:
-    proc = subprocess.Popen(args, preexec_fn=_die_with_parent, **kw)
-    _children.append(proc)
-    return proc
-
-
-def reap(proc: subprocess.Popen, sig=signal.SIGINT, timeout: float = 20.0) -> int | None:
-    if proc.poll() is None:
-        try:
-            proc.send_signal(sig)
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    if proc in _children:
-        _children.remove(proc)
-    return proc.returncode
-
-
-def reap_all() -> None:
-    for proc in list(_children):
-        reap(proc, signal.SIGTERM, 5.0)
-
-
 class FleetProcs:
     """Simulator processes (:func:`run_fleet_child`), one source address each."""
 
@@ -349,7 +324,7 @@ class FleetProcs:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
         for p in self.procs:
-            reap(p)
+            reap(p, signal.SIGINT, 20.0)
         summaries = []
         for out in self.outputs:
             with open(out, errors="replace") as f:
@@ -684,15 +659,6 @@ class Profiler:
         return summarize_profile(self.path, seconds * self.rate)
 
 
-def _short(frame: str) -> str:
-    name, _, where = frame.partition(" (")
-    where = where.rstrip(")")
-    for marker in ("site-packages/", "/lib/python3.11/", "/work/main/"):
-        if marker in where:
-            where = where.split(marker, 1)[1]
-    return "%s (%s)" % (name, where)
-
-
 # what the login path spends its time on: inclusive share of the samples whose stack has a matching frame
 PROFILE_PARTS = [
     ("cyclic garbage collector (gc_collect_main)", ("gc_collect_main",)),
@@ -714,21 +680,15 @@ def summarize_profile(path: str, possible: float, top: int = 15) -> dict:
     inclusive: collections.Counter = collections.Counter()
     files: collections.Counter = collections.Counter()
     total = 0
-    with open(path) as f:
-        for line in f:
-            stack, _, count = line.rstrip("\n").rpartition(" ")
-            if not stack or not count.isdigit():
-                continue
-            n = int(count)
-            frames = [_short(x) for x in stack.split(";")]
-            total += n
-            own[frames[-1]] += n
-            files[frames[-1].rpartition(" (")[2].rstrip(")")] += n
-            for name in set(frames[1:]):  # frames[0]: the thread's native entry point
-                inclusive[name] += n
-            for label, needles in PROFILE_PARTS:
-                if any(needle in frame for frame in frames for needle in needles):
-                    parts[label] += n
+    for frames, n in folded_stacks(path):
+        total += n
+        own[frames[-1]] += n
+        files[frames[-1].rpartition(" (")[2].rstrip(")")] += n
+        for name in set(frames[1:]):  # frames[0]: the thread's native entry point
+            inclusive[name] += n
+        for label, needles in PROFILE_PARTS:
+            if any(needle in frame for frame in frames for needle in needles):
+                parts[label] += n
     pct = lambda n: round(100.0 * n / total, 1) if total else 0.0  # noqa: E731
     return {"samples": total, "possible": int(possible), "file": path,
             "parts": [(label, pct(parts[label])) for label, _ in PROFILE_PARTS],
@@ -936,7 +896,7 @@ def run_null(reactor, args):
         result = yield measure(reactor, target, args, directory, cpu, profile=False)
         yield target.stop()
     finally:
-        reap_all()
+        reap_all(signal.SIGTERM, 5.0)
         shutil.rmtree(directory, ignore_errors=True)
     with open(args.null_platform, "w") as f:
         json.dump(result, f)
@@ -1018,7 +978,7 @@ def run_kandian(reactor, args, directory: str):
                result["link_stats"]["command_timeouts"], dict(levels)))
         return result
     finally:
-        reap_all()
+        reap_all(signal.SIGTERM, 5.0)
         if svc.running:
             yield svc.stopService()
 
@@ -1190,7 +1150,7 @@ def main(argv=None) -> None:
             child = spawn([sys.executable, os.path.abspath(__file__), "--null-platform", out] + argv)
             if child.wait() != 0 or not os.path.exists(out):
                 raise SystemExit("the null-platform run failed (exit %s)" % child.returncode)
-            _children.remove(child)
+            children.remove(child)
             with open(out) as f:
                 null = json.load(f)
         say("\n== kandian: KandianService in this process")
@@ -1206,7 +1166,7 @@ def main(argv=None) -> None:
 
         task.react(run)  # exits
     finally:
-        reap_all()
+        reap_all(signal.SIGTERM, 5.0)
         shutil.rmtree(directory, ignore_errors=True)
 
 

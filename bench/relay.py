@@ -73,7 +73,7 @@ import time
 
 # bench/_measure.py, beside this script
 from _measure import CLK_TCK, die_with_parent as _die_with_parent, machine_busy
-from _measure import proc_stat as _stat, say
+from _measure import folded_stacks, proc_stat as _stat, say
 
 HERE = os.path.abspath(__file__)
 BIN = os.path.dirname(sys.executable)
@@ -890,38 +890,23 @@ def profile(child: Child, player: Child, directory: str, seconds: float, tag: st
     return summary
 
 
-def _short(frame: str) -> str:
-    name, _, where = frame.partition(" (")
-    where = where.rstrip(")")
-    for marker in ("site-packages/", "/lib/python3.11/", "/work/main/"):
-        if marker in where:
-            where = where.split(marker, 1)[1]
-    return "%s (%s)" % (name, where) if where else name
-
-
 def summarize_profile(path: str, top: int = 12) -> dict:
     own: collections.Counter = collections.Counter()
     inclusive: collections.Counter = collections.Counter()
     parts: collections.Counter = collections.Counter()
     total = idle = 0
-    with open(path) as f:
-        for line in f:
-            stack, _, count = line.rstrip("\n").rpartition(" ")
-            if not stack or not count.isdigit():
-                continue
-            n = int(count)
-            frames = [_short(x) for x in stack.split(";")]
-            total += n
-            if "epoll_wait" in frames[-1]:
-                idle += n
-                continue
-            own[frames[-1]] += n
-            for name in set(frames[1:]):
-                inclusive[name] += n
-            for label, needles, where in PARTS:
-                hay = frames[-1:] if where == "leaf" else frames
-                if any(needle in frame for frame in hay for needle in needles):
-                    parts[label] += n
+    for frames, n in folded_stacks(path):
+        total += n
+        if "epoll_wait" in frames[-1]:
+            idle += n
+            continue
+        own[frames[-1]] += n
+        for name in set(frames[1:]):
+            inclusive[name] += n
+        for label, needles, where in PARTS:
+            hay = frames[-1:] if where == "leaf" else frames
+            if any(needle in frame for frame in hay for needle in needles):
+                parts[label] += n
     busy = total - idle
     pct = lambda n: 100.0 * n / busy if busy else 0.0  # noqa: E731  (share of the busy samples)
     return {"samples": total, "idle": idle, "busy": busy, "file": path,

@@ -77,8 +77,8 @@ import time
 from xml.sax.saxutils import escape
 
 # bench/_measure.py, beside this script
-from _measure import CLK_TCK, die_with_parent as _die_with_parent, machine_busy, percentile
-from _measure import proc_stat as _stat, say
+from _measure import CLK_TCK, folded_stacks, machine_busy, percentile, reap, say, spawn
+from _measure import proc_stat as _stat, reap_all
 
 BIN = os.path.dirname(sys.executable)
 LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
@@ -99,31 +99,9 @@ BARE_RESPONSE = (
     b"<soap11env:Body><tns:BareResponse><tns:Result>0</tns:Result></tns:BareResponse></soap11env:Body>"
     b"</soap11env:Envelope>")
 
-_children: list[subprocess.Popen] = []
 
 
 # -- processes -------------------------------------------------------------------------------------
-
-
-def spawn(args: list[str], **kw) -> subprocess.Popen:
-    proc = subprocess.Popen(args, preexec_fn=_die_with_parent, **kw)
-    _children.append(proc)
-    return proc
-
-
-def reap(proc: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 60.0) -> int | None:
-    # SIGTERM, not SIGINT: a process started from a non-interactive shell in the background inherits
-    # SIGINT ignored, and then Twisted does not handle it either
-    if proc.poll() is None:
-        try:
-            proc.send_signal(sig)
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    if proc in _children:
-        _children.remove(proc)
-    return proc.returncode
 
 
 def alive(pid: int) -> bool:
@@ -689,15 +667,6 @@ def profile_case(spy: str, pid: int, wrk: str, load: Load, args, directory: str,
     return summary
 
 
-def _short(frame: str) -> str:
-    name, _, where = frame.partition(" (")
-    where = where.rstrip(")")
-    for marker in ("site-packages/", "/lib/python3.11/", "/work/main/"):
-        if marker in where:
-            where = where.split(marker, 1)[1]
-    return "%s (%s)" % (name, where)
-
-
 def _package(frame: str) -> str:
     where = frame.rpartition(" (")[2].rstrip(")")
     parts = where.replace(".py", "").split("/")
@@ -720,19 +689,13 @@ def summarize_profile(path: str, possible: float, top: int = 15) -> dict:
     inclusive: collections.Counter = collections.Counter()
     packages: collections.Counter = collections.Counter()
     total = 0
-    with open(path) as f:
-        for line in f:
-            stack, _, count = line.rstrip("\n").rpartition(" ")
-            if not stack or not count.isdigit():
-                continue
-            n = int(count)
-            frames = [_short(x) for x in stack.split(";")]
-            total += n
-            own[frames[-1]] += n
-            packages[_package(frames[-1])] += n
-            for frame in set(frames):
-                if _package(frame) not in _PLUMBING:
-                    inclusive[frame] += n
+    for frames, n in folded_stacks(path):
+        total += n
+        own[frames[-1]] += n
+        packages[_package(frames[-1])] += n
+        for frame in set(frames):
+            if _package(frame) not in _PLUMBING:
+                inclusive[frame] += n
     return {"samples": total, "possible": int(possible), "busy": total / possible if possible else 0.0,
             "own": own.most_common(top), "inclusive": inclusive.most_common(top),
             "packages": packages.most_common(12)}
@@ -878,8 +841,8 @@ def measure(args, directory: str) -> dict:
             result["profiles"][name] = prof
             report_profile(name, prof)
     finally:
-        reap(platform_proc)
-        reap(bare_proc)
+        reap(platform_proc, signal.SIGTERM, 60.0)
+        reap(bare_proc, signal.SIGTERM, 60.0)
         counters = os.path.join(directory, "counters.json")
         if os.path.exists(counters):
             with open(counters) as f:
@@ -998,8 +961,7 @@ def main(argv=None) -> None:
             with open(args.json, "w") as f:
                 json.dump(result, f, indent=1, default=str)
     finally:
-        for proc in list(_children):
-            reap(proc, signal.SIGTERM, 30.0)
+        reap_all(signal.SIGTERM, 30.0)
         if args.keep:
             say("kept %s" % directory)
         else:
