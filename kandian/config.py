@@ -186,6 +186,14 @@ class RtspSection:
 
 
 @attrs.frozen
+class ThrottleSection:
+    # failed credential checks (passwords, DevKeys, play tokens) counted per window
+    window: int = _setting("900", positive_int)
+    failures_per_address: int = _setting("30", positive_int)
+    failures_per_account: int = _setting("5", positive_int)
+
+
+@attrs.frozen
 class AdminSection:
     listen: str = _setting("tcp:8591:interface=127.0.0.1", endpoint)
 
@@ -206,6 +214,7 @@ class Config:
     rtsp: RtspSection = attrs.field(factory=RtspSection)
     admin: AdminSection = attrs.field(factory=AdminSection)
     ftp: FtpSection = attrs.field(factory=FtpSection)
+    throttle: ThrottleSection = attrs.field(factory=ThrottleSection)
 
     def listeners(self) -> dict[str, str]:
         """Listener name (the config section) → endpoint description."""
@@ -233,6 +242,7 @@ SECTIONS: dict[str, type] = {
     "platform": PlatformSection, "database": DatabaseSection,
     "device": DeviceSection, "register": RegisterSection, "mcu": McuSection,
     "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection,
+    "throttle": ThrottleSection,
 }
 
 

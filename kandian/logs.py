@@ -28,3 +28,16 @@ def json_lines():
 def text():
     """Plain text like twistd's default, info and above (no debug chatter), on stdout."""
     return _at_least(textFileLogObserver(sys.stdout), LogLevel.info)
+
+
+def peer_text(value, limit: int = 64) -> str:
+    """A peer-supplied string for a log line: printable, at most *limit* characters.
+
+    DevIDs, URLs and element values come from the network; logged whole, one
+    60,000-character DevID is a 60 KB log line.
+    """
+    if not isinstance(value, str):
+        value = value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
+    if len(value) > limit:
+        value = value[:limit] + "…(%d chars)" % len(value)
+    return value.encode("unicode_escape").decode("ascii") if not value.isprintable() else value
