@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import attrs
 
-from kandian.device.messages.base import Message, MessageError, integer, port, text
+from kandian.device.messages.base import Message, MessageError, code, dev_id, integer, port, text
 
 __all__ = ["RegisterRequest", "RegisterResponse", "MessageError"]
 
@@ -23,8 +23,8 @@ class RegisterRequest(Message):
     ROOT: ClassVar[str] = "REGISTER_REQ"
     ManufacturerNo: str | None = text(optional=True)
     Mode: str | None = text(optional=True)  # the device model ("Mode" in the spec)
-    DevType: int | None = integer(optional=True)  # 1 IPC, 2 DVR, 3 NVR
-    DevID: str = text()
+    DevType: int | None = code(optional=True)  # 1 IPC, 2 DVR, 3 NVR
+    DevID: str = dev_id()
     DevKey: str = text(secret=True)
 
 
@@ -33,7 +33,7 @@ class RegisterResponse(Message):
     CMD: ClassVar[int] = 0
     ROOT: ClassVar[str] = "REGISTER_RES"
     Result: int = integer()
-    DevID: str = text()
+    DevID: str = dev_id()
     NatIP: str | None = text(optional=True)
     NatPort: int | None = port(optional=True)
     BackupNatIP: str | None = text(optional=True)

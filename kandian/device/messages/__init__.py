@@ -47,7 +47,9 @@ known misspellings of the samples are accepted too:
 * Times stay strings: ``Time`` is YYYYMMDDHHMMSS, §7.5.22's StartTime/EndTime
   YYYYMMDDHHMM, the policies' StartTime/EndTime HH:MM.
 * ``ABILITYUP_RES``, ``HEARTBEAT_RES`` and ``NOTIFY_PICTURE_RES`` have no
-  ``Result``; ``STORE_QUERY_RES``'s Result is a state (1 ready, 0 no medium,
+  ``Result`` in the spec; kandian adds an optional one, written only to refuse
+  a request (255), so that a refused report is still answered.
+  ``STORE_QUERY_RES``'s Result is a state (1 ready, 0 no medium,
   2 unformatted, 3 faulty), not 0-for-success.
 * 0x6A (存储录像参数设置), 0x6B (存储录像参数查询) and 0x73 (视频录像删除)
   are in the command table, but §7.5 defines no body for them: they have no
@@ -55,10 +57,15 @@ known misspellings of the samples are accepted too:
 
 Malformed XML in the samples (``</ DevID>``, ``< VIDEO_PLAY_RES>``) is not
 repaired; the BOM, ``encoding=" UTF-8"`` and whitespace around values are
-tolerated (see :mod:`kandian.xmlwire`). Bounds are enforced only where the
-spec states them: ports 0–65535, ChannelNo and counts/sizes ≥ 0, Week 1–7,
-PageNo ≥ 1. Strings may not start or end with whitespace, since the reader
-strips it.
+tolerated (see :mod:`kandian.xmlwire`). Bounds are the spec's where it
+states them (ports 0–65535, counts ≥ 0, Week 1–7, PageNo ≥ 1) and kandian's
+elsewhere, since a peer must not make the platform store a million channels
+(:mod:`.base`): ChannelNum and DIDONum ≤ 256, ChannelNo and DIDONo 0–256,
+every other integer 32-bit (enumerated codes 16-bit, sizes 64-bit), DevID ≤ 64
+characters, URLs and descriptions ≤ 1024, other strings ≤ 256, repeated
+children ≤ 256 (``<Video>`` ≤ 64). A value beyond its bound raises
+:class:`OutOfRange`, a :class:`MessageError`. Strings may not start or end
+with whitespace, since the reader strips it.
 """
 
 from kandian.device.messages.base import (
@@ -66,6 +73,7 @@ from kandian.device.messages.base import (
     DeviceRequest,
     Message,
     MessageError,
+    OutOfRange,
     StatusResponse,
     decode_body,
     encode_body,
@@ -95,6 +103,7 @@ __all__ = [
     "DeviceRequest",
     "Message",
     "MessageError",
+    "OutOfRange",
     "StatusResponse",
     "decode_body",
     "encode_body",

@@ -30,6 +30,7 @@ from kandian.xmlwire import Element, XMLWireError
 
 __all__ = [
     "MessageError",
+    "OutOfRange",
     "FIELD",
     "Text",
     "Integer",
@@ -49,6 +50,11 @@ __all__ = [
     "integer",
     "port",
     "count",
+    "size",
+    "code",
+    "dev_id",
+    "channel_no",
+    "long_text",
     "repeated",
     "child",
 ]
@@ -62,21 +68,47 @@ class MessageError(XMLWireError):
     """
 
 
+class OutOfRange(MessageError):
+    """A well-formed value beyond its bound: a number, a string's length or a
+    list's length (see the limits below). The link answers it like any other
+    bad body (Result 255) and counts it apart."""
+
+
 FIELD = "kandian.device.messages"
+
+# The spec states no sizes; these limits are kandian's (docs/operations.md
+# "Device link limits"). Each is far above what real firmware sends and far
+# below what would cost the platform: a body cannot name a million channels.
+MAX_CHANNELS = 256  # ChannelNum; ChannelNo 0..256 (0-based, one more for firmware counting from 1)
+MAX_DIDO = 256  # DIDONum; DIDONo 0..256
+MAX_ITEMS = 256  # repeated children (<WifiSSID>, <File>, <Channel> …) in one body
+MAX_VIDEO = 64  # <Video> capabilities in ABILITYUP_REQ
+MAX_ID = 64  # DevID, IpcamDevID
+MAX_TEXT = 256  # any other string
+MAX_LONG_TEXT = 1024  # URLs and free-text descriptions
+INT32 = (-(2**31), 2**31 - 1)  # any integer: what the database's integer column holds
+SMALLINT = (-(2**15), 2**15 - 1)  # enumerated codes kept in smallint columns
+INT64_MAX = 2**63 - 1  # byte counts and storage sizes (bigint)
 
 # §7.4.3 表 2: the commands whose request the device sends.
 DEVICE_INITIATED = frozenset({0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x74})
 
 
-def _xml_string(instance: object, attribute: attrs.Attribute, value: object) -> None:
-    if value is None and attribute.default is None:
-        return
-    if not isinstance(value, str):
-        raise TypeError(f"{attribute.name} must be a str, got {type(value).__name__}")
-    xmlwire.check_text(value)
-    if value != value.strip(xmlwire.WHITESPACE):
-        # The reader strips padding, so such a value could not travel intact.
-        raise ValueError(f"{attribute.name} must not start or end with whitespace")
+def _xml_string(max_length: int) -> Callable[[object, attrs.Attribute, object], None]:
+    def check(instance: object, attribute: attrs.Attribute, value: object) -> None:
+        if value is None and attribute.default is None:
+            return
+        if not isinstance(value, str):
+            raise TypeError(f"{attribute.name} must be a str, got {type(value).__name__}")
+        if len(value) > max_length:
+            # the value itself is not quoted: it may be 60,000 characters
+            raise OutOfRange(f"{attribute.name} of {len(value)} characters exceeds {max_length}")
+        xmlwire.check_text(value)
+        if value != value.strip(xmlwire.WHITESPACE):
+            # The reader strips padding, so such a value could not travel intact.
+            raise ValueError(f"{attribute.name} must not start or end with whitespace")
+
+    return check
 
 
 def _bounded_int(low: int | None, high: int | None) -> Callable[[object, attrs.Attribute, object], None]:
@@ -87,7 +119,7 @@ def _bounded_int(low: int | None, high: int | None) -> Callable[[object, attrs.A
             raise TypeError(f"{attribute.name} must be an int, got {type(value).__name__}")
         if low is not None and value < low or high is not None and value > high:
             span = f"{'' if low is None else low}..{'' if high is None else high}"
-            raise ValueError(f"{attribute.name} must be in {span}, got {value}")
+            raise OutOfRange(f"{attribute.name} must be in {span}, got {value}")
 
     return check
 
@@ -96,6 +128,7 @@ def _bounded_int(low: int | None, high: int | None) -> Callable[[object, attrs.A
 class Text:
     optional: bool = False
     aliases: tuple[str, ...] = ()
+    max_length: int = MAX_TEXT
 
     def read(self, parent: Element, tag: str, children: dict | None = None) -> str | None:
         child = _child(parent, tag, self.aliases, children)
@@ -131,11 +164,15 @@ class Integer:
 @attrs.frozen
 class Repeated:
     item: type[Item]
+    max_items: int = MAX_ITEMS
 
     def read(self, parent: Element, tag: str, children: dict | None = None) -> tuple[Item, ...]:
         if children is not None and tag not in children:
             return ()
-        return tuple(self.item.from_element(element) for element in parent.iterchildren(tag))
+        elements = list(parent.iterchildren(tag))
+        if len(elements) > self.max_items:  # refused before any item is built
+            raise OutOfRange(f"{len(elements)} <{tag}> elements exceed {self.max_items}")
+        return tuple(self.item.from_element(element) for element in elements)
 
     def write(self, tag: str, value: Any) -> list[tuple[str, Any]]:
         return [(tag, item.to_fields()) for item in value]
@@ -173,23 +210,37 @@ def _hidden(value: object) -> str:
     return "None" if value is None else "'***'"
 
 
-def text(*, optional: bool = False, aliases: Iterable[str] = (), secret: bool = False) -> Any:
-    """A string element; a *secret* one (keys, passwords, tokens) is masked in ``repr``."""
-    kind = Text(optional, tuple(aliases))
+def text(*, optional: bool = False, aliases: Iterable[str] = (), secret: bool = False,
+         max_length: int = MAX_TEXT) -> Any:
+    """A string element of at most *max_length* characters; a *secret* one
+    (keys, passwords, tokens) is masked in ``repr``."""
+    kind = Text(optional, tuple(aliases), max_length)
     shown: Any = _hidden if secret else True
+    check = _xml_string(max_length)
     if optional:
-        return attrs.field(default=None, validator=_xml_string, repr=shown, metadata={FIELD: kind})
-    return attrs.field(validator=_xml_string, repr=shown, metadata={FIELD: kind})
+        return attrs.field(default=None, validator=check, repr=shown, metadata={FIELD: kind})
+    return attrs.field(validator=check, repr=shown, metadata={FIELD: kind})
+
+
+def dev_id(*, optional: bool = False) -> Any:
+    """A device code (DevID, IpcamDevID): at most :data:`MAX_ID` characters."""
+    return text(optional=optional, max_length=MAX_ID)
+
+
+def long_text(*, optional: bool = False, secret: bool = False) -> Any:
+    """A URL or a free-text description: at most :data:`MAX_LONG_TEXT` characters."""
+    return text(optional=optional, secret=secret, max_length=MAX_LONG_TEXT)
 
 
 def integer(
     *,
     optional: bool = False,
     aliases: Iterable[str] = (),
-    minimum: int | None = None,
-    maximum: int | None = None,
+    minimum: int | None = INT32[0],
+    maximum: int | None = INT32[1],
 ) -> Any:
-    """An integer element, within ``minimum..maximum`` where the spec says so."""
+    """An integer element, within ``minimum..maximum``: the spec's bounds where
+    it states them, a 32-bit integer otherwise."""
     kind = Integer(optional, tuple(aliases), minimum, maximum)
     check = _bounded_int(minimum, maximum)
     if optional:
@@ -202,13 +253,31 @@ def port(*, optional: bool = False, aliases: Iterable[str] = ()) -> Any:
     return integer(optional=optional, aliases=aliases, minimum=0, maximum=65535)
 
 
-def count(*, optional: bool = False, aliases: Iterable[str] = ()) -> Any:
-    """A number of things or a size: never negative (ChannelNo is one, numbered from 0)."""
-    return integer(optional=optional, aliases=aliases, minimum=0)
+def count(*, optional: bool = False, aliases: Iterable[str] = (), maximum: int = INT32[1]) -> Any:
+    """A number of things: never negative, at most *maximum*."""
+    return integer(optional=optional, aliases=aliases, minimum=0, maximum=maximum)
 
 
-def _items_of(item: type[Item]) -> Callable[[object, attrs.Attribute, object], None]:
+def size(*, optional: bool = False) -> Any:
+    """A size in bytes or megabytes: 0 … 2^63-1 (a bigint)."""
+    return integer(optional=optional, minimum=0, maximum=INT64_MAX)
+
+
+def code(*, optional: bool = False, aliases: Iterable[str] = ()) -> Any:
+    """An enumerated code (a type, a flag, a mode): its list is not enforced,
+    since firmware extends it, only the range of the smallint it is stored in."""
+    return integer(optional=optional, aliases=aliases, minimum=SMALLINT[0], maximum=SMALLINT[1])
+
+
+def channel_no(*, optional: bool = False) -> Any:
+    """ChannelNo: 0 … :data:`MAX_CHANNELS`."""
+    return count(optional=optional, maximum=MAX_CHANNELS)
+
+
+def _items_of(item: type[Item], max_items: int) -> Callable[[object, attrs.Attribute, object], None]:
     def check(instance: object, attribute: attrs.Attribute, value: object) -> None:
+        if len(value) > max_items:  # type: ignore[arg-type]
+            raise OutOfRange(f"{attribute.name}: {len(value)} items exceed {max_items}")  # type: ignore[arg-type]
         for element in value:  # type: ignore[attr-defined]
             if not isinstance(element, item):
                 raise TypeError(f"{attribute.name} holds {item.__name__} items, got {type(element).__name__}")
@@ -216,10 +285,12 @@ def _items_of(item: type[Item]) -> Callable[[object, attrs.Attribute, object], N
     return check
 
 
-def repeated(item: type[Item]) -> Any:
-    """Zero or more ``<Tag>`` children, each an *item*; a tuple, empty by default."""
+def repeated(item: type[Item], max_items: int = MAX_ITEMS) -> Any:
+    """Zero or more ``<Tag>`` children (at most *max_items*), each an *item*;
+    a tuple, empty by default."""
     return attrs.field(
-        default=(), converter=tuple, validator=_items_of(item), metadata={FIELD: Repeated(item)}
+        default=(), converter=tuple, validator=_items_of(item, max_items),
+        metadata={FIELD: Repeated(item, max_items)}
     )
 
 
@@ -350,11 +421,11 @@ class StatusResponse(Message):
     """
 
     Result: int = integer()
-    DevID: str = text()
+    DevID: str = dev_id()
 
 
 @attrs.frozen(kw_only=True)
 class DeviceRequest(Message):
     """Shape of the ``*_REQ`` bodies that carry only DevID."""
 
-    DevID: str = text()
+    DevID: str = dev_id()

@@ -17,7 +17,8 @@ from kandian.device.messages.base import (
     DeviceRequest,
     Message,
     StatusResponse,
-    count,
+    channel_no,
+    dev_id,
     integer,
     register,
     repeated,
@@ -49,8 +50,8 @@ class SetChannelRequest(Message):
 
     CMD = 0x60
     ROOT = "SET_CHANNEL_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     StreamType: int = integer()  # 1 main, 2 sub
     FrameSize: int | None = integer(optional=True)
     FrameRate: int | None = integer(optional=True)
@@ -73,8 +74,8 @@ class GetChannelRequest(Message):
 
     CMD = 0x61
     ROOT = "GET_CHANNEL_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     StreamType: int = integer()
 
 
@@ -114,7 +115,7 @@ class SetWifiRequest(Message):
 
     CMD = 0x63
     ROOT = "SET_WIFI_REQ"
-    DevID: str = text()
+    DevID: str = dev_id()
     SSID: str = text()
     Security: int = integer()
     Password: str | None = text(optional=True, secret=True)  # an open network has none
@@ -134,8 +135,8 @@ class PtzRequest(Message):
 
     CMD = 0x64
     ROOT = "VIDEO_PTZ_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     PtzDirection: int = integer()
 
 
@@ -153,8 +154,8 @@ class SetAlarmRequest(Message):
 
     CMD = 0x7C
     ROOT = "SET_ALARM_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     AlarmType: int = integer()
     AlarmFlag: int = integer()
     DIDONo: int | None = integer(optional=True)
@@ -174,8 +175,8 @@ class GetAlarmRequest(Message):
 
     CMD = 0x7D
     ROOT = "GET_ALARM_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     AlarmType: int = integer()
     DIDONo: int | None = integer(optional=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import attrs
 
-from kandian.device.messages.base import Item, count, integer, port, text
+from kandian.device.messages.base import Item, channel_no, code, count, dev_id, integer, port, size, text
 
 __all__ = ["Video", "Onvif", "WifiSSID", "WeekPolicy", "DayPolicy", "RecordFile", "IpcamChannel"]
 
@@ -20,8 +20,8 @@ class Video(Item):
     """§7.5.2 ``<Video>``: one encoding capability of the device."""
 
     TAG = "Video"
-    StreamType: int = integer()  # 1 main stream, 2 sub stream
-    FrameSize: int = integer()
+    StreamType: int = code()  # 1 main stream, 2 sub stream
+    FrameSize: int = code()
 
 
 @attrs.frozen(kw_only=True)
@@ -79,7 +79,7 @@ class RecordFile(Item):
 
     TAG = "File"
     FileName: str = text()
-    FileSize: int | None = count(optional=True)  # bytes
+    FileSize: int | None = size(optional=True)  # bytes
     StartTime: str | None = text(optional=True)  # YYYYMMDDHHMM
     EndTime: str | None = text(optional=True)
 
@@ -89,5 +89,5 @@ class IpcamChannel(Item):
     """§7.5.21 ``<Channel>``: an NVR channel and the IPC bound to it."""
 
     TAG = "Channel"
-    ChannelNo: int = count()
-    IpcamDevID: str = text()
+    ChannelNo: int = channel_no()
+    IpcamDevID: str = dev_id()

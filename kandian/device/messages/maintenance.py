@@ -15,9 +15,11 @@ import attrs
 from kandian.device.messages import items
 from kandian.device.messages.base import (
     DeviceRequest,
+    MAX_CHANNELS,
     Message,
     StatusResponse,
-    count,
+    channel_no,
+    dev_id,
     port,
     register,
     repeated,
@@ -67,7 +69,7 @@ class UpgradeRequest(Message):
 
     CMD = 0x6D
     ROOT = "UPGRADE_REQ"
-    DevID: str = text()
+    DevID: str = dev_id()
     NewDevVer: str = text()
     FtpIP: str = text()
     FtpPort: int = port()
@@ -90,9 +92,9 @@ class NvrLinkIpcamRequest(Message):
 
     CMD = 0x6E
     ROOT = "NVR_LINK_IPCAM_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
-    IpcamDevID: str = text()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
+    IpcamDevID: str = dev_id()
     IpcamLocalIP: str = text()
     OnvifPort: int = port()
     OnvifAccount: str = text()
@@ -113,8 +115,8 @@ class NvrModifyIpcamRequest(Message):
 
     CMD = 0x6F
     ROOT = "NVR_MODIFY_IPCAM_REQ"
-    DevID: str = text()
-    IpcamDevID: str = text()
+    DevID: str = dev_id()
+    IpcamDevID: str = dev_id()
     IpcamLocalIP: str = text()
     OnvifPort: int = port()
     OnvifAccount: str = text()
@@ -135,8 +137,8 @@ class NvrDelIpcamRequest(Message):
 
     CMD = 0x70
     ROOT = "NVR_DEL_IPCAM_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
 
 
 @register
@@ -162,7 +164,7 @@ class NvrQueryIpcamResponse(StatusResponse):
 
     CMD = 0x71
     ROOT = "NVR_QUERY_IPCAM_RES"
-    Channel: tuple[items.IpcamChannel, ...] = repeated(items.IpcamChannel)
+    Channel: tuple[items.IpcamChannel, ...] = repeated(items.IpcamChannel, MAX_CHANNELS + 1)
 
 
 @register
@@ -172,7 +174,7 @@ class LogUploadRequest(Message):
 
     CMD = 0x7E
     ROOT = "LOG_UPLOAD_REQ"
-    DevID: str = text()
+    DevID: str = dev_id()
     FtpIP: str = text()
     FtpPort: int = port()
     FtpAccount: str = text()

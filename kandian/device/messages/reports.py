@@ -14,14 +14,23 @@ import attrs
 
 from kandian.device.messages import items
 from kandian.device.messages.base import (
+    MAX_CHANNELS,
+    MAX_DIDO,
+    MAX_ID,
+    MAX_VIDEO,
     Message,
     StatusResponse,
+    channel_no,
     child,
+    code,
     count,
+    dev_id,
     integer,
+    long_text,
     port,
     register,
     repeated,
+    size,
     text,
 )
 
@@ -52,8 +61,8 @@ class LoginRequest(Message):
 
     CMD = 0x31
     ROOT = "LOGIN_REQ"
-    DevVer: str = text()  # e.g. V1.5_20131210: protocol version _ firmware date
-    DevID: str = text()
+    DevVer: str = text(max_length=MAX_ID)  # e.g. V1.5_20131210: protocol version _ firmware date
+    DevID: str = dev_id()
     DevKey: str = text(secret=True)
     UpnpIP: str | None = text(optional=True)  # 0.0.0.0 when the mapping failed
     RtspUpnpPort: int | None = port(optional=True, aliases=("UpnpPort",))
@@ -61,8 +70,8 @@ class LoginRequest(Message):
     RtspLocalPort: int | None = port(optional=True, aliases=("LocalPort",))
     TurnRelayIP: str | None = text(optional=True, aliases=("TurnRealyIP",))
     RtspTurnRelayPort: int | None = port(optional=True)
-    NetType: int | None = integer(optional=True)  # 0 wired, 1 Wi-Fi, 2 3G
-    NatType: int | None = integer(optional=True)  # 0 unknown … 6 public address
+    NetType: int | None = code(optional=True)  # 0 wired, 1 Wi-Fi, 2 3G
+    NatType: int | None = code(optional=True)  # 0 unknown … 6 public address
 
 
 @register
@@ -76,11 +85,11 @@ class LoginResponse(Message):
     CMD = 0x31
     ROOT = "LOGIN_RES"
     Result: int = integer()
-    DevID: str = text()
-    EURL: str | None = text(optional=True)
+    DevID: str = dev_id()
+    EURL: str | None = long_text(optional=True)
     EAccount: str | None = text(optional=True, secret=True)
     EPassword: str | None = text(optional=True, secret=True)
-    EStorageSpace: int | None = count(optional=True)  # 0: no cloud storage
+    EStorageSpace: int | None = size(optional=True)  # 0: no cloud storage
     ERecordBucket: str | None = text(optional=True)
     EPictureBucket: str | None = text(optional=True)
     Time: str | None = text(optional=True)  # YYYYMMDDHHMMSS
@@ -93,28 +102,35 @@ class AbilityUpRequest(Message):
 
     CMD = 0x32
     ROOT = "ABILITYUP_REQ"
-    DevID: str = text()
-    ChannelNum: int = count()
-    PTZFlag: int | None = integer(optional=True)
-    EStoreFlag: int | None = integer(optional=True)
-    LocalStoreFlag: int | None = integer(optional=True)  # 1 ready, 0 none, 2 unformatted, 3 faulty
-    MotionDetectionFlag: int | None = integer(optional=True)
-    InfraredDetectionFlag: int | None = integer(optional=True)
-    ManualAlarmFlag: int | None = integer(optional=True)
-    DIDOAlarmFlag: int | None = integer(optional=True)
-    DIDONum: int | None = count(optional=True)
-    Video: tuple[items.Video, ...] = repeated(items.Video)
+    DevID: str = dev_id()
+    ChannelNum: int = count(maximum=MAX_CHANNELS)
+    PTZFlag: int | None = code(optional=True)
+    EStoreFlag: int | None = code(optional=True)
+    LocalStoreFlag: int | None = code(optional=True)  # 1 ready, 0 none, 2 unformatted, 3 faulty
+    MotionDetectionFlag: int | None = code(optional=True)
+    InfraredDetectionFlag: int | None = code(optional=True)
+    ManualAlarmFlag: int | None = code(optional=True)
+    DIDOAlarmFlag: int | None = code(optional=True)
+    DIDONum: int | None = count(optional=True, maximum=MAX_DIDO)
+    Video: tuple[items.Video, ...] = repeated(items.Video, MAX_VIDEO)
     Onvif: items.Onvif | None = child(items.Onvif)
 
 
 @register
 @attrs.frozen(kw_only=True)
 class AbilityUpResponse(Message):
-    """§7.5.2 能力上报确认 (no Result)."""
+    """§7.5.2 能力上报确认.
+
+    The spec gives it no Result. A request kandian refuses (a body out of
+    range, a store failure) is answered with ``<Result>255</Result>`` added, so
+    that the device is answered at once and can tell; a device that does not
+    know the element ignores it. A success carries no Result, as in the spec.
+    """
 
     CMD = 0x32
     ROOT = "ABILITYUP_RES"
-    DevID: str = text()
+    Result: int | None = integer(optional=True)
+    DevID: str = dev_id()
     Time: str = text()
 
 
@@ -125,8 +141,8 @@ class HeartbeatRequest(Message):
 
     CMD = 0x33
     ROOT = "HEARTBEAT_REQ"
-    DevID: str = text()
-    CurVideoNum: int | None = count(optional=True)
+    DevID: str = dev_id()
+    CurVideoNum: int | None = count(optional=True, maximum=MAX_CHANNELS * 2)
     UpnpIP: str | None = text(optional=True)
     RtspUpnpPort: int | None = port(optional=True, aliases=("UpnpPort",))
     LocalIP: str | None = text(optional=True)
@@ -138,11 +154,18 @@ class HeartbeatRequest(Message):
 @register
 @attrs.frozen(kw_only=True)
 class HeartbeatResponse(Message):
-    """§7.5.3 链路检测确认 (no Result)."""
+    """§7.5.3 链路检测确认.
+
+    The spec gives it no Result. A request kandian refuses (a body out of
+    range, a store failure) is answered with ``<Result>255</Result>`` added, so
+    that the device is answered at once and can tell; a device that does not
+    know the element ignores it. A success carries no Result, as in the spec.
+    """
 
     CMD = 0x33
     ROOT = "HEARTBEAT_RES"
-    DevID: str = text()
+    Result: int | None = integer(optional=True)
+    DevID: str = dev_id()
     Time: str = text()
 
 
@@ -153,10 +176,10 @@ class ExceptionNotifyRequest(Message):
 
     CMD = 0x34
     ROOT = "EXCEPTION_NOTIFY_REQ"
-    DevID: str = text()
-    ChannelNo: int | None = count(optional=True)
-    ExceptionType: int = integer()
-    ExceptionDesc: str | None = text(optional=True)
+    DevID: str = dev_id()
+    ChannelNo: int | None = channel_no(optional=True)
+    ExceptionType: int = code()
+    ExceptionDesc: str | None = long_text(optional=True)
 
 
 @register
@@ -175,8 +198,8 @@ class VideoPlayRequest(Message):
 
     CMD = 0x35
     ROOT = "VIDEO_PLAY_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     StreamType: int = integer()
     HashToken: str = text(secret=True)
 
@@ -197,8 +220,8 @@ class NotifyPictureRequest(Message):
 
     CMD = 0x36
     ROOT = "NOTIFY_PICTURE_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     FileName: str = text()  # DevID_ChannelNo_YYYYMMDDHHMMSS.JPG
     Time: str | None = text(optional=True)  # YYYYMMDDHHMMSS
 
@@ -206,11 +229,18 @@ class NotifyPictureRequest(Message):
 @register
 @attrs.frozen(kw_only=True)
 class NotifyPictureResponse(Message):
-    """§7.5.27 图片抓拍通知确认 (no Result)."""
+    """§7.5.27 图片抓拍通知确认.
+
+    The spec gives it no Result. A request kandian refuses (a body out of
+    range, a store failure) is answered with ``<Result>255</Result>`` added, so
+    that the device is answered at once and can tell; a device that does not
+    know the element ignores it. A success carries no Result, as in the spec.
+    """
 
     CMD = 0x36
     ROOT = "NOTIFY_PICTURE_RES"
-    DevID: str = text()
+    Result: int | None = integer(optional=True)
+    DevID: str = dev_id()
 
 
 @register
@@ -220,11 +250,11 @@ class AlarmNotifyRequest(Message):
 
     CMD = 0x37
     ROOT = "ALARM_NOTIFY_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
-    AlarmType: int = integer()
-    AlarmDesc: str | None = text(optional=True)
-    DIDONo: int | None = integer(optional=True)
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
+    AlarmType: int = code()
+    AlarmDesc: str | None = long_text(optional=True)
+    DIDONo: int | None = count(optional=True, maximum=MAX_DIDO)
     FileName: str | None = text(optional=True)
 
 
@@ -244,8 +274,8 @@ class RecordPlayRequest(Message):
 
     CMD = 0x74
     ROOT = "RECORD_PLAY_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     FileName: str = text()
     HashToken: str = text(secret=True)
 

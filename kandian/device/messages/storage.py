@@ -23,10 +23,14 @@ from kandian.device.messages.base import (
     DeviceRequest,
     Message,
     StatusResponse,
+    channel_no,
     count,
+    dev_id,
     integer,
+    long_text,
     register,
     repeated,
+    size,
     text,
 )
 
@@ -76,11 +80,11 @@ class SetEStoreRequest(Message):
 
     CMD = 0x65
     ROOT = "SET_ESTORE_REQ"
-    DevID: str = text()
-    URL: str = text()
+    DevID: str = dev_id()
+    URL: str = long_text()
     Account: str = text(secret=True)
     Password: str = text(secret=True)
-    StorageSpace: int | None = count(optional=True)
+    StorageSpace: int | None = size(optional=True)
     ERecordBucket: str = text()
     EPictureBucket: str = text()
 
@@ -106,10 +110,10 @@ class GetEStoreRequest(DeviceRequest):
 class GetEStoreResponse(StatusResponse):
     CMD = 0x66
     ROOT = "GET_ESTORE_RES"
-    URL: str | None = text(optional=True)
+    URL: str | None = long_text(optional=True)
     Account: str | None = text(optional=True, secret=True)
     Password: str | None = text(optional=True, secret=True)
-    StorageSpace: int | None = count(optional=True)
+    StorageSpace: int | None = size(optional=True)
     ERecordBucket: str | None = text(optional=True)
     EPictureBucket: str | None = text(optional=True)
 
@@ -121,8 +125,8 @@ class AddRecordPolicyRequest(Message):
 
     CMD = 0x67
     ROOT = "ADD_RECORD_POLICY_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     WeekPolicy: tuple[items.WeekPolicy, ...] = repeated(items.WeekPolicy)
 
 
@@ -140,8 +144,8 @@ class QueryRecordPolicyRequest(Message):
 
     CMD = 0x68
     ROOT = "QUERY_RECORD_POLICY_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
 
 
 @register
@@ -159,8 +163,8 @@ class DelRecordPolicyRequest(Message):
 
     CMD = 0x69
     ROOT = "DEL_RECORD_POLICY_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     PolicyID: str = text()
 
 
@@ -178,8 +182,8 @@ class FileQueryRequest(Message):
 
     CMD = 0x72
     ROOT = "FILE_QUERY_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     StartTime: str = text()  # YYYYMMDDHHMM
     EndTime: str = text()
     PageNo: int = integer(minimum=1)
@@ -201,8 +205,8 @@ class AddPicturePolicyRequest(Message):
 
     CMD = 0x75
     ROOT = "ADD_PICTURE_POLICY_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     StoreType: int = integer()
     DayPolicy: tuple[items.DayPolicy, ...] = repeated(items.DayPolicy)
 
@@ -221,8 +225,8 @@ class QueryPicturePolicyRequest(Message):
 
     CMD = 0x76
     ROOT = "QUERY_PICTURE_POLICY_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     StoreType: int = integer()
 
 
@@ -241,8 +245,8 @@ class DelPicturePolicyRequest(Message):
 
     CMD = 0x77
     ROOT = "DEL_PICTURE_POLICY_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     PolicyID: str = text()
 
 
@@ -260,8 +264,8 @@ class SetRecordFullRequest(Message):
 
     CMD = 0x78
     ROOT = "SET_RECORD_FULL_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     StorageFlag: int = integer(aliases=_STORAGE_FLAG_ALIASES)
     RecordFull: int = integer()  # 1 all day, 0 by policy
 
@@ -280,8 +284,8 @@ class GetRecordFullRequest(Message):
 
     CMD = 0x79
     ROOT = "GET_RECORD_FULL_REQ"
-    DevID: str = text()
-    ChannelNo: int = count()
+    DevID: str = dev_id()
+    ChannelNo: int = channel_no()
     StorageFlag: int = integer(aliases=_STORAGE_FLAG_ALIASES)
 
 
@@ -300,7 +304,7 @@ class SetRecordLoopRequest(Message):
 
     CMD = 0x7A
     ROOT = "SET_RECORD_LOOP_REQ"
-    DevID: str = text()
+    DevID: str = dev_id()
     RecordLoop: int = integer()  # 1 loop, 0 stop when full
     StorageFlag: int = integer(aliases=_STORAGE_FLAG_ALIASES)
 
@@ -319,7 +323,7 @@ class GetRecordLoopRequest(Message):
 
     CMD = 0x7B
     ROOT = "GET_RECORD_LOOP_REQ"
-    DevID: str = text()
+    DevID: str = dev_id()
     StorageFlag: int = integer(aliases=_STORAGE_FLAG_ALIASES)
 
 
@@ -347,8 +351,8 @@ class StoreQueryResponse(StatusResponse):
 
     CMD = 0x7F
     ROOT = "STORE_QUERY_RES"
-    TotalSize: int | None = count(optional=True)  # MB
-    FreeSize: int | None = count(optional=True)  # MB
+    TotalSize: int | None = size(optional=True)  # MB
+    FreeSize: int | None = size(optional=True)  # MB
 
 
 @register
@@ -367,8 +371,8 @@ class StoreFormatResponse(StatusResponse):
 
     CMD = 0x80
     ROOT = "STORE_FORMAT_RES"
-    TotalSize: int | None = count(optional=True)  # MB
-    FreeSize: int | None = count(optional=True)  # MB
+    TotalSize: int | None = size(optional=True)  # MB
+    FreeSize: int | None = size(optional=True)  # MB
 
 
 @register
@@ -378,7 +382,7 @@ class EStoreActivateRequest(Message):
 
     CMD = 0x81
     ROOT = "ESTORE_ACTIVATE_REQ"
-    DevID: str = text()
+    DevID: str = dev_id()
     Flag: int = integer()
 
 
