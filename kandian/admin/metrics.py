@@ -36,6 +36,8 @@ class PlatformCollector:
                        {(_cmd(k),): v for k, v in links.frames_out.items()})
         yield _counter("kandian_device_bad_frames", "Bad input on device links, by reason", ["reason"],
                        {(k,): v for k, v in links.bad_frames.items()})
+        yield _counter("kandian_device_request_failures", "Device requests answered 255 because handling failed",
+                       ["cmd"], {(_cmd(k),): v for k, v in links.request_failures.items()})
         yield _counter("kandian_device_command_timeouts", "Platform→device commands not answered in time",
                        ["cmd"], {(_cmd(k),): v for k, v in links.command_timeouts.items()})
         histogram = HistogramMetricFamily("kandian_device_command_seconds",

@@ -18,6 +18,7 @@ from typing import Callable
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
+from ..logs import peer_text
 from ..store.links import Addresses, OK, OTHER_ERROR, UNSUPPORTED
 from ..wiretime import format_time, parse_time
 from .reachability import probe_target
@@ -150,10 +151,11 @@ class LinkController:
             else:
                 result, cloud = yield self.store.authenticate(request.DevID, request.DevKey)
         except Exception:
-            log.failure("login of {dev_id}: store failed", dev_id=request.DevID)
+            log.failure("login of {dev_id}: store failed", dev_id=peer_text(request.DevID))
             result = OTHER_ERROR
         if result != OK:
-            log.info("device {dev_id} login refused: Result {result}", dev_id=request.DevID, result=result)
+            log.info("device {dev_id} login refused: Result {result}", dev_id=peer_text(request.DevID),
+                     result=result)
             return LoginResponse(Result=result, DevID=request.DevID, Time=self.wire_time())
         return LoginResponse(
             Result=OK, DevID=request.DevID, EURL=cloud.url or None, EAccount=cloud.account or None,
@@ -169,7 +171,7 @@ class LinkController:
         link.addresses = _addresses(request)
         host, port = link.peer
         log.info("device {dev_id} logged in from {host}:{port} ({dev_ver})", dev_id=link.dev_id,
-                 host=host, port=port, dev_ver=request.DevVer)
+                 host=host, port=port, dev_ver=peer_text(request.DevVer))
         worth_probing = probe_target(request.UpnpIP, request.RtspUpnpPort) is not None
         write = self.store.logged_in(link.dev_id, request.DevVer, link.addresses, request.NetType,
                                      request.NatType, host, port, self.now(),
@@ -242,7 +244,7 @@ class LinkController:
             log.failure("device {dev_id}: exception report not stored", dev_id=request.DevID)
             return ExceptionNotifyResponse(Result=OTHER_ERROR, DevID=request.DevID)
         log.info("device {dev_id} reports exception {type}: {desc}", dev_id=request.DevID,
-                 type=request.ExceptionType, desc=request.ExceptionDesc or "")
+                 type=request.ExceptionType, desc=peer_text(request.ExceptionDesc or "", 200))
         return ExceptionNotifyResponse(Result=OK, DevID=request.DevID)
 
     @defer.inlineCallbacks
@@ -257,7 +259,8 @@ class LinkController:
                                           **binding)
         if not valid:
             log.info("device {dev_id}: {root} token refused (channel {channel}, {binding})",
-                     dev_id=request.DevID, root=request.ROOT, channel=request.ChannelNo, binding=binding)
+                     dev_id=request.DevID, root=request.ROOT, channel=request.ChannelNo,
+                     binding={k: peer_text(v) for k, v in binding.items()})
         return answer(Result=OK if valid else TOKEN_REFUSED, DevID=request.DevID)
 
     @defer.inlineCallbacks

@@ -12,11 +12,20 @@ The rules it enforces:
 * no HEARTBEAT_REQ for ``heartbeat_timeout`` seconds closes the link;
 * a bad start word (the stream is out of step) or an oversize LEN closes the
   link; a frame with a bad MD5 is dropped and counted, the link stays;
-* a malformed body, or one whose root element is not the CMD's, is answered
-  with Result 255 where the answer has a Result (it is dropped otherwise);
+* a malformed body, one whose root element is not the CMD's, or one with a
+  value beyond its bound (:class:`~kandian.device.messages.OutOfRange`: a
+  ChannelNum of a million) is answered with Result 255 and nothing is stored;
+  the three answers the spec gives no Result (ABILITYUP_RES, HEARTBEAT_RES,
+  NOTIFY_PICTURE_RES) carry an added ``<Result>255</Result>``;
 * an answer with an unknown SEQ, or a CMD nobody defined, is dropped and counted;
 * when requests pile up faster than the store answers them, the link stops
   reading (``pauseProducing``) until the queue drains.
+
+Bad input is counted in :class:`LinkStats` every time but logged once per
+kind per link (the first bad MD5, the first malformed body …); when the link
+closes, one line tells how many more of each kind were not logged. What the
+peer sent (its DevID, element text, parser messages quoting it) is cut to a
+few dozen characters in every log line (:func:`kandian.logs.peer_text`).
 
 Every platform→device command is :meth:`DeviceLink.call`, a Deferred that
 fires with the device's typed answer or fails with :class:`CommandTimeout`,
@@ -28,13 +37,15 @@ from __future__ import annotations
 import bisect
 import collections
 
+import attrs
 from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from ..logs import peer_text
 from .frame import BadDigest, Frame, FrameDecoder, FrameError, FrameTooLarge, next_seq
 from .messages import (
-    DEVICE_INITIATED, HeartbeatRequest, LoginRequest, LoginResponse, MessageError,
+    DEVICE_INITIATED, HeartbeatRequest, LoginRequest, LoginResponse, MessageError, OutOfRange,
     StoreQueryResponse, decode_body, encode_body, message_class, registry,
 )
 
@@ -44,6 +55,7 @@ LOGIN = LoginRequest.CMD
 HEARTBEAT = HeartbeatRequest.CMD
 OTHER_ERROR = 255
 MAX_QUEUED_REQUESTS = 32
+DETAIL_LIMIT = 160  # characters of a parser's message (which may quote the peer) in a log line
 # answers whose Result is a state, not 0-for-success (§7.5.36)
 _RESULT_IS_STATE = (StoreQueryResponse,)
 
@@ -90,6 +102,8 @@ class LinkStats:
         self.bad_frames: collections.Counter = collections.Counter()
         self.logins: collections.Counter = collections.Counter()
         self.command_timeouts: collections.Counter = collections.Counter()
+        # device requests whose handling raised (the store failed): CMD → count
+        self.request_failures: collections.Counter = collections.Counter()
         # round trips of platform→device commands: CMD → [count per bucket…, +Inf], and their sum
         self.command_buckets: dict[int, list[int]] = {}
         self.command_seconds: collections.Counter = collections.Counter()
@@ -130,7 +144,7 @@ class DeviceLink(protocol.Protocol):
         self._timer = None
         self._seq = 0
         self._pending: dict[int, tuple[object, defer.Deferred, object, float]] = {}
-        self._bad_digests = 0
+        self._seen_bad: collections.Counter = collections.Counter()  # kinds of bad input on this link
 
     # -- connection
 
@@ -156,6 +170,10 @@ class DeviceLink(protocol.Protocol):
         factory = getattr(self, "factory", None)
         if factory is not None:
             factory.connections.discard(self)
+        unlogged = {kind: n - 1 for kind, n in sorted(self._seen_bad.items()) if n > 1}
+        if unlogged:
+            log.warn("device link {who} closed; bad input not logged: {unlogged}", who=self._who(),
+                     unlogged=", ".join("%s %d" % item for item in unlogged.items()))
         self.controller.link_lost(self)
 
     def close(self, why: str) -> None:
@@ -171,7 +189,7 @@ class DeviceLink(protocol.Protocol):
 
     def _who(self) -> str:
         host, port = self.peer
-        return "%s (%s:%s)" % (self.dev_id or "not logged in", host, port)
+        return "%s (%s:%s)" % (peer_text(self.dev_id) if self.dev_id else "not logged in", host, port)
 
     # -- timers
 
@@ -201,8 +219,7 @@ class DeviceLink(protocol.Protocol):
         try:
             for event in self._decoder.feed(data):
                 if isinstance(event, BadDigest):
-                    self._bad("digest", "frame CMD 0x%02X SEQ %d with a bad MD5 dropped" % (event.cmd, event.seq),
-                              first_only=True)
+                    self._bad("digest", "frame CMD 0x%02X SEQ %d with a bad MD5 dropped" % (event.cmd, event.seq))
                     continue
                 self._frame(event)
                 if self._closing:
@@ -214,13 +231,16 @@ class DeviceLink(protocol.Protocol):
             self._bad("start_word", str(e))
             self.close("stream out of sync")
 
-    def _bad(self, reason: str, detail: str, first_only: bool = False) -> None:
+    def _bad(self, reason: str, detail: str) -> None:
+        """Count bad input; log only the first of its kind on this link."""
         self.stats.bad_frames[reason] += 1
-        if first_only:
-            self._bad_digests += 1
-            if self._bad_digests > 1:
-                return
-        log.warn("device link {who}: {detail}", who=self._who(), detail=detail)
+        if self._once(reason):
+            log.warn("device link {who}: {detail} (further {reason} input on this link is counted, not logged)",
+                     who=self._who(), detail=detail, reason=reason)
+
+    def _once(self, kind: str) -> bool:
+        self._seen_bad[kind] += 1
+        return self._seen_bad[kind] == 1
 
     def _frame(self, frame: Frame) -> None:
         self.stats.frames_in[frame.cmd] += 1
@@ -260,7 +280,10 @@ class DeviceLink(protocol.Protocol):
                 try:
                     yield self._request(frame)
                 except Exception:
-                    log.failure("device link {who}: handling CMD 0x{cmd:02X} failed", who=self._who(), cmd=frame.cmd)
+                    self.stats.request_failures[frame.cmd] += 1
+                    if self._once("failed"):
+                        log.failure("device link {who}: handling CMD 0x{cmd:02X} failed (further failures on this"
+                                    " link are counted, not logged)", who=self._who(), cmd=frame.cmd)
                     self._reply(frame, self._error_answer(frame.cmd))
                 if self._paused and not self._closing and len(self._queue) < MAX_QUEUED_REQUESTS // 2:
                     self._paused = False
@@ -275,7 +298,9 @@ class DeviceLink(protocol.Protocol):
         try:
             request = decode_body(frame.cmd, False, frame.data)
         except MessageError as e:
-            self._bad("malformed", "malformed CMD 0x%02X body: %s" % (frame.cmd, e))
+            reason = "out_of_range" if isinstance(e, OutOfRange) else "malformed"
+            self._bad(reason, "%s CMD 0x%02X body: %s" % (reason.replace("_", " "), frame.cmd,
+                                                          peer_text(str(e), DETAIL_LIMIT)))
             self._reply(frame, self._error_answer(frame.cmd))
             if frame.cmd == LOGIN and self.dev_id is None:
                 self._logging_in = False
@@ -285,7 +310,7 @@ class DeviceLink(protocol.Protocol):
             yield self._login(frame, request)
             return
         if request.DevID != self.dev_id:
-            self._bad("wrong_devid", "%s for DevID %s on this link" % (request.ROOT, request.DevID))
+            self._bad("wrong_devid", "%s for DevID %s on this link" % (request.ROOT, peer_text(request.DevID)))
             self._reply(frame, self._error_answer(frame.cmd))
             return
         if frame.cmd == HEARTBEAT:
@@ -296,7 +321,7 @@ class DeviceLink(protocol.Protocol):
     @defer.inlineCallbacks
     def _login(self, frame: Frame, request: LoginRequest):
         if self.dev_id is not None:
-            self._bad("duplicate_login", "LOGIN_REQ on a link already logged in as %s" % (self.dev_id,))
+            self._bad("duplicate_login", "LOGIN_REQ on a link already logged in")
             self._reply(frame, LoginResponse(Result=OTHER_ERROR, DevID=request.DevID))
             return
         answer = yield self.controller.login(self, request)
@@ -315,13 +340,18 @@ class DeviceLink(protocol.Protocol):
             self.close("login refused with Result %d" % (answer.Result,))
 
     def _error_answer(self, cmd: int):
+        """Result 255 in the CMD's answer; ``None`` where there is no answer body."""
         try:
             cls = message_class(cmd, True)
         except MessageError:
             return None
-        if "Result" not in attrs_names(cls):
+        fields = {a.name: a for a in cls.__attrs_attrs__}
+        if "Result" not in fields:
             return None
-        return cls(Result=OTHER_ERROR, DevID=self.dev_id or "")
+        answer = dict(Result=OTHER_ERROR, DevID=self.dev_id or "")
+        if "Time" in fields and fields["Time"].default is attrs.NOTHING:  # ABILITYUP_RES, HEARTBEAT_RES
+            answer["Time"] = self.controller.wire_time()
+        return cls(**answer)
 
     def _reply(self, frame: Frame, answer) -> None:
         if answer is None or self._closing and answer.CMD != LOGIN:
@@ -377,18 +407,16 @@ class DeviceLink(protocol.Protocol):
         try:
             answer = decode_body(frame.cmd, True, frame.data)
         except MessageError as e:
-            self._bad("malformed", "malformed answer to %s: %s" % (request.ROOT, e))
-            d.errback(BadAnswer("malformed answer to %s: %s" % (request.ROOT, e)))
+            reason = "out_of_range" if isinstance(e, OutOfRange) else "malformed"
+            self._bad(reason, "%s answer to %s: %s" % (reason.replace("_", " "), request.ROOT,
+                                                        peer_text(str(e), DETAIL_LIMIT)))
+            d.errback(BadAnswer("%s answer to %s: %s" % (reason.replace("_", " "), request.ROOT, e)))
             return
         result = getattr(answer, "Result", 0)
         if result not in (0, None) and not isinstance(answer, _RESULT_IS_STATE):
             d.errback(DeviceRefused(answer))
         else:
             d.callback(answer)
-
-
-def attrs_names(cls) -> set[str]:
-    return {a.name for a in cls.__attrs_attrs__}
 
 
 class DeviceLinkFactory(protocol.ServerFactory):

@@ -23,6 +23,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
+from ..logs import peer_text
 from ..store.links import NO_SUCH_DEVICE, OK, OTHER_ERROR
 from ..wiretime import format_time
 from .messages import RegisterRequest, RegisterResponse
@@ -79,7 +80,7 @@ class Register(resource.Resource):
         try:
             registration = RegisterRequest.from_xml(body)
         except ValueError as e:  # the codec's only error, whatever the bytes
-            log.warn("registration from {peer} refused: {why}", peer=_peer(request), why=e)
+            log.warn("registration from {peer} refused: {why}", peer=_peer(request), why=peer_text(str(e), 160))
             return self._error(request, 400, "bad REGISTER_REQ: %s" % (e,))
         self._register(request, registration)
         return server.NOT_DONE_YET
@@ -95,10 +96,11 @@ class Register(resource.Resource):
                     registration.DevID, registration.DevKey, registration.DevType, registration.Mode,
                     now, self.auto_provision)
             except Exception:
-                log.failure("registration of {dev_id}: store failed", dev_id=registration.DevID)
+                log.failure("registration of {dev_id}: store failed", dev_id=peer_text(registration.DevID))
                 result = OTHER_ERROR
         log.info("registration of {dev_id} ({model}) from {peer}: Result {result}",
-                 dev_id=registration.DevID, model=registration.Mode or "-", peer=_peer(request), result=result)
+                 dev_id=peer_text(registration.DevID), model=peer_text(registration.Mode or "-"), peer=_peer(request),
+                 result=result)
         answer = self._answer(registration.DevID, result, now)
         if not request.finished and not request._disconnected:
             request.setHeader(b"content-type", CONTENT_TYPE)

@@ -5,6 +5,14 @@ addresses, online state), channel, video_capability, device_exception,
 picture, alarm.  Every call takes ``now`` (POSIX seconds from the injected
 clock) instead of reading the database's clock, so expiry and de-duplication
 windows are testable with ``task.Clock``.
+
+Pool share: the writes that record what devices report (ability, addresses,
+exceptions, pictures, the batched last-seen and offline updates, UPnP probe
+outcomes) run under one semaphore of ``pool size - 1`` tokens, so that however
+many links report at once, one connection is always left for the calls a
+person or an acknowledgement waits on: logins, alarms, registrations and the
+token checks (which do not take the semaphore). A link itself handles one
+request at a time, so it never holds more than one connection for them.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ UNSUPPORTED = 3
 OTHER_ERROR = 255
 
 ALARM_REPEAT_WINDOW = 60  # §7.5.34: the same alarm within 60 s is one alarm
+RESERVED_CONNECTIONS = 1  # pool connections report writes never take (module docstring)
 
 
 class CloudStorage(NamedTuple):
@@ -59,9 +68,17 @@ _LOGGED_IN = Statement(
 
 
 class LinkStore:
-    def __init__(self, db, node: str = ""):
+    def __init__(self, db, node: str = "", report_connections: int | None = None):
         self.db = db
         self.node = node
+        if report_connections is None:
+            size = getattr(db, "size", None) or 1
+            report_connections = max(1, size - RESERVED_CONNECTIONS)  # a pool of 1 cannot keep one back
+        self.reports = defer.DeferredSemaphore(report_connections)
+
+    def _report(self, method: str, *args) -> defer.Deferred:
+        """A report write: waits for one of the report tokens, then for a connection."""
+        return self.reports.run(getattr(self.db, method), *args)
 
     # -- §7.2 registration
 
@@ -124,7 +141,8 @@ class LinkStore:
         """Mark devices offline (DevID → when its link closed), unless another
         node has taken the device or it logged in again since."""
         dev_ids = list(gone)
-        return self.db.runOperation(
+        return self._report(
+            "runOperation",
             "UPDATE device d SET online = false, last_seen_at = to_timestamp(v.at)"
             " FROM unnest(%s::text[], %s::float8[]) AS v(dev_id, at)"
             " WHERE d.dev_id = v.dev_id AND d.node IS NOT DISTINCT FROM %s"
@@ -178,14 +196,15 @@ class LinkStore:
             statements.append(("DELETE FROM dido WHERE dev_id = %s AND dido_no >= %s", (dev_id, report.DIDONum)))
         # one round trip: statements sent in one query string run as one
         # transaction (PostgreSQL's simple query protocol)
-        return self.db.runOperation("; ".join(sql for sql, _ in statements),
-                                    tuple(x for _, params in statements for x in params))
+        return self._report("runOperation", "; ".join(sql for sql, _ in statements),
+                            tuple(x for _, params in statements for x in params))
 
     # -- §7.5.3 heartbeat
 
     def addresses(self, dev_id: str, addresses: Addresses, cur_video_num, now: float) -> defer.Deferred:
         """A heartbeat whose addresses changed; UPnP reachability is unknown again."""
-        return self.db.runOperation(
+        return self._report(
+            "runOperation",
             "UPDATE device SET upnp_ip = %s, rtsp_upnp_port = %s, local_ip = %s, rtsp_local_port = %s,"
             " turn_relay_ip = %s, rtsp_turn_relay_port = %s, cur_video_num = %s,"
             " upnp_reachable = CASE WHEN upnp_ip IS DISTINCT FROM %s OR rtsp_upnp_port IS DISTINCT FROM %s"
@@ -196,14 +215,16 @@ class LinkStore:
     def seen(self, seen: dict[str, float]) -> defer.Deferred:
         """Batch ``last_seen_at`` of devices whose heartbeat changed nothing."""
         dev_ids = list(seen)
-        return self.db.runOperation(
+        return self._report(
+            "runOperation",
             "UPDATE device d SET last_seen_at = to_timestamp(v.seen)"
             " FROM unnest(%s::text[], %s::float8[]) AS v(dev_id, seen) WHERE d.dev_id = v.dev_id",
             (dev_ids, [seen[d] for d in dev_ids]))
 
     def upnp_reachable(self, dev_id: str, upnp_ip: str, port: int, reachable: bool, now: float):
         """Record a probe's outcome if the device still reports that address."""
-        return self.db.runOperation(
+        return self._report(
+            "runOperation",
             "UPDATE device SET upnp_reachable = %s, upnp_checked_at = to_timestamp(%s)"
             " WHERE dev_id = %s AND upnp_ip = %s AND rtsp_upnp_port = %s",
             (reachable, now, dev_id, upnp_ip, port))
@@ -211,13 +232,15 @@ class LinkStore:
     # -- §7.5.4, §7.5.27, §7.5.34 reports
 
     def exception(self, dev_id: str, channel_no, exception_type: int, desc: str, now: float):
-        return self.db.runOperation(
+        return self._report(
+            "runOperation",
             "INSERT INTO device_exception (dev_id, channel_no, exception_type, exception_desc, received_at)"
             " VALUES (%s, %s, %s, %s, to_timestamp(%s))",
             (dev_id, channel_no, exception_type, desc, now))
 
     def picture(self, dev_id: str, channel_no: int, file_name: str, taken_at, now: float):
-        return self.db.runOperation(
+        return self._report(
+            "runOperation",
             "INSERT INTO picture (dev_id, channel_no, file_name, taken_at, received_at)"
             " VALUES (%s, %s, %s, %s, to_timestamp(%s))",
             (dev_id, channel_no, file_name, taken_at, now))
