@@ -244,7 +244,7 @@ class LinkController:
             log.failure("device {dev_id}: exception report not stored", dev_id=request.DevID)
             return ExceptionNotifyResponse(Result=OTHER_ERROR, DevID=request.DevID)
         log.info("device {dev_id} reports exception {type}: {desc}", dev_id=request.DevID,
-                 type=request.ExceptionType, desc=peer_text(request.ExceptionDesc or "", 200))
+                 type=request.ExceptionType, desc=peer_text(request.ExceptionDesc or ""))
         return ExceptionNotifyResponse(Result=OK, DevID=request.DevID)
 
     @defer.inlineCallbacks
