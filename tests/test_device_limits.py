@@ -7,6 +7,7 @@ in every log line. Real PostgreSQL and real TCP where the store or the
 running service is involved; StringTransport + Clock for the link's logging.
 """
 
+from hypothesis import given, strategies as st
 from twisted.internet import defer, reactor, task
 from twisted.internet.testing import EventLoggingObserver, StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
@@ -33,6 +34,29 @@ def ability_xml(dev_id: str, channels, didos=1) -> str:
     return ("<ABILITYUP_REQ><DevID>%s</DevID><ChannelNum>%s</ChannelNum><DIDONum>%s</DIDONum>"
             "<Video><StreamType>1</StreamType><FrameSize>1</FrameSize></Video></ABILITYUP_REQ>"
             % (dev_id, channels, didos))
+
+
+class BoundsPropertyTests(unittest.SynchronousTestCase):
+    """The codec alone (sans-IO): any count beyond its bound is :class:`OutOfRange`."""
+
+    @given(st.integers(min_value=-(2**70), max_value=2**70))
+    def test_channel_num(self, channels):
+        data = ability_xml(DEV_ID, channels, 0).encode()
+        if 0 <= channels <= 256:
+            self.assertEqual(m.decode_body(0x32, False, data).ChannelNum, channels)
+        elif abs(channels) < 10**20:
+            self.assertRaises(m.OutOfRange, m.decode_body, 0x32, False, data)
+        else:  # more digits than any integer element may have: malformed, refused all the same
+            self.assertRaises(m.MessageError, m.decode_body, 0x32, False, data)
+
+    @given(st.integers(min_value=0, max_value=400), st.integers(min_value=0, max_value=300))
+    def test_lengths(self, dev_id_length, videos):
+        data = ("<ABILITYUP_REQ><DevID>%s</DevID><ChannelNum>1</ChannelNum>%s</ABILITYUP_REQ>"
+                % ("8" * dev_id_length, "<Video><StreamType>1</StreamType><FrameSize>1</FrameSize></Video>" * videos))
+        if 1 <= dev_id_length <= 64 and videos <= 64:
+            self.assertEqual(len(m.decode_body(0x32, False, data.encode()).Video), videos)
+        elif dev_id_length:
+            self.assertRaises(m.OutOfRange, m.decode_body, 0x32, False, data.encode())
 
 
 class OutOfRangeTests(DeviceTestCase):
@@ -82,7 +106,7 @@ class OutOfRangeTests(DeviceTestCase):
 
     @defer.inlineCallbacks
     def test_other_reports_out_of_range_are_refused(self):
-        long_desc = "x" * (m.base.MAX_LONG_TEXT + 1)
+        long_desc = "x" * 1025  # descriptions: at most 1024 characters
         cases = [
             (0x37, "<ALARM_NOTIFY_REQ><DevID>%s</DevID><ChannelNo>%d</ChannelNo><AlarmType>1</AlarmType>"
                    "</ALARM_NOTIFY_REQ>" % (DEV_ID, 2**31)),
