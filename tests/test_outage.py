@@ -1,0 +1,128 @@
+"""The store across a PostgreSQL outage: real server, its backends killed.
+
+The suite's server stays up; the test database's connections are refused
+(``ALLOW_CONNECTIONS false``) and its backends terminated from an admin
+connection, which is what the pool sees when PostgreSQL restarts.  The
+backoff runs on a ``task.Clock``; the sockets on the real reactor.
+"""
+
+from twisted.internet import defer, reactor, task
+from twisted.logger import globalLogPublisher
+from twisted.trial import unittest
+
+from kandian.store.pool import DatabaseUnavailable
+from kandian.store.service import connect
+
+from . import pg
+
+
+def pause(seconds=0.01):
+    return task.deferLater(reactor, seconds, lambda: None)
+
+
+@defer.inlineCallbacks
+def eventually(check, what="condition", tries=500):
+    for _ in range(tries):
+        value = yield defer.maybeDeferred(check)
+        if value:
+            return value
+        yield pause()
+    raise AssertionError("never happened: " + what)
+
+
+def allow_connections(database: str, allow: bool) -> None:
+    with pg._autocommit(pg.admin_dsn()) as cur:
+        cur.execute("ALTER DATABASE %s ALLOW_CONNECTIONS %s" % (database, "true" if allow else "false"))
+
+
+def kill_backends(database: str) -> int:
+    with pg._autocommit(pg.admin_dsn()) as cur:
+        cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
+        return cur.fetchone()[0]
+
+
+class LogCapture:
+    """Every event logged during a test (trial's own observer still sees them)."""
+
+    def __init__(self, case: unittest.TestCase):
+        self.events: list[dict] = []
+        globalLogPublisher.addObserver(self.events.append)
+        case.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+    def texts(self, fragment: str) -> list[dict]:
+        return [e for e in self.events if fragment in e.get("log_format", "")]
+
+    def failures(self) -> list[dict]:
+        return [e for e in self.events if "log_failure" in e]
+
+
+class PoolOutageTests(unittest.TestCase):
+    pool_size = 3
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        yield pg._ensure_template()
+        self.database = pg.create_database()
+        self.addCleanup(pg.drop_database, self.database)
+        self.addCleanup(allow_connections, self.database, True)
+        self.clock = task.Clock()
+        self.log = LogCapture(self)
+        self.db = yield connect(pg.dsn_for(self.database), self.pool_size, reactor, clock=self.clock)
+        self.addCleanup(self.db.close)
+
+    def retries_at(self, when: float) -> int:
+        return sum(1 for c in self.clock.getDelayedCalls() if c.func.__name__ == "_reconnect" and c.getTime() == when)
+
+    @defer.inlineCallbacks
+    def test_killed_backends_are_replaced_and_the_next_query_succeeds(self):
+        rows = yield self.db.runQuery("SELECT 1")
+        self.assertEqual(rows, [(1,)])
+        self.assertEqual(kill_backends(self.database), self.pool_size)
+        # the idle connections notice the closed sockets by themselves
+        yield eventually(lambda: not self.db.available, "outage noticed")
+        self.failureResultOf(self.db.runQuery("SELECT 1"), DatabaseUnavailable)
+        self.clock.advance(0)  # the first reconnection is at once
+        yield eventually(lambda: self.db.pool.up == self.pool_size, "reconnected")
+        rows = yield defer.gatherResults([self.db.runQuery("SELECT %s::int", (i,)) for i in range(6)])
+        self.assertEqual(rows, [[(i,)] for i in range(6)])
+        self.assertEqual(len(self.log.texts("database connection lost")), 1)
+        self.assertEqual(len(self.log.texts("database connections restored")), 1)
+        self.assertEqual(self.log.failures(), [])
+
+    @defer.inlineCallbacks
+    def test_during_an_outage_queries_fail_at_once_and_reconnection_backs_off(self):
+        allow_connections(self.database, False)
+        kill_backends(self.database)
+        yield eventually(lambda: not self.db.available, "outage noticed")
+        self.clock.advance(0)
+        # every attempt refused: the next is 0.5 s later, then 1 s, 2 s…
+        yield eventually(lambda: self.retries_at(0.5) == self.pool_size, "first retries scheduled")
+        for _ in range(50):
+            self.failureResultOf(self.db.runQuery("SELECT 1"), DatabaseUnavailable)
+            self.failureResultOf(self.db.runInteraction(lambda c: c.execute("SELECT 1")), DatabaseUnavailable)
+        self.clock.advance(0.5)
+        yield eventually(lambda: self.retries_at(1.5) == self.pool_size, "second retries scheduled")
+        allow_connections(self.database, True)
+        self.clock.advance(0.9)
+        yield pause(0.05)
+        self.assertFalse(self.db.available)  # not before its time
+        self.clock.advance(0.1)
+        yield eventually(lambda: self.db.pool.up == self.pool_size, "reconnected")
+        rows = yield self.db.runQuery("SELECT 1")
+        self.assertEqual(rows, [(1,)])
+        [lost] = self.log.texts("database connection lost")
+        [restored] = self.log.texts("database connections restored")
+        self.assertEqual(restored["seconds"], 1.5)
+        self.assertEqual(restored["refused"], 100)
+        self.assertEqual(self.log.failures(), [])
+
+    @defer.inlineCallbacks
+    def test_a_query_whose_connection_dies_fails_unavailable_and_waiters_are_refused(self):
+        allow_connections(self.database, False)
+        running = [self.db.runQuery("SELECT pg_sleep(30)") for _ in range(self.pool_size)]
+        queued = self.db.runQuery("SELECT 1")
+        yield eventually(lambda: kill_backends(self.database) == 0, "backends gone")
+        for d in running + [queued]:
+            yield self.assertFailure(d, DatabaseUnavailable)
+        self.assertEqual(self.log.failures(), [])
