@@ -143,6 +143,10 @@ class Pool:
         return sum(1 for s in self.slots if s.lent)
 
     @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    @property
     def waiting(self) -> int:
         return len(self._waiting)
 
@@ -312,3 +316,12 @@ class Pool:
                      seconds=self.clock.seconds() - self.outage_started,
                      refused=self.refused - self._refused_before)
             self.outage_started = None
+
+
+def log_failure(logger: Logger, format: str, failure: Failure | None = None, **kw) -> None:
+    """``logger.failure(format, failure, **kw)`` for a failed store call —
+    except :class:`DatabaseUnavailable`: the pool logged the outage once and
+    counts the queries it refused."""
+    failure = failure if failure is not None else Failure()
+    if not failure.check(DatabaseUnavailable):
+        logger.failure(format, failure, **kw)

@@ -137,15 +137,21 @@ class StoreService(service.Service):
 
     name = "store"
 
-    def __init__(self, config, reactor, *, owner: bool = True, migrate_on_start: bool = True):
+    def __init__(self, config, reactor, *, owner: bool = True, migrate_on_start: bool = True, clock=None,
+                 on_give_up=None):
+        """*clock* (the reactor unless testing) times reconnections and
+        restarts; *on_give_up(error)* is called if the embedded server cannot
+        be restarted after a crash."""
         self.config = config
         self.reactor = reactor
+        self.clock = clock
         self.migrate_on_start = migrate_on_start
         self.db: Database | None = None
         self.embedded: EmbeddedPostgres | None = None
         if not config.database.dsn:
             self.embedded = EmbeddedPostgres(config.data_dir, reactor, owner=owner,
-                                             run_as=config.database.embedded_user)
+                                             run_as=config.database.embedded_user, clock=clock)
+            self.embedded.on_give_up = on_give_up
         self.ready: defer.Deferred | None = None
 
     def start(self) -> defer.Deferred:
@@ -165,7 +171,7 @@ class StoreService(service.Service):
             except OSError as e:
                 raise StoreError("embedded PostgreSQL: %s: %s" % (e.filename or "", e.strerror)) from None
         self.db = yield connect(dsn, self.config.database.pool_size, self.reactor,
-                                timezone=self.config.platform.timezone.key)
+                                timezone=self.config.platform.timezone.key, clock=self.clock)
         if self.migrate_on_start:
             try:
                 yield migrate.migrate(self.db)
