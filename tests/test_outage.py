@@ -6,14 +6,25 @@ connection, which is what the pool sees when PostgreSQL restarts.  The
 backoff runs on a ``task.Clock``; the sockets on the real reactor.
 """
 
+import json
+import os
+import signal
+
 from twisted.internet import defer, reactor, task
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
+from twisted.web.client import Agent, readBody
 
+from kandian import config
+from kandian.sim.link import LoginRefused
+from kandian.sim.state import DeviceState
+from kandian.store.devices import DeviceStore
+from kandian.store.embedded import read_postmaster_pid
 from kandian.store.pool import DatabaseUnavailable
-from kandian.store.service import connect
+from kandian.store.service import StoreService, connect
 
-from . import pg
+from . import pg, procs
+from .test_device_integration import DEV_ID, DeviceTestCase
 
 
 def pause(seconds=0.01):
@@ -126,3 +137,102 @@ class PoolOutageTests(unittest.TestCase):
         for d in running + [queued]:
             yield self.assertFailure(d, DatabaseUnavailable)
         self.assertEqual(self.log.failures(), [])
+
+
+class EmbeddedCrashTests(unittest.TestCase):
+    """The daemon's own PostgreSQL, SIGKILLed: restarted, and the pool back on it."""
+
+    @defer.inlineCallbacks
+    def test_a_killed_postmaster_is_restarted_and_queries_succeed_again(self):
+        data_dir = os.path.abspath(self.mktemp())
+        cfg = config.parse("[platform]\ndata_dir = %s\n[database]\ndsn =\npool_size = 2\n" % (data_dir,),
+                           "test.ini", reactor)
+        clock = task.Clock()
+        gave_up = []
+        store = StoreService(cfg, reactor, clock=clock, on_give_up=gave_up.append)
+        self.addCleanup(store.stopService)
+        log = LogCapture(self)
+        store.startService()
+        db = yield store.ready
+        yield db.runOperation("CREATE TABLE t (v int)")
+        yield db.runOperation("INSERT INTO t VALUES (1)")
+        pgdata = os.path.join(data_dir, "postgres")
+        old_pid = read_postmaster_pid(pgdata)[0]
+        os.kill(old_pid, signal.SIGKILL)
+        yield eventually(lambda: not db.available, "outage noticed")
+        self.failureResultOf(db.runQuery("SELECT 1"), DatabaseUnavailable)
+
+        @defer.inlineCallbacks
+        def answers():
+            clock.advance(1)  # restarts and reconnections run on the clock
+            try:
+                rows = yield db.runQuery("SELECT v FROM t")
+            except DatabaseUnavailable:
+                return False
+            return rows
+        rows = yield eventually(answers, "queries answered after the restart", tries=3000)
+        self.assertEqual(rows, [(1,)])
+        new_pid = read_postmaster_pid(pgdata)[0]
+        self.assertNotEqual(new_pid, old_pid)
+        self.assertEqual(store.embedded.crashes, 1)
+        self.assertEqual(gave_up, [])
+        self.assertEqual(len(log.texts("embedded PostgreSQL exited unexpectedly")), 1)
+        self.assertEqual(len(log.texts("database connection lost")), 1)
+        self.assertEqual(log.failures(), [])
+        yield store.stopService()
+        self.assertEqual(procs.postgres_processes(pgdata), [])
+
+
+class ServiceOutageTests(DeviceTestCase):
+    """The whole daemon on a DSN whose backends are killed: devices, /health."""
+
+    @defer.inlineCallbacks
+    def health(self):
+        url = b"http://127.0.0.1:%d/health" % self.port("admin")
+        response = yield Agent(reactor).request(b"GET", url)
+        body = yield readBody(response)
+        return response.code, json.loads(body)["store"]
+
+    def stored_alarms(self):
+        with pg._autocommit(self.dsn) as cur:
+            cur.execute("SELECT count(*) FROM alarm")
+            return cur.fetchone()[0]
+
+    @defer.inlineCallbacks
+    def test_alarms_logins_and_health_during_and_after_an_outage(self):
+        self.addCleanup(allow_connections, self.database, True)
+        log = LogCapture(self)
+        yield DeviceStore(self.db).add(DEV_ID, "key-1")
+        yield DeviceStore(self.db).add("81100000002", "key-2")
+        yield self.db.close()  # the test's own pool: only the daemon's may log the outage
+        link = yield self.connect(DeviceState(DEV_ID, "key-1"))
+        code = yield self.health()
+        self.assertEqual(code, (200, "ok"))
+
+        allow_connections(self.database, False)
+        kill_backends(self.database)
+        yield eventually(lambda: self.health().addCallback(lambda code: code[0] == 503), "outage noticed")
+        for _ in range(20):
+            answer = yield link.send_alarm(0, 1, desc="motion")
+            self.assertEqual(answer.Result, 255)  # not acknowledged: the device keeps it
+        other = yield self.connect(DeviceState("81100000002", "key-2"), login=False)
+        refused = yield self.assertFailure(other.logged_in(), LoginRefused)
+        self.assertEqual(refused.result, 255)
+        code = yield self.health()
+        self.assertEqual(code, (503, "unavailable"))
+
+        allow_connections(self.database, True)
+        self.assertEqual(self.stored_alarms(), 0)
+
+        @defer.inlineCallbacks
+        def healthy():
+            self.clock.advance(0.5)  # the reconnection backoff runs on the domain clock
+            code = yield self.health()
+            return code == (200, "ok")
+        yield eventually(healthy, "/health back to 200")
+        answer = yield link.send_alarm(0, 1, desc="motion")
+        self.assertEqual(answer.Result, 0)
+        self.assertEqual(self.stored_alarms(), 1)
+        self.assertEqual(len(log.texts("database connection lost")), 1)
+        self.assertEqual(len(log.texts("database connections restored")), 1)
+        self.assertEqual(log.failures(), [])

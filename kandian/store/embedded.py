@@ -69,6 +69,8 @@ class _Child(protocol.ProcessProtocol):
         self.output: list[str] = []
         self.ended: defer.Deferred = defer.Deferred()
         self.exit_code: int | None = None
+        self.signal: int | None = None
+        self.ready = False  # the server said "ready" (postgres only)
 
     def childDataReceived(self, fd, data):
         for line in data.decode("utf-8", "replace").splitlines():
@@ -79,6 +81,7 @@ class _Child(protocol.ProcessProtocol):
 
     def processEnded(self, reason):
         self.exit_code = getattr(reason.value, "exitCode", None)
+        self.signal = getattr(reason.value, "signal", None)
         self.ended.callback(self.exit_code)
 
     def last_error(self) -> str:
@@ -135,6 +138,7 @@ class EmbeddedPostgres:
         self._socket_dir: str | None = None
         self._stopping = False
         self._restart_call = None
+        self._ready_check = None
         self._restart_attempts = 0
         self.crashes = 0
         #: called with the error once the server could not be restarted
@@ -241,11 +245,11 @@ class EmbeddedPostgres:
     # -- restart after a crash
 
     def _postgres_ended(self, code, child: _Child):
-        if child is not self._postgres or self._stopping:
-            return code
+        if child is not self._postgres or self._stopping or not child.ready:
+            return code  # a restart that failed is handled by _restart
         self.crashes += 1
-        log.critical("embedded PostgreSQL exited unexpectedly (exit {code}): {why}; restarting it",
-                     code=code, why=child.last_error())
+        log.critical("embedded PostgreSQL exited unexpectedly ({how}): {why}; restarting it",
+                     how="signal %s" % child.signal if child.signal else "exit %s" % code, why=child.last_error())
         self._restart_later(0)
         return code
 
@@ -292,12 +296,14 @@ class EmbeddedPostgres:
                 return
             info = read_postmaster_pid(self.pgdata)
             if info and info[2] == "ready" and _alive(info[0]):
+                if child is not None:
+                    child.ready = True
                 result.callback(info)
             elif self.reactor.seconds() > deadline:
                 result.errback(EmbeddedPostgresError(
                     "embedded PostgreSQL not ready after %d s" % (self.start_timeout,)))
             else:
-                self.reactor.callLater(0.05, check)
+                self._ready_check = self.reactor.callLater(0.05, check)
 
         check()
         return result
@@ -325,6 +331,14 @@ class EmbeddedPostgres:
         self._stopping = True
         if self._restart_call is not None and self._restart_call.active():
             self._restart_call.cancel()
+        try:
+            yield self._stop_server()
+        finally:
+            if self._ready_check is not None and self._ready_check.active():
+                self._ready_check.cancel()
+
+    @defer.inlineCallbacks
+    def _stop_server(self):
         if self._postgres is not None and not self._postgres.ended.called:
             self._signal(self._postgres, signal.SIGINT)
             timeout = self.reactor.callLater(30, self._signal, self._postgres, signal.SIGQUIT)
