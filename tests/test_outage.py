@@ -182,6 +182,31 @@ class EmbeddedCrashTests(unittest.TestCase):
         yield store.stopService()
         self.assertEqual(procs.postgres_processes(pgdata), [])
 
+    @defer.inlineCallbacks
+    def test_a_server_that_cannot_be_restarted_is_given_up(self):
+        """Then the daemon exits 1 (KandianService._store_lost) for systemd to act."""
+        data_dir = os.path.abspath(self.mktemp())
+        cfg = config.parse("[platform]\ndata_dir = %s\n[database]\ndsn =\npool_size = 1\n" % (data_dir,),
+                           "test.ini", reactor)
+        clock = task.Clock()
+        gave_up = []
+        store = StoreService(cfg, reactor, clock=clock, on_give_up=gave_up.append)
+        self.addCleanup(store.stopService)
+        store.startService()
+        db = yield store.ready
+        pgdata = os.path.join(data_dir, "postgres")
+        # without PG_VERSION the directory is no data directory: every restart fails
+        os.rename(os.path.join(pgdata, "PG_VERSION"), os.path.join(pgdata, "PG_VERSION.moved"))
+        os.kill(read_postmaster_pid(pgdata)[0], signal.SIGKILL)
+        yield eventually(lambda: not db.available, "outage noticed")
+
+        def given_up():
+            clock.advance(1)
+            return gave_up
+        [error] = yield eventually(given_up, "given up", tries=3000)
+        self.assertIn("did not start", str(error))
+        self.assertEqual(store.embedded.crashes, 1)
+        self.assertEqual(procs.postgres_processes(pgdata), [])
 
 class ServiceOutageTests(DeviceTestCase):
     """The whole daemon on a DSN whose backends are killed: devices, /health."""
