@@ -117,7 +117,7 @@ class DeviceSection:
 @attrs.frozen
 class RegisterSection:
     listen: str = _setting("tcp:8589", endpoint)
-    auto_provision: bool = _setting("true", boolean)
+    auto_provision: bool = _setting("false", boolean)
     # REGISTER_RES (§7.2): where devices log in, relay through TURN, upload to FTP.
     link_address: tuple[str, int] | None = _setting("", address)
     backup_link_address: tuple[str, int] | None = _setting("", address)

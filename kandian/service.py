@@ -29,6 +29,7 @@ from .device.reachability import UpnpProbe
 from .device.registry import LinkRegistry
 from .rtsp.relay import RelayStats
 from .store.links import LinkStore
+from .store.pool import log_failure
 from .store.service import StoreService
 from .store.tokens import TokenStore
 
@@ -160,11 +161,11 @@ class Platform:
         try:
             yield self.link_store.all_offline()
         except Exception:
-            log.failure("could not mark this node's devices offline")
+            log_failure(log, "could not mark this node's devices offline")
 
     def _purge_tokens(self):
         return self.tokens.purge(self.clock.seconds()).addErrback(
-            lambda f: log.failure("could not purge expired tokens", f))
+            lambda f: log_failure(log, "could not purge expired tokens", f))
 
 
 def default_factories() -> dict[str, Callable[[Platform], object]]:
@@ -243,7 +244,7 @@ class KandianService(service.MultiService):
         self.factories = factories if factories is not None else default_factories()
         self.exit_on_failure = exit_on_failure
         self.tune_gc = tune_gc
-        self.store = StoreService(config, reactor)
+        self.store = StoreService(config, reactor, clock=clock, on_give_up=self._store_lost)
         self.store.setServiceParent(self)
         self.listeners: dict[str, Listener] = {}
         self.platform: Platform | None = None
@@ -301,6 +302,15 @@ class KandianService(service.MultiService):
                 self.reactor.callWhenRunning(self.reactor.stop)
             return None  # reported above, once
         return failure
+
+    def _store_lost(self, error: BaseException) -> None:
+        """The embedded PostgreSQL died and could not be restarted: a daemon
+        that cannot store anything should not look alive to systemd."""
+        self.failure = error
+        log.critical("the database is gone for good; stopping")
+        if self.exit_on_failure:
+            self.reactor.addSystemEventTrigger("after", "shutdown", _exit, 1)
+            self.reactor.stop()
 
     @defer.inlineCallbacks
     def stopService(self):

@@ -22,7 +22,7 @@ class DefaultsTests(unittest.SynchronousTestCase):
         self.assertEqual(c.platform.timezone.key, "Asia/Shanghai")
         self.assertEqual((c.device.login_timeout, c.device.heartbeat_timeout, c.device.command_timeout),
                          (30, 360, 10))
-        self.assertTrue(c.register.auto_provision)
+        self.assertIs(c.register.auto_provision, False)
         self.assertEqual(c.mcu.session_timeout, 1800)
 
     def test_shipped_file_documents_every_key_with_its_default(self):
@@ -36,10 +36,10 @@ class DefaultsTests(unittest.SynchronousTestCase):
                 self.assertRegex(text, r"(?m)^%s =( |$)" % field.name, "%s.%s" % (section, field.name))
 
     def test_values_are_typed(self):
-        c = config.parse("[device]\nlogin_timeout = 5\n[register]\nauto_provision = off\n"
+        c = config.parse("[device]\nlogin_timeout = 5\n[register]\nauto_provision = on\n"
                          "[platform]\ntimezone = UTC\n", "k.ini", MemoryReactor())
         self.assertEqual(c.device.login_timeout, 5)
-        self.assertIs(c.register.auto_provision, False)
+        self.assertIs(c.register.auto_provision, True)
         self.assertEqual(c.platform.timezone.key, "UTC")
 
     def test_describe_dsn_never_shows_the_password(self):

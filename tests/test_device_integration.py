@@ -79,6 +79,8 @@ class DeviceTestCase(ServiceTestCase):
 
 
 class WholeLifeTests(DeviceTestCase):
+    register_settings = "auto_provision = true\n"
+
     @defer.inlineCallbacks
     def test_register_login_ability_heartbeat_command_alarm_timeout(self):
         state = DeviceState(DEV_ID, "key-1", channel_num=2, dev_ver="V1.5_20131210")

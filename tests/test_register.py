@@ -94,7 +94,8 @@ class RegisterTestCase(ServiceTestCase):
 
 
 class RegistrationTests(RegisterTestCase):
-    register_settings = "ftp_account = pics\nftp_password = s3cr3t\nturn_address = turn.example.cn:3478\n"
+    register_settings = ("auto_provision = true\n"
+                         "ftp_account = pics\nftp_password = s3cr3t\nturn_address = turn.example.cn:3478\n")
 
     @defer.inlineCallbacks
     def test_known_device_gets_every_address(self):
@@ -146,13 +147,14 @@ class RegistrationTests(RegisterTestCase):
         self.assertEqual(rows, [("81100000042", "k42", "DS-2CD3T", "register")])
 
 
-class NoAutoProvisionTests(RegisterTestCase):
-    register_settings = "auto_provision = false\nlink_address = dev.example.cn:9000\n" \
-                        "backup_link_address = dev2.example.cn:9001\n"
+class DefaultProvisioningTests(RegisterTestCase):
+    """auto_provision left at its default (off): registration claims nothing."""
+
+    register_settings = "link_address = dev.example.cn:9000\nbackup_link_address = dev2.example.cn:9001\n"
 
     @defer.inlineCallbacks
-    def test_unknown_device_is_1_and_nothing_is_written(self):
-        answer = yield self.register("81299999999")
+    def test_unknown_device_with_a_known_prefix_is_1_and_nothing_is_written(self):
+        answer = yield self.register("81299999999", "attacker-key")
         self.assertEqual(answer.Result, 1)
         rows = yield self.devices()
         self.assertEqual(rows, [])

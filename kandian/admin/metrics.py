@@ -68,8 +68,13 @@ class PlatformCollector:
         db = p.db
         pool = GaugeMetricFamily("kandian_db_pool_connections", "Database pool connections", labels=["state"])
         pool.add_metric(["in_use"], db.in_use)
-        pool.add_metric(["idle"], db.size - db.in_use)
+        pool.add_metric(["idle"], db.pool.idle)
+        pool.add_metric(["down"], db.size - db.pool.up)
         yield pool
+        yield CounterMetricFamily("kandian_db_unavailable", "Queries refused because the database was down",
+                                  value=db.pool.refused)
+        yield CounterMetricFamily("kandian_db_outages", "Database outages (a pool connection lost) since start",
+                                  value=db.pool.outages)
         yield GaugeMetricFamily("kandian_db_pool_waiting", "Queries waiting for a pool connection",
                                 value=db.waiting)
 

@@ -2,6 +2,9 @@
 
 ``GET /health`` answers 200 with the store's state when the database answers
 ``SELECT 1`` and 503 otherwise — for load balancers and systemd watchdogs.
+During an outage the pool refuses at once (503 ``"store": "unavailable"``,
+not logged: the pool logs the outage); it answers 200 again once the pool
+has reconnected.
 ``GET /metrics`` is the Prometheus scrape (:mod:`kandian.admin.metrics`).
 """
 
@@ -13,6 +16,7 @@ from twisted.logger import Logger
 from twisted.web import resource, server
 
 from .. import __version__
+from ..store.pool import DatabaseUnavailable
 
 log = Logger()
 
@@ -40,6 +44,9 @@ class Health(resource.Resource):
             request.finish()
 
         def failed(f):
+            if f.check(DatabaseUnavailable):
+                answer(503, "unavailable")
+                return
             log.warn("health check: store did not answer: {why}", why=f.getErrorMessage())
             answer(503, "unreachable")
 

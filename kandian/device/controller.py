@@ -20,6 +20,7 @@ from twisted.logger import Logger
 
 from ..logs import peer_text
 from ..store.links import Addresses, OK, OTHER_ERROR, UNSUPPORTED
+from ..store.pool import log_failure
 from ..wiretime import format_time, parse_time
 from .reachability import probe_target
 from .messages import (
@@ -101,7 +102,7 @@ class Batcher:
             try:
                 yield self.write(rows)
             except Exception:
-                log.failure("could not record {what} of {count} devices", what=self.what, count=len(rows))
+                log_failure(log, "could not record {what} of {count} devices", what=self.what, count=len(rows))
 
 
 class SeenBatcher(Batcher):
@@ -151,7 +152,7 @@ class LinkController:
             else:
                 result, cloud = yield self.store.authenticate(request.DevID, request.DevKey)
         except Exception:
-            log.failure("login of {dev_id}: store failed", dev_id=peer_text(request.DevID))
+            log_failure(log, "login of {dev_id}: store failed", dev_id=peer_text(request.DevID))
             result = OTHER_ERROR
         if result != OK:
             log.info("device {dev_id} login refused: Result {result}", dev_id=peer_text(request.DevID),
@@ -194,13 +195,13 @@ class LinkController:
                 before.addBoth(lambda _: self.offline.note(link.dev_id, now))
             else:
                 before.addBoth(lambda _: self.store.offline({link.dev_id: now})).addErrback(
-                    lambda f: log.failure("could not mark {dev_id} offline", f, dev_id=link.dev_id))
+                    lambda f: log_failure(log, "could not mark {dev_id} offline", f, dev_id=link.dev_id))
         else:
             self._writes.pop(link, None)
 
     def _track(self, link, d: defer.Deferred, what: str) -> None:
-        d.addErrback(lambda f: log.failure("device {dev_id}: could not {what}", f,
-                                           dev_id=link.dev_id, what=what))
+        d.addErrback(lambda f: log_failure(log, "device {dev_id}: could not {what}", f,
+                                                dev_id=link.dev_id, what=what))
         self._writes[link] = d
 
     # -- everything after login
@@ -241,7 +242,7 @@ class LinkController:
             yield self.store.exception(request.DevID, request.ChannelNo, request.ExceptionType,
                                        request.ExceptionDesc or "", self.now())
         except Exception:
-            log.failure("device {dev_id}: exception report not stored", dev_id=request.DevID)
+            log_failure(log, "device {dev_id}: exception report not stored", dev_id=peer_text(request.DevID))
             return ExceptionNotifyResponse(Result=OTHER_ERROR, DevID=request.DevID)
         log.info("device {dev_id} reports exception {type}: {desc}", dev_id=request.DevID,
                  type=request.ExceptionType, desc=peer_text(request.ExceptionDesc or ""))
@@ -281,7 +282,7 @@ class LinkController:
             alarm_id = yield self.store.alarm(request.DevID, request.ChannelNo, request.AlarmType,
                                               request.AlarmDesc or "", request.DIDONo, request.FileName or "", now)
         except Exception:
-            log.failure("device {dev_id}: alarm not stored", dev_id=request.DevID)
+            log_failure(log, "device {dev_id}: alarm not stored", dev_id=request.DevID)
             return AlarmNotifyResponse(Result=OTHER_ERROR, DevID=request.DevID)
         if alarm_id is not None:  # None: the same alarm within 60 s, acknowledged but not stored again
             log.info("device {dev_id} alarm {type} on channel {channel}", dev_id=request.DevID,

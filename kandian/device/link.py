@@ -43,6 +43,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from ..logs import peer_text
+from ..store.pool import log_failure
 from .frame import BadDigest, Frame, FrameDecoder, FrameError, FrameTooLarge, next_seq
 from .messages import (
     DEVICE_INITIATED, HeartbeatRequest, LoginRequest, LoginResponse, MessageError, OutOfRange,
@@ -282,8 +283,8 @@ class DeviceLink(protocol.Protocol):
                 except Exception:
                     self.stats.request_failures[frame.cmd] += 1
                     if self._once("failed"):
-                        log.failure("device link {who}: handling CMD 0x{cmd:02X} failed (further failures on this"
-                                    " link are counted, not logged)", who=self._who(), cmd=frame.cmd)
+                        log_failure(log, "device link {who}: handling CMD 0x{cmd:02X} failed (further failures on"
+                                    " this link are counted, not logged)", who=self._who(), cmd=frame.cmd)
                     self._reply(frame, self._error_answer(frame.cmd))
                 if self._paused and not self._closing and len(self._queue) < MAX_QUEUED_REQUESTS // 2:
                     self._paused = False

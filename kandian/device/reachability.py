@@ -16,6 +16,8 @@ from twisted.internet import defer, protocol
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, connectProtocol
 from twisted.logger import Logger
 
+from ..store.pool import log_failure
+
 log = Logger()
 
 
@@ -63,5 +65,5 @@ class UpnpProbe:
             try:
                 yield self.store.upnp_reachable(dev_id, upnp_ip, port, reachable, self.clock.seconds())
             except Exception:
-                log.failure("device {dev_id}: could not store UPnP reachability", dev_id=dev_id)
+                log_failure(log, "device {dev_id}: could not store UPnP reachability", dev_id=dev_id)
         return reachable

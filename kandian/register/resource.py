@@ -25,6 +25,7 @@ from twisted.web import resource, server
 
 from ..logs import peer_text
 from ..store.links import NO_SUCH_DEVICE, OK, OTHER_ERROR
+from ..store.pool import log_failure
 from ..wiretime import format_time
 from .messages import RegisterRequest, RegisterResponse
 
@@ -96,7 +97,7 @@ class Register(resource.Resource):
                     registration.DevID, registration.DevKey, registration.DevType, registration.Mode,
                     now, self.auto_provision)
             except Exception:
-                log.failure("registration of {dev_id}: store failed", dev_id=peer_text(registration.DevID))
+                log_failure(log, "registration of {dev_id}: store failed", dev_id=peer_text(registration.DevID))
                 result = OTHER_ERROR
         log.info("registration of {dev_id} ({model}) from {peer}: Result {result}",
                  dev_id=peer_text(registration.DevID), model=peer_text(registration.Mode or "-"), peer=_peer(request),

@@ -9,6 +9,12 @@ reactor, readiness is polled with the injected clock, and stopping the service
 sends the postmaster SIGINT (PostgreSQL's "fast" shutdown) and waits for it to
 exit — no orphan is left behind.
 
+A postmaster that dies while the daemon runs (killed, OOM) is restarted at
+once, then with backoff on the injected clock; the pool reconnects to it by
+itself (:mod:`kandian.store.pool`) and the device links stay up meanwhile.
+After ``max_restarts`` failed attempts in a row ``on_give_up`` is called: the
+daemon then exits non-zero and leaves the rest to systemd.
+
 The server listens on a Unix socket only (``listen_addresses = ''``).  When the
 process runs as root, PostgreSQL refuses to start as root, so the children run
 as ``[database] embedded_user`` (default ``nobody``) which then owns the data
@@ -63,6 +69,8 @@ class _Child(protocol.ProcessProtocol):
         self.output: list[str] = []
         self.ended: defer.Deferred = defer.Deferred()
         self.exit_code: int | None = None
+        self.signal: int | None = None
+        self.ready = False  # the server said "ready" (postgres only)
 
     def childDataReceived(self, fd, data):
         for line in data.decode("utf-8", "replace").splitlines():
@@ -73,6 +81,7 @@ class _Child(protocol.ProcessProtocol):
 
     def processEnded(self, reason):
         self.exit_code = getattr(reason.value, "exitCode", None)
+        self.signal = getattr(reason.value, "signal", None)
         self.ended.callback(self.exit_code)
 
     def last_error(self) -> str:
@@ -110,10 +119,15 @@ def _alive(pid: int) -> bool:
 class EmbeddedPostgres:
     """Start (or attach to) the private server; ``start()`` fires with a DSN."""
 
+    #: consecutive failed restarts after which ``on_give_up`` is called
+    max_restarts = 6
+
     def __init__(self, data_dir: str, reactor: IReactorProcess | IReactorTime, *,
-                 run_as: str = "nobody", owner: bool = True, start_timeout: float = 60.0):
+                 run_as: str = "nobody", owner: bool = True, start_timeout: float = 60.0, clock=None):
+        """*clock* (the reactor unless testing) times restarts after a crash."""
         self.pgdata = os.path.join(os.path.abspath(data_dir), "postgres")
         self.reactor = reactor
+        self.clock = clock if clock is not None else reactor
         self.owner = owner
         self.start_timeout = start_timeout
         self._run_as = run_as
@@ -121,6 +135,14 @@ class EmbeddedPostgres:
         self._attached_pid: int | None = None
         self._temporary_socket_dir: str | None = None
         self.dsn: str | None = None
+        self._socket_dir: str | None = None
+        self._stopping = False
+        self._restart_call = None
+        self._ready_check = None
+        self._restart_attempts = 0
+        self.crashes = 0
+        #: called with the error once the server could not be restarted
+        self.on_give_up = None
 
     # -- who runs the server
 
@@ -186,18 +208,23 @@ class EmbeddedPostgres:
             socket_dir = self._prepare_dirs()
             if not os.path.exists(os.path.join(self.pgdata, "PG_VERSION")):
                 yield self._initdb()
-            self._postgres = self._spawn("postgres", [
-                "postgres", "-D", self.pgdata, "-k", socket_dir, "-p", str(PORT),
-                "-c", "listen_addresses=", "-c", "logging_collector=off",
-                "-c", "max_connections=200",
-            ])
-            self._postgres.ended.addCallback(self._postgres_ended)
-            yield self._wait_ready(self._postgres)
+            self._socket_dir = socket_dir
+            yield self._run_postgres()
             log.info("embedded PostgreSQL started (pid {pid}, data {pgdata})",
                      pid=read_postmaster_pid(self.pgdata)[0], pgdata=self.pgdata)
         self.dsn = "host=%s port=%d user=%s dbname=%s" % (socket_dir, PORT, SUPERUSER, DATABASE)
         yield self._ensure_database(socket_dir)
         return self.dsn
+
+    def _run_postgres(self) -> defer.Deferred:
+        """Spawn the postmaster; fires once it is ready."""
+        self._postgres = child = self._spawn("postgres", [
+            "postgres", "-D", self.pgdata, "-k", self._socket_dir, "-p", str(PORT),
+            "-c", "listen_addresses=", "-c", "logging_collector=off",
+            "-c", "max_connections=200",
+        ])
+        child.ended.addCallback(self._postgres_ended, child)
+        return self._wait_ready(child)
 
     @defer.inlineCallbacks
     def _initdb(self):
@@ -215,11 +242,47 @@ class EmbeddedPostgres:
         os.rmdir(new)
         log.info("embedded PostgreSQL initialised in {pgdata}", pgdata=self.pgdata)
 
-    def _postgres_ended(self, code):
-        if self._postgres is not None and not getattr(self, "_stopping", False):
-            log.critical("embedded PostgreSQL exited unexpectedly (exit {code}): {why}",
-                         code=code, why=self._postgres.last_error())
+    # -- restart after a crash
+
+    def _postgres_ended(self, code, child: _Child):
+        if child is not self._postgres or self._stopping or not child.ready:
+            return code  # a restart that failed is handled by _restart
+        self.crashes += 1
+        log.critical("embedded PostgreSQL exited unexpectedly ({how}): {why}; restarting it",
+                     how="signal %s" % child.signal if child.signal else "exit %s" % code, why=child.last_error())
+        self._restart_later(0)
         return code
+
+    def _restart_later(self, delay: float) -> None:
+        self._restart_call = self.clock.callLater(delay, self._restart)
+
+    def _restart(self) -> None:
+        self._restart_call = None
+        if self._stopping:
+            return
+        self._restart_attempts += 1
+        d = self._run_postgres()
+
+        def restarted(_):
+            self._restart_attempts = 0
+            log.info("embedded PostgreSQL restarted (pid {pid})", pid=read_postmaster_pid(self.pgdata)[0])
+
+        def failed(f):
+            if self._stopping:
+                return
+            if self._restart_attempts >= self.max_restarts:
+                log.critical("embedded PostgreSQL could not be restarted ({attempts} attempts): {why}",
+                             attempts=self._restart_attempts, why=f.getErrorMessage())
+                if self.on_give_up is not None:
+                    self.on_give_up(f.value)
+                return
+            # a SIGKILLed postmaster's backends may hold its shared memory a moment longer
+            delay = min(30.0, 2.0 ** (self._restart_attempts - 1))
+            log.warn("embedded PostgreSQL did not restart ({why}); next try in {delay:.0f} s",
+                     why=f.getErrorMessage(), delay=delay)
+            self._restart_later(delay)
+
+        d.addCallbacks(restarted, failed)
 
     def _wait_ready(self, child: _Child | None = None) -> defer.Deferred:
         """Poll ``postmaster.pid`` until the server says ``ready``."""
@@ -233,12 +296,14 @@ class EmbeddedPostgres:
                 return
             info = read_postmaster_pid(self.pgdata)
             if info and info[2] == "ready" and _alive(info[0]):
+                if child is not None:
+                    child.ready = True
                 result.callback(info)
             elif self.reactor.seconds() > deadline:
                 result.errback(EmbeddedPostgresError(
                     "embedded PostgreSQL not ready after %d s" % (self.start_timeout,)))
             else:
-                self.reactor.callLater(0.05, check)
+                self._ready_check = self.reactor.callLater(0.05, check)
 
         check()
         return result
@@ -264,6 +329,16 @@ class EmbeddedPostgres:
     @defer.inlineCallbacks
     def stop(self):
         self._stopping = True
+        if self._restart_call is not None and self._restart_call.active():
+            self._restart_call.cancel()
+        try:
+            yield self._stop_server()
+        finally:
+            if self._ready_check is not None and self._ready_check.active():
+                self._ready_check.cancel()
+
+    @defer.inlineCallbacks
+    def _stop_server(self):
         if self._postgres is not None and not self._postgres.ended.called:
             self._signal(self._postgres, signal.SIGINT)
             timeout = self.reactor.callLater(30, self._signal, self._postgres, signal.SIGQUIT)

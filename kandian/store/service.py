@@ -12,11 +12,11 @@ import psycopg2.errors
 from twisted.application import service
 from twisted.internet import defer
 from twisted.logger import Logger
-from txpostgres import txpostgres
 
 from ..config import describe_dsn
 from . import migrate
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
+from .pool import DatabaseUnavailable, Pool  # noqa: F401 (DatabaseUnavailable: re-exported)
 from .prepared import Statement
 
 log = Logger()
@@ -32,64 +32,61 @@ def _first_line(e: BaseException) -> str:
 
 
 class Database:
-    """A started txpostgres pool with the adbapi-like calls the components use."""
+    """The pool with the adbapi-like calls the components use.
 
-    def __init__(self, pool: txpostgres.ConnectionPool, reactor=None):
+    During an outage every call fails with :class:`DatabaseUnavailable`
+    (:mod:`kandian.store.pool`)."""
+
+    def __init__(self, pool: Pool, reactor=None):
         self.pool = pool
         self.reactor = reactor
-        # the pool lends connections out of its set: keep them all to close them all
-        self._connections = set(pool.connections)
-        self._prepared: dict = {}  # connection → names of the statements prepared on it
         self.closed = False
 
     def runQuery(self, query, *args, **kw) -> defer.Deferred:
         if isinstance(query, Statement):
-            return self.pool._semaphore.run(self._run_prepared, "runQuery", query, *args)
-        return self.pool.runQuery(query, *args, **kw)
+            return self.pool.run(self._run_prepared, "runQuery", query, *args)
+        return self.pool.run(lambda slot: slot.connection.runQuery(query, *args, **kw))
 
     def runOperation(self, query, *args, **kw) -> defer.Deferred:
         if isinstance(query, Statement):
-            return self.pool._semaphore.run(self._run_prepared, "runOperation", query, *args)
-        return self.pool.runOperation(query, *args, **kw)
+            return self.pool.run(self._run_prepared, "runOperation", query, *args)
+        return self.pool.run(lambda slot: slot.connection.runOperation(query, *args, **kw))
 
-    def _run_prepared(self, method: str, statement: Statement, params=()) -> defer.Deferred:
-        # as txpostgres' pool does it: take a free connection (the semaphore
-        # guarantees one), give it back when the query is over
-        connection = self.pool.connections.pop()
-        prepared = self._prepared.setdefault(connection, set())
+    @staticmethod
+    def _run_prepared(slot, method: str, statement: Statement, params=()) -> defer.Deferred:
+        connection, prepared = slot.connection, slot.prepared
         if statement.name in prepared:
-            d = getattr(connection, method)(statement.execute, params)
-        else:
-            def execute(_):
-                prepared.add(statement.name)
-                return getattr(connection, method)(statement.execute, params)
+            return getattr(connection, method)(statement.execute, params)
 
-            def already(failure):
-                # prepared by an earlier call whose answer never reached us
-                failure.trap(psycopg2.errors.DuplicatePreparedStatement)
-                return None
+        def execute(_):
+            prepared.add(statement.name)
+            return getattr(connection, method)(statement.execute, params)
 
-            d = connection.runOperation(statement.prepare).addErrback(already).addCallback(execute)
-        return d.addBoth(self._put_back, connection)
+        def already(failure):
+            # prepared by an earlier call whose answer never reached us
+            failure.trap(psycopg2.errors.DuplicatePreparedStatement)
+            return None
 
-    def _put_back(self, result, connection):
-        self.pool.connections.add(connection)
-        return result
+        return connection.runOperation(statement.prepare).addErrback(already).addCallback(execute)
 
     def runInteraction(self, interaction, *args, **kw) -> defer.Deferred:
-        return self.pool.runInteraction(interaction, *args, **kw)
+        return self.pool.run(lambda slot: slot.connection.runInteraction(interaction, *args, **kw))
 
     @property
     def size(self) -> int:
-        return self.pool.min
+        return self.pool.size
 
     @property
     def in_use(self) -> int:
-        return self.pool.min - self.pool._semaphore.tokens
+        return self.pool.in_use
 
     @property
     def waiting(self) -> int:
-        return len(self.pool._semaphore.waiting)
+        return self.pool.waiting
+
+    @property
+    def available(self) -> bool:
+        return self.pool.available
 
     @defer.inlineCallbacks
     def close(self, grace: float = 5.0):
@@ -98,29 +95,25 @@ class Database:
         if self.closed:
             return
         self.closed = True
-        if self.reactor is not None and self.in_use:
-            idle = defer.gatherResults([self.pool._semaphore.acquire() for _ in range(self.size)])
+        if self.reactor is not None and (self.in_use or self.waiting):
+            idle = self.pool.drained()
             idle.addTimeout(grace, self.reactor)
             try:
                 yield idle
             except defer.TimeoutError:
                 log.warn("closing the store with {count} queries still running", count=self.in_use)
-        for connection in self._connections:
-            connection.close()
+        self.pool.close()
 
 
 @defer.inlineCallbacks
-def connect(dsn: str, size: int, reactor, timeout: float = 10.0, timezone: str | None = None):
+def connect(dsn: str, size: int, reactor, timeout: float = 10.0, timezone: str | None = None, clock=None):
     """Open a pool of *size* connections; StoreError if the server is unreachable.
 
     *timezone* becomes the sessions' TimeZone, so timestamps read back are in
-    the platform's zone (PRODUCT.md "Timestamps")."""
-    pool_class = type("Pool", (txpostgres.ConnectionPool,), {"reactor": reactor, "min": size})
+    the platform's zone (PRODUCT.md "Timestamps").  *clock* times the
+    reconnections after an outage (the reactor unless testing)."""
     extra = {"options": "-c TimeZone=%s" % (timezone,)} if timezone else {}
-    try:
-        pool = pool_class(None, dsn, **extra)
-    except psycopg2.Error as e:
-        raise StoreError("database unreachable (%s): %s" % (describe_dsn(dsn), _first_line(e))) from None
+    pool = Pool(dsn, size, reactor, clock=clock, connect_kwargs=extra, connect_timeout=timeout)
     d = pool.start()
     d.addTimeout(timeout, reactor)
     try:
@@ -144,15 +137,21 @@ class StoreService(service.Service):
 
     name = "store"
 
-    def __init__(self, config, reactor, *, owner: bool = True, migrate_on_start: bool = True):
+    def __init__(self, config, reactor, *, owner: bool = True, migrate_on_start: bool = True, clock=None,
+                 on_give_up=None):
+        """*clock* (the reactor unless testing) times reconnections and
+        restarts; *on_give_up(error)* is called if the embedded server cannot
+        be restarted after a crash."""
         self.config = config
         self.reactor = reactor
+        self.clock = clock
         self.migrate_on_start = migrate_on_start
         self.db: Database | None = None
         self.embedded: EmbeddedPostgres | None = None
         if not config.database.dsn:
             self.embedded = EmbeddedPostgres(config.data_dir, reactor, owner=owner,
-                                             run_as=config.database.embedded_user)
+                                             run_as=config.database.embedded_user, clock=clock)
+            self.embedded.on_give_up = on_give_up
         self.ready: defer.Deferred | None = None
 
     def start(self) -> defer.Deferred:
@@ -172,7 +171,7 @@ class StoreService(service.Service):
             except OSError as e:
                 raise StoreError("embedded PostgreSQL: %s: %s" % (e.filename or "", e.strerror)) from None
         self.db = yield connect(dsn, self.config.database.pool_size, self.reactor,
-                                timezone=self.config.platform.timezone.key)
+                                timezone=self.config.platform.timezone.key, clock=self.clock)
         if self.migrate_on_start:
             try:
                 yield migrate.migrate(self.db)
