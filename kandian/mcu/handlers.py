@@ -137,6 +137,9 @@ class McuHandlers:
     def GetSmsPassword(self, client_ip, MobileTel, Type):
         if Type != 0:
             raise _bad_value("Type must be 0 (password)")
+        if not self.sms.delivers:
+            # a new password nobody receives would lock the owner out (and anyone could ask for it)
+            raise Refusal(SMS_FAILED, "no SMS gateway configured")
         user = yield self.store.user(MobileTel)
         if user is None:
             raise Refusal(SMS_FAILED, "no account %s" % (MobileTel,))
