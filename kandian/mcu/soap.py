@@ -123,8 +123,9 @@ class SoapResource(resource.Resource):
         p_ctx = ctx
         try:
             p_ctx = self.transport.generate_contexts(ctx)[0]
-            if p_ctx is not ctx:
-                _drop_state(ctx)  # spyne copied it for the operation
+            if p_ctx is not ctx:  # spyne copied it for the operation; the copy shares its transport
+                ctx.close()
+                _drop_state(ctx)
             if p_ctx.in_error is None:
                 self.transport.get_in_object(p_ctx)
             if p_ctx.in_error is not None:
