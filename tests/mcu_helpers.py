@@ -18,6 +18,19 @@ from .test_device_integration import DeviceTestCase, eventually
 PASSWORD = "s3cret-pass"
 
 
+class DeliveringSms:
+    """An SMS gateway that accepts every message (kandian.mcu.sms.ISmsSender)."""
+
+    delivers = True
+
+    def __init__(self):
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, mobile, text):
+        self.sent.append((mobile, text))
+        return defer.succeed(None)
+
+
 class Soap:
     """A zeep client whose calls return Deferreds of plain dicts."""
 

@@ -169,3 +169,27 @@ def rtsp_interleaved(max_data: int = 64) -> st.SearchStrategy[rtsp.Interleaved]:
 
 # One direction of an RTSP connection: messages and media, mixed.
 rtsp_events = st.one_of(rtsp_requests(), rtsp_responses(), rtsp_interleaved())
+
+
+# -- SOAP request shapes (kandian.mcu.xmlin): an XML document's size along each
+# of the dimensions the reader bounds, around and past its limits
+xml_shapes = st.fixed_dictionaries({
+    "depth": st.integers(1, 40),
+    "siblings": st.integers(0, 1100),
+    "attributes": st.integers(0, 40),
+    "namespaces": st.integers(0, 70),
+})
+
+
+def xml_of_shape(depth: int, siblings: int, attributes: int, namespaces: int) -> bytes:
+    """A well-formed document: *depth* nested elements, *siblings* empty
+    elements in the innermost, *attributes* on the innermost, *namespaces*
+    declarations on the root."""
+    ns = "".join(' xmlns:n%d="urn:n%d"' % (i, i) for i in range(namespaces))
+    attrs_ = "".join(' a%d="v"' % i for i in range(attributes))
+    inner = "<i%s>%s</i>" % (attrs_, "<s/>" * siblings)
+    opening = "<r%s>" % ns + "<e>" * (depth - 2) if depth >= 2 else ""
+    closing = "</e>" * (depth - 2) + "</r>" if depth >= 2 else ""
+    if depth < 2:
+        return ("<i%s%s>%s</i>" % (ns, attrs_, "<s/>" * siblings)).encode()
+    return (opening + inner + closing).encode()

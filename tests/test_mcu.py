@@ -7,7 +7,7 @@ from twisted.internet import defer, threads
 
 from kandian.store.links import LinkStore
 
-from .mcu_helpers import PASSWORD, McuTestCase
+from .mcu_helpers import PASSWORD, DeliveringSms, McuTestCase
 from .test_device_integration import eventually
 
 A, B = "13800000001", "13800000002"
@@ -114,13 +114,31 @@ class LoginTests(McuTestCase):
         self.assertEqual(devices.DevList.Dev[0].DevID, CAM)
 
 
+class NoSmsGatewayTests(McuTestCase):
+    @defer.inlineCallbacks
+    def test_without_a_gateway_the_answer_is_2_and_the_password_stays(self):
+        yield self.users.add(A, PASSWORD)
+        for _ in range(3):
+            answer = yield self.soap.GetSmsPassword(MobileTel=A, Type=0)
+            self.assertEqual(answer["Result"], 2)
+            self.clock.advance(61)
+        login = yield self.soap.McuLogin(Account=A, Password=PASSWORD, Version="A-1.0")
+        self.assertEqual(login["Result"], 0)
+        self.assertEqual(self.service.platform.sms.sent, [])
+
+
 class SmsTests(McuTestCase):
+    @defer.inlineCallbacks
+    def setUp(self):
+        yield super().setUp()
+        self.sms = self.service.platform.soap.app.handlers.sms = DeliveringSms()
+
     @defer.inlineCallbacks
     def test_sms_password_replaces_the_password(self):
         yield self.users.add(A, PASSWORD)
         answer = yield self.soap.GetSmsPassword(MobileTel=A, Type=0)
         self.assertEqual(answer["Result"], 0)
-        [(mobile, text)] = self.service.platform.sms.sent
+        [(mobile, text)] = self.sms.sent
         password = "".join(c for c in text if c.isdigit())
         self.assertEqual((mobile, len(password)), (A, 8))
         old = yield self.soap.McuLogin(Account=A, Password=PASSWORD, Version="A-1.0")
@@ -138,7 +156,7 @@ class SmsTests(McuTestCase):
         self.clock.advance(61)
         later = yield self.soap.GetSmsPassword(MobileTel=A, Type=0)
         self.assertEqual([a["Result"] for a in (first, again, unknown, later)], [0, 2, 2, 0])
-        self.assertEqual(len(self.service.platform.sms.sent), 2)
+        self.assertEqual(len(self.sms.sent), 2)
 
     @defer.inlineCallbacks
     def test_unknown_type_is_a_fault(self):

@@ -18,6 +18,8 @@ from __future__ import annotations
 from spyne import Application, Array, ComplexModel, Integer32, Integer64, ServiceBase, Unicode, rpc
 from spyne.protocol.soap import Soap11
 
+from .xmlin import BoundedSoap11
+
 NS = "urn:kandian:mcu"
 
 
@@ -195,6 +197,6 @@ OPERATIONS = [name for name in McuService.public_methods]
 def application(handlers) -> Application:
     """The spyne application, carrying *handlers* for the operations."""
     app = Application([McuService], tns=NS, name="KandianMcu",
-                      in_protocol=Soap11(validator="lxml"), out_protocol=Soap11())
+                      in_protocol=BoundedSoap11(validator="lxml"), out_protocol=Soap11())
     app.handlers = handlers
     return app

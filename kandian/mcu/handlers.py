@@ -12,6 +12,16 @@ a state of the platform.
 
 Each operation returns its output tuple in the order of the contract
 (:mod:`kandian.mcu.api`); refusals short-cut through :class:`Refusal`.
+
+Secrets a peer sends — McuLogin's password, AddDevice's DevKey — are checked
+only while :class:`kandian.throttle.FailureThrottle` allows it for the
+request's TCP peer address (never a forwarded-for header): failures count per
+address and per (account or DevID, address), so a guessing address is
+stopped, for every account, before any scrypt runs, while the owner on another
+address is not.  A stopped McuLogin is a ``Client.TooManyFailures`` fault
+(§8.2 has no code for it); a stopped AddDevice is §8.5's 255 (other error).
+AddDevice answers 6 for a device another user owns without comparing the key,
+so the key of a bound device cannot be learnt from the answers at all.
 """
 
 from __future__ import annotations
@@ -29,7 +39,9 @@ from ..device.commands import DeviceCommands
 from ..device.link import CommandError, DeviceOffline
 from ..passwords import hash_password
 from ..store.devices import DEV_ID, DeviceExists
+from ..logs import peer_text
 from ..store.mcu import PAGE_SIZE
+from ..throttle import FailureThrottle
 from ..wiretime import format_time, parse_time
 from . import api
 from .auth import version_supported
@@ -61,9 +73,23 @@ def _bad_value(what: str) -> Fault:
     return Fault("Client.ValueError", what)
 
 
+class TooManyFailures(Fault):
+    """McuLogin from an address (or for an account from it) that failed too often."""
+
+    quiet = True  # counted, not logged per request: a stopped guesser keeps sending
+
+    def __init__(self, retry_after: float):
+        super().__init__("Client.TooManyFailures", "too many failed logins from this address; retry in %d s"
+                         % max(1, round(retry_after)))
+
+
+class Throttled(Refusal):
+    quiet = True
+
+
 class McuHandlers:
     def __init__(self, *, store, tokens, links, passwords, clock, config, sms, group, device_store=None,
-                 relay_port=lambda: None, ftp_port=lambda: None):
+                 relay_port=lambda: None, ftp_port=lambda: None, throttle: FailureThrottle | None = None):
         self.store = store
         self.tokens = tokens
         self.links = links
@@ -75,6 +101,10 @@ class McuHandlers:
         self.devices = device_store
         self.relay_port = relay_port
         self.ftp_port = ftp_port
+        t = config.throttle
+        self.throttle = throttle if throttle is not None else FailureThrottle(
+            clock.seconds, per_address=t.failures_per_address, per_account=t.failures_per_account,
+            window=t.window)
         mcu = config.mcu
         self.version_floors = {"A": mcu.min_version_android, "I": mcu.min_version_ios, "W": mcu.min_version_windows}
 
@@ -88,8 +118,9 @@ class McuHandlers:
         def refused(failure):
             failure.trap(Refusal)
             result = failure.value.result
-            log.info("MCU {operation}: Result {result} ({why})", operation=name, result=result,
-                     why=str(failure.value))
+            (log.debug if getattr(failure.value, "quiet", False) else log.info)(
+                "MCU {operation}: Result {result} ({why})", operation=name, result=result,
+                why=peer_text(str(failure.value), 200))
             return result if outputs == 1 else (result,) + (None,) * (outputs - 1)
 
         return d.addErrback(refused)
@@ -137,6 +168,9 @@ class McuHandlers:
     def GetSmsPassword(self, client_ip, MobileTel, Type):
         if Type != 0:
             raise _bad_value("Type must be 0 (password)")
+        if not self.sms.delivers:
+            # a new password nobody receives would lock the owner out (and anyone could ask for it)
+            raise Refusal(SMS_FAILED, "no SMS gateway configured")
         user = yield self.store.user(MobileTel)
         if user is None:
             raise Refusal(SMS_FAILED, "no account %s" % (MobileTel,))
@@ -160,18 +194,25 @@ class McuHandlers:
 
     @defer.inlineCallbacks
     def McuLogin(self, client_ip, Account, Password, Version):
+        address, account = client_ip or "?", ("login", Account)
+        if not self.throttle.allowed(address, account):
+            raise TooManyFailures(self.throttle.retry_after(address, account))
         user = yield self.store.user(Account)
         if user is None:
+            self.throttle.failed(address, account)  # guessing accounts is guessing too
             raise Refusal(NO_USER, "no account %s" % (Account,))
         user_id, stored, max_devices = user
         ok = yield self.passwords.check(Password, stored)
         if not ok:
+            self.throttle.failed(address, account)
             raise Refusal(2, "wrong password for %s" % (Account,))
+        self.throttle.succeeded(address, account)
         if not version_supported(Version, self.version_floors):
             raise Refusal(VERSION_TOO_LOW, "client version %r" % (Version,))
         session, channels = yield self.store.open_session_list(user_id, Version, client_ip, self.now())
         devices = self._device_list(channels)
-        log.info("MCU login of {account} from {ip} ({version})", account=Account, ip=client_ip, version=Version)
+        log.info("MCU login of {account} from {ip} ({version})", account=Account, ip=client_ip,
+                 version=peer_text(Version))
         return OK, session, max_devices, devices
 
     @defer.inlineCallbacks
@@ -202,10 +243,18 @@ class McuHandlers:
         user_id = yield self._user(Account, LoginSession)
         if not DEV_ID.match(DevID):
             raise Refusal(NO_DEVICE, "not a DevID: %r" % (DevID,))
-        key = yield self.store.device_key(DevID)
+        address, device = client_ip or "?", ("devkey", DevID)
+        if not self.throttle.allowed(address, device):
+            raise Throttled(OTHER, "too many wrong DevKeys from %s" % (address,))
+        key, bound = yield self.store.device_key_and_binding(DevID, user_id)
+        if bound:
+            # before the key: "wrong key" and "somebody else's" must not tell a right key from a wrong one
+            raise Refusal(ALREADY_BOUND, "%s is already bound" % (DevID,))
         if key is None:
             # §6.5: a device this platform has not seen is checked with the group platform
             verdict = yield self.group.device_usage(DevID, DevKey)
+            if verdict == WRONG_KEY:
+                self.throttle.failed(address, device)
             if verdict != OK:
                 raise Refusal(verdict, "group platform says %d for %s" % (verdict, DevID))
             try:
@@ -214,6 +263,7 @@ class McuHandlers:
                 pass
             key = DevKey
         if key != DevKey:
+            self.throttle.failed(address, device)
             raise Refusal(WRONG_KEY, "wrong DevKey for %s" % (DevID,))
         user = yield self.store.user(Account)
         result = yield self.store.bind(user_id, DevID, user[2])

@@ -12,19 +12,28 @@ and nothing here ever blocks.
 
 Every bad input gets a SOAP 1.1 Fault, never a traceback: a body that is not
 XML (``Client.XMLSyntaxError``), a DTD or entity (``Client.EntitiesNotAllowed``),
-an envelope that is not SOAP 1.1 (``Client.SoapError``), an unknown
+not UTF-8 (``Client.EncodingNotSupported``), too deep or too many elements,
+attributes or namespaces (``Client.XMLLimitExceeded``; all four read by
+:mod:`kandian.mcu.xmlin`), an envelope that is not SOAP 1.1 (``Client.SoapError``), an unknown
 operation or a missing or mistyped parameter (``Client.SchemaValidationError``:
 the body is validated against the WSDL's schema before dispatch), a value
 out of the spec's range (``Client.ValueError``), an internal error
 (``Server``).  An oversize body is refused with HTTP 413 before it is read
 (:mod:`kandian.web`).  ``GET /mcu?wsdl`` serves the WSDL; other GETs get 405.
+
+Every spyne context is released once its answer is written, whichever way the
+request ended (:func:`_release`): a context sits in reference cycles (its
+protocol and transport contexts point back at it, a fault's traceback holds
+the frames that held it), so without that its parsed document — megabytes
+for a hostile body — waited for a full collection of the garbage collector,
+which the daemon's tuned collector (:func:`kandian.service._tune_gc`) runs
+rarely: 230 such bodies held a gigabyte.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import re
 
 import spyne.const
 from spyne import Fault
@@ -34,6 +43,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
+from ..logs import peer_text
 from . import envelope
 
 log = Logger()
@@ -46,9 +56,6 @@ for _name in ("spyne", "spyne.protocol", "spyne.server", "spyne.application"):
 # up to once a second; the daemon manages its collector itself (kandian.service)
 spyne.const.MIN_GC_INTERVAL = float("inf")
 
-_DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
-# the spec's samples declare encoding=" UTF-8" (a space inside), which lxml refuses (PRODUCT.md "XML")
-_DECLARATION = re.compile(rb'^(\xef\xbb\xbf)?(<\?xml[^>]*?)encoding=["\']\s*utf-8\s*["\']', re.IGNORECASE)
 SOAP_CONTENT_TYPE = b"text/xml; charset=utf-8"
 
 
@@ -111,14 +118,14 @@ class SoapResource(resource.Resource):
     # -- calls
 
     def render_POST(self, request):
-        body = _DECLARATION.sub(rb'\1\2encoding="UTF-8"', request.content.read(), count=1)
-        if _DTD.search(body):
-            return self._fault(request, None, Fault("Client.EntitiesNotAllowed",
-                                                    "DTDs and entities are not accepted"))
         ctx = _MethodContext(self.transport, request, SOAP_CONTENT_TYPE.decode())
-        ctx.in_string = [body]
+        ctx.in_string = [request.content.read()]
+        p_ctx = ctx
         try:
             p_ctx = self.transport.generate_contexts(ctx)[0]
+            if p_ctx is not ctx:  # spyne copied it for the operation; the copy shares its transport
+                ctx.close()
+                _drop_state(ctx)
             if p_ctx.in_error is None:
                 self.transport.get_in_object(p_ctx)
             if p_ctx.in_error is not None:
@@ -128,6 +135,7 @@ class SoapResource(resource.Resource):
                 return self._fault(request, p_ctx, p_ctx.out_error)
         except Exception as e:
             log.failure("SOAP request could not be decoded")
+            _release(p_ctx)
             return self._fault(request, None, Fault("Server", "internal error"), e)
         out = p_ctx.out_object
         # spyne hands back the operation's Deferred bare (several outputs) or in a list (one)
@@ -144,15 +152,19 @@ class SoapResource(resource.Resource):
         self.requests[(name, first)] += 1
         # answers are written by kandian.mcu.envelope (spyne's serializer was
         # 70 % of the CPU of a DevList answer); faults still go through spyne
-        self._write(request, 200, envelope.response(p_ctx.descriptor, result, self.app.tns))
-        p_ctx.close()
+        try:
+            self._write(request, 200, envelope.response(p_ctx.descriptor, result, self.app.tns))
+        finally:
+            _release(p_ctx)
 
     def _failed(self, failure, request, p_ctx):
         if failure.check(Fault):
             fault = failure.value
             self._count_fault(fault)
-            log.info("SOAP {operation}: fault {code}: {why}", operation=_operation(p_ctx),
-                     code=fault.faultcode, why=fault.faultstring)
+            # a quiet fault (a throttled guesser) is counted, not logged per request
+            (log.debug if getattr(fault, "quiet", False) else log.info)(
+                "SOAP {operation}: fault {code}: {why}", operation=_operation(p_ctx),
+                code=fault.faultcode, why=peer_text(fault.faultstring, 200))
         else:
             log.failure("SOAP {operation} failed", failure, operation=_operation(p_ctx))
             fault = Fault("Server", "internal error")
@@ -160,23 +172,29 @@ class SoapResource(resource.Resource):
         p_ctx.out_error = fault
         p_ctx.out_object = fault
         p_ctx.out_document = p_ctx.out_string = None
-        self.transport.get_out_string(p_ctx)
-        self._write(request, 500, b"".join(p_ctx.out_string))
-        p_ctx.close()
+        try:
+            self.transport.get_out_string(p_ctx)
+            self._write(request, 500, b"".join(p_ctx.out_string))
+        finally:
+            _release(p_ctx)
 
     def _fault(self, request, p_ctx, fault: Fault, error: BaseException | None = None) -> bytes:
         self._count_fault(fault)
         if error is None:
-            log.info("SOAP request refused: {code}: {why}", code=fault.faultcode, why=_short(fault.faultstring))
+            log.info("SOAP request refused: {code}: {why}", code=fault.faultcode,
+                     why=peer_text(" ".join(str(fault.faultstring).split()), 200))
         ctx = p_ctx if p_ctx is not None else _MethodContext(self.transport, request, SOAP_CONTENT_TYPE.decode())
-        ctx.out_error = fault
-        ctx.out_object = fault
-        ctx.out_document = ctx.out_string = None
-        self.app.out_protocol.serialize(ctx, message=self.app.out_protocol.RESPONSE)
-        self.app.out_protocol.create_out_string(ctx)
-        request.setResponseCode(500)
-        request.setHeader(b"content-type", SOAP_CONTENT_TYPE)
-        return b"".join(ctx.out_string)
+        try:
+            ctx.out_error = fault
+            ctx.out_object = fault
+            ctx.out_document = ctx.out_string = None
+            self.app.out_protocol.serialize(ctx, message=self.app.out_protocol.RESPONSE)
+            self.app.out_protocol.create_out_string(ctx)
+            request.setResponseCode(500)
+            request.setHeader(b"content-type", SOAP_CONTENT_TYPE)
+            return b"".join(ctx.out_string)
+        finally:
+            _release(ctx)
 
     def _count_fault(self, fault: Fault) -> None:
         self.faults[str(fault.faultcode)] += 1
@@ -196,6 +214,27 @@ def _operation(p_ctx) -> str:
     return descriptor.name if descriptor is not None else "?"
 
 
-def _short(text, limit: int = 200) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit] + "…"
+# what a context holds of one request: released by refcount once these are gone
+_REQUEST_STATE = ("in_string", "in_document", "in_header_doc", "in_body_doc", "in_header", "in_object",
+                  "in_error", "out_object", "out_header", "out_error", "out_body_doc", "out_header_doc",
+                  "out_document", "out_string")
+
+
+def _release(ctx) -> None:
+    """Close *ctx* and drop what it holds of its request (see the module docstring)."""
+    if ctx.is_closed:
+        return
+    try:
+        ctx.close()
+    finally:
+        _drop_state(ctx)
+        ctx.transport.req = None
+
+
+def _drop_state(ctx) -> None:
+    for name in ("in_error", "out_error"):
+        error = getattr(ctx, name, None)
+        if isinstance(error, BaseException):
+            error.__traceback__ = None
+    for name in _REQUEST_STATE:
+        setattr(ctx, name, None)

@@ -217,6 +217,15 @@ class McuStore:
         return rows[0][0] if rows else None
 
     @defer.inlineCallbacks
+    def device_key_and_binding(self, dev_id: str, user_id: int):
+        """(the device's key or None, whether it is bound so that *user_id* may
+        not add it: owned by anyone, or shared with *user_id*) — §8.5's 6."""
+        rows = yield self.db.runQuery(
+            "SELECT d.dev_key, EXISTS (SELECT 1 FROM user_device b WHERE b.dev_id = d.dev_id"
+            " AND (b.share_flag = 0 OR b.user_id = %s)) FROM device d WHERE d.dev_id = %s", (user_id, dev_id))
+        return (rows[0][0], rows[0][1]) if rows else (None, False)
+
+    @defer.inlineCallbacks
     def bind(self, user_id: int, dev_id: str, max_devices: int):
         """Bind as owner: 0 done, 5 over the user's limit, 6 already bound (§8.5)."""
 
