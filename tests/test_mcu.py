@@ -4,6 +4,8 @@ and simulated cameras on real TCP links."""
 from urllib.parse import parse_qs, urlparse
 
 from twisted.internet import defer, threads
+from twisted.internet.testing import EventLoggingObserver
+from twisted.logger import globalLogPublisher
 
 from kandian.store.links import LinkStore
 
@@ -399,6 +401,16 @@ class DeviceOperationTests(McuTestCase):
         from zeep.exceptions import Fault
         yield self.assertFailure(self.op("PtzControl", ChannelNo=0, PtzDirection=9), Fault)
         yield self.assertFailure(self.op("SetAlarmSwitch", ChannelNo=0, AlarmType=1, AlarmFlag=2), Fault)
+
+    @defer.inlineCallbacks
+    def test_values_beyond_the_device_links_bounds_are_client_faults(self):
+        """A value the device link would refuse to carry (an SSID of 300
+        characters: its bound is 256) is the client's error, not a server traceback."""
+        from zeep.exceptions import Fault
+        observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        fault = yield self.assertFailure(self.op("SetWifi", SSID="x" * 300, Security=4, Password="p"), Fault)
+        self.assertTrue(fault.code.startswith("soap11env:Client"), fault.code)
+        self.assertEqual([e for e in observer if e.get("log_failure") is not None], [])
 
 
 class AlarmQueryTests(McuTestCase):

@@ -6,6 +6,7 @@ connection, which is what the pool sees when PostgreSQL restarts.  The
 backoff runs on a ``task.Clock``; the sockets on the real reactor.
 """
 
+import io
 import json
 import os
 import signal
@@ -13,7 +14,8 @@ import signal
 from twisted.internet import defer, reactor, task
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
-from twisted.web.client import Agent, readBody
+from twisted.web.client import Agent, FileBodyProducer, readBody
+from twisted.web.http_headers import Headers
 
 from kandian import config
 from kandian.sim.link import LoginRefused
@@ -218,6 +220,20 @@ class ServiceOutageTests(DeviceTestCase):
         body = yield readBody(response)
         return response.code, json.loads(body)["store"]
 
+    @defer.inlineCallbacks
+    def mcu_login(self):
+        body = (b'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope'
+                b' xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:tns="urn:kandian:mcu">'
+                b'<soapenv:Body><tns:McuLogin><tns:Account>13800000001</tns:Account>'
+                b'<tns:Password>secret</tns:Password><tns:Version>A-1.0</tns:Version></tns:McuLogin>'
+                b'</soapenv:Body></soapenv:Envelope>')
+        response = yield Agent(reactor).request(
+            b"POST", b"http://127.0.0.1:%d/mcu" % self.port("mcu"),
+            Headers({b"content-type": [b"text/xml; charset=utf-8"], b"soapaction": [b"McuLogin"]}),
+            FileBodyProducer(io.BytesIO(body)))
+        answer = yield readBody(response)
+        return response.code, answer
+
     def stored_alarms(self):
         with pg._autocommit(self.dsn) as cur:
             cur.execute("SELECT count(*) FROM alarm")
@@ -245,6 +261,9 @@ class ServiceOutageTests(DeviceTestCase):
         self.assertEqual(refused.result, 255)
         code = yield self.health()
         self.assertEqual(code, (503, "unavailable"))
+        code, answer = yield self.mcu_login()  # a SOAP Server fault, not a traceback per request
+        self.assertEqual(code, 500)
+        self.assertIn(b"database unavailable", answer)
 
         allow_connections(self.database, True)
         self.assertEqual(self.stored_alarms(), 0)

@@ -160,6 +160,8 @@ class McuHandlers:
             raise Refusal(OFFLINE, "%s went offline" % (dev_id,)) from None
         except CommandError as e:
             raise Refusal(OTHER, "%s: %s" % (dev_id, e)) from None
+        except ValueError as e:  # a value the device link does not carry (kandian.device.messages' bounds)
+            raise _bad_value(str(e)) from None
         return answer
 
     # -- §8.1 GetSmsPassword

@@ -44,6 +44,7 @@ from twisted.logger import Logger
 from twisted.web import resource, server
 
 from ..logs import peer_text
+from ..store.pool import DatabaseUnavailable
 from . import envelope
 
 log = Logger()
@@ -165,6 +166,8 @@ class SoapResource(resource.Resource):
             (log.debug if getattr(fault, "quiet", False) else log.info)(
                 "SOAP {operation}: fault {code}: {why}", operation=_operation(p_ctx),
                 code=fault.faultcode, why=peer_text(fault.faultstring, 200))
+        elif failure.check(DatabaseUnavailable):
+            fault = Fault("Server", "database unavailable")  # the pool logged the outage once
         else:
             log.failure("SOAP {operation} failed", failure, operation=_operation(p_ctx))
             fault = Fault("Server", "internal error")
