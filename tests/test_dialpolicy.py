@@ -45,8 +45,14 @@ class DialPolicyTests(unittest.TestCase):
     @settings(max_examples=300)
     def test_property_without_allowances_only_the_peer_is_admitted(self, host, peer):
         admitted = DialPolicy()(str(host), str(peer))
-        self.assertEqual(admitted, ip_literal(str(host)) == ip_literal(str(peer))
-                         and not (host.is_unspecified or host.is_multicast or str(host) == "255.255.255.255"))
+        address = ip_literal(str(host))  # IPv4-mapped IPv6 as IPv4
+        self.assertEqual(admitted, address == ip_literal(str(peer))
+                         and not (address.is_unspecified or address.is_multicast or str(address) == "255.255.255.255"))
+
+    def test_an_ipv4_mapped_address_is_judged_as_ipv4(self):
+        self.assertFalse(may_dial("::ffff:0.0.0.0", "0.0.0.0"))
+        self.assertFalse(may_dial("::ffff:127.0.0.1", "203.0.113.7"))
+        self.assertTrue(may_dial("::ffff:203.0.113.7", "203.0.113.7"))
 
 
 

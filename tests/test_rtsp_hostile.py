@@ -222,13 +222,26 @@ class QueryTests(HostileRelayCase):
         which trial would report as a logged error)."""
         yield self.go_online(LocalIP="127.0.0.1", RtspLocalPort=1)
         valid = yield self.relay_token()
-        pieces = st.one_of(st.sampled_from(["%00", "%ff", "%", "%zz", "&", "=", "%26", "%3D", "/", "?", "%25",
-                                            "devid=", "channelno=", "streamtype=", "filename=", "hashtoken=",
-                                            CAM, valid, "9" * 30, "-1", "0", "2"]),
-                           st.text("0123456789abcdefXYZ%&=+-._~:/", max_size=8),
+        values = st.one_of(st.sampled_from(["%00", "%ff", "%", "%zz", "%26", "%3D", "/", "?", "%25", "",
+                                            CAM, valid, "9" * 30, "-1", "0", "2", "%D9%A1", "1e3"]),
+                           st.text("0123456789abcdefXYZ%+-._~:/", max_size=8),
                            st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zs")), max_size=4))
-        for parts in collect(st.lists(pieces, max_size=12), 150):
-            query = "".join(parts)
+        names = st.one_of(st.sampled_from(["devid", "channelno", "streamtype", "filename", "hashtoken"]),
+                          st.text("abcdefghijklmnopqrstuvwxyz%0", max_size=6))
+        pairs = st.lists(st.tuples(names, st.sampled_from(["=", ""]), values), max_size=7)
+        base = [("devid", CAM), ("channelno", "0"), ("streamtype", "2"), ("hashtoken", "0" * 32)]
+
+        def mutate(changes, extra):
+            params = list(base)
+            for index, value in changes:
+                params[index] = (params[index][0], value)
+            return "&".join("%s=%s" % param for param in params + extra)
+
+        mutated = st.builds(mutate, st.lists(st.tuples(st.integers(0, 3), values), min_size=1, max_size=2),
+                            st.lists(st.tuples(names, values), max_size=2))
+        queries = st.one_of(mutated, pairs.map(lambda ps: "&".join(n + eq + v for n, eq, v in ps)),
+                            st.lists(values, max_size=10).map("".join))
+        for query in collect(queries, 200):
             answer = yield self.ask(self.url(query))
             self.assertIsNotNone(answer, query)
             self.assertTrue(200 <= answer.code < 500 or (answer.code == 503 and "hashtoken=" + valid in query),
@@ -292,7 +305,7 @@ class SlowlorisTests(unittest.TestCase):
     def setUp(self):
         self.reactor = MemoryReactorClock()
         self.authorizer = Authorizer(Upstream(CAM, [("127.0.0.1", 554, "rtsp://127.0.0.1:554/realplay?x=1")]))
-        self.factory = RelayFactory(self.authorizer, self.reactor, self.reactor, request_timeout=10)
+        self.factory = RelayFactory(self.authorizer, self.reactor, self.reactor)  # request_timeout 10 s
 
     def connect(self):
         client = self.factory.buildProtocol(None)
