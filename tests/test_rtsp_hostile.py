@@ -118,8 +118,8 @@ class DialPolicyServiceTests(HostileRelayCase):
         inside = yield listener(self, OTHER_HOST, "close")
         yield self.go_online(LocalIP=OTHER_HOST, RtspLocalPort=inside.port)
         answer = yield self.ask(self.play_url((yield self.relay_token())))
-        self.assertEqual(answer.code, 503)
         self.assertEqual((inside.connections, inside.received), ([], b""))
+        self.assertEqual(answer.code, 503)
         self.assertEqual(self.service.platform.relay_authorizer.policy_refused, 1)
 
     @defer.inlineCallbacks
@@ -127,16 +127,16 @@ class DialPolicyServiceTests(HostileRelayCase):
         inside = yield listener(self, "127.0.0.1", "close")
         yield self.go_online(LocalIP="localhost", RtspLocalPort=inside.port)
         answer = yield self.ask(self.play_url((yield self.relay_token())))
-        self.assertEqual(answer.code, 503)
         self.assertEqual(inside.connections, [])
+        self.assertEqual(answer.code, 503)
 
     @defer.inlineCallbacks
     def test_an_unconfigured_turn_relay_is_not_dialled(self):
         inside = yield listener(self, OTHER_HOST, "close")
         yield self.go_online(TurnRelayIP=OTHER_HOST, RtspTurnRelayPort=inside.port)
         answer = yield self.ask(self.play_url((yield self.relay_token())))
-        self.assertEqual(answer.code, 503)
         self.assertEqual(inside.connections, [])
+        self.assertEqual(answer.code, 503)
 
     @defer.inlineCallbacks
     def test_the_devices_own_address_is_dialled_and_a_non_rtsp_answer_is_502(self):

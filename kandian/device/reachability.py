@@ -81,5 +81,5 @@ class UpnpProbe:
             try:
                 yield self.store.upnp_reachable(dev_id, upnp_ip, port, reachable, self.clock.seconds())
             except Exception:
-                log.failure("device {dev_id}: could not store UPnP reachability", dev_id=dev_id)
+                log.failure("device {dev_id}: could not store UPnP reachability", dev_id=peer_text(dev_id))
         return reachable

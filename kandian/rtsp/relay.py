@@ -219,7 +219,7 @@ class ClientConnection(protocol.Protocol):
         except BadVersion as e:
             for event in getattr(e, "events", []):
                 self._client_event(event)
-            self._answer_and_close(Response.for_request(e, 505), "RTSP version %s" % (e.version,))
+            self._answer_and_close(Response.for_request(e, 505), "RTSP version: %s" % (peer_text(e.version, 20),))
             return
         except RTSPError as e:
             for event in getattr(e, "events", []):
@@ -382,14 +382,14 @@ class ClientConnection(protocol.Protocol):
     def _refuse(self, request: Request, code: int, why: str, headers=()) -> None:
         self.stats.refusals[(code, why.split(":")[0])] += 1
         log.info("RTSP relay refused {uri} from {peer}: {code} {why}", uri=_safe(request.uri),
-                 peer=_peer(self.transport), code=code, why=why)
+                 peer=_peer(self.transport), code=code, why=peer_text(why, 160))
         self._answer_and_close(Response.for_request(request, code, headers=headers), why, counted=True)
 
     def _answer_and_close(self, response: Response, why: str, counted: bool = False) -> None:
         if not counted:
             self.stats.refusals[(response.code, why.split(":")[0])] += 1
             log.info("RTSP relay: {code} to {peer}: {why}", code=response.code, peer=_peer(self.transport),
-                     why=why)
+                     why=peer_text(why, 160))
         if self.state != "closed":
             self.transport.write(response.to_bytes())
         self.close(why)
