@@ -164,6 +164,11 @@ class McuSection:
     sms_daily_limit: int = _setting("10", positive_int)
 
 
+def cidr_list(raw: str) -> tuple:
+    from .dialpolicy import networks
+    return networks(raw)
+
+
 def routes(raw: str) -> tuple[str, ...]:
     value = tuple(part.strip() for part in raw.split(",") if part.strip())
     unknown = [part for part in value if part not in ("local", "upnp", "turn")]
@@ -183,6 +188,10 @@ class RtspSection:
     upstream_order: tuple[str, ...] = _setting("local,upnp,turn", routes)
     # §10.2 453: relayed streams per device
     max_streams_per_device: int = _setting("4", positive_int)
+    # networks the relay and the UPnP probe may dial besides a device's own link address and the TURN relays
+    upstream_allow: tuple = _setting("", cidr_list)
+    # a client's request (first byte to last) must arrive within this many seconds
+    request_timeout: int = _setting("10", positive_int)
 
 
 @attrs.frozen

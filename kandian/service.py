@@ -27,6 +27,7 @@ from .device.controller import LinkController, OfflineBatcher, SeenBatcher
 from .device.link import DeviceLinkFactory, LinkStats
 from .device.reachability import UpnpProbe
 from .device.registry import LinkRegistry
+from .dialpolicy import DialPolicy
 from .rtsp.relay import RelayStats
 from .store.links import LinkStore
 from .store.pool import log_failure
@@ -134,7 +135,9 @@ class Platform:
         self.tokens = TokenStore(db)
         self.seen = SeenBatcher(self.link_store, clock)
         self.offline = OfflineBatcher(self.link_store, clock)
-        self.probe = UpnpProbe(reactor, self.link_store, clock=clock)
+        self.dial_policy = DialPolicy.from_config(config)
+        self.probe = UpnpProbe(reactor, self.link_store, clock=clock, policy=self.dial_policy,
+                               peer_ip=self.links.peer_ip)
         self.controller = LinkController(self.link_store, self.tokens, self.links, clock, timezone,
                                          probe=self.probe, seen=self.seen, offline=self.offline)
         self._purge = task.LoopingCall(self._purge_tokens)
@@ -213,12 +216,18 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         from .rtsp.authorize import PlatformAuthorizer
         from .rtsp.relay import RelayFactory
         from .store.relay import RelayStore
+        from .throttle import FailureThrottle
 
         c = p.config.rtsp
+        t = p.config.throttle
+        throttle = FailureThrottle(p.clock.seconds, per_address=t.failures_per_address,
+                                   per_account=t.failures_per_account, window=t.window)
         p.relay_authorizer = PlatformAuthorizer(RelayStore(p.db), p.tokens, p.links, p.clock,
-                                                order=c.upstream_order, max_streams=c.max_streams_per_device)
+                                                order=c.upstream_order, max_streams=c.max_streams_per_device,
+                                                may_dial=p.dial_policy, throttle=throttle)
         return RelayFactory(p.relay_authorizer, p.reactor, p.clock, media_timeout=c.media_timeout,
-                            idle_timeout=c.idle_timeout, connect_timeout=c.connect_timeout, stats=p.relay_stats)
+                            idle_timeout=c.idle_timeout, connect_timeout=c.connect_timeout, stats=p.relay_stats,
+                            request_timeout=c.request_timeout)
 
     return {
         "device": device,

@@ -43,6 +43,9 @@ def service_config(dsn, **extra):
     for name in LISTENERS:
         text += "[%s]\nlisten = tcp:0:interface=127.0.0.1\n" % name
         text += extra.get(name, "")
+    for name, lines in extra.items():
+        if name not in LISTENERS:
+            text += "[%s]\n%s" % (name, lines)
     return config.parse(text, "test.ini", reactor)
 
 
@@ -51,6 +54,7 @@ class ServiceTestCase(DatabaseTestCase):
 
     register_settings = ""
     mcu_settings = ""
+    settings: dict = {}  # section → INI lines, for any other section
 
     @defer.inlineCallbacks
     def setUp(self):
@@ -58,7 +62,8 @@ class ServiceTestCase(DatabaseTestCase):
         self.clock = task.Clock()
         self.clock.advance(NOW)
         self.service = KandianService(
-            service_config(self.dsn, register=self.register_settings, mcu=self.mcu_settings), reactor,
+            service_config(self.dsn, **{**self.settings, "register": self.register_settings,
+                                        "mcu": self.mcu_settings}), reactor,
             clock=self.clock)
         self.service.startService()
         self.addCleanup(self.service.stopService)

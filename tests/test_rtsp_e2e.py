@@ -106,12 +106,14 @@ class LiveVideoTests(McuTestCase):
         self.assertEqual(sum(n for (status, _), n in refusals.items() if status == 401), 3)
 
     @defer.inlineCallbacks
-    def test_unknown_device_or_channel_404_and_offline_503(self):
+    def test_another_device_or_channel_401_and_offline_503(self):
+        """The token is checked first: one issued for another stream is 401
+        whether or not the named device or channel exists (no enumeration)."""
         answer = yield self.video_play()
         url = answer["RelayPlayUrl"]
         for wrong in [url.replace("devid=" + CAM, "devid=81199999999"), url.replace("channelno=0", "channelno=7")]:
             code, output = yield ffprobe(wrong)
-            self.assertIn("404", output)
+            self.assertIn("401", output)
         self.link.close()
         yield eventually(lambda: not self.service.platform.links.online(CAM), "offline")
         code, output = yield ffprobe(url)

@@ -9,6 +9,8 @@ samples are the spec's, without its ``//`` comments.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
@@ -32,7 +34,7 @@ from kandian.rtsp.message import (
     scan_interleaved,
 )
 from kandian.rtsp.transport import TransportSpec, format_transport, offers_tcp_interleaved, parse_transport
-from kandian.rtsp.url import parse_rtsp_url, rebase_url, replace_base
+from kandian.rtsp.url import parse_rtsp_url, rebase_url, replace_base, strict_query
 from tests.strategies import (
     chunked,
     mutated,
@@ -675,6 +677,37 @@ class URLTests(SynchronousTestCase):
         self.assertIsNone(rebase_url("rtsp://elsewhere/realplay", client, camera))
         self.assertEqual(rebase_url("rtsp://relay:8554/realplay/stream=0", "rtsp://relay:8554/realplay/",
                                     "rtsp://cam/realplay/"), "rtsp://cam/realplay/stream=0")
+
+
+class StrictQueryTests(SynchronousTestCase):
+    """strict_query: what a play URL's query may carry to the store."""
+
+    def test_bad_queries(self):
+        for raw in ["devid=%00", "devid=%ff", "devid=%e4%b8", "devid=%zz", "devid=%4", "devid=1&devid=2",
+                    "a=%0d%0a", "a=" + "x" * 257]:
+            with self.assertRaises(ValueError, msg=raw):
+                strict_query(raw)
+
+    def test_good_query(self):
+        self.assertEqual(strict_query("devid=81100000001&filename=%E5%BD%95%20a.mp4&&flag"),
+                         {"devid": "81100000001", "filename": "录 a.mp4", "flag": ""})
+
+    @given(st.dictionaries(st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=8),
+                           st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=16), max_size=5))
+    @settings(max_examples=200)
+    def test_property_printable_parameters_round_trip(self, params):
+        params = {k: v for k, v in params.items() if k.isprintable() and v.isprintable()}
+        raw = "&".join("%s=%s" % (quote(k, safe=""), quote(v, safe="")) for k, v in params.items())
+        self.assertEqual(strict_query(raw), params)
+
+    @given(st.text(max_size=60))
+    @settings(max_examples=300)
+    def test_property_any_text_is_parameters_or_value_error(self, raw):
+        try:
+            query = strict_query(raw)
+        except ValueError:
+            return
+        self.assertTrue(all((k + v).isprintable() for k, v in query.items()))
 
 
 class TransportTests(SynchronousTestCase):

@@ -65,6 +65,12 @@ class PlatformCollector:
                        {("to_client",): relay.bytes_to_client, ("to_upstream",): relay.bytes_to_upstream})
         yield _counter("kandian_relay_refusals", "RTSP requests refused, by status and reason", ["status", "reason"],
                        {(str(code), why): v for (code, why), v in relay.refusals.items()})
+        yield _counter("kandian_relay_dropped", "Relay sessions and client data dropped, by cause", ["cause"],
+                       {("client_frames_before_setup",): relay.client_frames_dropped,
+                        ("client_not_reading",): relay.slow_clients})
+        authorizer = getattr(p, "relay_authorizer", None)
+        yield _counter("kandian_dial_refused", "Device-reported addresses not dialled (dial policy), by dialler",
+                       ["by"], {("relay",): getattr(authorizer, "policy_refused", 0), ("upnp_probe",): p.probe.refused})
         db = p.db
         pool = GaugeMetricFamily("kandian_db_pool_connections", "Database pool connections", labels=["state"])
         pool.add_metric(["in_use"], db.in_use)

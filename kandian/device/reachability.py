@@ -5,7 +5,11 @@ platform tries a TCP connection to ``UpnpIP:RtspUpnpPort`` with a short
 timeout and stores whether it got through; VideoPlay hands out an UpnpPlayUrl
 only for a device found reachable.  Only literal IPv4/IPv6 addresses are
 tried (no DNS lookups on a device's say-so); ``0.0.0.0`` means the device's
-mapping failed (§7.5.1) and is stored as unreachable without a probe.
+mapping failed (§7.5.1) and is stored as unreachable without a probe.  An
+address the dial policy refuses (:mod:`kandian.dialpolicy`: not the device's
+own link address, a TURN relay or an allowed network) is stored as
+unreachable without a probe too, so the probe tells a device nothing about
+other hosts' ports.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from twisted.internet import defer, protocol
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, connectProtocol
 from twisted.logger import Logger
 
+from ..dialpolicy import DialPolicy
+from ..logs import peer_text
 from ..store.pool import log_failure
 
 log = Logger()
@@ -35,11 +41,17 @@ def probe_target(upnp_ip: str | None, port: int | None) -> tuple[str, int] | Non
 
 
 class UpnpProbe:
-    def __init__(self, reactor, store, timeout: float = 3.0, clock=None):
+    def __init__(self, reactor, store, timeout: float = 3.0, clock=None, *, policy: DialPolicy | None = None,
+                 peer_ip=None):
+        """*policy* says which addresses may be dialled; *peer_ip(dev_id)* is
+        the source address of the device's link (None when offline)."""
         self.reactor = reactor
         self.clock = clock if clock is not None else reactor
         self.store = store
         self.timeout = timeout
+        self.policy = policy if policy is not None else DialPolicy()
+        self.peer_ip = peer_ip if peer_ip is not None else (lambda dev_id: None)
+        self.refused = 0  # probes the policy refused
 
     def connect(self, host: str, port: int) -> defer.Deferred:
         endpoint_class = TCP6ClientEndpoint if ":" in host else TCP4ClientEndpoint
@@ -53,17 +65,22 @@ class UpnpProbe:
         """Probe and record; fires with the outcome, never fails."""
         target = probe_target(upnp_ip, port)
         reachable = False
-        if target is not None:
+        outcome = "not reachable"
+        if target is not None and not self.policy(target[0], self.peer_ip(dev_id)):
+            self.refused += 1
+            outcome = "not probed (not the device's own address)"
+        elif target is not None:
             try:
                 yield self.connect(*target)
                 reachable = True
+                outcome = "reachable"
             except Exception:
                 reachable = False
-        log.info("device {dev_id}: UPnP {ip}:{port} {outcome}", dev_id=dev_id, ip=upnp_ip, port=port,
-                 outcome="reachable" if reachable else "not reachable")
+        log.info("device {dev_id}: UPnP {ip}:{port} {outcome}", dev_id=peer_text(dev_id), ip=peer_text(upnp_ip),
+                 port=port, outcome=outcome)
         if upnp_ip and port is not None:
             try:
                 yield self.store.upnp_reachable(dev_id, upnp_ip, port, reachable, self.clock.seconds())
             except Exception:
-                log_failure(log, "device {dev_id}: could not store UPnP reachability", dev_id=dev_id)
+                log_failure(log, "device {dev_id}: could not store UPnP reachability", dev_id=peer_text(dev_id))
         return reachable

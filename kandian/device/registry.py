@@ -32,6 +32,11 @@ class LinkRegistry:
     def get(self, dev_id: str):
         return self._links.get(dev_id)
 
+    def peer_ip(self, dev_id: str) -> str | None:
+        """The source address of the device's link, None when it is not online here."""
+        link = self._links.get(dev_id)
+        return link.peer[0] if link is not None else None
+
     def online(self, dev_id: str) -> bool:
         return dev_id in self._links
 

@@ -16,9 +16,22 @@ authorizer's addresses that accepts) and everything is relayed both ways:
   slow client stops the relay reading from the camera and memory stays bounded.
 
 SETUP must ask for RTP over TCP (``RTP/AVP/TCP;interleaved=…``); a client
-that offers only UDP gets 461.  Timeouts (§10.4): no upstream data for
+that offers only UDP gets 461.  Interleaved frames from the client (RTCP
+receiver reports) are passed on only once the upstream has accepted a SETUP:
+before that they are dropped and counted, so a client cannot push raw bytes at
+whatever the upstream turns out to be.  Timeouts (§10.4): no upstream data for
 ``media_timeout`` seconds while playing, or nothing from either side for
-``idle_timeout``, closes both sides; either side closing closes the other.
+``idle_timeout``, closes both sides (a client that stops reading, and so
+holds the camera back, is logged as such); either side closing closes the
+other.  A request, from its first byte to its end, must arrive within
+``request_timeout`` seconds, and a new connection's first request too:
+otherwise 408 and the connection is closed — however slowly it trickles.
+
+Upstream hosts are dialled only as IP literals (a name is never resolved).
+A client whose requests the upstream leaves unanswered gets a status for
+each: 503 when no upstream accepted the connection, 504 when every attempt
+timed out, 502 when the upstream closed or spoke something other than RTSP,
+504 when it stayed silent until a timeout.
 
 The relay is the same for the platform (its authorizer checks the HashToken
 in the database, :mod:`kandian.rtsp.authorize`) and for the simulated camera's
@@ -30,10 +43,12 @@ from __future__ import annotations
 import collections
 from typing import NamedTuple
 
-from twisted.internet import defer, protocol
+from twisted.internet import defer, error, protocol
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.logger import Logger
 
+from ..dialpolicy import ip_literal
+from ..logs import peer_text
 from .message import BadVersion, Headers, InterleavedRun, Request, Response, RTSPDecoder, RTSPError
 from .transport import format_transport, parse_transport
 from .url import parse_rtsp_url
@@ -44,10 +59,11 @@ log = Logger()
 class Refused(Exception):
     """The relay answers the first request with *code* and closes."""
 
-    def __init__(self, code: int, why: str):
+    def __init__(self, code: int, why: str, headers=()):
         super().__init__(why)
         self.code = code
         self.why = why
+        self.headers = list(headers)
 
 
 class Upstream(NamedTuple):
@@ -78,6 +94,8 @@ class RelayStats:
         self.bytes_to_client = 0
         self.bytes_to_upstream = 0
         self.refusals: collections.Counter = collections.Counter()  # (code, why) → count
+        self.client_frames_dropped = 0  # interleaved frames a client sent before any SETUP was accepted
+        self.slow_clients = 0  # sessions closed because the client stopped reading
 
 
 def authority(url: str) -> str:
@@ -142,7 +160,7 @@ class UpstreamConnection(protocol.Protocol):
         try:
             events = self.decoder.feed(data)
         except RTSPError as e:
-            self.client.upstream_failed("upstream sent bad RTSP: %s" % (e,))
+            self.client.upstream_failed("upstream sent bad RTSP: %s" % (peer_text(str(e), 120),))
             return
         client = self.client
         for event in events:
@@ -176,7 +194,10 @@ class ClientConnection(protocol.Protocol):
         self.playing = False
         self.last_client = self.last_upstream = 0.0
         self._timer = None
-        self._methods: dict[int, str] = {}  # CSeq → method of the requests sent upstream
+        self._deadline = None  # the request_timeout of the request being received
+        self._sent: dict[int, Request] = {}  # CSeq → request sent upstream, not yet answered
+        self._setup_done = False  # the upstream accepted a SETUP: client RTCP may pass
+        self._dropped_frames = 0
 
     # -- client bytes
 
@@ -187,6 +208,7 @@ class ClientConnection(protocol.Protocol):
         # and resumed on every read (docs/benchmarks.md, "RTSP relay")
         self.transport.bufferSize = CLIENT_BUFFER
         self._schedule_check()
+        self._deadline = self.clock.callLater(self.factory.request_timeout, self._request_late)
 
     def dataReceived(self, data):
         if self.state == "closed":
@@ -197,7 +219,7 @@ class ClientConnection(protocol.Protocol):
         except BadVersion as e:
             for event in getattr(e, "events", []):
                 self._client_event(event)
-            self._answer_and_close(Response.for_request(e, 505), "RTSP version %s" % (e.version,))
+            self._answer_and_close(Response.for_request(e, 505), "RTSP version: %s" % (peer_text(e.version, 20),))
             return
         except RTSPError as e:
             for event in getattr(e, "events", []):
@@ -208,6 +230,28 @@ class ClientConnection(protocol.Protocol):
             self._client_event(event)
             if self.state == "closed":
                 return
+        self._watch_request(bool(events))
+
+    def _watch_request(self, completed: bool) -> None:
+        """Start the deadline at a message's first byte, end it at its last."""
+        if self.state == "new":
+            return  # the connection's own deadline runs until the first request is whole
+        partial = self.decoder.buffered > 0
+        if self._deadline is not None and (completed or not partial):
+            if self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
+        if partial and self._deadline is None:
+            self._deadline = self.clock.callLater(self.factory.request_timeout, self._request_late)
+
+    def _request_late(self) -> None:
+        self._deadline = None
+        if self.state == "authorizing":
+            # not the client's fault: nothing is read while the upstream is sought
+            self._deadline = self.clock.callLater(self.factory.request_timeout, self._request_late)
+            return
+        self._answer_and_close(Response.for_request(None, 408),
+                               "request timeout: no whole request within %d s" % (self.factory.request_timeout,))
 
     def _client_event(self, event):
         if self.state == "relaying":
@@ -217,6 +261,9 @@ class ClientConnection(protocol.Protocol):
                 self._answer_and_close(Response.for_request(None, 400), "the first message must be a request")
                 return
             self.state = "authorizing"
+            if self._deadline is not None and self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
             self.queue.append(event)
             self.transport.pauseProducing()
             self._authorize(event)
@@ -229,7 +276,7 @@ class ClientConnection(protocol.Protocol):
         try:
             upstream = yield self.factory.authorizer.authorize(request, peer)
         except Refused as e:
-            self._refuse(request, e.code, e.why)
+            self._refuse(request, e.code, e.why, e.headers)
             return
         except Exception:
             log.failure("RTSP relay: authorizing {uri} failed", uri=_safe(request.uri))
@@ -239,14 +286,22 @@ class ClientConnection(protocol.Protocol):
             self.factory.authorizer.release(upstream.key)
             return
         self.upstream_key = upstream.key
+        timeouts = tried = 0
         for host, port, base in upstream.candidates:
+            address = ip_literal(host)
+            if address is None:
+                log.info("RTSP relay: {key}'s upstream {host} is not an IP address: not dialled",
+                         key=peer_text(upstream.key), host=peer_text(host))
+                continue
+            tried += 1
             try:
-                endpoint_class = TCP6ClientEndpoint if ":" in host else TCP4ClientEndpoint
-                yield endpoint_class(self.factory.reactor, host, port,
+                endpoint_class = TCP6ClientEndpoint if address.version == 6 else TCP4ClientEndpoint
+                yield endpoint_class(self.factory.reactor, str(address), port,
                                      timeout=self.factory.connect_timeout).connect(_Upstream(self))
             except Exception as e:
-                log.info("RTSP relay: {key} not reachable at {host}:{port}: {why}", key=upstream.key,
-                         host=host, port=port, why=e)
+                timeouts += isinstance(e, error.TimeoutError)
+                log.info("RTSP relay: {key} not reachable at {host}:{port}: {why}", key=peer_text(upstream.key),
+                         host=peer_text(host), port=port, why=e.__class__.__name__)
                 continue
             if self.state == "closed":
                 self.upstream.transport.loseConnection()
@@ -266,7 +321,10 @@ class ClientConnection(protocol.Protocol):
             if self.state == "relaying":
                 self.transport.resumeProducing()
             return
-        self._refuse(request, 503, "%s is not reachable from the relay" % (upstream.key,))
+        if tried and timeouts == tried:
+            self._refuse(request, 504, "upstream connection timed out")
+        else:
+            self._refuse(request, 503, "upstream not reachable from the relay")
 
     def upstream_connected(self, upstream: UpstreamConnection) -> None:
         self.upstream = upstream
@@ -282,12 +340,19 @@ class ClientConnection(protocol.Protocol):
                     self.stats.refusals[(461, "UDP transport")] += 1
                     return
             if event.cseq is not None:
-                self._methods[event.cseq] = event.method
+                self._sent[event.cseq] = event
             if event.method == "PAUSE":
                 self.playing = False
             data = self.rewriter.request(event).to_bytes()
         elif isinstance(event, Response):  # answers to the camera's own requests
             data = self.rewriter.response(event).to_bytes()
+        elif not self._setup_done:
+            self._dropped_frames += 1
+            self.stats.client_frames_dropped += 1
+            if self._dropped_frames == 1:
+                log.info("RTSP relay: {peer} sent interleaved data before any SETUP was accepted: dropped",
+                         peer=_peer(self.transport))
+            return
         else:
             data = event.to_bytes() if type(event) is not InterleavedRun else event.data
         self.stats.bytes_to_upstream += len(data)
@@ -296,7 +361,10 @@ class ClientConnection(protocol.Protocol):
     # -- upstream → client
 
     def response_from_upstream(self, response: Response) -> None:
-        method = self._methods.pop(response.cseq, None) if response.cseq is not None else None
+        request = self._sent.pop(response.cseq, None) if response.cseq is not None else None
+        method = request.method if request is not None else None
+        if method == "SETUP" and response.code == 200:
+            self._setup_done = True
         if method == "PLAY" and response.code == 200:
             self.playing = True
             self.last_upstream = self.clock.seconds()
@@ -311,29 +379,38 @@ class ClientConnection(protocol.Protocol):
 
     # -- ends
 
-    def _refuse(self, request: Request, code: int, why: str) -> None:
+    def _refuse(self, request: Request, code: int, why: str, headers=()) -> None:
         self.stats.refusals[(code, why.split(":")[0])] += 1
         log.info("RTSP relay refused {uri} from {peer}: {code} {why}", uri=_safe(request.uri),
-                 peer=_peer(self.transport), code=code, why=why)
-        self._answer_and_close(Response.for_request(request, code), why, counted=True)
+                 peer=_peer(self.transport), code=code, why=peer_text(why, 160))
+        self._answer_and_close(Response.for_request(request, code, headers=headers), why, counted=True)
 
     def _answer_and_close(self, response: Response, why: str, counted: bool = False) -> None:
         if not counted:
             self.stats.refusals[(response.code, why.split(":")[0])] += 1
             log.info("RTSP relay: {code} to {peer}: {why}", code=response.code, peer=_peer(self.transport),
-                     why=why)
+                     why=peer_text(why, 160))
         if self.state != "closed":
             self.transport.write(response.to_bytes())
         self.close(why)
+
+    def _answer_unanswered(self, code: int, why: str) -> None:
+        """Each request the upstream left unanswered gets *code*, so the client sees why."""
+        unanswered, self._sent = list(self._sent.values()), {}
+        if unanswered and self.state != "closed":
+            self.stats.refusals[(code, why)] += len(unanswered)
+            for request in unanswered:
+                self.send_to_client(Response.for_request(request, code))
 
     def close(self, why: str) -> None:
         if self.state == "closed":
             return
         was_relaying = self.state == "relaying"
         self.state = "closed"
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        for timer in (self._timer, self._deadline):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._timer = self._deadline = None
         if was_relaying:
             self.stats.active -= 1
             self.factory.sessions.discard(self)
@@ -345,14 +422,16 @@ class ClientConnection(protocol.Protocol):
         if self.upstream is not None:
             self.upstream.transport.loseConnection()
         if was_relaying:
-            log.info("RTSP relay session for {key} ended: {why}", key=key, why=why)
+            log.info("RTSP relay session for {key} ended: {why}", key=peer_text(key), why=why)
 
     def upstream_failed(self, why: str) -> None:
         log.warn("RTSP relay: {why}", why=why)
+        self._answer_unanswered(502, "upstream sent bad RTSP")
         self.close(why)
 
     def upstream_lost(self, reason) -> None:
         if self.state != "closed":
+            self._answer_unanswered(502, "upstream closed")
             self.close("upstream closed")
 
     def connectionLost(self, reason=protocol.connectionDone):
@@ -369,8 +448,14 @@ class ClientConnection(protocol.Protocol):
         self._timer = None
         now = self.clock.seconds()
         if self.playing and now - self.last_upstream >= self.factory.media_timeout:
-            self.close("no media from upstream for %d s" % (self.factory.media_timeout,))
+            if getattr(self.transport, "producerPaused", False):
+                # the client's socket buffer is full: the camera is held back by it, not silent
+                self.stats.slow_clients += 1
+                self.close("client not reading: media held back for %d s" % (self.factory.media_timeout,))
+            else:
+                self.close("no media from upstream for %d s" % (self.factory.media_timeout,))
         elif now - max(self.last_client, self.last_upstream) >= self.factory.idle_timeout:
+            self._answer_unanswered(504, "upstream silent")
             self.close("idle for %d s" % (self.factory.idle_timeout,))
         else:
             self._schedule_check()
@@ -405,25 +490,26 @@ def _peer(transport) -> str:
 
 
 def _safe(uri: str) -> str:
-    """A URI for the log: never its token."""
+    """A URI for the log: never its token, never longer than a line."""
     head, sep, query = uri.partition("?")
-    if not sep:
-        return uri
-    parts = [("hashtoken=…" if part.lower().startswith("hashtoken=") else part) for part in query.split("&")]
-    return head + "?" + "&".join(parts)
+    if sep:
+        parts = [("hashtoken=…" if part.lower().startswith("hashtoken=") else part) for part in query.split("&")]
+        uri = head + "?" + "&".join(parts)
+    return peer_text(uri, 160)
 
 
 class RelayFactory(protocol.ServerFactory):
     noisy = False
 
     def __init__(self, authorizer, reactor, clock=None, *, media_timeout: float = 10.0, idle_timeout: float = 60.0,
-                 connect_timeout: float = 5.0, stats: RelayStats | None = None):
+                 connect_timeout: float = 5.0, stats: RelayStats | None = None, request_timeout: float = 10.0):
         self.authorizer = authorizer
         self.reactor = reactor
         self.clock = clock if clock is not None else reactor
         self.media_timeout = media_timeout
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
         self.check_interval = min(media_timeout, idle_timeout) / 2
         self.stats = stats if stats is not None else RelayStats()
         self.sessions: set[ClientConnection] = set()  # relaying now

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 from .message import DEFAULT_PORT
 
-__all__ = ["RTSPURL", "parse_rtsp_url", "replace_base", "rebase_url"]
+__all__ = ["RTSPURL", "parse_rtsp_url", "strict_query", "replace_base", "rebase_url"]
 
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -80,6 +80,35 @@ def parse_rtsp_url(url: str) -> RTSPURL:
             key, _, value = part.partition("=")
             query.setdefault(unquote(key), unquote(value))
     return RTSPURL(host.lower(), port, path or "/", query, raw_query, suffix)
+
+
+_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def strict_query(raw_query: str, max_value: int = 256) -> dict[str, str]:
+    """The parameters of a raw query, for values that reach the store;
+    ``ValueError`` for anything a well-behaved client never sends: a broken
+    ``%`` escape, an escape that is not UTF-8, a control character (NUL among
+    them), a value longer than *max_value*, or a parameter given twice."""
+    query: dict[str, str] = {}
+    for part in raw_query.split("&"):
+        if not part:
+            continue
+        if _ESCAPE.search(part):
+            raise ValueError("broken %-escape in the query")
+        key, _, value = part.partition("=")
+        try:
+            key, value = unquote(key, errors="strict"), unquote(value, errors="strict")
+        except UnicodeDecodeError:
+            raise ValueError("a %-escape in the query is not UTF-8") from None
+        if not (key + value).isprintable():
+            raise ValueError("a control character in the query")
+        if len(value) > max_value or len(key) > max_value:
+            raise ValueError("a query parameter is too long")
+        if key in query:
+            raise ValueError("query parameter %r given twice" % (key[:32],))
+        query[key] = value
+    return query
 
 
 # Characters that continue a URL: after a match of the base, one of these
