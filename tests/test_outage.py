@@ -11,7 +11,8 @@ import json
 import os
 import signal
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, endpoints, protocol, reactor, task
+from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 from twisted.web.client import Agent, FileBodyProducer, readBody
@@ -234,6 +235,25 @@ class ServiceOutageTests(DeviceTestCase):
         answer = yield readBody(response)
         return response.code, answer
 
+    @defer.inlineCallbacks
+    def rtsp_describe(self):
+        """The status line the relay answers a well-formed play URL with."""
+        received = defer.Deferred()
+
+        class Client(protocol.Protocol):
+            def connectionMade(self):
+                self.transport.write(b"DESCRIBE rtsp://127.0.0.1/realplay?devid=%s&channelno=0&streamtype=1"
+                                     b"&hashtoken=0123456789abcdef RTSP/1.0\r\nCSeq: 1\r\n\r\n" % DEV_ID.encode())
+
+            def dataReceived(self, data):
+                if not received.called:
+                    received.callback(data.split(b"\r\n", 1)[0])
+                self.transport.loseConnection()
+        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.port("rtsp"))
+        yield endpoints.connectProtocol(endpoint, Client())
+        line = yield received
+        return line
+
     def stored_alarms(self):
         with pg._autocommit(self.dsn) as cur:
             cur.execute("SELECT count(*) FROM alarm")
@@ -264,6 +284,8 @@ class ServiceOutageTests(DeviceTestCase):
         code, answer = yield self.mcu_login()  # a SOAP Server fault, not a traceback per request
         self.assertEqual(code, 500)
         self.assertIn(b"database unavailable", answer)
+        line = yield self.rtsp_describe()
+        self.assertEqual(line, b"RTSP/1.0 503 Service Unavailable")
 
         allow_connections(self.database, True)
         self.assertEqual(self.stored_alarms(), 0)

@@ -41,10 +41,16 @@ from twisted.logger import Logger
 
 from ..dialpolicy import DialPolicy
 from ..logs import peer_text
+from ..store.pool import DatabaseUnavailable
 from .relay import Refused, Upstream
 from .url import parse_rtsp_url, strict_query
 
 log = Logger()
+
+
+def _unavailable(failure):
+    failure.trap(DatabaseUnavailable)  # the pool logged the outage once
+    raise Refused(503, "database unavailable")
 
 _DEV_ID = re.compile(r"[0-9]{1,32}")
 _SMALL_NUMBER = re.compile(r"[0-9]{1,9}")  # fits the store's integer columns
@@ -68,8 +74,11 @@ class PlatformAuthorizer:
         self.streams: collections.Counter = collections.Counter()  # DevID → relayed streams
         self.policy_refused = 0  # device-reported addresses the dial policy kept the relay from
 
-    @defer.inlineCallbacks
     def authorize(self, request, peer):
+        return self._authorize(request, peer).addErrback(_unavailable)
+
+    @defer.inlineCallbacks
+    def _authorize(self, request, peer):
         try:
             url = parse_rtsp_url(request.uri)
         except ValueError:
