@@ -367,13 +367,17 @@ class Camera:
             raise answer
         return m.decode_body(message.CMD, True, answer.data)
 
-    def heartbeat(self, **addresses) -> int:
+    def heartbeat(self, **addresses) -> None:
+        """HEARTBEAT_REQ (with changed addresses, if any); HEARTBEAT_RES carries no Result."""
         if addresses:
             self.state.set_addresses(**addresses)
-        return self.request(self.state.heartbeat_request()).Result
+        self.request(self.state.heartbeat_request())
 
-    def alarm(self, desc: str = "hostile", timeout: float = 10.0) -> int:
-        return self.request(self.state.alarm_request(0, 1, desc=desc), timeout).Result
+    def alarm(self, desc: str = "hostile", timeout: float = 10.0, dido_no: int | None = None) -> int:
+        """ALARM_NOTIFY_REQ: a motion alarm, or with *dido_no* a DIDO alarm (a distinct alarm per DIDONo:
+        the platform stores the same alarm once a minute, §7.5.34); the Result."""
+        alarm_type = 1 if dido_no is None else 4
+        return self.request(self.state.alarm_request(0, alarm_type, desc=desc, dido_no=dido_no), timeout).Result
 
     def _reader(self) -> None:
         decoder = FrameDecoder()
@@ -971,7 +975,7 @@ def _drain(sock: socket.socket) -> None:
 def fuzz_worker(port: int, dev_ids: list[str], frames: int, per_link: int, seed: int, out) -> None:
     """One process: links in turn, each logged in, then *per_link* mutated frames and a fatal ending."""
     rng = random.Random(seed)
-    sent, links, cut_short = 0, 0, 0
+    sent, links, cut_short, unanswered = 0, 0, 0, 0
     kinds: dict[str, int] = {}
     pools = {dev_id: fuzz_pool(rng, dev_id) for dev_id in dev_ids}
     t0 = time.monotonic()
@@ -1005,6 +1009,12 @@ def fuzz_worker(port: int, dev_ids: list[str], frames: int, per_link: int, seed:
             if batch:
                 camera.sock.sendall(b"".join(batch))
                 sent += len(batch)
+            # the link handles device requests in order: once this one is answered, every frame before it
+            # was handled (frames still queued when a link closes are dropped, so they would not count)
+            try:
+                camera.request(camera.state.heartbeat_request(), timeout=120)
+            except Exception:
+                unanswered += 1
             ending = rng.choice(sorted(FATAL_ENDINGS))
             kinds[ending] = kinds.get(ending, 0) + 1
             camera.sock.sendall(FATAL_ENDINGS[ending])
@@ -1012,7 +1022,7 @@ def fuzz_worker(port: int, dev_ids: list[str], frames: int, per_link: int, seed:
         except OSError:
             cut_short += 1  # the daemon closed the link before the fatal ending
         camera.close()
-    out.put({"sent": sent, "links": links, "cut_short": cut_short, "kinds": kinds,
+    out.put({"sent": sent, "links": links, "cut_short": cut_short, "unanswered": unanswered, "kinds": kinds,
              "seconds": time.monotonic() - t0})
 
 
@@ -1048,7 +1058,8 @@ def probe_fuzz(suite: Suite, probe: Probe) -> None:
     probe.figure("frames", total)
     probe.figure("links", links)
     probe.figure("links_cut_short", sum(r["cut_short"] for r in reports))
-    probe.figure("frames_per_s_sent", round(total / sending))
+    probe.figure("closing_heartbeat_unanswered", sum(r["unanswered"] for r in reports))
+    probe.figure("frames_per_s_handled", round(total / sending))
     probe.figure("frames_per_s_end_to_end", round(total / (sending + waited)))
     probe.figure("kinds", kinds)
     logged = d.log_since(suite_log_mark(probe, d))
@@ -1056,8 +1067,10 @@ def probe_fuzz(suite: Suite, probe: Probe) -> None:
     probe.figure("log_lines", logged["lines"])
     probe.figure("log_bytes", logged["bytes"])
     probe.figure("longest_log_line", logged["longest_line"])
-    say("  %d frames over %d links in %.1f s sending + %.1f s until the daemon was idle: %d frames/s sent,"
-        " %d end to end" % (total, links, sending, waited, total / sending, total / (sending + waited)))
+    say("  %d frames over %d links in %.1f s (each link's frames handled: a closing heartbeat answered) + %.1f s"
+        " until the daemon was idle: %d frames/s; links closed early by the daemon %d, closing heartbeat"
+        " unanswered on %d" % (total, links, sending, waited, total / (sending + waited),
+                               probe.figures["links_cut_short"], probe.figures["closing_heartbeat_unanswered"]))
     probe.check("log lines bounded (first bad frame per kind per link)", logged["lines"] <= bound,
                 "%d lines (%d bytes) for %d links x %d kinds (+6): bound %d" % (
                     logged["lines"], logged["bytes"], links, len(kinds), bound))
@@ -1094,8 +1107,8 @@ def _oversize_counts(suite: Suite, probe: Probe) -> None:
             camera.send(Frame(m.AbilityUpRequest.CMD, 777, body))
             try:
                 frame = box.get(timeout=suite.args.oversize_timeout)
-                answer = m.decode_body(m.AbilityUpRequest.CMD, True, frame.data).Result if not isinstance(
-                    frame, Exception) else "link closed"
+                answer = "link closed" if isinstance(frame, Exception) else getattr(
+                    m.decode_body(m.AbilityUpRequest.CMD, True, frame.data), "Result", "ABILITYUP_RES")
             except queue.Empty:
                 answer = "no answer in %d s" % suite.args.oversize_timeout
         finally:
@@ -1106,8 +1119,8 @@ def _oversize_counts(suite: Suite, probe: Probe) -> None:
                      " WHERE dev_id = %s)", (dev_id, dev_id))[0]
         probe.figure("oversize_%s_%d" % (field, value), {"answer": answer, "seconds": round(seconds, 2),
                                                           "channel_rows": rows[0], "dido_rows": rows[1]})
-        probe.check("%s=%d refused at once (error Result within 5 s, <= 256 rows)" % (field, value),
-                    isinstance(answer, int) and answer != 0 and seconds < 5 and max(rows) <= 256,
+        probe.check("%s=%d answered at once (within 5 s, <= 256 rows stored)" % (field, value),
+                    not str(answer).startswith("no answer") and seconds < 5 and max(rows) <= 256,
                     "answer %s after %.1f s; %d channel rows, %d DIDO rows" % (answer, seconds, rows[0], rows[1]))
 
 
@@ -1126,8 +1139,11 @@ def probe_xml(suite: Suite, probe: Probe) -> None:
         t0 = time.monotonic()
         status, _ = http_post(d.ports["register"], "/register", register_attack(name), timeout=15)
         row["register"] = status
+        row["register_s"] = round(time.monotonic() - t0, 2)
+        t1 = time.monotonic()
         status, data = http_post(d.ports["mcu"], "/mcu", soap_attack(name), timeout=15)
         row["mcu"] = status
+        row["mcu_s"] = round(time.monotonic() - t1, 2)
         fields = soap_fields(data) if data else {}
         row["mcu_answer"] = fields.get("Result") or (fields.get("fault") or "")[:60] or None
         for where, root in (("link_login", "LOGIN_REQ"), ("link_heartbeat", "HEARTBEAT_REQ")):
@@ -1145,7 +1161,7 @@ def probe_xml(suite: Suite, probe: Probe) -> None:
                 camera.pending[4242] = box
                 camera.send(Frame(cmd, 4242, link_attack(name, root)[:65535]))
                 try:
-                    got = box.get(timeout=10)
+                    got = box.get(timeout=2)
                     row[where] = "closed" if isinstance(got, Exception) else "answered"
                 except queue.Empty:
                     row[where] = "dropped (link open)" if camera.online() else "closed"
@@ -1157,16 +1173,16 @@ def probe_xml(suite: Suite, probe: Probe) -> None:
         outcomes[name] = row
         if row["register"] is None or row["mcu"] is None:
             unanswered.append(name)
-        say("  %-18s register HTTP %s | mcu HTTP %s (%s) | link LOGIN_REQ %s | HEARTBEAT_REQ %s | %.2f s"
-            % (name, row["register"], row["mcu"], row["mcu_answer"], row["link_login"], row["link_heartbeat"],
-               row["seconds"]))
+        say("  %-17s /register HTTP %s (%.2f s) | /mcu HTTP %s (%.2f s, %s) | link LOGIN_REQ %s | HEARTBEAT_REQ %s"
+            % (name, row["register"], row["register_s"], row["mcu"], row["mcu_s"], row["mcu_answer"],
+               row["link_login"], row["link_heartbeat"]))
     probe.figure("outcomes", outcomes)
     errors = [n for n, r in outcomes.items() if (r["register"] or 0) >= 500 or (r["mcu"] or 0) >= 500
               and r["mcu_answer"] in (None, "")]
     probe.check("every HTTP attack answered, no 5xx without a SOAP Fault", not unanswered and not errors,
                 "unanswered %s, 5xx %s" % (unanswered or "none", errors or "none"))
-    slow = [n for n, r in outcomes.items() if r["seconds"] > 10]
-    probe.check("no attack took more than 10 s on all four endpoints", not slow, ", ".join(slow) or "")
+    slow = [n for n, r in outcomes.items() if max(r["register_s"], r["mcu_s"]) > 2]
+    probe.check("every HTTP attack answered within 2 s", not slow, ", ".join(slow) or "")
     leaked, _ = d.grep(suite_log_mark(probe, d), r"root:x:0:0")
     probe.check("no external entity resolved (no /etc/passwd in the log)", leaked == 0, "%d lines" % leaked)
     declared = {n: outcomes[n]["mcu_answer"] for n in ("gb2312_declared", "utf16_declared")}
@@ -1327,14 +1343,14 @@ def probe_ssrf(suite: Suite, probe: Probe) -> None:
             base.update(addresses)
             camera.heartbeat(**base)
             connections0 = canary.connections
-            log0 = d.log_size()
+            admin0 = accepted_from(d.ports["admin"])
             answer = suite.phone.video_play(SSRF_DEVID)
             relay_url = answer.get("RelayPlayUrl") or ""
             status = rtsp_exchange(d.ports["rtsp"], relay_url, source=OWNER_ADDRESS, timeout=15) if relay_url else None
             time.sleep(0.5)
             dialled = canary.connections - connections0
             if "admin" in label:
-                dialled, _ = d.grep(log0, r'"(DESCRIBE|OPTIONS) [^"]*RTSP/1\.0"')
+                dialled = len(accepted_from(d.ports["admin"]) - admin0)
             probe.figure(label, {"status": status, "dialled": dialled, "videoplay": answer.get("Result")})
             probe.check("%s: not dialled, client got an RTSP status" % label, dialled == 0 and status is not None,
                         "%s connection(s) to the target, client got %s" % (dialled, status
@@ -1342,6 +1358,19 @@ def probe_ssrf(suite: Suite, probe: Probe) -> None:
     finally:
         camera.close()
         canary.stop()
+
+
+def accepted_from(port: int) -> set[str]:
+    """Remote ends of the TCP sockets (any state, TIME_WAIT included) whose local port is *port*:
+    who connected to a listener lately (/proc/net/tcp)."""
+    found = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            local, remote = line.split()[1:3]
+            if int(local.split(":")[1], 16) == port:
+                found.add(remote)
+    return found
 
 
 # -- probe 6: slowloris ------------------------------------------------------------------------------
@@ -1554,7 +1583,7 @@ def probe_pgkill(suite: Suite, probe: Probe) -> None:
                     if camera.connect() != 0:
                         time.sleep(0.5)
                         continue
-                r = camera.alarm(desc, timeout=10)
+                r = camera.alarm(desc, timeout=10, dido_no=n)
             except Exception as e:
                 r = type(e).__name__
                 time.sleep(0.2)
@@ -1586,6 +1615,9 @@ def probe_pgkill(suite: Suite, probe: Probe) -> None:
         states.append(code)
         if code == 200 and len(states) > 1:
             recovered = time.monotonic() - killed_at
+            # the honest round trips need the database: judge them from the recovery on
+            probe.figure("honest_failures_during_outage", len(suite.honest.failures))
+            suite.honest.reset()
             break
         time.sleep(1)
     if recovered is not None:
