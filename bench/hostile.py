@@ -1035,7 +1035,7 @@ def probe_fuzz(suite: Suite, probe: Probe) -> None:
     probe.note("%d frames in %d processes, %d frames a link then a fatal ending (bad start word / LEN 65535 and"
                " close), devices %s..%s; mix by weight: bad MD5 30 %%, random CMD/SEQ 20 %%, answers to nothing"
                " 10 %%, garbage XML 15 %%, truncated XML 8 %%, wrong root 7 %%, oversize integers 5 %%,"
-               " billion laughs / XXE / 5,000-deep nesting 1 %% each, 5,000 attributes and a 60,000-char DevID"
+               " billion laughs / XXE / 5,000-deep nesting 1 %% each, 5,900 attributes and a 60,000-char DevID"
                " 0.5 %% each" % (args.frames, procs, args.per_link, devs[0], devs[-1]))
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
