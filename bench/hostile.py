@@ -964,14 +964,6 @@ FATAL_ENDINGS = {
 }
 
 
-def _drain(sock: socket.socket) -> None:
-    try:
-        while sock.recv(1 << 16):
-            pass
-    except OSError:
-        pass
-
-
 def fuzz_worker(port: int, dev_ids: list[str], frames: int, per_link: int, seed: int, out) -> None:
     """One process: links in turn, each logged in, then *per_link* mutated frames and a fatal ending."""
     rng = random.Random(seed)
