@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= etc/kandian.ini
 
-.PHONY: install system-deps run test bench clean
+.PHONY: install system-deps run test bench hostile clean
 
 # Debian 12 packages the end-to-end tests run for real: ffmpeg/ffprobe as the
 # RTSP player; GStreamer's RTSP server, driven from the system Python
@@ -57,6 +57,12 @@ test: install system-deps
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# The hostile suite (docs/reliability.md) against a live daemon; options through
+# HOSTILE, e.g. make hostile HOSTILE="--frames 100000 --only fuzz,xml --json out.json".
+# Exits non-zero when a probe fails.
+hostile: install
+	$(BIN)/python bench/hostile.py $(HOSTILE)
 
 clean:
 	rm -rf $(VENV) _trial_temp* var *.egg-info
