@@ -43,9 +43,10 @@ class Listener(StreamServerEndpointService):
     stop closes the connections it accepted (keep-alive HTTP clients, links
     not yet logged in) instead of leaving them to the reactor's end.
 
-    A factory that keeps its own ``connections`` (the device link's, the
-    relay's: many long-lived connections, each byte counted) is used as it
-    is; any other is wrapped in a ``WrappingFactory`` to know its connections.
+    A factory that keeps its own ``connections`` (KandianService's
+    :class:`kandian.limits.LimitingFactory`, which adds nothing to each
+    byte's path) is used as it is; any other is wrapped in a
+    ``WrappingFactory`` to know its connections.
     """
 
     close_grace = 5.0
@@ -179,8 +180,9 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
     from .register.resource import Addresses, Register, root
 
     def http(p: Platform, name: str) -> dict:
+        # connection timeouts run on the reactor, not the domain clock tests move by hours
         c = getattr(p.config, name)
-        return dict(request_timeout=c.request_timeout, idle_timeout=c.idle_timeout, clock=p.clock,
+        return dict(request_timeout=c.request_timeout, idle_timeout=c.idle_timeout, clock=p.reactor,
                     limit=p.listener_limits.get(name))
 
     def device(p: Platform):
@@ -284,7 +286,7 @@ class KandianService(service.MultiService):
         yield self.platform.start()
         for name, description in self.config.listeners().items():
             factory = limits.LimitingFactory(self.factories[name](self.platform), caps.limits[name],
-                                             self.platform.clock, limits.REFUSALS.get(name, b""))
+                                             self.reactor, limits.REFUSALS.get(name, b""))
             endpoint = serverFromString(self.reactor, with_backlog(description))
             listener = Listener(name, description, endpoint, factory, clock=self.reactor)
             self.listeners[name] = listener

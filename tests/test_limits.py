@@ -358,12 +358,15 @@ class DeviceShareTests(DatabaseTestCase):
     @defer.inlineCallbacks
     def setUp(self):
         yield super().setUp()
-        self.clock = task.Clock()  # the domain clock: no timeout fires unless moved
+        self.clock = task.Clock()  # the domain clock: no link timeout fires unless moved
         self.clock.advance(1_795_000_000)
         text = "[platform]\nfd_reserve = %d\n[database]\ndsn = %s\n" % (RESERVE, self.dsn)
         for name in ("device", "register", "mcu", "rtsp", "admin", "ftp"):
             text += "[%s]\nlisten = tcp:0:interface=127.0.0.1\n" % name
             text += "max_connections = %d\n" % CAPS.get(name, 2)
+            if name in ("register", "mcu", "admin"):
+                # the held connections must outlive a slow test run
+                text += "request_timeout = 3600\nidle_timeout = 3600\n"
         c = config.parse(text, "test.ini", reactor)
         others = sum(CAPS[n] * (2 if n == "rtsp" else 1) for n in CAPS)
         # an open-file limit that leaves the device link exactly two connections
