@@ -8,6 +8,10 @@ simulated camera still logging in.
 
 from __future__ import annotations
 
+import collections
+
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet import defer, protocol, reactor, task
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
@@ -24,6 +28,7 @@ from kandian.sim.state import DeviceState
 from kandian.store.devices import DeviceStore
 
 from .pg import DatabaseTestCase
+from .strategies import chunked
 
 
 def v4(host, port=40000):
@@ -125,6 +130,33 @@ class LimitingFactoryTests(unittest.SynchronousTestCase):
         for i in range(300):
             connect(factory, v4("10.1.%d.%d" % (i // 250, i % 250)))
         self.assertEqual(len([e for e in events if e.get("listener") == "test"]), 1)
+
+
+_HOSTS = ["10.0.0.1", "10.0.0.2", "2001:db8::1", "2001:db8::2", "2001:db8:0:1::1"]
+
+
+class LimitingFactoryPropertyTests(unittest.SynchronousTestCase):
+    @given(st.lists(st.tuples(st.booleans(), st.integers(0, len(_HOSTS) - 1), st.integers(0, 20)), max_size=80),
+           st.integers(1, 6), st.integers(0, 3))
+    def test_counts_match_the_open_connections_and_never_pass_the_caps(self, steps, total, per_address):
+        factory, _ = capped(total, per_address)
+        held = []
+        for opening, host, which in steps:
+            if opening:
+                p, _ = connect(factory, IPv6Address("TCP", _HOSTS[host], 1) if ":" in _HOSTS[host]
+                               else v4(_HOSTS[host]))
+                if isinstance(p, _Held):
+                    held.append((p, _HOSTS[host]))
+            elif held:
+                p, _ = held.pop(which % len(held))
+                p.connectionLost(None)
+            self.assertEqual(factory.limit.open, len(held))
+            self.assertLessEqual(len(held), total)
+            self.assertEqual(set(factory.connections), {p for p, _ in held})
+            by_source = collections.Counter(limits.source_key(h) for _, h in held)
+            self.assertEqual(factory.per_source, dict(by_source))
+            if per_address:
+                self.assertLessEqual(max(by_source.values(), default=0), per_address)
 
 
 class RateLimitedLogTests(unittest.SynchronousTestCase):
@@ -258,6 +290,31 @@ class RequestDeadlineTests(unittest.SynchronousTestCase):
         self.assertFalse(self.transport.disconnecting)
         self.clock.advance(1)
         self.assertTrue(self.transport.disconnecting)
+
+    @given(st.data())
+    def test_a_request_is_answered_if_and_only_if_it_arrives_whole_in_time(self, data):
+        self.setUp()
+        body = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+        chunks = data.draw(chunked(body))
+        ticks = data.draw(st.lists(st.integers(0, 4), min_size=len(chunks), max_size=len(chunks)))
+        closed_early = False
+        for chunk, tick in zip(chunks, ticks):
+            if self.transport.disconnecting:
+                closed_early = True
+                break
+            self.channel.dataReceived(chunk)
+            self.clock.advance(tick)
+        # the deadline runs from the first byte to the last
+        at = [sum(ticks[:i]) for i in range(len(chunks))]
+        sent = [t for t, chunk in zip(at, chunks) if chunk]
+        in_time = sent[-1] - sent[0] < 10
+        answer = self.transport.value()
+        if in_time:
+            self.assertFalse(closed_early)
+            self.assertIn(b" 405 ", answer.split(b"\r\n", 1)[0])  # _Ok has no render_POST: answered all the same
+        else:
+            self.assertTrue(answer.startswith(b"HTTP/1.1 408 "), answer[:40])
+        self.tearDown()
 
     def test_pipelined_request_is_answered(self):
         self.channel.dataReceived(REQUEST * 2)
