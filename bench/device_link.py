@@ -926,6 +926,10 @@ def run_kandian(reactor, args, directory: str):
     for name in LISTENERS:
         text += "[%s]\nlisten = tcp:0:interface=127.0.0.1%s\n" % (
             name, ":backlog=%d" % args.backlog if name == "device" and args.backlog else "")
+        # the whole fleet connects from 127.0.0.1, and under an open-file hard
+        # limit of 20,000 the device link needs all but a few of them
+        # (docs/operations.md, "Limits")
+        text += ("max_connections_per_address = 0\n" if name == "device" else "max_connections = 16\n")
     path = os.path.join(directory, "kandian.ini")
     with open(path, "w") as f:
         f.write(text)

@@ -251,7 +251,8 @@ def run_platform(reactor, args):
     for name in LISTENERS:
         text += "[%s]\nlisten = tcp:0:interface=127.0.0.1\n" % name
         if name == "mcu":
-            text += "session_timeout = %d\n" % SESSION_TIMEOUT
+            # every load connection comes from 127.0.0.1 (docs/operations.md, "Limits")
+            text += "session_timeout = %d\nmax_connections = 4096\nmax_connections_per_address = 0\n" % SESSION_TIMEOUT
     path = os.path.join(directory, "kandian.ini")
     with open(path, "w") as f:
         f.write(text)

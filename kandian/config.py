@@ -41,6 +41,17 @@ def positive_int(raw: str) -> int:
     return value
 
 
+def count(raw: str) -> int:
+    """A non-negative integer (0 has a meaning stated with the key)."""
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError("not an integer") from None
+    if value < 0:
+        raise ValueError("must be 0 or greater")
+    return value
+
+
 _BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
              "false": False, "no": False, "off": False, "0": False}
 
@@ -97,6 +108,8 @@ class PlatformSection:
     data_dir: str = _setting("./var", text)
     public_host: str = _setting("127.0.0.1", text)
     timezone: zoneinfo.ZoneInfo = _setting("Asia/Shanghai", zone)
+    # open files kept out of the listeners' caps (kandian.limits)
+    fd_reserve: int = _setting("256", positive_int)
 
 
 @attrs.frozen
@@ -112,6 +125,9 @@ class DeviceSection:
     login_timeout: int = _setting("30", positive_int)
     heartbeat_timeout: int = _setting("360", positive_int)
     command_timeout: int = _setting("10", positive_int)
+    # kandian.limits: 0 = what the open-file limit leaves / no per-address cap
+    max_connections: int = _setting("0", count)
+    max_connections_per_address: int = _setting("0", count)
 
 
 @attrs.frozen
@@ -126,6 +142,11 @@ class RegisterSection:
     ftp_address: tuple[str, int] | None = _setting("", address)
     ftp_account: str = _setting("", text)
     ftp_password: str = _setting("", text)
+    # kandian.limits and kandian.web
+    max_connections: int = _setting("256", positive_int)
+    max_connections_per_address: int = _setting("32", count)
+    request_timeout: int = _setting("10", positive_int)
+    idle_timeout: int = _setting("15", positive_int)
 
 
 def client_version(prefix: str) -> Callable[[str], str]:
@@ -162,6 +183,11 @@ class McuSection:
     # §8.1 GetSmsPassword limits per mobile number
     sms_interval: int = _setting("60", positive_int)
     sms_daily_limit: int = _setting("10", positive_int)
+    # kandian.limits and kandian.web
+    max_connections: int = _setting("512", positive_int)
+    max_connections_per_address: int = _setting("64", count)
+    request_timeout: int = _setting("10", positive_int)
+    idle_timeout: int = _setting("15", positive_int)
 
 
 def cidr_list(raw: str) -> tuple:
@@ -192,6 +218,9 @@ class RtspSection:
     upstream_allow: tuple = _setting("", cidr_list)
     # a client's request (first byte to last) must arrive within this many seconds
     request_timeout: int = _setting("10", positive_int)
+    # kandian.limits (each relayed connection holds two open files)
+    max_connections: int = _setting("256", positive_int)
+    max_connections_per_address: int = _setting("32", count)
 
 
 @attrs.frozen
@@ -205,11 +234,19 @@ class ThrottleSection:
 @attrs.frozen
 class AdminSection:
     listen: str = _setting("tcp:8591:interface=127.0.0.1", endpoint)
+    # kandian.limits and kandian.web
+    max_connections: int = _setting("32", positive_int)
+    max_connections_per_address: int = _setting("0", count)
+    request_timeout: int = _setting("10", positive_int)
+    idle_timeout: int = _setting("15", positive_int)
 
 
 @attrs.frozen
 class FtpSection:
     listen: str = _setting("tcp:2121", endpoint)
+    # kandian.limits
+    max_connections: int = _setting("64", positive_int)
+    max_connections_per_address: int = _setting("16", count)
 
 
 @attrs.frozen

@@ -5,7 +5,9 @@ Listeners are ``StreamServerEndpointService`` children added only once the
 store is ready (Buildbot's AsyncMultiService idea: nothing accepts a device or
 an app before the database can answer it), and a bind failure fails start-up
 instead of being merely logged (``_raiseSynchronously``, as ``strports.service``
-does).  Stopping closes the listeners first, then the store.
+does).  Stopping closes the listeners first, then the store.  Every listener's
+factory is wrapped in its connection caps, planned within the open-file
+limit (:mod:`kandian.limits`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.protocols import policies
 
-from .config import Config
+from . import limits
+from .config import Config, ConfigError
 from .device.controller import LinkController, OfflineBatcher, SeenBatcher
 from .device.link import DeviceLinkFactory, LinkStats
 from .device.reachability import UpnpProbe
@@ -42,9 +45,10 @@ class Listener(StreamServerEndpointService):
     stop closes the connections it accepted (keep-alive HTTP clients, links
     not yet logged in) instead of leaving them to the reactor's end.
 
-    A factory that keeps its own ``connections`` (the device link's, the
-    relay's: many long-lived connections, each byte counted) is used as it
-    is; any other is wrapped in a ``WrappingFactory`` to know its connections.
+    A factory that keeps its own ``connections`` (KandianService's
+    :class:`kandian.limits.LimitingFactory`, which adds nothing to each
+    byte's path) is used as it is; any other is wrapped in a
+    ``WrappingFactory`` to know its connections.
     """
 
     close_grace = 5.0
@@ -143,6 +147,8 @@ class Platform:
         self._purge = task.LoopingCall(self._purge_tokens)
         self._purge.clock = clock
         self.bound_port: Callable[[str], int | None] = lambda name: None
+        self.listener_limits: dict[str, limits.ListenerLimit] = {}  # set by KandianService
+        self.open_files: int | None = None
 
     @defer.inlineCallbacks
     def start(self):
@@ -177,6 +183,12 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
     from .admin import web as admin_web
     from .register.resource import Addresses, Register, root
 
+    def http(p: Platform, name: str) -> dict:
+        # connection timeouts run on the reactor, not the domain clock tests move by hours
+        c = getattr(p.config, name)
+        return dict(request_timeout=c.request_timeout, idle_timeout=c.idle_timeout, clock=p.reactor,
+                    limit=p.listener_limits.get(name))
+
     def device(p: Platform):
         c = p.config.device
         return DeviceLinkFactory(p.controller, p.clock, login_timeout=c.login_timeout,
@@ -187,7 +199,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         addresses = Addresses(p.config, link_port=lambda: p.bound_port("device"),
                               ftp_port=lambda: p.bound_port("ftp"))
         return web.site(root(Register(p.link_store, addresses, p.clock, p.config.platform.timezone,
-                                      p.config.register.auto_provision)))
+                                      p.config.register.auto_provision)), **http(p, "register"))
 
     def mcu(p: Platform):
         from twisted.web import resource as web_resource
@@ -210,7 +222,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
             p.config.platform.public_host, p.config.port_of("mcu") or p.bound_port("mcu")))
         top = web_resource.Resource()
         top.putChild(b"mcu", p.soap)
-        return web.site(top, max_body=256 * 1024)
+        return web.site(top, max_body=256 * 1024, **http(p, "mcu"))
 
     def rtsp(p: Platform):
         from .rtsp.authorize import PlatformAuthorizer
@@ -234,7 +246,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         "register": register,
         "mcu": mcu,
         "rtsp": rtsp,
-        "admin": lambda p: admin_web.site(p.db, p.reactor, p),
+        "admin": lambda p: admin_web.site(p.db, p.reactor, p, **http(p, "admin")),
         "ftp": lambda p: unavailable.ftp(),
     }
 
@@ -243,9 +255,11 @@ class KandianService(service.MultiService):
     name = "kandian"
 
     def __init__(self, config: Config, reactor, *, factories=None, exit_on_failure: bool = False, clock=None,
-                 tune_gc: bool = False):
+                 tune_gc: bool = False, open_files: int | None = None):
         """*clock* drives the domain's timers (link timeouts, token expiry); it
-        is the reactor except in tests, which pass a ``task.Clock``."""
+        is the reactor except in tests, which pass a ``task.Clock``.
+        *open_files*: the open-file limit to plan connection caps in; by
+        default the soft RLIMIT_NOFILE, first raised to the hard one."""
         super().__init__()
         self.config = config
         self.reactor = reactor
@@ -253,6 +267,7 @@ class KandianService(service.MultiService):
         self.factories = factories if factories is not None else default_factories()
         self.exit_on_failure = exit_on_failure
         self.tune_gc = tune_gc
+        self.open_files = open_files
         self.store = StoreService(config, reactor, clock=clock, on_give_up=self._store_lost)
         self.store.setServiceParent(self)
         self.listeners: dict[str, Listener] = {}
@@ -271,13 +286,17 @@ class KandianService(service.MultiService):
 
     @defer.inlineCallbacks
     def _start(self):
+        caps = self._plan_caps()
         self.store.startService()
         db = yield self.store.ready
         self.platform = Platform(self.config, self.reactor, db, clock=self.clock)
         self.platform.bound_port = self._bound_port
+        self.platform.listener_limits = caps.limits
+        self.platform.open_files = caps.open_files
         yield self.platform.start()
         for name, description in self.config.listeners().items():
-            factory = self.factories[name](self.platform)
+            factory = limits.LimitingFactory(self.factories[name](self.platform), caps.limits[name],
+                                             self.reactor, limits.REFUSALS.get(name, b""))
             endpoint = serverFromString(self.reactor, with_backlog(description))
             listener = Listener(name, description, endpoint, factory, clock=self.reactor)
             self.listeners[name] = listener
@@ -291,6 +310,19 @@ class KandianService(service.MultiService):
         log.info("kandian ready: {listeners}", listeners=", ".join(
             "%s %s" % (name, _address(l.port)) for name, l in self.listeners.items()))
         return self
+
+    def _plan_caps(self) -> limits.Plan:
+        open_files = self.open_files if self.open_files is not None else limits.raise_open_file_limit()
+        try:
+            caps = limits.plan(self.config, open_files)
+        except ConfigError as e:
+            raise StartupError(str(e)) from None
+        for warning in caps.warnings:
+            log.warn("{warning}", warning=warning)
+        log.info("connection caps (open-file limit {open_files}): {caps}", open_files=open_files,
+                 caps=", ".join("%s %d%s" % (l.name, l.max_connections, " (%d per address)" % l.max_per_address
+                                                if l.max_per_address else "") for l in caps.limits.values()))
+        return caps
 
     def _bound_port(self, name: str) -> int | None:
         listener = self.listeners.get(name)

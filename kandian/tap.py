@@ -2,8 +2,9 @@
 
 ``twistd -n kandian [--config PATH]``.  Without ``--config`` the daemon runs on
 the built-in defaults: embedded PostgreSQL under ``./var`` and the default
-ports.  A bad configuration stops start-up with one line on stderr, before
-anything is started.
+ports.  A bad configuration, or connection caps that do not fit in the
+open-file limit (:mod:`kandian.limits`), stops start-up with one line on
+stderr, before anything is started.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 
 from twisted.python import usage
 
+from . import limits
 from .config import ConfigError, load
 from .service import KandianService
 
@@ -31,6 +33,7 @@ def makeService(options, reactor=None):
         reactor = global_reactor
     try:
         config = load(options["config"], reactor)
+        limits.plan(config, limits.raise_open_file_limit())
     except ConfigError as e:
         # One line, no traceback: twistd has not started logging yet.
         print("kandian: config error: %s" % (e,), file=sys.stderr)

@@ -3,8 +3,16 @@
 :class:`LimitedRequest` caps the request body: a declared Content-Length over
 the cap, or a chunked body that grows past it, is answered ``413`` at once and
 the connection closed, before anything reaches a resource — a device or app
-cannot make the daemon buffer an unbounded body.  :func:`site` builds a
-``Site`` that never shows tracebacks.
+cannot make the daemon buffer an unbounded body.
+
+:class:`DeadlineChannel` bounds time the way :class:`LimitedRequest` bounds
+size: a request must arrive whole (request line, headers, body) within
+``request_timeout`` seconds of its first byte, or it is answered ``408`` and
+the connection closed — Twisted's own timeout restarts on every byte, so a
+peer trickling a byte at a time (slowloris) would hold the connection for
+ever.  Between requests the channel's idle timeout (``idle_timeout``) closes
+a keep-alive connection nobody uses.  :func:`site` builds a ``Site`` with
+both that never shows tracebacks.
 """
 
 from __future__ import annotations
@@ -12,11 +20,15 @@ from __future__ import annotations
 import io
 
 from twisted.logger import Logger
-from twisted.web import server
+from twisted.web import http, server
+
+from .limits import RateLimitedLog
 
 log = Logger()
 
 MAX_BODY = 64 * 1024
+REQUEST_TIMEOUT = 10.0
+IDLE_TIMEOUT = 15.0
 
 
 class LimitedRequest(server.Request):
@@ -54,11 +66,86 @@ class LimitedRequest(server.Request):
         self.channel.transport.loseConnection()
 
 
-def site(resource, max_body: int = MAX_BODY) -> server.Site:
+class DeadlineChannel(http.HTTPChannel):
+    """An HTTP/1.1 channel whose requests must arrive whole within ``request_timeout``."""
+
+    request_timeout = REQUEST_TIMEOUT
+    # after the 408, the peer has this long to let the connection close
+    abortTimeout = 5
+    _deadline = None
+    _timed_out = False
+
+    def dataReceived(self, data):
+        # Bytes that arrive while a request is being answered are buffered by
+        # HTTPChannel and replayed through here when it is done: the next
+        # request's deadline starts then.
+        if self._deadline is None and data and not self._handlingRequest and not self._timed_out:
+            self._deadline = self.callLater(self.request_timeout, self._request_timed_out)
+        super().dataReceived(data)
+
+    def allContentReceived(self):
+        self._cancel_deadline()
+        super().allContentReceived()
+
+    def connectionLost(self, reason):
+        self._cancel_deadline()
+        super().connectionLost(reason)
+
+    def _cancel_deadline(self):
+        if self._deadline is not None:
+            if self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
+
+    def _request_timed_out(self):
+        self._deadline = None
+        self._timed_out = True
+        site = self.site
+        limit = getattr(site, "limit", None)
+        if limit is not None:
+            limit.request_timeouts += 1
+        peer = self.transport.getPeer()
+        held_back = site.timeouts_log.due(getattr(peer, "host", None)) if site.timeouts_log else 0
+        if held_back is not None:
+            log.warn("HTTP request from {peer} not complete within {timeout} s: 408, closed{more}",
+                     peer=getattr(peer, "host", peer), timeout=self.request_timeout,
+                     more="; %d more from it since the last line" % held_back if held_back else "")
+        self.transport.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
+        self.loseConnection()
+
+
+class Site(server.Site):
+    """A Site of :class:`DeadlineChannel`; HTTP/1.1 only (an h2 channel would not keep the deadline)."""
+
+    protocol = DeadlineChannel
+    limit = None  # kandian.limits.ListenerLimit: counts request timeouts
+    timeouts_log = None
+
+    def __init__(self, resource, *, request_timeout: float = REQUEST_TIMEOUT, **kw):
+        super().__init__(resource, **kw)
+        self.request_timeout = request_timeout
+
+    def buildProtocol(self, addr):
+        channel = super().buildProtocol(addr)
+        channel.request_timeout = self.request_timeout
+        return channel
+
+    def acceptableProtocols(self):
+        return [b"http/1.1"]
+
+
+def site(resource, max_body: int = MAX_BODY, *, request_timeout: float = REQUEST_TIMEOUT,
+         idle_timeout: float = IDLE_TIMEOUT, clock=None, limit=None) -> server.Site:
+    """The Site of an HTTP listener; *clock* runs its timeouts (the reactor by
+    default), *limit* (a ListenerLimit) counts its request timeouts."""
     request_class = type("Request", (LimitedRequest,), {"max_body": max_body})
     # bodies here are XML, never forms: no per-request Content-Type parsing
     # (Twisted does it with the email package) nor form decoding
-    s = server.Site(resource, requestFactory=request_class, parsePOSTFormSubmission=False)
+    s = Site(resource, requestFactory=request_class, parsePOSTFormSubmission=False,
+             request_timeout=request_timeout, timeout=idle_timeout, reactor=clock)
+    s.limit = limit
+    s.timeouts_log = RateLimitedLog(s.reactor)
     s.displayTracebacks = False
     s.noisy = False
     return s

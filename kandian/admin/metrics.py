@@ -71,6 +71,7 @@ class PlatformCollector:
         authorizer = getattr(p, "relay_authorizer", None)
         yield _counter("kandian_dial_refused", "Device-reported addresses not dialled (dial policy), by dialler",
                        ["by"], {("relay",): getattr(authorizer, "policy_refused", 0), ("upnp_probe",): p.probe.refused})
+        yield from _listener_metrics(p)
         db = p.db
         pool = GaugeMetricFamily("kandian_db_pool_connections", "Database pool connections", labels=["state"])
         pool.add_metric(["in_use"], db.in_use)
@@ -83,6 +84,32 @@ class PlatformCollector:
                                   value=db.pool.outages)
         yield GaugeMetricFamily("kandian_db_pool_waiting", "Queries waiting for a pool connection",
                                 value=db.waiting)
+
+
+def _listener_metrics(p):
+    """Connection caps and refusals (kandian.limits), HTTP request deadlines (kandian.web)."""
+    caps = getattr(p, "listener_limits", None) or {}
+    if not caps:
+        return
+    open_ = GaugeMetricFamily("kandian_connections", "Open connections, by listener", labels=["listener"])
+    cap = GaugeMetricFamily("kandian_connections_max", "Connection cap (max_connections, after the"
+                            " open-file budget), by listener", labels=["listener"])
+    for name, limit in caps.items():
+        open_.add_metric([name], limit.open)
+        cap.add_metric([name], limit.max_connections)
+    yield open_
+    yield cap
+    yield _counter("kandian_connections_refused", "Connections refused at accept, by listener and reason"
+                   " (total: at max_connections; per_address: at max_connections_per_address)",
+                   ["listener", "reason"],
+                   {(name, reason): v for name, limit in caps.items() for reason, v in limit.refused.items()})
+    yield _counter("kandian_http_request_timeouts", "HTTP requests not complete within request_timeout"
+                   " (answered 408, closed), by listener", ["listener"],
+                   {(name,): limit.request_timeouts for name, limit in caps.items()
+                    if name in ("register", "mcu", "admin")})
+    if p.open_files is not None:
+        yield GaugeMetricFamily("kandian_open_files_limit", "The open-file limit the caps are planned in",
+                                value=p.open_files)
 
 
 def _counter(name: str, documentation: str, labels: list[str], values: dict) -> CounterMetricFamily:

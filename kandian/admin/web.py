@@ -54,13 +54,13 @@ class Health(resource.Resource):
         return server.NOT_DONE_YET
 
 
-def site(db, reactor, platform=None) -> server.Site:
+def site(db, reactor, platform=None, **http) -> server.Site:
+    """*http*: :func:`kandian.web.site`'s timeouts, clock and limit."""
+    from .. import web
+
     root = resource.Resource()
     root.putChild(b"health", Health(db, reactor))
     if platform is not None:
         from .metrics import Metrics
         root.putChild(b"metrics", Metrics(platform))
-    s = server.Site(root)
-    s.displayTracebacks = False
-    s.noisy = False
-    return s
+    return web.site(root, **http)
