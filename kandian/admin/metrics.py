@@ -71,6 +71,8 @@ class PlatformCollector:
         authorizer = getattr(p, "relay_authorizer", None)
         yield _counter("kandian_dial_refused", "Device-reported addresses not dialled (dial policy), by dialler",
                        ["by"], {("relay",): getattr(authorizer, "policy_refused", 0), ("upnp_probe",): p.probe.refused})
+        yield _counter("kandian_upnp_probes_skipped", "UPnP probes not tried: too many already waiting", [],
+                       {(): p.probe.skipped})
         yield from _listener_metrics(p)
         db = p.db
         pool = GaugeMetricFamily("kandian_db_pool_connections", "Database pool connections", labels=["state"])

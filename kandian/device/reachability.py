@@ -10,6 +10,12 @@ address the dial policy refuses (:mod:`kandian.dialpolicy`: not the device's
 own link address, a TURN relay or an allowed network) is stored as
 unreachable without a probe too, so the probe tells a device nothing about
 other hosts' ports.
+
+At most ``max_concurrent`` probes are in flight (each holds an open file for
+up to ``timeout`` seconds: a reconnect storm of thousands of cameras must not
+spend the descriptors kept for the database); up to ``max_waiting`` more wait
+their turn, and beyond that a probe is skipped — nothing is stored, the
+device's earlier reachability stands — and counted.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ def probe_target(upnp_ip: str | None, port: int | None) -> tuple[str, int] | Non
 
 class UpnpProbe:
     def __init__(self, reactor, store, timeout: float = 3.0, clock=None, *, policy: DialPolicy | None = None,
-                 peer_ip=None):
+                 peer_ip=None, max_concurrent: int = 64, max_waiting: int = 4096):
         """*policy* says which addresses may be dialled; *peer_ip(dev_id)* is
         the source address of the device's link (None when offline)."""
         self.reactor = reactor
@@ -52,6 +58,9 @@ class UpnpProbe:
         self.policy = policy if policy is not None else DialPolicy()
         self.peer_ip = peer_ip if peer_ip is not None else (lambda dev_id: None)
         self.refused = 0  # probes the policy refused
+        self.skipped = 0  # probes not tried because too many were waiting
+        self.max_waiting = max_waiting
+        self._slots = defer.DeferredSemaphore(max_concurrent)
 
     def connect(self, host: str, port: int) -> defer.Deferred:
         endpoint_class = TCP6ClientEndpoint if ":" in host else TCP4ClientEndpoint
@@ -70,8 +79,11 @@ class UpnpProbe:
             self.refused += 1
             outcome = "not probed (not the device's own address)"
         elif target is not None:
+            if len(self._slots.waiting) >= self.max_waiting:
+                self.skipped += 1
+                return False
             try:
-                yield self.connect(*target)
+                yield self._slots.run(self.connect, *target)
                 reachable = True
                 outcome = "reachable"
             except Exception:
