@@ -500,13 +500,17 @@ def rtsp_exchange(port: int, uri: str, *, method: str = "DESCRIBE", source: str 
 class RtspPlayer:
     """DESCRIBE, SETUP (interleaved TCP), PLAY through the relay; then reads (or stops reading)."""
 
-    def __init__(self, url: str, *, rcvbuf: int | None = None, timeout: float = 10.0):
+    def __init__(self, url: str, *, rcvbuf: int | None = None, timeout: float = 10.0,
+                 source: str = OWNER_ADDRESS):
+        """*source*: the owner's address by default — not the token guesser's,
+        which the relay has rightly stopped for a while."""
         parsed = urllib.parse.urlsplit(url)
         self.url = url
         self.sock = socket.socket()
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
+        self.sock.bind((source, 0))
         self.sock.connect(("127.0.0.1", parsed.port))
         self.buffer = b""
         self.cseq = 0
@@ -1555,6 +1559,9 @@ def probe_slowreader(suite: Suite, probe: Probe) -> None:
 # -- probe 9: PostgreSQL killed mid-alarm-load ------------------------------------------------------------
 
 
+OUTAGE_LINES_MAX = 6
+
+
 def probe_pgkill(suite: Suite, probe: Probe) -> None:
     """PostgreSQL killed (SIGKILL to the embedded postmaster) mid-alarm-load: acknowledged == stored."""
     d, args = suite.daemon, suite.args
@@ -1624,7 +1631,7 @@ def probe_pgkill(suite: Suite, probe: Probe) -> None:
                "exited with status %s" % exit_status if exit_status is not None else
                "neither: alive, /health %s after %g s" % (states[-1] if states else None, args.recovery))
     outage, outage_lines = d.grep(log0, r"(?i)(database|postgres|store|pool).{0,80}(unavailable|down|lost|gone|"
-                                        r"unreachable|terminat|closed|refused|not answer)")
+                                        r"unreachable|terminat|closed|refused|not answer)", limit=50)
     logged = d.log_since(log0)
     probe.figure("outcome", outcome)
     probe.figure("acked_before_kill", acked_before)
@@ -1650,8 +1657,16 @@ def probe_pgkill(suite: Suite, probe: Probe) -> None:
     probe.check("acknowledged alarms == stored alarms", acked_set == stored,
                 "%d acknowledged, %d stored; acknowledged but not stored %d, stored but not acknowledged %d"
                 % (len(acked_set), len(stored), len(acked_set - stored), len(stored - acked_set)))
-    probe.check("the outage logged once, not per request", outage <= 3,
-                "%d matching lines%s" % (outage, ("; first: " + outage_lines[0]) if outage_lines else ""))
+    # once, not per request: the pool's start and end lines once each, and a handful of lines in all
+    # (start, the first reconnection failure's reason, the postmaster's death and restart, end)
+    # however many queries were refused meanwhile
+    starts = sum(1 for line in outage_lines if "database connection lost" in line)
+    ends = sum(1 for line in outage_lines if "database connections restored" in line)
+    probe.check("the outage logged once, not per request",
+                starts == 1 and ends <= 1 and outage <= OUTAGE_LINES_MAX,
+                "%d lines about it (at most %d), 'connection lost' %d, 'restored' %d, while %d answers were"
+                " refused%s" % (outage, OUTAGE_LINES_MAX, starts, ends, sum(refused.values()),
+                                ("; first: " + outage_lines[0]) if outage_lines else ""))
     if restarted:
         # the honest peers were on the old process: bring them back for the after-probe checks
         suite.camera.connect()

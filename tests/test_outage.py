@@ -129,6 +129,9 @@ class PoolOutageTests(unittest.TestCase):
         [restored] = self.log.texts("database connections restored")
         self.assertEqual(restored["seconds"], 1.5)
         self.assertEqual(restored["refused"], 100)
+        self.assertEqual(restored["attempts"], 2 * self.pool_size)
+        # the same reason from every connection and every retry: one line
+        self.assertEqual(len(self.log.texts("database reconnection failed")), 1)
         self.assertEqual(self.log.failures(), [])
 
     @defer.inlineCallbacks

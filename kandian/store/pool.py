@@ -126,6 +126,8 @@ class Pool:
         self.closed = False
         self.outage_started: float | None = None
         self.outages = 0
+        self._reasons: set[str] = set()  # reconnection failures already logged in this outage
+        self._attempts = 0  # failed reconnections in this outage
         self.refused = 0  # queries answered DatabaseUnavailable since start
 
     # -- state
@@ -259,6 +261,8 @@ class Pool:
             self.outage_started = self.clock.seconds()
             self.outages += 1
             self._refused_before = self.refused
+            self._reasons.clear()
+            self._attempts = 0
             log.warn("database connection lost ({why}); reconnecting, and refusing queries while none is up",
                      why=_one_line(f.value))
         if not self.available:
@@ -298,9 +302,14 @@ class Pool:
         if self.closed:
             return
         slot.attempts += 1
+        self._attempts += 1
         delay = min(self.max_delay, self.initial_delay * 2 ** (slot.attempts - 1))
-        log.debug("database reconnection failed ({why}); next try in {delay:.1f} s",
-                  why=_one_line(f.value), delay=delay)
+        why = _one_line(f.value)
+        if why not in self._reasons and len(self._reasons) < 8:
+            # each new reason once per outage: a retry every few seconds must not flood the log
+            self._reasons.add(why)
+            log.info("database reconnection failed ({why}); retrying, at most every {max:g} s",
+                     why=why, max=self.max_delay)
         self._schedule(slot, delay)
 
     def _back(self, slot: _Slot) -> None:
@@ -312,9 +321,10 @@ class Pool:
         if not slot.lent:
             self._give_back(None, slot)
         if self.outage_started is not None and all(s.up for s in self.slots):
-            log.info("database connections restored after {seconds:.1f} s; {refused} queries refused meanwhile",
+            log.info("database connections restored after {seconds:.1f} s; {refused} queries refused and"
+                     " {attempts} reconnections failed meanwhile",
                      seconds=self.clock.seconds() - self.outage_started,
-                     refused=self.refused - self._refused_before)
+                     refused=self.refused - self._refused_before, attempts=self._attempts)
             self.outage_started = None
 
 
