@@ -144,6 +144,17 @@ class PoolOutageTests(unittest.TestCase):
             yield self.assertFailure(d, DatabaseUnavailable)
         self.assertEqual(self.log.failures(), [])
 
+    @defer.inlineCallbacks
+    def test_a_transaction_whose_connection_dies_fails_unavailable_without_a_traceback(self):
+        """txpostgres logs a failed rollback with a traceback; on a dropped connection it always fails."""
+        allow_connections(self.database, False)
+        running = [self.db.runInteraction(lambda c: c.execute("SELECT pg_sleep(30)"))
+                   for _ in range(self.pool_size)]
+        yield eventually(lambda: kill_backends(self.database) == 0, "backends gone")
+        for d in running:
+            yield self.assertFailure(d, DatabaseUnavailable)
+        self.assertEqual(self.log.failures(), [])
+
 
 class EmbeddedCrashTests(unittest.TestCase):
     """The daemon's own PostgreSQL, SIGKILLed: restarted, and the pool back on it."""

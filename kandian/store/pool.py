@@ -67,6 +67,40 @@ class _Connection(txpostgres.Connection):
         except psycopg2.Error as e:
             return e
 
+    def _runInteraction(self, interaction, *args, **kwargs):
+        """txpostgres 1.7.0's own, but a rollback that fails because the
+        server dropped the connection is not logged: txpostgres logs every
+        failed rollback with a traceback (``log.err``), one per transaction
+        in flight when PostgreSQL dies.  The caller still gets
+        ``RollbackFailed``, which the pool turns into DatabaseUnavailable."""
+        cursor = self.cursor()
+        d = cursor.execute("begin")
+        d.addCallback(interaction, *args, **kwargs)
+
+        def commit(result):
+            return cursor.execute("commit").addCallback(lambda _: result)
+
+        def rollback(f):
+            rolled_back = defer.maybeDeferred(cursor.execute, "rollback")
+
+            def failed(rf):
+                if not _closed(self):
+                    log.failure("database rollback failed", rf)
+                return defer.fail(txpostgres.RollbackFailed(self, f))
+            rolled_back.addErrback(failed)
+            return rolled_back.addCallback(lambda _: f)
+
+        d.addCallback(commit)
+        d.addErrback(rollback)
+        return d
+
+
+def _closed(connection) -> bool:
+    try:
+        return bool(connection.closed)
+    except AttributeError:  # never connected
+        return True
+
 
 class _Slot:
     """One pooled connection and its state; the txpostgres detector of its connection."""
