@@ -276,3 +276,38 @@ class RelayTests(unittest.TestCase):
         [session] = list(self.factory.sessions)
         self.assertIs(session.transport.producer, session.upstream.transport)
         self.assertIs(session.upstream.transport.producer, session.transport)
+
+
+class RefusalLogTests(unittest.TestCase):
+    """A guesser makes every connection a refusal: counted each time, logged once a minute per source."""
+
+    def test_refusals_from_one_source_are_logged_once_a_minute(self):
+        from twisted.internet.address import IPv4Address
+        from twisted.internet.testing import EventLoggingObserver, StringTransport
+        from twisted.logger import globalLogPublisher
+
+        clock = task.Clock()
+        factory = RelayFactory(Authorizer(refusal=Refused(401, "bad, expired or used hashtoken")), reactor, clock)
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+
+        def guess(host):
+            relay = factory.buildProtocol(IPv4Address("TCP", host, 40000))
+            transport = StringTransport(peerAddress=IPv4Address("TCP", host, 40000))
+            relay.makeConnection(transport)
+            relay.dataReceived(b"DESCRIBE rtsp://platform/realplay?devid=1&hashtoken=x RTSP/1.0\r\nCSeq: 1\r\n\r\n")
+            self.assertTrue(transport.value().startswith(b"RTSP/1.0 401 "))
+            relay.connectionLost(None)
+
+        def refusal_lines():
+            return [e for e in events if "refused" in e.get("log_format", "")]
+        for _ in range(100):
+            guess("198.51.100.7")
+        guess("203.0.113.9")
+        self.assertEqual(len(refusal_lines()), 2)  # one per source
+        self.assertEqual(factory.stats.refusals[(401, "bad, expired or used hashtoken")], 101)
+        clock.advance(61)
+        guess("198.51.100.7")
+        [*_, last] = refusal_lines()
+        self.assertEqual(last["more"], "; 99 more from it since the last line")
+        for call in clock.getDelayedCalls():
+            call.cancel()

@@ -48,6 +48,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.logger import Logger
 
 from ..dialpolicy import ip_literal
+from ..limits import RateLimitedLog
 from ..logs import peer_text
 from .message import BadVersion, Headers, InterleavedRun, Request, Response, RTSPDecoder, RTSPError
 from .transport import format_transport, parse_transport
@@ -381,18 +382,30 @@ class ClientConnection(protocol.Protocol):
 
     def _refuse(self, request: Request, code: int, why: str, headers=()) -> None:
         self.stats.refusals[(code, why.split(":")[0])] += 1
-        log.info("RTSP relay refused {uri} from {peer}: {code} {why}", uri=_safe(request.uri),
-                 peer=_peer(self.transport), code=code, why=peer_text(why, 160))
+        held_back = self._log_due(code)
+        if held_back is not None:
+            log.info("RTSP relay refused {uri} from {peer}: {code} {why}{more}", uri=_safe(request.uri),
+                     peer=_peer(self.transport), code=code, why=peer_text(why, 160), more=_more(held_back))
         self._answer_and_close(Response.for_request(request, code, headers=headers), why, counted=True)
 
     def _answer_and_close(self, response: Response, why: str, counted: bool = False) -> None:
         if not counted:
             self.stats.refusals[(response.code, why.split(":")[0])] += 1
-            log.info("RTSP relay: {code} to {peer}: {why}", code=response.code, peer=_peer(self.transport),
-                     why=peer_text(why, 160))
+            held_back = self._log_due(response.code)
+            if held_back is not None:
+                log.info("RTSP relay: {code} to {peer}: {why}{more}", code=response.code, peer=_peer(self.transport),
+                         why=peer_text(why, 160), more=_more(held_back))
         if self.state != "closed":
             self.transport.write(response.to_bytes())
         self.close(why)
+
+    def _log_due(self, code: int) -> int | None:
+        """Refusals are counted each time but logged once a minute per source
+        and status: a guesser or a slowloris makes a connection a request."""
+        limiter = getattr(self.factory, "refusals_log", None)
+        if limiter is None:
+            return 0
+        return limiter.due((getattr(self.transport.getPeer(), "host", None), code))
 
     def _answer_unanswered(self, code: int, why: str) -> None:
         """Each request the upstream left unanswered gets *code*, so the client sees why."""
@@ -484,6 +497,10 @@ def _base(uri: str) -> str:
     return uri[: len(uri) - len(url.suffix)] if url.suffix else uri
 
 
+def _more(held_back: int) -> str:
+    return "; %d more from it since the last line" % held_back if held_back else ""
+
+
 def _peer(transport) -> str:
     address = transport.getPeer()
     return "%s:%s" % (getattr(address, "host", "?"), getattr(address, "port", "?"))
@@ -512,6 +529,7 @@ class RelayFactory(protocol.ServerFactory):
         self.request_timeout = request_timeout
         self.check_interval = min(media_timeout, idle_timeout) / 2
         self.stats = stats if stats is not None else RelayStats()
+        self.refusals_log = RateLimitedLog(self.clock)
         self.sessions: set[ClientConnection] = set()  # relaying now
         self.connections: set[ClientConnection] = set()  # every client connection
 
