@@ -1,0 +1,26 @@
+"""The platform core: what kandian does, whatever the interface asking.
+
+``Core`` holds one object per domain — accounts and sessions
+(:mod:`.accounts`), bindings (:mod:`.bindings`), play (:mod:`.play`: the §15
+routes, the play-URL format, tokens, relay authorization), devices
+(:mod:`.devices`: typed commands through an ``IDeviceRouter``, the device
+login) and alarms (:mod:`.alarms`) — built once by ``service.py`` over the
+store and handed to every interface.  The core raises
+:mod:`kandian.core.errors`; it imports no listener, spyne, HTTP or wire code.
+See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.define
+class Core:
+    """The domain objects every interface is built on (``service.py`` fills them in)."""
+
+    accounts: object = None
+    bindings: object = None
+    play: object = None
+    devices: object = None
+    alarms: object = None

@@ -1,0 +1,136 @@
+"""Domain errors: what went wrong, in the platform's words, never a wire code.
+
+Every interface maps these to its own codes in one table (SOAP §8 Results in
+``kandian.mcu.results``, the device link's §7 Results in
+``kandian.device.results``, REGISTER_RES's in ``kandian.register.results``,
+RTSP statuses in ``kandian.rtsp.authorize``).  An error's text is for the log
+line; it may quote what a peer sent, so interfaces pass it through
+``kandian.logs.peer_text``.
+"""
+
+from __future__ import annotations
+
+from ..store.pool import DatabaseUnavailable
+
+__all__ = [
+    "DomainError", "BadValue", "DatabaseUnavailable",
+    "NoSuchAccount", "WrongPassword", "SessionExpired", "VersionTooLow", "TooManyFailures",
+    "SmsNotSent",
+    "NoSuchDevice", "NoSuchChannel", "NotBound", "WrongDevKey", "OverLimit", "AlreadyBound", "SharedDevice",
+    "UnknownToGroup",
+    "DeviceOffline", "DeviceRefused", "NoNewerFirmware",
+    "TokenRefused", "StreamClosed", "TooManyStreams", "NoRoute",
+    "UnsupportedDevice",
+]
+
+
+class DomainError(Exception):
+    """Base of every refusal the core raises."""
+
+
+class BadValue(DomainError, ValueError):
+    """A value out of the range the operation accepts (a client bug, not a state)."""
+
+
+# -- accounts and sessions (§8.1–§8.4)
+
+class NoSuchAccount(DomainError):
+    pass
+
+
+class WrongPassword(DomainError):
+    pass
+
+
+class SessionExpired(DomainError):
+    """No live session of this account by that id (expired, ended, or another account's)."""
+
+
+class VersionTooLow(DomainError):
+    pass
+
+
+class TooManyFailures(DomainError):
+    """The source (or the account from it) failed a secret check too often; retry later."""
+
+    def __init__(self, what: str, retry_after: float):
+        super().__init__("%s; retry in %d s" % (what, max(1, round(retry_after))))
+        self.retry_after = retry_after
+
+
+class SmsNotSent(DomainError):
+    """No gateway, an unknown number, the rate limit, or the gateway refused."""
+
+
+# -- devices and bindings (§7.2, §8.5, §8.6, §6.5)
+
+class NoSuchDevice(DomainError):
+    pass
+
+
+class NoSuchChannel(DomainError):
+    pass
+
+
+class NotBound(DomainError):
+    """The device is not bound to (owned by or shared with) this account: to it, the device is not there."""
+
+
+class WrongDevKey(DomainError):
+    pass
+
+
+class OverLimit(DomainError):
+    """The account holds its maximum number of devices."""
+
+
+class AlreadyBound(DomainError):
+    pass
+
+
+class SharedDevice(DomainError):
+    """A shared device cannot be removed by the account it is shared with (§8.6)."""
+
+
+class UnknownToGroup(DomainError):
+    """§6.5: the group platform does not know the device, or refused it (its Result in ``result``)."""
+
+    def __init__(self, why: str, result: int):
+        super().__init__(why)
+        self.result = result
+
+
+class UnsupportedDevice(DomainError):
+    """A device of a kind this platform does not serve (§7.5.1 Result 3)."""
+
+
+# -- talking to a device (§7.5.6–§7.5.39)
+
+class DeviceOffline(DomainError):
+    pass
+
+
+class DeviceRefused(DomainError):
+    """The device answered with a non-zero Result, did not answer in time, or answered badly."""
+
+
+class NoNewerFirmware(DomainError):
+    pass
+
+
+# -- play (§10, §15)
+
+class TokenRefused(DomainError):
+    """A HashToken that is unknown, expired, used, or bound to another stream."""
+
+
+class StreamClosed(DomainError):
+    pass
+
+
+class TooManyStreams(DomainError):
+    pass
+
+
+class NoRoute(DomainError):
+    """No address of the device may be dialled or answered."""

@@ -1,0 +1,45 @@
+"""The seams of the core: what it needs from the world, as zope interfaces.
+
+The core is written against these; ``service.py`` plugs in the real ones
+(the link registry's router, the SMS gateway, the group platform) and tests
+plug in fakes.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+
+class IDeviceRouter(Interface):
+    """Reaches a device's link, wherever it is (this node today; another node later)."""
+
+    def online(dev_id):
+        """Whether the device has a live link."""
+
+    def call(dev_id, request):
+        """Send a §7.5 platform→device request; a Deferred of its typed answer.
+
+        Fails with DeviceOffline, or DeviceRefused (a non-zero Result, no
+        answer in time, a malformed answer)."""
+
+    def peer_ip(dev_id):
+        """The source address of the device's link, or None when offline."""
+
+
+class IAlarmNotifier(Interface):
+    """Told of every stored alarm (after §7.5.34's de-duplication); SMS implements it."""
+
+    def alarm_stored(alarm):
+        """*alarm* was committed; return nothing (failures are the notifier's own)."""
+
+
+class ISmsSender(Interface):
+    delivers = Attribute("Whether a message sent reaches a phone (False: no gateway configured)")
+
+    def send(mobile, text):
+        """A Deferred that fires once the gateway accepted the message."""
+
+
+class IGroupPlatform(Interface):
+    def device_usage(dev_id, dev_key):
+        """§6.5 DEVICE_USE_REQ: a Deferred of the group platform's Result (0: accepted)."""

@@ -1,0 +1,48 @@
+"""The §8 Results: the one table from domain errors to what each operation answers.
+
+Where a table of §8 has no code for a state, 4 is "device offline" (as §8.8
+has it) and 255 "the device did not answer or refused" (PRODUCT.md "SOAP
+contract").  A :class:`~kandian.core.errors.BadValue` is a
+``Client.ValueError`` fault, not a Result: a client bug, not a state.
+"""
+
+from __future__ import annotations
+
+from ..core import errors as e
+
+OK = 0
+OTHER = 255
+
+# every operation that checks a session and a device
+COMMON: dict[type, int] = {
+    e.NoSuchAccount: 1,
+    e.SessionExpired: 2,
+    e.NotBound: 3,
+    e.NoSuchDevice: 3,
+    e.NoSuchChannel: 3,
+    e.DeviceOffline: 4,
+    e.DeviceRefused: OTHER,
+    e.NoNewerFirmware: OTHER,
+    e.SharedDevice: OTHER,  # §8.6: a shared device cannot be removed
+    e.TooManyFailures: OTHER,  # §8.5 has no code for a stopped guesser
+    e.NoRoute: OTHER,
+}
+
+# codes an operation's own table gives
+BY_OPERATION: dict[str, dict[type, int]] = {
+    "GetSmsPassword": {e.SmsNotSent: 2},  # §8.1
+    "McuLogin": {e.WrongPassword: 2, e.VersionTooLow: 3},  # §8.2
+    "AddDevice": {e.WrongDevKey: 4, e.OverLimit: 5, e.AlreadyBound: 6},  # §8.5
+    "DelDevice": {e.WrongDevKey: 4},  # §8.6
+}
+
+
+def result_for(operation: str, error: BaseException) -> int | None:
+    """The Result *operation* answers *error* with; None when it is not a Result (a fault)."""
+    if isinstance(error, e.UnknownToGroup):
+        return error.result  # §6.5: the group platform's own Result
+    for table in (BY_OPERATION.get(operation, {}), COMMON):
+        for cls in type(error).__mro__:
+            if cls in table:
+                return table[cls]
+    return None

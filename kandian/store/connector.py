@@ -1,0 +1,33 @@
+"""The store as one connector with a component per table family.
+
+Buildbot's ``master.db`` shape: ``Store(db, node)`` hangs one component per
+table family off one object — ``store.users``, ``store.devices``,
+``store.sessions`` … — each turning domain calls into parameterized SQL and
+answering rows (named tuples) or raising; none knows a wire Result code.
+:class:`kandian.store.fake.FakeStore` implements the same components in
+memory, and ``tests/test_store_contract.py`` runs one contract suite against
+both.  Only the core, ``service.py`` and ``kandianctl`` use the store.
+"""
+
+from __future__ import annotations
+
+
+class Store:
+    """The components over one :class:`kandian.store.service.Database`."""
+
+    def __init__(self, db, node: str = "local"):
+        from .devices import DeviceStore
+        from .links import LinkStore
+        from .mcu import McuStore
+        from .relay import RelayStore
+        from .tokens import TokenStore
+        from .users import UserStore
+
+        self.db = db
+        self.node = node
+        self.users = UserStore(db)
+        self.devices = DeviceStore(db)
+        self.links = LinkStore(db, node=node)
+        self.mcu = McuStore(db)
+        self.tokens = TokenStore(db)
+        self.relay = RelayStore(db)

@@ -1,0 +1,19 @@
+"""An in-memory store with the components of :class:`kandian.store.connector.Store`.
+
+For the core's unit tests (with ``task.Clock``) and anyone building on the
+core without PostgreSQL — shipped in the package, as Buildbot ships
+``fakedb``.  ``tests/test_store_contract*.py`` hold both stores to one
+contract, so a behaviour of the fake is a behaviour of the real store.
+Components answer already-fired Deferreds, like a database that is never
+slow.
+"""
+
+from __future__ import annotations
+
+
+class FakeStore:
+    def __init__(self, node: str = "local"):
+        self.node = node
+        # one fake component per component of the real Store; each lives in
+        # kandian/store/fakes/<component>.py and shares this object's tables
+        self.tables: dict[str, dict] = {}
