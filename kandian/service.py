@@ -26,16 +26,19 @@ from twisted.protocols import policies
 
 from . import limits
 from .config import Config, ConfigError
+from .core import Core
+from .core.play import Play
 from .device.controller import LinkController, OfflineBatcher, SeenBatcher
 from .device.link import DeviceLinkFactory, LinkStats
 from .device.reachability import UpnpProbe
 from .device.registry import LinkRegistry
 from .dialpolicy import DialPolicy
 from .rtsp.relay import RelayStats
+from .store.connector import Store
 from .store.links import LinkStore
 from .store.pool import log_failure
 from .store.service import StoreService
-from .store.tokens import TokenStore
+from .throttle import FailureThrottle
 
 log = Logger()
 
@@ -136,13 +139,22 @@ class Platform:
         self.relay_stats = RelayStats()
         self.links = LinkRegistry()
         self.link_store = LinkStore(db, node=config.platform.public_host)
-        self.tokens = TokenStore(db)
+        self.store = Store(db, node=config.platform.public_host)
+        self.tokens = self.store.tokens
         self.seen = SeenBatcher(self.link_store, clock)
         self.offline = OfflineBatcher(self.link_store, clock)
         self.dial_policy = DialPolicy.from_config(config)
         self.probe = UpnpProbe(reactor, self.link_store, clock=clock, policy=self.dial_policy,
                                peer_ip=self.links.peer_ip)
-        self.controller = LinkController(self.link_store, self.tokens, self.links, clock, timezone,
+        self.core = Core()
+        c, t = config.rtsp, config.throttle
+        self.core.play = Play(
+            self.store, self.links, clock, relay_address=lambda: (
+                config.platform.public_host, config.port_of("rtsp") or self.bound_port("rtsp")),
+            order=c.upstream_order, max_streams=c.max_streams_per_device, may_dial=self.dial_policy,
+            throttle=FailureThrottle(clock.seconds, per_address=t.failures_per_address,
+                                     per_account=t.failures_per_account, window=t.window))
+        self.controller = LinkController(self.link_store, self.core.play, self.links, clock, timezone,
                                          probe=self.probe, seen=self.seen, offline=self.offline)
         self._purge = task.LoopingCall(self._purge_tokens)
         self._purge.clock = clock
@@ -173,7 +185,7 @@ class Platform:
             log_failure(log, "could not mark this node's devices offline")
 
     def _purge_tokens(self):
-        return self.tokens.purge(self.clock.seconds()).addErrback(
+        return self.core.play.purge_tokens().addErrback(
             lambda f: log_failure(log, "could not purge expired tokens", f))
 
 
@@ -214,10 +226,9 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
 
         p.sms = LoggingSmsSender()
         handlers = McuHandlers(
-            store=McuStore(p.db), tokens=p.tokens, links=p.links, passwords=PasswordChecker(p.clock),
+            store=McuStore(p.db), play=p.core.play, links=p.links, passwords=PasswordChecker(p.clock),
             clock=p.clock, config=p.config, sms=p.sms, group=ConfiguredGroupPlatform(p.config.mcu.group_platform),
-            device_store=DeviceStore(p.db), relay_port=lambda: p.bound_port("rtsp"),
-            ftp_port=lambda: p.bound_port("ftp"))
+            device_store=DeviceStore(p.db), ftp_port=lambda: p.bound_port("ftp"))
         p.soap = SoapResource(application(handlers), lambda: "http://%s:%s/mcu" % (
             p.config.platform.public_host, p.config.port_of("mcu") or p.bound_port("mcu")))
         top = web_resource.Resource()
@@ -227,16 +238,9 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
     def rtsp(p: Platform):
         from .rtsp.authorize import PlatformAuthorizer
         from .rtsp.relay import RelayFactory
-        from .store.relay import RelayStore
-        from .throttle import FailureThrottle
 
         c = p.config.rtsp
-        t = p.config.throttle
-        throttle = FailureThrottle(p.clock.seconds, per_address=t.failures_per_address,
-                                   per_account=t.failures_per_account, window=t.window)
-        p.relay_authorizer = PlatformAuthorizer(RelayStore(p.db), p.tokens, p.links, p.clock,
-                                                order=c.upstream_order, max_streams=c.max_streams_per_device,
-                                                may_dial=p.dial_policy, throttle=throttle)
+        p.relay_authorizer = PlatformAuthorizer(p.core.play)
         return RelayFactory(p.relay_authorizer, p.reactor, p.clock, media_timeout=c.media_timeout,
                             idle_timeout=c.idle_timeout, connect_timeout=c.connect_timeout, stats=p.relay_stats,
                             request_timeout=c.request_timeout)

@@ -18,6 +18,7 @@ from typing import Callable
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
+from ..core.errors import TokenRefused
 from ..logs import peer_text
 from ..store.links import Addresses, OK, OTHER_ERROR, UNSUPPORTED
 from ..store.pool import log_failure
@@ -116,10 +117,10 @@ class OfflineBatcher(Batcher):
 
 
 class LinkController:
-    def __init__(self, store, tokens, registry, clock, timezone, *, probe=None,
+    def __init__(self, store, play, registry, clock, timezone, *, probe=None,
                  seen: SeenBatcher | None = None, offline: OfflineBatcher | None = None):
         self.store = store
-        self.tokens = tokens
+        self.play = play  # kandian.core.play.Play: checks the hash tokens of §7.5.5, §7.5.23
         self.registry = registry
         self.clock = clock
         self.timezone = timezone
@@ -251,18 +252,19 @@ class LinkController:
     @defer.inlineCallbacks
     def _token(self, link, request):
         """VIDEO_PLAY_REQ (0x35) binds the token to a stream, RECORD_PLAY_REQ
-        (0x74) to a file; either way it is consumed once, atomically."""
+        (0x74) to a file; either way it is consumed once, atomically (the core's play)."""
         if isinstance(request, VideoPlayRequest):
             binding, answer = {"stream_type": request.StreamType}, VideoPlayResponse
         else:
             binding, answer = {"file_name": request.FileName}, RecordPlayResponse
-        valid = yield self.tokens.consume(request.HashToken, request.DevID, request.ChannelNo, now=self.now(),
-                                          **binding)
-        if not valid:
+        try:
+            yield self.play.device_token(request.HashToken, request.DevID, request.ChannelNo, **binding)
+        except TokenRefused:
             log.info("device {dev_id}: {root} token refused (channel {channel}, {binding})",
                      dev_id=request.DevID, root=request.ROOT, channel=request.ChannelNo,
                      binding={k: peer_text(v) for k, v in binding.items()})
-        return answer(Result=OK if valid else TOKEN_REFUSED, DevID=request.DevID)
+            return answer(Result=TOKEN_REFUSED, DevID=request.DevID)
+        return answer(Result=OK, DevID=request.DevID)
 
     @defer.inlineCallbacks
     def _picture(self, link, request: NotifyPictureRequest):

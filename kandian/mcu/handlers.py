@@ -29,12 +29,12 @@ from __future__ import annotations
 import re
 import secrets
 from collections import namedtuple
-from urllib.parse import quote, urlencode
 
 from spyne import Fault
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
+from ..core.errors import DomainError
 from ..device.commands import DeviceCommands
 from ..device.link import CommandError, DeviceOffline
 from ..passwords import hash_password
@@ -45,6 +45,7 @@ from ..throttle import FailureThrottle
 from ..wiretime import format_time, parse_time
 from . import api
 from .auth import version_supported
+from .results import result_for
 
 log = Logger()
 
@@ -88,10 +89,11 @@ class Throttled(Refusal):
 
 
 class McuHandlers:
-    def __init__(self, *, store, tokens, links, passwords, clock, config, sms, group, device_store=None,
-                 relay_port=lambda: None, ftp_port=lambda: None, throttle: FailureThrottle | None = None):
+    def __init__(self, *, store, play, links, passwords, clock, config, sms, group, device_store=None,
+                 ftp_port=lambda: None, throttle: FailureThrottle | None = None):
+        """*play* is the core's :class:`kandian.core.play.Play`."""
         self.store = store
-        self.tokens = tokens
+        self.play = play
         self.links = links
         self.passwords = passwords
         self.clock = clock
@@ -99,7 +101,6 @@ class McuHandlers:
         self.sms = sms
         self.group = group
         self.devices = device_store
-        self.relay_port = relay_port
         self.ftp_port = ftp_port
         t = config.throttle
         self.throttle = throttle if throttle is not None else FailureThrottle(
@@ -116,8 +117,13 @@ class McuHandlers:
         d = defer.maybeDeferred(getattr(self, name), client_ip, *args)
 
         def refused(failure):
-            failure.trap(Refusal)
-            result = failure.value.result
+            failure.trap(Refusal, DomainError)
+            if isinstance(failure.value, DomainError):
+                result = result_for(name, failure.value)
+                if result is None:  # a BadValue: a client bug, not a state
+                    raise _bad_value(str(failure.value))
+            else:
+                result = failure.value.result
             (log.debug if getattr(failure.value, "quiet", False) else log.info)(
                 "MCU {operation}: Result {result} ({why})", operation=name, result=result,
                 why=peer_text(str(failure.value), 200))
@@ -296,53 +302,18 @@ class McuHandlers:
     @defer.inlineCallbacks
     def VideoPlay(self, client_ip, Account, LoginSession, DevID, ChannelNo, StreamType):
         user_id, device = yield self._device(Account, LoginSession, DevID, ChannelNo)
-        if StreamType not in (1, 2):
-            raise Refusal(NO_DEVICE, "no stream type %s" % (StreamType,))
-        if not self.links.online(DevID):
-            raise Refusal(OFFLINE, "%s is offline" % (DevID,))
-        urls = yield self._play_urls(Account, user_id, device, client_ip, ChannelNo,
-                                     [("streamtype", str(StreamType))], stream_type=StreamType)
+        urls = yield self.play.video(device, ChannelNo, StreamType, client_ip=client_ip, account=Account,
+                                     user_id=user_id)
         stun = self.config.mcu.stun_address
-        return (OK, urls["local"], urls["upnp"], urls["turn"], stun[0] if stun else "", stun[1] if stun else 0,
-                device.nat_type or 0, urls["relay"])
+        return (OK, urls.local, urls.upnp, urls.turn, stun[0] if stun else "", stun[1] if stun else 0,
+                device.nat_type or 0, urls.relay)
 
     @defer.inlineCallbacks
     def RecordPlay(self, client_ip, Account, LoginSession, DevID, ChannelNo, FileName):
         user_id, device = yield self._device(Account, LoginSession, DevID, ChannelNo)
-        if not FileName.strip():
-            raise _bad_value("FileName must not be empty")
-        if not self.links.online(DevID):
-            raise Refusal(OFFLINE, "%s is offline" % (DevID,))
-        urls = yield self._play_urls(Account, user_id, device, client_ip, ChannelNo,
-                                     [("filename", FileName)], file_name=FileName)
-        return OK, urls["local"], urls["upnp"], urls["turn"], urls["relay"]
-
-    @defer.inlineCallbacks
-    def _play_urls(self, account, user_id, device, client_ip, channel_no, stream, **binding):
-        """The §8.7 URLs, each with its own one-time token; "" where the route cannot work."""
-        candidates = {
-            # §15 step 1: only when the client and the device share a public address
-            "local": (device.local_ip, device.rtsp_local_port)
-            if client_ip and device.public_ip == client_ip else None,
-            # §15 step 2: only when the platform reached the UPnP mapping
-            "upnp": (device.upnp_ip, device.rtsp_upnp_port) if device.upnp_reachable else None,
-            # §15 step 3: when the device reported a TURN relay
-            "turn": (device.turn_relay_ip, device.rtsp_turn_relay_port)
-            if device.turn_relay_ip not in (None, "", "0.0.0.0") else None,
-            "relay": (self.config.platform.public_host, self.config.port_of("rtsp") or self.relay_port()),
-        }
-        routes = [route for route, address in candidates.items() if address and address[0] and address[1]]
-        tokens = yield self.tokens.issue_many(device.dev_id, channel_no,
-                                              ["relay" if route == "relay" else "client" for route in routes],
-                                              user_id=user_id, account=account, now=self.now(), **binding)
-        urls = dict.fromkeys(candidates, "")
-        for route, token in zip(routes, tokens):
-            host, port = candidates[route]
-            query = urlencode([("devid", device.dev_id), ("channelno", str(channel_no)), *stream,
-                               ("hashtoken", token)], quote_via=quote)
-            host = "[%s]" % host if ":" in host else host
-            urls[route] = "rtsp://%s:%d/realplay?%s" % (host, port, query)
-        return urls
+        urls = yield self.play.record(device, ChannelNo, FileName, client_ip=client_ip, account=Account,
+                                      user_id=user_id)
+        return OK, urls.local, urls.upnp, urls.turn, urls.relay
 
     # -- §8.8–§8.18 forwarded to the device
 

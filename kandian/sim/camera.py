@@ -1,8 +1,8 @@
 """The simulated camera's RTSP front (§7.5.5, §7.5.23, §10.1).
 
 A real camera serves ``rtsp://LocalIP:RtspLocalPort/realplay?devid=…&hashtoken=…``
-and, before it streams, asks the platform over its link whether the token is
-good (VIDEO_PLAY_REQ 0x35, or RECORD_PLAY_REQ 0x74 for ``filename=``).  The
+(the play URL of :mod:`kandian.playurl`) and, before it streams, asks the
+platform over its link whether the token is good (VIDEO_PLAY_REQ 0x35, or RECORD_PLAY_REQ 0x74 for ``filename=``).  The
 simulator does the same in front of a real RTSP media source (GStreamer's
 RTSP server, :mod:`kandian.sim.gst_camera`): the relay code of
 :mod:`kandian.rtsp.relay` with an authorizer that checks the token over the
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from twisted.internet import defer
 
-from kandian.rtsp.url import parse_rtsp_url
+from kandian.playurl import parse_play_url, parse_rtsp_url
 from kandian.rtsp.relay import Refused, RelayFactory, Upstream
 
 
@@ -28,25 +28,15 @@ class DeviceTokenAuthorizer:
     @defer.inlineCallbacks
     def authorize(self, request, peer):
         try:
-            url = parse_rtsp_url(request.uri)
+            play = parse_play_url(request.uri)
         except ValueError:
-            raise Refused(404, "not an rtsp URL") from None
-        query = url.query
-        if url.path.rstrip("/") != "/realplay" or query.get("devid") != self.link.state.dev_id:
+            raise Refused(404, "no such stream") from None
+        if play.dev_id != self.link.state.dev_id:
             raise Refused(404, "no such stream")
-        try:
-            channel_no = int(query.get("channelno", ""))
-        except ValueError:
-            raise Refused(404, "no such channel") from None
-        token = query.get("hashtoken", "")
-        if query.get("filename"):
-            result = yield self.link.check_record_token(channel_no, query["filename"], token)
+        if play.file_name is not None:
+            result = yield self.link.check_record_token(play.channel_no, play.file_name, play.token)
         else:
-            try:
-                stream_type = int(query.get("streamtype", ""))
-            except ValueError:
-                raise Refused(404, "no such stream type") from None
-            result = yield self.link.check_video_token(channel_no, stream_type, token)
+            result = yield self.link.check_video_token(play.channel_no, play.stream_type, play.token)
         if result != 0:
             raise Refused(401, "the platform refused the hashtoken (Result %d)" % (result,))
         return Upstream(self.link.state.dev_id, [(self.media.host, self.media.port, self.media_url)])
