@@ -10,6 +10,9 @@ slow.
 
 from __future__ import annotations
 
+from .fakes.relay import FakeRelay
+from .fakes.tokens import FakeTokens
+
 
 class FakeStore:
     def __init__(self, node: str = "local"):
@@ -17,3 +20,5 @@ class FakeStore:
         # one fake component per component of the real Store; each lives in
         # kandian/store/fakes/<component>.py and shares this object's tables
         self.tables: dict[str, dict] = {}
+        self.tokens = FakeTokens(self)
+        self.relay = FakeRelay(self)
