@@ -229,7 +229,8 @@ class RtspStatusTests(unittest.TestCase):
         for error, code in cases:
             self.assertEqual((refusal(error).code, refusal(error).headers), (code, []), error)
         stopped = refusal(e.TooManyFailures("guessing", 12.2))
-        self.assertEqual((stopped.code, stopped.headers), (503, [("Retry-After", "13")]))
+        # the reason is a metric label: the same for every stopped source
+        self.assertEqual((stopped.code, stopped.headers, stopped.why), (503, [("Retry-After", "13")], "guessing"))
         self.assertIsNone(refusal(KeyError("x")))
 
     def test_the_adapter_answers_a_malformed_url_without_the_core(self):

@@ -55,6 +55,7 @@ class TooManyFailures(DomainError):
 
     def __init__(self, what: str, retry_after: float):
         super().__init__("%s; retry in %d s" % (what, max(1, round(retry_after))))
+        self.what = what
         self.retry_after = retry_after
 
 

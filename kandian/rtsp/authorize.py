@@ -51,11 +51,12 @@ def refusal(error: BaseException) -> Refused | None:
     """The :class:`Refused` answering *error*, or None when the table has no status for it."""
     for cls in type(error).__mro__:
         if cls in STATUS:
-            headers = []
+            # the reason is a metric label (kandian_relay_refusals_total): no figures in it
             if isinstance(error, e.TooManyFailures):
-                headers.append(("Retry-After", str(max(1, math.ceil(error.retry_after)))))
+                return Refused(STATUS[cls], error.what,
+                               headers=[("Retry-After", str(max(1, math.ceil(error.retry_after))))])
             why = "database unavailable" if isinstance(error, e.DatabaseUnavailable) else str(error)
-            return Refused(STATUS[cls], why, headers=headers)
+            return Refused(STATUS[cls], why)
     return None
 
 
