@@ -13,7 +13,6 @@ from kandian.playurl import BadPlayQuery, NotPlayUrl, PlayUrl, format_play_url, 
 from kandian.rtsp.authorize import PlatformAuthorizer, refusal
 from kandian.rtsp.message import Request
 from kandian.store.fake import FakeStore
-from kandian.store.relay import RelayTarget
 from kandian.throttle import FailureThrottle
 
 from .mcu_helpers import McuTestCase
