@@ -10,6 +10,10 @@ A contract test case subclasses :class:`StoreContract` and uses ``self.store``
         def test_…(self): …
 
     RealSessions, FakeSessions = contract(SessionsContract)
+
+The names bound must be ``Real<X>`` and ``Fake<X>`` for a class ``<X>Contract``
+(the names the classes are given): trial's workers (``-j``) find a test by
+its module and class name.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ def contract(cls):
         def setUp(self):
             self.store = FakeStore(node="test")
 
-    Real.__name__ = Real.__qualname__ = "Real" + cls.__name__
-    Fake.__name__ = Fake.__qualname__ = "Fake" + cls.__name__
+    base = cls.__name__.removesuffix("Contract")
+    for kind, made in (("Real", Real), ("Fake", Fake)):
+        made.__name__ = made.__qualname__ = kind + base
+        made.__module__ = cls.__module__
     return Real, Fake
