@@ -10,6 +10,11 @@ slow.
 
 from __future__ import annotations
 
+from .fakes.bindings import FakeBindings
+from .fakes.sessions import FakeSessions
+from .fakes.sms_requests import FakeSmsRequests
+from .fakes.users import FakeUsers
+
 
 class FakeStore:
     def __init__(self, node: str = "local"):
@@ -17,3 +22,7 @@ class FakeStore:
         # one fake component per component of the real Store; each lives in
         # kandian/store/fakes/<component>.py and shares this object's tables
         self.tables: dict[str, dict] = {}
+        self.users = FakeUsers(self)
+        self.sessions = FakeSessions(self)
+        self.bindings = FakeBindings(self)
+        self.sms_requests = FakeSmsRequests(self)
