@@ -30,7 +30,7 @@ real SOAP client reading the WSDL -- calls RefreshDevList once.
 Cases: the bare resource; McuLogin of the user with the devices (the same
 account and password every time, so after the first call the password check
 is answered from its short-lived record of a successful check and scrypt is
-*not* paid -- see :mod:`kandian.mcu.auth`; each call still opens a session
+*not* paid -- see :mod:`kandian.core.credentials`; each call still opens a session
 and lists the devices); RefreshDevList with one session; VideoPlay of one
 online camera (two one-time tokens written per call: the LocalPlayUrl's and
 the RelayPlayUrl's).  The cost of a *first* login (scrypt in the reactor's
@@ -241,7 +241,6 @@ def run_platform(reactor, args):
     from kandian.sim.state import DeviceState
     from kandian.store.devices import DeviceStore
     from kandian.store.embedded import read_postmaster_pid
-    from kandian.store.users import UserStore
 
     directory = args.platform_child
     begin_logging(os.path.join(directory, "kandian.log"))
@@ -277,7 +276,7 @@ def run_platform(reactor, args):
         svc.startService()
         yield svc.ready
         db = svc.platform.db
-        users, devices = UserStore(db), DeviceStore(db)
+        users, devices = svc.platform.core.accounts, DeviceStore(db)
         yield users.add(ACCOUNT, PASSWORD, max_devices=args.devices)
         # users that never logged in: each with its own salt, so the password check cannot be remembered
         first = [str(FIRST_LOGIN_ACCOUNT + i) for i in range(args.first_logins)]

@@ -23,10 +23,11 @@ from twisted.internet import defer, task
 from twisted.logger import globalLogBeginner, FilteringLogObserver, LogLevel, LogLevelFilterPredicate, textFileLogObserver
 
 from .config import ConfigError, load
+from .core.accounts import Accounts
+from .core.errors import AccountExists, BadValue
 from .store import migrate as migrations
 from .store.devices import DEV_TYPES, DeviceExists, DeviceStore
 from .store.service import StoreError, StoreService
-from .store.users import UserExists, UserStore
 
 
 class CommandError(Exception):
@@ -111,12 +112,12 @@ def _dispatch(args, db, out):
         if not password:
             raise CommandError("the password must not be empty")
         try:
-            yield UserStore(db).add(args.mobile, password, args.max_devices)
-        except (UserExists, ValueError) as e:
+            yield _accounts(db).add(args.mobile, password, args.max_devices)
+        except (AccountExists, BadValue) as e:
             raise CommandError(str(e)) from None
         out.write("user %s added\n" % (args.mobile,))
     elif args.command == "user" and args.action == "list":
-        users = yield UserStore(db).list()
+        users = yield _accounts(db).list()
         _table(out, ["MOBILE", "MAX_DEVICES", "DEVICES", "STATUS", "CREATED"],
                [[u.mobile, u.max_devices, u.devices, u.status, _when(u.created_at)] for u in users])
     elif args.command == "device" and args.action == "add":
@@ -130,6 +131,14 @@ def _dispatch(args, db, out):
         _table(out, ["DEVID", "TYPE", "MODEL", "MANUFACTURER", "CHANNELS", "ONLINE", "FIRMWARE", "LAST_SEEN"],
                [[d.dev_id, DEV_TYPES[d.dev_type], d.model or "-", d.manufacturer or "-", d.channels,
                  "yes" if d.online else "no", d.dev_ver or "-", _when(d.last_seen_at)] for d in devices])
+
+
+def _accounts(db) -> Accounts:
+    """The core's accounts for the operator's commands (no sessions are opened here)."""
+    from twisted.internet import reactor
+    from .store.connector import Store
+    return Accounts(Store(db), reactor, passwords=None, throttle=None, sms=None, session_timeout=0,
+                    version_floors={}, sms_interval=0, sms_daily_limit=0)
 
 
 def main(argv=None) -> None:

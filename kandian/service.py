@@ -27,13 +27,19 @@ from twisted.protocols import policies
 from . import limits
 from .config import Config, ConfigError
 from .core import Core
+from .core.accounts import Accounts
+from .core.bindings import Bindings
+from .core.credentials import PasswordChecker
 from .core.play import Play
+from .device.commands import DeviceCommands
 from .device.controller import LinkController, OfflineBatcher, SeenBatcher
 from .device.link import DeviceLinkFactory, LinkStats
 from .device.reachability import UpnpProbe
 from .device.registry import LinkRegistry
 from .dialpolicy import DialPolicy
+from .group import ConfiguredGroupPlatform
 from .rtsp.relay import RelayStats
+from .sms import LoggingSmsSender
 from .store.connector import Store
 from .store.links import LinkStore
 from .store.pool import log_failure
@@ -156,11 +162,28 @@ class Platform:
                                      per_account=t.failures_per_account, window=t.window))
         self.controller = LinkController(self.link_store, self.core.play, self.links, clock, timezone,
                                          probe=self.probe, seen=self.seen, offline=self.offline)
+        self.sms = LoggingSmsSender()
+        self._accounts_core(config, clock)
         self._purge = task.LoopingCall(self._purge_tokens)
         self._purge.clock = clock
         self.bound_port: Callable[[str], int | None] = lambda name: None
         self.listener_limits: dict[str, limits.ListenerLimit] = {}  # set by KandianService
         self.open_files: int | None = None
+
+    def _accounts_core(self, config: Config, clock) -> None:
+        """core.accounts and core.bindings (§8.1–§8.6)."""
+        t, mcu = config.throttle, config.mcu
+        throttle = FailureThrottle(clock.seconds, per_address=t.failures_per_address,
+                                   per_account=t.failures_per_account, window=t.window)
+        self.core.accounts = Accounts(
+            self.store, clock, passwords=PasswordChecker(clock), throttle=throttle, sms=self.sms,
+            online=self.links.online, session_timeout=mcu.session_timeout,
+            version_floors={"A": mcu.min_version_android, "I": mcu.min_version_ios, "W": mcu.min_version_windows},
+            sms_interval=mcu.sms_interval, sms_daily_limit=mcu.sms_daily_limit)
+        self.core.bindings = Bindings(
+            self.store, clock, throttle=throttle, group=ConfiguredGroupPlatform(mcu.group_platform),
+            session_timeout=mcu.session_timeout, online=self.links.online,
+            reset=lambda dev_id: DeviceCommands(self.links, dev_id).reset_default())
 
     @defer.inlineCallbacks
     def start(self):
@@ -216,18 +239,13 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
     def mcu(p: Platform):
         from twisted.web import resource as web_resource
         from .mcu.api import application
-        from .mcu.auth import PasswordChecker
-        from .mcu.group import ConfiguredGroupPlatform
         from .mcu.handlers import McuHandlers
-        from .mcu.sms import LoggingSmsSender
         from .mcu.soap import SoapResource
         from .store.devices import DeviceStore
         from .store.mcu import McuStore
 
-        p.sms = LoggingSmsSender()
         handlers = McuHandlers(
-            store=McuStore(p.db), play=p.core.play, links=p.links, passwords=PasswordChecker(p.clock),
-            clock=p.clock, config=p.config, sms=p.sms, group=ConfiguredGroupPlatform(p.config.mcu.group_platform),
+            core=p.core, store=McuStore(p.db), links=p.links, clock=p.clock, config=p.config,
             device_store=DeviceStore(p.db), ftp_port=lambda: p.bound_port("ftp"))
         p.soap = SoapResource(application(handlers), lambda: "http://%s:%s/mcu" % (
             p.config.platform.public_host, p.config.port_of("mcu") or p.bound_port("mcu")))

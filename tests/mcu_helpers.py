@@ -11,7 +11,6 @@ from twisted.internet import defer, reactor, threads
 from kandian.sim.link import connect_device
 from kandian.sim.state import DeviceState
 from kandian.store.devices import DeviceStore
-from kandian.store.users import UserStore
 
 from .test_device_integration import DeviceTestCase, eventually
 
@@ -19,7 +18,7 @@ PASSWORD = "s3cret-pass"
 
 
 class DeliveringSms:
-    """An SMS gateway that accepts every message (kandian.mcu.sms.ISmsSender)."""
+    """An SMS gateway that accepts every message (kandian.core.interfaces.ISmsSender)."""
 
     delivers = True
 
@@ -67,7 +66,7 @@ class McuTestCase(DeviceTestCase):
     def setUp(self):
         yield super().setUp()
         self.soap = yield Soap.connect(self.port("mcu"))
-        self.users = UserStore(self.db)
+        self.users = self.service.platform.core.accounts
         self.devices = DeviceStore(self.db)
 
     @defer.inlineCallbacks

@@ -133,7 +133,7 @@ class SmsTests(McuTestCase):
     @defer.inlineCallbacks
     def setUp(self):
         yield super().setUp()
-        self.sms = self.service.platform.soap.app.handlers.sms = DeliveringSms()
+        self.sms = self.service.platform.core.accounts.sms = DeliveringSms()
 
     @defer.inlineCallbacks
     def test_sms_password_replaces_the_password(self):

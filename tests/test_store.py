@@ -1,13 +1,12 @@
-"""Migrations and the user/device components against real PostgreSQL."""
+"""Migrations and the device component against real PostgreSQL (accounts: tests/test_store_contract_acc.py)."""
 
 import psycopg2
 from twisted.internet import defer, reactor
 
-from kandian.passwords import verify_password
 from kandian.store import migrate
 from kandian.store.devices import DeviceExists, DeviceStore
 from kandian.store.service import connect
-from kandian.store.users import UserExists, UserStore
+from kandian.store.users import Users
 
 from .pg import DatabaseTestCase
 
@@ -63,9 +62,9 @@ class SchemaTests(DatabaseTestCase):
 
     @defer.inlineCallbacks
     def test_a_device_has_one_owner_at_most(self):
-        users = UserStore(self.db)
-        a = yield users.add("13800000001", "pw-a")
-        b = yield users.add("13800000002", "pw-b")
+        users = Users(self.db)
+        a = yield users.add("13800000001", "scrypt$a")
+        b = yield users.add("13800000002", "scrypt$b")
         yield DeviceStore(self.db).add("81100000001", "key")
         yield self.db.runOperation("INSERT INTO user_device (user_id, dev_id, share_flag) VALUES (%s, %s, 0)",
                                    (a, "81100000001"))
@@ -81,30 +80,6 @@ class SchemaTests(DatabaseTestCase):
         yield self.assertFailure(self.db.runOperation(
             "INSERT INTO hash_token (hash_token, dev_id, channel_no, expires_at)"
             " VALUES ('t', '81100000001', 0, now())"), psycopg2.errors.CheckViolation)
-
-
-class UserStoreTests(DatabaseTestCase):
-    @defer.inlineCallbacks
-    def test_password_is_stored_as_scrypt_hash(self):
-        users = UserStore(self.db)
-        yield users.add("13912345678", "correct horse", max_devices=6)
-        rows = yield self.db.runQuery("SELECT password_hash, max_devices FROM app_user WHERE mobile = %s",
-                                      ("13912345678",))
-        stored, max_devices = rows[0]
-        self.assertNotIn("correct horse", stored)
-        self.assertTrue(stored.startswith("scrypt$"))
-        self.assertTrue(verify_password("correct horse", stored))
-        self.assertFalse(verify_password("wrong", stored))
-        self.assertEqual(max_devices, 6)
-
-    @defer.inlineCallbacks
-    def test_duplicate_and_bad_mobile(self):
-        users = UserStore(self.db)
-        yield users.add("13912345678", "pw")
-        yield self.assertFailure(users.add("13912345678", "pw2"), UserExists)
-        yield self.assertFailure(users.add("not-a-number", "pw"), ValueError)
-        listed = yield users.list()
-        self.assertEqual([u.mobile for u in listed], ["13912345678"])
 
 
 class DeviceStoreTests(DatabaseTestCase):

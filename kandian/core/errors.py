@@ -14,7 +14,7 @@ from ..store.pool import DatabaseUnavailable
 
 __all__ = [
     "DomainError", "BadValue", "DatabaseUnavailable",
-    "NoSuchAccount", "WrongPassword", "SessionExpired", "VersionTooLow", "TooManyFailures",
+    "NoSuchAccount", "AccountExists", "WrongPassword", "SessionExpired", "VersionTooLow", "TooManyFailures",
     "SmsNotSent",
     "NoSuchDevice", "NoSuchChannel", "NotBound", "WrongDevKey", "OverLimit", "AlreadyBound", "SharedDevice",
     "UnknownToGroup",
@@ -36,6 +36,10 @@ class BadValue(DomainError, ValueError):
 
 class NoSuchAccount(DomainError):
     pass
+
+
+class AccountExists(DomainError):
+    """An account of that mobile number exists already (kandianctl user add)."""
 
 
 class WrongPassword(DomainError):

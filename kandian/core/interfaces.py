@@ -42,4 +42,6 @@ class ISmsSender(Interface):
 
 class IGroupPlatform(Interface):
     def device_usage(dev_id, dev_key):
-        """§6.5 DEVICE_USE_REQ: a Deferred of the group platform's Result (0: accepted)."""
+        """§6.5 DEVICE_USE_REQ: a Deferred that fires (None) when the group platform
+        accepts the device and key, and fails with WrongDevKey, or UnknownToGroup
+        carrying the group platform's Result, when it does not."""

@@ -1,58 +1,37 @@
-"""The MCU/CU operations (§8.1–§8.19, QueryRecordFiles, RecordPlay).
+"""The MCU/CU operations (§8.1–§8.19, QueryRecordFiles, RecordPlay): the SOAP adapter of the core.
 
-Every operation but GetSmsPassword and McuLogin first checks that
-LoginSession is a live session of Account (Result 1: no such account, 2:
-session expired or not this account's), then — for a device operation —
-that the device is bound to that user, owned or shared (3 otherwise: a
-device of somebody else is "not there" to this user).  Operations forwarded
-to the device answer 4 when it is offline and 255 when it did not answer in
-time or refused.  A value outside the spec's range (PtzDirection 7, PageNo 0,
-a malformed time) is a ``Client.ValueError`` fault: that is a client bug, not
-a state of the platform.
-
-Each operation returns its output tuple in the order of the contract
-(:mod:`kandian.mcu.api`); refusals short-cut through :class:`Refusal`.
-
-Secrets a peer sends — McuLogin's password, AddDevice's DevKey — are checked
-only while :class:`kandian.throttle.FailureThrottle` allows it for the
-request's TCP peer address (never a forwarded-for header): failures count per
-address and per (account or DevID, address), so a guessing address is
-stopped, for every account, before any scrypt runs, while the owner on another
-address is not.  A stopped McuLogin is a ``Client.TooManyFailures`` fault
-(§8.2 has no code for it); a stopped AddDevice is §8.5's 255 (other error).
-AddDevice answers 6 for a device another user owns without comparing the key,
-so the key of a bound device cannot be learnt from the answers at all.
+Each operation parses what the contract carries, calls the core
+(:mod:`kandian.core`), and returns its output tuple in the order of the
+contract (:mod:`kandian.mcu.api`).  The core's refusals
+(:mod:`kandian.core.errors`) become §8 Results — or Faults — through the one
+table of :mod:`kandian.mcu.results`, in :meth:`McuHandlers.call`.  A value
+outside the spec's range (PtzDirection 7, PageNo 0, a malformed time) is a
+``Client.ValueError`` fault: that is a client bug, not a state of the platform.
+The secrets a peer sends (McuLogin's password, AddDevice's DevKey) are
+throttled per TCP peer address (never a forwarded-for header) by the core.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
 from collections import namedtuple
 
 from spyne import Fault
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from ..core.errors import DomainError
 from ..device.commands import DeviceCommands
 from ..device.link import CommandError, DeviceOffline
-from ..passwords import hash_password
-from ..store.devices import DEV_ID, DeviceExists
 from ..logs import peer_text
 from ..store.mcu import PAGE_SIZE
-from ..throttle import FailureThrottle
 from ..wiretime import format_time, parse_time
 from . import api
-from .auth import version_supported
-from .results import result_for
+from .results import QUIET, fault_for, result_for
 
 log = Logger()
 
-OK, NO_USER, SESSION, NO_DEVICE, OFFLINE, OTHER = 0, 1, 2, 3, 4, 255
-WRONG_KEY, OVER_LIMIT, ALREADY_BOUND = 4, 5, 6  # §8.5
-VERSION_TOO_LOW = 3  # §8.2
-SMS_FAILED = 2  # §8.1
+OK, NO_DEVICE, OFFLINE, OTHER = 0, 3, 4, 255
 
 
 # DevList entries as plain records of the contract's field names (kandian.mcu.api.Dev):
@@ -74,40 +53,21 @@ def _bad_value(what: str) -> Fault:
     return Fault("Client.ValueError", what)
 
 
-class TooManyFailures(Fault):
-    """McuLogin from an address (or for an account from it) that failed too often."""
-
-    quiet = True  # counted, not logged per request: a stopped guesser keeps sending
-
-    def __init__(self, retry_after: float):
-        super().__init__("Client.TooManyFailures", "too many failed logins from this address; retry in %d s"
-                         % max(1, round(retry_after)))
-
-
-class Throttled(Refusal):
-    quiet = True
+class _QuietFault(Fault):
+    quiet = True  # counted by the SOAP resource, not logged per request
 
 
 class McuHandlers:
-    def __init__(self, *, store, play, links, passwords, clock, config, sms, group, device_store=None,
-                 ftp_port=lambda: None, throttle: FailureThrottle | None = None):
-        """*play* is the core's :class:`kandian.core.play.Play`."""
+    def __init__(self, *, core, store, links, clock, config, device_store=None, ftp_port=lambda: None):
+        self.core = core
+        self.play = core.play
         self.store = store
-        self.play = play
         self.links = links
-        self.passwords = passwords
+        self.passwords = core.accounts.passwords
         self.clock = clock
         self.config = config
-        self.sms = sms
-        self.group = group
         self.devices = device_store
         self.ftp_port = ftp_port
-        t = config.throttle
-        self.throttle = throttle if throttle is not None else FailureThrottle(
-            clock.seconds, per_address=t.failures_per_address, per_account=t.failures_per_account,
-            window=t.window)
-        mcu = config.mcu
-        self.version_floors = {"A": mcu.min_version_android, "I": mcu.min_version_ios, "W": mcu.min_version_windows}
 
     # -- dispatch
 
@@ -118,15 +78,20 @@ class McuHandlers:
 
         def refused(failure):
             failure.trap(Refusal, DomainError)
-            if isinstance(failure.value, DomainError):
-                result = result_for(name, failure.value)
-                if result is None:  # a BadValue: a client bug, not a state
-                    raise _bad_value(str(failure.value))
+            error = failure.value
+            if isinstance(error, DomainError):
+                code = fault_for(name, error)
+                if code is not None:
+                    fault = _QuietFault(code, str(error)) if isinstance(error, QUIET) else Fault(code, str(error))
+                    raise fault
+                result = result_for(name, error)
+                if result is None:
+                    return failure
             else:
-                result = failure.value.result
-            (log.debug if getattr(failure.value, "quiet", False) else log.info)(
+                result = error.result
+            (log.debug if isinstance(error, QUIET) else log.info)(
                 "MCU {operation}: Result {result} ({why})", operation=name, result=result,
-                why=peer_text(str(failure.value), 200))
+                why=peer_text(str(error), 200))
             return result if outputs == 1 else (result,) + (None,) * (outputs - 1)
 
         return d.addErrback(refused)
@@ -134,26 +99,15 @@ class McuHandlers:
     def now(self) -> float:
         return self.clock.seconds()
 
-    @defer.inlineCallbacks
-    def _user(self, account: str, session: str):
-        check = yield self.store.check_session(account, session, self.now(), self.config.mcu.session_timeout)
-        if check.result != OK:
-            raise Refusal(check.result, "session check")
-        return check.user_id
+    def _user(self, account: str, session: str) -> defer.Deferred:
+        return self.core.accounts.user(account, session)
 
     @defer.inlineCallbacks
     def _device(self, account: str, session: str, dev_id: str, channel_no: int | None = None):
         """(user_id, device) when the session is live and the device is bound
-        to its user — and, with *channel_no*, has that channel (one query)."""
-        if channel_no is not None and channel_no < 0:
-            channel_no = -1  # no such channel; the session is still checked first
-        check, device = yield self.store.check_device(account, session, dev_id, channel_no, self.now(),
-                                                      self.config.mcu.session_timeout)
-        if check.result != OK:
-            raise Refusal(check.result, "session check")
-        if device is None:
-            raise Refusal(NO_DEVICE, "%s (channel %s) is not bound to %s" % (dev_id, channel_no, account))
-        return check.user_id, device
+        to its user — and, with *channel_no*, has that channel."""
+        device = yield self.core.bindings.device(account, session, dev_id, channel_no)
+        return device.user_id, device
 
     @defer.inlineCallbacks
     def _forward(self, dev_id: str, command):
@@ -176,125 +130,38 @@ class McuHandlers:
     def GetSmsPassword(self, client_ip, MobileTel, Type):
         if Type != 0:
             raise _bad_value("Type must be 0 (password)")
-        if not self.sms.delivers:
-            # a new password nobody receives would lock the owner out (and anyone could ask for it)
-            raise Refusal(SMS_FAILED, "no SMS gateway configured")
-        user = yield self.store.user(MobileTel)
-        if user is None:
-            raise Refusal(SMS_FAILED, "no account %s" % (MobileTel,))
-        mcu = self.config.mcu
-        allowed = yield self.store.sms_allowed(MobileTel, self.now(), mcu.sms_interval, mcu.sms_daily_limit)
-        if not allowed:
-            raise Refusal(SMS_FAILED, "SMS rate limit for %s" % (MobileTel,))
-        password = "".join(secrets.choice("0123456789") for _ in range(8))
-        hashed = yield threads.deferToThread(hash_password, password)
-        # the SMS first: a gateway failure must not leave the user with a
-        # password nobody told them (the old one stays valid then)
-        try:
-            yield self.sms.send(MobileTel, "您的手机看店登录密码为 %s，请妥善保管。" % (password,))
-        except Exception as e:
-            log.warn("SMS to {mobile} failed: {why}", mobile=MobileTel, why=e)
-            raise Refusal(SMS_FAILED, "SMS gateway") from None
-        yield self.store.set_password_hash(user[0], hashed, self.now())
+        yield self.core.accounts.sms_password(MobileTel)
         return OK
 
     # -- §8.2–§8.4 sessions
 
     @defer.inlineCallbacks
     def McuLogin(self, client_ip, Account, Password, Version):
-        address, account = client_ip or "?", ("login", Account)
-        if not self.throttle.allowed(address, account):
-            raise TooManyFailures(self.throttle.retry_after(address, account))
-        user = yield self.store.user(Account)
-        if user is None:
-            self.throttle.failed(address, account)  # guessing accounts is guessing too
-            raise Refusal(NO_USER, "no account %s" % (Account,))
-        user_id, stored, max_devices = user
-        ok = yield self.passwords.check(Password, stored)
-        if not ok:
-            self.throttle.failed(address, account)
-            raise Refusal(2, "wrong password for %s" % (Account,))
-        self.throttle.succeeded(address, account)
-        if not version_supported(Version, self.version_floors):
-            raise Refusal(VERSION_TOO_LOW, "client version %r" % (Version,))
-        session, channels = yield self.store.open_session_list(user_id, Version, client_ip, self.now())
-        devices = self._device_list(channels)
+        login = yield self.core.accounts.login(Account, Password, Version, client_ip)
         log.info("MCU login of {account} from {ip} ({version})", account=Account, ip=client_ip,
                  version=peer_text(Version))
-        return OK, session, max_devices, devices
+        return OK, login.session, login.max_devices, _dev_list(login.devices)
 
     @defer.inlineCallbacks
     def McuLogout(self, client_ip, Account, LoginSession):
-        yield self._user(Account, LoginSession)
-        yield self.store.end_session(LoginSession, self.now())
+        yield self.core.accounts.logout(Account, LoginSession)
         return OK
 
     @defer.inlineCallbacks
     def RefreshDevList(self, client_ip, Account, LoginSession):
-        check, channels = yield self.store.check_session_list(Account, LoginSession, self.now(),
-                                                              self.config.mcu.session_timeout)
-        if check.result != OK:
-            raise Refusal(check.result, "session check")
-        return OK, self._device_list(channels)
-
-    def _device_list(self, channels):
-        online = self.links.online
-        return [_Dev(c.dev_id, c.channel_no, c.name, int(online(c.dev_id) or c.online), int(c.ptz), c.share_flag,
-                     int(c.motion), int(c.infrared), int(c.manual), int(c.dido),
-                     [_Video(s, f) for s, f in c.videos], [_DIDO(n, name) for n, name in c.didos])
-                for c in channels]
+        channels = yield self.core.accounts.devices(Account, LoginSession)
+        return OK, _dev_list(channels)
 
     # -- §8.5–§8.6 bindings
 
     @defer.inlineCallbacks
     def AddDevice(self, client_ip, Account, LoginSession, DevID, DevKey):
-        user_id = yield self._user(Account, LoginSession)
-        if not DEV_ID.match(DevID):
-            raise Refusal(NO_DEVICE, "not a DevID: %r" % (DevID,))
-        address, device = client_ip or "?", ("devkey", DevID)
-        if not self.throttle.allowed(address, device):
-            raise Throttled(OTHER, "too many wrong DevKeys from %s" % (address,))
-        key, bound = yield self.store.device_key_and_binding(DevID, user_id)
-        if bound:
-            # before the key: "wrong key" and "somebody else's" must not tell a right key from a wrong one
-            raise Refusal(ALREADY_BOUND, "%s is already bound" % (DevID,))
-        if key is None:
-            # §6.5: a device this platform has not seen is checked with the group platform
-            verdict = yield self.group.device_usage(DevID, DevKey)
-            if verdict == WRONG_KEY:
-                self.throttle.failed(address, device)
-            if verdict != OK:
-                raise Refusal(verdict, "group platform says %d for %s" % (verdict, DevID))
-            try:
-                yield self.devices.add(DevID, DevKey, provisioned_by="group")
-            except DeviceExists:
-                pass
-            key = DevKey
-        if key != DevKey:
-            self.throttle.failed(address, device)
-            raise Refusal(WRONG_KEY, "wrong DevKey for %s" % (DevID,))
-        user = yield self.store.user(Account)
-        result = yield self.store.bind(user_id, DevID, user[2])
-        if result != OK:
-            raise Refusal(result, "binding %s" % (DevID,))
-        log.info("MCU {account} added device {dev_id}", account=Account, dev_id=DevID)
+        yield self.core.bindings.add(Account, LoginSession, DevID, DevKey, client_ip)
         return OK
 
     @defer.inlineCallbacks
     def DelDevice(self, client_ip, Account, LoginSession, DevID, DevKey):
-        user_id, device = yield self._device(Account, LoginSession, DevID)
-        if device.share_flag:
-            raise Refusal(OTHER, "a shared device cannot be removed (§8.6)")
-        if device.dev_key != DevKey:
-            raise Refusal(WRONG_KEY, "wrong DevKey for %s" % (DevID,))
-        yield self.store.unbind_all(DevID)
-        log.info("MCU {account} removed device {dev_id}", account=Account, dev_id=DevID)
-        if self.links.online(DevID):
-            # §7.5.39: the removed device goes back to its factory settings
-            DeviceCommands(self.links, DevID).reset_default().addCallbacks(
-                lambda _: log.info("device {dev_id} reset to factory defaults", dev_id=DevID),
-                lambda f: log.warn("device {dev_id}: RESET_DEFAULT failed: {why}", dev_id=DevID,
-                                   why=f.getErrorMessage()))
+        yield self.core.bindings.delete(Account, LoginSession, DevID, DevKey)
         return OK
 
     # -- §8.7 VideoPlay, RecordPlay
@@ -453,6 +320,13 @@ class McuHandlers:
         files = [api.RecordFile(FileName=f.FileName, FileSize=f.FileSize, StartTime=_seconds(f.StartTime),
                             EndTime=_seconds(f.EndTime)) for f in answer.File][:PAGE_SIZE]
         return OK, answer.TotalRecordNum if answer.TotalRecordNum is not None else len(files), files
+
+
+def _dev_list(channels) -> list:
+    return [_Dev(c.dev_id, c.channel_no, c.name, int(c.online), int(c.ptz), c.share_flag,
+                 int(c.motion), int(c.infrared), int(c.manual), int(c.dido),
+                 [_Video(s, f) for s, f in c.videos], [_DIDO(n, name) for n, name in c.didos])
+            for c in channels]
 
 
 def _seconds(value: str) -> str:

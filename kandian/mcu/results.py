@@ -37,6 +37,24 @@ BY_OPERATION: dict[str, dict[type, int]] = {
 }
 
 
+# refusals an operation answers with a SOAP Fault, not a Result (§8.2 has no code for a stopped guesser)
+FAULTS: dict[str, dict[type, str]] = {
+    "McuLogin": {e.TooManyFailures: "Client.TooManyFailures"},
+}
+BAD_VALUE = "Client.ValueError"
+
+# counted, not logged per request: a stopped guesser keeps sending
+QUIET: tuple[type, ...] = (e.TooManyFailures,)
+
+
+def fault_for(operation: str, error: BaseException) -> str | None:
+    """The faultcode *operation* answers *error* with, when it is a Fault."""
+    for cls in type(error).__mro__:
+        if cls in FAULTS.get(operation, {}):
+            return FAULTS[operation][cls]
+    return BAD_VALUE if isinstance(error, e.BadValue) else None
+
+
 def result_for(operation: str, error: BaseException) -> int | None:
     """The Result *operation* answers *error* with; None when it is not a Result (a fault)."""
     if isinstance(error, e.UnknownToGroup):

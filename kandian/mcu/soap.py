@@ -44,7 +44,7 @@ from twisted.logger import Logger
 from twisted.web import resource, server
 
 from ..logs import peer_text
-from ..store.pool import DatabaseUnavailable
+from ..core.errors import DatabaseUnavailable
 from . import envelope
 
 log = Logger()

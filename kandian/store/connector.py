@@ -20,12 +20,18 @@ class Store:
         from .links import LinkStore
         from .mcu import McuStore
         from .relay import RelayStore
+        from .bindings import Bindings
+        from .sessions import Sessions
+        from .sms_requests import SmsRequests
         from .tokens import TokenStore
-        from .users import UserStore
+        from .users import Users
 
         self.db = db
         self.node = node
-        self.users = UserStore(db)
+        self.users = Users(db)
+        self.sessions = Sessions(db)
+        self.bindings = Bindings(db)
+        self.sms_requests = SmsRequests(db)
         self.devices = DeviceStore(db)
         self.links = LinkStore(db, node=node)
         self.mcu = McuStore(db)

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from .fakes.relay import FakeRelay
 from .fakes.tokens import FakeTokens
+from .fakes.bindings import FakeBindings
+from .fakes.sessions import FakeSessions
+from .fakes.sms_requests import FakeSmsRequests
+from .fakes.users import FakeUsers
 
 
 class FakeStore:
@@ -22,3 +26,7 @@ class FakeStore:
         self.tables: dict[str, dict] = {}
         self.tokens = FakeTokens(self)
         self.relay = FakeRelay(self)
+        self.users = FakeUsers(self)
+        self.sessions = FakeSessions(self)
+        self.bindings = FakeBindings(self)
+        self.sms_requests = FakeSmsRequests(self)

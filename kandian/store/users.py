@@ -1,20 +1,25 @@
-"""MCU users and their device bindings (§8.2–§8.6; tables app_user, user_device)."""
+"""Accounts (§8.2 Account; table app_user): one place where they are read and written.
+
+Passwords arrive here only as their hash (:mod:`kandian.passwords`); the core
+hashes and checks them.
+"""
 
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
 import psycopg2
 from twisted.internet import defer
 
-from ..passwords import hash_password
+from ..core.errors import AccountExists
+from .prepared import Statement
 
-MOBILE = re.compile(r"^[0-9]{5,20}$")
 
-
-class UserExists(Exception):
-    pass
+class Credentials(NamedTuple):
+    """What McuLogin needs of an active account."""
+    user_id: int
+    password_hash: str
+    max_devices: int
 
 
 class User(NamedTuple):
@@ -26,39 +31,41 @@ class User(NamedTuple):
     created_at: object
 
 
-class UserStore:
+_ACTIVE = Statement(
+    "SELECT user_id, password_hash, max_devices FROM app_user WHERE mobile = %s AND status = 'active'")
+
+
+class Users:
     def __init__(self, db):
         self.db = db
 
     @defer.inlineCallbacks
-    def add(self, mobile: str, password: str, max_devices: int = 4):
-        """Create a user; the password is stored only as its scrypt hash.
-
-        Hashing costs ~40 ms of CPU, so it runs in a thread."""
-        if not MOBILE.match(mobile):
-            raise ValueError("mobile number must be 5 to 20 digits: %r" % (mobile,))
-        if max_devices < 0:
-            raise ValueError("max devices must be 0 or more")
-        from twisted.internet.threads import deferToThread
-        hashed = yield deferToThread(hash_password, password)
+    def add(self, mobile: str, password_hash: str, max_devices: int = 4):
+        """A new account: its user_id; raises AccountExists."""
         try:
             rows = yield self.db.runQuery(
                 "INSERT INTO app_user (mobile, password_hash, max_devices) VALUES (%s, %s, %s)"
-                " RETURNING user_id", (mobile, hashed, max_devices))
+                " RETURNING user_id", (mobile, password_hash, max_devices))
         except psycopg2.errors.UniqueViolation:
-            raise UserExists("user %s already exists" % (mobile,)) from None
+            raise AccountExists("user %s already exists" % (mobile,)) from None
         return rows[0][0]
 
     @defer.inlineCallbacks
+    def active(self, mobile: str):
+        """The Credentials of the active account of *mobile*, or None."""
+        rows = yield self.db.runQuery(_ACTIVE, (mobile,))
+        return Credentials(*rows[0]) if rows else None
+
+    def set_password_hash(self, user_id: int, password_hash: str, now: float) -> defer.Deferred:
+        return self.db.runOperation(
+            "UPDATE app_user SET password_hash = %s, password_set_at = to_timestamp(%s) WHERE user_id = %s",
+            (password_hash, now, user_id))
+
+    @defer.inlineCallbacks
     def list(self):
+        """Every account, by mobile, with the number of devices bound to it: [User]."""
         rows = yield self.db.runQuery(
             "SELECT u.user_id, u.mobile, u.max_devices, u.status,"
             " (SELECT count(*) FROM user_device b WHERE b.user_id = u.user_id),"
             " u.created_at FROM app_user u ORDER BY u.mobile")
         return [User(*row) for row in rows]
-
-    @defer.inlineCallbacks
-    def password_hash(self, mobile: str):
-        rows = yield self.db.runQuery(
-            "SELECT password_hash FROM app_user WHERE mobile = %s", (mobile,))
-        return rows[0][0] if rows else None

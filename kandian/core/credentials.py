@@ -1,4 +1,4 @@
-"""Password checks for McuLogin (§8.2) and the client version floor.
+"""Password checks for a login (§8.2 McuLogin) and the client version floor.
 
 scrypt costs ~40 ms of CPU, so it runs in the reactor's thread pool, never on
 the reactor thread.  A client that logs in again with the same password (the
@@ -48,6 +48,8 @@ def _padded(parts: tuple[int, ...]) -> tuple[int, ...]:
 
 
 class PasswordChecker:
+    """Checks a password against its stored hash, remembering recent successes."""
+
     def __init__(self, clock, *, remember: float = 600.0, capacity: int = 100_000, verify=verify_password):
         self.clock = clock
         self.remember = remember

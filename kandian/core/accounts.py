@@ -1,0 +1,158 @@
+"""Accounts and their sessions (§8.1 GetSmsPassword, §8.2 McuLogin, §8.3 McuLogout, §8.4 RefreshDevList).
+
+A secret a peer sends is checked only while the
+:class:`kandian.throttle.FailureThrottle` allows it for the peer's source
+address: failures count per address and per (account, address), so a
+guessing address is stopped, for every account, before any scrypt runs, while
+the owner on another address is not.  ``source`` is the peer's transport
+address, never a forwarded-for header.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Callable, NamedTuple
+
+from twisted.internet import defer, threads
+from twisted.logger import Logger
+
+from ..passwords import hash_password
+from . import errors
+from .credentials import version_supported
+
+log = Logger()
+
+MOBILE = re.compile(r"^[0-9]{5,20}$")
+
+
+class Login(NamedTuple):
+    session: str
+    max_devices: int
+    devices: list  # [ListedChannel], online as the platform sees it now
+
+
+class Accounts:
+    def __init__(self, store, clock, *, passwords, throttle, sms, online: Callable[[str], bool] = lambda dev_id: False,
+                 session_timeout: float, version_floors: dict[str, str], sms_interval: float, sms_daily_limit: int,
+                 hash_password=hash_password):
+        """*passwords*: a :class:`.credentials.PasswordChecker`; *sms*: an
+        ``ISmsSender``; *online*: whether a device has a live link (its stored
+        flag may lag); *version_floors*: the lowest client version per platform
+        letter (A, I, W)."""
+        self.store = store
+        self.clock = clock
+        self.passwords = passwords
+        self.throttle = throttle
+        self.sms = sms
+        self.online = online
+        self.session_timeout = session_timeout
+        self.version_floors = version_floors
+        self.sms_interval = sms_interval
+        self.sms_daily_limit = sms_daily_limit
+        self._hash = hash_password
+
+    def now(self) -> float:
+        return self.clock.seconds()
+
+    # -- the operator's
+
+    @defer.inlineCallbacks
+    def add(self, mobile: str, password: str, max_devices: int = 4):
+        """A new account: its user_id; BadValue or AccountExists.  scrypt runs in a thread."""
+        if not MOBILE.match(mobile):
+            raise errors.BadValue("mobile number must be 5 to 20 digits: %r" % (mobile,))
+        if max_devices < 0:
+            raise errors.BadValue("max devices must be 0 or more")
+        if not password:
+            raise errors.BadValue("the password must not be empty")
+        hashed = yield threads.deferToThread(self._hash, password)
+        return (yield self.store.users.add(mobile, hashed, max_devices))
+
+    def list(self) -> defer.Deferred:
+        """Every account: [kandian.store.users.User]."""
+        return self.store.users.list()
+
+    # -- sessions
+
+    def _live(self, session, what: str):
+        if session is None:
+            raise errors.NoSuchAccount("no account %s" % (what,))
+        if not session.live:
+            raise errors.SessionExpired("no live session of %s by that id" % (what,))
+        return session
+
+    def listed(self, channels) -> list:
+        """*channels* with ``online`` as the links see it now."""
+        online = self.online
+        return [c._replace(online=True) if not c.online and online(c.dev_id) else c for c in channels]
+
+    @defer.inlineCallbacks
+    def login(self, account: str, password: str, version: str, source: str | None):
+        """§8.2: a new session and the account's device list (Login); raises
+        TooManyFailures, NoSuchAccount, WrongPassword, VersionTooLow."""
+        address, key = source or "?", ("login", account)
+        if not self.throttle.allowed(address, key):
+            raise errors.TooManyFailures("too many failed logins from this address",
+                                         self.throttle.retry_after(address, key))
+        user = yield self.store.users.active(account)
+        if user is None:
+            self.throttle.failed(address, key)  # guessing accounts is guessing too
+            raise errors.NoSuchAccount("no account %s" % (account,))
+        ok = yield self.passwords.check(password, user.password_hash)
+        if not ok:
+            self.throttle.failed(address, key)
+            raise errors.WrongPassword("wrong password for %s" % (account,))
+        self.throttle.succeeded(address, key)
+        if not version_supported(version, self.version_floors):
+            raise errors.VersionTooLow("client version %r" % (version,))
+        session, channels = yield self.store.sessions.open_listing(user.user_id, version, source, self.now())
+        return Login(session, user.max_devices, self.listed(channels))
+
+    @defer.inlineCallbacks
+    def user(self, account: str, session: str):
+        """The user_id of *account* when *session* is a live session of it;
+        raises NoSuchAccount, SessionExpired.  Touches the session."""
+        found = yield self.store.sessions.check(account, session, self.now(), self.session_timeout)
+        return self._live(found, account).user_id
+
+    @defer.inlineCallbacks
+    def logout(self, account: str, session: str):
+        """§8.3: end the session; raises NoSuchAccount, SessionExpired."""
+        yield self.user(account, session)
+        yield self.store.sessions.end(session, self.now())
+
+    @defer.inlineCallbacks
+    def devices(self, account: str, session: str):
+        """§8.4: the account's device list, [ListedChannel]; raises NoSuchAccount, SessionExpired."""
+        found, channels = yield self.store.sessions.check_listing(account, session, self.now(),
+                                                                  self.session_timeout)
+        self._live(found, account)
+        return self.listed(channels)
+
+    # -- §8.1
+
+    @defer.inlineCallbacks
+    def sms_password(self, mobile: str):
+        """Send the account of *mobile* a new password by SMS and make it the
+        password; raises SmsNotSent (no gateway, no such account, the rate
+        limit, the gateway refused), the old password staying valid then."""
+        if not self.sms.delivers:
+            # a new password nobody receives would lock the owner out (and anyone could ask for it)
+            raise errors.SmsNotSent("no SMS gateway configured")
+        user = yield self.store.users.active(mobile)
+        if user is None:
+            raise errors.SmsNotSent("no account %s" % (mobile,))
+        allowed = yield self.store.sms_requests.allow(mobile, self.now(), self.sms_interval, self.sms_daily_limit)
+        if not allowed:
+            raise errors.SmsNotSent("SMS rate limit for %s" % (mobile,))
+        password = "".join(secrets.choice("0123456789") for _ in range(8))
+        hashed = yield threads.deferToThread(self._hash, password)
+        # the SMS first: a gateway failure must not leave the user with a
+        # password nobody told them
+        try:
+            yield self.sms.send(mobile, "您的手机看店登录密码为 %s，请妥善保管。" % (password,))
+        except Exception as e:
+            log.warn("SMS to {mobile} failed: {why}", mobile=mobile, why=e)
+            raise errors.SmsNotSent("SMS gateway") from None
+        yield self.store.users.set_password_hash(user.user_id, hashed, self.now())

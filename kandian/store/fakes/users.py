@@ -1,0 +1,45 @@
+"""The in-memory :class:`kandian.store.users.Users` (table ``app_user``)."""
+
+from __future__ import annotations
+
+import datetime
+
+from twisted.internet import defer
+
+from ...core.errors import AccountExists
+from ..users import Credentials, User
+
+
+class FakeUsers:
+    def __init__(self, store):
+        self.rows: dict[int, dict] = store.tables.setdefault("app_user", {})
+        self.bindings: dict = store.tables.setdefault("user_device", {})
+
+    def _by_mobile(self, mobile):
+        return next((r for r in self.rows.values() if r["mobile"] == mobile), None)
+
+    def add(self, mobile: str, password_hash: str, max_devices: int = 4) -> defer.Deferred:
+        if self._by_mobile(mobile) is not None:
+            return defer.fail(AccountExists("user %s already exists" % (mobile,)))
+        user_id = max(self.rows, default=0) + 1
+        self.rows[user_id] = dict(user_id=user_id, mobile=mobile, password_hash=password_hash,
+                                  max_devices=max_devices, status="active",
+                                  created_at=datetime.datetime.now(datetime.timezone.utc), password_set_at=None)
+        return defer.succeed(user_id)
+
+    def active(self, mobile: str) -> defer.Deferred:
+        row = self._by_mobile(mobile)
+        if row is None or row["status"] != "active":
+            return defer.succeed(None)
+        return defer.succeed(Credentials(row["user_id"], row["password_hash"], row["max_devices"]))
+
+    def set_password_hash(self, user_id: int, password_hash: str, now: float) -> defer.Deferred:
+        if user_id in self.rows:
+            self.rows[user_id].update(password_hash=password_hash, password_set_at=now)
+        return defer.succeed(None)
+
+    def list(self) -> defer.Deferred:
+        return defer.succeed([
+            User(r["user_id"], r["mobile"], r["max_devices"], r["status"],
+                 sum(1 for (user_id, _) in self.bindings if user_id == r["user_id"]), r["created_at"])
+            for r in sorted(self.rows.values(), key=lambda r: r["mobile"])])
