@@ -26,16 +26,19 @@ from twisted.protocols import policies
 
 from . import limits
 from .config import Config, ConfigError
-from .device.controller import LinkController, OfflineBatcher, SeenBatcher
+from .core import Core
+from .core.alarms import Alarms
+from .core.devices import Devices, OfflineBatcher, SeenBatcher
+from .device.controller import LinkController
 from .device.link import DeviceLinkFactory, LinkStats
 from .device.reachability import UpnpProbe
 from .device.registry import LinkRegistry
+from .device.router import LocalRouter
 from .dialpolicy import DialPolicy
 from .rtsp.relay import RelayStats
-from .store.links import LinkStore
+from .store.connector import Store
 from .store.pool import log_failure
 from .store.service import StoreService
-from .store.tokens import TokenStore
 
 log = Logger()
 
@@ -135,15 +138,19 @@ class Platform:
         self.link_stats = LinkStats()
         self.relay_stats = RelayStats()
         self.links = LinkRegistry()
-        self.link_store = LinkStore(db, node=config.platform.public_host)
-        self.tokens = TokenStore(db)
+        self.store = Store(db, node=config.platform.public_host)
+        self.link_store = self.store.links
+        self.tokens = self.store.tokens
         self.seen = SeenBatcher(self.link_store, clock)
         self.offline = OfflineBatcher(self.link_store, clock)
         self.dial_policy = DialPolicy.from_config(config)
-        self.probe = UpnpProbe(reactor, self.link_store, clock=clock, policy=self.dial_policy,
+        self.router = LocalRouter(self.links)
+        self.core = Core(devices=Devices(self.store, self.router, clock, seen=self.seen, offline=self.offline),
+                         alarms=Alarms(self.store, clock))
+        self.probe = UpnpProbe(reactor, self.core.devices, clock=clock, policy=self.dial_policy,
                                peer_ip=self.links.peer_ip)
-        self.controller = LinkController(self.link_store, self.tokens, self.links, clock, timezone,
-                                         probe=self.probe, seen=self.seen, offline=self.offline)
+        self.core.devices.probe = self.probe
+        self.controller = LinkController(self.core.devices, self.core.alarms, self.tokens, clock, timezone)
         self._purge = task.LoopingCall(self._purge_tokens)
         self._purge.clock = clock
         self.bound_port: Callable[[str], int | None] = lambda name: None
@@ -152,7 +159,7 @@ class Platform:
 
     @defer.inlineCallbacks
     def start(self):
-        yield self.link_store.all_offline()
+        yield self.core.devices.all_offline()
         self.seen.start()
         self.offline.start()
         self._purge.start(600, now=False)
@@ -162,13 +169,13 @@ class Platform:
         """Close every device link and record them offline, while the store still answers."""
         if self._purge.running:
             self._purge.stop()
-        self.controller.stopping = True
+        self.core.devices.stopping = True
         for link in self.links:
             link.close("the platform is stopping")
         yield self.seen.stop()
         yield self.offline.stop()
         try:
-            yield self.link_store.all_offline()
+            yield self.core.devices.all_offline()
         except Exception:
             log_failure(log, "could not mark this node's devices offline")
 
@@ -198,7 +205,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
     def register(p: Platform):
         addresses = Addresses(p.config, link_port=lambda: p.bound_port("device"),
                               ftp_port=lambda: p.bound_port("ftp"))
-        return web.site(root(Register(p.link_store, addresses, p.clock, p.config.platform.timezone,
+        return web.site(root(Register(p.core.devices, addresses, p.clock, p.config.platform.timezone,
                                       p.config.register.auto_provision)), **http(p, "register"))
 
     def mcu(p: Platform):
@@ -214,7 +221,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
 
         p.sms = LoggingSmsSender()
         handlers = McuHandlers(
-            store=McuStore(p.db), tokens=p.tokens, links=p.links, passwords=PasswordChecker(p.clock),
+            store=McuStore(p.db), tokens=p.tokens, links=p.links, core=p.core, passwords=PasswordChecker(p.clock),
             clock=p.clock, config=p.config, sms=p.sms, group=ConfiguredGroupPlatform(p.config.mcu.group_platform),
             device_store=DeviceStore(p.db), relay_port=lambda: p.bound_port("rtsp"),
             ftp_port=lambda: p.bound_port("ftp"))

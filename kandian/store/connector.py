@@ -16,7 +16,9 @@ class Store:
     """The components over one :class:`kandian.store.service.Database`."""
 
     def __init__(self, db, node: str = "local"):
+        from .alarms import AlarmStore
         from .devices import DeviceStore
+        from .firmware import FirmwareStore
         from .links import LinkStore
         from .mcu import McuStore
         from .relay import RelayStore
@@ -31,3 +33,5 @@ class Store:
         self.mcu = McuStore(db)
         self.tokens = TokenStore(db)
         self.relay = RelayStore(db)
+        self.alarms = AlarmStore(db)
+        self.firmware = FirmwareStore(db)
