@@ -17,3 +17,12 @@ class FakeStore:
         # one fake component per component of the real Store; each lives in
         # kandian/store/fakes/<component>.py and shares this object's tables
         self.tables: dict[str, dict] = {}
+        from .fakes.alarms import FakeAlarms
+        from .fakes.devices import FakeDevices
+        from .fakes.firmware import FakeFirmware
+        from .fakes.links import FakeLinks
+
+        self.devices = FakeDevices(self)
+        self.links = FakeLinks(self)
+        self.alarms = FakeAlarms(self)
+        self.firmware = FakeFirmware(self)
