@@ -42,19 +42,19 @@ from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from ..logs import peer_text
 from ..core.errors import log_failure
+from ..logs import peer_text
 from .frame import BadDigest, Frame, FrameDecoder, FrameError, FrameTooLarge, next_seq
 from .messages import (
     DEVICE_INITIATED, HeartbeatRequest, LoginRequest, LoginResponse, MessageError, OutOfRange,
     StoreQueryResponse, decode_body, encode_body, message_class, registry,
 )
+from .results import OTHER_ERROR
 
 log = Logger()
 
 LOGIN = LoginRequest.CMD
 HEARTBEAT = HeartbeatRequest.CMD
-OTHER_ERROR = 255
 MAX_QUEUED_REQUESTS = 32
 DETAIL_LIMIT = 160  # characters of a parser's message (which may quote the peer) in a log line
 # answers whose Result is a state, not 0-for-success (§7.5.36)
