@@ -28,20 +28,21 @@ from . import limits
 from .config import Config, ConfigError
 from .core import Core
 from .core.accounts import Accounts
+from .core.alarms import Alarms
 from .core.bindings import Bindings
 from .core.credentials import PasswordChecker
+from .core.devices import Devices, OfflineBatcher, SeenBatcher
 from .core.play import Play
-from .device.commands import DeviceCommands
-from .device.controller import LinkController, OfflineBatcher, SeenBatcher
+from .device.controller import LinkController
 from .device.link import DeviceLinkFactory, LinkStats
 from .device.reachability import UpnpProbe
 from .device.registry import LinkRegistry
+from .device.router import LocalRouter
 from .dialpolicy import DialPolicy
 from .group import ConfiguredGroupPlatform
 from .rtsp.relay import RelayStats
 from .sms import LoggingSmsSender
 from .store.connector import Store
-from .store.links import LinkStore
 from .store.pool import log_failure
 from .store.service import StoreService
 from .throttle import FailureThrottle
@@ -144,24 +145,26 @@ class Platform:
         self.link_stats = LinkStats()
         self.relay_stats = RelayStats()
         self.links = LinkRegistry()
-        self.link_store = LinkStore(db, node=config.platform.public_host)
         self.store = Store(db, node=config.platform.public_host)
+        self.link_store = self.store.links
         self.tokens = self.store.tokens
         self.seen = SeenBatcher(self.link_store, clock)
         self.offline = OfflineBatcher(self.link_store, clock)
         self.dial_policy = DialPolicy.from_config(config)
-        self.probe = UpnpProbe(reactor, self.link_store, clock=clock, policy=self.dial_policy,
+        self.router = LocalRouter(self.links)
+        self.core = Core(devices=Devices(self.store, self.router, clock, seen=self.seen, offline=self.offline),
+                         alarms=Alarms(self.store, clock))
+        self.probe = UpnpProbe(reactor, self.core.devices, clock=clock, policy=self.dial_policy,
                                peer_ip=self.links.peer_ip)
-        self.core = Core()
+        self.core.devices.probe = self.probe
         c, t = config.rtsp, config.throttle
         self.core.play = Play(
-            self.store, self.links, clock, relay_address=lambda: (
+            self.store, self.router, clock, relay_address=lambda: (
                 config.platform.public_host, config.port_of("rtsp") or self.bound_port("rtsp")),
             order=c.upstream_order, max_streams=c.max_streams_per_device, may_dial=self.dial_policy,
             throttle=FailureThrottle(clock.seconds, per_address=t.failures_per_address,
                                      per_account=t.failures_per_account, window=t.window))
-        self.controller = LinkController(self.link_store, self.core.play, self.links, clock, timezone,
-                                         probe=self.probe, seen=self.seen, offline=self.offline)
+        self.controller = LinkController(self.core.devices, self.core.alarms, self.core.play, clock, timezone)
         self.sms = LoggingSmsSender()
         self._accounts_core(config, clock)
         self._purge = task.LoopingCall(self._purge_tokens)
@@ -177,17 +180,17 @@ class Platform:
                                    per_account=t.failures_per_account, window=t.window)
         self.core.accounts = Accounts(
             self.store, clock, passwords=PasswordChecker(clock), throttle=throttle, sms=self.sms,
-            online=self.links.online, session_timeout=mcu.session_timeout,
+            online=self.router.online, session_timeout=mcu.session_timeout,
             version_floors={"A": mcu.min_version_android, "I": mcu.min_version_ios, "W": mcu.min_version_windows},
             sms_interval=mcu.sms_interval, sms_daily_limit=mcu.sms_daily_limit)
         self.core.bindings = Bindings(
             self.store, clock, throttle=throttle, group=ConfiguredGroupPlatform(mcu.group_platform),
-            session_timeout=mcu.session_timeout, online=self.links.online,
-            reset=lambda dev_id: DeviceCommands(self.links, dev_id).reset_default())
+            session_timeout=mcu.session_timeout, online=self.router.online,
+            reset=self.core.devices.reset_default)
 
     @defer.inlineCallbacks
     def start(self):
-        yield self.link_store.all_offline()
+        yield self.core.devices.all_offline()
         self.seen.start()
         self.offline.start()
         self._purge.start(600, now=False)
@@ -197,13 +200,13 @@ class Platform:
         """Close every device link and record them offline, while the store still answers."""
         if self._purge.running:
             self._purge.stop()
-        self.controller.stopping = True
+        self.core.devices.stopping = True
         for link in self.links:
             link.close("the platform is stopping")
         yield self.seen.stop()
         yield self.offline.stop()
         try:
-            yield self.link_store.all_offline()
+            yield self.core.devices.all_offline()
         except Exception:
             log_failure(log, "could not mark this node's devices offline")
 
@@ -233,7 +236,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
     def register(p: Platform):
         addresses = Addresses(p.config, link_port=lambda: p.bound_port("device"),
                               ftp_port=lambda: p.bound_port("ftp"))
-        return web.site(root(Register(p.link_store, addresses, p.clock, p.config.platform.timezone,
+        return web.site(root(Register(p.core.devices, addresses, p.clock, p.config.platform.timezone,
                                       p.config.register.auto_provision)), **http(p, "register"))
 
     def mcu(p: Platform):
@@ -241,12 +244,9 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         from .mcu.api import application
         from .mcu.handlers import McuHandlers
         from .mcu.soap import SoapResource
-        from .store.devices import DeviceStore
-        from .store.mcu import McuStore
 
         handlers = McuHandlers(
-            core=p.core, store=McuStore(p.db), links=p.links, clock=p.clock, config=p.config,
-            device_store=DeviceStore(p.db), ftp_port=lambda: p.bound_port("ftp"))
+            core=p.core, clock=p.clock, config=p.config, ftp_port=lambda: p.bound_port("ftp"))
         p.soap = SoapResource(application(handlers), lambda: "http://%s:%s/mcu" % (
             p.config.platform.public_host, p.config.port_of("mcu") or p.bound_port("mcu")))
         top = web_resource.Resource()

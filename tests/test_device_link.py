@@ -37,12 +37,12 @@ class Controller:
         self.hold = None  # a list collecting Deferreds instead of answering at once
 
     def login(self, link, request):
+        """One call: a good login makes *link* the device's link before it is answered."""
         self.logins.append(request)
         result = 0 if request.DevKey == "good" else 2
+        if result == 0:
+            self.logged_in_link = link
         return defer.succeed(m.LoginResponse(Result=result, DevID=request.DevID, Time="20261123150000"))
-
-    def logged_in(self, link, request):
-        self.logged_in_link = link
 
     def handle(self, link, request):
         self.handled.append(request)

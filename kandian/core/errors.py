@@ -10,7 +10,7 @@ line; it may quote what a peer sent, so interfaces pass it through
 
 from __future__ import annotations
 
-from ..store.pool import DatabaseUnavailable
+from ..store.pool import DatabaseUnavailable, log_failure  # noqa: F401 (log_failure: for interfaces)
 
 __all__ = [
     "DomainError", "BadValue", "DatabaseUnavailable",
@@ -139,3 +139,4 @@ class TooManyStreams(DomainError):
 
 class NoRoute(DomainError):
     """No address of the device may be dialled or answered."""
+

@@ -25,6 +25,13 @@ class IDeviceRouter(Interface):
     def peer_ip(dev_id):
         """The source address of the device's link, or None when offline."""
 
+    def attach(dev_id, link):
+        """A link of this node logged in as *dev_id*: route to it (replacing an
+        older link); False when *link* is already closing."""
+
+    def detach(link):
+        """A link of this node closed; True if it was its device's link."""
+
 
 class IAlarmNotifier(Interface):
     """Told of every stored alarm (after §7.5.34's de-duplication); SMS implements it."""

@@ -42,19 +42,19 @@ from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from ..core.errors import log_failure
 from ..logs import peer_text
-from ..store.pool import log_failure
 from .frame import BadDigest, Frame, FrameDecoder, FrameError, FrameTooLarge, next_seq
 from .messages import (
     DEVICE_INITIATED, HeartbeatRequest, LoginRequest, LoginResponse, MessageError, OutOfRange,
     StoreQueryResponse, decode_body, encode_body, message_class, registry,
 )
+from .results import OTHER_ERROR
 
 log = Logger()
 
 LOGIN = LoginRequest.CMD
 HEARTBEAT = HeartbeatRequest.CMD
-OTHER_ERROR = 255
 MAX_QUEUED_REQUESTS = 32
 DETAIL_LIMIT = 160  # characters of a parser's message (which may quote the peer) in a log line
 # answers whose Result is a state, not 0-for-success (§7.5.36)
@@ -135,7 +135,6 @@ class DeviceLink(protocol.Protocol):
         self.stats = stats if stats is not None else LinkStats()
         self.max_data = max_data
         self.connected_at: float | None = None
-        self.addresses = None  # the controller's record of what the device reported
         self._decoder = FrameDecoder(max_data)
         self._queue: collections.deque[Frame] | None = None  # made on the first request: most links idle
         self._draining = False
@@ -148,6 +147,11 @@ class DeviceLink(protocol.Protocol):
         self._seen_bad: collections.Counter = collections.Counter()  # kinds of bad input on this link
 
     # -- connection
+
+    @property
+    def closing(self) -> bool:
+        """Closed, or closing: no login may make this the device's link."""
+        return self._closing
 
     @property
     def peer(self) -> tuple[str | None, int | None]:
@@ -330,12 +334,11 @@ class DeviceLink(protocol.Protocol):
         self.stats.logins[answer.Result] += 1
         if self._closing:  # the login timeout struck while the store was asked
             return
-        if answer.Result == 0:
+        if answer.Result == 0:  # the controller made this the device's link
             self.dev_id = request.DevID
             self._cancel_timer()
             self._heartbeat_deadline()
             self._reply(frame, answer)
-            self.controller.logged_in(self, request)
         else:
             self._reply(frame, answer)
             self.close("login refused with Result %d" % (answer.Result,))

@@ -20,40 +20,30 @@ device's earlier reachability stands — and counted.
 
 from __future__ import annotations
 
-import ipaddress
-
 from twisted.internet import defer, protocol
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, connectProtocol
 from twisted.logger import Logger
 
+__all__ = ["UpnpProbe", "probe_target"]
+
+from ..core.devices import probe_target
+from ..core.errors import log_failure
 from ..dialpolicy import DialPolicy
 from ..logs import peer_text
-from ..store.pool import log_failure
 
 log = Logger()
 
 
-def probe_target(upnp_ip: str | None, port: int | None) -> tuple[str, int] | None:
-    """The address worth probing, or None when the report rules it out."""
-    if not upnp_ip or not port:
-        return None
-    try:
-        address = ipaddress.ip_address(upnp_ip)
-    except ValueError:
-        return None
-    if address.is_unspecified or address.is_multicast:
-        return None
-    return str(address), port
-
-
 class UpnpProbe:
-    def __init__(self, reactor, store, timeout: float = 3.0, clock=None, *, policy: DialPolicy | None = None,
+    def __init__(self, reactor, record, timeout: float = 3.0, clock=None, *, policy: DialPolicy | None = None,
                  peer_ip=None, max_concurrent: int = 64, max_waiting: int = 4096):
-        """*policy* says which addresses may be dialled; *peer_ip(dev_id)* is
-        the source address of the device's link (None when offline)."""
+        """*record* keeps the outcomes (the core's devices:
+        ``upnp_reachable(dev_id, ip, port, reachable, now)``); *policy* says
+        which addresses may be dialled; *peer_ip(dev_id)* is the source
+        address of the device's link (None when offline)."""
         self.reactor = reactor
         self.clock = clock if clock is not None else reactor
-        self.store = store
+        self.record = record
         self.timeout = timeout
         self.policy = policy if policy is not None else DialPolicy()
         self.peer_ip = peer_ip if peer_ip is not None else (lambda dev_id: None)
@@ -92,7 +82,7 @@ class UpnpProbe:
                  port=port, outcome=outcome)
         if upnp_ip and port is not None:
             try:
-                yield self.store.upnp_reachable(dev_id, upnp_ip, port, reachable, self.clock.seconds())
+                yield self.record.upnp_reachable(dev_id, upnp_ip, port, reachable, self.clock.seconds())
             except Exception:
                 log_failure(log, "device {dev_id}: could not store UPnP reachability", dev_id=peer_text(dev_id))
         return reachable

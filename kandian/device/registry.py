@@ -16,9 +16,11 @@ class LinkRegistry:
     def __init__(self):
         self._links: dict[str, object] = {}
 
-    def add(self, link) -> None:
-        old = self._links.get(link.dev_id)
-        self._links[link.dev_id] = link
+    def add(self, link, dev_id: str | None = None) -> None:
+        """*link* is the link of *dev_id* (by default its own ``dev_id``)."""
+        dev_id = dev_id if dev_id is not None else link.dev_id
+        old = self._links.get(dev_id)
+        self._links[dev_id] = link
         if old is not None and old is not link:
             old.replaced()
 

@@ -13,18 +13,16 @@ throttled per TCP peer address (never a forwarded-for header) by the core.
 
 from __future__ import annotations
 
-import re
 from collections import namedtuple
 
 from spyne import Fault
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from ..core import errors
+from ..core.alarms import PAGE_SIZE
 from ..core.errors import DomainError
-from ..device.commands import DeviceCommands
-from ..device.link import CommandError, DeviceOffline
 from ..logs import peer_text
-from ..store.mcu import PAGE_SIZE
 from ..wiretime import format_time, parse_time
 from . import api
 from .results import QUIET, fault_for, result_for
@@ -58,15 +56,13 @@ class _QuietFault(Fault):
 
 
 class McuHandlers:
-    def __init__(self, *, core, store, links, clock, config, device_store=None, ftp_port=lambda: None):
+    def __init__(self, *, core, clock, config, ftp_port=lambda: None):
+        """*core* is the platform's :class:`kandian.core.Core`."""
         self.core = core
         self.play = core.play
-        self.store = store
-        self.links = links
         self.passwords = core.accounts.passwords
         self.clock = clock
         self.config = config
-        self.devices = device_store
         self.ftp_port = ftp_port
 
     # -- dispatch
@@ -110,19 +106,17 @@ class McuHandlers:
         return device.user_id, device
 
     @defer.inlineCallbacks
-    def _forward(self, dev_id: str, command):
-        """Run a device command: 4 when offline, 255 on no answer or refusal."""
-        if not self.links.online(dev_id):
-            raise Refusal(OFFLINE, "%s is offline" % (dev_id,))
+    def _core(self, operation: str, d: defer.Deferred):
+        """A core call's result; its domain error as *operation*'s Result (:mod:`.results`)."""
         try:
-            answer = yield command(DeviceCommands(self.links, dev_id))
-        except DeviceOffline:
-            raise Refusal(OFFLINE, "%s went offline" % (dev_id,)) from None
-        except CommandError as e:
-            raise Refusal(OTHER, "%s: %s" % (dev_id, e)) from None
-        except ValueError as e:  # a value the device link does not carry (kandian.device.messages' bounds)
+            return (yield d)
+        except errors.BadValue as e:
             raise _bad_value(str(e)) from None
-        return answer
+        except errors.DomainError as e:
+            result = result_for(operation, e)
+            if result is None:
+                raise
+            raise Refusal(result, str(e)) from None
 
     # -- §8.1 GetSmsPassword
 
@@ -182,73 +176,67 @@ class McuHandlers:
                                       user_id=user_id)
         return OK, urls.local, urls.upnp, urls.turn, urls.relay
 
-    # -- §8.8–§8.18 forwarded to the device
+    # -- §8.8–§8.19 device operations (kandian.core.devices, kandian.core.alarms)
 
     @defer.inlineCallbacks
     def PtzControl(self, client_ip, Account, LoginSession, DevID, ChannelNo, PtzDirection):
         if PtzDirection not in range(5):
             raise _bad_value("PtzDirection must be 0 (stop) to 4 (right)")
         yield self._device(Account, LoginSession, DevID, ChannelNo)
-        yield self._forward(DevID, lambda c: c.ptz(ChannelNo=ChannelNo, PtzDirection=PtzDirection))
+        yield self._core("PtzControl", self.core.devices.ptz(DevID, ChannelNo, PtzDirection))
         return OK
 
     @defer.inlineCallbacks
     def GetCameraParam(self, client_ip, Account, LoginSession, DevID, ChannelNo, StreamType):
         yield self._device(Account, LoginSession, DevID, ChannelNo)
-        answer = yield self._forward(DevID, lambda c: c.get_channel(ChannelNo=ChannelNo, StreamType=StreamType))
-        if StreamType in (1, 2):
-            yield self.store.remember_stream(DevID, ChannelNo, StreamType, answer)
+        answer = yield self._core("GetCameraParam", self.core.devices.camera_param(DevID, ChannelNo, StreamType))
         return OK, DevID, answer.FrameSize, answer.FrameRate, answer.RateType, answer.BitRate, answer.AudioInput
 
     @defer.inlineCallbacks
     def SetCameraParam(self, client_ip, Account, LoginSession, DevID, ChannelNo, StreamType, FrameSize, FrameRate,
                        RateType, BitRate, AudioInput):
         yield self._device(Account, LoginSession, DevID, ChannelNo)
-        yield self._forward(DevID, lambda c: c.set_channel(
-            ChannelNo=ChannelNo, StreamType=StreamType, FrameSize=FrameSize, FrameRate=FrameRate,
-            RateType=RateType, BitRate=BitRate, AudioInput=AudioInput))
+        yield self._core("SetCameraParam", self.core.devices.set_camera_param(
+            DevID, ChannelNo, StreamType, FrameSize=FrameSize, FrameRate=FrameRate, RateType=RateType,
+            BitRate=BitRate, AudioInput=AudioInput))
         return OK
 
     @defer.inlineCallbacks
     def GetWifiList(self, client_ip, Account, LoginSession, DevID):
         yield self._device(Account, LoginSession, DevID)
-        answer = yield self._forward(DevID, lambda c: c.get_wifi())
-        return OK, [api.Wifi(SSID=w.SSID, Signal=w.Signal, Security=w.Security, InUser=w.InUse)
-                    for w in answer.WifiSSID]
+        networks = yield self._core("GetWifiList", self.core.devices.wifi_list(DevID))
+        return OK, [api.Wifi(SSID=w.SSID, Signal=w.Signal, Security=w.Security, InUser=w.InUse) for w in networks]
 
     @defer.inlineCallbacks
     def SetWifi(self, client_ip, Account, LoginSession, DevID, SSID, Security, Password):
         if Security not in range(6):
             raise _bad_value("Security must be 0 to 5")
         yield self._device(Account, LoginSession, DevID)
-        yield self._forward(DevID, lambda c: c.set_wifi(SSID=SSID, Security=Security, Password=Password or None))
+        yield self._core("SetWifi", self.core.devices.set_wifi(DevID, SSID, Security, Password))
         return OK
 
     @defer.inlineCallbacks
     def RebootCamera(self, client_ip, Account, LoginSession, DevID):
         yield self._device(Account, LoginSession, DevID)
-        yield self._forward(DevID, lambda c: c.reboot())
+        yield self._core("RebootCamera", self.core.devices.reboot(DevID))
         return OK
 
     @defer.inlineCallbacks
     def GetFirmwareVersion(self, client_ip, Account, LoginSession, DevID):
         user_id, device = yield self._device(Account, LoginSession, DevID)
-        latest = yield self.store.latest_firmware(device.manufacturer_no, device.model)
-        current = device.dev_ver or ""
-        return OK, current, latest[0] if latest and newer_firmware(latest[0], current) else current
+        current, latest = yield self._core("GetFirmwareVersion", self.core.devices.firmware_version(
+            device.manufacturer_no, device.model, device.dev_ver))
+        return OK, current, latest
 
     @defer.inlineCallbacks
     def NotifyUpgrade(self, client_ip, Account, LoginSession, DevID):
         user_id, device = yield self._device(Account, LoginSession, DevID)
-        latest = yield self.store.latest_firmware(device.manufacturer_no, device.model)
-        if latest is None or not newer_firmware(latest[0], device.dev_ver):
-            raise Refusal(OTHER, "no newer firmware for %s %s" % (device.manufacturer_no, device.model))
         register = self.config.register
         ftp = register.ftp_address or (self.config.platform.public_host,
                                        self.config.port_of("ftp") or self.ftp_port() or 21)
-        yield self._forward(DevID, lambda c: c.upgrade(
-            NewDevVer=latest[0], FtpIP=ftp[0], FtpPort=ftp[1], FtpAccount=register.ftp_account or "anonymous",
-            FtpPassword=register.ftp_password or "kandian", FtpFileName=latest[1]))
+        yield self._core("NotifyUpgrade", self.core.devices.upgrade(
+            DevID, device.manufacturer_no, device.model, device.dev_ver, ftp,
+            register.ftp_account or "anonymous", register.ftp_password or "kandian"))
         return OK
 
     @defer.inlineCallbacks
@@ -256,28 +244,22 @@ class McuHandlers:
         if AlarmType not in range(1, 5):
             raise _bad_value("AlarmType must be 1 to 4")
         yield self._device(Account, LoginSession, DevID, ChannelNo)
-        answer = yield self._forward(DevID, lambda c: c.get_alarm(ChannelNo=ChannelNo, AlarmType=AlarmType,
-                                                                  DIDONo=DIDONo))
-        if answer.AlarmFlag in (0, 1):
-            yield self.store.remember_alarm_switch(DevID, ChannelNo, AlarmType, DIDONo, answer.AlarmFlag)
-        return OK, answer.AlarmFlag
+        flag = yield self._core("GetAlarmSwitch", self.core.devices.alarm_switch(DevID, ChannelNo, AlarmType, DIDONo))
+        return OK, flag
 
     @defer.inlineCallbacks
     def SetAlarmSwitch(self, client_ip, Account, LoginSession, DevID, ChannelNo, AlarmType, AlarmFlag, DIDONo):
         if AlarmType not in range(1, 5) or AlarmFlag not in (0, 1):
             raise _bad_value("AlarmType must be 1 to 4 and AlarmFlag 0 or 1")
         yield self._device(Account, LoginSession, DevID, ChannelNo)
-        yield self._forward(DevID, lambda c: c.set_alarm(ChannelNo=ChannelNo, AlarmType=AlarmType,
-                                                         AlarmFlag=AlarmFlag, DIDONo=DIDONo))
-        yield self.store.remember_alarm_switch(DevID, ChannelNo, AlarmType, DIDONo, AlarmFlag)
+        yield self._core("SetAlarmSwitch", self.core.devices.set_alarm_switch(DevID, ChannelNo, AlarmType,
+                                                                              AlarmFlag, DIDONo))
         return OK
 
     @defer.inlineCallbacks
     def SetCameraAlias(self, client_ip, Account, LoginSession, DevID, ChannelNo, NewName):
         yield self._device(Account, LoginSession, DevID)
-        renamed = yield self.store.rename_channel(DevID, ChannelNo, NewName.strip())
-        if not renamed:
-            raise Refusal(NO_DEVICE, "%s has no channel %s" % (DevID, ChannelNo))
+        yield self._core("SetCameraAlias", self.core.devices.rename_channel(DevID, ChannelNo, NewName))
         return OK
 
     # -- §8.19 QueryAlarms, QueryRecordFiles
@@ -299,11 +281,11 @@ class McuHandlers:
             user_id, _ = yield self._device(Account, LoginSession, DevID)
         else:
             user_id = yield self._user(Account, LoginSession)
-        total, rows = yield self.store.alarms(user_id, DevID or None, ChannelNo, start, end, PageNo)
+        page = yield self._core("QueryAlarms", self.core.alarms.query(user_id, DevID, ChannelNo, start, end, PageNo))
         tz = self.config.platform.timezone
-        return OK, total, [api.Alarm(DevName=name, AlarmType=alarm_type, DIDONoName=dido,
-                                 AlarmTime=format_time(when.timestamp(), tz))
-                           for name, alarm_type, dido, when in rows]
+        return OK, page.total, [api.Alarm(DevName=name, AlarmType=alarm_type, DIDONoName=dido,
+                                          AlarmTime=format_time(when.timestamp(), tz))
+                                for name, alarm_type, dido, when in page.rows]
 
     @defer.inlineCallbacks
     def QueryRecordFiles(self, client_ip, Account, LoginSession, DevID, ChannelNo, StartTime, EndTime, PageNo):
@@ -313,12 +295,10 @@ class McuHandlers:
         if start is None or end is None:
             raise _bad_value("StartTime and EndTime are required")
         yield self._device(Account, LoginSession, DevID, ChannelNo)
-        # §7.5.22 asks the device in YYYYMMDDHHMM
-        answer = yield self._forward(DevID, lambda c: c.file_query(
-            ChannelNo=ChannelNo, StartTime=start.strftime("%Y%m%d%H%M"), EndTime=end.strftime("%Y%m%d%H%M"),
-            PageNo=PageNo))
+        answer = yield self._core("QueryRecordFiles", self.core.devices.record_files(DevID, ChannelNo, start, end,
+                                                                                     PageNo))
         files = [api.RecordFile(FileName=f.FileName, FileSize=f.FileSize, StartTime=_seconds(f.StartTime),
-                            EndTime=_seconds(f.EndTime)) for f in answer.File][:PAGE_SIZE]
+                                EndTime=_seconds(f.EndTime)) for f in answer.File][:PAGE_SIZE]
         return OK, answer.TotalRecordNum if answer.TotalRecordNum is not None else len(files), files
 
 
@@ -332,17 +312,3 @@ def _dev_list(channels) -> list:
 def _seconds(value: str) -> str:
     """§7.5.22's YYYYMMDDHHMM as the MCU interface's YYYYMMDDHHMMSS."""
     return value + "00" if len(value) == 12 and value.isdigit() else value
-
-
-_FIRMWARE = re.compile(r"^[Vv](\d+(?:\.\d+)*)_(\d{8})")
-
-
-def newer_firmware(candidate: str, current: str | None) -> bool:
-    """Whether *candidate* is a later firmware than *current*: DevVer reads
-    ``V<protocol>_<release date>`` (§7.5.1); versions not in that form are
-    only compared for difference."""
-    a, b = _FIRMWARE.match(candidate or ""), _FIRMWARE.match(current or "")
-    if a and b:
-        key = lambda m: (tuple(int(x) for x in m.group(1).split(".")), m.group(2))  # noqa: E731
-        return key(a) > key(b)
-    return bool(candidate) and candidate != current

@@ -6,7 +6,8 @@ backup link), the TURN servers, the FTP server for pictures, and the time.
 
 Result 0 ok; 1 unknown device (provisioned instead when ``auto_provision`` is
 on and the DevID is 11 digits with a known manufacturer prefix, §6.6 step 10);
-2 wrong DevKey; 255 the store failed.  Result 3 ("firmware not supported")
+2 wrong DevKey; 255 the store failed (the table: :mod:`.results`).  The check
+is the core's (:meth:`kandian.core.devices.Devices.register`).  Result 3 ("firmware not supported")
 is never given: REGISTER_REQ carries no firmware version — the link's
 LOGIN_REQ does, and LOGIN_RES answers 3.
 
@@ -23,11 +24,12 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
+from ..core import errors
+from ..core.errors import log_failure
 from ..logs import peer_text
-from ..store.links import NO_SUCH_DEVICE, OK, OTHER_ERROR
-from ..store.pool import log_failure
 from ..wiretime import format_time
 from .messages import RegisterRequest, RegisterResponse
+from .results import OK, result_for
 
 log = Logger()
 
@@ -63,9 +65,10 @@ class Addresses:
 class Register(resource.Resource):
     isLeaf = True
 
-    def __init__(self, store, addresses: Addresses, clock, timezone, auto_provision: bool):
+    def __init__(self, devices, addresses: Addresses, clock, timezone, auto_provision: bool):
+        """*devices*: the core's (:class:`kandian.core.devices.Devices`)."""
         super().__init__()
-        self.store = store
+        self.devices = devices
         self.addresses = addresses
         self.clock = clock
         self.timezone = timezone
@@ -89,16 +92,16 @@ class Register(resource.Resource):
     @defer.inlineCallbacks
     def _register(self, request, registration: RegisterRequest):
         now = self.clock.seconds()
-        if not DEV_ID.match(registration.DevID):
-            result = NO_SUCH_DEVICE
-        else:
-            try:
-                result = yield self.store.register(
-                    registration.DevID, registration.DevKey, registration.DevType, registration.Mode,
-                    now, self.auto_provision)
-            except Exception:
+        result = OK
+        try:
+            if not DEV_ID.match(registration.DevID):
+                raise errors.NoSuchDevice("not a DevID")
+            yield self.devices.register(registration.DevID, registration.DevKey, registration.DevType,
+                                        registration.Mode, self.auto_provision)
+        except Exception as e:
+            if not isinstance(e, errors.DomainError):
                 log_failure(log, "registration of {dev_id}: store failed", dev_id=peer_text(registration.DevID))
-                result = OTHER_ERROR
+            result = result_for(e)
         log.info("registration of {dev_id} ({model}) from {peer}: Result {result}",
                  dev_id=peer_text(registration.DevID), model=peer_text(registration.Mode or "-"), peer=_peer(request),
                  result=result)

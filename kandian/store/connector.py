@@ -16,9 +16,10 @@ class Store:
     """The components over one :class:`kandian.store.service.Database`."""
 
     def __init__(self, db, node: str = "local"):
+        from .alarms import AlarmStore
         from .devices import DeviceStore
+        from .firmware import FirmwareStore
         from .links import LinkStore
-        from .mcu import McuStore
         from .relay import RelayStore
         from .bindings import Bindings
         from .sessions import Sessions
@@ -34,6 +35,7 @@ class Store:
         self.sms_requests = SmsRequests(db)
         self.devices = DeviceStore(db)
         self.links = LinkStore(db, node=node)
-        self.mcu = McuStore(db)
         self.tokens = TokenStore(db)
         self.relay = RelayStore(db)
+        self.alarms = AlarmStore(db)
+        self.firmware = FirmwareStore(db)

@@ -69,3 +69,29 @@ class DeviceStore:
             " d.online, d.dev_ver, d.last_seen_at"
             " FROM device d LEFT JOIN manufacturer m USING (manufacturer_no) ORDER BY d.dev_id")
         return [Device(*row) for row in rows]
+
+    # -- what the platform remembers of a device's answers (§8.9, §8.18), channel names (§8.17)
+
+    def remember_stream(self, dev_id, channel_no, stream_type, frame_size, frame_rate, rate_type, bit_rate,
+                        audio_input) -> defer.Deferred:
+        return self.db.runOperation(
+            "INSERT INTO stream_profile (dev_id, channel_no, stream_type, frame_size, frame_rate, rate_type,"
+            " bit_rate, audio_input) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (dev_id, channel_no, stream_type) DO UPDATE SET frame_size = excluded.frame_size,"
+            " frame_rate = excluded.frame_rate, rate_type = excluded.rate_type, bit_rate = excluded.bit_rate,"
+            " audio_input = excluded.audio_input, updated_at = now()",
+            (dev_id, channel_no, stream_type, frame_size, frame_rate, rate_type, bit_rate, audio_input))
+
+    def remember_alarm_switch(self, dev_id, channel_no, alarm_type, dido_no, flag) -> defer.Deferred:
+        return self.db.runOperation(
+            "INSERT INTO alarm_switch (dev_id, channel_no, alarm_type, dido_no, alarm_flag)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (dev_id, channel_no, alarm_type, dido_no)"
+            " DO UPDATE SET alarm_flag = excluded.alarm_flag, updated_at = now()",
+            (dev_id, channel_no, alarm_type, dido_no or 0, flag))
+
+    @defer.inlineCallbacks
+    def rename_channel(self, dev_id: str, channel_no: int, name: str):
+        """True if the device has that channel (now named *name*)."""
+        rows = yield self.db.runQuery("UPDATE channel SET name = %s WHERE dev_id = %s AND channel_no = %s"
+                                      " RETURNING 1", (name, dev_id, channel_no))
+        return bool(rows)

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from .fakes.relay import FakeRelay
 from .fakes.tokens import FakeTokens
+from .fakes.alarms import FakeAlarms
 from .fakes.bindings import FakeBindings
+from .fakes.devices import FakeDevices
+from .fakes.firmware import FakeFirmware
+from .fakes.links import FakeLinks
 from .fakes.sessions import FakeSessions
 from .fakes.sms_requests import FakeSmsRequests
 from .fakes.users import FakeUsers
@@ -24,6 +28,10 @@ class FakeStore:
         # one fake component per component of the real Store; each lives in
         # kandian/store/fakes/<component>.py and shares this object's tables
         self.tables: dict[str, dict] = {}
+        self.devices = FakeDevices(self)
+        self.links = FakeLinks(self)
+        self.alarms = FakeAlarms(self)
+        self.firmware = FakeFirmware(self)
         self.tokens = FakeTokens(self)
         self.relay = FakeRelay(self)
         self.users = FakeUsers(self)

@@ -21,16 +21,10 @@ from typing import NamedTuple
 
 from twisted.internet import defer
 
+from ..core.errors import NoSuchDevice, WrongDevKey
+from .alarms import add_alarm
 from .prepared import Statement
 
-# LOGIN_RES / REGISTER_RES Result (§7.2, §7.5.1)
-OK = 0
-NO_SUCH_DEVICE = 1
-WRONG_KEY = 2
-UNSUPPORTED = 3
-OTHER_ERROR = 255
-
-ALARM_REPEAT_WINDOW = 60  # §7.5.34: the same alarm within 60 s is one alarm
 RESERVED_CONNECTIONS = 1  # pool connections report writes never take (module docstring)
 
 
@@ -85,7 +79,7 @@ class LinkStore:
     @defer.inlineCallbacks
     def register(self, dev_id: str, dev_key: str, dev_type: int | None, model: str | None,
                  now: float, auto_provision: bool):
-        """REGISTER_REQ: Result OK, NO_SUCH_DEVICE or WRONG_KEY.
+        """REGISTER_REQ: None, or fails NoSuchDevice or WrongDevKey.
 
         An unknown DevID is provisioned when *auto_provision* is on and its
         first three digits are a known manufacturer (§7.2, §6.6 step 10)."""
@@ -96,39 +90,36 @@ class LinkStore:
             row = cursor.fetchone()
             if row is None:
                 if not auto_provision:
-                    return NO_SUCH_DEVICE
+                    raise NoSuchDevice(dev_id)
                 yield cursor.execute("SELECT 1 FROM manufacturer WHERE manufacturer_no = substr(%s, 1, 3)",
                                      (dev_id,))
                 if cursor.fetchone() is None:
-                    return NO_SUCH_DEVICE
+                    raise NoSuchDevice(dev_id)
                 yield cursor.execute(
                     "INSERT INTO device (dev_id, dev_key, dev_type, model, manufacturer_no, provisioned_by,"
                     " registered_at) VALUES (%s, %s, %s, %s, substr(%s, 1, 3), 'register', to_timestamp(%s))"
                     " ON CONFLICT (dev_id) DO NOTHING",
                     (dev_id, dev_key, dev_type if dev_type in (1, 2, 3) else 1, model or "", dev_id, now))
-                return OK
+                return
             if row[0] != dev_key:
-                return WRONG_KEY
+                raise WrongDevKey(dev_id)
             yield cursor.execute(
                 "UPDATE device SET registered_at = to_timestamp(%s),"
                 " dev_type = coalesce(%s, dev_type), model = coalesce(nullif(%s, ''), model)"
                 " WHERE dev_id = %s",
                 (now, dev_type if dev_type in (1, 2, 3) else None, model, dev_id))
-            return OK
 
-        return (yield self.db.runInteraction(interaction))
+        yield self.db.runInteraction(interaction)
 
     # -- §7.5.1 login
 
     @defer.inlineCallbacks
-    def authenticate(self, dev_id: str, dev_key: str):
-        """(Result, CloudStorage | None) for a LOGIN_REQ's DevID and DevKey."""
+    def authenticate(self, dev_id: str):
+        """(DevKey, CloudStorage) of a device, None for an unknown one (§7.5.1)."""
         rows = yield self.db.runQuery(_AUTHENTICATE, (dev_id,))
         if not rows:
-            return NO_SUCH_DEVICE, None
-        if rows[0][0] != dev_key:
-            return WRONG_KEY, None
-        return OK, CloudStorage(*rows[0][1:])
+            return None
+        return rows[0][0], CloudStorage(*rows[0][1:])
 
     def logged_in(self, dev_id: str, dev_ver: str, addresses: Addresses, net_type, nat_type,
                   public_ip: str | None, public_port: int | None, now: float,
@@ -245,26 +236,7 @@ class LinkStore:
             " VALUES (%s, %s, %s, %s, to_timestamp(%s))",
             (dev_id, channel_no, file_name, taken_at, now))
 
-    @defer.inlineCallbacks
     def alarm(self, dev_id: str, channel_no: int, alarm_type: int, desc: str, dido_no,
-              file_name: str, now: float):
-        """Store an alarm; returns its id, or None when the same alarm (device,
-        channel, type, DIDO input) was stored less than 60 s before."""
-
-        @defer.inlineCallbacks
-        def interaction(cursor):
-            # serialises concurrent reports of one device (several links, several nodes)
-            yield cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("alarm:" + dev_id,))
-            yield cursor.execute(
-                "INSERT INTO alarm (dev_id, channel_no, alarm_type, alarm_desc, dido_no, file_name, alarm_time)"
-                " SELECT %s, %s, %s, %s, %s, %s, to_timestamp(%s)"
-                " WHERE NOT EXISTS (SELECT 1 FROM alarm WHERE dev_id = %s AND channel_no = %s"
-                "  AND alarm_type = %s AND dido_no IS NOT DISTINCT FROM %s"
-                "  AND alarm_time > to_timestamp(%s) - make_interval(secs => %s))"
-                " RETURNING alarm_id",
-                (dev_id, channel_no, alarm_type, desc, dido_no, file_name, now,
-                 dev_id, channel_no, alarm_type, dido_no, now, ALARM_REPEAT_WINDOW))
-            row = cursor.fetchone()
-            return row[0] if row else None
-
-        return (yield self.db.runInteraction(interaction))
+              file_name: str, now: float) -> defer.Deferred:
+        """Store an alarm (:meth:`kandian.store.alarms.AlarmStore.add`); not a report write."""
+        return add_alarm(self.db, dev_id, channel_no, alarm_type, desc, dido_no, file_name, now)

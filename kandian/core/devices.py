@@ -1,0 +1,403 @@
+"""Devices (§7.2 registration, §7.5.1–§7.5.5 and §7.5.27 reports, §7.5.6–§7.5.39 commands, §8.8–§8.19).
+
+:class:`Devices` is what the platform does with a device whatever the
+interface asking: it checks a registration and a LOGIN_REQ (one call each),
+records what a device reports, and sends the typed commands of
+:mod:`kandian.device.commands` through an
+:class:`~kandian.core.interfaces.IDeviceRouter` (this node's links today).
+It raises :mod:`kandian.core.errors`; time comes from the injected clock.
+
+A logged-in device's link gets a :class:`DeviceSession` from :meth:`Devices.login`:
+the addresses it last reported and the write of its login row, which every
+later write of the same columns waits for.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+from typing import NamedTuple
+
+from twisted.internet import defer, task
+from twisted.logger import Logger
+
+from ..device.commands import DeviceCommands
+from ..logs import peer_text
+from ..store.links import Addresses, CloudStorage
+from . import errors
+from .errors import log_failure
+
+log = Logger()
+
+__all__ = ["Addresses", "CloudStorage", "LoginReport", "DeviceSession", "Devices", "SeenBatcher",
+           "OfflineBatcher", "probe_target", "protocol_supported", "newer_firmware"]
+
+# DevVer "V1.5_20131210": protocol version 1.5 (§7.5.1).  This platform speaks
+# protocol 1.x; a firmware announcing 2.0 or later is unsupported.
+_DEV_VER = re.compile(r"^[Vv](\d+)\.(\d+)")
+SUPPORTED_MAJOR = 1
+
+
+def protocol_supported(dev_ver: str) -> bool:
+    match = _DEV_VER.match(dev_ver)
+    return match is not None and int(match.group(1)) == SUPPORTED_MAJOR
+
+
+_FIRMWARE = re.compile(r"^[Vv](\d+(?:\.\d+)*)_(\d{8})")
+
+
+def newer_firmware(candidate: str, current: str | None) -> bool:
+    """Whether *candidate* is a later firmware than *current*: DevVer reads
+    ``V<protocol>_<release date>`` (§7.5.1); versions not in that form are
+    only compared for difference."""
+    a, b = _FIRMWARE.match(candidate or ""), _FIRMWARE.match(current or "")
+    if a and b:
+        key = lambda m: (tuple(int(x) for x in m.group(1).split(".")), m.group(2))  # noqa: E731
+        return key(a) > key(b)
+    return bool(candidate) and candidate != current
+
+
+def probe_target(upnp_ip: str | None, port: int | None) -> tuple[str, int] | None:
+    """The UPnP address worth probing (§15 step 2), or None when the report rules it out."""
+    if not upnp_ip or not port:
+        return None
+    try:
+        address = ipaddress.ip_address(upnp_ip)
+    except ValueError:
+        return None
+    if address.is_unspecified or address.is_multicast:
+        return None
+    return str(address), port
+
+
+class LoginReport(NamedTuple):
+    """What a LOGIN_REQ says (§7.5.1)."""
+    dev_id: str
+    dev_key: str
+    dev_ver: str
+    addresses: Addresses
+    net_type: int | None = None
+    nat_type: int | None = None
+
+
+class DeviceSession:
+    """The core's record of one logged-in link."""
+
+    __slots__ = ("dev_id", "addresses", "login_write", "login_row")
+
+    def __init__(self, dev_id: str, addresses: Addresses):
+        self.dev_id = dev_id
+        self.addresses = addresses
+        self.login_write: defer.Deferred | None = None  # the login row's write (errors logged)
+        self.login_row: defer.Deferred | None = None  # fires with None once that write settled
+
+
+class Batcher:
+    """Writes that tolerate a short delay, one statement per *chunk* rows
+    every *interval* seconds instead of one per device: heartbeats that
+    change nothing (``last_seen_at``) and links that closed (offline).  Rows
+    are sent in chunks so that no single statement holds the reactor long."""
+
+    chunk = 1000
+
+    def __init__(self, write, clock, interval: float, what: str):
+        self.write = write
+        self.clock = clock
+        self.interval = interval
+        self.what = what
+        self._rows: dict[str, float] = {}
+        self._loop = task.LoopingCall(self.flush)
+        self._loop.clock = clock
+
+    def note(self, dev_id: str, now: float) -> None:
+        self._rows[dev_id] = now
+
+    def __contains__(self, dev_id: str) -> bool:
+        return dev_id in self._rows
+
+    def discard(self, dev_id: str) -> None:
+        self._rows.pop(dev_id, None)
+
+    def start(self) -> None:
+        self._loop.start(self.interval, now=False)
+
+    @defer.inlineCallbacks
+    def stop(self):
+        if self._loop.running:
+            self._loop.stop()
+        yield self.flush()
+
+    @defer.inlineCallbacks
+    def flush(self):
+        while self._rows:
+            rows = dict(itertools.islice(self._rows.items(), self.chunk))
+            for dev_id in rows:
+                del self._rows[dev_id]
+            try:
+                yield self.write(rows)
+            except Exception:
+                log_failure(log, "could not record {what} of {count} devices", what=self.what, count=len(rows))
+
+
+class SeenBatcher(Batcher):
+    def __init__(self, links, clock, interval: float = 30.0):
+        super().__init__(links.seen, clock, interval, "last_seen_at")
+
+
+class OfflineBatcher(Batcher):
+    def __init__(self, links, clock, interval: float = 1.0):
+        super().__init__(links.offline, clock, interval, "offline state")
+
+
+class Devices:
+    """Registration, login, reports and commands of devices.
+
+    *store* is the connector (its ``links``, ``devices`` and ``firmware``
+    components); *router* an ``IDeviceRouter``; *probe*, when set, is told
+    of every UPnP address worth trying (``probe.check(dev_id, ip, port)``).
+    """
+
+    def __init__(self, store, router, clock, *, probe=None, seen: SeenBatcher | None = None,
+                 offline: OfflineBatcher | None = None):
+        self.store = store
+        self.links = store.links
+        self.router = router
+        self.clock = clock
+        self.probe = probe
+        self.seen = seen
+        self.offline = offline
+        # hash of the last ABILITYUP_REQ stored per device: a repeated report (every re-login) writes nothing
+        self._abilities: dict[str, int] = {}
+        self.stopping = False  # set at shutdown: the platform marks everything offline at once
+
+    def now(self) -> float:
+        return self.clock.seconds()
+
+    # -- §7.2 registration
+
+    def register(self, dev_id: str, dev_key: str, dev_type: int | None, model: str | None,
+                 auto_provision: bool) -> defer.Deferred:
+        """Check (or, with *auto_provision*, provision) a REGISTER_REQ; fails
+        NoSuchDevice, WrongDevKey or DatabaseUnavailable."""
+        return self.links.register(dev_id, dev_key, dev_type, model, self.now(), auto_provision)
+
+    # -- §7.5.1 login
+
+    @defer.inlineCallbacks
+    def login(self, report: LoginReport, peer: tuple, link):
+        """The whole of a LOGIN_REQ: check it, make *link* the device's link,
+        record the login; ``(CloudStorage, DeviceSession)``, or None when the
+        link closed while the store was asked.  Fails UnsupportedDevice,
+        NoSuchDevice, WrongDevKey or DatabaseUnavailable."""
+        if not protocol_supported(report.dev_ver):
+            raise errors.UnsupportedDevice("DevVer %s" % (peer_text(report.dev_ver),))
+        row = yield self.links.authenticate(report.dev_id)
+        if row is None:
+            raise errors.NoSuchDevice(peer_text(report.dev_id))
+        dev_key, cloud = row
+        if dev_key != report.dev_key:
+            raise errors.WrongDevKey(peer_text(report.dev_id))
+        if not self.router.attach(report.dev_id, link):
+            return None
+        return cloud, self._logged_in(report, peer)
+
+    def _logged_in(self, report: LoginReport, peer: tuple) -> DeviceSession:
+        dev_id = report.dev_id
+        session = DeviceSession(dev_id, report.addresses)
+        if self.offline is not None:
+            self.offline.discard(dev_id)
+        host, port = peer
+        log.info("device {dev_id} logged in from {host}:{port} ({dev_ver})", dev_id=dev_id,
+                 host=host, port=port, dev_ver=peer_text(report.dev_ver))
+        upnp = report.addresses.upnp_ip, report.addresses.rtsp_upnp_port
+        worth_probing = probe_target(*upnp) is not None
+        write = self.links.logged_in(dev_id, report.dev_ver, report.addresses, report.net_type,
+                                     report.nat_type, host, port, self.now(),
+                                     upnp_reachable=None if worth_probing else False)
+        write.addErrback(lambda f: log_failure(log, "device {dev_id}: could not record the login", f,
+                                               dev_id=dev_id))
+        session.login_write = write
+        # the login row is written before any later write of the same columns
+        # (a heartbeat's new addresses, a probe's outcome): they wait on this
+        session.login_row = _settled(write)
+        if self.probe is not None and worth_probing:
+            write.addBoth(lambda _: self.probe.check(dev_id, *upnp))
+        return session
+
+    def link_lost(self, link, session: DeviceSession | None) -> None:
+        """A link closed; if it was the device's link, the device is offline."""
+        if self.router.detach(link) and session is not None and not self.stopping:
+            dev_id = session.dev_id
+            log.info("device {dev_id} offline", dev_id=dev_id)
+            before = session.login_write or defer.succeed(None)
+            now = self.now()
+            # after the login's own write, so "online" can never land after "offline"
+            if self.offline is not None:
+                before.addBoth(lambda _: self.offline.note(dev_id, now))
+            else:
+                before.addBoth(lambda _: self.links.offline({dev_id: now})).addErrback(
+                    lambda f: log_failure(log, "could not mark {dev_id} offline", f, dev_id=dev_id))
+
+    # -- §7.5.2–§7.5.4, §7.5.27 reports
+
+    @defer.inlineCallbacks
+    def ability(self, dev_id: str, report):
+        """Store an ABILITYUP_REQ (unless it is the one stored last)."""
+        fingerprint = hash(report)
+        if self._abilities.get(dev_id) != fingerprint:
+            yield self.links.ability(dev_id, report)
+            self._abilities[dev_id] = fingerprint
+
+    @defer.inlineCallbacks
+    def heartbeat(self, session: DeviceSession, addresses: Addresses, cur_video_num):
+        """A HEARTBEAT_REQ; an address it leaves out (None) is unchanged."""
+        old = session.addresses
+        reported = Addresses(*(new if new is not None else was for new, was
+                               in zip(addresses, old or Addresses())))
+        if reported != old:
+            session.addresses = reported
+            if session.login_row is not None:
+                yield _settled(session.login_row)
+            yield self.links.addresses(session.dev_id, reported, cur_video_num, self.now())
+            if self.probe is not None and (old is None or (old.upnp_ip, old.rtsp_upnp_port)
+                                           != (reported.upnp_ip, reported.rtsp_upnp_port)):
+                self.probe.check(session.dev_id, reported.upnp_ip, reported.rtsp_upnp_port)
+        elif self.seen is not None:
+            self.seen.note(session.dev_id, self.now())
+
+    def upnp_reachable(self, dev_id: str, upnp_ip: str, port: int, reachable: bool,
+                       now: float | None = None) -> defer.Deferred:
+        """A UPnP probe's outcome (§15 step 2)."""
+        return self.links.upnp_reachable(dev_id, upnp_ip, port, reachable, self.now() if now is None else now)
+
+    def exception(self, dev_id: str, channel_no, exception_type: int, desc: str) -> defer.Deferred:
+        return self.links.exception(dev_id, channel_no, exception_type, desc, self.now())
+
+    def picture(self, dev_id: str, channel_no: int, file_name: str, taken_at) -> defer.Deferred:
+        return self.links.picture(dev_id, channel_no, file_name, taken_at, self.now())
+
+    # -- start and stop of this node
+
+    def all_offline(self) -> defer.Deferred:
+        """Links this node held (before a restart, or now at shutdown) are gone."""
+        return self.links.all_offline()
+
+    # -- commands (§7.5.6–§7.5.39)
+
+    def online(self, dev_id: str) -> bool:
+        return self.router.online(dev_id)
+
+    def command(self, dev_id: str, send) -> defer.Deferred:
+        """``send(DeviceCommands)``'s answer: DeviceOffline when the device has
+        no link, DeviceRefused when it refused or did not answer, BadValue for
+        a value its link cannot carry."""
+        if not self.router.online(dev_id):
+            return defer.fail(errors.DeviceOffline("%s is offline" % (dev_id,)))
+        d = defer.maybeDeferred(send, DeviceCommands(self.router, dev_id))
+        return d.addErrback(_bad_value)
+
+    def ptz(self, dev_id, channel_no, direction) -> defer.Deferred:
+        if direction not in range(5):
+            return defer.fail(errors.BadValue("PtzDirection must be 0 (stop) to 4 (right)"))
+        return self.command(dev_id, lambda c: c.ptz(ChannelNo=channel_no, PtzDirection=direction))
+
+    @defer.inlineCallbacks
+    def camera_param(self, dev_id, channel_no, stream_type):
+        """GET_CHANNEL's answer (§7.5.7); the stream's settings are remembered."""
+        answer = yield self.command(dev_id, lambda c: c.get_channel(ChannelNo=channel_no, StreamType=stream_type))
+        if stream_type in (1, 2):
+            yield self.store.devices.remember_stream(
+                dev_id, channel_no, stream_type, answer.FrameSize, answer.FrameRate, answer.RateType,
+                answer.BitRate, answer.AudioInput)
+        return answer
+
+    def set_camera_param(self, dev_id, channel_no, stream_type, **settings) -> defer.Deferred:
+        return self.command(dev_id, lambda c: c.set_channel(ChannelNo=channel_no, StreamType=stream_type,
+                                                            **settings))
+
+    def wifi_list(self, dev_id) -> defer.Deferred:
+        return self.command(dev_id, lambda c: c.get_wifi()).addCallback(lambda answer: answer.WifiSSID)
+
+    def set_wifi(self, dev_id, ssid, security, password=None) -> defer.Deferred:
+        if security not in range(6):
+            return defer.fail(errors.BadValue("Security must be 0 to 5"))
+        return self.command(dev_id, lambda c: c.set_wifi(SSID=ssid, Security=security, Password=password or None))
+
+    def reboot(self, dev_id) -> defer.Deferred:
+        return self.command(dev_id, lambda c: c.reboot())
+
+    def reset_default(self, dev_id) -> defer.Deferred:
+        return self.command(dev_id, lambda c: c.reset_default())
+
+    @defer.inlineCallbacks
+    def alarm_switch(self, dev_id, channel_no, alarm_type, dido_no):
+        """GET_ALARM's AlarmFlag (§7.5.33); a definite one is remembered."""
+        if alarm_type not in range(1, 5):
+            raise errors.BadValue("AlarmType must be 1 to 4")
+        answer = yield self.command(dev_id, lambda c: c.get_alarm(ChannelNo=channel_no, AlarmType=alarm_type,
+                                                                  DIDONo=dido_no))
+        if answer.AlarmFlag in (0, 1):
+            yield self.store.devices.remember_alarm_switch(dev_id, channel_no, alarm_type, dido_no, answer.AlarmFlag)
+        return answer.AlarmFlag
+
+    @defer.inlineCallbacks
+    def set_alarm_switch(self, dev_id, channel_no, alarm_type, flag, dido_no):
+        if alarm_type not in range(1, 5) or flag not in (0, 1):
+            raise errors.BadValue("AlarmType must be 1 to 4 and AlarmFlag 0 or 1")
+        yield self.command(dev_id, lambda c: c.set_alarm(ChannelNo=channel_no, AlarmType=alarm_type,
+                                                         AlarmFlag=flag, DIDONo=dido_no))
+        yield self.store.devices.remember_alarm_switch(dev_id, channel_no, alarm_type, dido_no, flag)
+
+    @defer.inlineCallbacks
+    def rename_channel(self, dev_id: str, channel_no: int, name: str):
+        renamed = yield self.store.devices.rename_channel(dev_id, channel_no, name.strip())
+        if not renamed:
+            raise errors.NoSuchChannel("%s has no channel %s" % (dev_id, channel_no))
+
+    def record_files(self, dev_id, channel_no, start, end, page) -> defer.Deferred:
+        """FILE_QUERY's answer (§7.5.22) for [*start*, *end*] (datetimes), page *page* from 1."""
+        if page < 1:
+            return defer.fail(errors.BadValue("PageNo counts from 1"))
+        # §7.5.22 asks the device in YYYYMMDDHHMM
+        return self.command(dev_id, lambda c: c.file_query(
+            ChannelNo=channel_no, StartTime=start.strftime("%Y%m%d%H%M"), EndTime=end.strftime("%Y%m%d%H%M"),
+            PageNo=page))
+
+    # -- firmware (§7.5.17, §8.14, §8.15)
+
+    @defer.inlineCallbacks
+    def firmware_version(self, manufacturer_no, model, dev_ver):
+        """(current, newest): the newest catalogued version when it is newer, else the current one."""
+        latest = yield self.store.firmware.latest(manufacturer_no, model)
+        current = dev_ver or ""
+        return current, latest[0] if latest and newer_firmware(latest[0], current) else current
+
+    @defer.inlineCallbacks
+    def upgrade(self, dev_id, manufacturer_no, model, dev_ver, ftp: tuple, account: str, password: str):
+        """Send the newest catalogued firmware of the model; NoNewerFirmware when there is none."""
+        latest = yield self.store.firmware.latest(manufacturer_no, model)
+        if latest is None or not newer_firmware(latest[0], dev_ver):
+            raise errors.NoNewerFirmware("no newer firmware for %s %s" % (manufacturer_no, model))
+        yield self.command(dev_id, lambda c: c.upgrade(
+            NewDevVer=latest[0], FtpIP=ftp[0], FtpPort=ftp[1], FtpAccount=account, FtpPassword=password,
+            FtpFileName=latest[1]))
+
+
+def _bad_value(failure):
+    if failure.check(ValueError) and not failure.check(errors.DomainError):
+        raise errors.BadValue(str(failure.value))
+    return failure
+
+
+def _settled(d: defer.Deferred) -> defer.Deferred:
+    """A new Deferred firing with None once *d* has its result; *d*'s own result
+    and callbacks are left as they are."""
+    settled = defer.Deferred()
+
+    def fire(result):
+        settled.callback(None)
+        return result
+
+    d.addBoth(fire)
+    return settled

@@ -1,0 +1,70 @@
+"""Alarms (§7.5.34 ALARM_NOTIFY, §8.19 QueryAlarms; tables alarm, dido, user_device)."""
+
+from __future__ import annotations
+
+from twisted.internet import defer
+
+ALARM_REPEAT_WINDOW = 60  # §7.5.34: the same alarm within 60 s is one alarm
+
+
+@defer.inlineCallbacks
+def add_alarm(db, dev_id: str, channel_no: int, alarm_type: int, desc: str, dido_no, file_name: str, now: float):
+    """Store an alarm; its id, or None when the same alarm (device, channel,
+    type, DIDO input) was stored less than 60 s before."""
+
+    @defer.inlineCallbacks
+    def interaction(cursor):
+        # serialises concurrent reports of one device (several links, several nodes)
+        yield cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("alarm:" + dev_id,))
+        yield cursor.execute(
+            "INSERT INTO alarm (dev_id, channel_no, alarm_type, alarm_desc, dido_no, file_name, alarm_time)"
+            " SELECT %s, %s, %s, %s, %s, %s, to_timestamp(%s)"
+            " WHERE NOT EXISTS (SELECT 1 FROM alarm WHERE dev_id = %s AND channel_no = %s"
+            "  AND alarm_type = %s AND dido_no IS NOT DISTINCT FROM %s"
+            "  AND alarm_time > to_timestamp(%s) - make_interval(secs => %s))"
+            " RETURNING alarm_id",
+            (dev_id, channel_no, alarm_type, desc, dido_no, file_name, now,
+             dev_id, channel_no, alarm_type, dido_no, now, ALARM_REPEAT_WINDOW))
+        row = cursor.fetchone()
+        return row[0] if row else None
+
+    return (yield db.runInteraction(interaction))
+
+
+class AlarmStore:
+    def __init__(self, db):
+        self.db = db
+
+    def add(self, dev_id: str, channel_no: int, alarm_type: int, desc: str, dido_no, file_name: str,
+            now: float) -> defer.Deferred:
+        """:func:`add_alarm`: the new alarm's id, or None for a repeat within 60 s."""
+        return add_alarm(self.db, dev_id, channel_no, alarm_type, desc, dido_no, file_name, now)
+
+    @defer.inlineCallbacks
+    def page(self, user_id: int, dev_id: str | None, channel_no: int | None, start, end, offset: int, limit: int):
+        """(total, rows of (DevName, AlarmType, DIDONoName, alarm_time)) of the
+        user's devices' alarms, newest first; *start*/*end* datetimes or None."""
+        where = ["b.user_id = %s"]
+        args: list = [user_id]
+        if dev_id:
+            where.append("a.dev_id = %s")
+            args.append(dev_id)
+            if channel_no is not None:
+                where.append("a.channel_no = %s")
+                args.append(channel_no)
+        if start is not None:
+            where.append("a.alarm_time >= %s")
+            args.append(start)
+        if end is not None:
+            where.append("a.alarm_time <= %s")
+            args.append(end)
+        condition = " AND ".join(where)
+        total = yield self.db.runQuery(
+            "SELECT count(*) FROM alarm a JOIN user_device b USING (dev_id) WHERE " + condition, tuple(args))
+        rows = yield self.db.runQuery(
+            "SELECT coalesce(nullif(d.name, ''), d.dev_id), a.alarm_type, coalesce(x.name, ''), a.alarm_time"
+            " FROM alarm a JOIN user_device b USING (dev_id) JOIN device d USING (dev_id)"
+            " LEFT JOIN dido x ON x.dev_id = a.dev_id AND x.dido_no = a.dido_no"
+            " WHERE " + condition + " ORDER BY a.alarm_time DESC, a.alarm_id DESC LIMIT %s OFFSET %s",
+            tuple(args) + (limit, offset))
+        return total[0][0], [tuple(row) for row in rows]
