@@ -57,6 +57,7 @@ import attrs
 from kandian import config as kandian_config
 from kandian.device import messages as m
 from kandian.device.frame import Frame, FrameDecoder, FrameError
+from kandian.sim.answers import answer as device_answer
 from kandian.sim.state import Addresses, DeviceState
 from kandian.store.embedded import read_postmaster_pid
 
@@ -405,7 +406,7 @@ class Camera:
     def _answer(self, frame: Frame) -> None:
         try:
             request = m.decode_body(frame.cmd, False, frame.data)
-            data = self.state.answer(request).to_xml()
+            data = device_answer(self.state, request).to_xml()
         except Exception:
             return
         self.commands += 1
