@@ -53,7 +53,8 @@ from __future__ import annotations
 import datetime
 import re
 import zlib
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
 

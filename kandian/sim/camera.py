@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from twisted.internet import defer
 
-from kandian.rtsp.url import parse_rtsp_url
 from kandian.rtsp.relay import Refused, RelayFactory, Upstream
+from kandian.rtsp.url import parse_rtsp_url
 
 
 class DeviceTokenAuthorizer:
