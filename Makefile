@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= etc/kandian.ini
 
-.PHONY: install system-deps run test bench hostile clean
+.PHONY: install system-deps run lint test bench hostile clean
 
 # Debian 12 packages the end-to-end tests run for real: ffmpeg/ffprobe as the
 # RTSP player; GStreamer's RTSP server, driven from the system Python
@@ -52,7 +52,11 @@ endef
 system-deps:
 	$(call apt_ensure,make test,$(SYSTEM_PACKAGES))
 
-test: install system-deps
+# ruff's rules and settings are in pyproject.toml ([tool.ruff]).
+lint: install
+	$(BIN)/ruff check kandian tests bench
+
+test: install system-deps lint
 	$(BIN)/trial --temp-directory=_trial_temp -j2 tests
 
 bench: install
@@ -65,7 +69,7 @@ hostile: install
 	$(BIN)/python bench/hostile.py $(HOSTILE)
 
 clean:
-	rm -rf $(VENV) _trial_temp* var *.egg-info
+	rm -rf $(VENV) _trial_temp* var *.egg-info .ruff_cache
 
 # --- The Debian package (debian/, see README "Install from the .deb") -------
 # make deb: dist/kandian_VERSION_ARCH.deb, kandian in a dh-virtualenv venv on

@@ -74,14 +74,28 @@ import time
 
 from twisted.internet import defer, protocol, task
 from twisted.logger import (
-    FilteringLogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner, textFileLogObserver,
+    FilteringLogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    globalLogBeginner,
+    textFileLogObserver,
 )
 
 from kandian.device import messages as m
 
 # bench/_measure.py, beside this script
-from _measure import CLK_TCK, folded_stacks, machine_busy, percentile, reap, say, spawn
-from _measure import children, proc_stat as _stat, reap_all
+from _measure import (
+    CLK_TCK,
+    children,
+    folded_stacks,
+    machine_busy,
+    percentile,
+    proc_stat as _stat,
+    reap,
+    reap_all,
+    say,
+    spawn,
+)
 
 BIN = os.path.dirname(sys.executable)
 LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
@@ -238,6 +252,7 @@ def _reach(root, stop: set) -> dict[int, int]:
     """id -> size of every object reachable from *root*, not walking into modules, types, code, factories,
     listening ports or *stop* (the reactor, the platform's shared components)."""
     import types
+
     from twisted.internet import tcp
     seen: dict[int, int] = {}
     todo = [root]
@@ -329,7 +344,7 @@ class FleetProcs:
         for out in self.outputs:
             with open(out, errors="replace") as f:
                 lines = f.read().splitlines()
-            summaries.append(next((l for l in reversed(lines) if l.startswith("summary:")),
+            summaries.append(next((line for line in reversed(lines) if line.startswith("summary:")),
                                   "no summary: " + " | ".join(lines[-3:])))
         return summaries
 
@@ -903,13 +918,14 @@ def run_null(reactor, args):
 
 
 def provision_sql(n: int) -> str:
+    first, last = FIRST_DEVID, n - 1
     return (
         "INSERT INTO device (dev_id, dev_key, dev_type, manufacturer_no)"
-        " SELECT ({first} + i)::text, 'key-' || ({first} + i)::text, 1, '811' FROM generate_series(0, {last}) i"
+        f" SELECT ({first} + i)::text, 'key-' || ({first} + i)::text, 1, '811' FROM generate_series(0, {last}) i"
         " ON CONFLICT (dev_id) DO UPDATE SET dev_key = EXCLUDED.dev_key, online = false;"
         " INSERT INTO channel (dev_id, channel_no)"
-        " SELECT ({first} + i)::text, 0 FROM generate_series(0, {last}) i ON CONFLICT DO NOTHING"
-    ).format(first=FIRST_DEVID, last=n - 1)
+        f" SELECT ({first} + i)::text, 0 FROM generate_series(0, {last}) i ON CONFLICT DO NOTHING"
+    )
 
 
 @defer.inlineCallbacks

@@ -57,6 +57,7 @@ import attrs
 from kandian import config as kandian_config
 from kandian.device import messages as m
 from kandian.device.frame import Frame, FrameDecoder, FrameError
+from kandian.sim.answers import answer as device_answer
 from kandian.sim.state import Addresses, DeviceState
 from kandian.store.embedded import read_postmaster_pid
 
@@ -152,7 +153,7 @@ class Daemon:
         self.proc = spawn([os.path.join(BIN, "twistd"), "-n", "--pidfile=", "kandian", "--config", self.ini],
                           stdout=log, stderr=subprocess.STDOUT, cwd=self.directory)
         log.close()
-        start = self.log_size_at_start = self.log_size()
+        start = self.log_size()
         ready = wait_until(lambda: self.proc.poll() is not None or b"kandian ready" in self._read(start), timeout, 0.2)
         if self.proc.poll() is not None or not ready:
             raise SystemExit("the daemon did not start:\n" + self._read(start)[-3000:].decode(errors="replace"))
@@ -405,7 +406,7 @@ class Camera:
     def _answer(self, frame: Frame) -> None:
         try:
             request = m.decode_body(frame.cmd, False, frame.data)
-            data = self.state.answer(request).to_xml()
+            data = device_answer(self.state, request).to_xml()
         except Exception:
             return
         self.commands += 1
@@ -556,7 +557,7 @@ class RtspPlayer:
             while time.monotonic() < end:
                 try:
                     chunk = self.sock.recv(1 << 16)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 except OSError:
                     chunk = b""
@@ -737,7 +738,8 @@ class Probe:
 
     def as_dict(self) -> dict:
         return {"name": self.name, "passed": self.passed, "sent": self.sent, "figures": self.figures,
-                "checks": [{"label": l, "ok": o, "detail": d} for l, o, d in self.checks], "error": self.error}
+                "checks": [{"label": label, "ok": ok, "detail": detail} for label, ok, detail in self.checks],
+                "error": self.error}
 
 
 class Suite:

@@ -72,8 +72,7 @@ import tempfile
 import time
 
 # bench/_measure.py, beside this script
-from _measure import CLK_TCK, die_with_parent as _die_with_parent, machine_busy
-from _measure import folded_stacks, proc_stat as _stat, say
+from _measure import CLK_TCK, die_with_parent as _die_with_parent, folded_stacks, machine_busy, proc_stat as _stat, say
 
 HERE = os.path.abspath(__file__)
 BIN = os.path.dirname(sys.executable)
@@ -460,7 +459,11 @@ def serve_control(handler, hello: dict, asynchronous: bool = False) -> None:
 def begin_logging(path: str) -> None:
     """Info and up to a file, as ``twistd`` would log."""
     from twisted.logger import (
-        FilteringLogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner, textFileLogObserver,
+        FilteringLogObserver,
+        LogLevel,
+        LogLevelFilterPredicate,
+        globalLogBeginner,
+        textFileLogObserver,
     )
     stream = open(path, "a", encoding="utf-8")
     globalLogBeginner.beginLoggingTo(
@@ -471,7 +474,7 @@ def begin_logging(path: str) -> None:
 # -- parent side: processes, /proc ------------------------------------------------------------------------
 
 
-_children: list["Child"] = []
+_children: list[Child] = []
 
 
 class Child:

@@ -77,8 +77,7 @@ import time
 from xml.sax.saxutils import escape
 
 # bench/_measure.py, beside this script
-from _measure import CLK_TCK, folded_stacks, machine_busy, percentile, reap, say, spawn
-from _measure import proc_stat as _stat, reap_all
+from _measure import CLK_TCK, folded_stacks, machine_busy, percentile, proc_stat as _stat, reap, reap_all, say, spawn
 
 BIN = os.path.dirname(sys.executable)
 LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
@@ -182,8 +181,8 @@ def machine() -> dict:
             model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
     except OSError:
         pass
-    import twisted
     import spyne
+    import twisted
     return {"cores": os.cpu_count(), "cpu": model, "kernel": platform.release(),
             "memory_gib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1),
             "python": "%s %s" % (platform.python_implementation(), platform.python_version()),
@@ -193,7 +192,11 @@ def machine() -> dict:
 def begin_logging(path: str) -> None:
     """Info and up to a file, as ``twistd`` would (access-log lines included)."""
     from twisted.logger import (
-        FilteringLogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner, textFileLogObserver,
+        FilteringLogObserver,
+        LogLevel,
+        LogLevelFilterPredicate,
+        globalLogBeginner,
+        textFileLogObserver,
     )
     stream = open(path, "a", encoding="utf-8")
     globalLogBeginner.beginLoggingTo(
@@ -472,7 +475,7 @@ def run_wrk(wrk: str, load: Load, seconds: float, args, directory: str) -> dict:
     command = [wrk, "-t", str(args.threads), "-c", str(args.connections), "-d", "%gs" % seconds,
                "--timeout", "10s", "--latency", "-s", load.script(directory), url]
     out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
-    line = next((l for l in out.stdout.splitlines() if l.startswith("WRK-RESULT ")), None)
+    line = next((text for text in out.stdout.splitlines() if text.startswith("WRK-RESULT ")), None)
     if out.returncode != 0 or line is None:
         raise RuntimeError("wrk failed (%s):\n%s\n%s" % (out.returncode, out.stdout, out.stderr))
     result = json.loads(line.split(" ", 1)[1])

@@ -12,7 +12,8 @@ from __future__ import annotations
 import configparser
 import os
 import zoneinfo
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 from psycopg2.extensions import parse_dsn

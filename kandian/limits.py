@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import collections
 import resource
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 import attrs
 from twisted.internet import protocol
@@ -221,11 +222,6 @@ def raise_open_file_limit() -> int:
         except (ValueError, OSError):
             pass
     return soft
-
-
-def open_file_limit() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
 @attrs.define

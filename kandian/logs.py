@@ -12,7 +12,11 @@ from __future__ import annotations
 import sys
 
 from twisted.logger import (
-    FilteringLogObserver, LogLevel, LogLevelFilterPredicate, jsonFileLogObserver, textFileLogObserver,
+    FilteringLogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    jsonFileLogObserver,
+    textFileLogObserver,
 )
 
 

@@ -12,7 +12,8 @@ import hashlib
 import hmac
 import os
 
-# 2**14 × 8 × 128 B = 16 MiB of memory per hash, about 40 ms on one core here.
+# 2**14 × 8 × 128 B = 16 MiB of memory per hash; its CPU time on one core is measured in
+# docs/benchmarks.md ("SOAP", first logins).
 LOG2_N = 14
 R = 8
 P = 1

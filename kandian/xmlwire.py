@@ -23,7 +23,7 @@ no Twisted.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence, Union
+from collections.abc import Iterable, Sequence
 
 from lxml import etree
 
@@ -60,7 +60,7 @@ _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010fff
 _INTEGER = re.compile(r"[+-]?[0-9]{1,20}")
 
 Element = etree._Element
-Value = Union[None, str, int, Sequence[tuple[str, "Value"]]]
+Value = str | int | Sequence[tuple[str, "Value"]] | None
 
 
 class XMLWireError(ValueError):

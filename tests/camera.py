@@ -110,11 +110,11 @@ class Camera:
                 pass
         try:
             code = yield _within(self.child.ended, timeout)
-        except defer.TimeoutError:
+        except defer.TimeoutError as e:
             procs.kill(self.child)
             yield self.child.ended
             raise AssertionError("the camera did not stop within %s s of SIGTERM:\n%s"
-                                 % (timeout, self.output))
+                                 % (timeout, self.output)) from e
         return code
 
 
@@ -149,8 +149,8 @@ def start_camera(testcase=None, *, width: int = 640, height: int = 360, fps: int
         text = child.output.decode("utf-8", "replace")
         if "No module named 'gi'" in text or "Namespace GstRtspServer not available" in text:
             raise AssertionError("GStreamer's RTSP server for Python is not installed: %s\n%s"
-                                 % (INSTALL_HINT, text))
-        raise AssertionError("the camera did not get ready (%r):\n%s" % (problem, text))
+                                 % (INSTALL_HINT, text)) from problem
+        raise AssertionError("the camera did not get ready (%r):\n%s" % (problem, text)) from problem
     camera = Camera(child, line.group(1).decode())
     if testcase is not None:
         testcase.addCleanup(_stop_cleanly, testcase, camera)
@@ -222,7 +222,7 @@ def run_player(args: list[str], timeout: float):
     player.transport.closeStdin()
     try:
         code = yield _within(player.ended, timeout)
-    except defer.TimeoutError:
+    except defer.TimeoutError as e:
         try:
             player.transport.signalProcess("KILL")
         except error.ProcessExitedAlready:
@@ -230,7 +230,7 @@ def run_player(args: list[str], timeout: float):
         yield player.ended
         raise PlayerTimeout("%s hung for %s s and was killed: %s\nstderr:\n%s" % (
             os.path.basename(args[0]), timeout, " ".join(args),
-            b"".join(player.err).decode("utf-8", "replace")))
+            b"".join(player.err).decode("utf-8", "replace"))) from e
     return code, b"".join(player.out), b"".join(player.err).decode("utf-8", "replace")
 
 

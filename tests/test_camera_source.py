@@ -11,8 +11,7 @@ from __future__ import annotations
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
-from tests.camera import (alive, descendants, ffmpeg_pull, ffprobe, require, run_player,
-                          start_camera)
+from tests.camera import alive, descendants, ffmpeg_pull, ffprobe, require, run_player, start_camera
 
 
 def only_video(testcase, result):

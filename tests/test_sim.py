@@ -7,13 +7,14 @@ registration server by a fake IAgent.
 
 from __future__ import annotations
 
+import ast
 import gc
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import attrs
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
@@ -77,7 +78,7 @@ from kandian.device.messages import (
     registry,
 )
 from kandian.register.messages import RegisterRequest, RegisterResponse
-from kandian.sim.answers import answered_classes
+from kandian.sim import answers
 from kandian.sim.fleet import Fleet
 from kandian.sim.link import PLATFORM_COMMANDS, DeviceLink, LinkLost, LoginRefused, NotLoggedIn, RequestTimeout
 from kandian.sim.register import CONTENT_TYPE, RegisterError, register
@@ -474,7 +475,7 @@ class StateTests(SynchronousTestCase):
         self.state = DeviceState(DEV_ID, "key")
 
     def ask(self, request: Message, state: DeviceState | None = None) -> Any:
-        response = (state or self.state).answer(request)
+        response = answers.answer(state or self.state, request)
         self.assertIsInstance(response, message_class(request.CMD, True))
         return response
 
@@ -489,10 +490,10 @@ class StateTests(SynchronousTestCase):
             response.to_xml()
 
     def test_every_platform_class_has_an_answer(self) -> None:
-        self.assertEqual(answered_classes(), frozenset(PLATFORM_CLASSES))
+        self.assertEqual(answers.answered_classes(), frozenset(PLATFORM_CLASSES))
 
     def test_device_requests_are_not_answered(self) -> None:
-        self.assertRaises(UnsupportedRequest, self.state.answer, self.state.login_request())
+        self.assertRaises(UnsupportedRequest, answers.answer, self.state, self.state.login_request())
 
     def test_other_devid_refused(self) -> None:
         self.assertEqual(self.ask(GetChannelRequest(DevID=NVR_ID, ChannelNo=0, StreamType=1)).Result, FAILED)
@@ -697,6 +698,44 @@ class StateTests(SynchronousTestCase):
         nvr = DeviceState(NVR_ID, "key", NVR, channel_num=8)
         ability = nvr.ability_request()
         self.assertEqual((ability.ChannelNum, ability.EStoreFlag, ability.Onvif), (8, 0, None))
+
+
+def _sim_imports() -> dict[str, set[str]]:
+    """Module -> the kandian.sim modules it imports anywhere in its body (function-level too)."""
+    import kandian.sim
+
+    graph: dict[str, set[str]] = {}
+    for path in Path(kandian.sim.__file__).parent.glob("*.py"):
+        name = "kandian.sim" if path.stem == "__init__" else f"kandian.sim.{path.stem}"
+        found = graph.setdefault(name, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            found.update(t for t in targets if t.startswith("kandian.sim.") and t != name)
+    return graph
+
+
+class LayeringTests(SynchronousTestCase):
+    def test_no_import_cycle(self) -> None:
+        """state is the bottom of the simulator: no kandian.sim module imports one that imports it back."""
+        graph = _sim_imports()
+        self.assertEqual(graph["kandian.sim.state"], set())
+
+        def reach(start: str) -> set[str]:
+            seen: set[str] = set()
+            todo = [start]
+            while todo:
+                for nxt in graph.get(todo.pop(), ()):
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        todo.append(nxt)
+            return seen
+
+        self.assertEqual([m for m in sorted(graph) if m in reach(m)], [])
 
 
 class MemoryTests(SynchronousTestCase):

@@ -16,7 +16,7 @@ from twisted.logger import Logger
 from twisted.web import resource, server
 
 from .. import __version__
-from ..store.pool import DatabaseUnavailable
+from ..core.errors import DatabaseUnavailable
 
 log = Logger()
 

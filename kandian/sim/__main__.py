@@ -18,7 +18,8 @@ from __future__ import annotations
 import argparse
 import resource
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from twisted.internet import task
 from twisted.internet.defer import Deferred

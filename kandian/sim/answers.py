@@ -3,8 +3,8 @@
 :func:`answer` takes a platform request of CMD 0x60–0x82 (any class of
 :mod:`kandian.device.messages` the platform sends) and returns the device's
 response, changing the :class:`~kandian.sim.state.DeviceState` so that a set
-followed by a get round-trips. It is what
-:meth:`DeviceState.answer <kandian.sim.state.DeviceState.answer>` calls.
+followed by a get round-trips. The simulated link (:mod:`kandian.sim.link`)
+calls it for every platform request.
 
 Pure: no I/O, no Twisted.
 
@@ -53,7 +53,8 @@ from __future__ import annotations
 import datetime
 import re
 import zlib
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
 

@@ -29,7 +29,8 @@ up at the end. :func:`start_fleet` returns the running :class:`Fleet`
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 from twisted.internet.defer import Deferred

@@ -54,13 +54,13 @@ def launch_line(width: int, height: int, fps: int, bitrate: int, keyint: int) ->
     """
     return (
         "( videotestsrc is-live=true pattern=ball animation-mode=frames "
-        "! video/x-raw,format=I420,width={w},height={h},framerate={fps}/1 "
+        f"! video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 "
         "! x264enc tune=zerolatency speed-preset=ultrafast threads=1 "
-        "bitrate={kbps} pass=cbr vbv-buf-capacity=1000 key-int-max={keyint} "
+        f"bitrate={bitrate} pass=cbr vbv-buf-capacity=1000 key-int-max={keyint} "
         "option-string=nal-hrd=cbr:filler "
         "! video/x-h264,profile=baseline "
         "! rtph264pay name=pay0 pt=96 config-interval=1 )"
-    ).format(w=width, h=height, fps=fps, kbps=bitrate, keyint=keyint)
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

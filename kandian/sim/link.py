@@ -14,7 +14,7 @@ its connection to the platform:
   or :class:`LinkLost`;
 * a platform request (CMD 0x60–0x82, §7.4.3 表 2) is decoded, logged in
   :attr:`DeviceLink.commands_received` and answered with the same CMD and SEQ
-  by :meth:`kandian.sim.state.DeviceState.answer`;
+  by :func:`kandian.sim.answers.answer`;
 * a device is tolerant: a frame with a bad digest, an unknown CMD, a body
   that does not decode or an answer to nothing is dropped (the first one on
   a link is logged, the others counted in :attr:`DeviceLink.bad_frames`).
@@ -51,6 +51,7 @@ from kandian.device.messages import (
     NotifyPictureResponse,
     decode_body,
 )
+from kandian.sim.answers import answer
 from kandian.sim.state import DeviceState
 
 __all__ = [
@@ -353,7 +354,7 @@ class DeviceLink(Protocol):
         if len(self.commands_received) > self.keep_commands:
             del self.commands_received[: len(self.commands_received) - self.keep_commands]
         try:
-            response = self.state.answer(request)
+            response = answer(self.state, request)
             data = response.to_xml()
         except Exception:
             self.log.failure("Device {dev_id}: cannot answer {request!r}", dev_id=self.state.dev_id, request=request)

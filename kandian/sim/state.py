@@ -13,10 +13,9 @@ settings the platform can change.
   :meth:`~DeviceState.record_play_request` (§7.5.23),
   :meth:`~DeviceState.picture_request` (§7.5.27),
   :meth:`~DeviceState.alarm_request` (§7.5.34).
-* :meth:`~DeviceState.answer` takes any platform request of CMD 0x60–0x82
-  that has a body class and returns the device's response, changing the
-  state, so that a set followed by a get round-trips; the rules it follows
-  are in :mod:`kandian.sim.answers`.
+* How the device answers the platform's requests of CMD 0x60–0x82, changing
+  this state, is :func:`kandian.sim.answers.answer` (which imports this
+  module, never the other way round).
 
 Pure: no I/O, no Twisted, no clock. Times come in as arguments (POSIX
 seconds, as ``IReactorTime.seconds()`` gives them).
@@ -37,7 +36,8 @@ hotspots, none in use.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -219,7 +219,7 @@ class NvrBinding:
 
 
 class UnsupportedRequest(MessageError):
-    """:meth:`DeviceState.answer` was given something that is not a platform request."""
+    """:func:`kandian.sim.answers.answer` was given something that is not a platform request."""
 
 
 class Settings:
@@ -384,16 +384,6 @@ class DeviceState:
         """True once after something the ability report carries has changed (§7.5.2)."""
         changed, self._ability_changed = self._ability_changed, False
         return changed
-
-    def answer(self, request: Message) -> Message:
-        """The response to a platform request of CMD 0x60–0x82 (see :mod:`kandian.sim.answers`).
-
-        Refusals are responses with a non-zero Result; a request that is not
-        the platform's raises :class:`UnsupportedRequest`.
-        """
-        from kandian.sim.answers import answer  # answers imports this module
-
-        return answer(self, request)
 
     # -- what the device reads and changes itself -----------------------------------
 
