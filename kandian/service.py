@@ -226,7 +226,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
 
     def rtsp(p: Platform):
         from .rtsp.authorize import PlatformAuthorizer
-        from .rtsp.relay import RelayFactory
+        from .rtsp.relay import RelayFactory, tcp_endpoints
         from .store.relay import RelayStore
         from .throttle import FailureThrottle
 
@@ -238,7 +238,8 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
                                                 order=c.upstream_order, max_streams=c.max_streams_per_device,
                                                 may_dial=p.dial_policy, throttle=throttle)
         return RelayFactory(p.relay_authorizer, p.reactor, p.clock, media_timeout=c.media_timeout,
-                            idle_timeout=c.idle_timeout, connect_timeout=c.connect_timeout, stats=p.relay_stats,
+                            idle_timeout=c.idle_timeout, endpoints=tcp_endpoints(p.reactor, c.connect_timeout),
+                            stats=p.relay_stats,
                             request_timeout=c.request_timeout)
 
     return {
