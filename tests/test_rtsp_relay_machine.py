@@ -289,3 +289,12 @@ class MachineTests(unittest.TestCase):
         other = "rtsp://10.0.0.5:5540/x"
         self.assertEqual(relay.rewriter.down("url=%s/trackID=0" % (other,)), "url=%s/trackID=0" % (other,))
         self.assertEqual(relay.rewriter.down("rtsp://10.0.0.5:554/other"), "rtsp://relay.example:8554/other")
+
+
+class AuthorityTests(unittest.SynchronousTestCase):
+    def test_authority(self):
+        from kandian.rtsp.url import authority
+
+        self.assertEqual(authority(CAMERA_BASE), "rtsp://10.0.0.5:554")
+        self.assertEqual(authority("rtsp://[::1]:8554?x=1"), "rtsp://[::1]:8554")
+        self.assertEqual(authority("rtsp://h"), "rtsp://h")

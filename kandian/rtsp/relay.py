@@ -56,7 +56,7 @@ from ..limits import RateLimitedLog
 from ..logs import peer_text
 from .message import BadVersion, Headers, InterleavedRun, Request, Response, RTSPDecoder, RTSPError
 from .transport import format_transport, parse_transport
-from .url import parse_rtsp_url, rebase_url, replace_base
+from .url import authority, parse_rtsp_url, rebase_url, replace_base
 
 log = Logger()
 
@@ -144,12 +144,6 @@ class RelayStats:
         self.refusals: collections.Counter = collections.Counter()  # (code, why) → count
         self.client_frames_dropped = 0  # interleaved frames a client sent before any SETUP was accepted
         self.slow_clients = 0  # sessions closed because the client stopped reading
-
-
-def authority(url: str) -> str:
-    """``rtsp://host:port`` of an absolute URL."""
-    scheme, _, rest = url.partition("://")
-    return scheme + "://" + rest.split("/", 1)[0].split("?", 1)[0]
 
 
 class _Rewriter:
@@ -258,8 +252,8 @@ class ClientConnection(protocol.Protocol):
 
     # -- the state machine: every move goes through here
 
-    def _enter(self, state: State) -> None:
-        """Move to *state*, doing what entering and leaving it entail."""
+    def _enter(self, state: State, why: str = "") -> None:
+        """Move to *state*, doing what entering and leaving it entail (*why*: of a close, for the log)."""
         old = self.state
         if state not in TRANSITIONS[old]:
             raise BadTransition("%s -> %s" % (old, state))
@@ -280,6 +274,14 @@ class ClientConnection(protocol.Protocol):
             if old is State.RELAYING:
                 self.stats.active -= 1
                 self.factory.sessions.discard(self)
+            key, self.upstream_key = self.upstream_key, None
+            if key is not None:
+                self.factory.authorizer.release(key)
+            self.transport.loseConnection()
+            if self.upstream is not None:
+                self.upstream.transport.loseConnection()
+            if old is State.RELAYING:
+                log.info("RTSP relay session for {key} ended: {why}", key=peer_text(key), why=why)
 
     def _cancel_deadline(self) -> None:
         if self._deadline is not None and self._deadline.active():
@@ -499,19 +501,8 @@ class ClientConnection(protocol.Protocol):
                 self.send_to_client(Response.for_request(request, code))
 
     def close(self, why: str) -> None:
-        if self.state is State.CLOSED:
-            return
-        was_relaying = self.state is State.RELAYING
-        self._enter(State.CLOSED)
-        key = self.upstream_key
-        if self.upstream_key is not None:
-            self.factory.authorizer.release(self.upstream_key)
-            self.upstream_key = None
-        self.transport.loseConnection()
-        if self.upstream is not None:
-            self.upstream.transport.loseConnection()
-        if was_relaying:
-            log.info("RTSP relay session for {key} ended: {why}", key=peer_text(key), why=why)
+        if self.state is not State.CLOSED:
+            self._enter(State.CLOSED, why)
 
     def upstream_failed(self, why: str) -> None:
         log.warn("RTSP relay: {why}", why=why)

@@ -3,9 +3,10 @@
 :func:`parse_rtsp_url` takes the spec's
 ``rtsp://ip:port/realplay?devid=…&channelno=…&streamtype=…&hashtoken=…`` apart,
 with the ``/trackID=1`` that clients append after the query split off;
-:func:`replace_base` and :func:`rebase_url` rewrite ``Content-Base``,
-``Content-Location``, ``RTP-Info: url=`` and SDP ``a=control:`` between the
-client's and the camera's view.  No I/O, no Twisted.
+:func:`replace_base` and :func:`rebase_url` (with :func:`authority`) are how
+the relay rewrites request URIs, ``Content-Base``, ``Content-Location``,
+``RTP-Info: url=`` and SDP ``a=control:`` between the client's and the
+camera's view.  No I/O, no Twisted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from urllib.parse import unquote
 
 from .message import DEFAULT_PORT
 
-__all__ = ["RTSPURL", "parse_rtsp_url", "strict_query", "replace_base", "rebase_url"]
+__all__ = ["RTSPURL", "authority", "parse_rtsp_url", "strict_query", "replace_base", "rebase_url"]
 
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -80,6 +81,12 @@ def parse_rtsp_url(url: str) -> RTSPURL:
             key, _, value = part.partition("=")
             query.setdefault(unquote(key), unquote(value))
     return RTSPURL(host.lower(), port, path or "/", query, raw_query, suffix)
+
+
+def authority(url: str) -> str:
+    """``scheme://host:port`` of an absolute URL, as written (user information included)."""
+    scheme, _, rest = url.partition("://")
+    return scheme + "://" + rest.split("/", 1)[0].split("?", 1)[0]
 
 
 _ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
