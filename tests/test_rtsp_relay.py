@@ -277,6 +277,21 @@ class RelayTests(unittest.TestCase):
         self.assertIs(session.transport.producer, session.upstream.transport)
         self.assertIs(session.upstream.transport.producer, session.transport)
 
+    @defer.inlineCallbacks
+    def test_a_control_before_the_query_reaches_the_camera_with_the_cameras_query(self):
+        """GStreamer puts the control before the query (``…/realplay/stream=0?devid=…``): the camera
+        gets its own query (its token), never the client's."""
+        player = yield self.player()
+        player.send("DESCRIBE", self.base)
+        yield wait_for(lambda: len(player.responses) == 1)
+        path, _, query = self.base.partition("?")
+        player.send("SETUP", "%s/stream=0?%s" % (path, query), [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
+        yield wait_for(lambda: len(player.responses) == 2)
+        camera_path, _, camera_query = self.camera.base.partition("?")
+        setup = self.camera.connections[0].requests[1]
+        self.assertNotIn("CLIENT", setup.uri)
+        self.assertEqual(setup.uri, "%s/stream=0?%s" % (camera_path, camera_query))
+
 
 class RefusalLogTests(unittest.TestCase):
     """A guesser makes every connection a refusal: counted each time, logged once a minute per source."""
@@ -311,25 +326,6 @@ class RefusalLogTests(unittest.TestCase):
         self.assertEqual(last["more"], "; 99 more from it since the last line")
         for call in clock.getDelayedCalls():
             call.cancel()
-
-
-class TrackURLTests(RelayTests):
-    """The shapes of track URLs clients build from the Content-Base."""
-
-    @defer.inlineCallbacks
-    def test_a_control_before_the_query_reaches_the_camera_with_the_cameras_query(self):
-        """GStreamer puts the control before the query (``…/realplay/stream=0?devid=…``): the camera
-        gets its own query (its token), never the client's."""
-        player = yield self.player()
-        player.send("DESCRIBE", self.base)
-        yield wait_for(lambda: len(player.responses) == 1)
-        path, _, query = self.base.partition("?")
-        player.send("SETUP", "%s/stream=0?%s" % (path, query), [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
-        yield wait_for(lambda: len(player.responses) == 2)
-        camera_path, _, camera_query = self.camera.base.partition("?")
-        setup = self.camera.connections[0].requests[1]
-        self.assertNotIn("CLIENT", setup.uri)
-        self.assertEqual(setup.uri, "%s/stream=0?%s" % (camera_path, camera_query))
 
 
 class DialTests(unittest.TestCase):
