@@ -255,12 +255,13 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
 
     def rtsp(p: Platform):
         from .rtsp.authorize import PlatformAuthorizer
-        from .rtsp.relay import RelayFactory
+        from .rtsp.relay import RelayFactory, tcp_endpoints
 
         c = p.config.rtsp
         p.relay_authorizer = PlatformAuthorizer(p.core.play)
         return RelayFactory(p.relay_authorizer, p.reactor, p.clock, media_timeout=c.media_timeout,
-                            idle_timeout=c.idle_timeout, connect_timeout=c.connect_timeout, stats=p.relay_stats,
+                            idle_timeout=c.idle_timeout, endpoints=tcp_endpoints(p.reactor, c.connect_timeout),
+                            stats=p.relay_stats,
                             request_timeout=c.request_timeout)
 
     return {

@@ -277,6 +277,21 @@ class RelayTests(unittest.TestCase):
         self.assertIs(session.transport.producer, session.upstream.transport)
         self.assertIs(session.upstream.transport.producer, session.transport)
 
+    @defer.inlineCallbacks
+    def test_a_control_before_the_query_reaches_the_camera_with_the_cameras_query(self):
+        """GStreamer puts the control before the query (``…/realplay/stream=0?devid=…``): the camera
+        gets its own query (its token), never the client's."""
+        player = yield self.player()
+        player.send("DESCRIBE", self.base)
+        yield wait_for(lambda: len(player.responses) == 1)
+        path, _, query = self.base.partition("?")
+        player.send("SETUP", "%s/stream=0?%s" % (path, query), [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
+        yield wait_for(lambda: len(player.responses) == 2)
+        camera_path, _, camera_query = self.camera.base.partition("?")
+        setup = self.camera.connections[0].requests[1]
+        self.assertNotIn("CLIENT", setup.uri)
+        self.assertEqual(setup.uri, "%s/stream=0?%s" % (camera_path, camera_query))
+
 
 class RefusalLogTests(unittest.TestCase):
     """A guesser makes every connection a refusal: counted each time, logged once a minute per source."""
@@ -311,3 +326,26 @@ class RefusalLogTests(unittest.TestCase):
         self.assertEqual(last["more"], "; 99 more from it since the last line")
         for call in clock.getDelayedCalls():
             call.cancel()
+
+
+class DialTests(unittest.TestCase):
+    """The upstream's candidates are dialled in turn, for a client that is still there."""
+
+    def test_no_further_candidate_is_dialled_once_the_client_left(self):
+        from twisted.internet.testing import MemoryReactorClock, StringTransport
+        from twisted.test.iosim import ConnectionCompleter
+
+        memory = MemoryReactorClock()
+        authorizer = Authorizer(Upstream("81100000001", [("10.0.0.9", 554, "rtsp://10.0.0.9/x"),
+                                                         ("10.0.0.5", 554, "rtsp://10.0.0.5/x")]))
+        factory = RelayFactory(authorizer, memory, memory)
+        relay = factory.buildProtocol(None)
+        transport = StringTransport()
+        relay.makeConnection(transport)
+        relay.dataReceived(b"DESCRIBE rtsp://relay/realplay?devid=1&hashtoken=x RTSP/1.0\r\nCSeq: 1\r\n\r\n")
+        self.assertEqual([c[0] for c in memory.tcpClients], ["10.0.0.9"])
+        relay.connectionLost(None)
+        ConnectionCompleter(memory).failOnce()
+        self.assertEqual(memory.tcpClients, [])
+        self.assertEqual(authorizer.released, ["81100000001"])
+        self.assertEqual(sum(factory.stats.refusals.values()), 0)

@@ -27,7 +27,9 @@ other.  A request, from its first byte to its end, must arrive within
 ``request_timeout`` seconds, and a new connection's first request too:
 otherwise 408 and the connection is closed — however slowly it trickles.
 
-Upstream hosts are dialled only as IP literals (a name is never resolved).
+Upstream hosts are dialled only as IP literals (a name is never resolved),
+through the endpoints the factory is handed (``endpoints(host, port) ->
+IStreamClientEndpoint``; :func:`tcp_endpoints` over a reactor in service).
 A client whose requests the upstream leaves unanswered gets a status for
 each: 503 when no upstream accepted the connection, 504 when every attempt
 timed out, 502 when the upstream closed or spoke something other than RTSP,
@@ -41,10 +43,12 @@ front (whose authorizer asks the platform over the device link).
 from __future__ import annotations
 
 import collections
-from typing import NamedTuple
+import enum
+from typing import Callable, NamedTuple
 
 from twisted.internet import defer, error, protocol
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
+from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.logger import Logger
 
 from ..dialpolicy import ip_literal
@@ -52,7 +56,7 @@ from ..limits import RateLimitedLog
 from ..logs import peer_text
 from .message import BadVersion, Headers, InterleavedRun, Request, Response, RTSPDecoder, RTSPError
 from .transport import format_transport, parse_transport
-from .url import parse_rtsp_url
+from .url import authority, parse_rtsp_url, rebase_url, replace_base
 
 log = Logger()
 
@@ -74,6 +78,49 @@ class Upstream(NamedTuple):
 
 
 CLIENT_BUFFER = 128 * 1024
+
+
+class State(enum.StrEnum):
+    """Where a client connection is; :data:`TRANSITIONS` says where it may go."""
+
+    NEW = "new"  # waiting for the first request
+    AUTHORIZING = "authorizing"  # the authorizer has the first request; client reads paused
+    CONNECTING = "connecting"  # authorized: dialling the upstream's candidates in turn
+    RELAYING = "relaying"  # one upstream connected; everything passes both ways
+    CLOSED = "closed"  # both sides closed or closing; nothing more is read or sent
+
+
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.NEW: frozenset({State.AUTHORIZING, State.CLOSED}),
+    State.AUTHORIZING: frozenset({State.CONNECTING, State.CLOSED}),
+    State.CONNECTING: frozenset({State.RELAYING, State.CLOSED}),
+    State.RELAYING: frozenset({State.CLOSED}),
+    State.CLOSED: frozenset(),
+}
+
+# Waiting on the authorizer or the upstream: the client's requests are queued
+# and its request deadline is not running (nothing is read from it).
+_WAITING = frozenset({State.AUTHORIZING, State.CONNECTING})
+
+
+class BadTransition(Exception):
+    """A relay bug: a move the state machine does not have."""
+
+
+Endpoints = Callable[[str, int], IStreamClientEndpoint]
+
+
+def tcp_endpoints(reactor, timeout: float) -> Endpoints:
+    """The relay's dialler over *reactor*: TCP to an IP literal (v4 or v6), never a name."""
+
+    def endpoint(host: str, port: int) -> IStreamClientEndpoint:
+        address = ip_literal(host)
+        if address is None:
+            raise ValueError("not an IP address: %r" % (host[:64],))
+        endpoint_class = TCP6ClientEndpoint if address.version == 6 else TCP4ClientEndpoint
+        return endpoint_class(reactor, str(address), port, timeout=timeout)
+
+    return endpoint
 
 
 class _Upstream(protocol.ClientFactory):
@@ -99,51 +146,54 @@ class RelayStats:
         self.slow_clients = 0  # sessions closed because the client stopped reading
 
 
-def authority(url: str) -> str:
-    """``rtsp://host:port`` of an absolute URL."""
-    scheme, _, rest = url.partition("://")
-    return scheme + "://" + rest.split("/", 1)[0].split("?", 1)[0]
-
-
 class _Rewriter:
-    """Maps URLs between the client's view and the upstream's."""
+    """Maps URLs between the client's view and the upstream's
+    (:func:`~kandian.rtsp.url.rebase_url` for a URL, :func:`~kandian.rtsp.url.replace_base` in text)."""
 
     def __init__(self, client_base: str, upstream_base: str, upstream_host: str, client_host: str):
-        self.pairs_up = [(client_base, upstream_base), (authority(client_base), authority(upstream_base))]
-        self.pairs_down = [(b, a) for a, b in self.pairs_up]
+        self.client_base = client_base
+        self.upstream_base = upstream_base
+        self.client_authority = authority(client_base)
+        self.upstream_authority = authority(upstream_base)
         self.upstream_host = upstream_host
         self.client_host = client_host
 
-    @staticmethod
-    def _apply(text: str, pairs) -> str:
-        for old, new in pairs:
-            if old in text:
-                text = text.replace(old, new)
-        return text
+    def up(self, url: str) -> str:
+        """A URL the client sent, as the upstream must see it."""
+        rebased = rebase_url(url, self.client_base, self.upstream_base)
+        if rebased is not None:
+            return rebased
+        return replace_base(url, self.client_authority, self.upstream_authority)
+
+    def down(self, text: str) -> str:
+        """Text from the upstream (a header value, an SDP) with its URLs as the client must see them."""
+        rebased = rebase_url(text, self.upstream_base, self.client_base)
+        if rebased is not None:
+            return rebased
+        text = replace_base(text, self.upstream_base, self.client_base)
+        return replace_base(text, self.upstream_authority, self.client_authority)
 
     def request(self, request: Request) -> Request:
-        uri = self._apply(request.uri, self.pairs_up[:1]) if request.uri.startswith(self.pairs_up[0][0]) \
-            else self._apply(request.uri, self.pairs_up[1:])
-        return Request(request.method, uri, request.headers, request.body, request.version)
+        return Request(request.method, self.up(request.uri), request.headers, request.body, request.version)
 
     def response(self, message):
         headers = Headers(message.headers)
         for name in ("Content-Base", "Content-Location", "RTP-Info", "Location"):
             value = headers.get(name)
             if value is not None:
-                headers.set(name, self._apply(value, self.pairs_down))
+                headers.set(name, self.down(value))
         transport = headers.get("Transport")
         if transport is not None and self.upstream_host in transport:
             headers.set("Transport", transport.replace(self.upstream_host, self.client_host))
         body = message.body
         if body and (headers.get("Content-Type") or "").startswith("application/sdp"):
-            text = self._apply(body.decode("utf-8", "surrogateescape"), self.pairs_down)
+            text = self.down(body.decode("utf-8", "surrogateescape"))
             lines = [line.replace(self.upstream_host, self.client_host) if line[:2] in ("o=", "c=") else line
                      for line in text.split("\n")]
             body = "\n".join(lines).encode("utf-8", "surrogateescape")
         if isinstance(message, Response):
             return Response(message.code, message.reason, headers, body, message.version)
-        return Request(message.method, self._apply(message.uri, self.pairs_down), headers, body, message.version)
+        return Request(message.method, self.down(message.uri), headers, body, message.version)
 
 
 class UpstreamConnection(protocol.Protocol):
@@ -187,7 +237,7 @@ class ClientConnection(protocol.Protocol):
         self.clock = factory.clock
         self.stats = factory.stats
         self.decoder = RTSPDecoder(max_body_bytes=64 * 1024, coalesce_interleaved=True)
-        self.state = "new"  # new → authorizing → relaying → closed
+        self.state = State.NEW
         self.queue: list = []  # client events that arrived before the upstream was ready
         self.upstream: UpstreamConnection | None = None
         self.upstream_key: str | None = None
@@ -199,6 +249,44 @@ class ClientConnection(protocol.Protocol):
         self._sent: dict[int, Request] = {}  # CSeq → request sent upstream, not yet answered
         self._setup_done = False  # the upstream accepted a SETUP: client RTCP may pass
         self._dropped_frames = 0
+
+    # -- the state machine: every move goes through here
+
+    def _enter(self, state: State, why: str = "") -> None:
+        """Move to *state*, doing what entering and leaving it entail (*why*: of a close, for the log)."""
+        old = self.state
+        if state not in TRANSITIONS[old]:
+            raise BadTransition("%s -> %s" % (old, state))
+        self.state = state
+        if state is State.AUTHORIZING:
+            # nothing is read while the authorizer and the upstream are sought
+            self._cancel_deadline()
+            self.transport.pauseProducing()
+        elif state is State.RELAYING:
+            self.factory.sessions.add(self)
+            self.stats.active += 1
+            self.stats.sessions += 1
+        elif state is State.CLOSED:
+            for timer in (self._timer, self._deadline):
+                if timer is not None and timer.active():
+                    timer.cancel()
+            self._timer = self._deadline = None
+            if old is State.RELAYING:
+                self.stats.active -= 1
+                self.factory.sessions.discard(self)
+            key, self.upstream_key = self.upstream_key, None
+            if key is not None:
+                self.factory.authorizer.release(key)
+            self.transport.loseConnection()
+            if self.upstream is not None:
+                self.upstream.transport.loseConnection()
+            if old is State.RELAYING:
+                log.info("RTSP relay session for {key} ended: {why}", key=peer_text(key), why=why)
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
 
     # -- client bytes
 
@@ -212,7 +300,7 @@ class ClientConnection(protocol.Protocol):
         self._deadline = self.clock.callLater(self.factory.request_timeout, self._request_late)
 
     def dataReceived(self, data):
-        if self.state == "closed":
+        if self.state is State.CLOSED:
             return
         self.last_client = self.clock.seconds()
         try:
@@ -229,13 +317,13 @@ class ClientConnection(protocol.Protocol):
             return
         for event in events:
             self._client_event(event)
-            if self.state == "closed":
+            if self.state is State.CLOSED:
                 return
         self._watch_request(bool(events))
 
     def _watch_request(self, completed: bool) -> None:
         """Start the deadline at a message's first byte, end it at its last."""
-        if self.state == "new":
+        if self.state is State.NEW:
             return  # the connection's own deadline runs until the first request is whole
         partial = self.decoder.buffered > 0
         if self._deadline is not None and (completed or not partial):
@@ -247,7 +335,7 @@ class ClientConnection(protocol.Protocol):
 
     def _request_late(self) -> None:
         self._deadline = None
-        if self.state == "authorizing":
+        if self.state in _WAITING:
             # not the client's fault: nothing is read while the upstream is sought
             self._deadline = self.clock.callLater(self.factory.request_timeout, self._request_late)
             return
@@ -255,20 +343,17 @@ class ClientConnection(protocol.Protocol):
                                "request timeout: no whole request within %d s" % (self.factory.request_timeout,))
 
     def _client_event(self, event):
-        if self.state == "relaying":
+        state = self.state
+        if state is State.RELAYING:
             self._to_upstream(event)
-        elif self.state == "new":
+        elif state is State.NEW:
             if not isinstance(event, Request):
                 self._answer_and_close(Response.for_request(None, 400), "the first message must be a request")
                 return
-            self.state = "authorizing"
-            if self._deadline is not None and self._deadline.active():
-                self._deadline.cancel()
-            self._deadline = None
             self.queue.append(event)
-            self.transport.pauseProducing()
+            self._enter(State.AUTHORIZING)
             self._authorize(event)
-        elif self.state == "authorizing":
+        elif state in _WAITING:
             self.queue.append(event)
 
     @defer.inlineCallbacks
@@ -283,10 +368,11 @@ class ClientConnection(protocol.Protocol):
             log.failure("RTSP relay: authorizing {uri} failed", uri=_safe(request.uri))
             self._refuse(request, 500, "internal error")
             return
-        if self.state == "closed":
+        if self.state is State.CLOSED:
             self.factory.authorizer.release(upstream.key)
             return
         self.upstream_key = upstream.key
+        self._enter(State.CONNECTING)
         timeouts = tried = 0
         for host, port, base in upstream.candidates:
             address = ip_literal(host)
@@ -296,31 +382,30 @@ class ClientConnection(protocol.Protocol):
                 continue
             tried += 1
             try:
-                endpoint_class = TCP6ClientEndpoint if address.version == 6 else TCP4ClientEndpoint
-                yield endpoint_class(self.factory.reactor, str(address), port,
-                                     timeout=self.factory.connect_timeout).connect(_Upstream(self))
+                yield self.factory.endpoints(str(address), port).connect(_Upstream(self))
             except Exception as e:
                 timeouts += isinstance(e, error.TimeoutError)
                 log.info("RTSP relay: {key} not reachable at {host}:{port}: {why}", key=peer_text(upstream.key),
                          host=peer_text(host), port=port, why=e.__class__.__name__)
+                if self.state is State.CLOSED:
+                    return  # the client left while this one was dialled
                 continue
-            if self.state == "closed":
+            if self.state is State.CLOSED:
                 self.upstream.transport.loseConnection()
                 return
             client_base = _base(request.uri)
             client_host = parse_rtsp_url(client_base).host
             self.rewriter = _Rewriter(client_base, base, host, client_host)
-            self.state = "relaying"
-            self.factory.sessions.add(self)
-            self.stats.active += 1
-            self.stats.sessions += 1
+            self._enter(State.RELAYING)
             self.transport.registerProducer(self.upstream.transport, True)
             self.upstream.transport.registerProducer(self.transport, True)
             queued, self.queue = self.queue, []
             for event in queued:
                 self._to_upstream(event)
-            if self.state == "relaying":
+            if self.state is State.RELAYING:
                 self.transport.resumeProducing()
+            return
+        if self.state is State.CLOSED:
             return
         if tried and timeouts == tried:
             self._refuse(request, 504, "upstream connection timed out")
@@ -395,7 +480,7 @@ class ClientConnection(protocol.Protocol):
             if held_back is not None:
                 log.info("RTSP relay: {code} to {peer}: {why}{more}", code=response.code, peer=_peer(self.transport),
                          why=peer_text(why, 160), more=_more(held_back))
-        if self.state != "closed":
+        if self.state is not State.CLOSED:
             self.transport.write(response.to_bytes())
         self.close(why)
 
@@ -410,32 +495,14 @@ class ClientConnection(protocol.Protocol):
     def _answer_unanswered(self, code: int, why: str) -> None:
         """Each request the upstream left unanswered gets *code*, so the client sees why."""
         unanswered, self._sent = list(self._sent.values()), {}
-        if unanswered and self.state != "closed":
+        if unanswered and self.state is not State.CLOSED:
             self.stats.refusals[(code, why)] += len(unanswered)
             for request in unanswered:
                 self.send_to_client(Response.for_request(request, code))
 
     def close(self, why: str) -> None:
-        if self.state == "closed":
-            return
-        was_relaying = self.state == "relaying"
-        self.state = "closed"
-        for timer in (self._timer, self._deadline):
-            if timer is not None and timer.active():
-                timer.cancel()
-        self._timer = self._deadline = None
-        if was_relaying:
-            self.stats.active -= 1
-            self.factory.sessions.discard(self)
-        key = self.upstream_key
-        if self.upstream_key is not None:
-            self.factory.authorizer.release(self.upstream_key)
-            self.upstream_key = None
-        self.transport.loseConnection()
-        if self.upstream is not None:
-            self.upstream.transport.loseConnection()
-        if was_relaying:
-            log.info("RTSP relay session for {key} ended: {why}", key=peer_text(key), why=why)
+        if self.state is not State.CLOSED:
+            self._enter(State.CLOSED, why)
 
     def upstream_failed(self, why: str) -> None:
         log.warn("RTSP relay: {why}", why=why)
@@ -443,13 +510,13 @@ class ClientConnection(protocol.Protocol):
         self.close(why)
 
     def upstream_lost(self, reason) -> None:
-        if self.state != "closed":
+        if self.state is not State.CLOSED:
             self._answer_unanswered(502, "upstream closed")
             self.close("upstream closed")
 
     def connectionLost(self, reason=protocol.connectionDone):
         self.factory.connections.discard(self)
-        if self.state != "closed":
+        if self.state is not State.CLOSED:
             self.close("client closed")
 
     # -- timeouts (§10.4)
@@ -516,13 +583,24 @@ def _safe(uri: str) -> str:
 
 
 class RelayFactory(protocol.ServerFactory):
+    """The relay's listening side.  *endpoints* dials the upstreams (by default
+    :func:`tcp_endpoints` over *reactor* with *connect_timeout*); *clock* (by
+    default *reactor*) times everything."""
+
     noisy = False
 
-    def __init__(self, authorizer, reactor, clock=None, *, media_timeout: float = 10.0, idle_timeout: float = 60.0,
-                 connect_timeout: float = 5.0, stats: RelayStats | None = None, request_timeout: float = 10.0):
+    def __init__(self, authorizer, reactor=None, clock=None, *, endpoints: Endpoints | None = None,
+                 media_timeout: float = 10.0, idle_timeout: float = 60.0, connect_timeout: float = 5.0,
+                 stats: RelayStats | None = None, request_timeout: float = 10.0):
         self.authorizer = authorizer
-        self.reactor = reactor
         self.clock = clock if clock is not None else reactor
+        if self.clock is None:
+            raise TypeError("RelayFactory needs a clock (or a reactor)")
+        if endpoints is None:
+            if reactor is None:
+                raise TypeError("RelayFactory needs endpoints (or a reactor to dial TCP with)")
+            endpoints = tcp_endpoints(reactor, connect_timeout)
+        self.endpoints = endpoints
         self.media_timeout = media_timeout
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout

@@ -2,16 +2,23 @@
 
 :func:`parse_rtsp_url` and :func:`strict_query` live with the play-URL format
 in :mod:`kandian.playurl` (re-exported here);
-:func:`replace_base` and :func:`rebase_url` rewrite ``Content-Base``,
-``Content-Location``, ``RTP-Info: url=`` and SDP ``a=control:`` between the
-client's and the camera's view.  No I/O, no Twisted.
+:func:`replace_base` and :func:`rebase_url` (with :func:`authority`) are how
+the relay rewrites request URIs, ``Content-Base``, ``Content-Location``,
+``RTP-Info: url=`` and SDP ``a=control:`` between the client's and the
+camera's view.  No I/O, no Twisted.
 """
 
 from __future__ import annotations
 
 from ..playurl import RTSPURL, parse_rtsp_url, strict_query
 
-__all__ = ["RTSPURL", "parse_rtsp_url", "strict_query", "replace_base", "rebase_url"]
+__all__ = ["RTSPURL", "authority", "parse_rtsp_url", "strict_query", "replace_base", "rebase_url"]
+
+
+def authority(url: str) -> str:
+    """``scheme://host:port`` of an absolute URL, as written (user information included)."""
+    scheme, _, rest = url.partition("://")
+    return scheme + "://" + rest.split("/", 1)[0].split("?", 1)[0]
 
 
 # Characters that continue a URL: after a match of the base, one of these
