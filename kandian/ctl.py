@@ -20,7 +20,13 @@ import sys
 import unicodedata
 
 from twisted.internet import defer, task
-from twisted.logger import globalLogBeginner, FilteringLogObserver, LogLevel, LogLevelFilterPredicate, textFileLogObserver
+from twisted.logger import (
+    FilteringLogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    globalLogBeginner,
+    textFileLogObserver,
+)
 
 from .config import ConfigError, load
 from .core.accounts import Accounts
@@ -136,6 +142,7 @@ def _dispatch(args, db, out):
 def _accounts(db) -> Accounts:
     """The core's accounts for the operator's commands (no sessions are opened here)."""
     from twisted.internet import reactor
+
     from .store.connector import Store
     return Accounts(Store(db), reactor, passwords=None, throttle=None, sms=None, session_timeout=0,
                     version_floors={}, sms_interval=0, sms_daily_limit=0)

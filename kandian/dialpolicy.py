@@ -14,7 +14,7 @@ public address (the peer address of its link), a configured TURN relay
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable
+from collections.abc import Iterable
 
 import attrs
 
@@ -85,7 +85,7 @@ class DialPolicy:
         return may_dial(host, link_peer_ip, self.turn_ips, self.allow_networks)
 
     @classmethod
-    def from_config(cls, config) -> "DialPolicy":
+    def from_config(cls, config) -> DialPolicy:
         """From ``[register] turn_address``/``backup_turn_address`` (only IP
         literals count: a relay configured by name goes in ``upstream_allow``)
         and ``[rtsp] upstream_allow``."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
@@ -241,6 +241,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
 
     def mcu(p: Platform):
         from twisted.web import resource as web_resource
+
         from .mcu.api import application
         from .mcu.handlers import McuHandlers
         from .mcu.soap import SoapResource
@@ -331,7 +332,7 @@ class KandianService(service.MultiService):
         if self.tune_gc:
             _tune_gc()
         log.info("kandian ready: {listeners}", listeners=", ".join(
-            "%s %s" % (name, _address(l.port)) for name, l in self.listeners.items()))
+            "%s %s" % (name, _address(listener.port)) for name, listener in self.listeners.items()))
         return self
 
     def _plan_caps(self) -> limits.Plan:
@@ -343,8 +344,8 @@ class KandianService(service.MultiService):
         for warning in caps.warnings:
             log.warn("{warning}", warning=warning)
         log.info("connection caps (open-file limit {open_files}): {caps}", open_files=open_files,
-                 caps=", ".join("%s %d%s" % (l.name, l.max_connections, " (%d per address)" % l.max_per_address
-                                                if l.max_per_address else "") for l in caps.limits.values()))
+                 caps=", ".join("%s %d%s" % (cap.name, cap.max_connections, " (%d per address)" % cap.max_per_address
+                                                if cap.max_per_address else "") for cap in caps.limits.values()))
         return caps
 
     def _bound_port(self, name: str) -> int | None:

@@ -37,5 +37,5 @@ def makeService(options, reactor=None):
     except ConfigError as e:
         # One line, no traceback: twistd has not started logging yet.
         print("kandian: config error: %s" % (e,), file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     return KandianService(config, reactor, exit_on_failure=True, tune_gc=True)

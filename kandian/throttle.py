@@ -16,7 +16,7 @@ as new ones arrive.
 from __future__ import annotations
 
 import ipaddress
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 import attrs
 

@@ -6,13 +6,11 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from kandian.passwords import verify_password
-
 from kandian.store.migrate import available
 
 from . import procs
 from .pg import DatabaseTestCase
 from .test_twistd import write_config
-
 
 LATEST = len(available())
 

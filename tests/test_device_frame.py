@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import struct
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from kandian.device.frame import (

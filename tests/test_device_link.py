@@ -13,7 +13,12 @@ from twisted.trial import unittest
 from kandian.device import messages as m
 from kandian.device.frame import Frame, FrameDecoder
 from kandian.device.link import (
-    BadAnswer, CommandTimeout, DeviceLink, DeviceRefused, LinkLost, MAX_QUEUED_REQUESTS,
+    MAX_QUEUED_REQUESTS,
+    BadAnswer,
+    CommandTimeout,
+    DeviceLink,
+    DeviceRefused,
+    LinkLost,
 )
 
 from .strategies import chunked

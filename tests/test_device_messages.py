@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 import attrs
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from kandian import xmlwire
@@ -45,7 +44,7 @@ BOM = b"\xef\xbb\xbf"
 # The spec's samples (§7.5.1, §7.5.3, §7.5.2, §7.5.34) with realistic values,
 # keeping their quirks: encoding=" UTF-8", padding and line breaks inside
 # values, "</DevVer >". Closing tags that did not match are corrected.
-LOGIN_REQ_SAMPLE = BOM + """<?xml version="1.0" encoding=" UTF-8" ?>
+LOGIN_REQ_SAMPLE = BOM + b"""<?xml version="1.0" encoding=" UTF-8" ?>
 <LOGIN_REQ>
     <DevVer>V1.5_20131210</DevVer >
     <DevID>81100000001</DevID>
@@ -61,7 +60,7 @@ LOGIN_REQ_SAMPLE = BOM + """<?xml version="1.0" encoding=" UTF-8" ?>
     <NetType>1</NetType>
     <NatType>3</NatType>
 </LOGIN_REQ>
-""".encode()
+"""
 
 LOGIN_REQ_EXPECTED = LoginRequest(
     DevVer="V1.5_20131210",
@@ -78,18 +77,18 @@ LOGIN_REQ_EXPECTED = LoginRequest(
 )
 
 HEARTBEAT_REQ_SAMPLE = (
-    '<?xml version="1.0" encoding=" UTF-8" ?>\r\n'
-    "<HEARTBEAT_REQ>\r\n"
-    "<DevID>81100000001</DevID>\r\n"
-    "<CurVideoNum>2</CurVideoNum>\r\n"
-    "<UpnpIP>  \r\n0.0.0.0</UpnpIP>\r\n"
-    "<RtspUpnpPort>35544</RtspUpnpPort>\r\n"
-    "<LocalIP>192.168.1.64</LocalIP>\r\n"
-    "<RtspLocalPort>554</RtspLocalPort>\r\n"
-    "<TurnRelayIP>118.123.4.5</TurnRelayIP>\r\n"
-    "<RtspTurnRelayPort>49170  \r\n</RtspTurnRelayPort>\r\n"
-    "</HEARTBEAT_REQ>\r\n"
-).encode()
+    b'<?xml version="1.0" encoding=" UTF-8" ?>\r\n'
+    b"<HEARTBEAT_REQ>\r\n"
+    b"<DevID>81100000001</DevID>\r\n"
+    b"<CurVideoNum>2</CurVideoNum>\r\n"
+    b"<UpnpIP>  \r\n0.0.0.0</UpnpIP>\r\n"
+    b"<RtspUpnpPort>35544</RtspUpnpPort>\r\n"
+    b"<LocalIP>192.168.1.64</LocalIP>\r\n"
+    b"<RtspLocalPort>554</RtspLocalPort>\r\n"
+    b"<TurnRelayIP>118.123.4.5</TurnRelayIP>\r\n"
+    b"<RtspTurnRelayPort>49170  \r\n</RtspTurnRelayPort>\r\n"
+    b"</HEARTBEAT_REQ>\r\n"
+)
 
 HEARTBEAT_REQ_EXPECTED = HeartbeatRequest(
     DevID="81100000001",
@@ -102,7 +101,7 @@ HEARTBEAT_REQ_EXPECTED = HeartbeatRequest(
     RtspTurnRelayPort=49170,
 )
 
-ABILITYUP_REQ_SAMPLE = """<?xml version="1.0" encoding=" UTF-8" ?>
+ABILITYUP_REQ_SAMPLE = b"""<?xml version="1.0" encoding=" UTF-8" ?>
 <ABILITYUP_REQ>
   <DevID>81100000001</DevID>
   <ChannelNum>1</ChannelNum>
@@ -133,7 +132,7 @@ ABILITYUP_REQ_SAMPLE = """<?xml version="1.0" encoding=" UTF-8" ?>
   </Onvif>
 
 </ABILITYUP_REQ>
-""".encode()
+"""
 
 ABILITYUP_REQ_EXPECTED = AbilityUpRequest(
     DevID="81100000001",

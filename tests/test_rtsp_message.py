@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from kandian.rtsp.message import (

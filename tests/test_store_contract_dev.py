@@ -126,7 +126,7 @@ class AlarmsContract(DeviceSliceContract):
         self.assertEqual(rows[0][3].timestamp(), self.now + 1100)
         total, rows = yield self.store.alarms.page(user_id, DEV, 1, None, None, 0, 10)
         self.assertEqual(total, 6)
-        start = datetime.datetime.fromtimestamp(self.now + 1000, datetime.timezone.utc)
+        start = datetime.datetime.fromtimestamp(self.now + 1000, datetime.UTC)
         total, rows = yield self.store.alarms.page(user_id, None, None, start, None, 0, 10)
         self.assertEqual([r[3].timestamp() for r in rows], [self.now + 1100, self.now + 1000])
         total, rows = yield self.store.alarms.page(user_id, None, None, None, None, 10, 10)

@@ -13,7 +13,6 @@ from twisted.trial import unittest
 from twisted.web.client import Agent, readBody
 
 from kandian.store.embedded import read_postmaster_pid
-
 from kandian.store.migrate import available
 
 from . import procs

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from twisted.internet import defer, threads
 from twisted.logger import Logger

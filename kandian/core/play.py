@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import collections
 import re
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -28,8 +29,17 @@ from twisted.logger import Logger
 from ..dialpolicy import DialPolicy
 from ..logs import peer_text
 from ..playurl import PlayUrl, format_play_url
-from .errors import (BadValue, DeviceOffline, NoRoute, NoSuchChannel, NoSuchDevice, StreamClosed,
-                     TokenRefused, TooManyFailures, TooManyStreams)
+from .errors import (
+    BadValue,
+    DeviceOffline,
+    NoRoute,
+    NoSuchChannel,
+    NoSuchDevice,
+    StreamClosed,
+    TokenRefused,
+    TooManyFailures,
+    TooManyStreams,
+)
 
 log = Logger()
 

@@ -22,10 +22,22 @@ from ..core.errors import log_failure
 from ..logs import peer_text
 from ..wiretime import format_time, parse_time
 from .messages import (
-    AbilityUpRequest, AbilityUpResponse, AlarmNotifyRequest, AlarmNotifyResponse,
-    ExceptionNotifyRequest, ExceptionNotifyResponse, HeartbeatRequest, HeartbeatResponse,
-    LoginRequest, LoginResponse, NotifyPictureRequest, NotifyPictureResponse,
-    RecordPlayRequest, RecordPlayResponse, VideoPlayRequest, VideoPlayResponse,
+    AbilityUpRequest,
+    AbilityUpResponse,
+    AlarmNotifyRequest,
+    AlarmNotifyResponse,
+    ExceptionNotifyRequest,
+    ExceptionNotifyResponse,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    LoginRequest,
+    LoginResponse,
+    NotifyPictureRequest,
+    NotifyPictureResponse,
+    RecordPlayRequest,
+    RecordPlayResponse,
+    VideoPlayRequest,
+    VideoPlayResponse,
 )
 from .results import OK, OTHER_ERROR, RESULTS, result_for
 

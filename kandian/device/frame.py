@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-from typing import Callable, Iterator, Union
+from collections.abc import Callable, Iterator
 
 import attrs
 
@@ -112,7 +112,7 @@ class BadDigest:
     digest: bytes
 
 
-FrameEvent = Union[Frame, BadDigest]
+FrameEvent = Frame | BadDigest
 
 
 def decode_frame(

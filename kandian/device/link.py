@@ -46,8 +46,17 @@ from ..core.errors import log_failure
 from ..logs import peer_text
 from .frame import BadDigest, Frame, FrameDecoder, FrameError, FrameTooLarge, next_seq
 from .messages import (
-    DEVICE_INITIATED, HeartbeatRequest, LoginRequest, LoginResponse, MessageError, OutOfRange,
-    StoreQueryResponse, decode_body, encode_body, message_class, registry,
+    DEVICE_INITIATED,
+    HeartbeatRequest,
+    LoginRequest,
+    LoginResponse,
+    MessageError,
+    OutOfRange,
+    StoreQueryResponse,
+    decode_body,
+    encode_body,
+    message_class,
+    registry,
 )
 from .results import OTHER_ERROR
 

@@ -1,4 +1,5 @@
-"""The local device router: :class:`~kandian.core.interfaces.IDeviceRouter` over this node's links (§7.4, §7.5.6–§7.5.39).
+"""The local device router: :class:`~kandian.core.interfaces.IDeviceRouter` over this node's links
+(§7.4, §7.5.6–§7.5.39).
 
 Commands go to the link in the :class:`~kandian.device.registry.LinkRegistry`;
 the link's own failures (:class:`~kandian.device.link.CommandError` and its

@@ -25,11 +25,9 @@ from ..core.errors import DomainError
 from ..logs import peer_text
 from ..wiretime import format_time, parse_time
 from . import api
-from .results import QUIET, fault_for, result_for
+from .results import OK, QUIET, fault_for, result_for
 
 log = Logger()
-
-OK, NO_DEVICE, OFFLINE, OTHER = 0, 3, 4, 255
 
 
 # DevList entries as plain records of the contract's field names (kandian.mcu.api.Dev):

@@ -43,8 +43,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
-from ..logs import peer_text
 from ..core.errors import DatabaseUnavailable
+from ..logs import peer_text
 from . import envelope
 
 log = Logger()

@@ -42,7 +42,8 @@ from __future__ import annotations
 
 import re
 import struct
-from typing import Any, Callable, Iterable, Iterator, Mapping, Union
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import attrs
 
@@ -441,7 +442,7 @@ class InterleavedRun:
         return out
 
 
-Event = Union[Request, Response, Interleaved, InterleavedRun]
+Event = Request | Response | Interleaved | InterleavedRun
 
 
 class RTSPError(ValueError):

@@ -44,7 +44,8 @@ from __future__ import annotations
 
 import collections
 import enum
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from twisted.internet import defer, error, protocol
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
@@ -199,7 +200,7 @@ class _Rewriter:
 class UpstreamConnection(protocol.Protocol):
     """The relay's connection to the camera (or to a camera's front)."""
 
-    def __init__(self, client: "ClientConnection"):
+    def __init__(self, client: ClientConnection):
         self.client = client
         self.decoder = RTSPDecoder(max_body_bytes=256 * 1024, coalesce_interleaved=True)
 
@@ -232,7 +233,7 @@ class UpstreamConnection(protocol.Protocol):
 class ClientConnection(protocol.Protocol):
     """One client of the relay."""
 
-    def __init__(self, factory: "RelayFactory"):
+    def __init__(self, factory: RelayFactory):
         self.factory = factory
         self.clock = factory.clock
         self.stats = factory.stats

@@ -8,7 +8,8 @@ served, :func:`format_transport` writes the offers kept.  No I/O, no Twisted.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 

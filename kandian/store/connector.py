@@ -17,11 +17,11 @@ class Store:
 
     def __init__(self, db, node: str = "local"):
         from .alarms import AlarmStore
+        from .bindings import Bindings
         from .devices import DeviceStore
         from .firmware import FirmwareStore
         from .links import LinkStore
         from .relay import RelayStore
-        from .bindings import Bindings
         from .sessions import Sessions
         from .sms_requests import SmsRequests
         from .tokens import TokenStore

@@ -310,8 +310,8 @@ class EmbeddedPostgres:
 
     @defer.inlineCallbacks
     def _ensure_database(self, socket_dir):
-        from txpostgres import txpostgres
         import psycopg2
+        from txpostgres import txpostgres
         conn = txpostgres.Connection(reactor=self.reactor)
         yield conn.connect("host=%s port=%d user=%s dbname=postgres" % (socket_dir, PORT, SUPERUSER))
         try:

@@ -10,15 +10,15 @@ slow.
 
 from __future__ import annotations
 
-from .fakes.relay import FakeRelay
-from .fakes.tokens import FakeTokens
 from .fakes.alarms import FakeAlarms
 from .fakes.bindings import FakeBindings
 from .fakes.devices import FakeDevices
 from .fakes.firmware import FakeFirmware
 from .fakes.links import FakeLinks
+from .fakes.relay import FakeRelay
 from .fakes.sessions import FakeSessions
 from .fakes.sms_requests import FakeSmsRequests
+from .fakes.tokens import FakeTokens
 from .fakes.users import FakeUsers
 
 

@@ -125,8 +125,9 @@ class LinkStore:
                   public_ip: str | None, public_port: int | None, now: float,
                   upnp_reachable: bool | None = None) -> defer.Deferred:
         """Record a login; *upnp_reachable* None means "to be probed"."""
-        return self.db.runOperation(_LOGGED_IN, (self.node, dev_ver, *addresses, net_type, nat_type, public_ip, public_port, upnp_reachable,
-             upnp_reachable, now, now, now, dev_id))
+        return self.db.runOperation(_LOGGED_IN, (
+            self.node, dev_ver, *addresses, net_type, nat_type, public_ip, public_port, upnp_reachable,
+            upnp_reachable, now, now, now, dev_id))
 
     def offline(self, gone: dict[str, float]) -> defer.Deferred:
         """Mark devices offline (DevID → when its link closed), unless another

@@ -69,7 +69,8 @@ class TokenStore:
         stream = str(stream_type) if file_name is None else file_name
         tokens = [new_token(account, dev_id, channel_no, stream, now) for _ in purposes]
         if tokens:
-            yield self.db.runOperation(_ISSUE, (dev_id, channel_no, stream_type, file_name, user_id, now, now + ttl, tokens, list(purposes)))
+            yield self.db.runOperation(_ISSUE, (dev_id, channel_no, stream_type, file_name, user_id, now, now + ttl,
+                                                tokens, list(purposes)))
         return tokens
 
     @defer.inlineCallbacks

@@ -68,6 +68,12 @@ children ≤ 256 (``<Video>`` ≤ 64). A value beyond its bound raises
 with whitespace, since the reader strips it.
 """
 
+from kandian.device.messages import (
+    camera as _camera,
+    maintenance as _maintenance,
+    reports as _reports,
+    storage as _storage,
+)
 from kandian.device.messages.base import (
     DEVICE_INITIATED,
     DeviceRequest,
@@ -80,6 +86,7 @@ from kandian.device.messages.base import (
     message_class,
     registry,
 )
+from kandian.device.messages.camera import *  # noqa: F401,F403
 from kandian.device.messages.items import (
     DayPolicy,
     IpcamChannel,
@@ -89,14 +96,9 @@ from kandian.device.messages.items import (
     WeekPolicy,
     WifiSSID,
 )
-from kandian.device.messages.reports import *  # noqa: F401,F403
-from kandian.device.messages.camera import *  # noqa: F401,F403
-from kandian.device.messages.storage import *  # noqa: F401,F403
 from kandian.device.messages.maintenance import *  # noqa: F401,F403
-from kandian.device.messages import camera as _camera
-from kandian.device.messages import maintenance as _maintenance
-from kandian.device.messages import reports as _reports
-from kandian.device.messages import storage as _storage
+from kandian.device.messages.reports import *  # noqa: F401,F403
+from kandian.device.messages.storage import *  # noqa: F401,F403
 
 __all__ = [
     "DEVICE_INITIATED",

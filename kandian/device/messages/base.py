@@ -20,7 +20,8 @@ that exists can always be written. Decoding failures of any kind surface as
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, ClassVar, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 from lxml import etree

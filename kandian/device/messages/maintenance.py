@@ -14,8 +14,8 @@ import attrs
 
 from kandian.device.messages import items
 from kandian.device.messages.base import (
-    DeviceRequest,
     MAX_CHANNELS,
+    DeviceRequest,
     Message,
     StatusResponse,
     channel_no,

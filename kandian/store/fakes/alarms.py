@@ -50,5 +50,5 @@ class FakeAlarms:
         return defer.succeed((len(rows), [
             ((devices.get(a["dev_id"], {}).get("name") or a["dev_id"]), a["alarm_type"],
              didos.get((a["dev_id"], a["dido_no"]), ""),
-             datetime.datetime.fromtimestamp(a["at"], datetime.timezone.utc))
+             datetime.datetime.fromtimestamp(a["at"], datetime.UTC))
             for a in rows[offset:offset + limit]]))

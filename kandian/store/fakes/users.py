@@ -24,7 +24,7 @@ class FakeUsers:
         user_id = max(self.rows, default=0) + 1
         self.rows[user_id] = dict(user_id=user_id, mobile=mobile, password_hash=password_hash,
                                   max_devices=max_devices, status="active",
-                                  created_at=datetime.datetime.now(datetime.timezone.utc), password_set_at=None)
+                                  created_at=datetime.datetime.now(datetime.UTC), password_set_at=None)
         return defer.succeed(user_id)
 
     def active(self, mobile: str) -> defer.Deferred:
