@@ -67,12 +67,18 @@ class _Connection(txpostgres.Connection):
         except psycopg2.Error as e:
             return e
 
-    def _runInteraction(self, interaction, *args, **kwargs):
-        """txpostgres 1.7.0's own, but a rollback that fails because the
+    def runInteraction(self, interaction, *args, **kwargs):
+        """txpostgres' ``runInteraction`` (under the connection's ``lock``,
+        through its ``detector``), but a rollback that fails because the
         server dropped the connection is not logged: txpostgres logs every
         failed rollback with a traceback (``log.err``), one per transaction
         in flight when PostgreSQL dies.  The caller still gets
         ``RollbackFailed``, which the pool turns into DatabaseUnavailable."""
+        if self.detector:
+            return self.lock.run(self.detector.callChecking, self._transaction, interaction, *args, **kwargs)
+        return self.lock.run(self._transaction, interaction, *args, **kwargs)
+
+    def _transaction(self, interaction, *args, **kwargs):
         cursor = self.cursor()
         d = cursor.execute("begin")
         d.addCallback(interaction, *args, **kwargs)
