@@ -27,7 +27,7 @@ from collections.abc import Hashable
 from typing import Any
 
 import attrs
-from twisted.internet import protocol
+from twisted.internet import defer, protocol
 from twisted.logger import Logger
 
 from .config import Config, ConfigError
@@ -112,6 +112,29 @@ class _Refused(protocol.Protocol):
         self._abort = None
 
 
+class Drain:
+    """Deferreds that fire once *connections* (a collection its owner keeps)
+    is empty: the owner calls :meth:`check` whenever one closes."""
+
+    def __init__(self, connections):
+        self.connections = connections
+        self._waiting: list[defer.Deferred] = []
+
+    def wait(self) -> defer.Deferred:
+        """Fires once no connection is left (at once if none is); cancellable."""
+        if not self.connections:
+            return defer.succeed(None)
+        d: defer.Deferred = defer.Deferred(self._waiting.remove)
+        self._waiting.append(d)
+        return d
+
+    def check(self) -> None:
+        if not self.connections and self._waiting:
+            waiting, self._waiting = self._waiting, []
+            for d in waiting:
+                d.callback(None)
+
+
 class LimitingFactory(protocol.ServerFactory):
     """Wraps a listener's factory with its :class:`ListenerLimit`.
 
@@ -119,7 +142,8 @@ class LimitingFactory(protocol.ServerFactory):
     transport stays the real one, and nothing is added to each byte's path);
     the factory learns of a connection's end by hooking that protocol's
     ``connectionLost``.  ``connections`` is every open protocol it accepted,
-    for :class:`kandian.service.Listener` to close on stop.
+    for :class:`kandian.service.Listener` to close on stop, and
+    :meth:`when_drained` fires once they are all gone.
     """
 
     noisy = False
@@ -131,6 +155,7 @@ class LimitingFactory(protocol.ServerFactory):
         self.clock = clock
         self.answer = answer
         self.connections: set[Any] = set()
+        self._drain = Drain(self.connections)
         self.per_source: dict[str, int] = {}
         self.log = RateLimitedLog(clock)
 
@@ -142,6 +167,9 @@ class LimitingFactory(protocol.ServerFactory):
 
     def logPrefix(self):
         return self.limit.name
+
+    def when_drained(self) -> defer.Deferred:
+        return self._drain.wait()
 
     def buildProtocol(self, addr):
         limit = self.limit
@@ -182,6 +210,7 @@ class LimitingFactory(protocol.ServerFactory):
                 self.per_source[source] = left
             else:
                 del self.per_source[source]
+        self._drain.check()
 
     def _refuse(self, source: str | None, reason: str):
         limit = self.limit

@@ -12,6 +12,7 @@ limit (:mod:`kandian.limits`).
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import sys
@@ -50,23 +51,40 @@ from .throttle import FailureThrottle
 log = Logger()
 
 
+class TrackingFactory(policies.WrappingFactory):
+    """Knows the connections of a factory that does not keep its own."""
+
+    def __init__(self, wrapped):
+        super().__init__(wrapped)
+        self.connections = self.protocols
+        self._drain = limits.Drain(self.protocols)
+
+    def unregisterProtocol(self, p):
+        super().unregisterProtocol(p)
+        self._drain.check()
+
+    def when_drained(self) -> defer.Deferred:
+        return self._drain.wait()
+
+
 class Listener(StreamServerEndpointService):
     """A listener that fails start-up on a bind error, keeps its port, and on
     stop closes the connections it accepted (keep-alive HTTP clients, links
-    not yet logged in) instead of leaving them to the reactor's end.
+    not yet logged in) instead of leaving them to the reactor's end: each is
+    asked to close, and those still open ``close_grace`` seconds later (or at
+    once, without a *clock*) are aborted.
 
-    A factory that keeps its own ``connections`` (KandianService's
-    :class:`kandian.limits.LimitingFactory`, which adds nothing to each
-    byte's path) is used as it is; any other is wrapped in a
-    ``WrappingFactory`` to know its connections.
+    A factory that keeps its own ``connections`` and says ``when_drained``
+    (KandianService's :class:`kandian.limits.LimitingFactory`, which adds
+    nothing to each byte's path) is used as it is; any other is wrapped in a
+    :class:`TrackingFactory`.
     """
 
     close_grace = 5.0
 
     def __init__(self, name: str, description: str, endpoint, factory, clock=None):
-        if not hasattr(factory, "connections"):
-            factory = policies.WrappingFactory(factory)
-            factory.connections = factory.protocols
+        if not hasattr(factory, "when_drained"):
+            factory = TrackingFactory(factory)
         self.tracked = factory
         super().__init__(endpoint, factory)
         self.name = name
@@ -102,10 +120,12 @@ class Listener(StreamServerEndpointService):
         connections = self.tracked.connections
         for p in list(connections):
             p.transport.loseConnection()
-        waited = 0.0
-        while connections and waited < self.close_grace and self._clock is not None:
-            yield task.deferLater(self._clock, 0.02, lambda: None)
-            waited += 0.02
+        if connections and self._clock is not None:
+            drained = self.tracked.when_drained().addTimeout(self.close_grace, self._clock)
+            try:
+                yield drained
+            except defer.TimeoutError:
+                pass
         for p in list(connections):
             p.transport.abortConnection()
 
@@ -130,63 +150,102 @@ def _address(port) -> str:
     return str(host)
 
 
+def _unbound(name: str) -> int | None:
+    return None
+
+
 class Platform:
-    """The shared components the interfaces are built from, once the store is ready.
+    """What the listeners are built from: the store, the core over it, and the
+    interfaces' factories over the core (``factories``, one per configured
+    listener), all built here, in that order, once the store is ready.
 
     The link registry is here (not inside the device listener) because the MCU
-    service and the relay send commands through it."""
+    service and the relay send commands through it.  *bound_port(name)* is the
+    port a listener got (None before it is bound); *caps* the connection caps
+    the listeners are wrapped in (:func:`kandian.limits.plan`); *builders*
+    maps a listener name to the builder of its factory
+    (:func:`default_factories`)."""
 
-    def __init__(self, config: Config, reactor, db, clock=None):
+    def __init__(self, config: Config, reactor, db, clock=None, *, bound_port: Callable[[str], int | None] = _unbound,
+                 caps: limits.Plan | None = None, builders: dict[str, Callable[[Platform], object]] | None = None):
         self.config = config
         self.reactor = reactor
         self.clock = clock = clock if clock is not None else reactor
         self.db = db
-        timezone = config.platform.timezone
-        self.link_stats = LinkStats()
-        self.relay_stats = RelayStats()
-        self.links = LinkRegistry()
+        self.bound_port = bound_port
+        self.listener_limits: dict[str, limits.ListenerLimit] = caps.limits if caps is not None else {}
+        self.open_files: int | None = caps.open_files if caps is not None else None
+        # the store
         self.store = Store(db, node=config.platform.public_host)
         self.link_store = self.store.links
         self.tokens = self.store.tokens
+        # the core
+        self.link_stats = LinkStats()
+        self.relay_stats = RelayStats()
+        self.links = LinkRegistry()
+        self.router = LocalRouter(self.links)
+        self.dial_policy = DialPolicy.from_config(config)
         self.seen = SeenBatcher(self.link_store, clock)
         self.offline = OfflineBatcher(self.link_store, clock)
-        self.dial_policy = DialPolicy.from_config(config)
-        self.router = LocalRouter(self.links)
-        self.core = Core(devices=Devices(self.store, self.router, clock, seen=self.seen, offline=self.offline),
-                         alarms=Alarms(self.store, clock))
-        self.probe = UpnpProbe(reactor, self.core.devices, clock=clock, policy=self.dial_policy,
-                               peer_ip=self.links.peer_ip)
-        self.core.devices.probe = self.probe
-        c, t = config.rtsp, config.throttle
-        self.core.play = Play(
+        self.sms = LoggingSmsSender()
+        self.core = self._core(config, reactor, clock)
+        self.probe = self.core.devices.probe
+        self._purge = task.LoopingCall(self._purge_tokens)
+        self._purge.clock = clock  # LoopingCall's own way to take a clock
+        # the interfaces
+        self.controller = LinkController(self.core.devices, self.core.alarms, self.core.play, clock,
+                                         config.platform.timezone)
+        listeners = config.listeners()
+        self.soap = self._soap() if "mcu" in listeners else None
+        self.relay_authorizer = self._relay_authorizer() if "rtsp" in listeners else None
+        builders = builders if builders is not None else default_factories()
+        self.factories: dict[str, object] = {name: builders[name](self) for name in listeners}
+
+    def _core(self, config: Config, reactor, clock) -> Core:
+        t, mcu, rtsp = config.throttle, config.mcu, config.rtsp
+
+        def throttle() -> FailureThrottle:
+            return FailureThrottle(clock.seconds, per_address=t.failures_per_address,
+                                   per_account=t.failures_per_account, window=t.window)
+
+        def probe(devices: Devices) -> UpnpProbe:
+            return UpnpProbe(reactor, devices, clock=clock, policy=self.dial_policy, peer_ip=self.links.peer_ip)
+
+        devices = Devices(self.store, self.router, clock, make_probe=probe, seen=self.seen, offline=self.offline)
+        play = Play(
             self.store, self.router, clock, relay_address=lambda: (
                 config.platform.public_host, config.port_of("rtsp") or self.bound_port("rtsp")),
-            order=c.upstream_order, max_streams=c.max_streams_per_device, may_dial=self.dial_policy,
-            throttle=FailureThrottle(clock.seconds, per_address=t.failures_per_address,
-                                     per_account=t.failures_per_account, window=t.window))
-        self.controller = LinkController(self.core.devices, self.core.alarms, self.core.play, clock, timezone)
-        self.sms = LoggingSmsSender()
-        self._accounts_core(config, clock)
-        self._purge = task.LoopingCall(self._purge_tokens)
-        self._purge.clock = clock
-        self.bound_port: Callable[[str], int | None] = lambda name: None
-        self.listener_limits: dict[str, limits.ListenerLimit] = {}  # set by KandianService
-        self.open_files: int | None = None
-
-    def _accounts_core(self, config: Config, clock) -> None:
-        """core.accounts and core.bindings (§8.1–§8.6)."""
-        t, mcu = config.throttle, config.mcu
-        throttle = FailureThrottle(clock.seconds, per_address=t.failures_per_address,
-                                   per_account=t.failures_per_account, window=t.window)
-        self.core.accounts = Accounts(
-            self.store, clock, passwords=PasswordChecker(clock), throttle=throttle, sms=self.sms,
+            order=rtsp.upstream_order, max_streams=rtsp.max_streams_per_device, may_dial=self.dial_policy,
+            throttle=throttle())
+        # accounts and bindings (§8.1–§8.6) count failures in one throttle
+        accounts_throttle = throttle()
+        accounts = Accounts(
+            self.store, clock, passwords=PasswordChecker(clock), throttle=accounts_throttle, sms=self.sms,
             online=self.router.online, session_timeout=mcu.session_timeout,
             version_floors={"A": mcu.min_version_android, "I": mcu.min_version_ios, "W": mcu.min_version_windows},
             sms_interval=mcu.sms_interval, sms_daily_limit=mcu.sms_daily_limit)
-        self.core.bindings = Bindings(
-            self.store, clock, throttle=throttle, group=ConfiguredGroupPlatform(mcu.group_platform),
-            session_timeout=mcu.session_timeout, online=self.router.online,
-            reset=self.core.devices.reset_default)
+        bindings = Bindings(
+            self.store, clock, throttle=accounts_throttle, group=ConfiguredGroupPlatform(mcu.group_platform),
+            session_timeout=mcu.session_timeout, online=self.router.online, reset=devices.reset_default)
+        return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
+                    alarms=Alarms(self.store, clock))
+
+    def _soap(self):
+        """The §8 SOAP resource (``/mcu``), over the core."""
+        from .mcu.api import application
+        from .mcu.handlers import McuHandlers
+        from .mcu.soap import SoapResource
+
+        config = self.config
+        handlers = McuHandlers(core=self.core, clock=self.clock, config=config,
+                               ftp_port=functools.partial(self.bound_port, "ftp"))
+        return SoapResource(application(handlers), lambda: "http://%s:%s/mcu" % (
+            config.platform.public_host, config.port_of("mcu") or self.bound_port("mcu")))
+
+    def _relay_authorizer(self):
+        from .rtsp.authorize import PlatformAuthorizer
+
+        return PlatformAuthorizer(self.core.play)
 
     @defer.inlineCallbacks
     def start(self):
@@ -200,7 +259,7 @@ class Platform:
         """Close every device link and record them offline, while the store still answers."""
         if self._purge.running:
             self._purge.stop()
-        self.core.devices.stopping = True
+        self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
         yield self.seen.stop()
@@ -216,7 +275,7 @@ class Platform:
 
 
 def default_factories() -> dict[str, Callable[[Platform], object]]:
-    """Listener name → builder of its protocol factory."""
+    """Listener name → builder of its protocol factory, from the built platform."""
     from . import unavailable, web
     from .admin import web as admin_web
     from .register.resource import Addresses, Register, root
@@ -234,32 +293,22 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
                                  stats=p.link_stats)
 
     def register(p: Platform):
-        addresses = Addresses(p.config, link_port=lambda: p.bound_port("device"),
-                              ftp_port=lambda: p.bound_port("ftp"))
+        addresses = Addresses(p.config, link_port=functools.partial(p.bound_port, "device"),
+                              ftp_port=functools.partial(p.bound_port, "ftp"))
         return web.site(root(Register(p.core.devices, addresses, p.clock, p.config.platform.timezone,
                                       p.config.register.auto_provision)), **http(p, "register"))
 
     def mcu(p: Platform):
         from twisted.web import resource as web_resource
 
-        from .mcu.api import application
-        from .mcu.handlers import McuHandlers
-        from .mcu.soap import SoapResource
-
-        handlers = McuHandlers(
-            core=p.core, clock=p.clock, config=p.config, ftp_port=lambda: p.bound_port("ftp"))
-        p.soap = SoapResource(application(handlers), lambda: "http://%s:%s/mcu" % (
-            p.config.platform.public_host, p.config.port_of("mcu") or p.bound_port("mcu")))
         top = web_resource.Resource()
         top.putChild(b"mcu", p.soap)
         return web.site(top, max_body=256 * 1024, **http(p, "mcu"))
 
     def rtsp(p: Platform):
-        from .rtsp.authorize import PlatformAuthorizer
         from .rtsp.relay import RelayFactory, tcp_endpoints
 
         c = p.config.rtsp
-        p.relay_authorizer = PlatformAuthorizer(p.core.play)
         return RelayFactory(p.relay_authorizer, p.reactor, p.clock, media_timeout=c.media_timeout,
                             idle_timeout=c.idle_timeout, endpoints=tcp_endpoints(p.reactor, c.connect_timeout),
                             stats=p.relay_stats,
@@ -313,13 +362,11 @@ class KandianService(service.MultiService):
         caps = self._plan_caps()
         self.store.startService()
         db = yield self.store.ready
-        self.platform = Platform(self.config, self.reactor, db, clock=self.clock)
-        self.platform.bound_port = self._bound_port
-        self.platform.listener_limits = caps.limits
-        self.platform.open_files = caps.open_files
+        self.platform = Platform(self.config, self.reactor, db, clock=self.clock, bound_port=self._bound_port,
+                                 caps=caps, builders=self.factories)
         yield self.platform.start()
         for name, description in self.config.listeners().items():
-            factory = limits.LimitingFactory(self.factories[name](self.platform), caps.limits[name],
+            factory = limits.LimitingFactory(self.platform.factories[name], caps.limits[name],
                                              self.reactor, limits.REFUSALS.get(name, b""))
             endpoint = serverFromString(self.reactor, with_backlog(description))
             listener = Listener(name, description, endpoint, factory, clock=self.reactor)

@@ -17,7 +17,10 @@ class _FTPUnavailable(protocol.Protocol):
         self.transport.loseConnection()
 
 
+class _Factory(protocol.Factory):
+    protocol = _FTPUnavailable
+    noisy = False
+
+
 def ftp() -> protocol.Factory:
-    factory = protocol.Factory.forProtocol(_FTPUnavailable)
-    factory.noisy = False
-    return factory
+    return _Factory()

@@ -119,12 +119,15 @@ class Site(server.Site):
     """A Site of :class:`DeadlineChannel`; HTTP/1.1 only (an h2 channel would not keep the deadline)."""
 
     protocol = DeadlineChannel
-    limit = None  # kandian.limits.ListenerLimit: counts request timeouts
-    timeouts_log = None
+    displayTracebacks = False
+    noisy = False
 
-    def __init__(self, resource, *, request_timeout: float = REQUEST_TIMEOUT, **kw):
+    def __init__(self, resource, *, request_timeout: float = REQUEST_TIMEOUT, limit=None, **kw):
+        """*limit* (a ListenerLimit) counts request timeouts."""
         super().__init__(resource, **kw)
         self.request_timeout = request_timeout
+        self.limit = limit
+        self.timeouts_log = RateLimitedLog(self.reactor)
 
     def buildProtocol(self, addr):
         channel = super().buildProtocol(addr)
@@ -142,10 +145,5 @@ def site(resource, max_body: int = MAX_BODY, *, request_timeout: float = REQUEST
     request_class = type("Request", (LimitedRequest,), {"max_body": max_body})
     # bodies here are XML, never forms: no per-request Content-Type parsing
     # (Twisted does it with the email package) nor form decoding
-    s = Site(resource, requestFactory=request_class, parsePOSTFormSubmission=False,
-             request_timeout=request_timeout, timeout=idle_timeout, reactor=clock)
-    s.limit = limit
-    s.timeouts_log = RateLimitedLog(s.reactor)
-    s.displayTracebacks = False
-    s.noisy = False
-    return s
+    return Site(resource, requestFactory=request_class, parsePOSTFormSubmission=False,
+                request_timeout=request_timeout, limit=limit, timeout=idle_timeout, reactor=clock)

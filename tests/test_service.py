@@ -139,3 +139,71 @@ class UnreachableDatabaseTests(unittest.TestCase):
 def _later(seconds):
     from twisted.internet import task
     return task.deferLater(reactor, seconds, lambda: None)
+
+
+class _Held(protocol.Protocol):
+    """A connection that closes only when the test says so."""
+
+
+class ListenerStopTests(unittest.TestCase):
+    """Listener.stopService on a task.Clock: no polling, the grace, then abort."""
+
+    def listener(self, factory_of):
+        from twisted.internet.address import IPv4Address
+        from twisted.internet.endpoints import TCP4ServerEndpoint
+        from twisted.internet.task import Clock
+        from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+        from kandian.service import Listener
+
+        self.clock = Clock()
+        factory = factory_of(protocol.Factory.forProtocol(_Held))
+        listener = Listener("test", "tcp:0", TCP4ServerEndpoint(MemoryReactorClock(), 0), factory, clock=self.clock)
+        listener.startService()
+        held = []
+        for port in (40001, 40002):
+            p = listener.tracked.buildProtocol(IPv4Address("TCP", "192.0.2.1", port))
+            p.makeConnection(StringTransport())
+            held.append(p)
+        return listener, held
+
+    def limiting(self, wrapped):
+        from kandian import limits
+
+        return limits.LimitingFactory(wrapped, limits.ListenerLimit("test", 10), self.clock)
+
+    def close(self, p):
+        p.connectionLost(protocol.connectionDone)
+
+    def test_stop_ends_when_the_last_connection_closes(self):
+        for factory_of in (self.limiting, lambda f: f):
+            listener, (a, b) = self.listener(factory_of)
+            d = listener.stopService()
+            self.assertEqual([p.transport.disconnecting for p in (a, b)], [True, True])
+            self.assertNoResult(d)
+            self.close(a)
+            self.assertNoResult(d)
+            self.close(b)
+            self.successResultOf(d)
+            self.assertEqual(self.clock.getDelayedCalls(), [])
+            self.assertEqual([p.transport.disconnected for p in (a, b)], [False, False])  # nothing aborted
+
+    def test_stragglers_are_aborted_after_the_grace(self):
+        for factory_of in (self.limiting, lambda f: f):
+            listener, (a, b) = self.listener(factory_of)
+            d = listener.stopService()
+            self.close(a)
+            self.clock.advance(listener.close_grace - 0.001)
+            self.assertNoResult(d)
+            self.assertFalse(b.transport.disconnected)
+            self.clock.advance(0.001)
+            self.successResultOf(d)
+            self.assertTrue(b.transport.disconnected)  # StringTransport.abortConnection
+            self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_nothing_open_stops_at_once(self):
+        listener, held = self.listener(self.limiting)
+        for p in held:
+            self.close(p)
+        self.successResultOf(listener.stopService())
+        self.assertEqual(self.clock.getDelayedCalls(), [])

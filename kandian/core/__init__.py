@@ -17,10 +17,10 @@ import attrs
 
 @attrs.define
 class Core:
-    """The domain objects every interface is built on (``service.py`` fills them in)."""
+    """The domain objects every interface is built on (``service.py`` builds them)."""
 
-    accounts: object = None
-    bindings: object = None
-    play: object = None
-    devices: object = None
-    alarms: object = None
+    accounts: object
+    bindings: object
+    play: object
+    devices: object
+    alarms: object

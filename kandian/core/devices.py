@@ -154,22 +154,24 @@ class Devices:
     """Registration, login, reports and commands of devices.
 
     *store* is the connector (its ``links``, ``devices`` and ``firmware``
-    components); *router* an ``IDeviceRouter``; *probe*, when set, is told
-    of every UPnP address worth trying (``probe.check(dev_id, ip, port)``).
+    components); *router* an ``IDeviceRouter``; *make_probe(devices)*, when
+    given, builds the probe told of every UPnP address worth trying
+    (``probe.check(dev_id, ip, port)``), which records its outcomes through
+    these devices' :meth:`upnp_reachable`.
     """
 
-    def __init__(self, store, router, clock, *, probe=None, seen: SeenBatcher | None = None,
+    def __init__(self, store, router, clock, *, make_probe=None, seen: SeenBatcher | None = None,
                  offline: OfflineBatcher | None = None):
         self.store = store
         self.links = store.links
         self.router = router
         self.clock = clock
-        self.probe = probe
         self.seen = seen
         self.offline = offline
         # hash of the last ABILITYUP_REQ stored per device: a repeated report (every re-login) writes nothing
         self._abilities: dict[str, int] = {}
         self.stopping = False  # set at shutdown: the platform marks everything offline at once
+        self.probe = make_probe(self) if make_probe is not None else None
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -278,6 +280,11 @@ class Devices:
         return self.links.picture(dev_id, channel_no, file_name, taken_at, self.now())
 
     # -- start and stop of this node
+
+    def shutting_down(self) -> None:
+        """This node is stopping: links closing now are not recorded offline one
+        by one (the platform marks them all at once)."""
+        self.stopping = True
 
     def all_offline(self) -> defer.Deferred:
         """Links this node held (before a restart, or now at shutdown) are gone."""

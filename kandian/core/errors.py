@@ -116,7 +116,12 @@ class DeviceOffline(DomainError):
 
 
 class DeviceRefused(DomainError):
-    """The device answered with a non-zero Result, did not answer in time, or answered badly."""
+    """The device answered with a non-zero Result (its ``result``), did not
+    answer in time, or answered badly (``result`` None)."""
+
+    def __init__(self, why: str, result: int | None = None):
+        super().__init__(why)
+        self.result = result
 
 
 class NoNewerFirmware(DomainError):

@@ -22,9 +22,7 @@ def _domain(failure):
     if failure.check(DeviceOffline, LinkLost):
         raise errors.DeviceOffline(str(failure.value))
     if failure.check(CommandError):
-        refused = errors.DeviceRefused(str(failure.value))
-        refused.result = getattr(failure.value, "result", None)
-        raise refused
+        raise errors.DeviceRefused(str(failure.value), getattr(failure.value, "result", None))
     return failure
 
 

@@ -194,9 +194,14 @@ class McuService(ServiceBase):
 OPERATIONS = [name for name in McuService.public_methods]
 
 
-def application(handlers) -> Application:
+class McuApplication(Application):
     """The spyne application, carrying *handlers* for the operations."""
-    app = Application([McuService], tns=NS, name="KandianMcu",
-                      in_protocol=BoundedSoap11(validator="lxml"), out_protocol=Soap11())
-    app.handlers = handlers
-    return app
+
+    def __init__(self, handlers):
+        super().__init__([McuService], tns=NS, name="KandianMcu",
+                         in_protocol=BoundedSoap11(validator="lxml"), out_protocol=Soap11())
+        self.handlers = handlers
+
+
+def application(handlers) -> Application:
+    return McuApplication(handlers)

@@ -123,7 +123,8 @@ class EmbeddedPostgres:
     max_restarts = 6
 
     def __init__(self, data_dir: str, reactor: IReactorProcess | IReactorTime, *,
-                 run_as: str = "nobody", owner: bool = True, start_timeout: float = 60.0, clock=None):
+                 run_as: str = "nobody", owner: bool = True, start_timeout: float = 60.0, clock=None,
+                 on_give_up=None):
         """*clock* (the reactor unless testing) times restarts after a crash."""
         self.pgdata = os.path.join(os.path.abspath(data_dir), "postgres")
         self.reactor = reactor
@@ -142,7 +143,7 @@ class EmbeddedPostgres:
         self._restart_attempts = 0
         self.crashes = 0
         #: called with the error once the server could not be restarted
-        self.on_give_up = None
+        self.on_give_up = on_give_up
 
     # -- who runs the server
 

@@ -150,8 +150,8 @@ class StoreService(service.Service):
         self.embedded: EmbeddedPostgres | None = None
         if not config.database.dsn:
             self.embedded = EmbeddedPostgres(config.data_dir, reactor, owner=owner,
-                                             run_as=config.database.embedded_user, clock=clock)
-            self.embedded.on_give_up = on_give_up
+                                             run_as=config.database.embedded_user, clock=clock,
+                                             on_give_up=on_give_up)
         self.ready: defer.Deferred | None = None
 
     def start(self) -> defer.Deferred:
