@@ -23,7 +23,6 @@ from twisted.internet import defer, threads
 from ..passwords import verify_password
 
 _VERSION = re.compile(r"^([AIW])-(\d+(?:\.\d+)*)$")
-PLATFORMS = {"A": "android", "I": "ios", "W": "windows"}
 
 
 def parse_version(version: str) -> tuple[str, tuple[int, ...]] | None:

@@ -143,7 +143,6 @@ class DeviceLink(protocol.Protocol):
         self.command_timeout = command_timeout
         self.stats = stats if stats is not None else LinkStats()
         self.max_data = max_data
-        self.connected_at: float | None = None
         self._decoder = FrameDecoder(max_data)
         self._queue: collections.deque[Frame] | None = None  # made on the first request: most links idle
         self._draining = False
@@ -168,7 +167,6 @@ class DeviceLink(protocol.Protocol):
         return getattr(address, "host", None), getattr(address, "port", None)
 
     def connectionMade(self):
-        self.connected_at = self.clock.seconds()
         self._timer = self.clock.callLater(self.login_timeout, self._expired, "no LOGIN_REQ within %d s"
                                            % (self.login_timeout,))
 

@@ -191,9 +191,6 @@ class McuService(ServiceBase):
         return _call(ctx, "RecordPlay", Account, LoginSession, DevID, ChannelNo, FileName)
 
 
-OPERATIONS = [name for name in McuService.public_methods]
-
-
 def application(handlers) -> Application:
     """The spyne application, carrying *handlers* for the operations."""
     app = Application([McuService], tns=NS, name="KandianMcu",
