@@ -14,9 +14,8 @@ from urllib.parse import quote
 from hypothesis import given, settings, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from kandian.playurl import parse_rtsp_url, strict_query
+from kandian.playurl import RTSP_PORT, parse_rtsp_url, strict_query
 from kandian.rtsp.message import (
-    DEFAULT_PORT,
     MAX_INTERLEAVED,
     REASONS,
     BadMessage,
@@ -628,7 +627,7 @@ class URLTests(SynchronousTestCase):
             self.assertEqual(url.suffix, suffix)
 
     def test_forms(self) -> None:
-        self.assertEqual(parse_rtsp_url("rtsp://Cam.Example/realplay?devid=1").port, DEFAULT_PORT)
+        self.assertEqual(parse_rtsp_url("rtsp://Cam.Example/realplay?devid=1").port, RTSP_PORT)
         self.assertEqual(parse_rtsp_url("rtsp://cam.example").path, "/")
         self.assertEqual(parse_rtsp_url("RTSP://user:pw@[::1]:8554/a?x=%2Fy&x=2&flag").query, {"x": "/y", "flag": ""})
         self.assertEqual(parse_rtsp_url("rtsp://[::1]:8554/a").host, "::1")

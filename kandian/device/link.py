@@ -58,7 +58,7 @@ from .messages import (
     message_class,
     registry,
 )
-from .results import OTHER_ERROR
+from .results import OK, OTHER_ERROR
 
 log = Logger()
 
@@ -341,7 +341,7 @@ class DeviceLink(protocol.Protocol):
         self.stats.logins[answer.Result] += 1
         if self._closing:  # the login timeout struck while the store was asked
             return
-        if answer.Result == 0:  # the controller made this the device's link
+        if answer.Result == OK:  # the controller made this the device's link
             self.dev_id = request.DevID
             self._cancel_timer()
             self._heartbeat_deadline()
@@ -423,8 +423,8 @@ class DeviceLink(protocol.Protocol):
                                                         peer_text(str(e), DETAIL_LIMIT)))
             d.errback(BadAnswer("%s answer to %s: %s" % (reason.replace("_", " "), request.ROOT, e)))
             return
-        result = getattr(answer, "Result", 0)
-        if result not in (0, None) and not isinstance(answer, _RESULT_IS_STATE):
+        result = getattr(answer, "Result", OK)
+        if result not in (OK, None) and not isinstance(answer, _RESULT_IS_STATE):
             d.errback(DeviceRefused(answer))
         else:
             d.callback(answer)
