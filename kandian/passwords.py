@@ -2,7 +2,7 @@
 
 The stored form carries its own parameters, ``scrypt$<log2 N>$<r>$<p>$<salt>$<hash>``
 (salt and hash base64), so the cost can be raised later without breaking the
-hashes already stored: :func:`needs_rehash` tells when to upgrade one at login.
+hashes already stored.
 """
 
 from __future__ import annotations
@@ -47,8 +47,3 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
-
-
-def needs_rehash(stored: str) -> bool:
-    parts = stored.split("$")
-    return len(parts) != 6 or parts[0] != "scrypt" or parts[1:4] != [str(LOG2_N), str(R), str(P)]

@@ -12,9 +12,9 @@ Both the HTTP registration (§7.2, REGISTER_REQ/RES) and the binary device link
   the samples' ``</ DevID>`` closing tags, is not repaired.
 * :func:`serialize` writes ``<?xml version="1.0" encoding="UTF-8"?>`` and
   compact UTF-8 XML from ``(tag, value)`` pairs, nesting for lists of pairs.
-* The getters read a child's text with the whitespace padding of the samples
-  stripped; an optional child that is missing reads as ``None`` ("unchanged",
-  §7.5.6).
+* :func:`find_child`, :func:`text_of` and :func:`parse_int` read a child's
+  text with the whitespace padding of the samples stripped; a missing child
+  is ``None`` (for an optional one, "unchanged", §7.5.6).
 
 Every failure is an :class:`XMLWireError`, a :class:`ValueError`. Pure: no I/O,
 no Twisted.
@@ -36,11 +36,7 @@ __all__ = [
     "check_text",
     "find_child",
     "text_of",
-    "child_text",
-    "optional_text",
     "parse_int",
-    "child_int",
-    "optional_int",
 ]
 
 MAX_DOCUMENT_SIZE = 65535
@@ -155,10 +151,6 @@ def serialize(root_tag: str, fields: Iterable[tuple[str, Value]]) -> bytes:
     return XML_DECLARATION + body
 
 
-def _names(tag: str, aliases: Iterable[str]) -> str:
-    return "/".join((tag, *aliases))
-
-
 def find_child(parent: Element, tag: str, aliases: Iterable[str] = ()) -> Element | None:
     """The first direct child named *tag*, or else one named after an alias."""
     for name in (tag, *aliases):
@@ -173,34 +165,9 @@ def text_of(element: Element) -> str:
     return (element.text or "").strip(WHITESPACE)
 
 
-def child_text(parent: Element, tag: str, aliases: Iterable[str] = ()) -> str:
-    """Text of a required child."""
-    child = find_child(parent, tag, aliases)
-    if child is None:
-        raise XMLWireError(f"<{parent.tag}> lacks <{_names(tag, aliases)}>")
-    return text_of(child)
-
-
-def optional_text(parent: Element, tag: str, aliases: Iterable[str] = ()) -> str | None:
-    """Text of an optional child; ``None`` when it is missing."""
-    child = find_child(parent, tag, aliases)
-    return None if child is None else text_of(child)
-
-
 def parse_int(text: str, tag: str = "value") -> int:
     """A decimal integer, whitespace around it allowed."""
     stripped = text.strip(WHITESPACE)
     if _INTEGER.fullmatch(stripped) is None:
         raise XMLWireError(f"<{tag}> is not an integer: {text[:40]!r}")
     return int(stripped)
-
-
-def child_int(parent: Element, tag: str, aliases: Iterable[str] = ()) -> int:
-    """Integer value of a required child."""
-    return parse_int(child_text(parent, tag, aliases), tag)
-
-
-def optional_int(parent: Element, tag: str, aliases: Iterable[str] = ()) -> int | None:
-    """Integer value of an optional child; ``None`` when it is missing."""
-    text = optional_text(parent, tag, aliases)
-    return None if text is None else parse_int(text, tag)

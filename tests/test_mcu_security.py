@@ -5,10 +5,12 @@ from twisted.internet import defer, reactor
 from twisted.web.client import Agent, readBody
 from twisted.web.http_headers import Headers
 
-from kandian.mcu.api import OPERATIONS, McuService
+from kandian.mcu.api import McuService
 
 from .mcu_helpers import McuTestCase
 from .test_register import Body
+
+OPERATIONS = list(McuService.public_methods)
 
 A, B = "13800000001", "13800000002"
 CAM = "81100000001"

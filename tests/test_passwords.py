@@ -13,7 +13,6 @@ class PasswordTests(unittest.SynchronousTestCase):
         self.assertNotIn("s3cret", stored)
         self.assertTrue(passwords.verify_password("s3cret-口令", stored))
         self.assertFalse(passwords.verify_password("s3cret", stored))
-        self.assertFalse(passwords.needs_rehash(stored))
 
     def test_salted(self):
         self.assertNotEqual(passwords.hash_password("same"), passwords.hash_password("same"))
@@ -22,9 +21,6 @@ class PasswordTests(unittest.SynchronousTestCase):
         for stored in ["", "plain", "md5$x", "scrypt$14$8$1$!!$!!", "scrypt$99$8$1$AAAA$AAAA",
                        "scrypt$a$b$c$d$e", "scrypt$14$8$1$AAAA"]:
             self.assertFalse(passwords.verify_password("x", stored), stored)
-
-    def test_old_parameters_need_rehash(self):
-        self.assertTrue(passwords.needs_rehash(passwords.hash_password("x", log2_n=10)))
 
     @settings(max_examples=25)
     @given(st.text(max_size=40), st.text(max_size=40))

@@ -82,20 +82,20 @@ class AccContract(StoreContract):
         session, device = yield self.store.sessions.check_bound(B, "nope", CAM, None, self.now, TIMEOUT)
         self.assertEqual((session.live, device), (False, None))
 
-        listed = yield self.store.bindings.device_list(b)
+        session, listed = yield self.store.sessions.check_listing(B, s, self.now, TIMEOUT)
+        self.assertTrue(session.live)
         self.assertEqual([(c.dev_id, c.channel_no, c.name, c.share_flag) for c in listed],
                          [(CAM, 0, CAM, 1), (CAM, 1, CAM, 1)])
-        session, again = yield self.store.sessions.check_listing(B, s, self.now, TIMEOUT)
-        self.assertEqual((session.live, again), (True, listed))
         session, none = yield self.store.sessions.check_listing(B, "nope", self.now, TIMEOUT)
         self.assertEqual((session.live, none), (False, []))
         s2, opened = yield self.store.sessions.open_listing(b, "A-1.0", None, self.now)
         self.assertEqual(opened, listed)
         self.assertTrue((yield self.store.sessions.check(B, s2, self.now, TIMEOUT)).live)
 
+        s3 = yield self.store.sessions.open(a, "A-1.0", None, self.now)
         yield self.store.bindings.unbind_all(CAM)
-        self.assertEqual((yield self.store.bindings.device_list(a)), [])
-        self.assertEqual((yield self.store.bindings.device_list(b)), [])
+        self.assertEqual((yield self.store.sessions.check_listing(A, s3, self.now, TIMEOUT))[1], [])
+        self.assertEqual((yield self.store.sessions.check_listing(B, s2, self.now, TIMEOUT))[1], [])
 
     @defer.inlineCallbacks
     def test_sms_request_rate_limit(self):

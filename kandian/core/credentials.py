@@ -1,13 +1,14 @@
 """Password checks for a login (§8.2 McuLogin) and the client version floor.
 
-scrypt costs ~40 ms of CPU, so it runs in the reactor's thread pool, never on
-the reactor thread.  A client that logs in again with the same password (the
-app does so on every start and after every session expiry) is checked
-against a short-lived in-memory record of the last successful check instead:
-an HMAC of the password under a key that lives only in this process, tied to
-the stored hash it was verified against.  A changed password changes the
-stored hash and so misses the record; a restart forgets them all.  Nothing
-reversible is kept, and a wrong password always costs a full scrypt.
+scrypt costs tens of milliseconds of CPU (docs/benchmarks.md, "SOAP", first
+logins), so it runs in the reactor's thread pool, never on the reactor thread.
+A client that logs in again with the same password (the app does so on every
+start and after every session expiry) is checked against a short-lived
+in-memory record of the last successful check instead: an HMAC of the password
+under a key that lives only in this process, tied to the stored hash it was
+verified against.  A changed password changes the stored hash and so misses
+the record; a restart forgets them all.  Nothing reversible is kept, and a
+wrong password always costs a full scrypt.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from twisted.internet import defer, threads
 from ..passwords import verify_password
 
 _VERSION = re.compile(r"^([AIW])-(\d+(?:\.\d+)*)$")
-PLATFORMS = {"A": "android", "I": "ios", "W": "windows"}
 
 
 def parse_version(version: str) -> tuple[str, tuple[int, ...]] | None:

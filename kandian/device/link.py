@@ -58,7 +58,7 @@ from .messages import (
     message_class,
     registry,
 )
-from .results import OTHER_ERROR
+from .results import OK, OTHER_ERROR
 
 log = Logger()
 
@@ -143,7 +143,6 @@ class DeviceLink(protocol.Protocol):
         self.command_timeout = command_timeout
         self.stats = stats if stats is not None else LinkStats()
         self.max_data = max_data
-        self.connected_at: float | None = None
         self._decoder = FrameDecoder(max_data)
         self._queue: collections.deque[Frame] | None = None  # made on the first request: most links idle
         self._draining = False
@@ -168,7 +167,6 @@ class DeviceLink(protocol.Protocol):
         return getattr(address, "host", None), getattr(address, "port", None)
 
     def connectionMade(self):
-        self.connected_at = self.clock.seconds()
         self._timer = self.clock.callLater(self.login_timeout, self._expired, "no LOGIN_REQ within %d s"
                                            % (self.login_timeout,))
 
@@ -343,7 +341,7 @@ class DeviceLink(protocol.Protocol):
         self.stats.logins[answer.Result] += 1
         if self._closing:  # the login timeout struck while the store was asked
             return
-        if answer.Result == 0:  # the controller made this the device's link
+        if answer.Result == OK:  # the controller made this the device's link
             self.dev_id = request.DevID
             self._cancel_timer()
             self._heartbeat_deadline()
@@ -425,8 +423,8 @@ class DeviceLink(protocol.Protocol):
                                                         peer_text(str(e), DETAIL_LIMIT)))
             d.errback(BadAnswer("%s answer to %s: %s" % (reason.replace("_", " "), request.ROOT, e)))
             return
-        result = getattr(answer, "Result", 0)
-        if result not in (0, None) and not isinstance(answer, _RESULT_IS_STATE):
+        result = getattr(answer, "Result", OK)
+        if result not in (OK, None) and not isinstance(answer, _RESULT_IS_STATE):
             d.errback(DeviceRefused(answer))
         else:
             d.callback(answer)

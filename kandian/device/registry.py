@@ -31,9 +31,6 @@ class LinkRegistry:
             return True
         return False
 
-    def get(self, dev_id: str):
-        return self._links.get(dev_id)
-
     def peer_ip(self, dev_id: str) -> str | None:
         """The source address of the device's link, None when it is not online here."""
         link = self._links.get(dev_id)

@@ -191,9 +191,6 @@ class McuService(ServiceBase):
         return _call(ctx, "RecordPlay", Account, LoginSession, DevID, ChannelNo, FileName)
 
 
-OPERATIONS = [name for name in McuService.public_methods]
-
-
 class McuApplication(Application):
     """The spyne application, carrying *handlers* for the operations."""
 

@@ -1,9 +1,9 @@
 """SOAP 1.1 response envelopes for the MCU operations (§8), written directly.
 
-spyne's serializer costs 1.9 ms for a 10-entry DevList, and even building the
-same tree with lxml costs 0.25 ms — most of McuLogin's and RefreshDevList's
-CPU (docs/benchmarks.md, "SOAP").  The answers are made of three shapes only
-(integers, strings, arrays of small records), so each operation's answer is
+Serializing with spyne, or even building the same tree with lxml, would be
+most of McuLogin's and RefreshDevList's CPU (docs/benchmarks.md, "SOAP").
+The answers are made of three shapes only (integers, strings, arrays of
+small records), so each operation's answer is
 compiled once, from the contract's spyne classes, into a list of fixed tags,
 and a call only escapes and joins the values: byte for byte what spyne
 writes (``tests/test_mcu_envelope.py`` holds it to that) — elements in the

@@ -151,8 +151,8 @@ class SoapResource(resource.Resource):
         name = p_ctx.descriptor.name
         first = result if not isinstance(result, (tuple, list)) else result[0]
         self.requests[(name, first)] += 1
-        # answers are written by kandian.mcu.envelope (spyne's serializer was
-        # 70 % of the CPU of a DevList answer); faults still go through spyne
+        # answers are written by kandian.mcu.envelope (spyne's serializer dominated
+        # an answer's cost; docs/benchmarks.md, "SOAP"); faults still go through spyne
         try:
             self._write(request, 200, envelope.response(p_ctx.descriptor, result, self.app.tns))
         finally:

@@ -49,7 +49,6 @@ import attrs
 
 __all__ = [
     "RTSP_VERSION",
-    "DEFAULT_PORT",
     "MAX_INTERLEAVED",
     "REASONS",
     "reason_phrase",
@@ -68,7 +67,6 @@ __all__ = [
 ]
 
 RTSP_VERSION = "RTSP/1.0"
-DEFAULT_PORT = 554
 MAX_INTERLEAVED = 0xFFFF
 
 # RFC 2326 §7.1.1 (and the RFC 2616 codes it inherits).

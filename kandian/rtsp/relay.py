@@ -55,9 +55,10 @@ from twisted.logger import Logger
 from ..dialpolicy import ip_literal
 from ..limits import RateLimitedLog
 from ..logs import peer_text
+from ..playurl import parse_rtsp_url
 from .message import BadVersion, Headers, InterleavedRun, Request, Response, RTSPDecoder, RTSPError
 from .transport import format_transport, parse_transport
-from .url import authority, parse_rtsp_url, rebase_url, replace_base
+from .url import authority, rebase_url, replace_base
 
 log = Logger()
 

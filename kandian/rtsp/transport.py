@@ -64,10 +64,6 @@ class TransportSpec:
                 return default if value is None else value.strip('"')
         return default
 
-    def has(self, name: str) -> bool:
-        key = name.lower()
-        return any(have.lower() == key for have, _ in self.params)
-
     @property
     def transport(self) -> str:
         return self.protocol.split("/")[0].upper()
@@ -116,18 +112,6 @@ class TransportSpec:
     def is_tcp_interleaved(self) -> bool:
         """RTP over the RTSP connection (``…/TCP``; the channels may be left to the server)."""
         return self.lower_transport == "TCP"
-
-    def with_param(self, name: str, value: str | None) -> TransportSpec:
-        """A copy with parameter *name* set to *value* (replaced in place, or appended)."""
-        key = name.lower()
-        params = [(have, v) for have, v in self.params]
-        for i, (have, _) in enumerate(params):
-            if have.lower() == key:
-                params[i] = (have, value)
-                break
-        else:
-            params.append((name, value))
-        return TransportSpec(self.protocol, tuple(params))
 
     def to_str(self) -> str:
         return ";".join([self.protocol, *(name if value is None else f"{name}={value}" for name, value in self.params)])

@@ -1,18 +1,15 @@
 """URLs of the RTSP relay (spec §7.5.5, §7.5.23, §15; RFC 2326 §3.2): pure helpers.
 
-:func:`parse_rtsp_url` and :func:`strict_query` live with the play-URL format
-in :mod:`kandian.playurl` (re-exported here);
-:func:`replace_base` and :func:`rebase_url` (with :func:`authority`) are how
-the relay rewrites request URIs, ``Content-Base``, ``Content-Location``,
+URLs are taken apart by :func:`kandian.playurl.parse_rtsp_url` (the one
+parser, with the play-URL format); :func:`replace_base` and :func:`rebase_url`
+(with :func:`authority`) are how the relay rewrites request URIs, ``Content-Base``, ``Content-Location``,
 ``RTP-Info: url=`` and SDP ``a=control:`` between the client's and the
 camera's view.  No I/O, no Twisted.
 """
 
 from __future__ import annotations
 
-from ..playurl import RTSPURL, parse_rtsp_url, strict_query
-
-__all__ = ["RTSPURL", "authority", "parse_rtsp_url", "strict_query", "replace_base", "rebase_url"]
+__all__ = ["authority", "replace_base", "rebase_url"]
 
 
 def authority(url: str) -> str:

@@ -137,10 +137,3 @@ class Bindings:
     def unbind_all(self, dev_id: str) -> defer.Deferred:
         """The owner removed the device: every binding, shares included, goes (§8.6)."""
         return self.db.runOperation("DELETE FROM user_device WHERE dev_id = %s", (dev_id,))
-
-    @defer.inlineCallbacks
-    def device_list(self, user_id: int):
-        """§8.2's DevList of the user: [ListedChannel], owned devices first."""
-        rows = yield self.db.runQuery(DEVICE_LIST % ("%s",) + " ORDER BY b.share_flag, c.dev_id, c.channel_no",
-                                      (user_id,))
-        return [listed(row) for row in rows]

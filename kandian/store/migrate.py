@@ -79,13 +79,3 @@ def migrate(db, migrations: list[Migration] | None = None) -> defer.Deferred:
         return [m.version for m in applied]
 
     return db.runInteraction(interaction).addCallback(report)
-
-
-@defer.inlineCallbacks
-def current_version(db):
-    """The highest applied version, 0 for an empty database."""
-    rows = yield db.runQuery("SELECT to_regclass('schema_version') IS NOT NULL")
-    if not rows[0][0]:
-        return 0
-    rows = yield db.runQuery("SELECT coalesce(max(version), 0) FROM schema_version")
-    return rows[0][0]

@@ -2,8 +2,7 @@
 
 The hot queries of the MCU service (the session and device checks, the
 device list, the play tokens) spend more of PostgreSQL's time being parsed
-and planned than being run: the device list plans in 0.25 ms and runs in
-0.11 ms (docs/benchmarks.md, "SOAP").  A :class:`Statement` is written like
+and planned than being run (docs/benchmarks.md, "SOAP").  A :class:`Statement` is written like
 any other query, with ``%s`` placeholders; :class:`kandian.store.service.Database`
 prepares it on a connection the first time that connection runs it and from
 then on sends ``EXECUTE name (...)``, the values still quoted by psycopg2.

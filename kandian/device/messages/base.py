@@ -319,8 +319,8 @@ class Item:
 
     @classmethod
     def from_element(cls: type[_Self], element: Element) -> _Self:
-        # one pass over the children, then dictionary look-ups: lxml's find()
-        # per field costs several microseconds each (docs/benchmarks.md)
+        # one pass over the children, then dictionary look-ups: an lxml find()
+        # per field costs more (docs/benchmarks.md, "Device link")
         children: dict = {}
         for child in element:
             children.setdefault(child.tag, child)

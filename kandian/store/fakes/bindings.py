@@ -77,6 +77,3 @@ class FakeBindings:
         for key in [k for k in self.rows if k[1] == dev_id]:
             del self.rows[key]
         return defer.succeed(None)
-
-    def device_list(self, user_id: int) -> defer.Deferred:
-        return defer.succeed(device_list(self.tables, user_id))
