@@ -39,6 +39,10 @@ class LinkRegistry:
     def online(self, dev_id: str) -> bool:
         return dev_id in self._links
 
+    def get(self, dev_id: str):
+        """The link of *dev_id* online here, or None."""
+        return self._links.get(dev_id)
+
     def call(self, dev_id: str, request) -> defer.Deferred:
         """Send a command to a device online here; DeviceOffline otherwise."""
         link = self._links.get(dev_id)
