@@ -22,6 +22,7 @@ link (§7.3, one connection per camera) and everything else need.  So:
 from __future__ import annotations
 
 import collections
+import functools
 import resource
 from collections.abc import Hashable
 from typing import Any
@@ -187,13 +188,13 @@ class LimitingFactory(protocol.ServerFactory):
         if source is not None:
             self.per_source[source] = held + 1
         self.connections.add(p)
-        original = p.connectionLost
-
-        def connectionLost(reason=None):
-            self._release(p, source)
-            return original(reason)
-        p.connectionLost = connectionLost
+        # one partial per connection (not a closure and its cells): thousands of idle device links
+        p.connectionLost = functools.partial(self._lost, p, source, p.connectionLost)
         return p
+
+    def _lost(self, p, source: str | None, original, reason=None):
+        self._release(p, source)
+        return original(reason)
 
     def _release(self, p, source: str | None) -> None:
         if p not in self.connections:

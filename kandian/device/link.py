@@ -152,7 +152,8 @@ class DeviceLink(protocol.Protocol):
         self._timer = None
         self._seq = 0
         self._pending: dict[int, tuple[object, defer.Deferred, object, float]] = {}
-        self._seen_bad: collections.Counter = collections.Counter()  # kinds of bad input on this link
+        # kinds of bad input on this link; made on the first (an idle link holds no counter)
+        self._seen_bad: collections.Counter | None = None
 
     # -- connection
 
@@ -182,7 +183,7 @@ class DeviceLink(protocol.Protocol):
         factory = getattr(self, "factory", None)
         if factory is not None:
             factory.connections.discard(self)
-        unlogged = {kind: n - 1 for kind, n in sorted(self._seen_bad.items()) if n > 1}
+        unlogged = {kind: n - 1 for kind, n in sorted((self._seen_bad or {}).items()) if n > 1}
         if unlogged:
             log.warn("device link {who} closed; bad input not logged: {unlogged}", who=self._who(),
                      unlogged=", ".join("%s %d" % item for item in unlogged.items()))
@@ -251,6 +252,8 @@ class DeviceLink(protocol.Protocol):
                      who=self._who(), detail=detail, reason=reason)
 
     def _once(self, kind: str) -> bool:
+        if self._seen_bad is None:
+            self._seen_bad = collections.Counter()
         self._seen_bad[kind] += 1
         return self._seen_bad[kind] == 1
 
