@@ -239,6 +239,9 @@ class Fleet:
         self._stopping = False
         self._closing = 0
         self._grace: IDelayedCall | None = None
+        self._alarms_in_flight = 0
+        self._links_closing = False  # stop() has closed the links (after the alarms in flight were answered)
+        self._drain: IDelayedCall | None = None
 
     # -- public -----------------------------------------------------------------------
 
@@ -297,6 +300,20 @@ class Fleet:
             m.timer = None
             if m.pending is not None:
                 m.pending.cancel()
+        if self._alarms_in_flight:
+            # an alarm already sent gets its answer before its link closes: a stop
+            # must not count a report the platform is about to acknowledge as failed
+            self._drain = self.clock.callLater(CLOSE_GRACE, self._close_links)
+        else:
+            self._close_links()
+        return self.wait()
+
+    def _close_links(self) -> None:
+        if self._links_closing:
+            return
+        self._links_closing = True
+        if self._drain is not None and self._drain.active():
+            self._drain.cancel()
         links = [m.link for m in self.members if m.link is not None]
         self._closing = len(links)
         self._grace = self.clock.callLater(CLOSE_GRACE, self._finish)
@@ -304,7 +321,6 @@ class Fleet:
             link.close()
         if not links:
             self._finish()
-        return self.wait()
 
     def wait(self) -> Deferred[FleetSummary]:
         """Fires with the summary once the fleet has stopped."""
@@ -454,6 +470,8 @@ class Fleet:
         if self._stopping:
             # Closed by stop(): the summary reports who was online when it was called.
             m.online = False
+            if not self._links_closing:
+                return  # closed by the platform while stop() waited for alarm answers
             self._closing -= 1
             if self._closing <= 0:
                 self._finish()
@@ -475,8 +493,10 @@ class Fleet:
                 self._alarm_tokens = 0
                 return
             self.counters.alarms_sent += 1
+            self._alarms_in_flight += 1
             d = m.link.send_alarm(0, 1, desc="simulated motion")  # type: ignore[union-attr]
             d.addCallbacks(self._alarm_answered, self._alarm_failed)
+            d.addBoth(self._alarm_settled)
 
     def _next_online(self) -> _Member | None:
         for _ in range(self.count):
@@ -494,6 +514,11 @@ class Fleet:
 
     def _alarm_failed(self, failure: Failure) -> None:
         self.counters.alarms_failed += 1
+
+    def _alarm_settled(self, _: object) -> None:
+        self._alarms_in_flight -= 1
+        if self._stopping and not self._alarms_in_flight:
+            self._close_links()
 
     def _commands(self) -> int:
         return self._closed_commands + sum(m.link.commands_answered for m in self.members if m.link is not None)
