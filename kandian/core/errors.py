@@ -21,6 +21,7 @@ __all__ = [
     "DeviceOffline", "DeviceRefused", "NoNewerFirmware",
     "TokenRefused", "StreamClosed", "TooManyStreams", "NoRoute",
     "UnsupportedDevice",
+    "lookup",
 ]
 
 
@@ -145,3 +146,11 @@ class TooManyStreams(DomainError):
 class NoRoute(DomainError):
     """No address of the device may be dialled or answered."""
 
+
+def lookup(table: dict, error: BaseException):
+    """An interface's code for *error* from its one *table* (error class → code),
+    the nearest base class deciding; None when the table has none."""
+    for cls in type(error).__mro__:
+        if cls in table:
+            return table[cls]
+    return None

@@ -49,18 +49,15 @@ QUIET: tuple[type, ...] = (e.TooManyFailures,)
 
 def fault_for(operation: str, error: BaseException) -> str | None:
     """The faultcode *operation* answers *error* with, when it is a Fault."""
-    for cls in type(error).__mro__:
-        if cls in FAULTS.get(operation, {}):
-            return FAULTS[operation][cls]
-    return BAD_VALUE if isinstance(error, e.BadValue) else None
+    code = e.lookup(FAULTS.get(operation, {}), error)
+    if code is None and isinstance(error, e.BadValue):
+        return BAD_VALUE
+    return code
 
 
 def result_for(operation: str, error: BaseException) -> int | None:
     """The Result *operation* answers *error* with; None when it is not a Result (a fault)."""
     if isinstance(error, e.UnknownToGroup):
         return error.result  # §6.5: the group platform's own Result
-    for table in (BY_OPERATION.get(operation, {}), COMMON):
-        for cls in type(error).__mro__:
-            if cls in table:
-                return table[cls]
-    return None
+    result = e.lookup(BY_OPERATION.get(operation, {}), error)
+    return result if result is not None else e.lookup(COMMON, error)

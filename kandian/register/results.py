@@ -19,7 +19,5 @@ RESULTS: dict[type, int] = {
 
 
 def result_for(error: BaseException) -> int:
-    for cls in type(error).__mro__:
-        if cls in RESULTS:
-            return RESULTS[cls]
-    return OTHER_ERROR
+    result = e.lookup(RESULTS, error)
+    return OTHER_ERROR if result is None else result

@@ -49,15 +49,14 @@ STATUS: dict[type, int] = {
 
 def refusal(error: BaseException) -> Refused | None:
     """The :class:`Refused` answering *error*, or None when the table has no status for it."""
-    for cls in type(error).__mro__:
-        if cls in STATUS:
-            # the reason is a metric label (kandian_relay_refusals_total): no figures in it
-            if isinstance(error, e.TooManyFailures):
-                return Refused(STATUS[cls], error.what,
-                               headers=[("Retry-After", str(max(1, math.ceil(error.retry_after))))])
-            why = "database unavailable" if isinstance(error, e.DatabaseUnavailable) else str(error)
-            return Refused(STATUS[cls], why)
-    return None
+    status = e.lookup(STATUS, error)
+    if status is None:
+        return None
+    # the reason is a metric label (kandian_relay_refusals_total): no figures in it
+    if isinstance(error, e.TooManyFailures):
+        return Refused(status, error.what, headers=[("Retry-After", str(max(1, math.ceil(error.retry_after))))])
+    why = "database unavailable" if isinstance(error, e.DatabaseUnavailable) else str(error)
+    return Refused(status, why)
 
 
 def _refused(failure):
