@@ -13,6 +13,8 @@ module: each script runs as ``python bench/NAME.py``, its children too).
 - :func:`spawn`, :func:`reap`, :func:`reap_all`: child processes, each
   remembered until it is stopped.
 - :func:`folded_stacks`: a py-spy raw profile, frames shortened.
+- :func:`cpu_model`, :func:`memory_gib`, :func:`git_commit`: the machine and
+  the checkout each script's report names.
 - :func:`die_with_parent`: ``preexec_fn`` of every child process: SIGINT
   handled as usual even when the script itself was started with it ignored (a
   background job of a non-interactive shell; py-spy writes its profile on
@@ -118,3 +120,25 @@ def folded_stacks(path: str):
             stack, _, count = line.rstrip("\n").rpartition(" ")
             if stack and count.isdigit():
                 yield [short_frame(x) for x in stack.split(";")], int(count)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo``; "?" when it says none."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
+    except OSError:
+        return "?"
+
+
+def memory_gib() -> float:
+    return round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1)
+
+
+def git_commit() -> str:
+    """``git describe --always --dirty`` of the checkout the scripts are in; "?" without git."""
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or "?"
+    except OSError:
+        return "?"

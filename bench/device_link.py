@@ -87,8 +87,11 @@ from kandian.device import messages as m
 from _measure import (
     CLK_TCK,
     children,
+    cpu_model,
     folded_stacks,
+    git_commit,
     machine_busy,
+    memory_gib,
     percentile,
     proc_stat as _stat,
     reap,
@@ -118,16 +121,11 @@ PER_ADDRESS = 4000  # devices a source address; one address has ~28,000 ephemera
 
 
 def machine() -> dict:
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
-    except OSError:
-        pass
+    model = cpu_model()
     import twisted
     return {
         "cores": os.cpu_count(), "cpu": model, "kernel": platform.release(),
-        "memory_gib": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1),
+        "memory_gib": memory_gib(),
         "python": "%s %s" % (platform.python_implementation(), platform.python_version()),
         "twisted": twisted.__version__, "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
     }
@@ -1148,11 +1146,7 @@ def main(argv=None) -> None:
     from twisted.internet import reactor as default_reactor
     say("machine: %(cores)d cores (%(cpu)s), %(memory_gib)s GiB, Linux %(kernel)s, %(python)s, Twisted %(twisted)s,"
         " open files %(nofile)s" % info)
-    try:
-        commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                                cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
-    except OSError:
-        commit = "?"
+    commit = git_commit()
     say("reactor: %s; kandian at commit %s" % (type(default_reactor).__name__, commit or "?"))
     say("command: %s %s" % (os.path.relpath(sys.executable), " ".join([os.path.relpath(__file__)] + argv)))
     say("devices %d, fleet %d processes, connect rate %s, heartbeat every %g s (spread evenly once all are"

@@ -62,13 +62,12 @@ from kandian.sim.state import Addresses, DeviceState
 from kandian.store.embedded import read_postmaster_pid
 
 # bench/_measure.py and bench/soap.py, beside this script
-from _measure import CLK_TCK, proc_stat, reap, reap_all, say, spawn
+from _measure import CLK_TCK, cpu_model, git_commit, memory_gib, proc_stat, reap, reap_all, say, spawn
 from soap import NS, envelope
 
 BIN = os.path.dirname(sys.executable)
 LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
 PROBES = ("fuzz", "xml", "creds", "tokens", "ssrf", "slowloris", "flaps", "slowreader", "pgkill")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 OWNER, OWNER_PASSWORD = "13800000001", "owner-pass-1"
 ATTACKER, ATTACKER_PASSWORD = "13800000002", "attacker-pass-2"
@@ -103,14 +102,9 @@ def wait_until(predicate, timeout: float, step: float = 0.2):
 
 
 def machine() -> dict:
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
-    except OSError:
-        pass
+    model = cpu_model()
     return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
-            "kernel": platform.release(), "memory_gib": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1),
+            "kernel": platform.release(), "memory_gib": memory_gib(),
             "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)}
 
 
@@ -1731,11 +1725,7 @@ def main(argv=None) -> int:
     info = machine()
     say("machine: nproc %(nproc)d, %(cpu)s, %(memory_gib)s GiB, Linux %(kernel)s, Python %(python)s,"
         " open files %(nofile)s" % info)
-    try:
-        commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                                cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
-    except OSError:
-        commit = "?"
+    commit = git_commit()
     say("kandian at commit %s; probes %s; %d fuzzed frames" % (commit or "?", ",".join(args.only), args.frames))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

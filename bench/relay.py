@@ -72,11 +72,19 @@ import tempfile
 import time
 
 # bench/_measure.py, beside this script
-from _measure import CLK_TCK, die_with_parent as _die_with_parent, folded_stacks, machine_busy, proc_stat as _stat, say
+from _measure import (
+    CLK_TCK,
+    cpu_model,
+    die_with_parent as _die_with_parent,
+    folded_stacks,
+    machine_busy,
+    memory_gib,
+    proc_stat as _stat,
+    say,
+)
 
 HERE = os.path.abspath(__file__)
 BIN = os.path.dirname(sys.executable)
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 PAYLOAD = 1400  # RTP header + payload per interleaved frame
 FRAME = PAYLOAD + 4  # on the wire, with '$', channel and length
@@ -628,15 +636,10 @@ def wait_for_quiet(what: str, max_wait: float, notes: list[str], verbose: bool =
 
 
 def machine() -> dict:
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
-    except OSError:
-        pass
+    model = cpu_model()
     import twisted
     return {"cores": os.cpu_count(), "cpu": model, "kernel": platform.release(),
-            "memory_gib": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1),
+            "memory_gib": memory_gib(),
             "python": "%s %s" % (platform.python_implementation(), platform.python_version()),
             "twisted": twisted.__version__, "reactor": "epoll",
             "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE))}

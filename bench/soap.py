@@ -77,7 +77,19 @@ import time
 from xml.sax.saxutils import escape
 
 # bench/_measure.py, beside this script
-from _measure import CLK_TCK, folded_stacks, machine_busy, percentile, proc_stat as _stat, reap, reap_all, say, spawn
+from _measure import (
+    CLK_TCK,
+    cpu_model,
+    folded_stacks,
+    machine_busy,
+    memory_gib,
+    percentile,
+    proc_stat as _stat,
+    reap,
+    reap_all,
+    say,
+    spawn,
+)
 
 BIN = os.path.dirname(sys.executable)
 LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
@@ -175,16 +187,11 @@ def wait_for_file(path: str, proc: subprocess.Popen, timeout: float, log: str) -
 
 
 def machine() -> dict:
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
-    except OSError:
-        pass
+    model = cpu_model()
     import spyne
     import twisted
     return {"cores": os.cpu_count(), "cpu": model, "kernel": platform.release(),
-            "memory_gib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1),
+            "memory_gib": memory_gib(),
             "python": "%s %s" % (platform.python_implementation(), platform.python_version()),
             "twisted": twisted.__version__, "spyne": spyne.__version__}
 
