@@ -27,21 +27,7 @@ from kandian.store.pool import DatabaseUnavailable
 from kandian.store.service import StoreService, connect
 
 from . import pg, procs
-from .test_device_integration import DEV_ID, DeviceTestCase
-
-
-def pause(seconds=0.01):
-    return task.deferLater(reactor, seconds, lambda: None)
-
-
-@defer.inlineCallbacks
-def eventually(check, what="condition", tries=500):
-    for _ in range(tries):
-        value = yield defer.maybeDeferred(check)
-        if value:
-            return value
-        yield pause()
-    raise AssertionError("never happened: " + what)
+from .test_device_integration import DEV_ID, DeviceTestCase, eventually, pause
 
 
 def allow_connections(database: str, allow: bool) -> None:
@@ -159,15 +145,20 @@ class PoolOutageTests(unittest.TestCase):
 class EmbeddedCrashTests(unittest.TestCase):
     """The daemon's own PostgreSQL, SIGKILLed: restarted, and the pool back on it."""
 
-    @defer.inlineCallbacks
-    def test_a_killed_postmaster_is_restarted_and_queries_succeed_again(self):
+    def embedded_store(self, pool_size):
+        """(data_dir, clock, gave_up, store): a StoreService on its own embedded PostgreSQL, not started."""
         data_dir = os.path.abspath(self.mktemp())
-        cfg = config.parse("[platform]\ndata_dir = %s\n[database]\ndsn =\npool_size = 2\n" % (data_dir,),
+        cfg = config.parse("[platform]\ndata_dir = %s\n[database]\ndsn =\npool_size = %d\n" % (data_dir, pool_size),
                            "test.ini", reactor)
         clock = task.Clock()
         gave_up = []
         store = StoreService(cfg, reactor, clock=clock, on_give_up=gave_up.append)
         self.addCleanup(store.stopService)
+        return data_dir, clock, gave_up, store
+
+    @defer.inlineCallbacks
+    def test_a_killed_postmaster_is_restarted_and_queries_succeed_again(self):
+        data_dir, clock, gave_up, store = self.embedded_store(pool_size=2)
         log = LogCapture(self)
         store.startService()
         db = yield store.ready
@@ -202,13 +193,7 @@ class EmbeddedCrashTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_a_server_that_cannot_be_restarted_is_given_up(self):
         """Then the daemon exits 1 (KandianService._store_lost) for systemd to act."""
-        data_dir = os.path.abspath(self.mktemp())
-        cfg = config.parse("[platform]\ndata_dir = %s\n[database]\ndsn =\npool_size = 1\n" % (data_dir,),
-                           "test.ini", reactor)
-        clock = task.Clock()
-        gave_up = []
-        store = StoreService(cfg, reactor, clock=clock, on_give_up=gave_up.append)
-        self.addCleanup(store.stopService)
+        data_dir, clock, gave_up, store = self.embedded_store(pool_size=1)
         store.startService()
         db = yield store.ready
         pgdata = os.path.join(data_dir, "postgres")
