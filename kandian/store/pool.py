@@ -121,10 +121,7 @@ class _Slot:
         self.retry = None  # the DelayedCall of the next reconnection
 
     def broken(self) -> bool:
-        try:
-            return bool(self.connection.closed)
-        except AttributeError:  # never connected
-            return True
+        return _closed(self.connection)
 
     # -- the detector interface txpostgres.Connection calls
 
