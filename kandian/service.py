@@ -33,6 +33,7 @@ from .core.alarms import Alarms
 from .core.bindings import Bindings
 from .core.credentials import PasswordChecker
 from .core.devices import Devices, OfflineBatcher, SeenBatcher
+from .core.keys import Keys
 from .core.play import Play
 from .device.controller import LinkController
 from .device.link import DeviceLinkFactory, LinkStats
@@ -228,7 +229,7 @@ class Platform:
             self.store, clock, throttle=accounts_throttle, group=ConfiguredGroupPlatform(mcu.group_platform),
             session_timeout=mcu.session_timeout, online=self.router.online, reset=devices.reset_default)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
-                    alarms=Alarms(self.store, clock))
+                    alarms=Alarms(self.store, clock), keys=Keys(self.store.secrets))
 
     def _soap(self):
         """The §8 SOAP resource (``/mcu``), over the core."""
@@ -249,6 +250,7 @@ class Platform:
 
     @defer.inlineCallbacks
     def start(self):
+        yield self.core.keys.load()
         yield self.core.devices.all_offline()
         self.seen.start()
         self.offline.start()

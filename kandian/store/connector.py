@@ -22,6 +22,7 @@ class Store:
         from .firmware import FirmwareStore
         from .links import LinkStore
         from .relay import RelayStore
+        from .secrets import SecretStore
         from .sessions import Sessions
         from .sms_requests import SmsRequests
         from .tokens import TokenStore
@@ -39,3 +40,4 @@ class Store:
         self.relay = RelayStore(db)
         self.alarms = AlarmStore(db)
         self.firmware = FirmwareStore(db)
+        self.secrets = SecretStore(db)

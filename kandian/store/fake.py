@@ -16,6 +16,7 @@ from .fakes.devices import FakeDevices
 from .fakes.firmware import FakeFirmware
 from .fakes.links import FakeLinks
 from .fakes.relay import FakeRelay
+from .fakes.secrets import FakeSecrets
 from .fakes.sessions import FakeSessions
 from .fakes.sms_requests import FakeSmsRequests
 from .fakes.tokens import FakeTokens
@@ -38,3 +39,4 @@ class FakeStore:
         self.sessions = FakeSessions(self)
         self.bindings = FakeBindings(self)
         self.sms_requests = FakeSmsRequests(self)
+        self.secrets = FakeSecrets(self)
