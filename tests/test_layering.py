@@ -16,7 +16,7 @@ import kandian
 ROOT = Path(kandian.__file__).parent
 
 # everything but the core, the store itself, service.py (which wires them) and kandianctl
-ALLOWED = {"core", "store", "service.py", "ctl.py", "__init__.py", "__pycache__"}
+ALLOWED = {"core", "store", "service.py", "ctl", "__init__.py", "__pycache__"}
 CHECKED = tuple(sorted(p.name for p in ROOT.iterdir() if p.name not in ALLOWED and (p.is_dir() or p.suffix == ".py")))
 
 

@@ -1,0 +1,48 @@
+"""``kandianctl user …``: MCU users (§8; PRODUCT.md "kandianctl")."""
+
+from __future__ import annotations
+
+import getpass
+
+from twisted.internet import defer
+
+from ..core.accounts import Accounts
+from ..core.errors import AccountExists, BadValue
+from .output import CommandError, table, when
+
+
+def add_commands(commands) -> None:
+    user = commands.add_parser("user", help="MCU users").add_subparsers(dest="action", required=True)
+    add = user.add_parser("add", help="create a user")
+    add.add_argument("mobile", metavar="MOBILE")
+    add.add_argument("--password", help="the password (prompted for when omitted)")
+    add.add_argument("--max-devices", type=int, default=4, metavar="N", help="devices the user may bind (default 4)")
+    add.set_defaults(handler=add_user)
+    user.add_parser("list", help="list users").set_defaults(handler=list_users)
+
+
+def accounts(ctx) -> Accounts:
+    """The core's accounts for the operator's commands (no sessions are opened here)."""
+    return Accounts(ctx.store, ctx.reactor, passwords=None, throttle=None, sms=None, session_timeout=0,
+                    version_floors={}, sms_interval=0, sms_daily_limit=0)
+
+
+@defer.inlineCallbacks
+def add_user(args, ctx, out):
+    password = args.password
+    if password is None:
+        password = getpass.getpass("password for %s: " % (args.mobile,))
+    if not password:
+        raise CommandError("the password must not be empty")
+    try:
+        yield accounts(ctx).add(args.mobile, password, args.max_devices)
+    except (AccountExists, BadValue) as e:
+        raise CommandError(str(e)) from None
+    out.write("user %s added\n" % (args.mobile,))
+
+
+@defer.inlineCallbacks
+def list_users(args, ctx, out):
+    users = yield accounts(ctx).list()
+    table(out, ["MOBILE", "MAX_DEVICES", "DEVICES", "STATUS", "CREATED"],
+          [[u.mobile, u.max_devices, u.devices, u.status, when(u.created_at)] for u in users])
