@@ -417,7 +417,7 @@ class DeviceShareTests(DatabaseTestCase):
         self.clock = task.Clock()  # the domain clock: no link timeout fires unless moved
         self.clock.advance(1_795_000_000)
         text = "[platform]\nfd_reserve = %d\n[database]\ndsn = %s\n" % (RESERVE, self.dsn)
-        for name in ("device", "register", "mcu", "rtsp", "admin", "ftp"):
+        for name in ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal"):
             text += "[%s]\nlisten = tcp:0:interface=127.0.0.1\n" % name
             text += "max_connections = %d\n" % CAPS.get(name, 2)
             if name in ("register", "mcu", "admin"):

@@ -151,6 +151,26 @@ class FleetContract(StoreContract):
         self.assertEqual((yield self.store.user_admin.get(A)).devices, 0)
 
     @defer.inlineCallbacks
+    def test_alarms(self):
+        a, b = yield self.fleet()
+        first = yield self.store.alarms.add(CAM, 0, 1, "motion", None, "", self.now)
+        second = yield self.store.alarms.add(CAM2, 0, 4, "dido", 1, "", self.now + 10)
+        third = yield self.store.alarms.add(CAM, 1, 2, "", None, "", self.now + 20)
+        total, rows = yield self.store.fleet.alarms(None, None, None, None, 0, 10)
+        self.assertEqual((total, [r.alarm_id for r in rows]), (3, [third, second, first]))
+        self.assertEqual(tuple(rows[1]), (second, CAM2, CAM2, 0, 4, "dido", 1, self.now + 10))
+        total, rows = yield self.store.fleet.alarms(a, None, None, None, 0, 10)
+        self.assertEqual([r.alarm_id for r in rows], [third, first])
+        total, rows = yield self.store.fleet.alarms(b, CAM2, None, None, 0, 10)
+        self.assertEqual([r.alarm_id for r in rows], [second])
+        total, rows = yield self.store.fleet.alarms(None, None, self.now + 5, self.now + 15, 0, 10)
+        self.assertEqual([r.alarm_id for r in rows], [second])
+        total, rows = yield self.store.fleet.alarms(None, None, None, None, 1, 1)
+        self.assertEqual((total, [r.alarm_id for r in rows]), (3, [second]))
+        self.assertEqual((yield self.store.fleet.alarm(first)).desc, "motion")
+        self.assertIsNone((yield self.store.fleet.alarm(99999)))
+
+    @defer.inlineCallbacks
     def test_manufacturers(self):
         yield self.fleet()
         listed = yield self.store.fleet.manufacturers()

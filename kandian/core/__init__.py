@@ -5,7 +5,9 @@
 routes, the play-URL format, tokens, relay authorization), devices
 (:mod:`.devices`: typed commands through an ``IDeviceRouter``, the device
 login), alarms (:mod:`.alarms`) and the keys derived from the platform's
-secret (:mod:`.keys`: FTP passwords, signed URLs) — built once by ``service.py`` over the
+secret (:mod:`.keys`: FTP passwords, signed URLs), and for the portal and
+REST API (:mod:`.apiauth` tokens and operators, :mod:`.access`, :mod:`.fleet`,
+:mod:`.useradmin`, :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
 :mod:`kandian.core.errors`; it imports no listener, spyne, HTTP or wire code.
 See docs/architecture.md.
@@ -26,3 +28,11 @@ class Core:
     devices: object
     alarms: object
     keys: object
+    # the portal and REST API (None where a tool builds a core without them)
+    operators: object = None
+    api_auth: object = None
+    access: object = None
+    fleet: object = None
+    user_admin: object = None
+    commands: object = None
+    statistics: object = None

@@ -78,6 +78,12 @@ class Bindings:
         provisioned when it accepts.  Raises NoSuchAccount, SessionExpired,
         NoSuchDevice, TooManyFailures, AlreadyBound, WrongDevKey, UnknownToGroup, OverLimit."""
         user_id = yield self._user(account, session)
+        yield self.bind(user_id, account, dev_id, dev_key, source)
+
+    @defer.inlineCallbacks
+    def bind(self, user_id: int, account: str, dev_id: str, dev_key: str, source: str | None):
+        """:meth:`add` for a user already authenticated (the portal): the same
+        checks but the session's."""
         if not DEV_ID.match(dev_id):
             raise errors.NoSuchDevice("not a DevID: %r" % (dev_id,))
         address, key = source or "?", ("devkey", dev_id)

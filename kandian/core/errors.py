@@ -21,6 +21,7 @@ __all__ = [
     "DeviceOffline", "DeviceRefused", "NoNewerFirmware",
     "TokenRefused", "StreamClosed", "TooManyStreams", "NoRoute",
     "UnsupportedDevice",
+    "NotAuthenticated", "Forbidden", "NoSuchCommand", "DeviceExists", "NoSuchAlarm",
     "lookup",
 ]
 
@@ -145,6 +146,29 @@ class TooManyStreams(DomainError):
 
 class NoRoute(DomainError):
     """No address of the device may be dialled or answered."""
+
+
+# -- the portal and REST API (PRODUCT.md "Portal and REST API")
+
+class NotAuthenticated(DomainError):
+    """No token, or one that expired, was revoked, or whose account is gone or suspended."""
+
+
+class Forbidden(DomainError):
+    """The principal is known but may not do this (a viewer writing, a read-only share steering, a user
+    asking for an operator's page)."""
+
+
+class NoSuchCommand(DomainError):
+    """No platform→device command of that name."""
+
+
+class DeviceExists(DomainError):
+    """A device of that DevID is provisioned already."""
+
+
+class NoSuchAlarm(DomainError):
+    """No alarm of that id that this principal may see."""
 
 
 def lookup(table: dict, error: BaseException):

@@ -115,6 +115,21 @@ ABILITY_KEYS = ("channel_num", "ptz_flag", "estore_flag", "local_store_flag", "m
 EDITABLE = ("name", "model", "dev_key", "dev_type")
 
 
+class AlarmRow(NamedTuple):
+    alarm_id: int
+    dev_id: str
+    name: str  # the device's name, or its DevID
+    channel_no: int
+    alarm_type: int
+    desc: str
+    dido_no: int | None
+    at: float
+
+
+_ALARM = ("SELECT a.alarm_id, a.dev_id, coalesce(nullif(d.name, ''), d.dev_id), a.channel_no, a.alarm_type,"
+          " a.alarm_desc, a.dido_no, " + _epoch("a.alarm_time") + " FROM alarm a JOIN device d USING (dev_id)")
+
+
 def _where(f: DeviceFilter) -> tuple[str, list]:
     where, args = [], []
     if f.user_id is not None:
@@ -201,6 +216,39 @@ class Fleet:
             + " ORDER BY received_at DESC, exception_id DESC LIMIT %s OFFSET %s", args + (limit, offset))
         return total[0][0], [DeviceException(*row) for row in rows]
 
+    # -- alarms (§7.5.34) as the portal lists them
+
+    @defer.inlineCallbacks
+    def alarms(self, user_id: int | None, dev_id: str | None, since: float | None, until: float | None,
+               offset: int, limit: int):
+        """(total, [AlarmRow]) newest first: of the devices bound to *user_id*
+        (None: all), of one device, between *since* and *until* (POSIX seconds or None)."""
+        where, args = [], []
+        if user_id is not None:
+            where.append("EXISTS (SELECT 1 FROM user_device b WHERE b.dev_id = a.dev_id AND b.user_id = %s)")
+            args.append(user_id)
+        if dev_id:
+            where.append("a.dev_id = %s")
+            args.append(dev_id)
+        if since is not None:
+            where.append("a.alarm_time >= to_timestamp(%s)")
+            args.append(since)
+        if until is not None:
+            where.append("a.alarm_time <= to_timestamp(%s)")
+            args.append(until)
+        condition = (" WHERE " + " AND ".join(where)) if where else ""
+        total = yield self.db.runQuery("SELECT count(*) FROM alarm a" + condition, tuple(args))
+        rows = yield self.db.runQuery(
+            _ALARM + condition + " ORDER BY a.alarm_time DESC, a.alarm_id DESC LIMIT %s OFFSET %s",
+            tuple(args) + (limit, offset))
+        return total[0][0], [AlarmRow(*row) for row in rows]
+
+    @defer.inlineCallbacks
+    def alarm(self, alarm_id: int):
+        """The AlarmRow of *alarm_id*, or None."""
+        rows = yield self.db.runQuery(_ALARM + " WHERE a.alarm_id = %s", (alarm_id,))
+        return AlarmRow(*rows[0]) if rows else None
+
     # -- manufacturers (§7.2: a DevID's first three digits)
 
     @defer.inlineCallbacks
@@ -222,3 +270,4 @@ class Fleet:
         except psycopg2.errors.CheckViolation:
             raise ValueError("a manufacturer number is three digits") from None
         return bool(rows[0][0])
+

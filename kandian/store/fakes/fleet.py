@@ -6,7 +6,17 @@ import datetime
 
 from twisted.internet import defer
 
-from ..fleet import ABILITY_KEYS, EDITABLE, SORTS, Channel, DeviceDetail, DeviceException, DeviceFilter, DeviceSummary
+from ..fleet import (
+    ABILITY_KEYS,
+    EDITABLE,
+    SORTS,
+    AlarmRow,
+    Channel,
+    DeviceDetail,
+    DeviceException,
+    DeviceFilter,
+    DeviceSummary,
+)
 
 NAMES = {"811": "海康", "812": "大华", "813": "皓维", "814": "卡尔", "815": "海目达", "816": "悠克", "817": "视威",
          "818": "华沃", "819": "三星", "820": "红苹果", "821": "远业", "822": "城市无线", "823": "烽火众智",
@@ -127,6 +137,23 @@ class FakeFleet:
                 if not dev_id or row[0] == dev_id]
         rows.sort(key=lambda e: (e.at, e.exception_id), reverse=True)
         return defer.succeed((len(rows), rows[offset:offset + limit]))
+
+    def _alarm_row(self, a):
+        d = self.device.get(a["dev_id"], {})
+        return AlarmRow(a["alarm_id"], a["dev_id"], d.get("name") or a["dev_id"], a["channel_no"], a["alarm_type"],
+                        a["desc"], a["dido_no"], a["at"])
+
+    def alarms(self, user_id, dev_id, since, until, offset, limit):
+        rows = [self._alarm_row(a) for a in self.tables.setdefault("alarm", [])
+                if (user_id is None or (user_id, a["dev_id"]) in self.bindings) and (not dev_id or a["dev_id"] == dev_id)
+                and (since is None or a["at"] >= since) and (until is None or a["at"] <= until)
+                and a["dev_id"] in self.device]
+        rows.sort(key=lambda r: (r.at, r.alarm_id), reverse=True)
+        return defer.succeed((len(rows), rows[offset:offset + limit]))
+
+    def alarm(self, alarm_id):
+        found = [a for a in self.tables.setdefault("alarm", []) if a["alarm_id"] == alarm_id and a["dev_id"] in self.device]
+        return defer.succeed(self._alarm_row(found[0]) if found else None)
 
     def manufacturers(self):
         return defer.succeed([(no, name, sum(1 for d in self.device.values() if d["manufacturer_no"] == no))
