@@ -16,6 +16,8 @@ from twisted.logger import Logger
 
 from ..store.devices import DEV_ID, DEV_TYPES, DeviceExists
 from ..store.fleet import SORTS, DeviceFilter
+
+__all__ = ["DeviceFilter", "Fleet", "ImportRow", "Page", "paging", "sorting"]
 from . import errors
 from .access import Principal, require_operator
 
@@ -154,6 +156,10 @@ class Fleet:
         done = []
         for line, row in rows:
             dev_id = row.get("dev_id", "")
+            unknown = sorted(set(row) - {"dev_id", "dev_key", "dev_type", "model", "channels"})
+            if unknown:
+                done.append(ImportRow(line, dev_id, "invalid", "unexpected columns: %s" % ", ".join(unknown)))
+                continue
             try:
                 yield self._provision(dev_id, row.get("dev_key", ""), row.get("dev_type", 1), row.get("model", ""),
                                       row.get("channels", 1))

@@ -106,7 +106,8 @@ class FakeFleet:
         channels = sorted(Channel(no, name if isinstance(name, str) else name.get("name", ""))
                           for (dev, no), name in self.channel.items() if dev == dev_id)
         shares = sorted((self.users[u]["mobile"], self.control.get((u, dev_id), True))
-                        for (u, dev), flag_ in self.bindings.items() if dev == dev_id and flag_ == 1 and u in self.users)
+                        for (u, dev), flag_ in self.bindings.items()
+                        if dev == dev_id and flag_ == 1 and u in self.users)
         return defer.succeed(DeviceDetail(self._summary(d), d["provisioned_by"], addresses, abilities, channels,
                                           videos, didos, shares, _seconds(d["registered_at"]),
                                           _seconds(d["last_login_at"])))
@@ -145,14 +146,16 @@ class FakeFleet:
 
     def alarms(self, user_id, dev_id, since, until, offset, limit):
         rows = [self._alarm_row(a) for a in self.tables.setdefault("alarm", [])
-                if (user_id is None or (user_id, a["dev_id"]) in self.bindings) and (not dev_id or a["dev_id"] == dev_id)
+                if (user_id is None or (user_id, a["dev_id"]) in self.bindings)
+                and (not dev_id or a["dev_id"] == dev_id)
                 and (since is None or a["at"] >= since) and (until is None or a["at"] <= until)
                 and a["dev_id"] in self.device]
         rows.sort(key=lambda r: (r.at, r.alarm_id), reverse=True)
         return defer.succeed((len(rows), rows[offset:offset + limit]))
 
     def alarm(self, alarm_id):
-        found = [a for a in self.tables.setdefault("alarm", []) if a["alarm_id"] == alarm_id and a["dev_id"] in self.device]
+        found = [a for a in self.tables.setdefault("alarm", [])
+                 if a["alarm_id"] == alarm_id and a["dev_id"] in self.device]
         return defer.succeed(self._alarm_row(found[0]) if found else None)
 
     def manufacturers(self):
