@@ -120,8 +120,8 @@ class ApiResource(resource.Resource):
             session = yield self.auth.session(token)
             principal = session.principal
             if by_cookie and method not in ("GET", "HEAD"):
-                sent = request.getHeader(CSRF_HEADER) or ""
-                if not hmac.compare_digest(sent.encode("utf-8", "replace"), session.csrf.encode("ascii")):
+                sent = request.getHeader(CSRF_HEADER) or b""
+                if not hmac.compare_digest(sent, session.csrf.encode("ascii")):
                     raise ApiError(results.CSRF, "a write with the portal's cookie needs the X-CSRF-Token header")
         call = Call(principal, found, _query(request), _body(request, method), _source(request), token,
                     request.isSecure())
@@ -177,7 +177,7 @@ class ApiResource(resource.Resource):
         if request.method in (b"GET", b"HEAD") and reply.status == 200:
             etag = b'W/"%s"' % hashlib.sha1(body).hexdigest()[:20].encode("ascii")
             request.setHeader(b"etag", etag)
-            if etag in (request.getHeader(b"if-none-match") or "").encode("ascii", "replace").split(b", "):
+            if etag in [tag.strip() for tag in (request.getHeader(b"if-none-match") or b"").split(b",")]:
                 request.setResponseCode(304)
                 request.finish()
                 return
@@ -189,7 +189,7 @@ class ApiResource(resource.Resource):
 
 
 def _token(request) -> tuple[str | None, bool]:
-    header = request.getHeader(b"authorization")
+    header = (request.getHeader(b"authorization") or b"").decode("latin-1")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
@@ -215,7 +215,7 @@ def _body(request, method: str):
     if method in ("GET", "HEAD", "DELETE"):
         return None
     raw = request.content.read() if request.content is not None else b""
-    kind = (request.getHeader(b"content-type") or "").split(";")[0].strip().lower()
+    kind = (request.getHeader(b"content-type") or b"").decode("latin-1").split(";")[0].strip().lower()
     if kind == "application/json":
         try:
             return json.loads(raw.decode("utf-8")) if raw.strip() else {}

@@ -44,7 +44,7 @@ class StaticFiles(resource.Resource):
         request.setHeader(b"content-type", kind)
         request.setHeader(b"cache-control", b"no-cache")
         request.setHeader(b"etag", etag)
-        if request.getHeader(b"if-none-match") == etag.decode("ascii"):
+        if request.getHeader(b"if-none-match") == etag:
             request.setResponseCode(304)
             return b""
         return body
