@@ -84,9 +84,13 @@ class UserAdmin:
         return user_id
 
     @defer.inlineCallbacks
-    def change(self, principal: Principal, mobile: str, *, status: str | None = None, max_devices: int | None = None):
-        """Suspend or resume (*status*), set the maximum of devices."""
+    def change(self, principal: Principal, mobile: str, fields: dict):
+        """Suspend or resume (``status``), set the maximum of devices (``max_devices``)."""
         require_operator(principal, write=True)
+        unknown = sorted(set(fields) - {"status", "max_devices"})
+        if unknown:
+            raise errors.BadValue("cannot change %s" % ", ".join(unknown))
+        status, max_devices = fields.get("status"), fields.get("max_devices")
         if status not in (None, "active", "suspended"):
             raise errors.BadValue("status is active or suspended")
         if max_devices is not None and (isinstance(max_devices, bool) or not isinstance(max_devices, int)

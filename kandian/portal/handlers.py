@@ -284,12 +284,7 @@ class Handlers:
 
     @defer.inlineCallbacks
     def edit_user(self, call):
-        body = _dict(call.body)
-        unknown = sorted(set(body) - {"status", "max_devices"})
-        if unknown:
-            raise errors.BadValue("cannot change %s" % ", ".join(unknown))
-        yield self.core.user_admin.change(call.principal, call.params["mobile"], status=body.get("status"),
-                                          max_devices=body.get("max_devices"))
+        yield self.core.user_admin.change(call.principal, call.params["mobile"], _dict(call.body))
         return (yield self.user(call))
 
     @defer.inlineCallbacks
