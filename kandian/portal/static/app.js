@@ -60,7 +60,7 @@ async function api(method, path, body, raw) {
   if (r.status === 204) return null;
   const data = await r.json().catch(() => ({ error: "unavailable", message: "" }));
   if (!r.ok) {
-    if (r.status === 401 && path !== "/login") { expired(); }
+    if (r.status === 401 && path !== "/login" && state.me) { expired(); }
     throw new ApiError(r.status, data);
   }
   return data;
@@ -86,7 +86,7 @@ const ACCESS = { own: "我的", control: "共享（可控制）", view: "共享�
 
 function page(title, ...children) {
   const main = document.getElementById("main");
-  main.replaceChildren(h("h1", null, title), ...children);
+  main.replaceChildren(h("h1", null, title), ...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
   document.title = title + " · 手机看店";
 }
 
@@ -450,6 +450,7 @@ function lineChart(points, key, label) {
   add("line", { x1: P, y1: H - P, x2: W - P, y2: H - P, stroke: "#b8c2cc" });
   add("text", { x: 4, y: P - 8 }, `${label}（最大 ${max}）`);
   if (xy.length) add("polyline", { points: xy.map((p) => p.join(",")).join(" "), fill: "none", stroke: "#1565c0", "stroke-width": "2" });
+  if (xy.length <= 60) xy.forEach(([x, y]) => add("circle", { cx: x, cy: y, r: 3, fill: "#1565c0" }));
   if (points.length) {
     add("text", { x: P, y: H - 8 }, when(points[0].at || points[0].day).slice(5, 16));
     add("text", { x: W - P - 70, y: H - 8 }, when(points[points.length - 1].at || points[points.length - 1].day).slice(5, 16));
