@@ -155,15 +155,25 @@ class Fleet:
 
     @defer.inlineCallbacks
     def page(self, f: DeviceFilter, sort: str, descending: bool, offset: int, limit: int):
-        """(total, [DeviceSummary]) of the devices *f* selects; *sort* a key of SORTS."""
+        """(total, [DeviceSummary]) of the devices *f* selects; *sort* a key of SORTS.
+
+        The page's DevIDs are chosen first (an index scan for the DevID order)
+        and only its rows pay for the summary's subqueries."""
         condition, args = _where(f)
         bound = " JOIN user_device b ON b.dev_id = d.dev_id" if f.user_id is not None else ""
         extra = ", b.share_flag, b.can_control" if f.user_id is not None else ", NULL::smallint, NULL::boolean"
-        order = "%s %s NULLS LAST, d.dev_id" % (SORTS[sort], "DESC" if descending else "ASC")
+        nulls = "" if sort == "dev_id" else " NULLS LAST"
+        order = "%s %s%s, d.dev_id" % (SORTS[sort], "DESC" if descending else "ASC", nulls)
         total = yield self.db.runQuery("SELECT count(*) FROM device d" + bound + condition, tuple(args))
+        if offset >= total[0][0]:
+            return total[0][0], []
         rows = yield self.db.runQuery(
-            "SELECT " + _SUMMARY + extra + " FROM device d LEFT JOIN manufacturer m USING (manufacturer_no)"
-            + bound + condition + " ORDER BY " + order + " LIMIT %s OFFSET %s", tuple(args) + (limit, offset))
+            "WITH page AS (SELECT d.dev_id, row_number() OVER () AS n FROM (SELECT d.dev_id FROM device d" + bound
+            + condition + " ORDER BY " + order + " LIMIT %s OFFSET %s) d)"
+            " SELECT " + _SUMMARY + extra + " FROM page JOIN device d USING (dev_id)"
+            " LEFT JOIN manufacturer m USING (manufacturer_no)"
+            + (" JOIN user_device b ON b.dev_id = d.dev_id AND b.user_id = %s" if f.user_id is not None else "")
+            + " ORDER BY page.n", tuple(args) + (limit, offset) + ((f.user_id,) if f.user_id is not None else ()))
         return total[0][0], [DeviceSummary(*row) for row in rows]
 
     @defer.inlineCallbacks
