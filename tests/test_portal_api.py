@@ -357,3 +357,23 @@ class AlarmAndStatsTests(PortalTestCase):
         self.assertGreaterEqual(rows[0][0], 2)
         answer = yield self.get("/api/v1/stats/summary", user)
         self.assertEqual(answer.code, 403)
+
+
+class MetricsTests(PortalTestCase):
+    @defer.inlineCallbacks
+    def test_requests_refusals_and_logins_are_counted(self):
+        from prometheus_client.parser import text_string_to_metric_families
+
+        token = yield self.operator()
+        yield self.post("/api/v1/login", {"account": "ops", "password": "wrong"})
+        yield self.get("/api/v1/devices/81100009999", token)
+        answer = yield self.agent.request(b"GET", b"http://127.0.0.1:%d/metrics" % self.port("admin"))
+        from twisted.web.client import readBody
+        text = (yield readBody(answer)).decode()
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for family in text_string_to_metric_families(text) for s in family.samples}
+        self.assertEqual(samples[("kandian_portal_requests_total", ())], 3)
+        self.assertEqual(samples[("kandian_portal_errors_total", (("error", "not_found"),))], 1)
+        self.assertEqual(samples[("kandian_portal_errors_total", (("error", "bad_credentials"),))], 1)
+        self.assertEqual(samples[("kandian_portal_logins_total", (("outcome", "ok"),))], 1)
+        self.assertEqual(samples[("kandian_portal_logins_total", (("outcome", "failed"),))], 1)
