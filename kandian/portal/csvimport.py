@@ -2,7 +2,7 @@
 
 Sans-IO.  UTF-8 (a BOM is allowed), comma-separated, one device a line:
 ``dev_id,dev_key[,dev_type[,model[,channels]]]``; a first line naming the
-columns (``dev_id,…``) is a header and may order them otherwise.  Empty lines
+columns (with ``dev_id`` among them) is a header and may order them otherwise.  Empty lines
 and lines starting with ``#`` are skipped.  A line that cannot be read is
 passed on with what could be read, so the core reports it as invalid with
 its line number; only a file that is not CSV at all raises :class:`CsvError`.
@@ -43,11 +43,11 @@ def parse(data: bytes) -> list[tuple[int, dict]]:
             if not fields or not "".join(fields).strip() or fields[0].lstrip().startswith("#"):
                 continue
             cells = [f.strip() for f in fields]
-            if not rows and columns is COLUMNS and cells[0].lower() == "dev_id":
-                named = tuple(c.lower() for c in cells)
+            named = tuple(c.lower() for c in cells)
+            if not rows and columns is COLUMNS and ("dev_id" in named or "dev_key" in named):
                 unknown = [c for c in named if c not in COLUMNS]
-                if unknown or len(set(named)) != len(named):
-                    raise CsvError("unknown or repeated columns in the header: %s" % ", ".join(unknown or named))
+                if unknown or len(set(named)) != len(named) or "dev_id" not in named:
+                    raise CsvError("unknown, repeated or missing columns in the header: %s" % ", ".join(named))
                 columns = named
                 continue
             if len(rows) >= MAX_ROWS:
