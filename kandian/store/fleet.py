@@ -157,24 +157,24 @@ class Fleet:
     def page(self, f: DeviceFilter, sort: str, descending: bool, offset: int, limit: int):
         """(total, [DeviceSummary]) of the devices *f* selects; *sort* a key of SORTS.
 
-        The page's DevIDs are chosen first (an index scan for the DevID order)
-        and only its rows pay for the summary's subqueries."""
+        One round trip: the count, then the page's DevIDs chosen first (an
+        index scan for the DevID order) so that only its rows pay for the
+        summary's subqueries."""
         condition, args = _where(f)
         bound = " JOIN user_device b ON b.dev_id = d.dev_id" if f.user_id is not None else ""
         extra = ", b.share_flag, b.can_control" if f.user_id is not None else ", NULL::smallint, NULL::boolean"
         nulls = "" if sort == "dev_id" else " NULLS LAST"
         order = "%s %s%s, d.dev_id" % (SORTS[sort], "DESC" if descending else "ASC", nulls)
-        total = yield self.db.runQuery("SELECT count(*) FROM device d" + bound + condition, tuple(args))
-        if offset >= total[0][0]:
-            return total[0][0], []
+        mine = " JOIN user_device b ON b.dev_id = d.dev_id AND b.user_id = %s" if f.user_id is not None else ""
         rows = yield self.db.runQuery(
-            "WITH page AS (SELECT d.dev_id, row_number() OVER () AS n FROM (SELECT d.dev_id FROM device d" + bound
+            "WITH total AS (SELECT count(*) AS n FROM device d" + bound + condition + "),"
+            " page AS (SELECT d.dev_id, row_number() OVER () AS i FROM (SELECT d.dev_id FROM device d" + bound
             + condition + " ORDER BY " + order + " LIMIT %s OFFSET %s) d)"
-            " SELECT " + _SUMMARY + extra + " FROM page JOIN device d USING (dev_id)"
-            " LEFT JOIN manufacturer m USING (manufacturer_no)"
-            + (" JOIN user_device b ON b.dev_id = d.dev_id AND b.user_id = %s" if f.user_id is not None else "")
-            + " ORDER BY page.n", tuple(args) + (limit, offset) + ((f.user_id,) if f.user_id is not None else ()))
-        return total[0][0], [DeviceSummary(*row) for row in rows]
+            " SELECT total.n, p.* FROM total LEFT JOIN (SELECT page.i, " + _SUMMARY + extra + " FROM page"
+            " JOIN device d USING (dev_id) LEFT JOIN manufacturer m USING (manufacturer_no)" + mine + ") p ON true"
+            " ORDER BY p.i",
+            tuple(args) * 2 + (limit, offset) + ((f.user_id,) if f.user_id is not None else ()))
+        return rows[0][0], [DeviceSummary(*row[2:]) for row in rows if row[1] is not None]
 
     @defer.inlineCallbacks
     def detail(self, dev_id: str):
