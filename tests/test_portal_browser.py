@@ -14,6 +14,7 @@ from twisted.internet import defer, reactor, threads
 from twisted.internet.threads import blockingCallFromThread
 
 from .portal_helpers import PASSWORD, PortalTestCase
+from .test_device_integration import eventually
 
 A, B = "13800000001", "13800000002"
 CAM, CAM2 = "81100000001", "81200000002"
@@ -100,8 +101,12 @@ class OperatorJourneys(BrowserTestCase):
     def test_operator_looks_at_statistics_and_suspends_a_user(self):
         yield self.core.operators.add("ops", PASSWORD)
         yield self.core.accounts.add(A, PASSWORD)
-        yield self.camera(CAM, owner=A)
-        yield self.service.platform.stats_job.record()
+        job = self.service.platform.stats_job
+        for n, dev_id in enumerate((CAM, CAM2)):
+            link = yield self.camera(dev_id, owner=A if n == 0 else None)
+            yield link.send_alarm(0, 1)
+            self.clock.advance(self.service.config.portal.stats_interval)
+            yield eventually(lambda n=n: job.recorded >= n + 2, "a sample")
 
         def steps(page):
             self.log_in(page, "ops")
@@ -112,7 +117,8 @@ class OperatorJourneys(BrowserTestCase):
             page.wait_for_selector("#users td:has-text('已暂停')")
             page.click("nav a[href='#/stats']")
             page.wait_for_selector("svg.chart circle")
-            assert page.inner_text("#stat-online") == "1"
+            assert page.inner_text("#stat-online") == "2"
+            assert page.locator("svg.chart rect").count() >= 2
         yield self.journey(steps)
         rows = yield self.db.runQuery("SELECT status FROM app_user WHERE mobile = %s", (A,))
         self.assertEqual(rows, [("suspended",)])

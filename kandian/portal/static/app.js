@@ -464,7 +464,7 @@ function barChart(days, key, label) {
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.setAttribute("class", "chart");
   const max = Math.max(1, ...days.map((d) => d[key]));
-  const bw = days.length ? (W - 2 * P) / days.length : 0;
+  const bw = days.length ? Math.min(40, (W - 2 * P) / days.length) : 0;
   const add = (tag, attrs, text) => {
     const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
     for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
