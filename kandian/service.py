@@ -250,10 +250,12 @@ class Platform:
             return defer.succeed((config.platform.public_host, config.port_of("ftp") or self.bound_port("ftp") or 0,
                                   dev_id, keys.ftp_password(dev_id)))
 
+        alarms = Alarms(self.store, clock)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
-                    alarms=Alarms(self.store, clock), keys=keys,
+                    alarms=alarms, keys=keys,
                     operators=Operators(self.store), api_auth=api_auth, access=access,
-                    fleet=Fleet(self.store, clock, access=access, devices=devices, bindings=bindings),
+                    fleet=Fleet(self.store, clock, access=access, devices=devices, bindings=bindings,
+                                alarms=alarms),
                     user_admin=UserAdmin(self.store, clock, accounts=accounts, auth=api_auth, access=access,
                                          passwords=portal_passwords),
                     commands=Commands(devices, access, ftp_access=ftp_access),

@@ -377,3 +377,45 @@ class MetricsTests(PortalTestCase):
         self.assertEqual(samples[("kandian_portal_errors_total", (("error", "bad_credentials"),))], 1)
         self.assertEqual(samples[("kandian_portal_logins_total", (("outcome", "ok"),))], 1)
         self.assertEqual(samples[("kandian_portal_logins_total", (("outcome", "failed"),))], 1)
+
+
+class PictureTests(PortalTestCase):
+    """``GET /api/v1/alarms/{id}/picture`` over the FTP slice's contract, ``core.alarms.picture(alarm_id)``."""
+
+    @defer.inlineCallbacks
+    def test_the_picture_of_an_alarm_is_its_owners(self):
+        import hashlib
+        import os
+
+        owner = yield self.user(A)
+        stranger = yield self.user(B)
+        link = yield self.camera(CAM, owner=A)
+        yield link.send_alarm(0, 1)
+        rows = yield self.db.runQuery("SELECT alarm_id FROM alarm")
+        alarm_id = rows[0][0]
+        answer = yield self.get("/api/v1/alarms/%d/picture" % alarm_id, owner)
+        self.assertEqual((answer.code, answer.json["error"]), (404, "no_picture"))
+        jpeg = b"\xff\xd8\xff\xe0" + os.urandom(40_000) + b"\xff\xd9"
+        path = os.path.abspath(self.mktemp())
+        with open(path, "wb") as f:
+            f.write(jpeg)
+
+        class Picture:
+            def __init__(self):
+                self.path, self.size, self.sha256, self.taken_at = path, len(jpeg), hashlib.sha256(jpeg).hexdigest(), 0
+
+        class Pictures:  # the FTP slice's core.alarms.picture, until it lands
+            def picture(self, wanted):
+                return defer.succeed(Picture() if wanted == alarm_id else None)
+
+        self.core.fleet.alarms_core = Pictures()
+        answer = yield self.get("/api/v1/alarms/%d/picture" % alarm_id, owner)
+        self.assertEqual((answer.code, answer.header(b"content-type"), answer.data), (200, "image/jpeg", jpeg))
+        etag = answer.header(b"etag")
+        again = yield self.get("/api/v1/alarms/%d/picture" % alarm_id, owner, headers={b"if-none-match": [etag.encode()]})
+        self.assertEqual(again.code, 304)
+        answer = yield self.get("/api/v1/alarms/%d/picture" % alarm_id, stranger)
+        self.assertEqual((answer.code, answer.json["error"]), (404, "not_found"))
+        os.remove(path)
+        answer = yield self.get("/api/v1/alarms/%d/picture" % alarm_id, owner)
+        self.assertEqual((answer.code, answer.json["error"]), (404, "no_picture"))

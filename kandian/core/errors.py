@@ -21,7 +21,7 @@ __all__ = [
     "DeviceOffline", "DeviceRefused", "NoNewerFirmware",
     "TokenRefused", "StreamClosed", "TooManyStreams", "NoRoute",
     "UnsupportedDevice",
-    "NotAuthenticated", "Forbidden", "NoSuchCommand", "DeviceExists", "NoSuchAlarm",
+    "NotAuthenticated", "Forbidden", "NoSuchCommand", "DeviceExists", "NoSuchAlarm", "NoPicture",
     "lookup",
 ]
 
@@ -169,6 +169,10 @@ class DeviceExists(DomainError):
 
 class NoSuchAlarm(DomainError):
     """No alarm of that id that this principal may see."""
+
+
+class NoPicture(DomainError):
+    """The alarm has no picture (yet: the camera uploads it after the alarm, §7.5.27)."""
 
 
 def lookup(table: dict, error: BaseException):

@@ -58,14 +58,16 @@ def sorting(sort: str, allowed) -> tuple[str, bool]:
 
 
 class Fleet:
-    def __init__(self, store, clock, *, access, devices, bindings):
+    def __init__(self, store, clock, *, access, devices, bindings, alarms=None):
         """*devices*: :class:`kandian.core.devices.Devices` (online state, the
-        factory reset); *bindings*: :class:`kandian.core.bindings.Bindings` (§8.5)."""
+        factory reset); *bindings*: :class:`kandian.core.bindings.Bindings` (§8.5);
+        *alarms*: :class:`kandian.core.alarms.Alarms` (its ``picture(alarm_id)``, once the FTP server stores them)."""
         self.store = store
         self.clock = clock
         self.access = access
         self.devices = devices
         self.bindings = bindings
+        self.alarms_core = alarms
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -230,6 +232,17 @@ class Fleet:
         except errors.NotBound:
             raise errors.NoSuchAlarm("no alarm %s" % (alarm_id,)) from None
         return row
+
+    @defer.inlineCallbacks
+    def alarm_picture(self, principal: Principal, alarm_id: int):
+        """The picture of an alarm *principal* may see: a row with ``.path``
+        (absolute), ``.size``, ``.sha256``, ``.taken_at``; NoPicture until it arrived."""
+        yield self.alarm(principal, alarm_id)
+        picture = getattr(self.alarms_core, "picture", None)
+        found = (yield picture(alarm_id)) if picture is not None else None
+        if found is None:
+            raise errors.NoPicture("alarm %s has no picture yet" % (alarm_id,))
+        return found
 
     # -- manufacturers (§2.2 厂商管理)
 

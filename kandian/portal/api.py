@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.protocols.basic import FileSender
 from twisted.python.failure import Failure
 from twisted.web import resource, server
 
@@ -58,6 +59,13 @@ class Reply(NamedTuple):
     body: Any  # JSON-able, or bytes with content_type
     content_type: bytes = JSON
     headers: dict = {}
+
+
+class FileBody(NamedTuple):
+    """A file to answer with (an alarm's picture): sent by a FileSender, 16 KiB at a time, as the peer reads."""
+    path: str
+    size: int
+    etag: bytes | None = None
 
 
 class Call(NamedTuple):
@@ -171,6 +179,8 @@ class ApiResource(resource.Resource):
             request.finish()
             return
         body = reply.body
+        if isinstance(body, FileBody):
+            return self._send_file(body, reply, request)
         if reply.content_type == JSON:
             body = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         request.setHeader(b"content-type", reply.content_type)
@@ -186,6 +196,42 @@ class ApiResource(resource.Resource):
         if request.method != b"HEAD":
             request.write(body)
         request.finish()
+
+
+    def _send_file(self, body: FileBody, reply: Reply, request):
+        try:
+            f = open(body.path, "rb")  # noqa: SIM115 (closed when the transfer ends)
+        except OSError:
+            log.warn("portal: picture file {path} is gone", path=body.path)
+            self.stats.errors["no_picture"] += 1
+            request.setResponseCode(404)
+            data = json.dumps({"error": "no_picture", "message": "the picture file is gone"}).encode("utf-8")
+            request.setHeader(b"content-type", JSON)
+            request.setHeader(b"content-length", b"%d" % len(data))
+            request.write(data)
+            request.finish()
+            return
+        request.setHeader(b"content-type", reply.content_type)
+        request.setHeader(b"cache-control", b"private, max-age=86400")
+        if body.etag:
+            request.setHeader(b"etag", body.etag)
+            if body.etag in [t.strip() for t in (request.getHeader(b"if-none-match") or b"").split(b",")]:
+                f.close()
+                request.setResponseCode(304)
+                request.finish()
+                return
+        request.setResponseCode(200)
+        request.setHeader(b"content-length", b"%d" % body.size)
+        if request.method == b"HEAD":
+            f.close()
+            request.finish()
+            return
+
+        def done(result):
+            f.close()
+            if not request._disconnected:
+                request.finish()
+        FileSender().beginFileTransfer(f, request).addBoth(done)
 
 
 def _token(request) -> tuple[str | None, bool]:

@@ -14,7 +14,7 @@ from ..core import errors
 from ..core.commands import CATALOGUE, answer_fields, request_fields
 from ..core.fleet import DeviceFilter
 from . import csvimport, results, views
-from .api import CSRF_COOKIE, TOKEN_COOKIE, ApiError, Reply
+from .api import CSRF_COOKIE, TOKEN_COOKIE, ApiError, FileBody, Reply
 from .router import Route
 
 
@@ -64,6 +64,7 @@ class Handlers:
             Route("GET", "/commands", self.commands),
             Route("GET", "/alarms", self.alarms),
             Route("GET", "/alarms/{id}", self.alarm),
+            Route("GET", "/alarms/{id}/picture", self.alarm_picture),
             Route("GET", "/exceptions", self.exceptions),
             Route("GET", "/users", self.users),
             Route("POST", "/users", self.add_user),
@@ -250,6 +251,12 @@ class Handlers:
         alarm_id = _id(call.params["id"])
         row = yield self.core.fleet.alarm(call.principal, alarm_id)
         return Reply(200, self._alarm(row))
+
+    @defer.inlineCallbacks
+    def alarm_picture(self, call):
+        picture = yield self.core.fleet.alarm_picture(call.principal, _id(call.params["id"]))
+        etag = b'"%s"' % picture.sha256.encode("ascii")[:64] if getattr(picture, "sha256", None) else None
+        return Reply(200, FileBody(picture.path, picture.size, etag), b"image/jpeg")
 
     # -- users
 

@@ -152,6 +152,12 @@ def paths() -> dict:
                                        _q("to", "ISO 8601 or YYYYMMDDHHMMSS"), *PAGE], answer=_list())},
         "/alarms/{id}": {"get": _op("One alarm", who=DEVICE_SEERS, params=[_path("id", "the alarm's id")],
                                     answer={"type": "object"})},
+        "/alarms/{id}/picture": {"get": {
+            **_op("The alarm's picture (JPEG) once the camera uploaded it (§7.5.27); 404 no_picture until then",
+                  who=DEVICE_SEERS, params=[_path("id", "the alarm's id")]),
+            "responses": {"200": {"description": "the picture", "content": {"image/jpeg": {}}},
+                          **{str(s): {"description": "refused", "content": {"application/json": {"schema": ERROR}}}
+                             for s in (401, 404)}}}},
         "/exceptions": {"get": _op("Exception reports of every device", who=OPERATORS, params=PAGE,
                                    answer=_list())},
         "/users": {

@@ -23,6 +23,7 @@ TABLE: dict[type, tuple[int, str]] = {
     e.NotBound: (404, "not_found"),
     e.NoSuchCommand: (404, "not_found"),
     e.NoSuchAlarm: (404, "not_found"),
+    e.NoPicture: (404, "no_picture"),
     e.AccountExists: (409, "exists"),
     e.DeviceExists: (409, "exists"),
     e.AlreadyBound: (409, "already_bound"),

@@ -505,12 +505,20 @@ async function camerasPage() {
   page("我的摄像机", data.items.length ? h("div", { class: "grid", id: "cameras" }, cards) : h("p", { class: "muted" }, "还没有摄像机"), add);
 }
 
+function picture(alarmId) {
+  // the camera uploads the picture after the alarm (§7.5.27): until it has, the API answers 404 no_picture
+  const missing = h("div", { class: "pic-missing" }, "图片尚未收到");
+  const img = h("img", { src: `${API}/alarms/${alarmId}/picture`, alt: "报警图片", class: "alarm-picture" });
+  img.addEventListener("error", () => img.replaceWith(missing));
+  return img;
+}
+
 async function alarmsPage() {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
   const p = params.get("page") || "1";
   const data = await api("GET", "/alarms?per_page=10&page=" + p);
   const items = data.items.map((a) => h("div", { class: "card alarm", "data-alarm": a.id },
-    a.picture ? h("img", { src: `${API}/alarms/${a.id}/picture`, alt: "报警图片" }) : h("div", { class: "pic-missing" }, "图片尚未收到"),
+    picture(a.id),
     h("div", null, h("h2", null, `${ALARMS[a.alarm_type] || "报警"} · ${a.name}`), h("p", null, when(a.at)),
       h("p", { class: "muted" }, `通道 ${a.channel_no}${a.desc ? " · " + a.desc : ""}`))));
   page("报警记录", items.length ? h("div", { id: "alarms" }, items) : h("p", { class: "muted" }, "没有报警"),
