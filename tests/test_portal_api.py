@@ -419,3 +419,31 @@ class PictureTests(PortalTestCase):
         os.remove(path)
         answer = yield self.get("/api/v1/alarms/%d/picture" % alarm_id, owner)
         self.assertEqual((answer.code, answer.json["error"]), (404, "no_picture"))
+
+
+class ReadOnlyShareOverSoapTests(PortalTestCase):
+    """A share made read-only in the portal is read-only for the phone app too (SOAP, checked in the core)."""
+
+    @defer.inlineCallbacks
+    def test_the_app_cannot_steer_a_read_only_share(self):
+        from .mcu_helpers import Soap
+
+        owner = yield self.user(A)
+        yield self.core.accounts.add(B, PASSWORD)
+        link = yield self.camera(CAM, owner=A)
+        yield self.post("/api/v1/devices/%s/shares" % CAM, {"mobile": B, "control": False}, owner)
+        soap = yield Soap.connect(self.port("mcu"))
+        login = yield soap.McuLogin(Account=B, Password=PASSWORD, Version="A-1.0")
+        session = login["LoginSession"]
+        before = len(link.commands_received)
+        answer = yield soap.PtzControl(Account=B, LoginSession=session, DevID=CAM, ChannelNo=0, PtzDirection=1)
+        self.assertEqual(answer["Result"], 255)
+        answer = yield soap.RebootCamera(Account=B, LoginSession=session, DevID=CAM)
+        self.assertEqual(answer["Result"], 255)
+        self.assertEqual(len(link.commands_received), before)
+        answer = yield soap.GetCameraParam(Account=B, LoginSession=session, DevID=CAM, ChannelNo=0, StreamType=2)
+        self.assertEqual(answer["Result"], 0)  # looking is allowed
+        yield self.call("DELETE", "/api/v1/devices/%s/shares/%s" % (CAM, B), token=owner)
+        yield self.post("/api/v1/devices/%s/shares" % CAM, {"mobile": B, "control": True}, owner)
+        answer = yield soap.PtzControl(Account=B, LoginSession=session, DevID=CAM, ChannelNo=0, PtzDirection=1)
+        self.assertEqual(answer["Result"], 0)
