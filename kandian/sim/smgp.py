@@ -121,6 +121,8 @@ class IsmgSession(Protocol):
     def dataReceived(self, data: bytes) -> None:
         try:
             for pdu in self.decoder.feed(data):
+                if self.transport.disconnecting:  # what follows a close is not read
+                    return
                 self.handle(pdu)
         except smgp.SmgpError as e:
             self.ismg.bad_input.append(str(e))
@@ -201,6 +203,7 @@ class IsmgSession(Protocol):
         self.send(answer)
 
     def delivered(self, resp: smgp.DeliverResp) -> None:
+        self.ismg.deliver_resps.append((resp.msg_id.hex(), resp.status))
         item = self.unacked.pop(resp.sequence_id, None)
         if item is None:
             return
@@ -235,6 +238,7 @@ class FakeIsmg(Factory):
         self.bad_input: list[str] = []
         self.reports_acked: list[str] = []
         self.reports_refused: list[tuple[str, int]] = []
+        self.deliver_resps: list[tuple[str, int]] = []  # (the Deliver's MsgID, Status) of every Deliver_Resp
         self.max_outstanding = 0
         self.window_exceeded = 0
         self.active_tests_answered = 0
@@ -385,7 +389,8 @@ def main(argv: list[str] | None = None) -> None:
 
     def run(reactor: Any) -> defer.Deferred:
         d = ismg.listen(reactor, args.listen)
-        d.addCallback(lambda port: log.info("fake ISMG listening on {address}", address=port.getHost()))
+        d.addCallback(lambda port: log.info("fake ISMG listening on {host}:{port}", host=port.getHost().host,
+                                            port=port.getHost().port))
         return defer.Deferred()  # until interrupted
 
     task.react(run)
