@@ -590,3 +590,37 @@ class StopTests(ClientTestCase):
         gateway.settle()
         self.successResultOf(d)
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class MetricsTests(ClientTestCase):
+    def test_families(self):
+        from prometheus_client import CollectorRegistry, generate_latest
+        from prometheus_client.parser import text_string_to_metric_families
+
+        from kandian.admin.metrics import sms_metrics
+
+        gateway = self.start()
+        d = self.client.submit(MOBILE, "x")
+        gateway.answer(gateway.read()[0], status=75)
+        self.failureResultOf(d, SmgpRejected)
+        gateway.protocol.dataReceived(b"\0\0\0\0")
+        gateway.settle()
+
+        class Collector:
+            def collect(inner):
+                return sms_metrics(self.client)
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(Collector())
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for family in text_string_to_metric_families(generate_latest(registry).decode())
+                   for s in family.samples}
+        self.assertEqual(samples[("kandian_sms_gateway_connected", ())], 0)
+        self.assertEqual(samples[("kandian_sms_logins_total", (("status", "0"),))], 1)
+        self.assertEqual(samples[("kandian_sms_submits_total", ())], 1)
+        self.assertEqual(samples[("kandian_sms_submit_responses_total", (("status", "75"),))], 1)
+        self.assertEqual(samples[("kandian_sms_bad_input_total", (("reason", "bad_length"),))], 1)
+        self.assertEqual(samples[("kandian_sms_links_closed_total", (("why", "bad_input"),))], 1)
+        self.clock.advance(2)
+        self.endpoint.last.login()
+        self.stop()
