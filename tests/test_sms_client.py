@@ -201,6 +201,38 @@ class LoginTests(ClientTestCase):
         self.assertTrue(self.client.connected)
         self.stop()
 
+    def test_default_backoff(self):
+        """1 s, 2 s, 4 s … 60 s, each with up to a second of jitter."""
+        self.client = self.make_client(retry_policy=None)
+        self.endpoint.refuse = True
+        self.client.startService()
+        delays = []
+        for _ in range(8):
+            (call,) = self.clock.getDelayedCalls()
+            delays.append(call.getTime() - self.clock.seconds())
+            self.clock.advance(delays[-1])
+        for delay, base in zip(delays, [1, 2, 4, 8, 16, 32, 60, 60]):
+            self.assertTrue(base <= delay < base + 1, (delay, base))
+        self.successResultOf(self.client.stopService())
+
+    def test_from_config(self):
+        from twisted.internet.testing import MemoryReactor
+
+        from kandian import config
+        from kandian.sms.client import from_config
+
+        reactor = MemoryReactor()
+        self.assertIsNone(from_config(reactor, config.load(None, reactor).sms))
+        sms = config.parse("[sms]\ngateway = tcp:127.0.0.1:9890\naccount = sp0001\npassword = pw\n"
+                           "sp_number = 10659\nservice_id = K\nwindow = 4\nrate = 20\n", "k.ini", reactor).sms
+        client = from_config(reactor, sms, clock=self.clock)
+        self.assertEqual((client.account, client.password, client.sp_number, client.service_id, client.window,
+                          client.rate), ("sp0001", "pw", "10659", "K", 4, 20.0))
+        client.startService()
+        self.assertEqual([(host, port) for host, port, *_ in reactor.tcpClients], [("127.0.0.1", 9890)])
+        self.successResultOf(client.stopService())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_login_timeout(self):
         self.client.startService()
         self.endpoint.last.read()

@@ -474,7 +474,7 @@ class SmgpClient(Service):
         self.response_timeout = response_timeout
         self.active_test_interval = active_test_interval
         self.stop_timeout = stop_timeout
-        self.retry_policy = retry_policy or backoffPolicy(1.0, 60.0, 2.0, jitter=random.random)
+        self.retry_policy = retry_policy or backoffPolicy(0.5, 60.0, 2.0, jitter=random.random)  # 1, 2, 4 … 60 s
         self.tz = tz
         self.stats = SmgpStats()
         self._link: SmgpLink | None = None  # the current connection, logged in or not
