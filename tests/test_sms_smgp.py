@@ -342,3 +342,11 @@ class LongTextTests(SynchronousTestCase):
     def test_sequence_wraps(self) -> None:
         self.assertEqual(smgp.next_sequence(1), 2)
         self.assertEqual(smgp.next_sequence(0xFFFFFFFF), 1)
+
+
+class PurityTests(SynchronousTestCase):
+    def test_sans_io(self) -> None:
+        """The codec imports no Twisted: bytes in, typed PDUs out."""
+        from tests.test_layering import ROOT, imports
+
+        self.assertEqual([name for name in imports(ROOT / "sms" / "smgp.py") if name.startswith("twisted")], [])
