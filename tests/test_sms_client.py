@@ -7,6 +7,7 @@ ISMG are in ``tests/test_sms_gateway.py``.
 
 from __future__ import annotations
 
+from hypothesis import given, settings, strategies as st
 from twisted.application.internet import backoffPolicy
 from twisted.internet import defer, task
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError
@@ -19,6 +20,7 @@ from zope.interface import implementer
 from kandian.sms import smgp
 from kandian.sms.client import SmgpClient
 from kandian.sms.errors import GatewayUnavailable, SmgpRejected
+from tests.strategies import chunked
 
 ACCOUNT, SECRET = "sp0001", "s3cret"
 MOBILE = "13800138000"
@@ -656,3 +658,27 @@ class MetricsTests(ClientTestCase):
         self.clock.advance(2)
         self.endpoint.last.login()
         self.stop()
+
+
+class SegmentationTests(ClientTestCase):
+    @given(st.data())
+    @settings(max_examples=60)
+    def test_any_segmentation(self, data):
+        """However TCP cuts the gateway's bytes, the same answers, reports and replies come out."""
+        case = self
+        self.setUp()  # a fresh client and clock for each example
+        gateway = case.start()
+        results = [case.client.submit(MOBILE, "第%d条" % i) for i in range(3)]
+        submits = gateway.read()
+        report = smgp.StatusReport(bytes.fromhex("01006101011200000001"), "DELIVRD")
+        stream = b"".join(p.to_wire() for p in [
+            *(smgp.SubmitResp(s.sequence_id, bytes([i]) * 10, 0) for i, s in enumerate(submits)),
+            smgp.Deliver(40, b"\x07" * 10, 1, 0, "", MOBILE, "", report.to_bytes()),
+            smgp.ActiveTest(41),
+        ])
+        for chunk in data.draw(chunked(stream)):
+            gateway.protocol.dataReceived(chunk)
+        self.assertEqual([case.successResultOf(d) for d in results], [[(bytes([i]) * 10).hex()] for i in range(3)])
+        self.assertEqual(case.reports, [("01006101011200000001", "DELIVRD", "000")])
+        self.assertEqual(gateway.read(), [smgp.DeliverResp(40, b"\x07" * 10, 0), smgp.ActiveTestResp(41)])
+        case.stop()
