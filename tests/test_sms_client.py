@@ -174,6 +174,32 @@ class LoginTests(ClientTestCase):
         self.assertTrue(self.client.connected)
         self.stop()
 
+    def test_outage_logged_once_per_reason(self):
+        from twisted.internet.testing import EventLoggingObserver
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+
+        def lines(text):
+            return sum(text in formatEvent(e) for e in events)
+
+        self.client.startService()
+        self.endpoint.last.login(status=21)
+        for delay in [2, 4, 8]:
+            self.clock.advance(delay)
+            self.endpoint.last.login(status=21)
+        self.assertEqual(lines("refused the login"), 1)
+        self.assertEqual(self.client.stats.logins[21], 4)
+        self.clock.advance(16)
+        self.endpoint.last.login()
+        self.endpoint.last.drop()
+        for status in [21, 0]:
+            (retry,) = self.clock.getDelayedCalls()
+            self.clock.advance(retry.getTime() - self.clock.seconds())
+            self.endpoint.last.login(status=status)
+        self.assertEqual(lines("refused the login"), 2)  # again after a login in between
+        self.stop()
+
     def test_backoff_resets_once_the_gateway_answers(self):
         gateway = self.start()
         gateway.drop()

@@ -27,8 +27,11 @@
   sends Exit and closes.
 
 Bad input from the gateway (bytes that are not SMGP, a body that does not fit
-its RequestID) closes the link: nothing after it can be framed.  Each kind
-is logged once per link and counted in :class:`SmgpStats`.  Message texts
+its RequestID) closes the link: nothing after it can be framed.  Every event
+is counted in :class:`SmgpStats`; each kind is logged once per link, and
+each reason the gateway is unusable (refused, silent, garbage, unreachable)
+once until the next successful login, so an outage is not a log line per
+retry.  Message texts
 carry passwords and DevKeys: they are never logged.
 
 The codec is :mod:`kandian.sms.smgp`; failures are :mod:`kandian.sms.errors`.
@@ -222,8 +225,8 @@ class SmgpLink(Protocol):
         except smgp.SmgpError as e:
             reason = "bad_length" if isinstance(e, smgp.BadLength) else "bad_pdu"
             self.client.stats.bad_input[reason] += 1
-            log.warn("SMGP gateway sent bytes that are not SMGP 3.0 ({reason}): {error}; closing the link",
-                     reason=reason, error=peer_text(str(e), 120))
+            self.client._outage(reason, "SMGP gateway sent bytes that are not SMGP 3.0 ({reason}): {error};"
+                                " closing the link", reason=reason, error=peer_text(str(e), 120))
             self._close("bad_input", abort=True)
 
     def _handle(self, pdu: Any) -> None:
@@ -253,8 +256,9 @@ class SmgpLink(Protocol):
         self._timer = None
         c.stats.logins[resp.status] += 1
         if resp.status != 0:
-            log.warn("SMGP gateway refused the login of {account}: Status {status} ({meaning})",
-                     account=c.account, status=resp.status, meaning=smgp.STATUS.get(resp.status, "unknown"))
+            c._outage("refused %d" % resp.status, "SMGP gateway refused the login of {account}: Status {status}"
+                      " ({meaning})", account=c.account, status=resp.status,
+                      meaning=smgp.STATUS.get(resp.status, "unknown"))
             self._close("login_refused")
             return
         expected = smgp.authenticator_server(0, self._login_authenticator, c.password)
@@ -346,8 +350,8 @@ class SmgpLink(Protocol):
             request.part.message.fail(GatewayUnavailable(
                 "no Submit_Resp within %g s" % self.client.response_timeout))
         if silent:
-            log.warn("SMGP gateway stopped answering (no response in {timeout} s); closing the link",
-                     timeout=self.client.response_timeout)
+            self.client._outage("silent", "SMGP gateway stopped answering (no response in {timeout} s);"
+                                " closing the link", timeout=self.client.response_timeout)
             self._close("silent", abort=True)
             return
         self._drain_check()
@@ -394,7 +398,8 @@ class SmgpLink(Protocol):
     def _login_timeout(self) -> None:
         self._timer = None
         self.client.stats.logins["timeout"] += 1
-        log.warn("SMGP gateway did not answer Login within {timeout} s", timeout=self.client.response_timeout)
+        self.client._outage("login_timeout", "SMGP gateway did not answer Login within {timeout} s",
+                            timeout=self.client.response_timeout)
         self._close("login_timeout", abort=True)
 
     # -- stopping
@@ -481,7 +486,7 @@ class SmgpClient(Service):
         self._connecting: defer.Deferred | None = None
         self._retry: IDelayedCall | None = None
         self._failures = 0
-        self._down_logged = False
+        self._outages: set[str] = set()
         self._tokens = self.burst
         self._tokens_at = clock.seconds()
         self._reference = 0
@@ -576,14 +581,18 @@ class SmgpClient(Service):
         if not self.running:
             return
         self.stats.connect_failures += 1
-        if not self._down_logged:
-            self._down_logged = True
-            log.warn("Cannot connect to the SMGP gateway: {error}", error=failure.getErrorMessage())
+        self._outage("connect", "Cannot connect to the SMGP gateway: {error}", error=failure.getErrorMessage())
         self._schedule_retry()
+
+    def _outage(self, key: str, fmt: str, **kw: Any) -> None:
+        """A reason the gateway is unusable, logged the first time until the next login."""
+        if key not in self._outages:
+            self._outages.add(key)
+            log.warn(fmt, **kw)
 
     def _logged_in(self, link: SmgpLink) -> None:
         log.info("Logged in to the SMGP gateway as {account}", account=self.account)
-        self._down_logged = False
+        self._outages.clear()
 
     def _link_works(self) -> None:
         self._failures = 0
