@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 from psycopg2.extensions import parse_dsn
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import clientFromString, serverFromString
 
 
 class ConfigError(Exception):
@@ -255,6 +255,29 @@ class FtpSection:
     max_connections_per_address: int = _setting("16", count)
 
 
+def ascii_text(width: int) -> Callable[[str], str]:
+    """ASCII of at most *width* characters (a fixed-width SMGP field)."""
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not value.isascii() or len(value) > width:
+            raise ValueError("at most %d ASCII characters" % width)
+        return value
+    return parse
+
+
+@attrs.frozen
+class SmsSection:
+    # the carrier's SMGP 3.0 gateway (ISMG), a client endpoint (tcp:HOST:PORT); empty: no gateway
+    gateway: str = _setting("", text)
+    account: str = _setting("", ascii_text(8))  # Login ClientID
+    password: str = _setting("", text, repr=False)  # the shared secret
+    sp_number: str = _setting("", ascii_text(21))  # SrcTermID of every message
+    service_id: str = _setting("", ascii_text(10))  # ServiceID of every message
+    window: int = _setting("16", positive_int)  # Submits unanswered at a time
+    rate: int = _setting("50", positive_int)  # Submits per second
+    alarm_sms_interval: int = _setting("300", positive_int)  # at most one alarm SMS per device per this many s
+
+
 @attrs.frozen
 class PortalSection:
     # the web portal at /, the REST API at /api/v1/ (empty: off)
@@ -285,6 +308,7 @@ class Config:
     ftp: FtpSection = attrs.field(factory=FtpSection)
     throttle: ThrottleSection = attrs.field(factory=ThrottleSection)
     portal: PortalSection = attrs.field(factory=PortalSection)
+    sms: SmsSection = attrs.field(factory=SmsSection)
 
     def listeners(self) -> dict[str, str]:
         """Listener name (the config section) → endpoint description."""
@@ -313,7 +337,7 @@ SECTIONS: dict[str, type] = {
     "platform": PlatformSection, "database": DatabaseSection,
     "device": DeviceSection, "register": RegisterSection, "mcu": McuSection,
     "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection,
-    "throttle": ThrottleSection, "portal": PortalSection,
+    "throttle": ThrottleSection, "portal": PortalSection, "sms": SmsSection,
 }
 
 
@@ -347,7 +371,25 @@ def parse(text_: str, path: str = "<string>", reactor: Any = None) -> Config:
         sections[name] = cls(**values)
     config = Config(path=path, **sections)
     _check_endpoints(config, reactor)
+    _check_sms(config, reactor)
     return config
+
+
+def _check_sms(config: Config, reactor: Any) -> None:
+    """A gateway must be a client endpoint string and come with an account."""
+    gateway = config.sms.gateway
+    if not gateway:
+        return
+    if reactor is None:
+        from twisted.internet import reactor as global_reactor
+        reactor = global_reactor
+    try:
+        clientFromString(reactor, gateway)
+    except Exception as e:
+        reason = " ".join(str(e).split()) or e.__class__.__name__
+        raise ConfigError("%s: [sms] gateway = %r: bad endpoint: %s" % (config.path, gateway, reason)) from None
+    if not config.sms.account:
+        raise ConfigError("%s: [sms] account is required when gateway is set" % (config.path,))
 
 
 def _check_endpoints(config: Config, reactor: Any) -> None:

@@ -82,6 +82,9 @@ class PlatformCollector:
             yield _counter("kandian_portal_logins", "Portal and REST API logins, by outcome", ["outcome"],
                            {("ok",): auth.logins, ("failed",): auth.failures})
         yield from _listener_metrics(p)
+        sms = getattr(p, "sms_client", None)
+        if sms is not None:
+            yield from sms_metrics(sms)
         db = p.db
         pool = GaugeMetricFamily("kandian_db_pool_connections", "Database pool connections", labels=["state"])
         pool.add_metric(["in_use"], db.in_use)
@@ -120,6 +123,31 @@ def _listener_metrics(p):
     if p.open_files is not None:
         yield GaugeMetricFamily("kandian_open_files_limit", "The open-file limit the caps are planned in",
                                 value=p.open_files)
+
+
+def sms_metrics(client):
+    """The SMGP client's counters (kandian.sms.client.SmgpStats)."""
+    stats = client.stats
+    yield GaugeMetricFamily("kandian_sms_gateway_connected", "1 while logged in to the SMGP gateway",
+                            value=int(client.connected))
+    yield GaugeMetricFamily("kandian_sms_queued", "Message parts waiting for the window or the rate",
+                            value=client.queued)
+    yield CounterMetricFamily("kandian_sms_connects", "Connection attempts to the SMGP gateway", value=stats.connects)
+    yield _counter("kandian_sms_logins", "Login answers of the SMGP gateway, by Status (timeout: none)",
+                   ["status"], {(str(k),): v for k, v in stats.logins.items()})
+    yield CounterMetricFamily("kandian_sms_submits", "Submit PDUs sent", value=stats.submitted)
+    yield _counter("kandian_sms_submit_responses", "Submit_Resp received, by Status", ["status"],
+                   {(str(k),): v for k, v in stats.submit_status.items()})
+    yield CounterMetricFamily("kandian_sms_submit_timeouts", "Submits the gateway did not answer in time",
+                              value=stats.submit_timeouts)
+    yield _counter("kandian_sms_reports", "Status reports received, by stat", ["stat"],
+                   {(k,): v for k, v in stats.reports.items()})
+    yield CounterMetricFamily("kandian_sms_report_failures", "Status reports whose handling failed (redelivery asked)",
+                              value=stats.report_failures)
+    yield _counter("kandian_sms_bad_input", "Bad input from the SMGP gateway, by reason", ["reason"],
+                   {(k,): v for k, v in stats.bad_input.items()})
+    yield _counter("kandian_sms_links_closed", "Links to the SMGP gateway kandian closed, by why", ["why"],
+                   {(k,): v for k, v in stats.links_closed.items()})
 
 
 def _counter(name: str, documentation: str, labels: list[str], values: dict) -> CounterMetricFamily:
