@@ -33,6 +33,7 @@ from .core.alarms import Alarms
 from .core.bindings import Bindings
 from .core.credentials import PasswordChecker
 from .core.devices import Devices, OfflineBatcher, SeenBatcher
+from .core.files import Files, Layout
 from .core.keys import Keys
 from .core.play import Play
 from .device.controller import LinkController
@@ -41,6 +42,7 @@ from .device.reachability import UpnpProbe
 from .device.registry import LinkRegistry
 from .device.router import LocalRouter
 from .dialpolicy import DialPolicy
+from .ftp.server import FtpStats
 from .group import ConfiguredGroupPlatform
 from .rtsp.relay import RelayStats
 from .sms import LoggingSmsSender
@@ -155,6 +157,15 @@ def _unbound(name: str) -> int | None:
     return None
 
 
+def _no_firmware(dev_id: str):
+    """Until the firmware catalogue assigns images: no device has one to fetch."""
+    return None
+
+
+def _ignored(*args) -> None:
+    return None
+
+
 class Platform:
     """What the listeners are built from: the store, the core over it, and the
     interfaces' factories over the core (``factories``, one per configured
@@ -183,13 +194,17 @@ class Platform:
         # the core
         self.link_stats = LinkStats()
         self.relay_stats = RelayStats()
+        self.ftp_stats = FtpStats()
         self.links = LinkRegistry()
         self.router = LocalRouter(self.links)
         self.dial_policy = DialPolicy.from_config(config)
         self.seen = SeenBatcher(self.link_store, clock)
         self.offline = OfflineBatcher(self.link_store, clock)
         self.sms = LoggingSmsSender()
+        self.layout = Layout(config.files_root)
         self.core = self._core(config, reactor, clock)
+        # what the FTP realm asks of the firmware catalogue and the device logs (kandian.ftp.realm)
+        self.firmware_hooks = dict(firmware_for=_no_firmware, firmware_downloaded=_ignored, log_stored=_ignored)
         self.probe = self.core.devices.probe
         self._purge = task.LoopingCall(self._purge_tokens)
         self._purge.clock = clock  # LoopingCall's own way to take a clock
@@ -228,8 +243,13 @@ class Platform:
         bindings = Bindings(
             self.store, clock, throttle=accounts_throttle, group=ConfiguredGroupPlatform(mcu.group_platform),
             session_timeout=mcu.session_timeout, online=self.router.online, reset=devices.reset_default)
+        keys = Keys(self.store.secrets)
+        f = config.ftp
+        files = Files(self.store, keys, clock, self.layout, address=lambda: config.register.ftp_address or (
+            config.platform.public_host, config.port_of("ftp") or self.bound_port("ftp")), throttle=throttle(),
+            max_file_size=f.max_file_size, quota=f.device_quota or 2**63 - 1, timezone=config.platform.timezone)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
-                    alarms=Alarms(self.store, clock), keys=Keys(self.store.secrets))
+                    alarms=Alarms(self.store, clock, layout=self.layout), keys=keys, files=files)
 
     def _soap(self):
         """The §8 SOAP resource (``/mcu``), over the core."""
@@ -238,8 +258,7 @@ class Platform:
         from .mcu.soap import SoapResource
 
         config = self.config
-        handlers = McuHandlers(core=self.core, clock=self.clock, config=config,
-                               ftp_port=functools.partial(self.bound_port, "ftp"))
+        handlers = McuHandlers(core=self.core, clock=self.clock, config=config)
         return SoapResource(application(handlers), lambda: "http://%s:%s/mcu" % (
             config.platform.public_host, config.port_of("mcu") or self.bound_port("mcu")))
 
@@ -250,6 +269,7 @@ class Platform:
 
     @defer.inlineCallbacks
     def start(self):
+        self.layout.prepare()
         yield self.core.keys.load()
         yield self.core.devices.all_offline()
         self.seen.start()
@@ -278,7 +298,7 @@ class Platform:
 
 def default_factories() -> dict[str, Callable[[Platform], object]]:
     """Listener name → builder of its protocol factory, from the built platform."""
-    from . import unavailable, web
+    from . import web
     from .admin import web as admin_web
     from .register.resource import Addresses, Register, root
 
@@ -295,9 +315,8 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
                                  stats=p.link_stats)
 
     def register(p: Platform):
-        addresses = Addresses(p.config, link_port=functools.partial(p.bound_port, "device"),
-                              ftp_port=functools.partial(p.bound_port, "ftp"))
-        return web.site(root(Register(p.core.devices, addresses, p.clock, p.config.platform.timezone,
+        addresses = Addresses(p.config, link_port=functools.partial(p.bound_port, "device"))
+        return web.site(root(Register(p.core.devices, p.core.files, addresses, p.clock, p.config.platform.timezone,
                                       p.config.register.auto_provision)), **http(p, "register"))
 
     def mcu(p: Platform):
@@ -306,6 +325,15 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         top = web_resource.Resource()
         top.putChild(b"mcu", p.soap)
         return web.site(top, max_body=256 * 1024, **http(p, "mcu"))
+
+    def ftp(p: Platform):
+        from .ftp import factory
+
+        c = p.config.ftp
+        return factory(p.core.files, p.layout, reactor=p.reactor, clock=p.clock, timezone=p.config.platform.timezone,
+                       public_host=p.config.platform.public_host, passive_ports=c.passive_ports,
+                       idle_timeout=c.idle_timeout, data_timeout=c.data_timeout,
+                       max_sessions=c.max_connections_per_device, stats=p.ftp_stats, **p.firmware_hooks)
 
     def rtsp(p: Platform):
         from .rtsp.relay import RelayFactory, tcp_endpoints
@@ -322,7 +350,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         "mcu": mcu,
         "rtsp": rtsp,
         "admin": lambda p: admin_web.site(p.db, p.reactor, p, **http(p, "admin")),
-        "ftp": lambda p: unavailable.ftp(),
+        "ftp": ftp,
     }
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "DeviceOffline", "DeviceRefused", "NoNewerFirmware",
     "TokenRefused", "StreamClosed", "TooManyStreams", "NoRoute",
     "UnsupportedDevice",
+    "BadFileName", "FileTooLarge", "OverQuota",
     "lookup",
 ]
 
@@ -145,6 +146,20 @@ class TooManyStreams(DomainError):
 
 class NoRoute(DomainError):
     """No address of the device may be dialled or answered."""
+
+
+# -- files devices upload (§7.5.27, §7.5.35)
+
+class BadFileName(BadValue):
+    """A file name the platform does not take (§7.5.27's picture pattern, or unsafe)."""
+
+
+class FileTooLarge(DomainError):
+    """An upload over the per-file size cap."""
+
+
+class OverQuota(DomainError):
+    """The device's uploads on disk would exceed its quota."""
 
 
 def lookup(table: dict, error: BaseException):

@@ -19,6 +19,7 @@ class Store:
         from .alarms import AlarmStore
         from .bindings import Bindings
         from .devices import DeviceStore
+        from .files import FileStore
         from .firmware import FirmwareStore
         from .links import LinkStore
         from .relay import RelayStore
@@ -41,3 +42,4 @@ class Store:
         self.alarms = AlarmStore(db)
         self.firmware = FirmwareStore(db)
         self.secrets = SecretStore(db)
+        self.files = FileStore(db)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .fakes.alarms import FakeAlarms
 from .fakes.bindings import FakeBindings
 from .fakes.devices import FakeDevices
+from .fakes.files import FakeFiles
 from .fakes.firmware import FakeFirmware
 from .fakes.links import FakeLinks
 from .fakes.relay import FakeRelay
@@ -40,3 +41,4 @@ class FakeStore:
         self.bindings = FakeBindings(self)
         self.sms_requests = FakeSmsRequests(self)
         self.secrets = FakeSecrets(self)
+        self.files = FakeFiles(self)
