@@ -65,9 +65,8 @@ class PassivePorts:
         self._waiting.append(entry)
         return d
 
-    def release(self, port) -> None:
-        """*port* (from :meth:`listen`) has stopped listening: its number is free."""
-        number = port.getHost().port
+    def release(self, number: int) -> None:
+        """The port *number* (of a port from :meth:`listen`) has stopped listening: it is free."""
         if self.free is None or number not in self.held:
             return
         self.held.discard(number)

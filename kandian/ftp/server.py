@@ -339,9 +339,9 @@ class DeviceFTP(ftp.FTP):
             log.warn("ftp {peer}: data connection from another address refused", peer=self._peer)
 
     def _close_port(self, port) -> None:
-        ports = self.factory.ports
+        ports, number = self.factory.ports, port.getHost().port
         d = defer.maybeDeferred(port.stopListening)
-        d.addBoth(lambda _: ports.release(port))
+        d.addBoth(lambda _: ports.release(number))
 
     def cleanupDTP(self):
         data, self.dtpFactory = self.dtpFactory, None
@@ -446,6 +446,10 @@ class DeviceFTP(ftp.FTP):
         if not self.disconnected and self.transport is not None:
             self.setTimeout(self.factory.timeOut)
         return result
+
+    def ftp_NLST(self, path=""):
+        # Twisted's takes a required argument: a bare NLST (ftplib's nlst()) was a 500
+        return super().ftp_NLST(path)
 
     def ftp_ALLO(self, *args):
         return (ftp.CMD_NOT_IMPLMNTD_SUPERFLUOUS,)
