@@ -184,11 +184,13 @@ class Files:
             raise errors.OverQuota("%s: %d of %d bytes used" % (dev_id, used, self.quota))
         return min(self.max_file_size, left)
 
-    def stored(self, dev_id: str, area: str, name: str, size: int, sha256: str) -> defer.Deferred:
+    @defer.inlineCallbacks
+    def stored(self, dev_id: str, area: str, name: str, size: int, sha256: str):
         """An upload is on disk at ``layout.file(area, dev_id, name)``: record it
         (a picture is linked to its alarm)."""
         if area == "pictures":
             picture = picture_name(name, self.timezone)
-            return self.store.files.stored(dev_id, area, name, size, sha256, self.now(),
-                                           channel_no=picture.channel_no, taken_at=picture.taken_at)
-        return self.store.files.stored(dev_id, area, name, size, sha256, self.now())
+            yield self.store.files.stored(dev_id, area, name, size, sha256, self.now(),
+                                          channel_no=picture.channel_no, taken_at=picture.taken_at)
+        else:
+            yield self.store.files.stored(dev_id, area, name, size, sha256, self.now())

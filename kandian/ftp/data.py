@@ -168,6 +168,7 @@ class DataChannel(ftp.DTP, policies.TimeoutMixin):
         self.sent = 0
         self.timed_out = False
         self._sink = None
+        self._discarding = False  # a sink refused: what still arrives goes nowhere
         self._done: defer.Deferred | None = None
         self._end: failure.Failure | None = None  # how it ended, once it has
         self._closed: list[defer.Deferred] = []
@@ -183,6 +184,8 @@ class DataChannel(ftp.DTP, policies.TimeoutMixin):
     def dataReceived(self, data):
         self.resetTimeout()
         self.received += len(data)
+        if self._discarding:
+            return
         if self._sink is None:
             # no STOR yet: hold this chunk and stop reading until one comes
             self._buffer.append(data)
@@ -215,6 +218,7 @@ class DataChannel(ftp.DTP, policies.TimeoutMixin):
     def _fail(self, why: failure.Failure) -> None:
         d, self._done = self._done, None
         self._sink = None
+        self._discarding = True
         if self.transport is not None and self.isConnected:
             self.transport.abortConnection()
         if d is not None:

@@ -62,7 +62,7 @@ def upload(segments: list[str], dev_id: str, timezone) -> Upload:
         return Upload("logs", log_name(name), None)
     picture = picture_name(name, timezone)
     if picture.dev_id != dev_id:
-        raise errors.BadFileName("a picture of %s is named %s_…" % (picture.dev_id, dev_id))
+        raise errors.BadFileName("a picture of %s is named %s_..." % (picture.dev_id, dev_id))
     return Upload("pictures", name, picture.channel_no)
 
 

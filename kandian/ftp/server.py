@@ -35,7 +35,7 @@ import attrs
 from twisted.cred import error as cred_error
 from twisted.internet import defer, protocol
 from twisted.logger import Logger
-from twisted.protocols import ftp
+from twisted.protocols import basic, ftp
 from twisted.python import failure
 
 from ..core import errors
@@ -173,6 +173,12 @@ class DeviceFTP(ftp.FTP):
         if isinstance(error, (paths.NotHere, errors.BadFileName)):
             return peer_text(str(error), 80)
         return ""
+
+    def sendLine(self, line):
+        # replies quote what the peer sent (read as latin-1) and peer_text's "…": never fail to encode
+        if isinstance(line, str):
+            line = line.encode(self._encoding, "replace")
+        basic.LineReceiver.sendLine(self, line)
 
     def reply(self, key, *args):
         template = ftp.RESPONSE[key]
@@ -364,8 +370,12 @@ class DeviceFTP(ftp.FTP):
     # -- transfers
 
     def ftp_STOR(self, path):
-        segments = self._segments(path)
         channel = self._take_channel()
+        try:
+            segments = self._segments(path)
+        except paths.NotHere:
+            channel.transport.abortConnection()
+            raise
         self._transfer = channel
         self.setTimeout(None)
         d = self.shell.openForWriting(segments)
@@ -392,8 +402,12 @@ class DeviceFTP(ftp.FTP):
         return (ftp.TXFR_COMPLETE_OK,)
 
     def ftp_RETR(self, path):
-        segments = self._segments(path)
         channel = self._take_channel()
+        try:
+            segments = self._segments(path)
+        except paths.NotHere:
+            channel.transport.abortConnection()
+            raise
         self._transfer = channel
         self.setTimeout(None)
         d = self.shell.openForReading(segments)
