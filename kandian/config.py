@@ -287,6 +287,8 @@ class FtpSection:
 class FilesSection:
     # pictures, logs and firmware images; empty: <data_dir>/files
     root: str = _setting("", text)
+    # an upload is flushed to disk before its 226
+    fsync: bool = _setting("true", boolean)
 
 
 @attrs.frozen

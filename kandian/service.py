@@ -333,7 +333,8 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         return factory(p.core.files, p.layout, reactor=p.reactor, clock=p.clock, timezone=p.config.platform.timezone,
                        public_host=p.config.platform.public_host, passive_ports=c.passive_ports,
                        idle_timeout=c.idle_timeout, data_timeout=c.data_timeout,
-                       max_sessions=c.max_connections_per_device, stats=p.ftp_stats, **p.firmware_hooks)
+                       max_sessions=c.max_connections_per_device, fsync=p.config.files.fsync, stats=p.ftp_stats,
+                       **p.firmware_hooks)
 
     def rtsp(p: Platform):
         from .rtsp.relay import RelayFactory, tcp_endpoints

@@ -11,7 +11,7 @@ from twisted.trial import unittest
 from kandian.core import errors
 from kandian.core.alarms import Alarms
 from kandian.core.devices import Devices
-from kandian.core.files import Files, Layout, format_picture_name
+from kandian.core.files import Files, FtpLogin, Layout, format_picture_name
 from kandian.core.keys import Keys
 from kandian.device.registry import LinkRegistry
 from kandian.device.router import LocalRouter
@@ -46,7 +46,7 @@ class CredentialsTests(FilesTestCase):
         self.assertEqual((creds.ip, creds.port, creds.account), ("203.0.113.1", 2121, DEV))
         self.assertEqual(creds.password, self.keys.ftp_password(DEV, 0))
         self.assertNotIn(creds.password, repr(creds))
-        self.assertEqual(self.successResultOf(self.files.login(DEV, creds.password, "198.51.100.1")), DEV)
+        self.assertEqual(self.successResultOf(self.files.login(DEV, creds.password, "198.51.100.1")), FtpLogin(DEV, 0))
         self.assertEqual(self.successResultOf(self.files.rotate(DEV)), 1)
         self.failureResultOf(self.files.login(DEV, creds.password, "198.51.100.1"), errors.WrongPassword)
         rotated = self.successResultOf(self.files.credentials(DEV))
@@ -78,13 +78,18 @@ class CredentialsTests(FilesTestCase):
 
 class RoomTests(FilesTestCase):
     def test_the_cap_or_what_the_quota_leaves(self):
-        self.assertEqual(self.successResultOf(self.files.room(DEV)), 1000)
+        self.assertEqual(self.files.room(0), 1000)
+        self.assertEqual(self.files.room(2000), 500)
+        self.assertEqual(self.files.room(2000, held=400), 100)
+        self.assertRaises(errors.OverQuota, self.files.room, 2000, held=500)
+        self.assertRaises(errors.OverQuota, self.files.room, 2600)
+
+    def test_a_login_says_what_the_device_has_on_disk(self):
+        password = self.keys.ftp_password(DEV)
         self.successResultOf(self.files.stored(DEV, "logs", "a.log", 2000, SHA))
-        self.assertEqual(self.successResultOf(self.files.room(DEV)), 500)
-        self.assertEqual(self.successResultOf(self.files.room(DEV, held=400)), 100)
-        self.failureResultOf(self.files.room(DEV, held=500), errors.OverQuota)
+        self.assertEqual(self.successResultOf(self.files.login(DEV, password, "198.51.100.1")).used, 2000)
         self.successResultOf(self.files.stored(DEV, "logs", "a.log", 10, SHA))  # replaced
-        self.assertEqual(self.successResultOf(self.files.room(DEV)), 1000)
+        self.assertEqual(self.successResultOf(self.files.login(DEV, password, "198.51.100.1")).used, 10)
 
     def test_a_picture_is_recorded_with_its_channel_and_time(self):
         self.successResultOf(self.files.stored(DEV, "pictures", format_picture_name(DEV, 3, NOW - 1, TZ, "JPEG"), 10, SHA))

@@ -444,6 +444,20 @@ class QuotaTests(FtpTestCase):
         # another device has its own
         self.assertEqual(self.login(OTHER).store("/logs/a.log", b"x" * 60 * 1024)[-1], "226 Transfer Complete.")
 
+    def test_two_sessions_of_a_device_share_it(self):
+        first, second = self.login(), self.login()
+        self.assertEqual(first.store("/logs/a.log", b"x" * 60 * 1024)[-1], "226 Transfer Complete.")
+        self.assertEqual(second.store("/logs/b.log", b"x" * 41 * 1024)[-1],
+                         "552 Requested file action aborted, exceeded this device's storage quota.")
+        # an upload in progress holds its room: the other session gets what is left after it
+        channel = first.passive()
+        first.send("STOR /logs/c.log")
+        self.assertEqual(second.store("/logs/d.log", b"x")[-1],
+                         "552 Requested file action aborted, exceeded this device's storage quota.")
+        channel.transport.abortConnection()
+        self.reactor.advance(0)
+        self.assertEqual(second.store("/logs/d.log", b"x")[-1], "226 Transfer Complete.")
+
 
 class DownloadTests(FtpTestCase):
     def setUp(self):

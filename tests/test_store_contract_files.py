@@ -6,7 +6,7 @@ Each case runs against real PostgreSQL and against :class:`kandian.store.fake.Fa
 from twisted.internet import defer
 
 from kandian.core.errors import NoSuchDevice
-from kandian.store.files import LINK_WINDOW
+from kandian.store.files import LINK_WINDOW, Upload
 
 from .store_contract import StoreContract, contract
 
@@ -27,27 +27,50 @@ class FilesContract(StoreContract):
     @defer.inlineCallbacks
     def test_generation_starts_at_0_and_rotates(self):
         yield self.devices()
-        self.assertEqual((yield self.store.files.generation(DEV)), 0)
-        self.assertIsNone((yield self.store.files.generation("81100000009")))
+        self.assertEqual((yield self.store.files.account(DEV)), (0, 0))
+        self.assertIsNone((yield self.store.files.account("81100000009")))
         self.assertEqual((yield self.store.files.rotate(DEV)), 1)
         self.assertEqual((yield self.store.files.rotate(DEV)), 2)
-        self.assertEqual((yield self.store.files.generation(DEV)), 2)
-        self.assertEqual((yield self.store.files.generation(OTHER)), 0)
+        self.assertEqual((yield self.store.files.account(DEV))[0], 2)
+        self.assertEqual((yield self.store.files.account(OTHER))[0], 0)
         yield self.assertFailure(self.store.files.rotate("81100000009"), NoSuchDevice)
 
     @defer.inlineCallbacks
     def test_usage_sums_a_devices_files_and_a_replaced_file_counts_once(self):
         yield self.devices()
-        self.assertEqual((yield self.store.files.usage(DEV)), 0)
+        self.assertEqual((yield self.store.files.account(DEV))[1], 0)
         yield self.store.files.stored(DEV, "logs", "a.log", 100, SHA, self.now)
         yield self.store.files.stored(DEV, "pictures", PIC, 50, SHA, self.now, channel_no=0)
         yield self.store.files.stored(OTHER, "logs", "a.log", 7, SHA, self.now)
-        self.assertEqual((yield self.store.files.usage(DEV)), 150)
+        self.assertEqual((yield self.store.files.account(DEV))[1], 150)
         yield self.store.files.stored(DEV, "logs", "a.log", 10, SHA, self.now + 1)
-        self.assertEqual((yield self.store.files.usage(DEV)), 60)
-        self.assertEqual((yield self.store.files.usage(OTHER)), 7)
+        self.assertEqual((yield self.store.files.account(DEV))[1], 60)
+        self.assertEqual((yield self.store.files.account(OTHER))[1], 7)
         yield self.assertFailure(self.store.files.stored(DEV, "firmware", "x", 1, SHA, self.now), ValueError)
         yield self.assertFailure(self.store.files.stored(DEV, "pictures", PIC, 1, SHA, self.now), ValueError)
+
+    @defer.inlineCallbacks
+    def test_many_at_once_the_last_of_a_name_wins_and_pictures_link(self):
+        yield self.devices()
+        first = yield self.alarm(self.now, channel=0)
+        second = yield self.alarm(self.now, channel=1)
+        pic1 = DEV + "_1_20270115080000.jpg"
+        yield self.store.files.stored_many([
+            Upload(DEV, "logs", "a.log", 1, SHA, self.now),
+            Upload(DEV, "pictures", PIC, 10, SHA, self.now, 0, None),
+            Upload(OTHER, "logs", "a.log", 5, SHA, self.now),
+            Upload(DEV, "pictures", pic1, 20, SHA, self.now, 1, None),
+            Upload(DEV, "logs", "a.log", 3, SHA, self.now),
+        ])
+        self.assertEqual((yield self.store.files.account(DEV))[1], 33)
+        self.assertEqual((yield self.store.files.account(OTHER))[1], 5)
+        self.assertEqual((yield self.store.files.alarm_picture(first)).file_name, PIC)
+        self.assertEqual((yield self.store.files.alarm_picture(second)).file_name, pic1)
+        # one record no row can take fails the lot, and nothing of it is kept
+        yield self.assertFailure(self.store.files.stored_many([
+            Upload(DEV, "logs", "b.log", 1, SHA, self.now), Upload("81100000009", "logs", "b.log", 1, SHA, self.now)]),
+            Exception)
+        self.assertEqual((yield self.store.files.account(DEV))[1], 33)
 
     @defer.inlineCallbacks
     def test_picture_after_its_alarm(self):

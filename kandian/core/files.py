@@ -10,10 +10,12 @@ Where they live under ``[files] root`` (:class:`Layout`)::
 Each device has its own FTP account: its DevID, with a password derived from
 the platform secret, the DevID and a rotation counter (:mod:`.keys`), never
 stored and never the DevKey.  :meth:`Files.login` checks one, counting
-failures in a :class:`kandian.throttle.FailureThrottle`; :meth:`Files.room` is
-what the next upload may take under the per-file cap and the device's quota;
+failures in a :class:`kandian.throttle.FailureThrottle`, and says how much
+of its quota the device uses; :meth:`Files.room` is what the next upload may
+take under the per-file cap and that quota;
 :meth:`Files.stored` records an upload once it is on disk (a picture is then
-linked to its alarm, :mod:`kandian.store.files`).
+linked to its alarm, :mod:`kandian.store.files`), in batches when many
+arrive at once (:class:`GroupCommit`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import attrs
 from twisted.internet import defer
 
 from ..store.devices import DEV_ID
+from ..store.files import Upload
 from ..wiretime import format_time, parse_time
 from . import errors
 
@@ -111,6 +114,61 @@ class Layout:
         os.makedirs(self.tmp, exist_ok=True)
 
 
+class GroupCommit:
+    """Writes records in batches: the first at once, and those that arrive
+    while a batch is being written all together in the next one (group
+    commit: one transaction, and one WAL flush, for many uploads, with no
+    timer and no added wait when they come one at a time).  Each record's
+    Deferred fires once its batch committed; a batch that fails is written
+    again record by record, so one bad record fails only itself."""
+
+    def __init__(self, write_many: Callable[[list], defer.Deferred]):
+        self.write_many = write_many
+        self._pending: list[tuple[object, defer.Deferred]] = []
+        self._writing = False
+        self.batches = 0
+
+    def add(self, record) -> defer.Deferred:
+        d: defer.Deferred = defer.Deferred()
+        self._pending.append((record, d))
+        if not self._writing:
+            self._next()
+        return d
+
+    def _next(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            self._writing = False
+            return
+        self._writing = True
+        self.batches += 1
+        written = defer.maybeDeferred(self.write_many, [record for record, _ in batch])
+        written.addCallbacks(self._done, self._failed, callbackArgs=(batch,), errbackArgs=(batch,))
+        written.addBoth(lambda _: self._next())
+
+    @staticmethod
+    def _done(_, batch) -> None:
+        for _, d in batch:
+            d.callback(None)
+
+    def _failed(self, why, batch) -> defer.Deferred | None:
+        if len(batch) == 1:
+            batch[0][1].errback(why)
+            return None
+        return defer.DeferredList([self._alone(record, d) for record, d in batch])
+
+    def _alone(self, record, d) -> defer.Deferred:
+        written = defer.maybeDeferred(self.write_many, [record])
+        return written.addCallbacks(lambda _: d.callback(None), d.errback)
+
+
+@attrs.frozen
+class FtpLogin:
+    """A device logged in by FTP, and the bytes of its files on disk then."""
+    dev_id: str
+    used: int
+
+
 @attrs.frozen
 class FtpCredentials:
     """What REGISTER_RES, UPGRADE_REQ and LOG_UPLOAD_REQ carry (FtpIP … FtpPassword)."""
@@ -135,6 +193,7 @@ class Files:
         self.max_file_size = max_file_size
         self.quota = quota
         self.timezone = timezone
+        self._records = GroupCommit(store.files.stored_many)
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -144,11 +203,11 @@ class Files:
     @defer.inlineCallbacks
     def credentials(self, dev_id: str):
         """The device's :class:`FtpCredentials`; NoSuchDevice."""
-        generation = yield self.store.files.generation(dev_id)
-        if generation is None:
+        account = yield self.store.files.account(dev_id)
+        if account is None:
             raise errors.NoSuchDevice(dev_id)
         ip, port = self.address()
-        return FtpCredentials(ip, port, dev_id, self.keys.ftp_password(dev_id, generation))
+        return FtpCredentials(ip, port, dev_id, self.keys.ftp_password(dev_id, account[0]))
 
     def rotate(self, dev_id: str) -> defer.Deferred:
         """A new password for the device (the old one stops working); the new generation."""
@@ -156,41 +215,40 @@ class Files:
 
     @defer.inlineCallbacks
     def login(self, account: str, password: str, address: str):
-        """Check an FTP login from *address*: the DevID, or TooManyFailures
-        (before any check) or WrongPassword (an unknown account too)."""
+        """Check an FTP login from *address*: its :class:`FtpLogin`, or
+        TooManyFailures (before any check) or WrongPassword (an unknown account too)."""
         known = bool(DEV_ID.match(account))
         key = account if known else None
         if not self.throttle.allowed(address, key):
             raise errors.TooManyFailures("FTP login", self.throttle.retry_after(address, key))
-        generation = (yield self.store.files.generation(account)) if known else None
-        expected = self.keys.ftp_password(account, generation) if generation is not None else ""
+        row = (yield self.store.files.account(account)) if known else None
+        expected = self.keys.ftp_password(account, row[0]) if row is not None else ""
         if not expected or not hmac.compare_digest(expected.encode("utf-8"),
                                                    password.encode("utf-8", "replace")):
             self.throttle.failed(address, key)
             raise errors.WrongPassword("FTP login")
         self.throttle.succeeded(address, key)
-        return account
+        return FtpLogin(account, row[1])
 
     # -- uploads
 
-    @defer.inlineCallbacks
-    def room(self, dev_id: str, held: int = 0):
-        """Bytes the device's next upload may take: the per-file cap, or what its
-        quota leaves after the files on disk and *held* (its other uploads in
-        progress); OverQuota when nothing is left."""
-        used = yield self.store.files.usage(dev_id)
+    def room(self, used: int, held: int = 0) -> int:
+        """Bytes a device's next upload may take: the per-file cap, or what its
+        quota leaves after *used* (its files on disk) and *held* (its other
+        uploads in progress); OverQuota when nothing is left."""
         left = self.quota - used - held
         if left <= 0:
-            raise errors.OverQuota("%s: %d of %d bytes used" % (dev_id, used, self.quota))
+            raise errors.OverQuota("%d of %d bytes used" % (used + held, self.quota))
         return min(self.max_file_size, left)
 
-    @defer.inlineCallbacks
-    def stored(self, dev_id: str, area: str, name: str, size: int, sha256: str):
+    def stored(self, dev_id: str, area: str, name: str, size: int, sha256: str) -> defer.Deferred:
         """An upload is on disk at ``layout.file(area, dev_id, name)``: record it
-        (a picture is linked to its alarm)."""
+        (a picture is linked to its alarm).  Fires once committed."""
+        channel_no = taken_at = None
         if area == "pictures":
-            picture = picture_name(name, self.timezone)
-            yield self.store.files.stored(dev_id, area, name, size, sha256, self.now(),
-                                          channel_no=picture.channel_no, taken_at=picture.taken_at)
-        else:
-            yield self.store.files.stored(dev_id, area, name, size, sha256, self.now())
+            try:
+                picture = picture_name(name, self.timezone)
+            except errors.BadFileName as e:
+                return defer.fail(e)
+            channel_no, taken_at = picture.channel_no, picture.taken_at
+        return self._records.add(Upload(dev_id, area, name, size, sha256, self.now(), channel_no, taken_at))

@@ -27,9 +27,9 @@ __all__ = ["factory", "FtpFactory", "FtpStats"]
 
 
 def factory(files, layout, *, reactor, clock, timezone, public_host: str, passive_ports: range | None,
-            idle_timeout: float, data_timeout: float, max_sessions: int, stats: FtpStats | None = None,
-            blocking: Callable | None = None, firmware_for: Callable, firmware_downloaded: Callable,
-            log_stored: Callable) -> FtpFactory:
+            idle_timeout: float, data_timeout: float, max_sessions: int, fsync: bool = True,
+            stats: FtpStats | None = None, blocking: Callable | None = None, firmware_for: Callable,
+            firmware_downloaded: Callable, log_stored: Callable) -> FtpFactory:
     """The FTP listener's factory over the core's *files* and *layout*.
 
     Connection timeouts run on *reactor*; *clock* dates listings.  *blocking*
@@ -38,7 +38,7 @@ def factory(files, layout, *, reactor, clock, timezone, public_host: str, passiv
     firmware slice's (:mod:`.realm`)."""
     if blocking is None:
         blocking = functools.partial(threads.deferToThreadPool, reactor, reactor.getThreadPool())
-    realm = DeviceRealm(files, layout, clock, timezone, max_sessions=max_sessions, blocking=blocking,
+    realm = DeviceRealm(files, layout, clock, timezone, max_sessions=max_sessions, blocking=blocking, fsync=fsync,
                         firmware_for=firmware_for, firmware_downloaded=firmware_downloaded, log_stored=log_stored)
     portal = cred_portal.Portal(realm, [DeviceChecker(files)])
     ports = PassivePorts(reactor, passive_ports, wait=data_timeout)

@@ -41,7 +41,7 @@ class DeviceChecker:
         self.files = files
 
     def requestAvatarId(self, creds) -> defer.Deferred:
-        """The DevID; fails with the core's WrongPassword or TooManyFailures."""
+        """The core's FtpLogin; fails with its WrongPassword or TooManyFailures."""
         return self.files.login(creds.username, creds.password, getattr(creds, "address", ""))
 
 
@@ -52,11 +52,13 @@ def _refuse(*args):
 @implementer(portal.IRealm)
 class DeviceRealm:
     def __init__(self, files, layout, clock, timezone, *, max_sessions: int, blocking: Callable,
-                 firmware_for: Callable = _refuse, firmware_downloaded: Callable = _refuse,
+                 fsync: bool = True, firmware_for: Callable = _refuse, firmware_downloaded: Callable = _refuse,
                  log_stored: Callable = _refuse):
         """*files*: the core's :class:`~kandian.core.files.Files`; *blocking(f, *args)*
-        runs a blocking call off the reactor thread and returns a Deferred."""
+        runs a blocking call off the reactor thread and returns a Deferred;
+        *fsync*: flush each upload to disk before it is renamed into place."""
         self.files = files
+        self.fsync = fsync
         self.layout = layout
         self.clock = clock
         self.timezone = timezone
@@ -66,17 +68,23 @@ class DeviceRealm:
         self._firmware_downloaded = firmware_downloaded
         self._log_stored = log_stored
         self.sessions: dict[str, set[DeviceShell]] = collections.defaultdict(set)
+        # bytes on disk of each device with a session here: read at each login, counted up by
+        # each upload here (a replaced file counts twice until the next login: never too little)
+        self.used: dict[str, int] = {}
 
     def requestAvatar(self, avatarId, mind, *interfaces):
+        """*avatarId*: the checker's :class:`~kandian.core.files.FtpLogin`."""
         if ftp.IFTPShell not in interfaces:
             raise NotImplementedError("only IFTPShell")
-        held = self.sessions[avatarId]
+        dev_id = avatarId.dev_id
+        held = self.sessions[dev_id]
         if len(held) >= self.max_sessions:
             if not held:
-                del self.sessions[avatarId]
-            raise TooManySessions(avatarId)
-        shell = DeviceShell(self, avatarId)
+                del self.sessions[dev_id]
+            raise TooManySessions(dev_id)
+        shell = DeviceShell(self, dev_id)
         held.add(shell)
+        self.used[dev_id] = avatarId.used  # what the database says now
         return ftp.IFTPShell, shell, shell.logout
 
     def logged_out(self, shell: DeviceShell) -> None:
@@ -85,6 +93,7 @@ class DeviceRealm:
             held.discard(shell)
             if not held:
                 del self.sessions[shell.dev_id]
+                self.used.pop(shell.dev_id, None)
 
     def open_sessions(self) -> int:
         return sum(len(s) for s in self.sessions.values())

@@ -3,7 +3,8 @@
 The tree is :mod:`.paths`'s; the files are under ``[files] root``
 (:class:`kandian.core.files.Layout`).  An upload is written to a temporary
 file in ``tmp/`` (hashed and counted as it arrives, stopped at the room
-:meth:`kandian.core.files.Files.room` gives), and only once it ended cleanly
+:meth:`kandian.core.files.Files.room` gives: the realm keeps what each
+device with a session here has on disk), and only once it ended cleanly
 (and, for a picture, is a whole JPEG) is it flushed, renamed into place and
 recorded (:meth:`kandian.core.files.Files.stored`): a cut upload leaves
 nothing visible.  A download is the device's assigned firmware image and
@@ -11,9 +12,11 @@ nothing else (the realm's ``firmware_for``).
 
 Blocking I/O on the reactor thread is bounded: a write is one received chunk
 (at most the socket's read size, 64 KiB), a read one 16 KiB FileSender chunk
-pulled as the data connection drains, opens and renames are single metadata
-calls; the one call that can wait on the disk for long, ``fsync``, runs in
-the thread pool (*blocking*), with the close and rename after it.
+pulled as the data connection drains; with ``[files] fsync`` on, the calls
+that can wait on the disk for long run in the thread pool (*blocking*):
+creating the temporary file (the journal may be busy with others' flushes),
+and ``fsync`` with the close and rename after it (without fsync, those are
+single metadata calls, made in place).
 """
 
 from __future__ import annotations
@@ -158,13 +161,14 @@ class DeviceShell:
     def openForWriting(self, path):
         target = paths.upload(path, self.dev_id, self.realm.timezone)
         held = sum(u.limit for u in self.realm.uploads_of(self.dev_id))
-        limit = yield self.realm.files.room(self.dev_id, held)
-        if self.closed:
-            raise paths.NotHere("/".join(path))
+        limit = self.realm.files.room(self.realm.used.get(self.dev_id, 0), held)
         quota_bound = limit < self.realm.files.max_file_size
         tmp = os.path.join(self.realm.layout.tmp, "%s-%s.part" % (self.dev_id, secrets.token_hex(8)))
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-        upload = Upload(self, target, tmp, os.fdopen(fd, "wb"), limit, quota_bound)
+        f = (yield self.realm.blocking(_create, tmp)) if self.realm.fsync else _create(tmp)
+        upload = Upload(self, target, tmp, f, limit, quota_bound)
+        if self.closed:  # the session ended meanwhile
+            upload.discard()
+            raise paths.NotHere("/".join(path))
         self.uploads.add(upload)
         return upload
 
@@ -223,8 +227,8 @@ class Upload:
         self.f.write(data)
         self.sha256.update(data)
         if len(self.head) < len(JPEG_START):
-            self.head = (self.head + data)[:len(JPEG_START)]
-        self.tail = (self.tail + data)[-_TAIL:]
+            self.head = (self.head + data[:len(JPEG_START)])[:len(JPEG_START)]
+        self.tail = (self.tail + data[-_TAIL:])[-_TAIL:]
 
     @defer.inlineCallbacks
     def commit(self):
@@ -239,7 +243,10 @@ class Upload:
                     raise NotAPicture(target.name)
                 if not self.tail.rstrip(b"\x00").endswith(JPEG_END):
                     raise IncompletePicture(target.name)
-            yield realm.blocking(_flush_and_rename, self.f, self.tmp, final)
+            if realm.fsync:
+                yield realm.blocking(_flush_and_rename, self.f, self.tmp, final, True)
+            else:
+                _flush_and_rename(self.f, self.tmp, final, False)
         except BaseException:
             self.committing = False
             self.discard()
@@ -253,6 +260,8 @@ class Upload:
             # not recorded, so not counted in the quota nor linked: not kept either (the device retries)
             _remove(final)
             raise
+        if dev_id in realm.used:
+            realm.used[dev_id] += self.size
         if target.area == "logs":
             yield realm.log_stored(dev_id, target.name, self.size, digest)
         return self.size, digest
@@ -268,11 +277,17 @@ class Upload:
             _remove(self.tmp)
 
 
-def _flush_and_rename(f, tmp: str, final: str) -> None:
+def _create(tmp: str):
+    """In a thread: a new file (creating one can wait on the file system's journal while others are flushed)."""
+    return os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640), "wb")
+
+
+def _flush_and_rename(f, tmp: str, final: str, fsync: bool = True) -> None:
     """In a thread: the bytes on disk, then the name (so a crash leaves the old file or the whole new one)."""
     try:
         f.flush()
-        os.fsync(f.fileno())
+        if fsync:
+            os.fsync(f.fileno())
     finally:
         f.close()
     os.makedirs(os.path.dirname(final), exist_ok=True)

@@ -19,6 +19,7 @@ from typing import NamedTuple
 from twisted.internet import defer
 
 from ..core.errors import NoSuchDevice
+from .prepared import Statement
 
 LINK_WINDOW = 60  # §7.5.34: the picture the device snaps with an alarm
 AREAS = ("pictures", "logs")
@@ -32,6 +33,31 @@ class StoredPicture(NamedTuple):
     size: int
     sha256: str
     taken_at: float | None
+
+
+class Upload(NamedTuple):
+    """A file a device uploaded, now on disk (a picture's *channel_no* and *taken_at* from its name)."""
+    dev_id: str
+    area: str
+    file_name: str
+    size: int
+    sha256: str
+    now: float
+    channel_no: int | None = None
+    taken_at: float | None = None
+
+
+def _checked(uploads: list[Upload]) -> list[Upload]:
+    """*uploads*, the last of each name kept; ValueError for one no row can take."""
+    last: dict[tuple, Upload] = {}
+    for u in uploads:
+        if u.area not in AREAS:
+            raise ValueError("no such area: %r" % (u.area,))
+        if u.area == "pictures" and u.channel_no is None:
+            raise ValueError("a picture needs its channel")
+        last.pop((u.dev_id, u.area, u.file_name), None)
+        last[u.dev_id, u.area, u.file_name] = u
+    return list(last.values())
 
 
 class AlarmRow(NamedTuple):
@@ -50,26 +76,34 @@ def _lock(cursor, dev_id: str):
 
 
 # the picture side of a link: alarms that name the picture (whatever they had), and
-# unlinked alarms of its channel within the window of its arrival
+# unlinked alarms of its channel within the window of its arrival; the pictures
+# are a query (filled in with %) of their picture_ids
 _LINK_ALARMS = (
     "UPDATE alarm a SET picture_id = p.picture_id FROM picture p"
-    " WHERE p.picture_id = %s AND a.dev_id = p.dev_id"
+    " WHERE p.picture_id IN (%s) AND a.dev_id = p.dev_id"
     " AND ((a.file_name <> '' AND a.file_name = p.file_name) OR (a.picture_id IS NULL AND a.channel_no = p.channel_no"
-    "  AND a.alarm_time BETWEEN p.received_at - make_interval(secs => %s)"
-    "   AND p.received_at + make_interval(secs => %s)))")
+    "  AND a.alarm_time BETWEEN p.received_at - make_interval(secs => %%s)"
+    "   AND p.received_at + make_interval(secs => %%s)))")
+
+
+# every FTP login (prepared: kandian.store.prepared)
+_ACCOUNT = Statement(
+    "SELECT d.ftp_generation, (SELECT coalesce(sum(f.size), 0) FROM device_file f WHERE f.dev_id = d.dev_id)"
+    " FROM device d WHERE d.dev_id = %s")
 
 
 class FileStore:
     def __init__(self, db):
         self.db = db
 
-    # -- FTP passwords (core.keys derives them from the generation)
+    # -- FTP accounts (core.keys derives the password from the generation)
 
     @defer.inlineCallbacks
-    def generation(self, dev_id: str):
-        """The device's FTP password generation; None for an unknown device."""
-        rows = yield self.db.runQuery("SELECT ftp_generation FROM device WHERE dev_id = %s", (dev_id,))
-        return rows[0][0] if rows else None
+    def account(self, dev_id: str):
+        """(FTP password generation, bytes of its uploaded files on disk) of the
+        device, or None for an unknown device: what an FTP login needs, in one query."""
+        rows = yield self.db.runQuery(_ACCOUNT, (dev_id,))
+        return (rows[0][0], int(rows[0][1])) if rows else None
 
     @defer.inlineCallbacks
     def rotate(self, dev_id: str):
@@ -83,43 +117,52 @@ class FileStore:
 
     # -- files on disk
 
-    @defer.inlineCallbacks
-    def usage(self, dev_id: str):
-        """Bytes of the device's uploaded files on disk."""
-        rows = yield self.db.runQuery("SELECT coalesce(sum(size), 0) FROM device_file WHERE dev_id = %s",
-                                      (dev_id,))
-        return int(rows[0][0])
-
     def stored(self, dev_id: str, area: str, file_name: str, size: int, sha256: str, now: float, *,
                channel_no: int | None = None, taken_at: float | None = None) -> defer.Deferred:
         """Record an upload now on disk (replacing one of that name).  A picture
         (area ``pictures``, with its *channel_no*) is also recorded as a picture
         and linked to its alarms."""
-        if area not in AREAS:
-            return defer.fail(ValueError("no such area: %r" % (area,)))
-        if area == "pictures" and channel_no is None:
-            return defer.fail(ValueError("a picture needs its channel"))
+        return self.stored_many([Upload(dev_id, area, file_name, size, sha256, now, channel_no, taken_at)])
 
-        @defer.inlineCallbacks
-        def interaction(cursor):
-            yield _lock(cursor, dev_id)
-            yield cursor.execute(
-                "INSERT INTO device_file (dev_id, area, file_name, size, sha256, stored_at)"
-                " VALUES (%s, %s, %s, %s, %s, to_timestamp(%s)) ON CONFLICT (dev_id, area, file_name)"
-                " DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, stored_at = excluded.stored_at",
-                (dev_id, area, file_name, size, sha256, now))
-            if area == "pictures":
-                yield cursor.execute(
-                    "INSERT INTO picture (dev_id, channel_no, file_name, taken_at, received_at)"
-                    " VALUES (%s, %s, %s, to_timestamp(%s), to_timestamp(%s))"
-                    " ON CONFLICT (dev_id, file_name) DO UPDATE SET"
-                    "  taken_at = coalesce(picture.taken_at, excluded.taken_at)"
-                    " RETURNING picture_id",
-                    (dev_id, channel_no, file_name, taken_at, now))
-                picture_id = cursor.fetchone()[0]
-                yield cursor.execute(_LINK_ALARMS, (picture_id, LINK_WINDOW, LINK_WINDOW))
-
-        return self.db.runInteraction(interaction)
+    def stored_many(self, uploads: list[Upload]) -> defer.Deferred:
+        """:meth:`stored` for each of *uploads*, in one transaction (one round
+        trip: a multi-statement query is one implicit transaction); the last
+        of two of one name wins."""
+        try:
+            uploads = _checked(uploads)
+        except ValueError as e:
+            return defer.fail(e)
+        pictures = [u for u in uploads if u.area == "pictures"]
+        statements = [
+            # the devices' alarm locks, in one order (add_alarm takes one at a time: no cycle)
+            ("SELECT pg_advisory_xact_lock(hashtext('alarm:' || d))"
+             " FROM (SELECT DISTINCT unnest(%s::text[]) AS d ORDER BY 1) AS x",
+             ([u.dev_id for u in uploads],)),
+            ("INSERT INTO device_file (dev_id, area, file_name, size, sha256, stored_at)"
+             " SELECT d, a, f, s, h, to_timestamp(t)"
+             " FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::float8[])"
+             "  AS v(d, a, f, s, h, t)"
+             " ON CONFLICT (dev_id, area, file_name)"
+             " DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, stored_at = excluded.stored_at",
+             ([u.dev_id for u in uploads], [u.area for u in uploads], [u.file_name for u in uploads],
+              [u.size for u in uploads], [u.sha256 for u in uploads], [u.now for u in uploads])),
+        ]
+        if pictures:
+            names = ([p.dev_id for p in pictures], [p.file_name for p in pictures])
+            statements += [
+                ("INSERT INTO picture (dev_id, channel_no, file_name, taken_at, received_at)"
+                 " SELECT d, c, f, to_timestamp(t), to_timestamp(n)"
+                 " FROM unnest(%s::text[], %s::integer[], %s::text[], %s::float8[], %s::float8[]) AS v(d, c, f, t, n)"
+                 " ON CONFLICT (dev_id, file_name) DO UPDATE SET"
+                 "  taken_at = coalesce(picture.taken_at, excluded.taken_at)",
+                 (names[0], [p.channel_no for p in pictures], names[1], [p.taken_at for p in pictures],
+                  [p.now for p in pictures])),
+                (_LINK_ALARMS % ("SELECT p.picture_id FROM picture p JOIN unnest(%s::text[], %s::text[]) AS v(d, f)"
+                                 " ON p.dev_id = v.d AND p.file_name = v.f"),
+                 names + (LINK_WINDOW, LINK_WINDOW)),
+            ]
+        return self.db.runOperation("; ".join(sql for sql, _ in statements),
+                                    tuple(x for _, params in statements for x in params))
 
     @defer.inlineCallbacks
     def notified(self, dev_id: str, channel_no: int, file_name: str, taken_at: float | None, now: float):
@@ -137,7 +180,7 @@ class FileStore:
                 " RETURNING picture_id",
                 (dev_id, channel_no, file_name, taken_at, now, now))
             picture_id = cursor.fetchone()[0]
-            yield cursor.execute(_LINK_ALARMS, (picture_id, LINK_WINDOW, LINK_WINDOW))
+            yield cursor.execute(_LINK_ALARMS % "%s", (picture_id, LINK_WINDOW, LINK_WINDOW))
             yield cursor.execute(
                 "SELECT 1 FROM device_file WHERE dev_id = %s AND area = 'pictures' AND file_name = %s",
                 (dev_id, file_name))

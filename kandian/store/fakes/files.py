@@ -12,7 +12,7 @@ import itertools
 from twisted.internet import defer
 
 from ...core.errors import NoSuchDevice
-from ..files import AREAS, LINK_WINDOW, AlarmRow, StoredPicture
+from ..files import LINK_WINDOW, AlarmRow, StoredPicture, Upload, _checked
 
 
 class FakeFiles:
@@ -24,9 +24,12 @@ class FakeFiles:
         self.picture = self.tables.setdefault("picture_row", {})  # picture_id → dict
         self._ids = itertools.count(1)
 
-    def generation(self, dev_id):
+    def account(self, dev_id):
         row = self.device.get(dev_id)
-        return defer.succeed(row.get("ftp_generation", 0) if row is not None else None)
+        if row is None:
+            return defer.succeed(None)
+        return defer.succeed((row.get("ftp_generation", 0),
+                              sum(v[0] for k, v in self.device_file.items() if k[0] == dev_id)))
 
     def rotate(self, dev_id):
         row = self.device.get(dev_id)
@@ -35,24 +38,25 @@ class FakeFiles:
         row["ftp_generation"] = row.get("ftp_generation", 0) + 1
         return defer.succeed(row["ftp_generation"])
 
-    def usage(self, dev_id):
-        return defer.succeed(sum(v[0] for k, v in self.device_file.items() if k[0] == dev_id))
-
     def stored(self, dev_id, area, file_name, size, sha256, now, *, channel_no=None, taken_at=None):
-        if area not in AREAS:
-            return defer.fail(ValueError("no such area: %r" % (area,)))
-        if area == "pictures" and channel_no is None:
-            return defer.fail(ValueError("a picture needs its channel"))
-        if dev_id not in self.device:
+        return self.stored_many([Upload(dev_id, area, file_name, size, sha256, now, channel_no, taken_at)])
+
+    def stored_many(self, uploads):
+        try:
+            uploads = _checked(uploads)
+        except ValueError as e:
+            return defer.fail(e)
+        if any(u.dev_id not in self.device for u in uploads):
             return defer.fail(ValueError("no such device (foreign key)"))
-        self.device_file[dev_id, area, file_name] = (size, sha256, now)
-        if area == "pictures":
-            p = self._picture(dev_id, file_name)
-            if p is None:
-                p = self._new_picture(dev_id, channel_no, file_name, taken_at, now)
-            elif p["taken_at"] is None:
-                p["taken_at"] = taken_at
-            self._link_alarms(p)
+        for u in uploads:
+            self.device_file[u.dev_id, u.area, u.file_name] = (u.size, u.sha256, u.now)
+            if u.area == "pictures":
+                p = self._picture(u.dev_id, u.file_name)
+                if p is None:
+                    p = self._new_picture(u.dev_id, u.channel_no, u.file_name, u.taken_at, u.now)
+                elif p["taken_at"] is None:
+                    p["taken_at"] = u.taken_at
+                self._link_alarms(p)
         return defer.succeed(None)
 
     def notified(self, dev_id, channel_no, file_name, taken_at, now):
