@@ -113,6 +113,8 @@ def serve_kandian(args) -> None:
     @defer.inlineCallbacks
     def provision(_):
         ids = dev_ids(args.uploads)
+        for d in ids:  # as the baseline's home directories: a device's first picture makes its own
+            os.makedirs(os.path.join(args.root, "pictures", d), exist_ok=True)
         yield svc.platform.db.runOperation(
             "INSERT INTO device (dev_id, dev_key) SELECT unnest(%s::text[]), 'key' ON CONFLICT DO NOTHING", (ids,))
         keys = svc.platform.core.keys
@@ -122,10 +124,13 @@ def serve_kandian(args) -> None:
         print("FAILED %s" % f.getErrorMessage(), flush=True)
         reactor.stop()
 
-    def stop(*_):
-        reactor.callFromThread(lambda: svc.stopService().addBoth(lambda _: reactor.stop()))
+    def stop():
+        if svc.platform is not None:
+            print("STATS %s" % json.dumps({"transactions": svc.platform.core.files.records.batches}), flush=True)
+        return svc.stopService()  # the embedded PostgreSQL too
 
-    signal.signal(signal.SIGTERM, stop)
+    # SIGTERM: the reactor's own handler stops it, and the service with it
+    reactor.addSystemEventTrigger("before", "shutdown", stop)
     reactor.callWhenRunning(lambda: (svc.startService(), svc.ready.addCallback(provision).addErrback(failed)))
     reactor.run()
 
@@ -230,9 +235,9 @@ def one_run(kind: str, args, picture: str, size: int) -> dict:
         if args.pasv:
             command.insert(1, "--disable-epsv")
         spy = None
-        if args.profile and kind == "kandian":
+        if args.profile:
             spy = spawn([os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--format", "raw",
-                         "--rate", "250", "--threads", "-o", args.profile, "--pid", str(proc.pid)],
+                         "--rate", "250", "--threads", "-o", "%s.%s" % (args.profile, kind), "--pid", str(proc.pid)],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
         pg0 = postgres_cpu(args.data_dir) if kind == "kandian" and not args.dsn else {}
@@ -250,13 +255,17 @@ def one_run(kind: str, args, picture: str, size: int) -> dict:
             where = (os.path.join(root, "pictures", dev_id, picture_name(dev_id)) if kind == "kandian"
                      else os.path.join(root, dev_id, "pictures", picture_name(dev_id)))
             stored += os.path.exists(where) and os.path.getsize(where) == size
-        return {"server": kind, "wall": wall, "uploads_per_s": args.uploads / wall,
+        r = {"server": kind, "wall": wall, "uploads_per_s": args.uploads / wall,
                 "mb_per_s": args.uploads * size / wall / 1e6, "server_cpu": cpu1 - cpu0, "postgres_cpu": pg,
                 "machine_cpu": busy1 - busy0, "ok": codes.count("0"), "stored": stored,
                 "curl_exit": done.returncode, "curl_errors": done.stderr.strip().splitlines()[:3],
                 "codes": sorted(set(codes))}
+        return r
     finally:
         reap(proc, signal.SIGTERM, 30)
+        stats = [json.loads(line[6:]) for line in proc.stdout if line.startswith("STATS ")]
+        if stats and "r" in locals():
+            r.update(stats[0])
         if not args.keep:
             shutil.rmtree(os.path.join(work, "files"), ignore_errors=True)
 
@@ -271,7 +280,7 @@ def main() -> None:
     parser.add_argument("--dsn", default="", help="kandian's PostgreSQL (default: the embedded one)")
     parser.add_argument("--no-fsync", action="store_true", help="kandian with [files] fsync = false")
     parser.add_argument("--json", help="write the figures here too")
-    parser.add_argument("--profile", help="py-spy raw profile of the kandian server's runs (slows them) to PATH")
+    parser.add_argument("--profile", help="py-spy raw profiles of the servers' runs (slows them) to PATH.kind")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     # the children
     parser.add_argument("--serve", choices=("kandian", "twisted"), help=argparse.SUPPRESS)
@@ -299,9 +308,10 @@ def main() -> None:
                 r = one_run(kind, args, picture, args.size)
                 results[kind].append(r)
                 say("run %d %-8s %6.2f s  %7.1f uploads/s  %6.1f MB/s  server CPU %5.2f s  PostgreSQL %4.2f s"
-                    "  machine %5.2f s  curl ok: %d/%d  on disk: %d%s"
+                    "  machine %5.2f s  curl ok: %d/%d  on disk: %d%s%s"
                     % (n + 1, kind, r["wall"], r["uploads_per_s"], r["mb_per_s"], r["server_cpu"],
                        r["postgres_cpu"], r["machine_cpu"], r["ok"], args.uploads, r["stored"],
+                       "  (recorded in %d transactions)" % r["transactions"] if "transactions" in r else "",
                        "  curl: %s %s" % (r["codes"], r["curl_errors"]) if r["ok"] != args.uploads else ""))
     finally:
         reap_all(signal.SIGTERM, 30)
@@ -322,15 +332,20 @@ def main() -> None:
     say()
     say("kandian / twisted: %.0f %% of the uploads/s (target >= %.0f %%): %s"
         % (100 * ratio, 100 * TARGET_RATIO, "met" if ratio >= TARGET_RATIO else "NOT met"))
-    if args.profile and os.path.exists(args.profile):
+    for kind in results:
+        path = "%s.%s" % (args.profile, kind)
+        if not args.profile or not os.path.exists(path):
+            continue
         own: dict[str, int] = {}
         total = 0
-        for frames, count in folded_stacks(args.profile):
-            total += count
-            own[frames[-1]] = own.get(frames[-1], 0) + count
+        for frames, count in folded_stacks(path):
+            if any(f.startswith("ReactorBase.run ") for f in frames):  # the reactor's thread
+                total += count
+                own[frames[-1]] = own.get(frames[-1], 0) + count
         say()
-        say("profile of the kandian server (%s; %d samples), top functions by own samples:" % (args.profile, total))
-        for name, count in sorted(own.items(), key=lambda kv: -kv[1])[:20]:
+        say("profile of the %s server's reactor thread (%s; %d samples), top functions by own samples:"
+            % (kind, path, total))
+        for name, count in sorted(own.items(), key=lambda kv: -kv[1])[:15]:
             say("  %5.1f %%  %s" % (100.0 * count / total, name))
     if args.json:
         with open(args.json, "w") as f:

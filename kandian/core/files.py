@@ -193,7 +193,7 @@ class Files:
         self.max_file_size = max_file_size
         self.quota = quota
         self.timezone = timezone
-        self._records = GroupCommit(store.files.stored_many)
+        self.records = GroupCommit(store.files.stored_many)
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -251,4 +251,4 @@ class Files:
             except errors.BadFileName as e:
                 return defer.fail(e)
             channel_no, taken_at = picture.channel_no, picture.taken_at
-        return self._records.add(Upload(dev_id, area, name, size, sha256, self.now(), channel_no, taken_at))
+        return self.records.add(Upload(dev_id, area, name, size, sha256, self.now(), channel_no, taken_at))

@@ -290,8 +290,11 @@ def _flush_and_rename(f, tmp: str, final: str, fsync: bool = True) -> None:
             os.fsync(f.fileno())
     finally:
         f.close()
-    os.makedirs(os.path.dirname(final), exist_ok=True)
-    os.replace(tmp, final)
+    try:
+        os.replace(tmp, final)
+    except FileNotFoundError:  # the device's first file: its directory first
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        os.replace(tmp, final)
 
 
 def _remove(path: str) -> None:
