@@ -418,6 +418,31 @@ class UploadTests(FtpTestCase):
         self.assertEqual(self.files_under(), [])
         self.assertEqual(self.factory.realm.open_sessions(), 0)
 
+    def test_a_full_disk_is_452_and_leaves_nothing(self):
+        import errno
+
+        c = self.login()
+
+        class Full:
+            def __init__(self, f):
+                self.f = f
+
+            def write(self, data):
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            def __getattr__(self, name):
+                return getattr(self.f, name)
+
+        channel = c.passive()
+        c.send("STOR /logs/a.log")
+        [upload] = self.factory.realm.uploads_of(DEV)
+        upload.f = Full(upload.f)
+        channel.dataReceived(b"x")
+        self.reactor.advance(0)
+        self.assertEqual(c.read(), ["452 Requested action not taken: insufficient storage space, try again later."])
+        self.assertEqual(self.files_under(), [])
+        self.assertEqual(self.factory.stats.transfers["in", "logs", "no_space"], 1)
+
     def test_over_the_file_cap_552(self):
         c = self.login()
         replies = c.store("/logs/big.log", b"x" * (self.max_file_size + 1))

@@ -35,6 +35,10 @@ class IncompletePicture(Exception):
     """A picture whose bytes do not end as a whole JPEG does (FF D9): the upload was cut short."""
 
 
+class NoSpace(Exception):
+    """The file system under ``[files] root`` is full (ENOSPC, EDQUOT)."""
+
+
 class NoDataConnection(Exception):
     """STOR, RETR, LIST … with no data connection set up (PASV/EPSV first)."""
 
@@ -72,6 +76,7 @@ REPLIES: dict[type, Reply] = {
     NotAPicture: Reply("550", "Requested action not taken, not a JPEG picture."),
     IncompletePicture: Reply("426", "Connection closed; transfer aborted: the picture is incomplete."),
     TransferAborted: Reply("426", "Connection closed; transfer aborted."),
+    NoSpace: Reply("452", "Requested action not taken: insufficient storage space, try again later."),
     NoPassivePort: Reply("425", "Can't open data connection: no passive port free, try again."),
     NoDataConnection: Reply("425", "Can't open data connection: use PASV or EPSV first."),
     ActiveModeRefused: Reply("502", "Active mode (PORT, EPRT) is not offered: use PASV or EPSV."),

@@ -49,6 +49,7 @@ from .results import (
     AnonymousRefused,
     NoDataConnection,
     NoPassivePort,
+    NoSpace,
     TransferAborted,
     line_for,
     reply_for,
@@ -446,7 +447,7 @@ class DeviceFTP(ftp.FTP):
             self.factory.stats.transfers[direction, "-", "error"] += 1
             return why  # unexpected: logged once by _internal
         outcome = {errors.FileTooLarge: "too_large", errors.OverQuota: "over_quota",
-                   errors.BadFileName: "bad_name", paths.NotHere: "refused",
+                   errors.BadFileName: "bad_name", paths.NotHere: "refused", NoSpace: "no_space",
                    TransferAborted: "aborted"}.get(type(why.value), type(why.value).__name__)
         area = segments[0] if len(segments) == 2 and segments[0] in paths.DIRECTORIES else "-"
         self.factory.stats.transfers[direction, area, outcome] += 1

@@ -21,6 +21,7 @@ single metadata calls, made in place).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import secrets
@@ -32,7 +33,7 @@ from zope.interface import implementer
 
 from ..core import errors
 from . import paths
-from .results import IncompletePicture, NotAPicture
+from .results import IncompletePicture, NoSpace, NotAPicture
 
 _DIR_READ = filepath.Permissions(0o40555)
 _DIR_WRITE = filepath.Permissions(0o40333)  # upload-only: the device cannot list what it sent
@@ -224,7 +225,10 @@ class Upload:
             if self.quota_bound:
                 raise errors.OverQuota("%s: upload past the quota" % (self.shell.dev_id,))
             raise errors.FileTooLarge("%s: upload past %d bytes" % (self.shell.dev_id, self.limit))
-        self.f.write(data)
+        try:
+            self.f.write(data)
+        except OSError as e:
+            raise _no_space(e) from None
         self.sha256.update(data)
         if len(self.head) < len(JPEG_START):
             self.head = (self.head + data[:len(JPEG_START)])[:len(JPEG_START)]
@@ -243,10 +247,13 @@ class Upload:
                     raise NotAPicture(target.name)
                 if not self.tail.rstrip(b"\x00").endswith(JPEG_END):
                     raise IncompletePicture(target.name)
-            if realm.fsync:
-                yield realm.blocking(_flush_and_rename, self.f, self.tmp, final, True)
-            else:
-                _flush_and_rename(self.f, self.tmp, final, False)
+            try:
+                if realm.fsync:
+                    yield realm.blocking(_flush_and_rename, self.f, self.tmp, final, True)
+                else:
+                    _flush_and_rename(self.f, self.tmp, final, False)
+            except OSError as e:
+                raise _no_space(e) from None
         except BaseException:
             self.committing = False
             self.discard()
@@ -295,6 +302,11 @@ def _flush_and_rename(f, tmp: str, final: str, fsync: bool = True) -> None:
     except FileNotFoundError:  # the device's first file: its directory first
         os.makedirs(os.path.dirname(final), exist_ok=True)
         os.replace(tmp, final)
+
+
+def _no_space(e: OSError) -> Exception:
+    """A full file system is the table's 452; any other OSError stays itself (451, logged)."""
+    return NoSpace(str(e)) if e.errno in (errno.ENOSPC, errno.EDQUOT) else e
 
 
 def _remove(path: str) -> None:
