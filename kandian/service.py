@@ -28,14 +28,20 @@ from twisted.protocols import policies
 from . import limits
 from .config import Config, ConfigError
 from .core import Core
+from .core.access import Access
 from .core.accounts import Accounts
 from .core.alarms import Alarms
+from .core.apiauth import ApiAuth, Operators
 from .core.bindings import Bindings
+from .core.commands import Commands
 from .core.credentials import PasswordChecker
 from .core.devices import Devices, OfflineBatcher, SeenBatcher
 from .core.files import Files, Layout
+from .core.fleet import Fleet
 from .core.keys import Keys
 from .core.play import Play
+from .core.stats import Statistics, StatsJob
+from .core.useradmin import UserAdmin
 from .device.controller import LinkController
 from .device.link import DeviceLinkFactory, LinkStats
 from .device.reachability import UpnpProbe
@@ -44,6 +50,7 @@ from .device.router import LocalRouter
 from .dialpolicy import DialPolicy
 from .ftp.server import FtpStats
 from .group import ConfiguredGroupPlatform
+from .portal.api import ApiStats
 from .rtsp.relay import RelayStats
 from .sms import LoggingSmsSender
 from .store.connector import Store
@@ -195,6 +202,7 @@ class Platform:
         self.link_stats = LinkStats()
         self.relay_stats = RelayStats()
         self.ftp_stats = FtpStats()
+        self.portal_stats = ApiStats()
         self.links = LinkRegistry()
         self.router = LocalRouter(self.links)
         self.dial_policy = DialPolicy.from_config(config)
@@ -206,6 +214,8 @@ class Platform:
         # what the FTP realm asks of the firmware catalogue and the device logs (kandian.ftp.realm)
         self.firmware_hooks = dict(firmware_for=_no_firmware, firmware_downloaded=_ignored, log_stored=_ignored)
         self.probe = self.core.devices.probe
+        self.stats_job = StatsJob(self.store, clock, zone=config.platform.timezone.key,
+                                  interval=config.portal.stats_interval, keep=config.portal.stats_keep_days * 86400.0)
         self._purge = task.LoopingCall(self._purge_tokens)
         self._purge.clock = clock  # LoopingCall's own way to take a clock
         # the interfaces
@@ -248,8 +258,27 @@ class Platform:
         files = Files(self.store, keys, clock, self.layout, address=lambda: config.register.ftp_address or (
             config.platform.public_host, config.port_of("ftp") or self.bound_port("ftp")), throttle=throttle(),
             max_file_size=f.max_file_size, quota=f.device_quota or 2**63 - 1, timezone=config.platform.timezone)
+        # the portal and REST API: its logins count failures in their own throttle
+        access = Access(self.store)
+        portal_passwords = PasswordChecker(clock)
+        api_auth = ApiAuth(self.store, clock, passwords=portal_passwords, throttle=throttle(),
+                           ttl=config.portal.token_ttl)
+
+        def ftp_access(dev_id: str):
+            # the device's own FTP account (PRODUCT.md "FTP"), for UPGRADE_REQ and LOG_UPLOAD_REQ
+            return files.credentials(dev_id).addCallback(lambda c: (c.ip, c.port, c.account, c.password))
+
+        alarms = Alarms(self.store, clock, layout=self.layout)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
-                    alarms=Alarms(self.store, clock, layout=self.layout), keys=keys, files=files)
+                    alarms=alarms, keys=keys, files=files,
+                    operators=Operators(self.store), api_auth=api_auth, access=access,
+                    fleet=Fleet(self.store, clock, access=access, devices=devices, bindings=bindings,
+                                alarms=alarms),
+                    user_admin=UserAdmin(self.store, clock, accounts=accounts, auth=api_auth, access=access,
+                                         passwords=portal_passwords),
+                    commands=Commands(devices, access, ftp_access=ftp_access),
+                    statistics=Statistics(self.store, clock, zone=config.platform.timezone,
+                                          online_count=lambda: len(self.links)))
 
     def _soap(self):
         """The §8 SOAP resource (``/mcu``), over the core."""
@@ -275,12 +304,15 @@ class Platform:
         self.seen.start()
         self.offline.start()
         self._purge.start(600, now=False)
+        self.stats_job.startService()
 
     @defer.inlineCallbacks
     def stop(self):
         """Close every device link and record them offline, while the store still answers."""
         if self._purge.running:
             self._purge.stop()
+        if self.stats_job.running:
+            self.stats_job.stopService()
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
@@ -292,6 +324,7 @@ class Platform:
             log_failure(log, "could not mark this node's devices offline")
 
     def _purge_tokens(self):
+        self.core.api_auth.purge().addErrback(lambda f: log_failure(log, "could not purge expired API tokens", f))
         return self.core.play.purge_tokens().addErrback(
             lambda f: log_failure(log, "could not purge expired tokens", f))
 
@@ -336,6 +369,12 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
                        max_sessions=c.max_connections_per_device, fsync=p.config.files.fsync, stats=p.ftp_stats,
                        **p.firmware_hooks)
 
+    def portal(p: Platform):
+        from . import portal as portal_web
+
+        return portal_web.site(p.core, p.config.platform.timezone, token_ttl=p.config.portal.token_ttl,
+                               stats=p.portal_stats, **http(p, "portal"))
+
     def rtsp(p: Platform):
         from .rtsp.relay import RelayFactory, tcp_endpoints
 
@@ -352,6 +391,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         "rtsp": rtsp,
         "admin": lambda p: admin_web.site(p.db, p.reactor, p, **http(p, "admin")),
         "ftp": ftp,
+        "portal": portal,
     }
 
 

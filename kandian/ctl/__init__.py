@@ -7,6 +7,7 @@
     kandianctl [--config F] device list
     kandianctl [--config F] device rotate-ftp DEVID
     kandianctl [--config F] alarm list [--devid DEVID] [--limit N]
+    kandianctl [--config F] operator add NAME --password P [--role admin|viewer]
 
 One module per command group (:data:`GROUPS`), each adding its sub-commands
 with ``add_commands(subparsers)`` and a ``handler(args, ctx, out)`` per
@@ -36,10 +37,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import alarms, devices, schema, users
+from . import alarms, devices, operators, schema, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices, alarms)
+GROUPS = (schema, users, devices, alarms, operators)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

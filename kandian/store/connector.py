@@ -21,12 +21,16 @@ class Store:
         from .devices import DeviceStore
         from .files import FileStore
         from .firmware import FirmwareStore
+        from .fleet import Fleet
         from .links import LinkStore
+        from .operators import ApiTokens, Operators
         from .relay import RelayStore
         from .secrets import SecretStore
         from .sessions import Sessions
         from .sms_requests import SmsRequests
+        from .stats import Stats
         from .tokens import TokenStore
+        from .user_admin import UserAdmin
         from .users import Users
 
         self.db = db
@@ -43,3 +47,8 @@ class Store:
         self.firmware = FirmwareStore(db)
         self.secrets = SecretStore(db)
         self.files = FileStore(db)
+        self.operators = Operators(db)
+        self.api_tokens = ApiTokens(db)
+        self.fleet = Fleet(db)
+        self.user_admin = UserAdmin(db)
+        self.stats = Stats(db)
