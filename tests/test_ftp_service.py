@@ -1,8 +1,8 @@
-"""FTP in the running platform: REGISTER_RES credentials, a camera's alarm and its picture, kandianctl.
+"""FTP in the running platform: REGISTER_RES credentials, a camera's alarm and its picture, kandianctl, the portal.
 
 The whole service on loopback and real PostgreSQL, the shipped simulator as
 the camera (registration and link), ftplib as its FTP client, kandianctl as
-a child process.
+a child process, the portal's REST API serving the picture.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from kandian.sim.register import register
 from kandian.sim.state import DeviceState
 
 from . import procs
+from .portal_helpers import PortalTestCase
 from .test_device_integration import DeviceTestCase
 from .test_ftp_clients import JPEG
 
@@ -112,3 +113,34 @@ class FtpServiceTests(DeviceTestCase):
         text = (yield readBody(response)).decode()
         return {(s.name, tuple(sorted(s.labels.items()))): s.value
                 for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+class PortalPictureTests(PortalTestCase):
+    """The portal's ``GET /api/v1/alarms/{id}/picture`` over a picture that came by FTP."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.settings = {"ftp": "passive_ports =\n", "files": "root = %s\n" % os.path.abspath(self.mktemp())}
+        yield super().setUp()
+
+    @defer.inlineCallbacks
+    def test_the_owner_gets_the_bytes_the_camera_uploaded(self):
+        owner = yield self.user("13800000001")
+        link = yield self.camera(DEV, owner="13800000001")
+        yield link.send_alarm(0, 1)
+        [(alarm_id,)] = yield self.db.runQuery("SELECT alarm_id FROM alarm")
+        answer = yield self.get("/api/v1/alarms/%d/picture" % alarm_id, owner)
+        self.assertEqual((answer.code, answer.json["error"]), (404, "no_picture"))
+        ftp = yield self.core.files.credentials(DEV)
+
+        def upload():
+            with ftplib.FTP() as f:
+                f.connect(ftp.ip, ftp.port, timeout=30)
+                f.login(ftp.account, ftp.password)
+                f.storbinary("STOR /pictures/" + name, io.BytesIO(JPEG))
+
+        name = format_picture_name(DEV, 0, self.clock.seconds(), self.service.config.platform.timezone)
+        yield threads.deferToThread(upload)
+        yield link.send_picture(0, file_name=name)
+        answer = yield self.get("/api/v1/alarms/%d/picture" % alarm_id, owner)
+        self.assertEqual((answer.code, answer.header(b"content-type"), answer.data), (200, "image/jpeg", JPEG))
