@@ -92,6 +92,32 @@ def address(raw: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
+_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+
+
+def size(raw: str) -> int:
+    """Bytes: an integer with an optional K, M, G or T suffix (powers of 1024)."""
+    value = raw.strip().upper().removesuffix("B")
+    number, unit = (value[:-1], value[-1]) if value[-1:] in _UNITS else (value, "")
+    if not number.isdigit():
+        raise ValueError("not a size (bytes, or a number with K, M, G or T)")
+    return int(number) * _UNITS[unit]
+
+
+def port_range(raw: str) -> range | None:
+    """``LOW-HIGH`` (inclusive); empty for "any port the system gives"."""
+    value = raw.strip()
+    if not value:
+        return None
+    low, sep, high = value.partition("-")
+    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+        raise ValueError("not LOW-HIGH")
+    low_n, high_n = int(low), int(high)
+    if not 1024 <= low_n <= high_n <= 65535:
+        raise ValueError("ports must be 1024-65535, LOW <= HIGH")
+    return range(low_n, high_n + 1)
+
+
 def endpoint(raw: str) -> str:
     """A Twisted server endpoint description; checked at load time."""
     value = raw.strip()
@@ -146,8 +172,6 @@ class RegisterSection:
     turn_address: tuple[str, int] | None = _setting("", address)
     backup_turn_address: tuple[str, int] | None = _setting("", address)
     ftp_address: tuple[str, int] | None = _setting("", address)
-    ftp_account: str = _setting("", text)
-    ftp_password: str = _setting("", text)
     # kandian.limits and kandian.web
     max_connections: int = _setting("256", positive_int)
     max_connections_per_address: int = _setting("32", count)
@@ -250,6 +274,15 @@ class AdminSection:
 @attrs.frozen
 class FtpSection:
     listen: str = _setting("tcp:2121", endpoint)
+    # data connections (PASV/EPSV) listen on these; empty: any port
+    passive_ports: range | None = _setting("30000-30099", port_range)
+    # seconds: a control connection idle (or not logged in); a data connection awaited or idle
+    idle_timeout: int = _setting("120", positive_int)
+    data_timeout: int = _setting("30", positive_int)
+    # uploads: bytes per file, bytes on disk per device (0: no quota), logged-in sessions per device
+    max_file_size: int = _setting("16M", size)
+    device_quota: int = _setting("512M", size)
+    max_connections_per_device: int = _setting("4", positive_int)
     # kandian.limits
     max_connections: int = _setting("64", positive_int)
     max_connections_per_address: int = _setting("16", count)
@@ -276,6 +309,14 @@ class SmsSection:
     window: int = _setting("16", positive_int)  # Submits unanswered at a time
     rate: int = _setting("50", positive_int)  # Submits per second
     alarm_sms_interval: int = _setting("300", positive_int)  # at most one alarm SMS per device per this many s
+
+
+@attrs.frozen
+class FilesSection:
+    # pictures, logs and firmware images; empty: <data_dir>/files
+    root: str = _setting("", text)
+    # an upload is flushed to disk before its 226
+    fsync: bool = _setting("true", boolean)
 
 
 @attrs.frozen
@@ -306,6 +347,7 @@ class Config:
     rtsp: RtspSection = attrs.field(factory=RtspSection)
     admin: AdminSection = attrs.field(factory=AdminSection)
     ftp: FtpSection = attrs.field(factory=FtpSection)
+    files: FilesSection = attrs.field(factory=FilesSection)
     throttle: ThrottleSection = attrs.field(factory=ThrottleSection)
     portal: PortalSection = attrs.field(factory=PortalSection)
     sms: SmsSection = attrs.field(factory=SmsSection)
@@ -332,11 +374,15 @@ class Config:
     def data_dir(self) -> str:
         return os.path.abspath(self.platform.data_dir)
 
+    @property
+    def files_root(self) -> str:
+        return os.path.abspath(self.files.root or os.path.join(self.platform.data_dir, "files"))
+
 
 SECTIONS: dict[str, type] = {
     "platform": PlatformSection, "database": DatabaseSection,
     "device": DeviceSection, "register": RegisterSection, "mcu": McuSection,
-    "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection,
+    "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection, "files": FilesSection,
     "throttle": ThrottleSection, "portal": PortalSection, "sms": SmsSection,
 }
 

@@ -36,6 +36,7 @@ from .core.bindings import Bindings
 from .core.commands import Commands
 from .core.credentials import PasswordChecker
 from .core.devices import Devices, OfflineBatcher, SeenBatcher
+from .core.files import Files, Layout
 from .core.fleet import Fleet
 from .core.keys import Keys
 from .core.play import Play
@@ -47,6 +48,7 @@ from .device.reachability import UpnpProbe
 from .device.registry import LinkRegistry
 from .device.router import LocalRouter
 from .dialpolicy import DialPolicy
+from .ftp.server import FtpStats
 from .group import ConfiguredGroupPlatform
 from .portal.api import ApiStats
 from .rtsp.relay import RelayStats
@@ -162,6 +164,15 @@ def _unbound(name: str) -> int | None:
     return None
 
 
+def _no_firmware(dev_id: str):
+    """Until the firmware catalogue assigns images: no device has one to fetch."""
+    return None
+
+
+def _ignored(*args) -> None:
+    return None
+
+
 class Platform:
     """What the listeners are built from: the store, the core over it, and the
     interfaces' factories over the core (``factories``, one per configured
@@ -190,6 +201,7 @@ class Platform:
         # the core
         self.link_stats = LinkStats()
         self.relay_stats = RelayStats()
+        self.ftp_stats = FtpStats()
         self.portal_stats = ApiStats()
         self.links = LinkRegistry()
         self.router = LocalRouter(self.links)
@@ -197,7 +209,10 @@ class Platform:
         self.seen = SeenBatcher(self.link_store, clock)
         self.offline = OfflineBatcher(self.link_store, clock)
         self.sms = LoggingSmsSender()
+        self.layout = Layout(config.files_root)
         self.core = self._core(config, reactor, clock)
+        # what the FTP realm asks of the firmware catalogue and the device logs (kandian.ftp.realm)
+        self.firmware_hooks = dict(firmware_for=_no_firmware, firmware_downloaded=_ignored, log_stored=_ignored)
         self.probe = self.core.devices.probe
         self.stats_job = StatsJob(self.store, clock, zone=config.platform.timezone.key,
                                   interval=config.portal.stats_interval, keep=config.portal.stats_keep_days * 86400.0)
@@ -239,6 +254,10 @@ class Platform:
             self.store, clock, throttle=accounts_throttle, group=ConfiguredGroupPlatform(mcu.group_platform),
             session_timeout=mcu.session_timeout, online=self.router.online, reset=devices.reset_default)
         keys = Keys(self.store.secrets)
+        f = config.ftp
+        files = Files(self.store, keys, clock, self.layout, address=lambda: config.register.ftp_address or (
+            config.platform.public_host, config.port_of("ftp") or self.bound_port("ftp")), throttle=throttle(),
+            max_file_size=f.max_file_size, quota=f.device_quota or 2**63 - 1, timezone=config.platform.timezone)
         # the portal and REST API: its logins count failures in their own throttle
         access = Access(self.store)
         portal_passwords = PasswordChecker(clock)
@@ -246,13 +265,12 @@ class Platform:
                            ttl=config.portal.token_ttl)
 
         def ftp_access(dev_id: str):
-            # account DevID, the password derived for it (PRODUCT.md "FTP")
-            return defer.succeed((config.platform.public_host, config.port_of("ftp") or self.bound_port("ftp") or 0,
-                                  dev_id, keys.ftp_password(dev_id)))
+            # the device's own FTP account (PRODUCT.md "FTP"), for UPGRADE_REQ and LOG_UPLOAD_REQ
+            return files.credentials(dev_id).addCallback(lambda c: (c.ip, c.port, c.account, c.password))
 
-        alarms = Alarms(self.store, clock)
+        alarms = Alarms(self.store, clock, layout=self.layout)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
-                    alarms=alarms, keys=keys,
+                    alarms=alarms, keys=keys, files=files,
                     operators=Operators(self.store), api_auth=api_auth, access=access,
                     fleet=Fleet(self.store, clock, access=access, devices=devices, bindings=bindings,
                                 alarms=alarms),
@@ -269,8 +287,7 @@ class Platform:
         from .mcu.soap import SoapResource
 
         config = self.config
-        handlers = McuHandlers(core=self.core, clock=self.clock, config=config,
-                               ftp_port=functools.partial(self.bound_port, "ftp"))
+        handlers = McuHandlers(core=self.core, clock=self.clock, config=config)
         return SoapResource(application(handlers), lambda: "http://%s:%s/mcu" % (
             config.platform.public_host, config.port_of("mcu") or self.bound_port("mcu")))
 
@@ -281,6 +298,7 @@ class Platform:
 
     @defer.inlineCallbacks
     def start(self):
+        self.layout.prepare()
         yield self.core.keys.load()
         yield self.core.devices.all_offline()
         self.seen.start()
@@ -313,7 +331,7 @@ class Platform:
 
 def default_factories() -> dict[str, Callable[[Platform], object]]:
     """Listener name → builder of its protocol factory, from the built platform."""
-    from . import unavailable, web
+    from . import web
     from .admin import web as admin_web
     from .register.resource import Addresses, Register, root
 
@@ -330,9 +348,8 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
                                  stats=p.link_stats)
 
     def register(p: Platform):
-        addresses = Addresses(p.config, link_port=functools.partial(p.bound_port, "device"),
-                              ftp_port=functools.partial(p.bound_port, "ftp"))
-        return web.site(root(Register(p.core.devices, addresses, p.clock, p.config.platform.timezone,
+        addresses = Addresses(p.config, link_port=functools.partial(p.bound_port, "device"))
+        return web.site(root(Register(p.core.devices, p.core.files, addresses, p.clock, p.config.platform.timezone,
                                       p.config.register.auto_provision)), **http(p, "register"))
 
     def mcu(p: Platform):
@@ -341,6 +358,16 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         top = web_resource.Resource()
         top.putChild(b"mcu", p.soap)
         return web.site(top, max_body=256 * 1024, **http(p, "mcu"))
+
+    def ftp(p: Platform):
+        from .ftp import factory
+
+        c = p.config.ftp
+        return factory(p.core.files, p.layout, reactor=p.reactor, clock=p.clock, timezone=p.config.platform.timezone,
+                       public_host=p.config.platform.public_host, passive_ports=c.passive_ports,
+                       idle_timeout=c.idle_timeout, data_timeout=c.data_timeout,
+                       max_sessions=c.max_connections_per_device, fsync=p.config.files.fsync, stats=p.ftp_stats,
+                       **p.firmware_hooks)
 
     def portal(p: Platform):
         from . import portal as portal_web
@@ -363,7 +390,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         "mcu": mcu,
         "rtsp": rtsp,
         "admin": lambda p: admin_web.site(p.db, p.reactor, p, **http(p, "admin")),
-        "ftp": lambda p: unavailable.ftp(),
+        "ftp": ftp,
         "portal": portal,
     }
 

@@ -381,6 +381,9 @@ class DeviceOperationTests(McuTestCase):
         self.assertEqual(answer["Result"], 0)
         [upgrade] = [request for cmd, request in self.link.commands_received if cmd == 0x6D]
         self.assertEqual((upgrade.NewDevVer, upgrade.FtpFileName), ("V1.6_20261101", "fw-1.6.bin"))
+        # the device's own FTP account, as in REGISTER_RES
+        self.assertEqual((upgrade.FtpIP, upgrade.FtpPort, upgrade.FtpAccount, upgrade.FtpPassword),
+                         ("127.0.0.1", self.port("ftp"), CAM, self.service.platform.core.keys.ftp_password(CAM)))
 
     @defer.inlineCallbacks
     def test_offline_is_4(self):

@@ -73,6 +73,7 @@ class PlatformCollector:
                        ["by"], {("relay",): getattr(authorizer, "policy_refused", 0), ("upnp_probe",): p.probe.refused})
         yield _counter("kandian_upnp_probes_skipped", "UPnP probes not tried: too many already waiting", [],
                        {(): p.probe.skipped})
+        yield from _ftp_metrics(p)
         portal = getattr(p, "portal_stats", None)
         if portal is not None:
             yield CounterMetricFamily("kandian_portal_requests", "REST API requests", value=portal.requests)
@@ -97,6 +98,28 @@ class PlatformCollector:
                                   value=db.pool.outages)
         yield GaugeMetricFamily("kandian_db_pool_waiting", "Queries waiting for a pool connection",
                                 value=db.waiting)
+
+
+def _ftp_metrics(p):
+    """The FTP listener (kandian.ftp): logins, transfers, bytes, refusals."""
+    ftp = p.ftp_stats
+    factory = p.factories.get("ftp")
+    realm = getattr(factory, "realm", None)
+    if realm is not None:
+        yield GaugeMetricFamily("kandian_ftp_sessions", "Logged-in FTP sessions on this node",
+                                value=realm.open_sessions())
+    yield _counter("kandian_ftp_logins", "FTP logins, by outcome", ["outcome"],
+                   {(k,): v for k, v in ftp.logins.items()})
+    yield _counter("kandian_ftp_transfers", "FTP transfers, by direction (in: STOR, out: RETR), area and outcome",
+                   ["direction", "area", "outcome"], dict(ftp.transfers))
+    yield _counter("kandian_ftp_bytes", "Bytes over FTP data connections, by direction", ["direction"],
+                   {("in",): ftp.bytes_in, ("out",): ftp.bytes_out})
+    ports = getattr(factory, "ports", None)
+    yield _counter("kandian_ftp_refused", "FTP input refused, by cause", ["cause"],
+                   {("data_from_another_address",): ftp.foreign_data, ("line_too_long",): ftp.lines_too_long,
+                    ("no_passive_port",): getattr(ports, "exhausted", 0), ("internal_error",): ftp.internal_errors})
+    yield CounterMetricFamily("kandian_ftp_passive_waits", "PASV/EPSV that waited for a passive port to free",
+                              value=getattr(ports, "waited", 0))
 
 
 def _listener_metrics(p):

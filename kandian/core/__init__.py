@@ -4,9 +4,10 @@
 (:mod:`.accounts`), bindings (:mod:`.bindings`), play (:mod:`.play`: the §15
 routes, the play-URL format, tokens, relay authorization), devices
 (:mod:`.devices`: typed commands through an ``IDeviceRouter``, the device
-login), alarms (:mod:`.alarms`) and the keys derived from the platform's
-secret (:mod:`.keys`: FTP passwords, signed URLs), and for the portal and
-REST API (:mod:`.apiauth` tokens and operators, :mod:`.access`, :mod:`.fleet`,
+login), alarms (:mod:`.alarms`), the keys derived from the platform's
+secret (:mod:`.keys`: FTP passwords, signed URLs), the files devices
+upload and fetch (:mod:`.files`: FTP logins, quota, the layout under
+``[files] root``), and for the portal and REST API (:mod:`.apiauth` tokens and operators, :mod:`.access`, :mod:`.fleet`,
 :mod:`.useradmin`, :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
 :mod:`kandian.core.errors`; it imports no listener, spyne, HTTP or wire code.
@@ -28,6 +29,7 @@ class Core:
     devices: object
     alarms: object
     keys: object
+    files: object
     # the portal and REST API (None where a tool builds a core without them)
     operators: object = None
     api_auth: object = None

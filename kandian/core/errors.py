@@ -21,6 +21,7 @@ __all__ = [
     "DeviceOffline", "DeviceRefused", "NoNewerFirmware",
     "TokenRefused", "StreamClosed", "TooManyStreams", "NoRoute",
     "UnsupportedDevice",
+    "BadFileName", "FileTooLarge", "OverQuota",
     "NotAuthenticated", "Forbidden", "NoSuchCommand", "DeviceExists", "NoSuchAlarm", "NoPicture",
     "lookup",
 ]
@@ -148,6 +149,18 @@ class NoRoute(DomainError):
     """No address of the device may be dialled or answered."""
 
 
+# -- files devices upload (§7.5.27, §7.5.35)
+
+class BadFileName(BadValue):
+    """A file name the platform does not take (§7.5.27's picture pattern, or unsafe)."""
+
+
+class FileTooLarge(DomainError):
+    """An upload over the per-file size cap."""
+
+
+class OverQuota(DomainError):
+    """The device's uploads on disk would exceed its quota."""
 # -- the portal and REST API (PRODUCT.md "Portal and REST API")
 
 class NotAuthenticated(DomainError):

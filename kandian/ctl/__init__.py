@@ -5,6 +5,8 @@
     kandianctl [--config F] user list
     kandianctl [--config F] device add DEVID --key KEY [--type 1|2|3] [--model M] [--channels N]
     kandianctl [--config F] device list
+    kandianctl [--config F] device rotate-ftp DEVID
+    kandianctl [--config F] alarm list [--devid DEVID] [--limit N]
     kandianctl [--config F] operator add NAME --password P [--role admin|viewer]
 
 One module per command group (:data:`GROUPS`), each adding its sub-commands
@@ -35,10 +37,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import devices, operators, schema, users
+from . import alarms, devices, operators, schema, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices, operators)
+GROUPS = (schema, users, devices, alarms, operators)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

@@ -54,14 +54,13 @@ class _QuietFault(Fault):
 
 
 class McuHandlers:
-    def __init__(self, *, core, clock, config, ftp_port=lambda: None):
+    def __init__(self, *, core, clock, config):
         """*core* is the platform's :class:`kandian.core.Core`."""
         self.core = core
         self.play = core.play
         self.passwords = core.accounts.passwords
         self.clock = clock
         self.config = config
-        self.ftp_port = ftp_port
 
     # -- dispatch
 
@@ -231,12 +230,10 @@ class McuHandlers:
     @defer.inlineCallbacks
     def NotifyUpgrade(self, client_ip, Account, LoginSession, DevID):
         user_id, device = yield self._device(Account, LoginSession, DevID, control=True)
-        register = self.config.register
-        ftp = register.ftp_address or (self.config.platform.public_host,
-                                       self.config.port_of("ftp") or self.ftp_port() or 21)
+        ftp = yield self._core("NotifyUpgrade", self.core.files.credentials(DevID))
         yield self._core("NotifyUpgrade", self.core.devices.upgrade(
-            DevID, device.manufacturer_no, device.model, device.dev_ver, ftp,
-            register.ftp_account or "anonymous", register.ftp_password or "kandian"))
+            DevID, device.manufacturer_no, device.model, device.dev_ver, (ftp.ip, ftp.port), ftp.account,
+            ftp.password))
         return OK
 
     @defer.inlineCallbacks

@@ -19,6 +19,7 @@ class Store:
         from .alarms import AlarmStore
         from .bindings import Bindings
         from .devices import DeviceStore
+        from .files import FileStore
         from .firmware import FirmwareStore
         from .fleet import Fleet
         from .links import LinkStore
@@ -45,6 +46,7 @@ class Store:
         self.alarms = AlarmStore(db)
         self.firmware = FirmwareStore(db)
         self.secrets = SecretStore(db)
+        self.files = FileStore(db)
         self.operators = Operators(db)
         self.api_tokens = ApiTokens(db)
         self.fleet = Fleet(db)

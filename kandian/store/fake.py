@@ -14,6 +14,7 @@ from .fakes.alarms import FakeAlarms
 from .fakes.api_tokens import FakeApiTokens
 from .fakes.bindings import FakeBindings
 from .fakes.devices import FakeDevices
+from .fakes.files import FakeFiles
 from .fakes.firmware import FakeFirmware
 from .fakes.fleet import FakeFleet
 from .fakes.links import FakeLinks
@@ -45,6 +46,7 @@ class FakeStore:
         self.bindings = FakeBindings(self)
         self.sms_requests = FakeSmsRequests(self)
         self.secrets = FakeSecrets(self)
+        self.files = FakeFiles(self)
         self.operators = FakeOperators(self)
         self.api_tokens = FakeApiTokens(self)
         self.fleet = FakeFleet(self)
