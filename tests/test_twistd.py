@@ -18,7 +18,7 @@ from kandian.store.migrate import available
 from . import procs
 from .pg import DatabaseTestCase
 
-LATEST = len(available())
+LATEST = available()[-1].version
 LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
 
 

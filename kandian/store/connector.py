@@ -20,6 +20,8 @@ class Store:
         from .bindings import Bindings
         from .devices import DeviceStore
         from .firmware import FirmwareStore
+        from .group import GroupStore
+        from .grouprole import GroupRoleStore
         from .links import LinkStore
         from .relay import RelayStore
         from .secrets import SecretStore
@@ -41,3 +43,5 @@ class Store:
         self.alarms = AlarmStore(db)
         self.firmware = FirmwareStore(db)
         self.secrets = SecretStore(db)
+        self.group = GroupStore(db)
+        self.group_role = GroupRoleStore(db)

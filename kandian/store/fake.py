@@ -14,6 +14,8 @@ from .fakes.alarms import FakeAlarms
 from .fakes.bindings import FakeBindings
 from .fakes.devices import FakeDevices
 from .fakes.firmware import FakeFirmware
+from .fakes.group import FakeGroup
+from .fakes.grouprole import FakeGroupRole
 from .fakes.links import FakeLinks
 from .fakes.relay import FakeRelay
 from .fakes.secrets import FakeSecrets
@@ -40,3 +42,5 @@ class FakeStore:
         self.bindings = FakeBindings(self)
         self.sms_requests = FakeSmsRequests(self)
         self.secrets = FakeSecrets(self)
+        self.group = FakeGroup(self)
+        self.group_role = FakeGroupRole(self)
