@@ -33,6 +33,8 @@ from .core.alarms import Alarms
 from .core.bindings import Bindings
 from .core.credentials import PasswordChecker
 from .core.devices import Devices, OfflineBatcher, SeenBatcher
+from .core.group import GroupLink
+from .core.grouprole import GroupRole
 from .core.keys import Keys
 from .core.play import Play
 from .device.controller import LinkController
@@ -41,7 +43,8 @@ from .device.reachability import UpnpProbe
 from .device.registry import LinkRegistry
 from .device.router import LocalRouter
 from .dialpolicy import DialPolicy
-from .group import ConfiguredGroupPlatform
+from .group.client import GroupClient, GroupStats, NoGroupPlatform
+from .grouprole.resource import GroupRoleStats
 from .rtsp.relay import RelayStats
 from .sms import LoggingSmsSender
 from .store.connector import Store
@@ -189,6 +192,8 @@ class Platform:
         self.seen = SeenBatcher(self.link_store, clock)
         self.offline = OfflineBatcher(self.link_store, clock)
         self.sms = LoggingSmsSender()
+        self.group_stats = GroupStats()
+        self.group_platform = self._group_platform(config, reactor)
         self.core = self._core(config, reactor, clock)
         self.probe = self.core.devices.probe
         self._purge = task.LoopingCall(self._purge_tokens)
@@ -199,6 +204,8 @@ class Platform:
         listeners = config.listeners()
         self.soap = self._soap() if "mcu" in listeners else None
         self.relay_authorizer = self._relay_authorizer() if "rtsp" in listeners else None
+        self.group_role_stats = GroupRoleStats()
+        self.group_soap = self._group_soap() if "group_role" in listeners else None
         builders = builders if builders is not None else default_factories()
         self.factories: dict[str, object] = {name: builders[name](self) for name in listeners}
 
@@ -224,12 +231,34 @@ class Platform:
             self.store, clock, passwords=PasswordChecker(clock), throttle=accounts_throttle, sms=self.sms,
             online=self.router.online, session_timeout=mcu.session_timeout,
             version_floors={"A": mcu.min_version_android, "I": mcu.min_version_ios, "W": mcu.min_version_windows},
-            sms_interval=mcu.sms_interval, sms_daily_limit=mcu.sms_daily_limit)
+            sms_interval=mcu.sms_interval, sms_daily_limit=mcu.sms_daily_limit,
+            tell_group=self.group_platform.configured)
         bindings = Bindings(
-            self.store, clock, throttle=accounts_throttle, group=ConfiguredGroupPlatform(mcu.group_platform),
+            self.store, clock, throttle=accounts_throttle, group=self.group_platform,
             session_timeout=mcu.session_timeout, online=self.router.online, reset=devices.reset_default)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
-                    alarms=Alarms(self.store, clock), keys=Keys(self.store.secrets))
+                    alarms=Alarms(self.store, clock), keys=Keys(self.store.secrets),
+                    group=self._group_link(config, clock),
+                    group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()))
+
+    def _group_platform(self, config: Config, reactor):
+        """§6: the group platform's client (its timeouts on the reactor), or none."""
+        g = config.group
+        if not g.url:
+            return NoGroupPlatform()
+        return GroupClient(reactor, g.url, province_no=g.province_no, cms_no=g.cms_no, cms_password=g.cms_password,
+                           timeout=g.timeout, stats=self.group_stats)
+
+    def _group_link(self, config: Config, clock) -> GroupLink:
+        g, host = config.group, config.platform.public_host
+
+        def url(name: str, path: str) -> str:
+            return "http://%s:%s%s" % (host, config.port_of(name) or self.bound_port(name), path)
+
+        return GroupLink(self.store, clock, self.group_platform,
+                         mcu_url=lambda: g.mcu_url or url("mcu", "/mcu"),
+                         dev_url=lambda: g.dev_url or url("register", "/register"),
+                         report_interval=g.report_interval, retry_first=g.retry_first, retry_max=g.retry_max)
 
     def _soap(self):
         """The §8 SOAP resource (``/mcu``), over the core."""
@@ -243,6 +272,14 @@ class Platform:
         return SoapResource(application(handlers), lambda: "http://%s:%s/mcu" % (
             config.platform.public_host, config.port_of("mcu") or self.bound_port("mcu")))
 
+    def _group_soap(self):
+        """§9 at ``/group`` of the ``[group_role]`` listener, over the core's group role."""
+        from .grouprole import soap
+
+        config = self.config
+        return soap.resource(self.core.group_role, lambda: "http://%s:%s/group" % (
+            config.platform.public_host, config.port_of("group_role") or self.bound_port("group_role")))
+
     def _relay_authorizer(self):
         from .rtsp.authorize import PlatformAuthorizer
 
@@ -255,12 +292,14 @@ class Platform:
         self.seen.start()
         self.offline.start()
         self._purge.start(600, now=False)
+        yield self.core.group.start()
 
     @defer.inlineCallbacks
     def stop(self):
         """Close every device link and record them offline, while the store still answers."""
         if self._purge.running:
             self._purge.stop()
+        yield self.core.group.stop()
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
@@ -316,7 +355,15 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
                             stats=p.relay_stats,
                             request_timeout=c.request_timeout)
 
+    def group_role(p: Platform):
+        from .grouprole.resource import root as group_root
+
+        c = p.config.group_role
+        return web.site(group_root(p.core.group_role, p.group_role_stats, p.group_soap, c.stun_address,
+                                   c.backup_stun_address), **http(p, "group_role"))
+
     return {
+        "group_role": group_role,
         "device": device,
         "register": register,
         "mcu": mcu,

@@ -5,7 +5,9 @@
 routes, the play-URL format, tokens, relay authorization), devices
 (:mod:`.devices`: typed commands through an ``IDeviceRouter``, the device
 login), alarms (:mod:`.alarms`) and the keys derived from the platform's
-secret (:mod:`.keys`: FTP passwords, signed URLs) — built once by ``service.py`` over the
+secret (:mod:`.keys`: FTP passwords, signed URLs), the province's standing
+with its group platform (:mod:`.group`) and, on a node that is the group
+platform itself, that role (:mod:`.grouprole`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
 :mod:`kandian.core.errors`; it imports no listener, spyne, HTTP or wire code.
 See docs/architecture.md.
@@ -26,3 +28,5 @@ class Core:
     devices: object
     alarms: object
     keys: object
+    group: object = None  # .group.GroupLink
+    group_role: object = None  # .grouprole.GroupRole
