@@ -111,12 +111,7 @@ class GroupLink:
     def _keep(self, report: Report | None) -> None:
         self.last_report = report
         if report is not None and report.result == 0:
-            def release(url: str, version: str) -> Release | None:
-                return Release(version, url) if url and version else None
-
-            self.releases = ClientReleases(android=release(report.android_url, report.android_ver),
-                                           ios=release(report.ios_url, report.ios_ver),
-                                           windows=release(report.win_url, report.win_ver))
+            self.releases = releases_of(report)
 
     @defer.inlineCallbacks
     def report(self):
@@ -251,6 +246,17 @@ class GroupLink:
     def drop(self, change_id: int) -> defer.Deferred:
         """Give a change up (the operator's decision); whether it was queued."""
         return self.store.group.drop(change_id)
+
+
+def releases_of(report: Report) -> ClientReleases:
+    """The client releases a kept §6.1 answer named."""
+
+    def release(url: str, version: str) -> Release | None:
+        return Release(version, url) if url and version else None
+
+    return ClientReleases(android=release(report.android_url, report.android_ver),
+                          ios=release(report.ios_url, report.ios_ver),
+                          windows=release(report.win_url, report.win_ver))
 
 
 def _one_line(e: BaseException) -> str:
