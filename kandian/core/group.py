@@ -40,13 +40,15 @@ log = Logger()
 
 
 class Outcome(NamedTuple):
-    """What became of one change sent: ``accepted``, or ``queued`` with the reason."""
+    """What became of one change sent: accepted, or queued again with the reason
+    (``again``: to be sent at once, in another form)."""
 
     change_id: int
     kind: str
     mobile: str
     accepted: bool
     why: str
+    again: bool = False
 
 
 class GroupLink:
@@ -196,7 +198,7 @@ class GroupLink:
                 return outcomes
             sent = yield defer.gatherResults([self._send(change) for change in changes], consumeErrors=True)
             outcomes.extend(sent)
-            if not any(outcome.accepted for outcome in sent):
+            if not any(outcome.accepted or outcome.again for outcome in sent):
                 return outcomes
 
     @defer.inlineCallbacks
@@ -219,7 +221,7 @@ class GroupLink:
             log.warn("group platform: {what}: it does not know the user; sending it as an open", what=what)
             yield self.store.group.failed(change.change_id, self.now(), 3, str(e), kind="open")
             return Outcome(change.change_id, kind, mobile, False, "the group platform does not know the user;"
-                           " queued as an open")
+                           " sent again as an open", again=True)
         except Exception as e:
             result = getattr(e, "result", None) if isinstance(e, errors.GroupUnavailable) else None
             delay = min(self.retry_first * 2 ** max(0, change.attempts - 1), self.retry_max)
