@@ -112,9 +112,10 @@ class GroupClient:
     configured = True
 
     def __init__(self, reactor, url: str, *, province_no: str, cms_no: str, cms_password: str,
-                 timeout: float = 10.0, stats: GroupStats | None = None, agent=None):
-        """*reactor* connects and runs the timeout (the reactor, not a domain clock)."""
+                 timeout: float = 10.0, stats: GroupStats | None = None, agent=None, clock=None):
+        """*reactor* connects; *clock* runs the timeout (the reactor by default, not a domain clock)."""
         self.reactor = reactor
+        self.clock = clock if clock is not None else reactor
         self.url = url
         self.province_no = province_no
         self.cms_no = cms_no
@@ -134,15 +135,19 @@ class GroupClient:
         """POST *request*; its ``*_RES``, whatever its Result.  GroupUnavailable otherwise."""
         expected = m.RESPONSE_OF[type(request)]
         d = self._post(request.to_xml())
-        d.addTimeout(self.timeout, self.reactor)
+        # not addTimeout: the agent fails a cancelled request with its own error, not CancelledError
+        timed_out: list[bool] = []
+        timer = self.clock.callLater(self.timeout, lambda: (timed_out.append(True), d.cancel()))
         try:
             code, body = yield d
-        except defer.TimeoutError:
-            raise self._unavailable(request, "no answer within %g s" % self.timeout) from None
         except _TooLarge:
             raise self._unavailable(request, "an answer over %d bytes" % MAX_ANSWER) from None
         except Exception as e:
-            raise self._unavailable(request, _one_line(e)) from None
+            raise self._unavailable(request, "no answer within %g s" % self.timeout if timed_out
+                                    else _one_line(e)) from None
+        finally:
+            if timer.active():
+                timer.cancel()
         if code != 200:
             raise self._unavailable(request, "HTTP %d: %s" % (code, peer_text(body.strip(), 120)))
         try:
