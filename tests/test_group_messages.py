@@ -1,7 +1,6 @@
 """The group platform's bodies (§5 REDIRECT_REQ/RES, §6.1–§6.5): the spec's samples, round trips, bad input."""
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from kandian.group import messages as m
@@ -14,11 +13,11 @@ from .strategies import bodies, mutated
 REDIRECT_SAMPLE = ("\ufeff<?xml version=\"1.0\" encoding=\" UTF-8\" ?>\r\n<REDIRECT_REQ>\r\n"
                    "  <ManufacturerNo> 811 </ManufacturerNo>\r\n  <Mode>DS-2CD2</Mode>\r\n  <DevType>1</DevType>\r\n"
                    "  <DevID>81100000001</DevID>\r\n  <DevKey>key-1</DevKey>\r\n</REDIRECT_REQ>\r\n").encode("utf-8")
-REDIRECT_RES_SAMPLE = ("<?xml version=\"1.0\" encoding=\" UTF-8\" ?>\n<REDIRECT_RES>\n<Result>0</Result>\n"
-                       "<DevID>81100000001</DevID>\n<LcmsUrl>http://province.example:8589/register</LcmsUrl>\n"
-                       "<StunIP>stun.example</StunIP>\n<StunPort>3478</StunPort>\n"
-                       "<BackupStunIP>stun2.example</BackupStunIP>\n<BackupStunPort>3479</BackupStunPort>\n"
-                       "</REDIRECT_RES>").encode("utf-8")
+REDIRECT_RES_SAMPLE = (b"<?xml version=\"1.0\" encoding=\" UTF-8\" ?>\n<REDIRECT_RES>\n<Result>0</Result>\n"
+                       b"<DevID>81100000001</DevID>\n<LcmsUrl>http://province.example:8589/register</LcmsUrl>\n"
+                       b"<StunIP>stun.example</StunIP>\n<StunPort>3478</StunPort>\n"
+                       b"<BackupStunIP>stun2.example</BackupStunIP>\n<BackupStunPort>3479</BackupStunPort>\n"
+                       b"</REDIRECT_RES>")
 
 
 class SampleTests(SynchronousTestCase):
@@ -78,8 +77,11 @@ class RoundTripTests(SynchronousTestCase):
         self.assertEqual(m.decode(message.to_xml(), [type(message)]), message)
 
 
+CMS = tuple(m.CMS_REQUESTS.values())
+
+
 class BadInputTests(SynchronousTestCase):
-    def assertRefused(self, data, classes=m.CMS_REQUESTS.values(), *fragments):
+    def assertRefused(self, data, classes=CMS, *fragments):
         with self.assertRaises(m.MessageError) as cm:
             m.decode(data, classes)
         for fragment in fragments:
@@ -109,7 +111,7 @@ class BadInputTests(SynchronousTestCase):
     def test_not_xml_another_encoding_and_oversize(self):
         self.assertRefused(b"", [m.RedirectRequest])
         self.assertRefused(b"\x00\x01garbage<", [m.RedirectRequest])
-        self.assertRefused('<?xml version="1.0" encoding="GB2312"?><REDIRECT_REQ/>'.encode(), [m.RedirectRequest],
+        self.assertRefused(b'<?xml version="1.0" encoding="GB2312"?><REDIRECT_REQ/>', [m.RedirectRequest],
                            "encoding")
         big = b"<REDIRECT_REQ><DevKey>" + b"k" * MAX_DOCUMENT_SIZE + b"</DevKey></REDIRECT_REQ>"
         self.assertRefused(big, [m.RedirectRequest], "exceeds")

@@ -183,7 +183,7 @@ class BadInputTests(GroupRoleTestCase):
             (b"/redirect", m.UserCancelRequest(**self.who(), MobileTel=A).to_xml(), 400),
             (b"/cms", b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
                       b"<USER_CANCEL_REQ><ProvinceNo>&x;</ProvinceNo></USER_CANCEL_REQ>", 400),
-            (b"/redirect", '<?xml version="1.0" encoding="GBK"?><REDIRECT_REQ/>'.encode(), 400),
+            (b"/redirect", b'<?xml version="1.0" encoding="GBK"?><REDIRECT_REQ/>', 400),
             (b"/cms/more", m.UserCancelRequest(**self.who(), MobileTel=A).to_xml(), 404),
             (b"/nothing", b"", 404),
         ]
