@@ -38,6 +38,8 @@ from .clients import NONE, ClientReleases, Release, upgrade_for
 
 log = Logger()
 
+MAX_ROUNDS = 50  # claims one deliver() makes: a poll never turns into a loop that keeps the reactor
+
 
 class Outcome(NamedTuple):
     """What became of one change sent: accepted, or queued again with the reason
@@ -192,14 +194,15 @@ class GroupLink:
         """Send the changes due now (only *mobile*'s, if given), each number's
         in order, until none is left that may go: [Outcome]."""
         outcomes: list[Outcome] = []
-        while True:
+        for _ in range(MAX_ROUNDS):
             changes = yield self.store.group.claim(self.now(), self.lease, self.batch, mobile)
             if not changes:
                 return outcomes
             sent = yield defer.gatherResults([self._send(change) for change in changes], consumeErrors=True)
             outcomes.extend(sent)
             if not any(outcome.accepted or outcome.again for outcome in sent):
-                return outcomes
+                break
+        return outcomes
 
     @defer.inlineCallbacks
     def _send(self, change):

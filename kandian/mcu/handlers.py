@@ -136,6 +136,8 @@ class McuHandlers:
 
     def CheckClientUpgrade(self, client_ip, MobileTel, CmsUrl, CmsName, Version):
         """§9.1: the group platform's current client of the caller's platform, if newer."""
+        if self.core.group is None:
+            return OK, None
         try:
             release = self.core.group.client_upgrade(Version)
         except errors.BadValue as e:
