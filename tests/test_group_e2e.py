@@ -226,3 +226,26 @@ class ProvinceAndGroupTests(TwoDaemonsTestCase):
         self.assertEqual((yield self.group_users()), [(A, 9)])
         error = yield self.assertFailure(self.kandianctl("group", "retry", ids[1]), CommandError)
         self.assertEqual(str(error), "no pending change %s" % ids[1])
+
+
+class MisconfiguredProvinceTests(TwoDaemonsTestCase):
+    @defer.inlineCallbacks
+    def test_a_wrong_cms_password(self):
+        self.group_settings = self.group_settings.replace("cms_password = s3cret", "cms_password = wrong")
+        yield self.start_province()
+        link = self.province.platform.core.group
+        yield eventually(lambda: link.last_report, "the address report answered")
+        self.assertEqual(link.last_report.result, 2)
+        out = yield self.kandianctl("group", "status")
+        self.assertIn("Result 2", out)
+        self.assertNotIn("wrong", out)
+        # the group refuses this province: user changes stay queued with its Result, AddDevice is 255
+        out = yield self.kandianctl("user", "add", A, "--password", PASSWORD)
+        self.assertIn("refuses our CmsPassword ([group] cms_password)", out)
+        (change,) = yield link.pending()
+        self.assertEqual((change.kind, change.last_result), ("open", 2))
+        session = yield self.login()
+        answer = yield self.soap.AddDevice(Account=A, LoginSession=session, DevID=CAM, DevKey="k")
+        self.assertEqual(answer["Result"], 255)
+        rows = yield self.db.runQuery("SELECT count(*) FROM device")
+        self.assertEqual(rows, [(0,)])
