@@ -122,9 +122,11 @@ class Redirect(_XmlPost):
         code, result = results.redirect_answer(error)
         self.stats.answers[(asked.ROOT, result)] += 1
         if error is not None and not isinstance(error, errors.DatabaseUnavailable):
-            log.info("group role: REDIRECT_REQ of {dev_id} from {peer}: {code}, Result {result} ({why})",
-                     dev_id=peer_text(asked.DevID), peer=_peer(request), code=code, result=result,
-                     why=peer_text(str(error), 120))
+            # a device no province claimed yet is the normal first contact (§6.6 step 3)
+            (log.debug if isinstance(error, errors.DeviceUnclaimed) else log.info)(
+                "group role: REDIRECT_REQ of {dev_id} from {peer}: {code}, Result {result} ({why})",
+                dev_id=peer_text(asked.DevID), peer=_peer(request), code=code, result=result,
+                why=peer_text(str(error), 120))
         stun, backup = (self.stun, self.backup_stun) if error is None else (None, None)
         answer = m.RedirectResponse(
             Result=result, DevID=asked.DevID, LcmsUrl=url,

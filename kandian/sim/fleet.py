@@ -395,13 +395,15 @@ class Fleet:
             self._later(m, 0)
         return len(waiting)
 
-    def _registers(self, m: _Member) -> bool:
+    @property
+    def _registers(self) -> bool:
+        """Whether devices learn their link address by registering (§7.2), not from ``link``."""
         return self.register_url is not None or self.redirect_url is not None
 
     def _launch(self, m: _Member) -> None:
         if self.redirect_url is not None and m.register_url is None and m.address is None:
             self._redirect(m)
-        elif self._registers(m) and m.address is None:
+        elif self._registers and m.address is None:
             self._register(m)
         else:
             self._connect(m)
@@ -479,7 +481,7 @@ class Fleet:
         if not m.use_backup and m.backup is not None and m.backup != m.address:
             m.use_backup = True
             self._later(m, 0)
-        elif self._registers(m):
+        elif self._registers:
             m.address = m.backup = None
             m.use_backup = False
             since = 0.0 if m.registered_at is None else self.clock.seconds() - m.registered_at
