@@ -38,6 +38,8 @@ from .core.credentials import PasswordChecker
 from .core.devices import Devices, OfflineBatcher, SeenBatcher
 from .core.files import Files, Layout
 from .core.fleet import Fleet
+from .core.group import GroupLink
+from .core.grouprole import GroupRole
 from .core.keys import Keys
 from .core.play import Play
 from .core.stats import Statistics, StatsJob
@@ -49,7 +51,8 @@ from .device.registry import LinkRegistry
 from .device.router import LocalRouter
 from .dialpolicy import DialPolicy
 from .ftp.server import FtpStats
-from .group import ConfiguredGroupPlatform
+from .group.client import GroupClient, GroupStats, NoGroupPlatform
+from .grouprole.resource import GroupRoleStats
 from .portal.api import ApiStats
 from .rtsp.relay import RelayStats
 from .sms import LoggingSmsSender
@@ -210,6 +213,8 @@ class Platform:
         self.offline = OfflineBatcher(self.link_store, clock)
         self.sms = LoggingSmsSender()
         self.layout = Layout(config.files_root)
+        self.group_stats = GroupStats()
+        self.group_platform = self._group_platform(config, reactor)
         self.core = self._core(config, reactor, clock)
         # what the FTP realm asks of the firmware catalogue and the device logs (kandian.ftp.realm)
         self.firmware_hooks = dict(firmware_for=_no_firmware, firmware_downloaded=_ignored, log_stored=_ignored)
@@ -224,6 +229,8 @@ class Platform:
         listeners = config.listeners()
         self.soap = self._soap() if "mcu" in listeners else None
         self.relay_authorizer = self._relay_authorizer() if "rtsp" in listeners else None
+        self.group_role_stats = GroupRoleStats()
+        self.group_soap = self._group_soap() if "group_role" in listeners else None
         builders = builders if builders is not None else default_factories()
         self.factories: dict[str, object] = {name: builders[name](self) for name in listeners}
 
@@ -249,9 +256,10 @@ class Platform:
             self.store, clock, passwords=PasswordChecker(clock), throttle=accounts_throttle, sms=self.sms,
             online=self.router.online, session_timeout=mcu.session_timeout,
             version_floors={"A": mcu.min_version_android, "I": mcu.min_version_ios, "W": mcu.min_version_windows},
-            sms_interval=mcu.sms_interval, sms_daily_limit=mcu.sms_daily_limit)
+            sms_interval=mcu.sms_interval, sms_daily_limit=mcu.sms_daily_limit,
+            tell_group=self.group_platform.configured)
         bindings = Bindings(
-            self.store, clock, throttle=accounts_throttle, group=ConfiguredGroupPlatform(mcu.group_platform),
+            self.store, clock, throttle=accounts_throttle, group=self.group_platform,
             session_timeout=mcu.session_timeout, online=self.router.online, reset=devices.reset_default)
         keys = Keys(self.store.secrets)
         f = config.ftp
@@ -278,7 +286,28 @@ class Platform:
                                          passwords=portal_passwords),
                     commands=Commands(devices, access, ftp_access=ftp_access),
                     statistics=Statistics(self.store, clock, zone=config.platform.timezone,
-                                          online_count=lambda: len(self.links)))
+                                          online_count=lambda: len(self.links)),
+                    group=self._group_link(config, clock),
+                    group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()))
+
+    def _group_platform(self, config: Config, reactor):
+        """§6: the group platform's client (its timeouts on the reactor), or none."""
+        g = config.group
+        if not g.url:
+            return NoGroupPlatform()
+        return GroupClient(reactor, g.url, province_no=g.province_no, cms_no=g.cms_no, cms_password=g.cms_password,
+                           timeout=g.timeout, stats=self.group_stats)
+
+    def _group_link(self, config: Config, clock) -> GroupLink:
+        g, host = config.group, config.platform.public_host
+
+        def url(name: str, path: str) -> str:
+            return "http://%s:%s%s" % (host, config.port_of(name) or self.bound_port(name), path)
+
+        return GroupLink(self.store, clock, self.group_platform,
+                         mcu_url=lambda: g.mcu_url or url("mcu", "/mcu"),
+                         dev_url=lambda: g.dev_url or url("register", "/register"),
+                         report_interval=g.report_interval, retry_first=g.retry_first, retry_max=g.retry_max)
 
     def _soap(self):
         """The §8 SOAP resource (``/mcu``), over the core."""
@@ -290,6 +319,14 @@ class Platform:
         handlers = McuHandlers(core=self.core, clock=self.clock, config=config)
         return SoapResource(application(handlers), lambda: "http://%s:%s/mcu" % (
             config.platform.public_host, config.port_of("mcu") or self.bound_port("mcu")))
+
+    def _group_soap(self):
+        """§9 at ``/group`` of the ``[group_role]`` listener, over the core's group role."""
+        from .grouprole import soap
+
+        config = self.config
+        return soap.resource(self.core.group_role, lambda: "http://%s:%s/group" % (
+            config.platform.public_host, config.port_of("group_role") or self.bound_port("group_role")))
 
     def _relay_authorizer(self):
         from .rtsp.authorize import PlatformAuthorizer
@@ -305,6 +342,7 @@ class Platform:
         self.offline.start()
         self._purge.start(600, now=False)
         self.stats_job.startService()
+        yield self.core.group.start()
 
     @defer.inlineCallbacks
     def stop(self):
@@ -313,6 +351,7 @@ class Platform:
             self._purge.stop()
         if self.stats_job.running:
             self.stats_job.stopService()
+        yield self.core.group.stop()
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
@@ -384,7 +423,15 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
                             stats=p.relay_stats,
                             request_timeout=c.request_timeout)
 
+    def group_role(p: Platform):
+        from .grouprole.resource import root as group_root
+
+        c = p.config.group_role
+        return web.site(group_root(p.core.group_role, p.group_role_stats, p.group_soap, c.stun_address,
+                                   c.backup_stun_address), **http(p, "group_role"))
+
     return {
+        "group_role": group_role,
         "device": device,
         "register": register,
         "mcu": mcu,

@@ -218,20 +218,6 @@ class BindingTests(McuTestCase):
         self.assertEqual(again["Result"], 3)
 
 
-class GroupAcceptTests(McuTestCase):
-    def setUp(self):
-        self.mcu_settings = "group_platform = accept\n"
-        return super().setUp()
-
-    @defer.inlineCallbacks
-    def test_unknown_device_is_provisioned_when_the_group_platform_accepts(self):
-        session = yield self.user(A)
-        answer = yield self.soap.AddDevice(Account=A, LoginSession=session, DevID="81199999999", DevKey="typed")
-        self.assertEqual(answer["Result"], 0)
-        rows = yield self.db.runQuery("SELECT dev_key, provisioned_by FROM device")
-        self.assertEqual(rows, [("typed", "group")])
-
-
 class VideoPlayTests(McuTestCase):
     @defer.inlineCallbacks
     def setUp(self):

@@ -7,8 +7,11 @@ routes, the play-URL format, tokens, relay authorization), devices
 login), alarms (:mod:`.alarms`), the keys derived from the platform's
 secret (:mod:`.keys`: FTP passwords, signed URLs), the files devices
 upload and fetch (:mod:`.files`: FTP logins, quota, the layout under
-``[files] root``), and for the portal and REST API (:mod:`.apiauth` tokens and operators, :mod:`.access`, :mod:`.fleet`,
-:mod:`.useradmin`, :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
+``[files] root``), the province's standing with its group platform
+(:mod:`.group`) and, on a node that is the group platform itself, that
+role (:mod:`.grouprole`), and for the portal and REST API (:mod:`.apiauth`
+tokens and operators, :mod:`.access`, :mod:`.fleet`, :mod:`.useradmin`,
+:mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
 :mod:`kandian.core.errors`; it imports no listener, spyne, HTTP or wire code.
 See docs/architecture.md.
@@ -38,3 +41,5 @@ class Core:
     user_admin: object = None
     commands: object = None
     statistics: object = None
+    group: object = None  # .group.GroupLink
+    group_role: object = None  # .grouprole.GroupRole

@@ -17,7 +17,7 @@ __all__ = [
     "NoSuchAccount", "AccountExists", "WrongPassword", "SessionExpired", "VersionTooLow", "TooManyFailures",
     "SmsNotSent",
     "NoSuchDevice", "NoSuchChannel", "NotBound", "WrongDevKey", "OverLimit", "AlreadyBound", "SharedDevice",
-    "UnknownToGroup",
+    "UnknownToGroup", "GroupUnavailable", "NoSuchProvince", "ProvinceExists", "DeviceUnclaimed",
     "DeviceOffline", "DeviceRefused", "NoNewerFirmware",
     "TokenRefused", "StreamClosed", "TooManyStreams", "NoRoute",
     "UnsupportedDevice",
@@ -106,6 +106,31 @@ class UnknownToGroup(DomainError):
     def __init__(self, why: str, result: int):
         super().__init__(why)
         self.result = result
+
+
+class GroupUnavailable(DomainError):
+    """§6: the group platform could not be asked — unreachable, no answer in
+    time, an answer that is not the message asked for — or refused this
+    province itself (its Result, e.g. 1 or 2 for a wrong ProvinceNo/CmsNo or
+    CmsPassword, in ``result``; None without an answer)."""
+
+    def __init__(self, why: str, result: int | None = None):
+        super().__init__(why)
+        self.result = result
+
+
+# -- the group platform's own side (§5, §6 answered, §9)
+
+class NoSuchProvince(DomainError):
+    """No province platform of that ProvinceNo and CmsNo is known here."""
+
+
+class ProvinceExists(DomainError):
+    """A province platform of that ProvinceNo and CmsNo exists already (kandianctl province add)."""
+
+
+class DeviceUnclaimed(DomainError):
+    """§6.6 step 3: no province platform has claimed the device (yet), or its address is unknown."""
 
 
 class UnsupportedDevice(DomainError):

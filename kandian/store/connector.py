@@ -22,6 +22,8 @@ class Store:
         from .files import FileStore
         from .firmware import FirmwareStore
         from .fleet import Fleet
+        from .group import GroupStore
+        from .grouprole import GroupRoleStore
         from .links import LinkStore
         from .operators import ApiTokens, Operators
         from .relay import RelayStore
@@ -52,3 +54,5 @@ class Store:
         self.fleet = Fleet(db)
         self.user_admin = UserAdmin(db)
         self.stats = Stats(db)
+        self.group = GroupStore(db)
+        self.group_role = GroupRoleStore(db)

@@ -17,6 +17,8 @@ from .fakes.devices import FakeDevices
 from .fakes.files import FakeFiles
 from .fakes.firmware import FakeFirmware
 from .fakes.fleet import FakeFleet
+from .fakes.group import FakeGroup
+from .fakes.grouprole import FakeGroupRole
 from .fakes.links import FakeLinks
 from .fakes.operators import FakeOperators
 from .fakes.relay import FakeRelay
@@ -52,3 +54,5 @@ class FakeStore:
         self.fleet = FakeFleet(self)
         self.user_admin = FakeUserAdmin(self)
         self.stats = FakeStats(self)
+        self.group = FakeGroup(self)
+        self.group_role = FakeGroupRole(self)
