@@ -23,6 +23,7 @@ __all__ = [
     "UnsupportedDevice",
     "BadFileName", "FileTooLarge", "OverQuota",
     "NotAuthenticated", "Forbidden", "NoSuchCommand", "DeviceExists", "NoSuchAlarm", "NoPicture",
+    "DeviceTimeout", "ChannelExists", "NoSuchFile", "FileExists", "NotAvailable",
     "lookup",
 ]
 
@@ -152,6 +153,13 @@ class DeviceRefused(DomainError):
         self.result = result
 
 
+class DeviceTimeout(DeviceRefused):
+    """The device did not answer within the command timeout (a kind of DeviceRefused, ``result`` None)."""
+
+    def __init__(self, why: str):
+        super().__init__(why, None)
+
+
 class NoNewerFirmware(DomainError):
     pass
 
@@ -211,6 +219,25 @@ class NoSuchAlarm(DomainError):
 
 class NoPicture(DomainError):
     """The alarm has no picture (yet: the camera uploads it after the alarm, §7.5.27)."""
+
+
+# -- the compatibility APIs (PRODUCT.md "Compatibility APIs")
+
+class ChannelExists(DomainError):
+    """The device has a channel of that number already."""
+
+
+class NoSuchFile(DomainError):
+    """No stored file (picture, object) of that name."""
+
+
+class FileExists(DomainError):
+    """A stored file (picture, object) of that name exists already."""
+
+
+class NotAvailable(DomainError):
+    """Something this platform does not have or cannot do (no RTMP ingest, no stream encryption, a
+    command no device here can carry, the register code not configured)."""
 
 
 def lookup(table: dict, error: BaseException):

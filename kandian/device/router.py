@@ -5,7 +5,7 @@ Commands go to the link in the :class:`~kandian.device.registry.LinkRegistry`;
 the link's own failures (:class:`~kandian.device.link.CommandError` and its
 kinds) become the core's: no link or a link lost before the answer is
 ``DeviceOffline``, a refusal, a timeout or an undecodable answer is
-``DeviceRefused``.  A multi-node router implements the same interface.
+``DeviceRefused`` (a timeout its kind ``DeviceTimeout``).  A multi-node router implements the same interface.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from zope.interface import implementer
 
 from ..core import errors
 from ..core.interfaces import IDeviceRouter
-from .link import CommandError, DeviceOffline, LinkLost
+from .link import CommandError, CommandTimeout, DeviceOffline, LinkLost
 
 
 def _domain(failure):
     if failure.check(DeviceOffline, LinkLost):
         raise errors.DeviceOffline(str(failure.value))
+    if failure.check(CommandTimeout):
+        raise errors.DeviceTimeout(str(failure.value))
     if failure.check(CommandError):
         raise errors.DeviceRefused(str(failure.value), getattr(failure.value, "result", None))
     return failure

@@ -16,7 +16,9 @@ class Store:
     """The components over one :class:`kandian.store.service.Database`."""
 
     def __init__(self, db, node: str = "local"):
+        from .alarmbox import AlarmBoxStore
         from .alarms import AlarmStore
+        from .apifiles import ApiFileStore
         from .bindings import Bindings
         from .devices import DeviceStore
         from .files import FileStore
@@ -26,6 +28,7 @@ class Store:
         from .grouprole import GroupRoleStore
         from .links import LinkStore
         from .operators import ApiTokens, Operators
+        from .profiles import ProfileStore
         from .relay import RelayStore
         from .secrets import SecretStore
         from .sessions import Sessions
@@ -56,3 +59,7 @@ class Store:
         self.stats = Stats(db)
         self.group = GroupStore(db)
         self.group_role = GroupRoleStore(db)
+        # the device-cloud video API (spec/001)
+        self.profiles = ProfileStore(db)
+        self.api_files = ApiFileStore(db)
+        self.alarm_box = AlarmBoxStore(db)

@@ -10,8 +10,10 @@ slow.
 
 from __future__ import annotations
 
+from .fakes.alarmbox import FakeAlarmBox
 from .fakes.alarms import FakeAlarms
 from .fakes.api_tokens import FakeApiTokens
+from .fakes.apifiles import FakeApiFiles
 from .fakes.bindings import FakeBindings
 from .fakes.devices import FakeDevices
 from .fakes.files import FakeFiles
@@ -21,6 +23,7 @@ from .fakes.group import FakeGroup
 from .fakes.grouprole import FakeGroupRole
 from .fakes.links import FakeLinks
 from .fakes.operators import FakeOperators
+from .fakes.profiles import FakeProfiles
 from .fakes.relay import FakeRelay
 from .fakes.secrets import FakeSecrets
 from .fakes.sessions import FakeSessions
@@ -56,3 +59,6 @@ class FakeStore:
         self.stats = FakeStats(self)
         self.group = FakeGroup(self)
         self.group_role = FakeGroupRole(self)
+        self.profiles = FakeProfiles(self)
+        self.api_files = FakeApiFiles(self)
+        self.alarm_box = FakeAlarmBox(self)
