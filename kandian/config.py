@@ -136,6 +136,15 @@ def digits(n: int) -> Callable[[str], str]:
     return parse
 
 
+def digits_up_to(n: int) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not value.isdigit() or len(value) > n:
+            raise ValueError("must be 1 to %d digits" % n)
+        return value
+    return parse
+
+
 def endpoint(raw: str) -> str:
     """A Twisted server endpoint description; checked at load time."""
     value = raw.strip()
@@ -386,6 +395,31 @@ class GroupRoleSection:
 
 
 @attrs.frozen
+class OnenetSection:
+    # the device-cloud video API of spec/001 (empty: off)
+    listen: str = _setting("", optional_endpoint)
+    # the one product this platform is: the product_id the API's requests must name
+    product_id: str = _setting("1", digits_up_to(18))
+    # §1.2: the register code devices are created with (empty: creating by code is off)
+    register_code: str = _setting("", text, repr=False)
+    # DevIDs of devices created without one: <prefix><8 digits>
+    dev_id_prefix: str = _setting("899", digits(3))
+    # the listener as API clients reach it, for the URLs it hands out; empty: http://public_host:PORT
+    public_url: str = _setting("", http_url)
+    # seconds a signed picture URL stays valid
+    url_ttl: int = _setting("86400", positive_int)
+    # bytes of one uploaded picture or object (§16.1: 8M)
+    max_upload: int = _setting("8M", size)
+    # §18.1's total storage; 0: the size of the file system under [files] root
+    storage_capacity: int = _setting("0", size)
+    # kandian.limits and kandian.web (an upload must arrive whole within request_timeout)
+    max_connections: int = _setting("256", positive_int)
+    max_connections_per_address: int = _setting("64", count)
+    request_timeout: int = _setting("60", positive_int)
+    idle_timeout: int = _setting("15", positive_int)
+
+
+@attrs.frozen
 class Config:
     path: str | None = None
     platform: PlatformSection = attrs.field(factory=PlatformSection)
@@ -402,6 +436,7 @@ class Config:
     sms: SmsSection = attrs.field(factory=SmsSection)
     group: GroupSection = attrs.field(factory=GroupSection)
     group_role: GroupRoleSection = attrs.field(factory=GroupRoleSection)
+    onenet: OnenetSection = attrs.field(factory=OnenetSection)
 
     def listeners(self) -> dict[str, str]:
         """Listener name (the config section) → endpoint description (those with an empty ``listen`` are off)."""
@@ -412,6 +447,8 @@ class Config:
         }
         if self.group_role.listen:
             listeners["group_role"] = self.group_role.listen
+        if self.onenet.listen:
+            listeners["onenet"] = self.onenet.listen
         return listeners
 
     def port_of(self, listener: str) -> int | None:
@@ -438,7 +475,7 @@ SECTIONS: dict[str, type] = {
     "device": DeviceSection, "register": RegisterSection, "mcu": McuSection,
     "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection, "files": FilesSection,
     "throttle": ThrottleSection, "portal": PortalSection, "sms": SmsSection,
-    "group": GroupSection, "group_role": GroupRoleSection,
+    "group": GroupSection, "group_role": GroupRoleSection, "onenet": OnenetSection,
 }
 
 # keys that are gone, and what replaced them

@@ -30,11 +30,15 @@ from .config import Config, ConfigError
 from .core import Core
 from .core.access import Access
 from .core.accounts import Accounts
+from .core.alarmbox import AlarmInbox
 from .core.alarms import Alarms
 from .core.apiauth import ApiAuth, Operators
+from .core.apifiles import ApiFiles
+from .core.apiplay import ApiPlay
 from .core.bindings import Bindings
 from .core.commands import Commands
 from .core.credentials import PasswordChecker
+from .core.devicekeys import DeviceKeys, KeyAuth
 from .core.devices import Devices, OfflineBatcher, SeenBatcher
 from .core.files import Files, Layout
 from .core.fleet import Fleet
@@ -42,6 +46,7 @@ from .core.group import GroupLink
 from .core.grouprole import GroupRole
 from .core.keys import Keys
 from .core.play import Play
+from .core.profiles import DeviceProfiles, remover
 from .core.stats import Statistics, StatsJob
 from .core.useradmin import UserAdmin
 from .device.controller import LinkController
@@ -53,6 +58,7 @@ from .dialpolicy import DialPolicy
 from .ftp.server import FtpStats
 from .group.client import GroupClient, GroupStats, NoGroupPlatform
 from .grouprole.resource import GroupRoleStats
+from .onenet import new_stats as onenet_stats
 from .portal.api import ApiStats
 from .rtsp.relay import RelayStats
 from .sms import LoggingSmsSender
@@ -206,6 +212,7 @@ class Platform:
         self.relay_stats = RelayStats()
         self.ftp_stats = FtpStats()
         self.portal_stats = ApiStats()
+        self.onenet_stats = onenet_stats()
         self.links = LinkRegistry()
         self.router = LocalRouter(self.links)
         self.dial_policy = DialPolicy.from_config(config)
@@ -277,6 +284,14 @@ class Platform:
             return files.credentials(dev_id).addCallback(lambda c: (c.ip, c.port, c.account, c.password))
 
         alarms = Alarms(self.store, clock, layout=self.layout)
+        # the device-cloud video API (spec/001): its keys count failures in their own throttle
+        o = config.onenet
+        device_keys = DeviceKeys(self.store, keys)
+        api_files = ApiFiles(self.store, clock, config.files_root, max_size=o.max_upload,
+                             capacity=o.storage_capacity, fsync=config.files.fsync)
+        profiles = DeviceProfiles(self.store, clock, keys=device_keys, devices=devices,
+                                  zone=config.platform.timezone, prefix=o.dev_id_prefix,
+                                  register_code=o.register_code, remove_files=remover(*api_files.device_dirs()))
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
                     alarms=alarms, keys=keys, files=files,
                     operators=Operators(self.store), api_auth=api_auth, access=access,
@@ -288,7 +303,10 @@ class Platform:
                     statistics=Statistics(self.store, clock, zone=config.platform.timezone,
                                           online_count=lambda: len(self.links)),
                     group=self._group_link(config, clock),
-                    group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()))
+                    group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()),
+                    key_auth=KeyAuth(device_keys, None, throttle=throttle()), profiles=profiles, api_files=api_files,
+                    alarm_box=AlarmInbox(self.store, clock, zone=config.platform.timezone),
+                    api_play=ApiPlay(self.store, play))
 
     def _group_platform(self, config: Config, reactor):
         """§6: the group platform's client (its timeouts on the reactor), or none."""
@@ -423,6 +441,28 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
                             stats=p.relay_stats,
                             request_timeout=c.request_timeout)
 
+    def onenet(p: Platform):
+        from . import onenet as onenet_api
+
+        c, host = p.config.onenet, p.config.platform.public_host
+
+        def address(name: str):
+            port = p.config.port_of(name) or p.bound_port(name)
+            return (host, port) if port else None
+
+        def base(https: bool) -> str:
+            if c.public_url:
+                return c.public_url.rstrip("/")
+            scheme = "https" if c.listen.startswith("ssl:") else "http"
+            return "%s://%s:%s" % (scheme, host, p.config.port_of("onenet") or p.bound_port("onenet"))
+
+        endpoints = onenet_api.Endpoints(
+            register=lambda: address("register"),
+            device_link=lambda: p.config.register.link_address or address("device"), onenet=base)
+        return onenet_api.site(p.core, p.config.platform.timezone, p.clock, product_id=c.product_id,
+                               endpoints=endpoints, url_ttl=c.url_ttl, max_upload=c.max_upload,
+                               stats=p.onenet_stats, **http(p, "onenet"))
+
     def group_role(p: Platform):
         from .grouprole.resource import root as group_root
 
@@ -439,6 +479,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         "admin": lambda p: admin_web.site(p.db, p.reactor, p, **http(p, "admin")),
         "ftp": ftp,
         "portal": portal,
+        "onenet": onenet,
     }
 
 

@@ -9,7 +9,9 @@ secret (:mod:`.keys`: FTP passwords, signed URLs), the files devices
 upload and fetch (:mod:`.files`: FTP logins, quota, the layout under
 ``[files] root``), the province's standing with its group platform
 (:mod:`.group`) and, on a node that is the group platform itself, that
-role (:mod:`.grouprole`), and for the portal and REST API (:mod:`.apiauth`
+role (:mod:`.grouprole`), for the device-cloud video API of spec/001
+(:mod:`.devicekeys`, :mod:`.profiles`, :mod:`.apifiles`, :mod:`.alarmbox`,
+:mod:`.apiplay`), and for the portal and REST API (:mod:`.apiauth`
 tokens and operators, :mod:`.access`, :mod:`.fleet`, :mod:`.useradmin`,
 :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
@@ -43,3 +45,9 @@ class Core:
     statistics: object = None
     group: object = None  # .group.GroupLink
     group_role: object = None  # .grouprole.GroupRole
+    # the device-cloud video API of spec/001 ([onenet])
+    key_auth: object = None  # .devicekeys.KeyAuth
+    profiles: object = None  # .profiles.DeviceProfiles
+    api_files: object = None  # .apifiles.ApiFiles
+    alarm_box: object = None  # .alarmbox.AlarmInbox
+    api_play: object = None  # .apiplay.ApiPlay

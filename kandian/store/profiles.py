@@ -52,6 +52,7 @@ class Profile(NamedTuple):
     last_login_at: float | None
     channel_count: int
     dev_key: str
+    dev_ver: str | None
 
 
 class ChannelRow(NamedTuple):
@@ -85,7 +86,7 @@ _PROFILE = (
     "SELECT d.dev_id, d.name, coalesce(p.description, ''), coalesce(p.private, false),"
     " coalesce(p.protocol, 'RTMP'), coalesce(p.tags, '{}'), p.location, p.area, p.auth_info, p.other, p.url,"
     " p.sn, p.mac, d.online, " + _epoch("d.created_at") + ", " + _epoch("d.last_login_at") + ","
-    " (SELECT count(*) FROM channel c WHERE c.dev_id = d.dev_id)::int, d.dev_key"
+    " (SELECT count(*) FROM channel c WHERE c.dev_id = d.dev_id)::int, d.dev_key, d.dev_ver"
     " FROM device d LEFT JOIN device_profile p USING (dev_id)")
 
 _SALT = Statement("SELECT key_salt FROM device_profile WHERE dev_id = %s")
@@ -259,6 +260,13 @@ class ProfileStore:
             " SELECT key_salt FROM made UNION ALL SELECT key_salt FROM device_profile WHERE dev_id = %s",
             (salt, dev_id, dev_id))
         return rows[0][0] if rows else None
+
+    @defer.inlineCallbacks
+    def versions(self, limit: int = 1000):
+        """The DevVers devices reported (§7.5.1), each once, at most *limit*."""
+        rows = yield self.db.runQuery("SELECT DISTINCT dev_ver FROM device WHERE dev_ver IS NOT NULL LIMIT %s",
+                                      (limit,))
+        return [r[0] for r in rows]
 
     # -- channels (§2)
 

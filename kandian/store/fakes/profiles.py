@@ -90,7 +90,7 @@ class FakeProfiles:
                        copy.deepcopy(p["location"]), p["area"], copy.deepcopy(p["auth_info"]),
                        copy.deepcopy(p["other"]), p["url"], p["sn"], p["mac"], bool(d["online"]),
                        _seconds(d.get("created_at", 0.0)), _seconds(d.get("last_login_at")),
-                       sum(1 for (dev, _) in self.channel if dev == dev_id), d["dev_key"])
+                       sum(1 for (dev, _) in self.channel if dev == dev_id), d["dev_key"], d["dev_ver"])
 
     def get(self, dev_id):
         return defer.succeed(self._row(dev_id) if dev_id in self.device else None)
@@ -147,6 +147,9 @@ class FakeProfiles:
         if self._profile(dev_id) is None:
             self.profile[dev_id] = (row, dict(_DEFAULTS, key_salt=salt, created_via="lazy"))
         return defer.succeed(self.profile[dev_id][1]["key_salt"])
+
+    def versions(self, limit=1000):
+        return defer.succeed(sorted({d["dev_ver"] for d in self.device.values() if d["dev_ver"]})[:limit])
 
     # -- channels
 

@@ -1,0 +1,116 @@
+"""spec/001 §3.1 ``POST /ipc/video/cmds``: one command of §3.2's generic set for one device.
+
+The answer's ``cmd_status`` says how it went (§3.1): 0 the device is not
+online, 2 sent (``qos=0``: the platform does not wait for the answer), 3 not
+sent (a command no device here can carry, :class:`.cmdset.Unsupported`; or a
+user-defined one, ``type=1``: a §7 link carries no free data), 4 answered
+(``dev_resp.resp_code`` 0, or the device's non-zero Result), 5 no answer in
+time, 6 an answer that could not be read.  ``resp_data`` is the device's
+response (as §3.2 writes it) in JSON, base64-encoded.  A malformed command
+is errno 400 and never reaches a device.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from ..core import errors
+from . import cmdset, views
+from .api import Reply, Route
+
+log = Logger()
+
+OFFLINE, CREATED, SENT, SEND_ERROR, ANSWERED, TIMED_OUT, BAD_ANSWER = range(7)
+
+
+class CommandStats:
+    def __init__(self):
+        self.by_status = [0] * 7
+
+
+class CommandHandlers:
+    def __init__(self, core, *, snapshot=None, stats: CommandStats | None = None):
+        """*snapshot(grant, dev_id, channel_no, width, height, quality)*: a Deferred of the stored picture's
+        name (§3.2's 32), or None without media."""
+        self.core = core
+        self.snapshot = snapshot
+        self.stats = stats or CommandStats()
+
+    def routes(self) -> list[Route]:
+        return [Route("POST", "/ipc/video/cmds", self.command, body="json")]
+
+    def _answer(self, status: int, resp: cmdset.Outcome | None = None, reason: str | None = None) -> Reply:
+        self.stats.by_status[status] += 1
+        data: dict = {"cmd_uuid": str(uuid.uuid4()), "cmd_status": status}
+        if resp is not None:
+            data["dev_resp"] = {"resp_code": resp.resp_code, "resp_data": base64.b64encode(json.dumps(
+                resp.resp, ensure_ascii=False, separators=(",", ":")).encode("utf-8")).decode("ascii")}
+        if reason:
+            data["reason"] = reason
+        return Reply({"data": data})
+
+    @defer.inlineCallbacks
+    def command(self, call):
+        q = call.query
+        dev_id = views.device_id(q)
+        qos = views.integer(q, "qos", 0)
+        kind = views.integer(q, "type", 0)
+        if qos not in (0, 1) or kind not in (0, 1):
+            raise errors.BadValue("qos and type are 0 or 1")
+        call.grant.device(dev_id)
+        if kind == 1:
+            yield self.core.profiles.channels(call.grant, dev_id)  # an unknown device is still 404
+            return self._answer(SEND_ERROR, reason="a §7 device link carries no user-defined data")
+        command = cmdset.parse(call.body)
+        grant = call.grant
+        extras = cmdset.Extras(
+            camera=lambda channel_no: self.core.profiles.camera(grant, dev_id, channel_no),
+            set_camera=lambda channel_no, on: self.core.profiles.set_camera(grant, dev_id, channel_no, on),
+            snapshot=None if self.snapshot is None else (
+                lambda channel_no, w, h, q: self.snapshot(grant, dev_id, channel_no, w, h, q)))
+
+        def run(name, values):
+            return self.core.commands.run(grant.principal, dev_id, name, values)
+
+        if cmdset.HANDLERS.get(command.cmd_id) is None:
+            yield self.core.profiles.channels(grant, dev_id)
+            return self._answer(SEND_ERROR, reason="cmdId %d: no device of this platform can do this"
+                                % command.cmd_id)
+        if not self.core.devices.online(dev_id) and command.cmd_id not in (39, 40):
+            yield self.core.profiles.channels(grant, dev_id)
+            return self._answer(OFFLINE)
+        done = cmdset.execute(command, run, extras)
+        if qos == 0:
+            early: list = []
+
+            def settled(failure):
+                if failure.check(errors.BadValue, cmdset.Unsupported):
+                    early.append(failure)
+                else:
+                    self._unanswered(failure, dev_id, command.cmd_id)
+            done.addErrback(settled)
+            if early and early[0].check(errors.BadValue):
+                early[0].raiseException()
+            if early:
+                return self._answer(SEND_ERROR, reason=early[0].getErrorMessage())
+            return self._answer(SENT)
+        try:
+            outcome = yield done
+        except cmdset.Unsupported as e:
+            return self._answer(SEND_ERROR, reason=str(e))
+        except errors.DeviceOffline:
+            return self._answer(OFFLINE)
+        except errors.DeviceTimeout:
+            return self._answer(TIMED_OUT)
+        except errors.DeviceRefused:
+            return self._answer(BAD_ANSWER)
+        return self._answer(ANSWERED, outcome)
+
+    def _unanswered(self, failure, dev_id: str, cmd_id: int):
+        log.info("onenet: command {cmd_id} to {dev_id} (qos 0): {why}", cmd_id=cmd_id, dev_id=dev_id,
+                 why=failure.getErrorMessage())
