@@ -54,10 +54,11 @@ def routes(core, zone, clock, *, product_id: str, endpoints: Endpoints, url_ttl:
     ]
 
 
-def site(core, zone, clock, *, product_id: str, endpoints: Endpoints, url_ttl: int, max_upload: int,
+def site(core, zone, domain_clock, *, product_id: str, endpoints: Endpoints, url_ttl: int, max_upload: int,
          stats: Stats | None = None, **http_options):
-    """The ``[onenet]`` Site over *core*."""
+    """The ``[onenet]`` Site over *core*; *domain_clock* dates its signed URLs (*http_options*' ``clock``
+    runs its connection timeouts)."""
     stats = stats or new_stats()
-    router = api.Router(routes(core, zone, clock, product_id=product_id, endpoints=endpoints, url_ttl=url_ttl,
+    router = api.Router(routes(core, zone, domain_clock, product_id=product_id, endpoints=endpoints, url_ttl=url_ttl,
                                max_upload=max_upload, stats=stats))
     return api.site(router, core.key_auth, stats.api, **http_options)
