@@ -331,6 +331,16 @@ def _query(raw: bytes) -> dict:
     return query
 
 
+def parse_json(raw: bytes):
+    """A JSON body (None when empty); ApiError 400 when it is not JSON in UTF-8."""
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError(results.BAD_REQUEST, "the body is not JSON in UTF-8") from None
+
+
 def _body(request, route: Route):
     content = request.content
     if content is None:
@@ -342,13 +352,7 @@ def _body(request, route: Route):
         return content, size
     if route.body == "none":
         return None, size
-    raw = content.read()
-    if not raw.strip():
-        return None, 0
-    try:
-        return json.loads(raw.decode("utf-8")), size
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ApiError(results.BAD_REQUEST, "the body is not JSON in UTF-8") from None
+    return parse_json(content.read()), size
 
 
 def site(router: Router, auth, stats: OnenetStats, **http_options):

@@ -21,7 +21,7 @@ from twisted.logger import Logger
 
 from ..core import errors
 from . import cmdset, views
-from .api import Reply, Route
+from .api import Reply, Route, parse_json
 
 log = Logger()
 
@@ -42,7 +42,8 @@ class CommandHandlers:
         self.stats = stats or CommandStats()
 
     def routes(self) -> list[Route]:
-        return [Route("POST", "/ipc/video/cmds", self.command, body="json")]
+        # raw: a user-defined command (type=1) is any bytes under 64K
+        return [Route("POST", "/ipc/video/cmds", self.command, body="raw")]
 
     def _answer(self, status: int, resp: cmdset.Outcome | None = None, reason: str | None = None) -> Reply:
         self.stats.by_status[status] += 1
@@ -66,7 +67,7 @@ class CommandHandlers:
         if kind == 1:
             yield self.core.profiles.channels(call.grant, dev_id)  # an unknown device is still 404
             return self._answer(SEND_ERROR, reason="a §7 device link carries no user-defined data")
-        command = cmdset.parse(call.body)
+        command = cmdset.parse(parse_json(call.body.read()) if call.body is not None else None)
         grant = call.grant
         extras = cmdset.Extras(
             camera=lambda channel_no: self.core.profiles.camera(grant, dev_id, channel_no),
