@@ -55,7 +55,7 @@ class OnenetTestCase(DeviceTestCase):
     @defer.inlineCallbacks
     def setUp(self):
         if self.onenet_settings:
-            self.settings = {"onenet": self.settings["onenet"] + self.onenet_settings}
+            self.settings = dict(self.settings, onenet=self.settings["onenet"] + self.onenet_settings)
         yield super().setUp()
         self.core = self.service.platform.core
         self.apikeys = StandInApiKeys()

@@ -83,6 +83,7 @@ class PlatformCollector:
             auth = p.core.api_auth
             yield _counter("kandian_portal_logins", "Portal and REST API logins, by outcome", ["outcome"],
                            {("ok",): auth.logins, ("failed",): auth.failures})
+        yield from _onenet_metrics(p)
         yield from _listener_metrics(p)
         sms = getattr(p, "sms_client", None)
         if sms is not None:
@@ -141,6 +142,20 @@ def _group_metrics(p):
                        ["operation", "result"], {(op, str(result)): v for (op, result), v in soap.requests.items()})
         yield _counter("kandian_group_soap_faults", "§9 SOAP faults, by faultcode", ["faultcode"],
                        {(code,): v for code, v in soap.faults.items()})
+
+
+def _onenet_metrics(p):
+    """The device-cloud video API of spec/001: answers by errno, commands by cmd_status, failed key checks."""
+    stats = getattr(p, "onenet_stats", None)
+    if stats is None or "onenet" not in p.factories:
+        return
+    yield CounterMetricFamily("kandian_onenet_requests", "spec/001 API requests", value=stats.api.requests)
+    yield _counter("kandian_onenet_answers", "spec/001 API answers, by errno (0: success)", ["errno"],
+                   {(str(errno),): v for errno, v in stats.api.answers.items()})
+    yield _counter("kandian_onenet_commands", "spec/001 commands (§3.1), by cmd_status", ["cmd_status"],
+                   {(str(status),): v for status, v in enumerate(stats.commands.by_status)})
+    yield CounterMetricFamily("kandian_onenet_key_failures", "api-keys that were no key (unknown or none)",
+                              value=p.core.key_auth.failures)
 
 
 def _listener_metrics(p):

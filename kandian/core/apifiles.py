@@ -104,7 +104,7 @@ class ApiFiles:
         self.clock = clock
         self.root = root
         self.max_size = max_size
-        self.capacity = capacity
+        self.total_capacity = capacity
         self.fsync = fsync
         self.to_thread = to_thread
 
@@ -257,7 +257,7 @@ class ApiFiles:
         """(total, used) bytes."""
         grant.require_master()
         used = yield self.store.api_files.used()
-        total = self.capacity
+        total = self.total_capacity
         if not total:
             os.makedirs(self.root, exist_ok=True)
             total = (yield self.to_thread(shutil.disk_usage, self.root)).total
