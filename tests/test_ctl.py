@@ -6,13 +6,13 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from kandian.passwords import verify_password
-from kandian.store.migrate import available
+from kandian.store.migrate import latest
 
 from . import procs
 from .pg import DatabaseTestCase
 from .test_twistd import write_config
 
-LATEST = len(available())
+LATEST = latest()
 
 
 def kandianctl(config_path, *args):

@@ -21,6 +21,7 @@ class Store:
         from .devices import DeviceStore
         from .firmware import FirmwareStore
         from .links import LinkStore
+        from .outbox import OutboxStore
         from .relay import RelayStore
         from .secrets import SecretStore
         from .sessions import Sessions
@@ -41,3 +42,4 @@ class Store:
         self.alarms = AlarmStore(db)
         self.firmware = FirmwareStore(db)
         self.secrets = SecretStore(db)
+        self.outbox = OutboxStore(db)

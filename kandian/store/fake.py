@@ -15,6 +15,7 @@ from .fakes.bindings import FakeBindings
 from .fakes.devices import FakeDevices
 from .fakes.firmware import FakeFirmware
 from .fakes.links import FakeLinks
+from .fakes.outbox import FakeOutbox
 from .fakes.relay import FakeRelay
 from .fakes.secrets import FakeSecrets
 from .fakes.sessions import FakeSessions
@@ -40,3 +41,4 @@ class FakeStore:
         self.bindings = FakeBindings(self)
         self.sms_requests = FakeSmsRequests(self)
         self.secrets = FakeSecrets(self)
+        self.outbox = FakeOutbox(self)

@@ -39,9 +39,15 @@ def available() -> list[Migration]:
             found.append(Migration(int(match.group(1)), match.group(2), entry.read_text("utf-8")))
     found.sort()
     versions = [m.version for m in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise RuntimeError("migrations are not numbered 1..n without gaps: %r" % (versions,))
+    if len(set(versions)) != len(versions):
+        raise RuntimeError("two migrations share a number: %r" % (versions,))
     return found
+
+
+def latest(migrations: list[Migration] | None = None) -> int:
+    """The schema version the code knows up to (numbers are assigned per
+    feature ahead of time, so one may be missing until its feature lands)."""
+    return max((m.version for m in (available() if migrations is None else migrations)), default=0)
 
 
 def migrate(db, migrations: list[Migration] | None = None) -> defer.Deferred:
@@ -58,10 +64,11 @@ def migrate(db, migrations: list[Migration] | None = None) -> defer.Deferred:
             " applied_at timestamptz NOT NULL DEFAULT now())")
         yield cursor.execute("SELECT version FROM schema_version")
         done = {row[0] for row in cursor.fetchall()}
-        newer = sorted(v for v in done if v > len(todo))
+        known = latest(todo)
+        newer = sorted(v for v in done if v > known)
         if newer:
             raise RuntimeError("the database has schema version %d; this kandian knows only up to %d"
-                               % (newer[-1], len(todo)))
+                               % (newer[-1], known))
         applied = []
         for migration in todo:
             if migration.version in done:
