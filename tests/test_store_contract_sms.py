@@ -183,6 +183,19 @@ class SmsContract(StoreContract):
         yield self.store.users.set_password_hash(a, "scrypt$set", self.now)
         self.assertIsNone((yield self.store.users.active(A)).pending_password_hash)
 
+    @defer.inlineCallbacks
+    def test_an_alarm_with_its_cameras_name(self):
+        yield self.store.devices.add(CAM, "k1", channels=2)
+        yield self.store.devices.rename_channel(CAM, 1, "后门")
+        first = yield self.store.alarms.add(CAM, 0, 1, "motion", None, "a.jpg", self.now)
+        second = yield self.store.alarms.add(CAM, 1, 4, "", 2, "", self.now + 1)
+        found = yield self.store.alarms.get(first)
+        self.assertEqual(tuple(found)[:7], (first, CAM, 0, 1, "motion", None, "a.jpg"))
+        self.assertEqual((found.alarm_time.timestamp(), found.camera), (self.now, CAM))
+        found = yield self.store.alarms.get(second)
+        self.assertEqual((found.alarm_type, found.dido_no, found.camera), (4, 2, "后门"))
+        self.assertIsNone((yield self.store.alarms.get(second + 1)))
+
 
 RealSms, FakeSms = contract(SmsContract)
 
