@@ -18,8 +18,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from .core.interfaces import ISmsSender
-from .logs import peer_text
+from ..core.interfaces import ISmsSender
+from ..logs import peer_text
 
 log = Logger()
 
