@@ -250,6 +250,51 @@ class FtpSection:
     max_connections_per_address: int = _setting("16", count)
 
 
+def gateway(raw: str) -> str:
+    """An SMGP gateway as a Twisted client endpoint (``tcp:HOST:PORT``); empty: none."""
+    value = raw.strip()
+    if value and value.split(":", 1)[0] not in ("tcp", "ssl", "tls"):
+        raise ValueError("not a client endpoint such as tcp:HOST:PORT")
+    return value
+
+
+@attrs.frozen
+class SmsSection:
+    # the carrier's SMGP 3.0 gateway (ISMG); empty: no SMS is sent (GetSmsPassword answers 2)
+    gateway: str = _setting("", gateway)
+    account: str = _setting("", text)
+    password: str = _setting("", text, repr=False)
+    sp_number: str = _setting("", text)
+    service_id: str = _setting("", text)
+    window: int = _setting("16", positive_int)
+    rate: int = _setting("50", positive_int)
+    # alarm SMS: at most one per device per this many seconds (0: one per stored alarm)
+    alarm_sms_interval: int = _setting("300", count)
+    # how long a signed alarm-page link stays valid, seconds
+    alarm_link_ttl: int = _setting("604800", positive_int)
+    # the outbox: a message not submitted within validity seconds ends expired;
+    # attempts are retry_delay seconds apart, doubling up to retry_max_delay
+    validity: int = _setting("3600", positive_int)
+    retry_delay: int = _setting("5", positive_int)
+    retry_max_delay: int = _setting("300", positive_int)
+
+
+def optional_endpoint(raw: str) -> str:
+    """A Twisted server endpoint description, or empty for "off"."""
+    return raw.strip()
+
+
+@attrs.frozen
+class PortalSection:
+    # the portal (the signed alarm pages at /alarm/…); empty: off
+    listen: str = _setting("tcp:8592", optional_endpoint)
+    # kandian.limits and kandian.web
+    max_connections: int = _setting("256", positive_int)
+    max_connections_per_address: int = _setting("32", count)
+    request_timeout: int = _setting("10", positive_int)
+    idle_timeout: int = _setting("15", positive_int)
+
+
 @attrs.frozen
 class Config:
     path: str | None = None
@@ -262,12 +307,15 @@ class Config:
     admin: AdminSection = attrs.field(factory=AdminSection)
     ftp: FtpSection = attrs.field(factory=FtpSection)
     throttle: ThrottleSection = attrs.field(factory=ThrottleSection)
+    sms: SmsSection = attrs.field(factory=SmsSection)
+    portal: PortalSection = attrs.field(factory=PortalSection)
 
     def listeners(self) -> dict[str, str]:
-        """Listener name (the config section) → endpoint description."""
+        """Listener name (the config section) → endpoint description (an empty one is off)."""
         return {
             name: getattr(self, name).listen
-            for name in ("device", "register", "mcu", "rtsp", "admin", "ftp")
+            for name in ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
+            if getattr(self, name).listen
         }
 
     def port_of(self, listener: str) -> int | None:
@@ -289,7 +337,7 @@ SECTIONS: dict[str, type] = {
     "platform": PlatformSection, "database": DatabaseSection,
     "device": DeviceSection, "register": RegisterSection, "mcu": McuSection,
     "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection,
-    "throttle": ThrottleSection,
+    "throttle": ThrottleSection, "sms": SmsSection, "portal": PortalSection,
 }
 
 
@@ -347,6 +395,14 @@ def _check_endpoints(config: Config, reactor: Any) -> None:
             raise ConfigError("%s: [%s] listen = %r: same endpoint as [%s]"
                               % (config.path, name, description, seen[description]))
         seen[description] = name
+    if config.sms.gateway:
+        from twisted.internet.endpoints import clientFromString
+        try:
+            clientFromString(reactor, config.sms.gateway)
+        except Exception as e:
+            reason = " ".join(str(e).split()) or e.__class__.__name__
+            raise ConfigError("%s: [sms] gateway = %r: bad endpoint: %s"
+                              % (config.path, config.sms.gateway, reason)) from None
 
 
 def load(path: str | None, reactor: Any = None) -> Config:

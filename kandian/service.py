@@ -21,7 +21,7 @@ from collections.abc import Callable
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import defer, task
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.logger import Logger
 from twisted.protocols import policies
 
@@ -34,6 +34,8 @@ from .core.bindings import Bindings
 from .core.credentials import PasswordChecker
 from .core.devices import Devices, OfflineBatcher, SeenBatcher
 from .core.keys import Keys
+from .core.notify import AlarmLinks, AlarmSms, DevKeySms
+from .core.outbox import Outbox
 from .core.play import Play
 from .device.controller import LinkController
 from .device.link import DeviceLinkFactory, LinkStats
@@ -188,8 +190,12 @@ class Platform:
         self.dial_policy = DialPolicy.from_config(config)
         self.seen = SeenBatcher(self.link_store, clock)
         self.offline = OfflineBatcher(self.link_store, clock)
-        self.sms = LoggingSmsSender()
+        sms = config.sms
+        self.outbox = Outbox(self.store, clock, node=config.platform.public_host, delivers=bool(sms.gateway),
+                             validity=sms.validity, retry_delay=sms.retry_delay, retry_max_delay=sms.retry_max_delay)
+        self.sms = self.outbox if sms.gateway else LoggingSmsSender()
         self.core = self._core(config, reactor, clock)
+        self.sms_sender = self._sms_sender() if sms.gateway else None
         self.probe = self.core.devices.probe
         self._purge = task.LoopingCall(self._purge_tokens)
         self._purge.clock = clock  # LoopingCall's own way to take a clock
@@ -199,6 +205,7 @@ class Platform:
         listeners = config.listeners()
         self.soap = self._soap() if "mcu" in listeners else None
         self.relay_authorizer = self._relay_authorizer() if "rtsp" in listeners else None
+        self.alarm_pages = self._alarm_pages() if "portal" in listeners else None
         builders = builders if builders is not None else default_factories()
         self.factories: dict[str, object] = {name: builders[name](self) for name in listeners}
 
@@ -228,8 +235,44 @@ class Platform:
         bindings = Bindings(
             self.store, clock, throttle=accounts_throttle, group=ConfiguredGroupPlatform(mcu.group_platform),
             session_timeout=mcu.session_timeout, online=self.router.online, reset=devices.reset_default)
+        keys = Keys(self.store.secrets)
+        links = AlarmLinks(keys, clock, portal=self.portal_url, ttl=config.sms.alarm_link_ttl)
+        alarm_sms = AlarmSms(self.store, self.outbox, links, clock, timezone=config.platform.timezone,
+                             interval=config.sms.alarm_sms_interval)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
-                    alarms=Alarms(self.store, clock), keys=Keys(self.store.secrets))
+                    alarms=Alarms(self.store, clock, [alarm_sms]), keys=keys, outbox=self.outbox,
+                    alarm_links=links, alarm_sms=alarm_sms, devkeys=DevKeySms(self.store, self.outbox))
+
+    def portal_url(self) -> str | None:
+        """The portal's base URL as phones reach it (alarm links), None while it has none."""
+        description = self.config.portal.listen
+        port = self.config.port_of("portal") or self.bound_port("portal")
+        if not description or not port:
+            return None
+        scheme = "https" if description.split(":", 1)[0] == "ssl" else "http"
+        return "%s://%s:%d" % (scheme, self.config.platform.public_host, port)
+
+    def _sms_sender(self):
+        """The outbox's sender over an SMGP client to ``[sms] gateway``; the
+        client's connection timers run on the reactor, the outbox's on the clock."""
+        from .sms.client import SmgpClient
+        from .sms.sender import OutboxSender
+        from .sms.smgp import STATUS
+
+        c = self.config.sms
+        client = SmgpClient(self.reactor, self.reactor, clientFromString(self.reactor, c.gateway),
+                            account=c.account, password=c.password, sp_number=c.sp_number, service_id=c.service_id,
+                            window=c.window, rate=c.rate,
+                            on_report=lambda msg_id, stat, err: sender.report(msg_id, stat, err))
+        sender = OutboxSender(self.outbox, client, self.clock, capacity=2 * c.window, status_words=STATUS.get)
+        return sender
+
+    def _alarm_pages(self):
+        """``/alarm/…`` on the portal: the signed alarm pages the alarm SMS link to."""
+        from .portal.alarm_page import AlarmPages
+
+        return AlarmPages(self.core.alarms, self.core.alarm_links, no_picture, self.clock,
+                          self.config.platform.timezone)
 
     def _soap(self):
         """The §8 SOAP resource (``/mcu``), over the core."""
@@ -252,6 +295,8 @@ class Platform:
     def start(self):
         yield self.core.keys.load()
         yield self.core.devices.all_offline()
+        if self.sms_sender is not None:
+            self.sms_sender.startService()
         self.seen.start()
         self.offline.start()
         self._purge.start(600, now=False)
@@ -261,6 +306,8 @@ class Platform:
         """Close every device link and record them offline, while the store still answers."""
         if self._purge.running:
             self._purge.stop()
+        if self.sms_sender is not None and self.sms_sender.running:
+            yield self.sms_sender.stopService()
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
@@ -274,6 +321,11 @@ class Platform:
     def _purge_tokens(self):
         return self.core.play.purge_tokens().addErrback(
             lambda f: log_failure(log, "could not purge expired tokens", f))
+
+
+def no_picture(alarm_id: int) -> defer.Deferred:
+    """Pictures of alarms arrive over FTP; until that is wired, none has one."""
+    return defer.succeed(None)
 
 
 def default_factories() -> dict[str, Callable[[Platform], object]]:
@@ -316,6 +368,13 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
                             stats=p.relay_stats,
                             request_timeout=c.request_timeout)
 
+    def portal(p: Platform):
+        from twisted.web import resource as web_resource
+
+        top = web_resource.Resource()
+        top.putChild(b"alarm", p.alarm_pages)
+        return web.site(top, **http(p, "portal"))
+
     return {
         "device": device,
         "register": register,
@@ -323,6 +382,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         "rtsp": rtsp,
         "admin": lambda p: admin_web.site(p.db, p.reactor, p, **http(p, "admin")),
         "ftp": lambda p: unavailable.ftp(),
+        "portal": portal,
     }
 
 

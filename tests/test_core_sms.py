@@ -11,7 +11,7 @@ from twisted.trial import unittest
 from kandian.core import errors
 from kandian.core.alarms import Alarms
 from kandian.core.keys import Keys
-from kandian.core.notify import AlarmSms, DevKeySms
+from kandian.core.notify import AlarmLinks, AlarmSms, DevKeySms
 from kandian.core.outbox import Batches, Outbox
 from kandian.store.fake import FakeStore
 from kandian.store.pool import DatabaseUnavailable
@@ -176,8 +176,8 @@ class AlarmSmsTests(CoreTestCase):
         yield self.keys.load()
         self.outbox = Outbox(self.store, self.clock, node="n1", delivers=True)
         self.portal = "http://kandian.example.cn:8592"
-        self.notifier = AlarmSms(self.store, self.outbox, self.keys, self.clock, timezone=SHANGHAI, interval=300,
-                                 link_ttl=86400, portal=lambda: self.portal)
+        self.links = AlarmLinks(self.keys, self.clock, portal=lambda: self.portal, ttl=86400)
+        self.notifier = AlarmSms(self.store, self.outbox, self.links, self.clock, timezone=SHANGHAI, interval=300)
         self.alarms = Alarms(self.store, self.clock, [self.notifier])
         yield self.accounts.add(A, "pw")
         yield self.store.devices.add(CAM, "k1", channels=2)
@@ -203,11 +203,13 @@ class AlarmSmsTests(CoreTestCase):
         query = parse_qs(link.query)
         expires, signature = int(query["exp"][0]), query["sig"][0]
         self.assertEqual(expires, NOW + 86400)
-        self.assertTrue(self.notifier.check(alarm.alarm_id, expires, signature))
-        self.assertFalse(self.notifier.check(alarm.alarm_id + 1, expires, signature))
-        self.assertFalse(self.notifier.check(alarm.alarm_id, expires + 1, signature))
-        self.clock.advance(86400)
-        self.assertFalse(self.notifier.check(alarm.alarm_id, expires, signature))
+        self.links.check(alarm.alarm_id, expires, signature)
+        self.assertRaises(errors.LinkRefused, self.links.check, alarm.alarm_id + 1, expires, signature)
+        self.assertRaises(errors.LinkRefused, self.links.check, alarm.alarm_id, expires + 1, signature)
+        self.clock.advance(86399)
+        self.links.check(alarm.alarm_id, expires, signature)
+        self.clock.advance(1)
+        self.assertRaises(errors.LinkExpired, self.links.check, alarm.alarm_id, expires, signature)
 
     @defer.inlineCallbacks
     def test_one_per_device_per_interval(self):

@@ -19,7 +19,7 @@ from . import procs
 from .pg import DatabaseTestCase
 
 LATEST = latest()
-LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
+LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
 
 
 def write_config(path, data_dir, dsn="", **overrides):

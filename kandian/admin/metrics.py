@@ -74,6 +74,7 @@ class PlatformCollector:
         yield _counter("kandian_upnp_probes_skipped", "UPnP probes not tried: too many already waiting", [],
                        {(): p.probe.skipped})
         yield from _listener_metrics(p)
+        yield from _sms_metrics(p)
         db = p.db
         pool = GaugeMetricFamily("kandian_db_pool_connections", "Database pool connections", labels=["state"])
         pool.add_metric(["in_use"], db.in_use)
@@ -108,10 +109,44 @@ def _listener_metrics(p):
     yield _counter("kandian_http_request_timeouts", "HTTP requests not complete within request_timeout"
                    " (answered 408, closed), by listener", ["listener"],
                    {(name,): limit.request_timeouts for name, limit in caps.items()
-                    if name in ("register", "mcu", "admin")})
+                    if name in ("register", "mcu", "admin", "portal")})
     if p.open_files is not None:
         yield GaugeMetricFamily("kandian_open_files_limit", "The open-file limit the caps are planned in",
                                 value=p.open_files)
+
+
+def _sms_metrics(p):
+    """The SMS outbox (kandian.core.outbox), its sender (kandian.sms.sender), alarm SMS and alarm pages."""
+    outbox = getattr(p, "outbox", None)
+    if outbox is None:
+        return
+    yield _counter("kandian_sms_queued", "SMS committed to the outbox by this node, by kind", ["kind"],
+                   {(k,): v for k, v in outbox.queued.items()})
+    yield _counter("kandian_sms_outcomes", "SMS attempts' outcomes recorded by this node (submitted, retry,"
+                   " failed, expired)", ["outcome"], {(k,): v for k, v in outbox.outcomes.items()})
+    yield _counter("kandian_sms_reports", "SMS status reports received, by Stat", ["stat"],
+                   {(k,): v for k, v in outbox.reports.items()})
+    yield GaugeMetricFamily("kandian_sms_unrecorded", "SMS outcomes and reports waiting to be stored",
+                            value=outbox.unrecorded)
+    sender = getattr(p, "sms_sender", None)
+    if sender is not None:
+        yield GaugeMetricFamily("kandian_sms_gateway_connected", "1 while logged in to the SMS gateway",
+                                value=1 if sender.client.connected else 0)
+        yield GaugeMetricFamily("kandian_sms_in_flight", "SMS submitted and not yet answered",
+                                value=sender.stats.in_flight)
+        yield _counter("kandian_sms_refused", "Submits not acknowledged, by what the outbox did and the cause"
+                       " (a Status code, unavailable, error)", ["outcome", "cause"],
+                       dict(sender.stats.outcomes))
+    alarm_sms = getattr(p.core, "alarm_sms", None)
+    if alarm_sms is not None:
+        yield CounterMetricFamily("kandian_alarm_sms_queued", "Alarm SMS queued", value=alarm_sms.queued)
+        yield _counter("kandian_alarm_sms_skipped", "Stored alarms that sent no SMS, by reason", ["reason"],
+                       {(k,): v for k, v in alarm_sms.skipped.items()})
+    pages = getattr(p, "alarm_pages", None)
+    if pages is not None:
+        yield _counter("kandian_alarm_page_answers", "Signed alarm page requests, by resource and HTTP status",
+                       ["resource", "status"],
+                       {(what, str(code)): v for (what, code), v in pages.stats.answers.items()})
 
 
 def _counter(name: str, documentation: str, labels: list[str], values: dict) -> CounterMetricFamily:

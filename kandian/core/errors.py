@@ -20,6 +20,7 @@ __all__ = [
     "UnknownToGroup",
     "DeviceOffline", "DeviceRefused", "NoNewerFirmware",
     "TokenRefused", "StreamClosed", "TooManyStreams", "NoRoute",
+    "LinkRefused", "LinkExpired", "NoSuchAlarm",
     "UnsupportedDevice",
     "lookup",
 ]
@@ -145,6 +146,20 @@ class TooManyStreams(DomainError):
 
 class NoRoute(DomainError):
     """No address of the device may be dialled or answered."""
+
+
+# -- signed links (the alarm page)
+
+class LinkRefused(DomainError):
+    """A signed link whose signature is not this platform's for what it names."""
+
+
+class LinkExpired(LinkRefused):
+    """A signed link past its expiry."""
+
+
+class NoSuchAlarm(DomainError):
+    pass
 
 
 def lookup(table: dict, error: BaseException):

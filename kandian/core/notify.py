@@ -5,8 +5,8 @@ for SMS: every stored alarm (§7.5.34's 60 s de-duplication done) sends the
 device's owner one message naming the camera (its alias, or the DevID), the
 alarm type in words, the time and a signed, expiring link to the alarm's
 page on the portal — at most one per device per ``alarm_sms_interval``, and
-none to an owner who switched alarm SMS off.  :meth:`AlarmSms.link` makes
-and :meth:`AlarmSms.check` checks that link (the portal's alarm page).
+none to an owner who switched alarm SMS off.  :class:`AlarmLinks` makes and
+checks those links (the portal's alarm page checks them).
 :class:`DevKeySms` sends a device's key to its owner.
 """
 
@@ -44,24 +44,47 @@ def alarm_type_words(alarm_type: int, dido_no: int | None = None) -> str:
     return words
 
 
+class AlarmLinks:
+    """Signed, expiring links to an alarm's page on the portal.  *portal()*:
+    the portal's base URL (``http://host:port``), None while there is none;
+    *ttl*: seconds a link stays valid."""
+
+    def __init__(self, keys, clock, *, portal: Callable[[], str | None], ttl: float):
+        self.keys = keys
+        self.clock = clock
+        self.portal = portal
+        self.ttl = ttl
+
+    def link(self, alarm_id: int) -> str | None:
+        base = self.portal()
+        if not base:
+            return None
+        expires = int(self.clock.seconds() + self.ttl)
+        path = alarm_path(alarm_id)
+        return "%s%s?exp=%d&sig=%s" % (base.rstrip("/"), path, expires, self.keys.sign(LINK_PURPOSE, path, expires))
+
+    def check(self, alarm_id: int, expires: int, signature: str) -> None:
+        """Raises LinkExpired, or LinkRefused when *expires* and *signature*
+        are not this platform's for the alarm."""
+        if self.clock.seconds() >= expires:
+            raise errors.LinkExpired("alarm link expired")
+        if not self.keys.verify(LINK_PURPOSE, alarm_path(alarm_id), expires, signature, self.clock.seconds()):
+            raise errors.LinkRefused("bad alarm link signature")
+
+
 @implementer(IAlarmNotifier)
 class AlarmSms:
-    """*outbox*: the :class:`~kandian.core.outbox.Outbox`; *keys*: the core's
-    :class:`~kandian.core.keys.Keys`; *portal()*: the portal's base URL
-    (``http://host:port``), None while it has none (the SMS goes without a
-    link); *interval*: seconds between two alarm SMS of one device;
-    *link_ttl*: seconds a link stays valid."""
+    """*outbox*: the :class:`~kandian.core.outbox.Outbox`; *links*: the
+    :class:`AlarmLinks` (without a portal the SMS goes without a link);
+    *interval*: seconds between two alarm SMS of one device (0: no limit)."""
 
-    def __init__(self, store, outbox, keys, clock, *, timezone, interval: float, link_ttl: float,
-                 portal: Callable[[], str | None]):
+    def __init__(self, store, outbox, links: AlarmLinks, clock, *, timezone, interval: float):
         self.store = store
         self.outbox = outbox
-        self.keys = keys
+        self.links = links
         self.clock = clock
         self.timezone = timezone
         self.interval = interval
-        self.link_ttl = link_ttl
-        self.portal = portal
         self.queued = 0
         self.skipped: dict[str, int] = {"no_owner": 0, "switched_off": 0, "interval": 0, "failed": 0}
 
@@ -82,7 +105,8 @@ class AlarmSms:
             self.skipped["switched_off"] += 1
             return None
         message_id = yield self.outbox.queue(owner.mobile, self.text(alarm, owner.camera), "alarm",
-                                             dev_id=alarm.dev_id, alarm_id=alarm.alarm_id, once_per=self.interval)
+                                             dev_id=alarm.dev_id, alarm_id=alarm.alarm_id,
+                                             once_per=self.interval or None)
         if message_id is None:
             self.skipped["interval"] += 1
         else:
@@ -98,20 +122,8 @@ class AlarmSms:
         when = datetime.datetime.fromtimestamp(alarm.at, self.timezone).strftime("%Y-%m-%d %H:%M:%S")
         text = "%s您的摄像机“%s”于%s发生%s" % (SIGNATURE, camera, when, alarm_type_words(alarm.alarm_type,
                                                                                        alarm.dido_no))
-        link = self.link(alarm.alarm_id)
+        link = self.links.link(alarm.alarm_id)
         return text + ("，查看图片：%s" % (link,) if link else "。")
-
-    def link(self, alarm_id: int) -> str | None:
-        base = self.portal()
-        if not base:
-            return None
-        expires = int(self.clock.seconds() + self.link_ttl)
-        path = alarm_path(alarm_id)
-        return "%s%s?exp=%d&sig=%s" % (base.rstrip("/"), path, expires, self.keys.sign(LINK_PURPOSE, path, expires))
-
-    def check(self, alarm_id: int, expires: int, signature: str) -> bool:
-        """Whether a link's ``exp`` and ``sig`` are this platform's for the alarm and still valid."""
-        return self.keys.verify(LINK_PURPOSE, alarm_path(alarm_id), expires, signature, self.clock.seconds())
 
 
 class DevKeySms:
