@@ -139,7 +139,7 @@ class AlarmPage(resource.Resource):
     def getChild(self, path, request):
         if path == b"picture.jpg" and not request.postpath:
             return AlarmPicture(self.pages, self.raw_id)
-        return resource.NoResource()
+        return Refusal(self.pages, "page", errors.NoSuchAlarm("no such resource"))
 
     def render_GET(self, request):
         try:
@@ -196,6 +196,19 @@ class AlarmPicture(resource.Resource):
         return static.File(picture.path, defaultType="image/jpeg")
 
 
+class Refusal(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, pages: AlarmPages, what: str, error: BaseException):
+        super().__init__()
+        self.pages = pages
+        self.what = what
+        self.error = error
+
+    def render(self, request):
+        return self.pages.refuse(request, self.what, self.error)
+
+
 def _answer(request, work: defer.Deferred, pages: AlarmPages, what: str) -> None:
     gone = []
     request.notifyFinish().addErrback(lambda f: gone.append(True))
@@ -205,7 +218,7 @@ def _answer(request, work: defer.Deferred, pages: AlarmPages, what: str) -> None
             return
         _secure(request)
         if isinstance(result, static.File):
-            result.type = "image/jpeg"
+            result.type, result.encoding = "image/jpeg", None
             pages.stats.answers[what, 200] += 1
             body = result.render_GET(request)
             if body is not server.NOT_DONE_YET:
