@@ -74,6 +74,13 @@ class Accounts:
         """Every account: [kandian.store.users.User]."""
         return self.store.users.list()
 
+    @defer.inlineCallbacks
+    def set_alarm_sms(self, mobile: str, on: bool):
+        """Switch the account's alarm SMS on or off (§7.5.34); raises NoSuchAccount."""
+        found = yield self.store.users.set_alarm_sms(mobile, on)
+        if not found:
+            raise errors.NoSuchAccount("no user %s" % (mobile,))
+
     # -- sessions
 
     def _live(self, session, what: str):

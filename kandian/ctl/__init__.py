@@ -5,6 +5,9 @@
     kandianctl [--config F] user list
     kandianctl [--config F] device add DEVID --key KEY [--type 1|2|3] [--model M] [--channels N]
     kandianctl [--config F] device list
+    kandianctl [--config F] user set MOBILE --alarm-sms on|off
+    kandianctl [--config F] device send-key DEVID
+    kandianctl [--config F] sms list [--status S] [--limit N]
 
 One module per command group (:data:`GROUPS`), each adding its sub-commands
 with ``add_commands(subparsers)`` and a ``handler(args, ctx, out)`` per
@@ -34,10 +37,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import devices, schema, users
+from . import devices, schema, sms, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices)
+GROUPS = (schema, users, devices, sms)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

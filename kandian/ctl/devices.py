@@ -5,6 +5,7 @@ from __future__ import annotations
 from twisted.internet import defer
 
 from ..store.devices import DEV_TYPES, DeviceExists
+from . import sms
 from .output import CommandError, table, when
 
 
@@ -18,6 +19,9 @@ def add_commands(commands) -> None:
     add.add_argument("--channels", type=int, default=1, metavar="N", help="video channels (default 1)")
     add.set_defaults(handler=add_device)
     device.add_parser("list", help="list devices").set_defaults(handler=list_devices)
+    send_key = device.add_parser("send-key", help="send a device's DevKey to its owner by SMS (§4.17)")
+    send_key.add_argument("dev_id", metavar="DEVID")
+    send_key.set_defaults(handler=sms.send_key)
 
 
 @defer.inlineCallbacks

@@ -7,7 +7,7 @@ import getpass
 from twisted.internet import defer
 
 from ..core.accounts import Accounts
-from ..core.errors import AccountExists, BadValue
+from ..core.errors import AccountExists, BadValue, NoSuchAccount
 from .output import CommandError, table, when
 
 
@@ -19,6 +19,10 @@ def add_commands(commands) -> None:
     add.add_argument("--max-devices", type=int, default=4, metavar="N", help="devices the user may bind (default 4)")
     add.set_defaults(handler=add_user)
     user.add_parser("list", help="list users").set_defaults(handler=list_users)
+    change = user.add_parser("set", help="change a user")
+    change.add_argument("mobile", metavar="MOBILE")
+    change.add_argument("--alarm-sms", choices=("on", "off"), help="alarm SMS to this user (§7.5.34)")
+    change.set_defaults(handler=set_user)
 
 
 def accounts(ctx) -> Accounts:
@@ -39,6 +43,17 @@ def add_user(args, ctx, out):
     except (AccountExists, BadValue) as e:
         raise CommandError(str(e)) from None
     out.write("user %s added\n" % (args.mobile,))
+
+
+@defer.inlineCallbacks
+def set_user(args, ctx, out):
+    if args.alarm_sms is None:
+        raise CommandError("nothing to set (--alarm-sms on|off)")
+    try:
+        yield accounts(ctx).set_alarm_sms(args.mobile, args.alarm_sms == "on")
+    except NoSuchAccount as e:
+        raise CommandError(str(e)) from None
+    out.write("user %s: alarm SMS %s\n" % (args.mobile, args.alarm_sms))
 
 
 @defer.inlineCallbacks
