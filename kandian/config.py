@@ -277,6 +277,8 @@ class SmsSection:
     validity: int = _setting("3600", positive_int)
     retry_delay: int = _setting("5", positive_int)
     retry_max_delay: int = _setting("300", positive_int)
+    # finished messages (and stray status reports) are kept this many days
+    keep_days: int = _setting("30", positive_int)
 
 
 def optional_endpoint(raw: str) -> str:

@@ -192,7 +192,8 @@ class Platform:
         self.offline = OfflineBatcher(self.link_store, clock)
         sms = config.sms
         self.outbox = Outbox(self.store, clock, node=config.platform.public_host, delivers=bool(sms.gateway),
-                             validity=sms.validity, retry_delay=sms.retry_delay, retry_max_delay=sms.retry_max_delay)
+                             validity=sms.validity, retry_delay=sms.retry_delay, retry_max_delay=sms.retry_max_delay,
+                             keep=sms.keep_days * 86400.0)
         self.sms = self.outbox if sms.gateway else LoggingSmsSender()
         self.core = self._core(config, reactor, clock)
         self.sms_sender = self._sms_sender() if sms.gateway else None

@@ -147,6 +147,28 @@ class SenderTests(SenderTestCase):
         self.assertEqual((outage.calls, len(self.gateway.submits)), (3, 1))
 
 
+class HousekeepingTests(SenderTestCase):
+    @defer.inlineCallbacks
+    def test_stale_claims_are_taken_back_and_old_messages_purged(self):
+        self.outbox.keep = 7200
+        done = yield self.outbox.queue(A, "done")
+        yield self.gateway.report(next(iter(self.gateway.accepted)))
+        # another node's claim that ran out
+        other = yield self.store.outbox.queue(B, "theirs", "message", NOW, NOW + 86400)
+        self.gateway.connected = False
+        yield self.store.outbox.claim("n2", NOW, 10, 20)
+        self.clock.advance(29)
+        self.assertEqual(self.status(other)[0], "sending")
+        self.gateway.connected = True
+        self.clock.advance(1)  # release_interval: taken back, then claimed here
+        self.assertEqual(self.status(other)[0], "submitted")
+        self.assertEqual(self.status(done)[0], "delivered")
+        for _ in range(3600 * 3 - 30):
+            self.clock.advance(1)
+        self.assertNotIn(done, self.store.tables["sms_outbox"])
+        self.assertIn(other, self.store.tables["sms_outbox"])  # submitted, not finished
+
+
 class RestartTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_a_restarted_node_sends_again_only_what_was_not_acknowledged(self):

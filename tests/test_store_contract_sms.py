@@ -152,6 +152,21 @@ class SmsContract(StoreContract):
         self.assertGreater(later, first)
 
     @defer.inlineCallbacks
+    def test_purge_forgets_old_final_messages_and_stray_reports(self):
+        old = yield self.queue()
+        recent = yield self.queue()
+        pending = yield self.queue()
+        yield self.store.outbox.claim(NODE, self.now, 2, LEASE)
+        yield self.store.outbox.report([("stray", "DELIVRD", "")], self.now)
+        yield self.store.outbox.submitted([(old, ["O1"]), (recent, ["R1"])], NODE, self.now)
+        yield self.store.outbox.report([("O1", "DELIVRD", "")], self.now + 1)
+        yield self.store.outbox.report([("R1", "UNDELIV", "1"), ("late", "DELIVRD", "")], self.now + 100)
+        self.assertEqual((yield self.store.outbox.purge(self.now + 50)), (1, 2))  # old, its report and stray
+        self.assertEqual(sorted((yield self.listed())), [recent, pending])
+        self.assertEqual((yield self.store.outbox.purge(self.now + 101)), (1, 2))
+        self.assertEqual(list((yield self.listed())), [pending])
+
+    @defer.inlineCallbacks
     def test_recipients_are_owners(self):
         a = yield self.store.users.add(A, "scrypt$a")
         b = yield self.store.users.add(B, "scrypt$b")

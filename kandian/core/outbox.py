@@ -130,10 +130,12 @@ class Outbox:
     name, as for device links); *delivers*: a gateway is configured.
     *validity*: seconds a message may wait to be submitted; *retry_delay*
     doubling up to *retry_max_delay*: the pause before each further attempt;
-    *lease*: how long a claim holds a message whose sender went silent."""
+    *lease*: how long a claim holds a message whose sender went silent;
+    *keep*: seconds a finished message is kept (:meth:`purge`)."""
 
     def __init__(self, store, clock, *, node: str, delivers: bool, validity: float = 3600.0,
-                 retry_delay: float = 5.0, retry_max_delay: float = 300.0, lease: float = 600.0):
+                 retry_delay: float = 5.0, retry_max_delay: float = 300.0, lease: float = 600.0,
+                 keep: float = 30 * 86400.0):
         self.store = store
         self.outbox = store.outbox
         self.clock = clock
@@ -143,6 +145,7 @@ class Outbox:
         self.retry_delay = retry_delay
         self.retry_max_delay = retry_max_delay
         self.lease = lease
+        self.keep = keep
         self._listeners: list[Callable[[], None]] = []
         self._submitted = Batches(self._write_submitted, clock, "SMS acknowledgements")
         self._retries = Batches(self._write_retries, clock, "SMS retries")
@@ -191,6 +194,14 @@ class Outbox:
 
     def list(self, status: str | None = None, limit: int = 100) -> defer.Deferred:
         return self.outbox.list(status, limit)
+
+    @defer.inlineCallbacks
+    def purge(self):
+        """Forget what ended more than *keep* seconds ago."""
+        messages, reports = yield self.outbox.purge(self.now() - self.keep)
+        if messages or reports:
+            log.info("SMS outbox: {messages} finished messages and {reports} stray status reports older than"
+                     " {days:g} days removed", messages=messages, reports=reports, days=self.keep / 86400)
 
     # -- the sender's side
 

@@ -3,7 +3,9 @@
 :class:`OutboxSender` claims due messages from the core's
 :class:`~kandian.core.outbox.Outbox` — when a message is queued on this node,
 every ``poll_interval`` seconds (for retries, and for messages other
-processes such as ``kandianctl`` queued) and whenever a submit finishes while
+processes such as ``kandianctl`` queued; claims that ran out are taken back
+every ``release_interval``, finished messages past their keeping purged
+every ``purge_interval``) and whenever a submit finishes while
 more are due — keeping at most ``capacity`` submits in flight (refilled once half of them
 have been answered), and only while the client is logged in.  Each answer becomes the message's outcome
 through :mod:`kandian.sms.outcomes`.  The client (an ``SmgpClient``, or a
@@ -39,7 +41,8 @@ class OutboxSender(service.Service):
     name = "sms-sender"
 
     def __init__(self, outbox, client, clock, *, capacity: int = 32, poll_interval: float = 1.0,
-                 release_interval: float = 30.0, stop_grace: float = 5.0, status_words=None):
+                 release_interval: float = 30.0, purge_interval: float = 3600.0, stop_grace: float = 5.0,
+                 status_words=None):
         """*status_words(status)*: the words of a Submit_Resp Status, for reasons."""
         self.outbox = outbox
         self.client = client
@@ -47,13 +50,14 @@ class OutboxSender(service.Service):
         self.capacity = capacity
         self.poll_interval = poll_interval
         self.release_interval = release_interval
+        self.purge_interval = purge_interval
         self.stop_grace = stop_grace
         self.status_words = status_words
         self.stats = SenderStats()
         self._claiming = False
         self._again = False
         self._more = False  # the last claim was full: more may be due
-        self._last_release = None
+        self._last_release = self._last_purge = None
         self._loop = task.LoopingCall(self.poll)
         self._loop.clock = clock
         self._in_flight: set[defer.Deferred] = set()
@@ -64,7 +68,7 @@ class OutboxSender(service.Service):
     def startService(self):
         super().startService()
         self.client.startService()
-        self._last_release = self.clock.seconds()
+        self._last_release = self._last_purge = self.clock.seconds()
         self.outbox.release_mine().addCallbacks(self._released, self._release_failed)
 
     def _released(self, count):
@@ -101,6 +105,9 @@ class OutboxSender(service.Service):
             self._last_release = now
             self.outbox.release_stale().addErrback(
                 lambda f: log_failure(log, "could not take back SMS whose claims ran out", f))
+        if now - self._last_purge >= self.purge_interval:
+            self._last_purge = now
+            self.outbox.purge().addErrback(lambda f: log_failure(log, "could not purge old SMS", f))
         self._claim()
 
     def _claim(self) -> None:

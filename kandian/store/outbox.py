@@ -234,6 +234,22 @@ class OutboxStore:
             " WHERE status = 'sending' AND " + where + " RETURNING 1", (now, now) + args)
         return len(rows)
 
+    @defer.inlineCallbacks
+    def purge(self, before: float):
+        """Forget messages that ended before *before* (POSIX seconds), and
+        reports received before it that name no message: (messages, reports)."""
+
+        @defer.inlineCallbacks
+        def interaction(cursor):
+            yield cursor.execute("DELETE FROM sms_outbox WHERE finished_at < to_timestamp(%s)", (before,))
+            messages = cursor.rowcount
+            yield cursor.execute(
+                "DELETE FROM sms_report r WHERE received_at < to_timestamp(%s)"
+                " AND NOT EXISTS (SELECT 1 FROM sms_part p WHERE p.msg_id = r.msg_id)", (before,))
+            return messages, cursor.rowcount
+
+        return (yield self.db.runInteraction(interaction))
+
     # -- reading
 
     @defer.inlineCallbacks

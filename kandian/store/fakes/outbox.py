@@ -85,8 +85,10 @@ class FakeOutbox:
         return defer.succeed(None)
 
     def report(self, reports, now):
+        received = self.tables.setdefault("sms_report_received", {})
         for msg_id, stat, err in reports:
             self.reports.setdefault(msg_id, (stat, err))
+            received.setdefault(msg_id, now)
         self._settle({self.parts[r[0]][0] for r in reports if r[0] in self.parts}, now)
         return defer.succeed(None)
 
@@ -114,6 +116,18 @@ class FakeOutbox:
                          reason="outcome unknown: its sender stopped or its claim ran out")
                 count += 1
         return defer.succeed(count)
+
+    def purge(self, before):
+        gone = [i for i, m in self.messages.items() if m["finished_at"] is not None and m["finished_at"] < before]
+        for message_id in gone:
+            del self.messages[message_id]
+        for msg_id in [k for k, (owner, _) in self.parts.items() if owner in gone]:
+            del self.parts[msg_id]
+        received = self.tables.setdefault("sms_report_received", {})
+        old = [k for k in self.reports if k not in self.parts and received.get(k, before) < before]
+        for msg_id in old:
+            del self.reports[msg_id]
+        return defer.succeed((len(gone), len(old)))
 
     def list(self, status=None, limit=100):
         rows = sorted((m for m in self.messages.values() if status is None or m["status"] == status),

@@ -31,6 +31,7 @@ CREATE TABLE sms_outbox (
 CREATE INDEX sms_outbox_due ON sms_outbox (next_attempt_at, message_id) WHERE status = 'queued';
 CREATE INDEX sms_outbox_claimed ON sms_outbox (claimed_by, claimed_until) WHERE status = 'sending';
 CREATE INDEX sms_outbox_by_status ON sms_outbox (status, message_id DESC);
+CREATE INDEX sms_outbox_finished ON sms_outbox (finished_at) WHERE finished_at IS NOT NULL;
 CREATE INDEX sms_outbox_alarms_of_device ON sms_outbox (dev_id, created_at DESC) WHERE kind = 'alarm';
 
 -- One row per part the gateway acknowledged: its MsgID (Submit_Resp) is what
@@ -50,6 +51,7 @@ CREATE TABLE sms_report (
     err         text NOT NULL DEFAULT '',
     received_at timestamptz NOT NULL
 );
+CREATE INDEX sms_report_received ON sms_report (received_at);
 
 -- Alarm SMS may be switched off per user (kandianctl user set MOBILE --alarm-sms off).
 -- §8.1: a password sent by SMS is pending until first used; the old one works until then.
