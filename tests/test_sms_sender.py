@@ -124,9 +124,17 @@ class SenderTests(SenderTestCase):
     def test_an_unexpected_client_error_is_logged_and_retried(self):
         self.gateway.hold = True
         message_id = yield self.outbox.queue(A, "hello")
-        self.gateway.answer(error=ValueError("bug"))
-        self.assertEqual(self.status(message_id), ("queued", "submit failed: ValueError"))
-        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+        self.gateway.answer(error=KeyError("bug"))
+        self.assertEqual(self.status(message_id), ("queued", "submit failed: KeyError"))
+        self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
+
+    @defer.inlineCallbacks
+    def test_a_message_the_client_cannot_encode_fails(self):
+        self.gateway.hold = True
+        message_id = yield self.outbox.queue(A, "hello")
+        self.gateway.answer(error=ValueError("text too long"))
+        self.assertEqual(self.status(message_id), ("failed", "cannot be sent: text too long"))
+        self.assertEqual(self.sender.stats.outcomes, {("failed", "unsendable"): 1})
 
     @defer.inlineCallbacks
     def test_stopping_with_submits_in_flight_records_them_for_another_attempt(self):
@@ -204,4 +212,4 @@ class OutcomeTableTests(unittest.TestCase):
         self.assertEqual(outcomes.outcome(SmgpRejected(37))[0], "expired")
         self.assertEqual(outcomes.outcome(SmgpRejected(47), {47: "x"}.get), ("failed", "gateway status 47 (x)"))
         self.assertEqual(outcomes.outcome(SmgpRejected(9999))[0], "failed")
-        self.assertEqual(outcomes.outcome(GatewayUnavailable())[0], "retry")
+        self.assertEqual(outcomes.outcome(GatewayUnavailable("lost"))[0], "retry")

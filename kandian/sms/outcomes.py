@@ -5,9 +5,11 @@ SMGP 3.0's Status codes (the specification's error table): a busy gateway
 the SP's daily volume spent (75) pass; the message is tried again later.  An
 expired validity (37) ends it expired.  Every other code says the message
 itself is wrong (a bad number, route or field) and ends it failed, with the
-code in its reason.  A lost connection or an unanswered Submit
-(:class:`GatewayUnavailable`) leaves the outcome unknown: tried again, so a
-message is sent at least once and possibly twice.
+code in its reason, as does a message the client cannot encode
+(``ValueError``: a number or text no Submit can carry).  A lost connection
+or an unanswered Submit (:class:`GatewayUnavailable`) leaves the outcome
+unknown: tried again, so a message is sent at least once and possibly
+twice.  Any other failure is the client's bug: logged, and tried again.
 """
 
 from __future__ import annotations
@@ -29,4 +31,6 @@ def outcome(error: BaseException, words=None) -> tuple[str, str]:
         return STATUS_OUTCOMES.get(status, FAILED), reason
     if isinstance(error, GatewayUnavailable):
         return RETRY, "gateway unavailable (outcome unknown)"
+    if isinstance(error, ValueError):
+        return FAILED, "cannot be sent: %s" % (error,)
     return RETRY, "submit failed: %s" % (type(error).__name__,)

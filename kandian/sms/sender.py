@@ -153,7 +153,8 @@ class OutboxSender(service.Service):
         error = failure.value
         what, reason = outcomes.outcome(error, self.status_words)
         cause = ("status %d" % error.status if isinstance(error, SmgpRejected)
-                 else "unavailable" if isinstance(error, GatewayUnavailable) else "error")
+                 else "unavailable" if isinstance(error, GatewayUnavailable)
+                 else "unsendable" if isinstance(error, ValueError) else "error")
         self.stats.outcomes[what, cause] += 1
         if cause == "error":
             log.failure("SMS {message_id}: the gateway client failed; trying again later", failure,
