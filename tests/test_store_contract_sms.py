@@ -233,3 +233,18 @@ class ConcurrentClaimTests(DatabaseTestCase):
         self.assertEqual(len(set(ids)), 300)
         rows = yield self.db.runQuery("SELECT count(*) FROM sms_outbox WHERE attempts <> 1")
         self.assertEqual(rows, [(0,)])
+
+    @defer.inlineCallbacks
+    def test_an_acknowledgement_and_its_report_recorded_at_once_settle_the_message(self):
+        store = Store(self.db)
+        for n in range(200):
+            yield store.outbox.queue(A, "m%d" % n, "message", self.now, self.now + 60)
+        claimed, _ = yield store.outbox.claim("node-a", self.now, 200, LEASE)
+        writes = []
+        for c in claimed:
+            msg_id = "%020d" % c.message_id
+            writes += [store.outbox.report([(msg_id, "DELIVRD", "000")], self.now),
+                       store.outbox.submitted([(c.message_id, [msg_id])], "node-a", self.now)]
+        yield defer.gatherResults(writes)
+        rows = yield self.db.runQuery("SELECT status, count(*) FROM sms_outbox GROUP BY 1")
+        self.assertEqual(rows, [("delivered", 200)])

@@ -92,6 +92,15 @@ WHERE o.message_id = s.message_id AND o.status = 'submitted' AND (s.delivered = 
 """
 
 
+# A part's Submit_Resp and its status report are recorded by two transactions
+# that may run at once (two connections, two nodes): each would miss the
+# other's uncommitted row and neither would settle the message.  Both take a
+# transaction lock per MsgID first, always in one order, so the second waits
+# for the first and then sees its rows.
+_LOCK_MSG_IDS = ("SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext('sms-part:' || m) AS h"
+                 " FROM unnest(%s::text[]) AS m ORDER BY h) AS locks")
+
+
 class OutboxStore:
     def __init__(self, db):
         self.db = db
@@ -164,6 +173,7 @@ class OutboxStore:
 
         @defer.inlineCallbacks
         def interaction(cursor):
+            yield cursor.execute(_LOCK_MSG_IDS, ([p[0] for p in parts],))
             yield cursor.execute(
                 "INSERT INTO sms_part (msg_id, message_id, part_no)"
                 " SELECT * FROM unnest(%s::text[], %s::bigint[], %s::smallint[]) ON CONFLICT DO NOTHING",
@@ -206,6 +216,7 @@ class OutboxStore:
         @defer.inlineCallbacks
         def interaction(cursor):
             msg_ids = [r[0] for r in reports]
+            yield cursor.execute(_LOCK_MSG_IDS, (msg_ids,))
             yield cursor.execute(
                 "INSERT INTO sms_report (msg_id, stat, err, received_at)"
                 " SELECT v.*, to_timestamp(%s) FROM unnest(%s::text[], %s::text[], %s::text[]) AS v"
