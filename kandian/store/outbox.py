@@ -113,24 +113,23 @@ class OutboxStore:
         stands for *body* wherever it is shown (body holds a secret).  With
         *once_per* (seconds) and *dev_id*: None, and nothing queued, when a
         message of this kind for the device was queued less than that before."""
+        insert = ("INSERT INTO sms_outbox (mobile, body, display, kind, dev_id, alarm_id, next_attempt_at,"
+                  " valid_until, created_at, updated_at) SELECT %s, %s, %s, %s, %s, %s, to_timestamp(%s),"
+                  " to_timestamp(%s), to_timestamp(%s), to_timestamp(%s)")
+        values = (mobile, body, display, kind, dev_id, alarm_id, now, valid_until, now, now)
+        if once_per is None:
+            return self.db.runQuery(insert + " RETURNING message_id", values).addCallback(lambda rows: rows[0][0])
 
         @defer.inlineCallbacks
         def interaction(cursor):
-            if once_per is not None:
-                # serialises the check and the insert across senders and nodes
-                yield cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("sms:%s:%s" % (kind, dev_id),))
-                yield cursor.execute(
-                    "SELECT 1 FROM sms_outbox WHERE dev_id = %s AND kind = %s"
-                    " AND created_at > to_timestamp(%s) - make_interval(secs => %s) LIMIT 1",
-                    (dev_id, kind, now, once_per))
-                if cursor.fetchone():
-                    return None
+            # serialises the check and the insert across senders and nodes
+            yield cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("sms:%s:%s" % (kind, dev_id),))
             yield cursor.execute(
-                "INSERT INTO sms_outbox (mobile, body, display, kind, dev_id, alarm_id, next_attempt_at, valid_until,"
-                " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, to_timestamp(%s), to_timestamp(%s),"
-                " to_timestamp(%s), to_timestamp(%s)) RETURNING message_id",
-                (mobile, body, display, kind, dev_id, alarm_id, now, valid_until, now, now))
-            return cursor.fetchone()[0]
+                insert + " WHERE NOT EXISTS (SELECT 1 FROM sms_outbox WHERE dev_id = %s AND kind = %s"
+                " AND created_at > to_timestamp(%s) - make_interval(secs => %s)) RETURNING message_id",
+                values + (dev_id, kind, now, once_per))
+            row = cursor.fetchone()
+            return row[0] if row else None
 
         return self.db.runInteraction(interaction)
 
