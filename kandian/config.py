@@ -100,6 +100,11 @@ def endpoint(raw: str) -> str:
     return value
 
 
+def optional_endpoint(raw: str) -> str:
+    """An endpoint description, or empty for "this interface is off"."""
+    return raw.strip()
+
+
 def _setting(default: str, parse: Callable[[str], Any], **kw: Any) -> Any:
     return attrs.field(default=parse(default), metadata={"parse": parse, "raw": default}, **kw)
 
@@ -281,18 +286,19 @@ class SmsSection:
     keep_days: int = _setting("30", positive_int)
 
 
-def optional_endpoint(raw: str) -> str:
-    """A Twisted server endpoint description, or empty for "off"."""
-    return raw.strip()
-
-
 @attrs.frozen
 class PortalSection:
-    # the portal (the signed alarm pages at /alarm/…); empty: off
+    # the web portal at /, the REST API at /api/v1/ (empty: off)
     listen: str = _setting("tcp:8592", optional_endpoint)
+    # seconds a login (Bearer token, cookie session) stays valid
+    token_ttl: int = _setting("43200", positive_int)
+    # seconds between two statistics samples kept in PostgreSQL
+    stats_interval: int = _setting("300", positive_int)
+    # days statistics samples are kept (daily counts are kept for ever)
+    stats_keep_days: int = _setting("90", positive_int)
     # kandian.limits and kandian.web
     max_connections: int = _setting("256", positive_int)
-    max_connections_per_address: int = _setting("32", count)
+    max_connections_per_address: int = _setting("64", count)
     request_timeout: int = _setting("10", positive_int)
     idle_timeout: int = _setting("15", positive_int)
 
@@ -317,7 +323,7 @@ class Config:
         return {
             name: getattr(self, name).listen
             for name in ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
-            if getattr(self, name).listen
+            if getattr(self, name).listen  # an empty listen turns an interface off
         }
 
     def port_of(self, listener: str) -> int | None:

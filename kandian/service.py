@@ -28,15 +28,21 @@ from twisted.protocols import policies
 from . import limits
 from .config import Config, ConfigError
 from .core import Core
+from .core.access import Access
 from .core.accounts import Accounts
 from .core.alarms import Alarms
+from .core.apiauth import ApiAuth, Operators
 from .core.bindings import Bindings
+from .core.commands import Commands
 from .core.credentials import PasswordChecker
 from .core.devices import Devices, OfflineBatcher, SeenBatcher
+from .core.fleet import Fleet
 from .core.keys import Keys
 from .core.notify import AlarmLinks, AlarmSms, DevKeySms
 from .core.outbox import Outbox
 from .core.play import Play
+from .core.stats import Statistics, StatsJob
+from .core.useradmin import UserAdmin
 from .device.controller import LinkController
 from .device.link import DeviceLinkFactory, LinkStats
 from .device.reachability import UpnpProbe
@@ -44,6 +50,7 @@ from .device.registry import LinkRegistry
 from .device.router import LocalRouter
 from .dialpolicy import DialPolicy
 from .group import ConfiguredGroupPlatform
+from .portal.api import ApiStats
 from .rtsp.relay import RelayStats
 from .sms import LoggingSmsSender
 from .store.connector import Store
@@ -185,6 +192,7 @@ class Platform:
         # the core
         self.link_stats = LinkStats()
         self.relay_stats = RelayStats()
+        self.portal_stats = ApiStats()
         self.links = LinkRegistry()
         self.router = LocalRouter(self.links)
         self.dial_policy = DialPolicy.from_config(config)
@@ -198,6 +206,8 @@ class Platform:
         self.core = self._core(config, reactor, clock)
         self.sms_sender = self._sms_sender() if sms.gateway else None
         self.probe = self.core.devices.probe
+        self.stats_job = StatsJob(self.store, clock, zone=config.platform.timezone.key,
+                                  interval=config.portal.stats_interval, keep=config.portal.stats_keep_days * 86400.0)
         self._purge = task.LoopingCall(self._purge_tokens)
         self._purge.clock = clock  # LoopingCall's own way to take a clock
         # the interfaces
@@ -237,12 +247,32 @@ class Platform:
             self.store, clock, throttle=accounts_throttle, group=ConfiguredGroupPlatform(mcu.group_platform),
             session_timeout=mcu.session_timeout, online=self.router.online, reset=devices.reset_default)
         keys = Keys(self.store.secrets)
+        # the portal and REST API: its logins count failures in their own throttle
+        access = Access(self.store)
+        portal_passwords = PasswordChecker(clock)
+        api_auth = ApiAuth(self.store, clock, passwords=portal_passwords, throttle=throttle(),
+                           ttl=config.portal.token_ttl)
+
+        def ftp_access(dev_id: str):
+            # account DevID, the password derived for it (PRODUCT.md "FTP")
+            return defer.succeed((config.platform.public_host, config.port_of("ftp") or self.bound_port("ftp") or 0,
+                                  dev_id, keys.ftp_password(dev_id)))
+
         links = AlarmLinks(keys, clock, portal=self.portal_url, ttl=config.sms.alarm_link_ttl)
         alarm_sms = AlarmSms(self.store, self.outbox, links, clock, timezone=config.platform.timezone,
                              interval=config.sms.alarm_sms_interval)
+        alarms = Alarms(self.store, clock, [alarm_sms])
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
-                    alarms=Alarms(self.store, clock, [alarm_sms]), keys=keys, outbox=self.outbox,
-                    alarm_links=links, alarm_sms=alarm_sms, devkeys=DevKeySms(self.store, self.outbox))
+                    alarms=alarms, keys=keys, outbox=self.outbox, alarm_links=links, alarm_sms=alarm_sms,
+                    devkeys=DevKeySms(self.store, self.outbox),
+                    operators=Operators(self.store), api_auth=api_auth, access=access,
+                    fleet=Fleet(self.store, clock, access=access, devices=devices, bindings=bindings,
+                                alarms=alarms),
+                    user_admin=UserAdmin(self.store, clock, accounts=accounts, auth=api_auth, access=access,
+                                         passwords=portal_passwords),
+                    commands=Commands(devices, access, ftp_access=ftp_access),
+                    statistics=Statistics(self.store, clock, zone=config.platform.timezone,
+                                          online_count=lambda: len(self.links)))
 
     def portal_url(self) -> str | None:
         """The portal's base URL as phones reach it (alarm links), None while it has none."""
@@ -301,12 +331,15 @@ class Platform:
         self.seen.start()
         self.offline.start()
         self._purge.start(600, now=False)
+        self.stats_job.startService()
 
     @defer.inlineCallbacks
     def stop(self):
         """Close every device link and record them offline, while the store still answers."""
         if self._purge.running:
             self._purge.stop()
+        if self.stats_job.running:
+            self.stats_job.stopService()
         if self.sms_sender is not None and self.sms_sender.running:
             yield self.sms_sender.stopService()
         self.core.devices.shutting_down()
@@ -320,6 +353,7 @@ class Platform:
             log_failure(log, "could not mark this node's devices offline")
 
     def _purge_tokens(self):
+        self.core.api_auth.purge().addErrback(lambda f: log_failure(log, "could not purge expired API tokens", f))
         return self.core.play.purge_tokens().addErrback(
             lambda f: log_failure(log, "could not purge expired tokens", f))
 
@@ -360,6 +394,12 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         top.putChild(b"mcu", p.soap)
         return web.site(top, max_body=256 * 1024, **http(p, "mcu"))
 
+    def portal(p: Platform):
+        from . import portal as portal_web
+
+        return portal_web.site(p.core, p.config.platform.timezone, token_ttl=p.config.portal.token_ttl,
+                               stats=p.portal_stats, extra={b"alarm": p.alarm_pages}, **http(p, "portal"))
+
     def rtsp(p: Platform):
         from .rtsp.relay import RelayFactory, tcp_endpoints
 
@@ -368,13 +408,6 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
                             idle_timeout=c.idle_timeout, endpoints=tcp_endpoints(p.reactor, c.connect_timeout),
                             stats=p.relay_stats,
                             request_timeout=c.request_timeout)
-
-    def portal(p: Platform):
-        from twisted.web import resource as web_resource
-
-        top = web_resource.Resource()
-        top.putChild(b"alarm", p.alarm_pages)
-        return web.site(top, **http(p, "portal"))
 
     return {
         "device": device,

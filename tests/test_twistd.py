@@ -13,12 +13,12 @@ from twisted.trial import unittest
 from twisted.web.client import Agent, readBody
 
 from kandian.store.embedded import read_postmaster_pid
-from kandian.store.migrate import latest
+from kandian.store.migrate import available
 
 from . import procs
 from .pg import DatabaseTestCase
 
-LATEST = latest()
+LATEST = available()[-1].version
 LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
 
 

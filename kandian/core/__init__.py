@@ -4,9 +4,11 @@
 (:mod:`.accounts`), bindings (:mod:`.bindings`), play (:mod:`.play`: the §15
 routes, the play-URL format, tokens, relay authorization), devices
 (:mod:`.devices`: typed commands through an ``IDeviceRouter``, the device
-login), alarms (:mod:`.alarms`), the keys derived from the platform's
-secret (:mod:`.keys`: FTP passwords, signed URLs) and SMS (:mod:`.outbox`,
-the durable outbox; :mod:`.notify`, alarm and DevKey messages) — built once by ``service.py`` over the
+login), alarms (:mod:`.alarms`) and the keys derived from the platform's
+secret (:mod:`.keys`: FTP passwords, signed URLs), SMS (:mod:`.outbox`, the
+durable outbox; :mod:`.notify`, alarm and DevKey messages), and for the portal and
+REST API (:mod:`.apiauth` tokens and operators, :mod:`.access`, :mod:`.fleet`,
+:mod:`.useradmin`, :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
 :mod:`kandian.core.errors`; it imports no listener, spyne, HTTP or wire code.
 See docs/architecture.md.
@@ -27,6 +29,14 @@ class Core:
     devices: object
     alarms: object
     keys: object
+    # the portal and REST API (None where a tool builds a core without them)
+    operators: object = None
+    api_auth: object = None
+    access: object = None
+    fleet: object = None
+    user_admin: object = None
+    commands: object = None
+    statistics: object = None
     outbox: object = None  # the SMS outbox (core.outbox.Outbox)
     alarm_links: object = None  # signed links to alarm pages (core.notify.AlarmLinks)
     alarm_sms: object = None  # the alarm notifier for SMS (core.notify.AlarmSms)

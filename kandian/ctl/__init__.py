@@ -5,6 +5,7 @@
     kandianctl [--config F] user list
     kandianctl [--config F] device add DEVID --key KEY [--type 1|2|3] [--model M] [--channels N]
     kandianctl [--config F] device list
+    kandianctl [--config F] operator add NAME --password P [--role admin|viewer]
     kandianctl [--config F] user set MOBILE --alarm-sms on|off
     kandianctl [--config F] device send-key DEVID
     kandianctl [--config F] sms list [--status S] [--limit N]
@@ -37,10 +38,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import devices, schema, sms, users
+from . import devices, operators, schema, sms, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices, sms)
+GROUPS = (schema, users, devices, operators, sms)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

@@ -97,10 +97,12 @@ class McuHandlers:
         return self.core.accounts.user(account, session)
 
     @defer.inlineCallbacks
-    def _device(self, account: str, session: str, dev_id: str, channel_no: int | None = None):
+    def _device(self, account: str, session: str, dev_id: str, channel_no: int | None = None,
+                control: bool = False):
         """(user_id, device) when the session is live and the device is bound
-        to its user — and, with *channel_no*, has that channel."""
-        device = yield self.core.bindings.device(account, session, dev_id, channel_no)
+        to its user — and, with *channel_no*, has that channel; with *control*,
+        not through a read-only share."""
+        device = yield self.core.bindings.device(account, session, dev_id, channel_no, control)
         return device.user_id, device
 
     @defer.inlineCallbacks
@@ -180,7 +182,7 @@ class McuHandlers:
     def PtzControl(self, client_ip, Account, LoginSession, DevID, ChannelNo, PtzDirection):
         if PtzDirection not in range(5):
             raise _bad_value("PtzDirection must be 0 (stop) to 4 (right)")
-        yield self._device(Account, LoginSession, DevID, ChannelNo)
+        yield self._device(Account, LoginSession, DevID, ChannelNo, control=True)
         yield self._core("PtzControl", self.core.devices.ptz(DevID, ChannelNo, PtzDirection))
         return OK
 
@@ -193,7 +195,7 @@ class McuHandlers:
     @defer.inlineCallbacks
     def SetCameraParam(self, client_ip, Account, LoginSession, DevID, ChannelNo, StreamType, FrameSize, FrameRate,
                        RateType, BitRate, AudioInput):
-        yield self._device(Account, LoginSession, DevID, ChannelNo)
+        yield self._device(Account, LoginSession, DevID, ChannelNo, control=True)
         yield self._core("SetCameraParam", self.core.devices.set_camera_param(
             DevID, ChannelNo, StreamType, FrameSize=FrameSize, FrameRate=FrameRate, RateType=RateType,
             BitRate=BitRate, AudioInput=AudioInput))
@@ -201,7 +203,7 @@ class McuHandlers:
 
     @defer.inlineCallbacks
     def GetWifiList(self, client_ip, Account, LoginSession, DevID):
-        yield self._device(Account, LoginSession, DevID)
+        yield self._device(Account, LoginSession, DevID, control=True)
         networks = yield self._core("GetWifiList", self.core.devices.wifi_list(DevID))
         return OK, [api.Wifi(SSID=w.SSID, Signal=w.Signal, Security=w.Security, InUser=w.InUse) for w in networks]
 
@@ -209,13 +211,13 @@ class McuHandlers:
     def SetWifi(self, client_ip, Account, LoginSession, DevID, SSID, Security, Password):
         if Security not in range(6):
             raise _bad_value("Security must be 0 to 5")
-        yield self._device(Account, LoginSession, DevID)
+        yield self._device(Account, LoginSession, DevID, control=True)
         yield self._core("SetWifi", self.core.devices.set_wifi(DevID, SSID, Security, Password))
         return OK
 
     @defer.inlineCallbacks
     def RebootCamera(self, client_ip, Account, LoginSession, DevID):
-        yield self._device(Account, LoginSession, DevID)
+        yield self._device(Account, LoginSession, DevID, control=True)
         yield self._core("RebootCamera", self.core.devices.reboot(DevID))
         return OK
 
@@ -228,7 +230,7 @@ class McuHandlers:
 
     @defer.inlineCallbacks
     def NotifyUpgrade(self, client_ip, Account, LoginSession, DevID):
-        user_id, device = yield self._device(Account, LoginSession, DevID)
+        user_id, device = yield self._device(Account, LoginSession, DevID, control=True)
         register = self.config.register
         ftp = register.ftp_address or (self.config.platform.public_host,
                                        self.config.port_of("ftp") or self.ftp_port() or 21)
@@ -249,14 +251,14 @@ class McuHandlers:
     def SetAlarmSwitch(self, client_ip, Account, LoginSession, DevID, ChannelNo, AlarmType, AlarmFlag, DIDONo):
         if AlarmType not in range(1, 5) or AlarmFlag not in (0, 1):
             raise _bad_value("AlarmType must be 1 to 4 and AlarmFlag 0 or 1")
-        yield self._device(Account, LoginSession, DevID, ChannelNo)
+        yield self._device(Account, LoginSession, DevID, ChannelNo, control=True)
         yield self._core("SetAlarmSwitch", self.core.devices.set_alarm_switch(DevID, ChannelNo, AlarmType,
                                                                               AlarmFlag, DIDONo))
         return OK
 
     @defer.inlineCallbacks
     def SetCameraAlias(self, client_ip, Account, LoginSession, DevID, ChannelNo, NewName):
-        yield self._device(Account, LoginSession, DevID)
+        yield self._device(Account, LoginSession, DevID, control=True)
         yield self._core("SetCameraAlias", self.core.devices.rename_channel(DevID, ChannelNo, NewName))
         return OK
 

@@ -20,13 +20,17 @@ class Store:
         from .bindings import Bindings
         from .devices import DeviceStore
         from .firmware import FirmwareStore
+        from .fleet import Fleet
         from .links import LinkStore
+        from .operators import ApiTokens, Operators
         from .outbox import OutboxStore
         from .relay import RelayStore
         from .secrets import SecretStore
         from .sessions import Sessions
         from .sms_requests import SmsRequests
+        from .stats import Stats
         from .tokens import TokenStore
+        from .user_admin import UserAdmin
         from .users import Users
 
         self.db = db
@@ -42,4 +46,9 @@ class Store:
         self.alarms = AlarmStore(db)
         self.firmware = FirmwareStore(db)
         self.secrets = SecretStore(db)
+        self.operators = Operators(db)
+        self.api_tokens = ApiTokens(db)
+        self.fleet = Fleet(db)
+        self.user_admin = UserAdmin(db)
+        self.stats = Stats(db)
         self.outbox = OutboxStore(db)

@@ -11,16 +11,21 @@ slow.
 from __future__ import annotations
 
 from .fakes.alarms import FakeAlarms
+from .fakes.api_tokens import FakeApiTokens
 from .fakes.bindings import FakeBindings
 from .fakes.devices import FakeDevices
 from .fakes.firmware import FakeFirmware
+from .fakes.fleet import FakeFleet
 from .fakes.links import FakeLinks
+from .fakes.operators import FakeOperators
 from .fakes.outbox import FakeOutbox
 from .fakes.relay import FakeRelay
 from .fakes.secrets import FakeSecrets
 from .fakes.sessions import FakeSessions
 from .fakes.sms_requests import FakeSmsRequests
+from .fakes.stats import FakeStats
 from .fakes.tokens import FakeTokens
+from .fakes.user_admin import FakeUserAdmin
 from .fakes.users import FakeUsers
 
 
@@ -41,4 +46,9 @@ class FakeStore:
         self.bindings = FakeBindings(self)
         self.sms_requests = FakeSmsRequests(self)
         self.secrets = FakeSecrets(self)
+        self.operators = FakeOperators(self)
+        self.api_tokens = FakeApiTokens(self)
+        self.fleet = FakeFleet(self)
+        self.user_admin = FakeUserAdmin(self)
+        self.stats = FakeStats(self)
         self.outbox = FakeOutbox(self)
