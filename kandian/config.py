@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 from psycopg2.extensions import parse_dsn
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import clientFromString, serverFromString
 
 
 class ConfigError(Exception):
@@ -255,26 +255,27 @@ class FtpSection:
     max_connections_per_address: int = _setting("16", count)
 
 
-def gateway(raw: str) -> str:
-    """An SMGP gateway as a Twisted client endpoint (``tcp:HOST:PORT``); empty: none."""
-    value = raw.strip()
-    if value and value.split(":", 1)[0] not in ("tcp", "ssl", "tls"):
-        raise ValueError("not a client endpoint such as tcp:HOST:PORT")
-    return value
+def ascii_text(width: int) -> Callable[[str], str]:
+    """ASCII of at most *width* characters (a fixed-width SMGP field)."""
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not value.isascii() or len(value) > width:
+            raise ValueError("at most %d ASCII characters" % width)
+        return value
+    return parse
 
 
 @attrs.frozen
 class SmsSection:
-    # the carrier's SMGP 3.0 gateway (ISMG); empty: no SMS is sent (GetSmsPassword answers 2)
-    gateway: str = _setting("", gateway)
-    account: str = _setting("", text)
-    password: str = _setting("", text, repr=False)
-    sp_number: str = _setting("", text)
-    service_id: str = _setting("", text)
-    window: int = _setting("16", positive_int)
-    rate: int = _setting("50", positive_int)
-    # alarm SMS: at most one per device per this many seconds (0: one per stored alarm)
-    alarm_sms_interval: int = _setting("300", count)
+    # the carrier's SMGP 3.0 gateway (ISMG), a client endpoint (tcp:HOST:PORT); empty: no gateway
+    gateway: str = _setting("", text)
+    account: str = _setting("", ascii_text(8))  # Login ClientID
+    password: str = _setting("", text, repr=False)  # the shared secret
+    sp_number: str = _setting("", ascii_text(21))  # SrcTermID of every message
+    service_id: str = _setting("", ascii_text(10))  # ServiceID of every message
+    window: int = _setting("16", positive_int)  # Submits unanswered at a time
+    rate: int = _setting("50", positive_int)  # Submits per second
+    alarm_sms_interval: int = _setting("300", count)  # at most one alarm SMS per device per this many s (0: no limit)
     # how long a signed alarm-page link stays valid, seconds
     alarm_link_ttl: int = _setting("604800", positive_int)
     # the outbox: a message not submitted within validity seconds ends expired;
@@ -315,8 +316,8 @@ class Config:
     admin: AdminSection = attrs.field(factory=AdminSection)
     ftp: FtpSection = attrs.field(factory=FtpSection)
     throttle: ThrottleSection = attrs.field(factory=ThrottleSection)
-    sms: SmsSection = attrs.field(factory=SmsSection)
     portal: PortalSection = attrs.field(factory=PortalSection)
+    sms: SmsSection = attrs.field(factory=SmsSection)
 
     def listeners(self) -> dict[str, str]:
         """Listener name (the config section) → endpoint description (an empty one is off)."""
@@ -345,7 +346,7 @@ SECTIONS: dict[str, type] = {
     "platform": PlatformSection, "database": DatabaseSection,
     "device": DeviceSection, "register": RegisterSection, "mcu": McuSection,
     "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection,
-    "throttle": ThrottleSection, "sms": SmsSection, "portal": PortalSection,
+    "throttle": ThrottleSection, "portal": PortalSection, "sms": SmsSection,
 }
 
 
@@ -379,7 +380,25 @@ def parse(text_: str, path: str = "<string>", reactor: Any = None) -> Config:
         sections[name] = cls(**values)
     config = Config(path=path, **sections)
     _check_endpoints(config, reactor)
+    _check_sms(config, reactor)
     return config
+
+
+def _check_sms(config: Config, reactor: Any) -> None:
+    """A gateway must be a client endpoint string and come with an account."""
+    gateway = config.sms.gateway
+    if not gateway:
+        return
+    if reactor is None:
+        from twisted.internet import reactor as global_reactor
+        reactor = global_reactor
+    try:
+        clientFromString(reactor, gateway)
+    except Exception as e:
+        reason = " ".join(str(e).split()) or e.__class__.__name__
+        raise ConfigError("%s: [sms] gateway = %r: bad endpoint: %s" % (config.path, gateway, reason)) from None
+    if not config.sms.account:
+        raise ConfigError("%s: [sms] account is required when gateway is set" % (config.path,))
 
 
 def _check_endpoints(config: Config, reactor: Any) -> None:
@@ -403,14 +422,6 @@ def _check_endpoints(config: Config, reactor: Any) -> None:
             raise ConfigError("%s: [%s] listen = %r: same endpoint as [%s]"
                               % (config.path, name, description, seen[description]))
         seen[description] = name
-    if config.sms.gateway:
-        from twisted.internet.endpoints import clientFromString
-        try:
-            clientFromString(reactor, config.sms.gateway)
-        except Exception as e:
-            reason = " ".join(str(e).split()) or e.__class__.__name__
-            raise ConfigError("%s: [sms] gateway = %r: bad endpoint: %s"
-                              % (config.path, config.sms.gateway, reason)) from None
 
 
 def load(path: str | None, reactor: Any = None) -> Config:

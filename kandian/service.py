@@ -21,7 +21,7 @@ from collections.abc import Callable
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import defer, task
-from twisted.internet.endpoints import clientFromString, serverFromString
+from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.protocols import policies
 
@@ -205,6 +205,7 @@ class Platform:
         self.sms = self.outbox if sms.gateway else LoggingSmsSender()
         self.core = self._core(config, reactor, clock)
         self.sms_sender = self._sms_sender() if sms.gateway else None
+        self.sms_client = self.sms_sender.client if self.sms_sender is not None else None
         self.probe = self.core.devices.probe
         self.stats_job = StatsJob(self.store, clock, zone=config.platform.timezone.key,
                                   interval=config.portal.stats_interval, keep=config.portal.stats_keep_days * 86400.0)
@@ -291,9 +292,8 @@ class Platform:
         from .sms.smgp import STATUS
 
         c = self.config.sms
-        client = SmgpClient(self.reactor, self.reactor, clientFromString(self.reactor, c.gateway),
-                            account=c.account, password=c.password, sp_number=c.sp_number, service_id=c.service_id,
-                            window=c.window, rate=c.rate,
+        client = SmgpClient(self.reactor, self.reactor, c.gateway, account=c.account, password=c.password,
+                            sp_number=c.sp_number, service_id=c.service_id, window=c.window, rate=c.rate,
                             on_report=lambda msg_id, stat, err: sender.report(msg_id, stat, err))
         sender = OutboxSender(self.outbox, client, self.clock, capacity=2 * c.window, status_words=STATUS.get)
         return sender

@@ -101,3 +101,29 @@ class ErrorTests(unittest.SynchronousTestCase):
 
     def test_not_ini(self):
         self.assertOneLine("listen = tcp:1\n", "not a valid INI file")
+
+
+class SmsSectionTests(unittest.SynchronousTestCase):
+    def test_defaults(self):
+        sms = config.load(None, MemoryReactor()).sms
+        self.assertEqual((sms.gateway, sms.window, sms.rate, sms.alarm_sms_interval), ("", 16, 50, 300))
+
+    def test_gateway(self):
+        c = config.parse("[sms]\ngateway = tcp:10.0.0.5:8890\naccount = sp0001\npassword = s3cret\n"
+                         "sp_number = 106590001\nservice_id = KANDIAN\nwindow = 8\nrate = 200\n",
+                         "k.ini", MemoryReactor())
+        self.assertEqual((c.sms.gateway, c.sms.account, c.sms.window, c.sms.rate),
+                         ("tcp:10.0.0.5:8890", "sp0001", 8, 200))
+        self.assertNotIn("s3cret", repr(c))
+
+    def test_errors(self):
+        for text, fragment in [
+            ("[sms]\ngateway = nonsense:1\naccount = a\n", "[sms] gateway = 'nonsense:1': bad endpoint"),
+            ("[sms]\ngateway = tcp:10.0.0.5:8890\n", "[sms] account is required"),
+            ("[sms]\naccount = sp00000001\n", "at most 8 ASCII characters"),
+            ("[sms]\nsp_number = 一〇六\n", "at most 21 ASCII characters"),
+            ("[sms]\nwindow = 0\n", "must be greater than 0"),
+        ]:
+            with self.assertRaises(ConfigError) as cm:
+                config.parse(text, "site.ini", MemoryReactor())
+            self.assertIn(fragment, str(cm.exception))

@@ -21,7 +21,7 @@ class SmsCommandTests(DatabaseTestCase):
         self.bare = write_config(self.mktemp(), self.mktemp(), dsn=self.dsn)
         self.config = write_config(self.mktemp(), self.mktemp(), dsn=self.dsn)
         with open(self.config, "a") as f:
-            f.write("[sms]\ngateway = tcp:127.0.0.1:9\n")
+            f.write("[sms]\ngateway = tcp:127.0.0.1:9\naccount = sp0001\n")
 
     @defer.inlineCallbacks
     def test_user_set_alarm_sms(self):

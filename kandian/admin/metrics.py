@@ -82,6 +82,9 @@ class PlatformCollector:
             yield _counter("kandian_portal_logins", "Portal and REST API logins, by outcome", ["outcome"],
                            {("ok",): auth.logins, ("failed",): auth.failures})
         yield from _listener_metrics(p)
+        sms = getattr(p, "sms_client", None)
+        if sms is not None:
+            yield from sms_metrics(sms)
         yield from _sms_metrics(p)
         db = p.db
         pool = GaugeMetricFamily("kandian_db_pool_connections", "Database pool connections", labels=["state"])
@@ -123,27 +126,48 @@ def _listener_metrics(p):
                                 value=p.open_files)
 
 
+def sms_metrics(client):
+    """The SMGP client's counters (kandian.sms.client.SmgpStats)."""
+    stats = client.stats
+    yield GaugeMetricFamily("kandian_sms_gateway_connected", "1 while logged in to the SMGP gateway",
+                            value=int(client.connected))
+    yield GaugeMetricFamily("kandian_sms_queued", "Message parts waiting for the window or the rate",
+                            value=client.queued)
+    yield CounterMetricFamily("kandian_sms_connects", "Connection attempts to the SMGP gateway", value=stats.connects)
+    yield _counter("kandian_sms_logins", "Login answers of the SMGP gateway, by Status (timeout: none)",
+                   ["status"], {(str(k),): v for k, v in stats.logins.items()})
+    yield CounterMetricFamily("kandian_sms_submits", "Submit PDUs sent", value=stats.submitted)
+    yield _counter("kandian_sms_submit_responses", "Submit_Resp received, by Status", ["status"],
+                   {(str(k),): v for k, v in stats.submit_status.items()})
+    yield CounterMetricFamily("kandian_sms_submit_timeouts", "Submits the gateway did not answer in time",
+                              value=stats.submit_timeouts)
+    yield _counter("kandian_sms_reports", "Status reports received, by stat", ["stat"],
+                   {(k,): v for k, v in stats.reports.items()})
+    yield CounterMetricFamily("kandian_sms_report_failures", "Status reports whose handling failed (redelivery asked)",
+                              value=stats.report_failures)
+    yield _counter("kandian_sms_bad_input", "Bad input from the SMGP gateway, by reason", ["reason"],
+                   {(k,): v for k, v in stats.bad_input.items()})
+    yield _counter("kandian_sms_links_closed", "Links to the SMGP gateway kandian closed, by why", ["why"],
+                   {(k,): v for k, v in stats.links_closed.items()})
+
+
 def _sms_metrics(p):
     """The SMS outbox (kandian.core.outbox), its sender (kandian.sms.sender), alarm SMS and alarm pages."""
     outbox = getattr(p, "outbox", None)
     if outbox is None:
         return
-    yield _counter("kandian_sms_queued", "SMS committed to the outbox by this node, by kind", ["kind"],
+    yield _counter("kandian_sms_outbox_queued", "SMS committed to the outbox by this node, by kind", ["kind"],
                    {(k,): v for k, v in outbox.queued.items()})
-    yield _counter("kandian_sms_outcomes", "SMS attempts' outcomes recorded by this node (submitted, retry,"
+    yield _counter("kandian_sms_outbox_outcomes", "SMS attempts' outcomes recorded by this node (submitted, retry,"
                    " failed, expired)", ["outcome"], {(k,): v for k, v in outbox.outcomes.items()})
-    yield _counter("kandian_sms_reports", "SMS status reports received, by Stat", ["stat"],
-                   {(k,): v for k, v in outbox.reports.items()})
-    yield GaugeMetricFamily("kandian_sms_unrecorded", "SMS outcomes and reports waiting to be stored",
+    yield GaugeMetricFamily("kandian_sms_outbox_unrecorded", "SMS outcomes and reports waiting to be stored",
                             value=outbox.unrecorded)
     sender = getattr(p, "sms_sender", None)
     if sender is not None:
-        yield GaugeMetricFamily("kandian_sms_gateway_connected", "1 while logged in to the SMS gateway",
-                                value=1 if sender.client.connected else 0)
-        yield GaugeMetricFamily("kandian_sms_in_flight", "SMS submitted and not yet answered",
+        yield GaugeMetricFamily("kandian_sms_outbox_in_flight", "SMS handed to the gateway client, not yet answered",
                                 value=sender.stats.in_flight)
-        yield _counter("kandian_sms_refused", "Submits not acknowledged, by what the outbox did and the cause"
-                       " (a Status code, unavailable, error)", ["outcome", "cause"],
+        yield _counter("kandian_sms_outbox_refused", "Submits not acknowledged, by what the outbox did and the"
+                       " cause (a Status code, unavailable, unsendable, error)", ["outcome", "cause"],
                        dict(sender.stats.outcomes))
     alarm_sms = getattr(p.core, "alarm_sms", None)
     if alarm_sms is not None:

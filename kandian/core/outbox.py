@@ -154,7 +154,6 @@ class Outbox:
         # counters for /metrics
         self.queued: collections.Counter = collections.Counter()  # by kind
         self.outcomes: collections.Counter = collections.Counter()  # submitted, retry, failed, expired
-        self.reports: collections.Counter = collections.Counter()  # by Stat
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -246,9 +245,7 @@ class Outbox:
 
     def reported(self, msg_id: str, stat: str, err: str) -> defer.Deferred:
         """A status report; fires once stored (then the gateway may be answered)."""
-        stat = printable(stat, 10) or "UNKNOWN"
-        self.reports[stat] += 1
-        return self._reports.add((printable(msg_id), stat, printable(err, 10)))
+        return self._reports.add((printable(msg_id), printable(stat, 10) or "UNKNOWN", printable(err, 10)))
 
     @property
     def unrecorded(self) -> int:

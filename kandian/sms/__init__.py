@@ -1,13 +1,19 @@
-"""Sending SMS (§8.1 GetSmsPassword, later alarm notifications).
+"""Sending SMS (§2.6; §8.1 GetSmsPassword, §7.5.34 alarms, §4.17 DevKeys).
 
-Implementations of :class:`kandian.core.interfaces.ISmsSender`.  Its
-``delivers`` says whether a message reaches the phone at all: the core
-replaces a password only through a sender that delivers, since a password
-nobody receives locks the account's owner out.  :class:`LoggingSmsSender` is
-the sender while no gateway is configured (until the carrier's SMGP 3.0
-gateway client lands): it delivers nothing, and what it is asked to send goes
-to the log with the digits of a password masked, since secrets are never
-logged.
+* :mod:`kandian.sms.smgp` — the SMGP 3.0 codec (sans-IO);
+* :mod:`kandian.sms.client` — :class:`~kandian.sms.client.SmgpClient`, the
+  connection to the carrier's gateway (login, window, rate, reports);
+* :mod:`kandian.sms.errors` — what a failed submit means;
+* :mod:`kandian.sms.sender` — the durable outbox's sender over the client,
+  and :mod:`kandian.sms.outcomes`, what each answer does to a message.
+
+Implementations of :class:`kandian.core.interfaces.ISmsSender` live here
+too.  Its ``delivers`` says whether a message reaches the phone at all: the
+core replaces a password only through a sender that delivers, since a
+password nobody receives locks the account's owner out.
+:class:`LoggingSmsSender` is the sender while no gateway is configured: it
+delivers nothing, and what it is asked to send goes to the log with the
+digits of a password masked, since secrets are never logged.
 """
 
 from __future__ import annotations

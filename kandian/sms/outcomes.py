@@ -14,11 +14,11 @@ twice.  Any other failure is the client's bug: logged, and tried again.
 
 from __future__ import annotations
 
-from .errors import GatewayUnavailable, SmgpRejected
+from .errors import TRANSIENT_STATUS, GatewayUnavailable, SmgpRejected
 
 RETRY, FAILED, EXPIRED = "retry", "failed", "expired"
 
-STATUS_OUTCOMES = {1: RETRY, 2: RETRY, 74: RETRY, 75: RETRY, 37: EXPIRED}
+STATUS_OUTCOMES = {**dict.fromkeys(TRANSIENT_STATUS, RETRY), 37: EXPIRED}
 
 
 def outcome(error: BaseException, words=None) -> tuple[str, str]:
