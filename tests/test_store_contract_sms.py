@@ -248,3 +248,11 @@ class ConcurrentClaimTests(DatabaseTestCase):
         yield defer.gatherResults(writes)
         rows = yield self.db.runQuery("SELECT status, count(*) FROM sms_outbox GROUP BY 1")
         self.assertEqual(rows, [("delivered", 200)])
+
+    @defer.inlineCallbacks
+    def test_concurrent_messages_limited_per_device_queue_one(self):
+        store = Store(self.db)
+        queued = yield defer.gatherResults([
+            store.outbox.queue(A, "m%d" % n, "alarm", self.now + n * 0.001, self.now + 60, dev_id=CAM, once_per=300)
+            for n in range(40)])
+        self.assertEqual(len([q for q in queued if q is not None]), 1)

@@ -118,20 +118,17 @@ class OutboxStore:
                   " to_timestamp(%s), to_timestamp(%s), to_timestamp(%s)")
         values = (mobile, body, display, kind, dev_id, alarm_id, now, valid_until, now, now)
         if once_per is None:
-            return self.db.runQuery(insert + " RETURNING message_id", values).addCallback(lambda rows: rows[0][0])
-
-        @defer.inlineCallbacks
-        def interaction(cursor):
-            # serialises the check and the insert across senders and nodes
-            yield cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("sms:%s:%s" % (kind, dev_id),))
-            yield cursor.execute(
-                insert + " WHERE NOT EXISTS (SELECT 1 FROM sms_outbox WHERE dev_id = %s AND kind = %s"
-                " AND created_at > to_timestamp(%s) - make_interval(secs => %s)) RETURNING message_id",
-                values + (dev_id, kind, now, once_per))
-            row = cursor.fetchone()
-            return row[0] if row else None
-
-        return self.db.runInteraction(interaction)
+            query = insert + " RETURNING message_id"
+        else:
+            # one statement: a concurrent one for the device waits on the slot's
+            # row and then finds it taken (ON CONFLICT re-reads the row)
+            query = ("WITH slot AS (INSERT INTO sms_device_slot (dev_id, kind, last_at)"
+                     " VALUES (%s, %s, to_timestamp(%s)) ON CONFLICT (dev_id, kind) DO UPDATE"
+                     " SET last_at = EXCLUDED.last_at"
+                     " WHERE sms_device_slot.last_at <= EXCLUDED.last_at - make_interval(secs => %s) RETURNING 1) "
+                     + insert + " FROM slot RETURNING message_id")
+            values = (dev_id, kind, now, once_per) + values
+        return self.db.runQuery(query, values).addCallback(lambda rows: rows[0][0] if rows else None)
 
     # -- sending
 

@@ -28,9 +28,12 @@ class FakeOutbox:
 
     def queue(self, mobile, body, kind, now, valid_until, *, display=None, dev_id=None, alarm_id=None,
               once_per=None):
-        if once_per is not None and any(m["dev_id"] == dev_id and m["kind"] == kind
-                                        and m["created_at"] > now - once_per for m in self.messages.values()):
-            return defer.succeed(None)
+        if once_per is not None:
+            slots = self.tables.setdefault("sms_device_slot", {})
+            last = slots.get((dev_id, kind))
+            if last is not None and last > now - once_per:
+                return defer.succeed(None)
+            slots[dev_id, kind] = now
         message_id = next(self._ids)
         self.messages[message_id] = dict(
             message_id=message_id, mobile=mobile, body=body, display=display, kind=kind, dev_id=dev_id,

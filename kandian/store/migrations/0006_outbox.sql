@@ -32,7 +32,15 @@ CREATE INDEX sms_outbox_due ON sms_outbox (next_attempt_at, message_id) WHERE st
 CREATE INDEX sms_outbox_claimed ON sms_outbox (claimed_by, claimed_until) WHERE status = 'sending';
 CREATE INDEX sms_outbox_by_status ON sms_outbox (status, message_id DESC);
 CREATE INDEX sms_outbox_finished ON sms_outbox (finished_at) WHERE finished_at IS NOT NULL;
-CREATE INDEX sms_outbox_alarms_of_device ON sms_outbox (dev_id, created_at DESC) WHERE kind = 'alarm';
+
+-- When a device last had a message of a kind that is limited per device
+-- (alarm SMS: [sms] alarm_sms_interval; DevKeys: once a minute).
+CREATE TABLE sms_device_slot (
+    dev_id  text NOT NULL,
+    kind    text NOT NULL,
+    last_at timestamptz NOT NULL,
+    PRIMARY KEY (dev_id, kind)
+);
 
 -- One row per part the gateway acknowledged: its MsgID (Submit_Resp) is what
 -- a status report (Deliver with IsReport 1) names.
