@@ -36,7 +36,10 @@ from .core.bindings import Bindings
 from .core.commands import Commands
 from .core.credentials import PasswordChecker
 from .core.devices import Devices, OfflineBatcher, SeenBatcher
+from .core.files import Files, Layout
 from .core.fleet import Fleet
+from .core.group import GroupLink
+from .core.grouprole import GroupRole
 from .core.keys import Keys
 from .core.notify import AlarmLinks, AlarmSms, DevKeySms
 from .core.outbox import Outbox
@@ -49,7 +52,9 @@ from .device.reachability import UpnpProbe
 from .device.registry import LinkRegistry
 from .device.router import LocalRouter
 from .dialpolicy import DialPolicy
-from .group import ConfiguredGroupPlatform
+from .ftp.server import FtpStats
+from .group.client import GroupClient, GroupStats, NoGroupPlatform
+from .grouprole.resource import GroupRoleStats
 from .portal.api import ApiStats
 from .rtsp.relay import RelayStats
 from .sms import LoggingSmsSender
@@ -164,6 +169,15 @@ def _unbound(name: str) -> int | None:
     return None
 
 
+def _no_firmware(dev_id: str):
+    """Until the firmware catalogue assigns images: no device has one to fetch."""
+    return None
+
+
+def _ignored(*args) -> None:
+    return None
+
+
 class Platform:
     """What the listeners are built from: the store, the core over it, and the
     interfaces' factories over the core (``factories``, one per configured
@@ -192,6 +206,7 @@ class Platform:
         # the core
         self.link_stats = LinkStats()
         self.relay_stats = RelayStats()
+        self.ftp_stats = FtpStats()
         self.portal_stats = ApiStats()
         self.links = LinkRegistry()
         self.router = LocalRouter(self.links)
@@ -203,9 +218,14 @@ class Platform:
                              validity=sms.validity, retry_delay=sms.retry_delay, retry_max_delay=sms.retry_max_delay,
                              keep=sms.keep_days * 86400.0)
         self.sms = self.outbox if sms.gateway else LoggingSmsSender()
+        self.layout = Layout(config.files_root)
+        self.group_stats = GroupStats()
+        self.group_platform = self._group_platform(config, reactor)
         self.core = self._core(config, reactor, clock)
         self.sms_sender = self._sms_sender() if sms.gateway else None
         self.sms_client = self.sms_sender.client if self.sms_sender is not None else None
+        # what the FTP realm asks of the firmware catalogue and the device logs (kandian.ftp.realm)
+        self.firmware_hooks = dict(firmware_for=_no_firmware, firmware_downloaded=_ignored, log_stored=_ignored)
         self.probe = self.core.devices.probe
         self.stats_job = StatsJob(self.store, clock, zone=config.platform.timezone.key,
                                   interval=config.portal.stats_interval, keep=config.portal.stats_keep_days * 86400.0)
@@ -217,6 +237,8 @@ class Platform:
         listeners = config.listeners()
         self.soap = self._soap() if "mcu" in listeners else None
         self.relay_authorizer = self._relay_authorizer() if "rtsp" in listeners else None
+        self.group_role_stats = GroupRoleStats()
+        self.group_soap = self._group_soap() if "group_role" in listeners else None
         self.alarm_pages = self._alarm_pages() if "portal" in listeners else None
         builders = builders if builders is not None else default_factories()
         self.factories: dict[str, object] = {name: builders[name](self) for name in listeners}
@@ -243,11 +265,16 @@ class Platform:
             self.store, clock, passwords=PasswordChecker(clock), throttle=accounts_throttle, sms=self.sms,
             online=self.router.online, session_timeout=mcu.session_timeout,
             version_floors={"A": mcu.min_version_android, "I": mcu.min_version_ios, "W": mcu.min_version_windows},
-            sms_interval=mcu.sms_interval, sms_daily_limit=mcu.sms_daily_limit)
+            sms_interval=mcu.sms_interval, sms_daily_limit=mcu.sms_daily_limit,
+            tell_group=self.group_platform.configured)
         bindings = Bindings(
-            self.store, clock, throttle=accounts_throttle, group=ConfiguredGroupPlatform(mcu.group_platform),
+            self.store, clock, throttle=accounts_throttle, group=self.group_platform,
             session_timeout=mcu.session_timeout, online=self.router.online, reset=devices.reset_default)
         keys = Keys(self.store.secrets)
+        f = config.ftp
+        files = Files(self.store, keys, clock, self.layout, address=lambda: config.register.ftp_address or (
+            config.platform.public_host, config.port_of("ftp") or self.bound_port("ftp")), throttle=throttle(),
+            max_file_size=f.max_file_size, quota=f.device_quota or 2**63 - 1, timezone=config.platform.timezone)
         # the portal and REST API: its logins count failures in their own throttle
         access = Access(self.store)
         portal_passwords = PasswordChecker(clock)
@@ -255,17 +282,16 @@ class Platform:
                            ttl=config.portal.token_ttl)
 
         def ftp_access(dev_id: str):
-            # account DevID, the password derived for it (PRODUCT.md "FTP")
-            return defer.succeed((config.platform.public_host, config.port_of("ftp") or self.bound_port("ftp") or 0,
-                                  dev_id, keys.ftp_password(dev_id)))
+            # the device's own FTP account (PRODUCT.md "FTP"), for UPGRADE_REQ and LOG_UPLOAD_REQ
+            return files.credentials(dev_id).addCallback(lambda c: (c.ip, c.port, c.account, c.password))
 
         links = AlarmLinks(keys, clock, portal=self.portal_url, ttl=config.sms.alarm_link_ttl)
         alarm_sms = AlarmSms(self.store, self.outbox, links, clock, timezone=config.platform.timezone,
                              interval=config.sms.alarm_sms_interval)
-        alarms = Alarms(self.store, clock, [alarm_sms])
+        alarms = Alarms(self.store, clock, [alarm_sms], layout=self.layout)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
-                    alarms=alarms, keys=keys, outbox=self.outbox, alarm_links=links, alarm_sms=alarm_sms,
-                    devkeys=DevKeySms(self.store, self.outbox),
+                    alarms=alarms, keys=keys, files=files, outbox=self.outbox, alarm_links=links,
+                    alarm_sms=alarm_sms, devkeys=DevKeySms(self.store, self.outbox),
                     operators=Operators(self.store), api_auth=api_auth, access=access,
                     fleet=Fleet(self.store, clock, access=access, devices=devices, bindings=bindings,
                                 alarms=alarms),
@@ -273,7 +299,28 @@ class Platform:
                                          passwords=portal_passwords),
                     commands=Commands(devices, access, ftp_access=ftp_access),
                     statistics=Statistics(self.store, clock, zone=config.platform.timezone,
-                                          online_count=lambda: len(self.links)))
+                                          online_count=lambda: len(self.links)),
+                    group=self._group_link(config, clock),
+                    group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()))
+
+    def _group_platform(self, config: Config, reactor):
+        """§6: the group platform's client (its timeouts on the reactor), or none."""
+        g = config.group
+        if not g.url:
+            return NoGroupPlatform()
+        return GroupClient(reactor, g.url, province_no=g.province_no, cms_no=g.cms_no, cms_password=g.cms_password,
+                           timeout=g.timeout, stats=self.group_stats)
+
+    def _group_link(self, config: Config, clock) -> GroupLink:
+        g, host = config.group, config.platform.public_host
+
+        def url(name: str, path: str) -> str:
+            return "http://%s:%s%s" % (host, config.port_of(name) or self.bound_port(name), path)
+
+        return GroupLink(self.store, clock, self.group_platform,
+                         mcu_url=lambda: g.mcu_url or url("mcu", "/mcu"),
+                         dev_url=lambda: g.dev_url or url("register", "/register"),
+                         report_interval=g.report_interval, retry_first=g.retry_first, retry_max=g.retry_max)
 
     def portal_url(self) -> str | None:
         """The portal's base URL as phones reach it (alarm links), None while it has none."""
@@ -302,7 +349,7 @@ class Platform:
         """``/alarm/…`` on the portal: the signed alarm pages the alarm SMS link to."""
         from .portal.alarm_page import AlarmPages
 
-        return AlarmPages(self.core.alarms, self.core.alarm_links, no_picture, self.clock,
+        return AlarmPages(self.core.alarms, self.core.alarm_links, self.core.alarms.picture, self.clock,
                           self.config.platform.timezone)
 
     def _soap(self):
@@ -312,10 +359,17 @@ class Platform:
         from .mcu.soap import SoapResource
 
         config = self.config
-        handlers = McuHandlers(core=self.core, clock=self.clock, config=config,
-                               ftp_port=functools.partial(self.bound_port, "ftp"))
+        handlers = McuHandlers(core=self.core, clock=self.clock, config=config)
         return SoapResource(application(handlers), lambda: "http://%s:%s/mcu" % (
             config.platform.public_host, config.port_of("mcu") or self.bound_port("mcu")))
+
+    def _group_soap(self):
+        """§9 at ``/group`` of the ``[group_role]`` listener, over the core's group role."""
+        from .grouprole import soap
+
+        config = self.config
+        return soap.resource(self.core.group_role, lambda: "http://%s:%s/group" % (
+            config.platform.public_host, config.port_of("group_role") or self.bound_port("group_role")))
 
     def _relay_authorizer(self):
         from .rtsp.authorize import PlatformAuthorizer
@@ -324,6 +378,7 @@ class Platform:
 
     @defer.inlineCallbacks
     def start(self):
+        self.layout.prepare()
         yield self.core.keys.load()
         yield self.core.devices.all_offline()
         if self.sms_sender is not None:
@@ -332,6 +387,7 @@ class Platform:
         self.offline.start()
         self._purge.start(600, now=False)
         self.stats_job.startService()
+        yield self.core.group.start()
 
     @defer.inlineCallbacks
     def stop(self):
@@ -342,6 +398,7 @@ class Platform:
             self.stats_job.stopService()
         if self.sms_sender is not None and self.sms_sender.running:
             yield self.sms_sender.stopService()
+        yield self.core.group.stop()
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
@@ -358,14 +415,9 @@ class Platform:
             lambda f: log_failure(log, "could not purge expired tokens", f))
 
 
-def no_picture(alarm_id: int) -> defer.Deferred:
-    """Pictures of alarms arrive over FTP; until that is wired, none has one."""
-    return defer.succeed(None)
-
-
 def default_factories() -> dict[str, Callable[[Platform], object]]:
     """Listener name → builder of its protocol factory, from the built platform."""
-    from . import unavailable, web
+    from . import web
     from .admin import web as admin_web
     from .register.resource import Addresses, Register, root
 
@@ -382,9 +434,8 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
                                  stats=p.link_stats)
 
     def register(p: Platform):
-        addresses = Addresses(p.config, link_port=functools.partial(p.bound_port, "device"),
-                              ftp_port=functools.partial(p.bound_port, "ftp"))
-        return web.site(root(Register(p.core.devices, addresses, p.clock, p.config.platform.timezone,
+        addresses = Addresses(p.config, link_port=functools.partial(p.bound_port, "device"))
+        return web.site(root(Register(p.core.devices, p.core.files, addresses, p.clock, p.config.platform.timezone,
                                       p.config.register.auto_provision)), **http(p, "register"))
 
     def mcu(p: Platform):
@@ -393,6 +444,16 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         top = web_resource.Resource()
         top.putChild(b"mcu", p.soap)
         return web.site(top, max_body=256 * 1024, **http(p, "mcu"))
+
+    def ftp(p: Platform):
+        from .ftp import factory
+
+        c = p.config.ftp
+        return factory(p.core.files, p.layout, reactor=p.reactor, clock=p.clock, timezone=p.config.platform.timezone,
+                       public_host=p.config.platform.public_host, passive_ports=c.passive_ports,
+                       idle_timeout=c.idle_timeout, data_timeout=c.data_timeout,
+                       max_sessions=c.max_connections_per_device, fsync=p.config.files.fsync, stats=p.ftp_stats,
+                       **p.firmware_hooks)
 
     def portal(p: Platform):
         from . import portal as portal_web
@@ -409,13 +470,21 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
                             stats=p.relay_stats,
                             request_timeout=c.request_timeout)
 
+    def group_role(p: Platform):
+        from .grouprole.resource import root as group_root
+
+        c = p.config.group_role
+        return web.site(group_root(p.core.group_role, p.group_role_stats, p.group_soap, c.stun_address,
+                                   c.backup_stun_address), **http(p, "group_role"))
+
     return {
+        "group_role": group_role,
         "device": device,
         "register": register,
         "mcu": mcu,
         "rtsp": rtsp,
         "admin": lambda p: admin_web.site(p.db, p.reactor, p, **http(p, "admin")),
-        "ftp": lambda p: unavailable.ftp(),
+        "ftp": ftp,
         "portal": portal,
     }
 

@@ -245,3 +245,32 @@ sms_texts = st.text(st.one_of(
     st.characters(min_codepoint=0x1F300, max_codepoint=0x1F64F),
     st.characters(blacklist_categories=("Cs",)),
 ), max_size=700)
+# -- FTP paths and file names (kandian.ftp.paths, kandian.core.files)
+
+DEV_IDS = st.sampled_from(["81100000001", "81100000002", "81299999999"])
+_picture_times = st.integers(min_value=946_684_800, max_value=4_102_444_799)  # 2000 … 2099
+picture_extensions = st.sampled_from(["jpg", "JPG", "jpeg", "JPEG", "Jpg"])
+
+
+@st.composite
+def picture_names(draw, dev_ids=DEV_IDS):
+    """(name, dev_id, channel, POSIX time) of a §7.5.27 picture name in Asia/Shanghai."""
+    from zoneinfo import ZoneInfo
+
+    from kandian.core.files import format_picture_name
+
+    dev_id, channel, when = draw(dev_ids), draw(st.integers(0, 999)), draw(_picture_times)
+    return (format_picture_name(dev_id, channel, when, ZoneInfo("Asia/Shanghai"), draw(picture_extensions)),
+            dev_id, channel, when)
+
+
+# one path segment: the view's own names, picture-like names, tricks, and anything
+path_segments = st.one_of(
+    st.sampled_from(["pictures", "logs", "firmware", ".", "..", "...", "", "fw.bin", "a.jpg", ".hidden",
+                     "x\x00y", "-rf", "81100000002", "81100000001"]),
+    picture_names().map(lambda p: p[0]),
+    st.text("abcXYZ019._-/\\:*?%~ ", max_size=12),
+    st.text(max_size=12),
+)
+ftp_paths = st.lists(path_segments, max_size=5).flatmap(
+    lambda parts: st.sampled_from(["/", ""]).map(lambda lead: lead + "/".join(parts)))

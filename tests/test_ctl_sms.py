@@ -36,7 +36,7 @@ class SmsCommandTests(DatabaseTestCase):
         self.assertEqual(rows, [(True,)])
         for args, expected in [
             (["user", "set", "13999999999", "--alarm-sms", "off"], (1, "kandianctl: no user 13999999999\n")),
-            (["user", "set", A], (1, "kandianctl: nothing to set (--alarm-sms on|off)\n")),
+            (["user", "set", A], (1, "kandianctl: nothing to set: give --max-devices N or --alarm-sms on|off\n")),
         ]:
             self.assertEqual((yield kandianctl(self.bare, *args)), expected)
         code, out = yield kandianctl(self.bare, "user", "set", A, "--alarm-sms", "maybe")

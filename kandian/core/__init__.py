@@ -4,11 +4,15 @@
 (:mod:`.accounts`), bindings (:mod:`.bindings`), play (:mod:`.play`: the §15
 routes, the play-URL format, tokens, relay authorization), devices
 (:mod:`.devices`: typed commands through an ``IDeviceRouter``, the device
-login), alarms (:mod:`.alarms`) and the keys derived from the platform's
-secret (:mod:`.keys`: FTP passwords, signed URLs), SMS (:mod:`.outbox`, the
-durable outbox; :mod:`.notify`, alarm and DevKey messages), and for the portal and
-REST API (:mod:`.apiauth` tokens and operators, :mod:`.access`, :mod:`.fleet`,
-:mod:`.useradmin`, :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
+login), alarms (:mod:`.alarms`), the keys derived from the platform's
+secret (:mod:`.keys`: FTP passwords, signed URLs), the files devices
+upload and fetch (:mod:`.files`: FTP logins, quota, the layout under
+``[files] root``), the province's standing with its group platform
+(:mod:`.group`) and, on a node that is the group platform itself, that
+role (:mod:`.grouprole`), SMS (:mod:`.outbox`, the durable outbox;
+:mod:`.notify`, alarm and DevKey messages), and for the portal and REST API (:mod:`.apiauth`
+tokens and operators, :mod:`.access`, :mod:`.fleet`, :mod:`.useradmin`,
+:mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
 :mod:`kandian.core.errors`; it imports no listener, spyne, HTTP or wire code.
 See docs/architecture.md.
@@ -29,6 +33,7 @@ class Core:
     devices: object
     alarms: object
     keys: object
+    files: object
     # the portal and REST API (None where a tool builds a core without them)
     operators: object = None
     api_auth: object = None
@@ -37,6 +42,8 @@ class Core:
     user_admin: object = None
     commands: object = None
     statistics: object = None
+    group: object = None  # .group.GroupLink
+    group_role: object = None  # .grouprole.GroupRole
     outbox: object = None  # the SMS outbox (core.outbox.Outbox)
     alarm_links: object = None  # signed links to alarm pages (core.notify.AlarmLinks)
     alarm_sms: object = None  # the alarm notifier for SMS (core.notify.AlarmSms)

@@ -3,9 +3,18 @@
     kandianctl [--config F] migrate
     kandianctl [--config F] user add MOBILE --password P [--max-devices N]
     kandianctl [--config F] user list
+    kandianctl [--config F] user set MOBILE --max-devices N
+    kandianctl [--config F] user del MOBILE
     kandianctl [--config F] device add DEVID --key KEY [--type 1|2|3] [--model M] [--channels N]
     kandianctl [--config F] device list
+    kandianctl [--config F] device rotate-ftp DEVID
+    kandianctl [--config F] alarm list [--devid DEVID] [--limit N]
     kandianctl [--config F] operator add NAME --password P [--role admin|viewer]
+    kandianctl [--config F] group status|report|pending|retry [ID]|drop ID
+    kandianctl [--config F] province add CMSNO --province-no P --password PW [--mcu-url U] [--dev-url U]
+    kandianctl [--config F] province list
+    kandianctl [--config F] client set android|ios|windows --version V --url U
+    kandianctl [--config F] client list
     kandianctl [--config F] user set MOBILE --alarm-sms on|off
     kandianctl [--config F] device send-key DEVID
     kandianctl [--config F] sms list [--status S] [--limit N]
@@ -38,10 +47,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import devices, operators, schema, sms, users
+from . import alarms, devices, group, grouprole, operators, schema, sms, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices, operators, sms)
+GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 
@@ -59,8 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", "-c", default=None, help="INI configuration file (default: built-in defaults)")
     parser.add_argument("--verbose", "-v", action="store_true", help="log what the store does")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in GROUPS:
-        group.add_commands(commands)
+    for module in GROUPS:
+        module.add_commands(commands)
     return parser
 
 

@@ -25,7 +25,7 @@ from ..core.errors import DomainError
 from ..logs import peer_text
 from ..wiretime import format_time, parse_time
 from . import api
-from .results import OK, QUIET, fault_for, result_for
+from .results import OK, QUIET, UPGRADE, fault_for, result_for
 
 log = Logger()
 
@@ -54,14 +54,13 @@ class _QuietFault(Fault):
 
 
 class McuHandlers:
-    def __init__(self, *, core, clock, config, ftp_port=lambda: None):
+    def __init__(self, *, core, clock, config):
         """*core* is the platform's :class:`kandian.core.Core`."""
         self.core = core
         self.play = core.play
         self.passwords = core.accounts.passwords
         self.clock = clock
         self.config = config
-        self.ftp_port = ftp_port
 
     # -- dispatch
 
@@ -135,6 +134,16 @@ class McuHandlers:
         log.info("MCU login of {account} from {ip} ({version})", account=Account, ip=client_ip,
                  version=peer_text(Version))
         return OK, login.session, login.max_devices, _dev_list(login.devices)
+
+    def CheckClientUpgrade(self, client_ip, MobileTel, CmsUrl, CmsName, Version):
+        """§9.1: the group platform's current client of the caller's platform, if newer."""
+        if self.core.group is None:
+            return OK, None
+        try:
+            release = self.core.group.client_upgrade(Version)
+        except errors.BadValue as e:
+            raise _bad_value(str(e)) from None
+        return (OK, None) if release is None else (UPGRADE, release.url)
 
     @defer.inlineCallbacks
     def McuLogout(self, client_ip, Account, LoginSession):
@@ -231,12 +240,10 @@ class McuHandlers:
     @defer.inlineCallbacks
     def NotifyUpgrade(self, client_ip, Account, LoginSession, DevID):
         user_id, device = yield self._device(Account, LoginSession, DevID, control=True)
-        register = self.config.register
-        ftp = register.ftp_address or (self.config.platform.public_host,
-                                       self.config.port_of("ftp") or self.ftp_port() or 21)
+        ftp = yield self._core("NotifyUpgrade", self.core.files.credentials(DevID))
         yield self._core("NotifyUpgrade", self.core.devices.upgrade(
-            DevID, device.manufacturer_no, device.model, device.dev_ver, ftp,
-            register.ftp_account or "anonymous", register.ftp_password or "kandian"))
+            DevID, device.manufacturer_no, device.model, device.dev_ver, (ftp.ip, ftp.port), ftp.account,
+            ftp.password))
         return OK
 
     @defer.inlineCallbacks

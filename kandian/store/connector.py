@@ -19,8 +19,11 @@ class Store:
         from .alarms import AlarmStore
         from .bindings import Bindings
         from .devices import DeviceStore
+        from .files import FileStore
         from .firmware import FirmwareStore
         from .fleet import Fleet
+        from .group import GroupStore
+        from .grouprole import GroupRoleStore
         from .links import LinkStore
         from .operators import ApiTokens, Operators
         from .outbox import OutboxStore
@@ -46,9 +49,12 @@ class Store:
         self.alarms = AlarmStore(db)
         self.firmware = FirmwareStore(db)
         self.secrets = SecretStore(db)
+        self.files = FileStore(db)
         self.operators = Operators(db)
         self.api_tokens = ApiTokens(db)
         self.fleet = Fleet(db)
         self.user_admin = UserAdmin(db)
         self.stats = Stats(db)
+        self.group = GroupStore(db)
+        self.group_role = GroupRoleStore(db)
         self.outbox = OutboxStore(db)

@@ -14,8 +14,11 @@ from .fakes.alarms import FakeAlarms
 from .fakes.api_tokens import FakeApiTokens
 from .fakes.bindings import FakeBindings
 from .fakes.devices import FakeDevices
+from .fakes.files import FakeFiles
 from .fakes.firmware import FakeFirmware
 from .fakes.fleet import FakeFleet
+from .fakes.group import FakeGroup
+from .fakes.grouprole import FakeGroupRole
 from .fakes.links import FakeLinks
 from .fakes.operators import FakeOperators
 from .fakes.outbox import FakeOutbox
@@ -46,9 +49,12 @@ class FakeStore:
         self.bindings = FakeBindings(self)
         self.sms_requests = FakeSmsRequests(self)
         self.secrets = FakeSecrets(self)
+        self.files = FakeFiles(self)
         self.operators = FakeOperators(self)
         self.api_tokens = FakeApiTokens(self)
         self.fleet = FakeFleet(self)
         self.user_admin = FakeUserAdmin(self)
         self.stats = FakeStats(self)
+        self.group = FakeGroup(self)
+        self.group_role = FakeGroupRole(self)
         self.outbox = FakeOutbox(self)
