@@ -106,6 +106,7 @@ class Listener(StreamServerEndpointService):
         self.description = description
         self._raiseSynchronously = True
         self.port = None
+        self.port_number: int | None = None
         self._clock = clock
 
     def startService(self):
@@ -125,6 +126,8 @@ class Listener(StreamServerEndpointService):
 
     def _bound(self, port):
         self.port = port
+        # kept: a closed port can no longer say where it was bound
+        self.port_number = getattr(port.getHost(), "port", None)
         log.info("listener {name} bound on {address} ({description})", name=self.name,
                  address=_address(port), description=self.description)
         return port
@@ -564,7 +567,7 @@ class KandianService(service.MultiService):
         listener = self.listeners.get(name)
         if listener is None or listener.port is None:
             return None
-        return listener.port.getHost().port
+        return listener.port_number
 
     def _start_failed(self, failure):
         self.failure = failure.value

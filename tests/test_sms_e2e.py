@@ -10,11 +10,15 @@ restart tests run ``twistd kandian`` as a child process and SIGKILL it.
 from __future__ import annotations
 
 import collections
+import ftplib
+import io
+import os
 import re
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor, task, threads
 from twisted.web.client import Agent, readBody
 
+from kandian.core.files import format_picture_name
 from kandian.service import KandianService
 from kandian.sim.link import connect_device
 from kandian.sim.smgp import FakeIsmg
@@ -25,6 +29,7 @@ from kandian.store.service import connect
 from . import pg, procs
 from .mcu_helpers import Soap
 from .test_device_integration import eventually
+from .test_ftp_clients import JPEG
 from .test_outage import allow_connections, kill_backends
 from .test_register import NOW, service_config
 from .test_twistd import twistd, write_config
@@ -53,6 +58,7 @@ class SmsServiceTestCase(pg.DatabaseTestCase):
         self.ismg_port = yield self.ismg.listen(reactor)
         self.addCleanup(self.stop_ismg)
         self.store = Store(self.db)
+        self.files_root = os.path.abspath(self.mktemp())
         self.services = []
         self.service = yield self.start_service()
 
@@ -69,7 +75,8 @@ class SmsServiceTestCase(pg.DatabaseTestCase):
     @defer.inlineCallbacks
     def start_service(self, node: str = "127.0.0.1"):
         config = service_config(self.dsn, sms=sms_settings(self.ismg_port.getHost().port, self.sms_extra),
-                                platform="public_host = %s\n" % node)
+                                platform="public_host = %s\n" % node, ftp="passive_ports =\n",
+                                files="root = %s\n" % self.files_root)
         service = KandianService(config, reactor, clock=self.clock)
         service.startService()
         self.services.append(service)
@@ -139,17 +146,35 @@ class AlarmSmsTests(SmsServiceTestCase):
         url = re.search(r"http://\S+", text).group(0)
         self.assertTrue(url.startswith("http://127.0.0.1:%d/alarm/" % self.port("portal")), url)
         yield self.settled({"delivered": 1}, "the status report recorded")
+        response = yield Agent(reactor).request(b"GET", url.encode("ascii"))
+        page = yield readBody(response)
+        self.assertEqual(response.code, 200)
+        self.assertIn("前台".encode(), page)
+        self.assertIn(b"picture not yet received", page)
+        # the camera's picture arrives over FTP: the same link shows it
+        ftp = yield self.service.platform.core.files.credentials(CAM)
+        name = format_picture_name(CAM, 0, NOW, self.service.config.platform.timezone)
+
+        def upload():
+            with ftplib.FTP() as f:
+                f.connect(ftp.ip, ftp.port, timeout=30)
+                f.login(ftp.account, ftp.password)
+                f.storbinary("STOR /pictures/" + name, io.BytesIO(JPEG))
+        yield threads.deferToThread(upload)
+        yield link.send_picture(0, file_name=name)
+        response = yield Agent(reactor).request(b"GET", url.encode("ascii"))
+        page = yield readBody(response)
+        self.assertNotIn(b"picture not yet received", page)
+        self.assertIn(b"/picture.jpg?", page)
+        picture = url.replace("?", "/picture.jpg?")
+        response = yield Agent(reactor).request(b"GET", picture.encode("ascii"))
+        self.assertEqual((response.code, (yield readBody(response))), (200, JPEG))
         # a second alarm within alarm_sms_interval is stored, not sent
         self.clock.advance(61)
         yield link.send_alarm(0, 1, desc="motion")
         rows = yield self.db.runQuery("SELECT count(*) FROM alarm")
         self.assertEqual(rows, [(2,)])
         self.assertEqual((yield self.states()), {"delivered": 1})
-        response = yield Agent(reactor).request(b"GET", url.encode("ascii"))
-        page = yield readBody(response)
-        self.assertEqual(response.code, 200)
-        self.assertIn("前台".encode(), page)
-        self.assertIn(b"picture not yet received", page)
 
 
 class PasswordTests(SmsServiceTestCase):
