@@ -218,6 +218,18 @@ class GatewayFaultTests(SmsServiceTestCase):
         self.assertEqual(self.ismg.dropped and len(self.ismg.dropped), 1)
 
     @defer.inlineCallbacks
+    def test_garbage_from_the_gateway_mid_window_loses_nothing(self):
+        self.ismg.faults.answer_delay = 1.0
+        yield self.queue(20)
+        sender = self.service.platform.sms_sender
+        yield eventually(lambda: (self.clock.advance(0.5), sender.stats.in_flight == 20)[1], "a window in flight")
+        self.ismg.send_raw(b"\x00\x00\x00\x10garbage!" + bytes(range(40)))
+        yield eventually(lambda: not sender.client.connected, "the link closed on garbage")
+        yield self.settled({"delivered": 20}, "all delivered after the garbage", tries=3000)
+        self.assertEqual(set(self.texts_to(A)), {"m%d" % n for n in range(20)})
+        self.assertTrue(sender.stats.outcomes[("retry", "unavailable")])
+
+    @defer.inlineCallbacks
     def test_a_login_refused_keeps_messages_queued_until_it_is_accepted(self):
         self.ismg.faults.refuse_login = 21
         self.ismg.disconnect()
