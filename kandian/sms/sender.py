@@ -1,18 +1,19 @@
 """The outbox's sender: queued messages to the SMGP gateway, status reports back (§2.6).
 
 :class:`OutboxSender` claims due messages from the core's
-:class:`~kandian.core.outbox.Outbox` — when a message is queued on this node,
-every ``poll_interval`` seconds (for retries, and for messages other
-processes such as ``kandianctl`` queued; claims that ran out are taken back
-every ``release_interval``, finished messages past their keeping purged
-every ``purge_interval``) and whenever a submit finishes while
-more are due — keeping at most ``capacity`` submits in flight (refilled once half of them
-have been answered), and only while the client is logged in.  Each answer becomes the message's outcome
-through :mod:`kandian.sms.outcomes`.  The client (an ``SmgpClient``, or a
-stand-in with its contract: ``connected``, ``submit(mobile, text,
-valid_until)`` → MsgIDs) is started and stopped with the sender; its status
-reports go to :meth:`OutboxSender.report`, whose Deferred fires once the
-report is stored, so the gateway is answered only then.
+:class:`~kandian.core.outbox.Outbox` when a message is queued on this node,
+when a submit finishes while more are due, and every ``poll_interval``
+seconds (retries, and messages other processes such as ``kandianctl``
+queued); every ``release_interval`` it takes back claims that ran out, every
+``purge_interval`` it purges finished messages past their keeping.  At most
+``capacity`` submits are in flight (refilled once half of them have been
+answered), and only while the client is logged in.  Each answer becomes the
+message's outcome through :mod:`kandian.sms.outcomes`.  The client (an
+``SmgpClient``, or a stand-in with its contract: ``connected``,
+``submit(mobile, text, valid_until)`` → MsgIDs) is started and stopped with
+the sender; its status reports go to :meth:`OutboxSender.report`, whose
+Deferred fires once the report is stored, so the gateway is answered only
+then.
 """
 
 from __future__ import annotations
