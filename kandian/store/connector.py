@@ -28,6 +28,7 @@ class Store:
         from .grouprole import GroupRoleStore
         from .links import LinkStore
         from .operators import ApiTokens, Operators
+        from .outbox import OutboxStore
         from .profiles import ProfileStore
         from .relay import RelayStore
         from .secrets import SecretStore
@@ -59,6 +60,7 @@ class Store:
         self.stats = Stats(db)
         self.group = GroupStore(db)
         self.group_role = GroupRoleStore(db)
+        self.outbox = OutboxStore(db)
         # the device-cloud video API (spec/001)
         self.profiles = ProfileStore(db)
         self.api_files = ApiFileStore(db)

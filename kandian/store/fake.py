@@ -23,6 +23,7 @@ from .fakes.group import FakeGroup
 from .fakes.grouprole import FakeGroupRole
 from .fakes.links import FakeLinks
 from .fakes.operators import FakeOperators
+from .fakes.outbox import FakeOutbox
 from .fakes.profiles import FakeProfiles
 from .fakes.relay import FakeRelay
 from .fakes.secrets import FakeSecrets
@@ -59,6 +60,7 @@ class FakeStore:
         self.stats = FakeStats(self)
         self.group = FakeGroup(self)
         self.group_role = FakeGroupRole(self)
+        self.outbox = FakeOutbox(self)
         self.profiles = FakeProfiles(self)
         self.api_files = FakeApiFiles(self)
         self.alarm_box = FakeAlarmBox(self)
