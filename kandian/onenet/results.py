@@ -6,8 +6,8 @@ access denied, 404 not found, 405 method not allowed, 413 too big, 500
 internal error, 502 bad gateway, 503 unavailable, 504 gateway timeout;
 1001–1003 object names and descriptions), §2's 16 and 17 for channels and
 §4.1's 1–5 for play addresses, answered with HTTP 200.  A route may
-override the table (:data:`PLAY`, :data:`CHANNELS`); what no table names is
-a bug: 500, logged.
+override the table (:data:`PLAY`, :data:`CHANNELS`); a refusal it does not
+name is 400; what is not a refusal is a bug: 500, logged.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ UNAVAILABLE = Code(503, 503, "service unavailable")
 TIMEOUT = Code(504, 504, "gateway timeout")
 
 TABLE: dict[type, Code] = {
+    e.DomainError: BAD_REQUEST,  # any other refusal: the request asked what cannot be
     e.BadValue: BAD_REQUEST,
     e.NotAvailable: BAD_REQUEST,
     e.NotAuthenticated: AUTH_FAILED,
@@ -82,6 +83,14 @@ PLAY: dict[type, Code] = {
     e.DatabaseUnavailable: Code(200, 2, "internal server error"),
 }
 PLAY_INTERNAL = Code(200, 2, "internal server error")
+
+
+def lookup_code(cls: type) -> Code | None:
+    """The table's Code of an error class (its nearest base in the table)."""
+    for base in cls.__mro__:
+        if base in TABLE:
+            return TABLE[base]
+    return None
 
 
 def code_for(error: BaseException, override: dict | None = None) -> Code | None:
