@@ -2,15 +2,18 @@
 tokens, the router, and the API-key grants over the in-memory store."""
 
 import datetime
+import io
+import os
 import zoneinfo
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
 from kandian.core import errors
-from kandian.core.devicekeys import DeviceKeys, KeyAuth
+from kandian.core.access import Principal
+from kandian.core.apifiles import ApiFiles
+from kandian.core.devicekeys import DeviceKeys, Grant, KeyAuth
 from kandian.core.keys import Keys
 from kandian.onenet import api, results, views
 from kandian.onenet.signing import Signer
@@ -199,3 +202,36 @@ class GrantTests(unittest.TestCase):
         self.failureResultOf(self.auth.authenticate("", "7.7.7.7"), errors.NotAuthenticated)
         self.failureResultOf(self.auth.authenticate("x" * 300, "7.7.7.7"), errors.NotAuthenticated)
         self.assertEqual(self.auth.failures, 4)  # no key at all is not a guess
+
+
+class ApiFilesTests(unittest.TestCase):
+    """kandian.core.apifiles over the in-memory store and a real directory (its thread work run inline)."""
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.store = FakeStore()
+        self.successResultOf(self.store.devices.add("81100000001", "k"))
+        self.root = os.path.abspath(self.mktemp())
+        self.files = ApiFiles(self.store, self.clock, self.root, max_size=100, fsync=False,
+                              to_thread=lambda f, *a: defer.maybeDeferred(f, *a))
+
+    def master(self):
+        return Grant("ops", True, None, Principal("operator", 0, "apikey:ops", "admin"))
+
+    def test_an_upload_over_the_cap_leaves_nothing(self):
+        self.failureResultOf(self.files.add_picture(self.master(), "81100000001", 0, "jpg", "p", "",
+                                                    io.BytesIO(b"x" * 101)), errors.FileTooLarge)
+        self.failureResultOf(self.files.put_object(self.master(), "o", "", io.BytesIO(b"x" * 101)),
+                             errors.FileTooLarge)
+        leftovers = [files for _, _, files in os.walk(self.root) if files]
+        self.assertEqual(leftovers, [])
+        row = self.successResultOf(self.files.add_picture(self.master(), "81100000001", 0, "png", "p", "d",
+                                                          io.BytesIO(b"x" * 100)))
+        self.assertEqual(row.size, 100)
+        with open(self.files.picture_path(row), "rb") as f:
+            self.assertEqual(f.read(), b"x" * 100)
+
+    def test_a_picture_of_a_channel_that_is_not_there_leaves_no_file(self):
+        self.failureResultOf(self.files.add_picture(self.master(), "81100000001", 5, "jpg", "p", "",
+                                                    io.BytesIO(b"x")), errors.NoSuchChannel)
+        self.assertEqual([files for _, _, files in os.walk(self.root) if files], [])
