@@ -306,7 +306,8 @@ class Platform:
                              capacity=o.storage_capacity, fsync=config.files.fsync)
         profiles = DeviceProfiles(self.store, clock, keys=device_keys, devices=devices,
                                   zone=config.platform.timezone, prefix=o.dev_id_prefix,
-                                  register_code=o.register_code, remove_files=remover(*api_files.device_dirs()))
+                                  register_code=o.register_code, remove_files=remover(*api_files.device_dirs()),
+                                  throttle=throttle())
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
                     alarms=alarms, keys=keys, files=files, outbox=self.outbox, alarm_links=links,
                     alarm_sms=alarm_sms, devkeys=DevKeySms(self.store, self.outbox),

@@ -180,6 +180,14 @@ class RegisterCodeTests(OnenetTestCase):
                                   ({"register_code": REGISTER_CODE}, {}, 400),
                                   ({"register_code": REGISTER_CODE}, {"sn": "x", "title": "t" * 33}, 400)):
             self.assertErrno((yield self.post("/register_de", query, bad, auth=False)), errno)
+        # a guesser of the code is stopped (the one wrong code above counted)
+        limit = self.service.config.throttle.failures_per_account
+        for _ in range(limit - 1):
+            self.assertErrno((yield self.post("/register_de", {"register_code": "guess"}, {"sn": "x"},
+                                              auth=False)), 401)
+        answer = yield self.post("/register_de", {"register_code": REGISTER_CODE}, {"sn": "x"}, auth=False)
+        self.assertErrno(answer, 403)
+        self.assertTrue(answer.header(b"retry-after"))
 
 
 class NoRegisterCodeTests(OnenetTestCase):

@@ -154,10 +154,11 @@ def _new_dev_key() -> str:
 
 class DeviceProfiles:
     def __init__(self, store, clock, *, keys: DeviceKeys, devices, zone, prefix: str = "899",
-                 register_code: str = "", remove_files=None):
+                 register_code: str = "", remove_files=None, throttle=None):
         """*devices*: :class:`kandian.core.devices.Devices` (who is online now, the reset of a removed
         camera); *zone*: the platform's ZoneInfo (``begin``/``end`` dates); *remove_files(dev_id)*: a
-        Deferred that removes what the platform stored of a deleted device (§1.6)."""
+        Deferred that removes what the platform stored of a deleted device (§1.6); *throttle*: a
+        FailureThrottle for wrong register codes."""
         self.store = store
         self.clock = clock
         self.keys = keys
@@ -166,6 +167,7 @@ class DeviceProfiles:
         self.prefix = prefix
         self.register_code = register_code
         self.remove_files = remove_files
+        self.throttle = throttle
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -215,12 +217,18 @@ class DeviceProfiles:
         return made, self.keys.derive(made, salt)
 
     @defer.inlineCallbacks
-    def register(self, code: str, body: dict):
+    def register(self, code: str, body: dict, source: str | None = None):
         """§1.2: (DevID, device key) of the device *body*'s sn or mac names, made now if new.
-        NotAvailable (no register code here), NotAuthenticated (a wrong one), BadValue."""
+        NotAvailable (no register code here), NotAuthenticated (a wrong one), TooManyFailures, BadValue."""
         if not self.register_code:
             raise errors.NotAvailable("no register code is configured ([onenet] register_code)")
+        address, account = source or "?", "register-code"
+        if self.throttle is not None and not self.throttle.allowed(address, account):
+            raise errors.TooManyFailures("too many wrong register codes from this address",
+                                         self.throttle.retry_after(address, account))
         if not isinstance(code, str) or not secrets.compare_digest(code.encode(), self.register_code.encode()):
+            if self.throttle is not None:
+                self.throttle.failed(address, account)
             raise errors.NotAuthenticated("wrong register_code")
         if not isinstance(body, dict):
             raise errors.BadValue("the body is a JSON object")

@@ -68,7 +68,7 @@ class DeviceHandlers:
     @defer.inlineCallbacks
     def register(self, call):
         code = views.required(call.query, "register_code")
-        dev_id, key = yield self.core.profiles.register(code, _dict(call.body))
+        dev_id, key = yield self.core.profiles.register(code, _dict(call.body), call.source)
         return Reply({"data": {"key": key, "device_id": views.dev_number(dev_id)}})
 
     @defer.inlineCallbacks
