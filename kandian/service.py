@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import re
 import sys
 from collections.abc import Callable
 
@@ -41,6 +42,7 @@ from .core.fleet import Fleet
 from .core.group import GroupLink
 from .core.grouprole import GroupRole
 from .core.keys import Keys
+from .core.media import Media
 from .core.play import Play
 from .core.stats import Statistics, StatsJob
 from .core.useradmin import UserAdmin
@@ -167,6 +169,21 @@ def _unbound(name: str) -> int | None:
     return None
 
 
+def _interface_of(description: str) -> str:
+    """The address a ``tcp:PORT:interface=ADDR`` listener is bound to, as a
+    host to dial; loopback for none or a wildcard."""
+    for part in re.split(r"(?<!\\):", description):
+        if part.startswith("interface="):
+            host = part[len("interface="):].replace("\\", "")
+            if host not in ("", "0.0.0.0", "::"):
+                return host
+    return "127.0.0.1"
+
+
+def _url_host(host: str) -> str:
+    return "[%s]" % host if ":" in host and not host.startswith("[") else host
+
+
 def _no_firmware(dev_id: str):
     """Until the firmware catalogue assigns images: no device has one to fetch."""
     return None
@@ -288,7 +305,24 @@ class Platform:
                     statistics=Statistics(self.store, clock, zone=config.platform.timezone,
                                           online_count=lambda: len(self.links)),
                     group=self._group_link(config, clock),
+                    media=Media(self.store, self.router, clock, keys=keys, access=access,
+                                relay_address=self._internal_relay, portal_base=self._portal_base),
                     group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()))
+
+    def _internal_relay(self) -> tuple[str, int] | None:
+        """Where this node's media children reach its RTSP relay: the listener's
+        own interface when it names one, else loopback."""
+        port = self.config.port_of("rtsp") or self.bound_port("rtsp")
+        if not port:
+            return None
+        return _interface_of(self.config.rtsp.listen), port
+
+    def _portal_base(self) -> str | None:
+        port = self.config.port_of("portal") or self.bound_port("portal")
+        if not port:
+            return None
+        scheme = "https" if self.config.portal.listen.startswith("ssl:") else "http"
+        return "%s://%s:%d" % (scheme, _url_host(self.config.platform.public_host), port)
 
     def _group_platform(self, config: Config, reactor):
         """§6: the group platform's client (its timeouts on the reactor), or none."""
