@@ -56,6 +56,7 @@ from .ftp.server import FtpStats
 from .group.client import GroupClient, GroupStats, NoGroupPlatform
 from .grouprole.resource import GroupRoleStats
 from .portal.api import ApiStats
+from .portal.live import LiveStats
 from .rtsp.relay import RelayStats
 from .sms import LoggingSmsSender
 from .store.connector import Store
@@ -248,6 +249,8 @@ class Platform:
         self.relay_authorizer = self._relay_authorizer() if "rtsp" in listeners else None
         self.group_role_stats = GroupRoleStats()
         self.group_soap = self._group_soap() if "group_role" in listeners else None
+        self.live_stats = LiveStats()
+        self.live = self._live_hls() if "portal" in listeners else None
         builders = builders if builders is not None else default_factories()
         self.factories: dict[str, object] = {name: builders[name](self) for name in listeners}
 
@@ -362,6 +365,16 @@ class Platform:
         return soap.resource(self.core.group_role, lambda: "http://%s:%s/group" % (
             config.platform.public_host, config.port_of("group_role") or self.bound_port("group_role")))
 
+    def _live_hls(self):
+        """Live HLS packagers (kandian.media.hls), served at /live/ on the portal listener."""
+        from .media.hls import LiveHls
+
+        m = self.config.media
+        # its sweep and backoffs are operational timers, on the reactor like the listeners' timeouts
+        return LiveHls(self.core.media, self.reactor, self.reactor, root=self.config.hls_dir, ffmpeg=m.ffmpeg,
+                       hls_time=m.hls_time, list_size=m.hls_list_size, idle_timeout=m.idle_timeout,
+                       start_timeout=m.start_timeout, max_streams=m.max_live_streams)
+
     def _relay_authorizer(self):
         from .rtsp.authorize import PlatformAuthorizer
 
@@ -377,6 +390,8 @@ class Platform:
         self._purge.start(600, now=False)
         self.stats_job.startService()
         yield self.core.group.start()
+        if self.live is not None:
+            self.live.start()
 
     @defer.inlineCallbacks
     def stop(self):
@@ -386,6 +401,8 @@ class Platform:
         if self.stats_job.running:
             self.stats_job.stopService()
         yield self.core.group.stop()
+        if self.live is not None:
+            yield self.live.stop()  # no ffmpeg outlives the daemon
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
@@ -444,9 +461,11 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
 
     def portal(p: Platform):
         from . import portal as portal_web
+        from .portal.live import LiveResource
 
+        live = LiveResource(p.core.media, p.live, p.core.api_auth, p.clock, p.live_stats)
         return portal_web.site(p.core, p.config.platform.timezone, token_ttl=p.config.portal.token_ttl,
-                               stats=p.portal_stats, **http(p, "portal"))
+                               stats=p.portal_stats, extra={b"live": live}, **http(p, "portal"))
 
     def rtsp(p: Platform):
         from .rtsp.relay import RelayFactory, tcp_endpoints
