@@ -44,6 +44,7 @@ from .core.grouprole import GroupRole
 from .core.keys import Keys
 from .core.media import Media
 from .core.play import Play
+from .core.proxies import Proxies, WithProxies
 from .core.stats import Statistics, StatsJob
 from .core.useradmin import UserAdmin
 from .device.controller import LinkController
@@ -225,7 +226,9 @@ class Platform:
         self.ftp_stats = FtpStats()
         self.portal_stats = ApiStats()
         self.links = LinkRegistry()
-        self.router = LocalRouter(self.links)
+        self.proxies = Proxies(self.store, clock, allow=config.media.proxy_allow, check=self._probe_source,
+                               interval=config.media.proxy_check_interval)
+        self.router = WithProxies(LocalRouter(self.links), self.proxies)
         self.dial_policy = DialPolicy.from_config(config)
         self.seen = SeenBatcher(self.link_store, clock)
         self.offline = OfflineBatcher(self.link_store, clock)
@@ -269,7 +272,7 @@ class Platform:
             self.store, self.router, clock, relay_address=lambda: (
                 config.platform.public_host, config.port_of("rtsp") or self.bound_port("rtsp")),
             order=rtsp.upstream_order, max_streams=rtsp.max_streams_per_device, may_dial=self.dial_policy,
-            throttle=throttle())
+            throttle=throttle(), proxy_source=self.proxies.source)
         # accounts and bindings (§8.1–§8.6) count failures in one throttle
         accounts_throttle = throttle()
         accounts = Accounts(
@@ -310,7 +313,14 @@ class Platform:
                     group=self._group_link(config, clock),
                     media=Media(self.store, self.router, clock, keys=keys, access=access,
                                 relay_address=self._internal_relay, portal_base=self._portal_base),
+                    proxies=self.proxies,
                     group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()))
+
+    def _probe_source(self, host: str, port: int, url: str):
+        """Whether a stream proxy's source answers an RTSP OPTIONS (kandian.media.probe)."""
+        from .media.probe import rtsp_answers
+
+        return rtsp_answers(self.reactor, host, port, url, timeout=self.config.rtsp.connect_timeout)
 
     def _internal_relay(self) -> tuple[str, int] | None:
         """Where this node's media children reach its RTSP relay: the listener's
@@ -392,6 +402,7 @@ class Platform:
         yield self.core.group.start()
         if self.live is not None:
             self.live.start()
+        yield self.proxies.start()
 
     @defer.inlineCallbacks
     def stop(self):
@@ -401,6 +412,7 @@ class Platform:
         if self.stats_job.running:
             self.stats_job.stopService()
         yield self.core.group.stop()
+        self.proxies.stop()
         if self.live is not None:
             yield self.live.stop()  # no ffmpeg outlives the daemon
         self.core.devices.shutting_down()

@@ -45,3 +45,4 @@ class Core:
     group: object = None  # .group.GroupLink
     group_role: object = None  # .grouprole.GroupRole
     media: object = None  # .media.Media (stream sources for the media layer, live HLS access)
+    proxies: object = None  # .proxies.Proxies (stream proxy channels)

@@ -59,6 +59,8 @@ class Media:
             raise NoSuchDevice("no device %s" % (dev_id,))
         if not target.channel_exists:
             raise NoSuchChannel("%s has no channel %d" % (dev_id, channel_no))
+        if target.proxy_url and (channel_no, stream_type) != (0, 1):
+            raise NoSuchChannel("a stream proxy has one stream: channel 0, stream type 1")
         if not target.stream_enabled:
             raise StreamClosed("%s channel %d stream %d is closed" % (dev_id, channel_no, stream_type))
         if not self.router.online(dev_id):
