@@ -6,6 +6,7 @@ import re
 
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.web.client import readBody
 
 from kandian.sim.camera import camera_front
 from kandian.sim.state import Addresses
@@ -90,6 +91,11 @@ class LiveHlsTests(LiveTestCase):
         self.assertLess(took, self.service.config.media.start_timeout)
         status = yield self.get("/live/%s/0/1/status" % CAM, headers=self.auth())
         self.assertEqual(status.json["state"], "live")
+        response = yield self.agent.request(b"GET", b"http://127.0.0.1:%d/metrics" % self.port("admin"))
+        metrics = (yield readBody(response)).decode()
+        for line in ["kandian_live_streams 1.0", "kandian_live_started_total 1.0",
+                     'kandian_media_processes_total{event="started"} 1.0']:
+            self.assertIn(line, metrics)
 
     @defer.inlineCallbacks
     def test_one_packager_for_many_viewers_stopped_when_they_leave(self):
