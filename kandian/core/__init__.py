@@ -10,8 +10,9 @@ upload and fetch (:mod:`.files`: FTP logins, quota, the layout under
 ``[files] root``), the province's standing with its group platform
 (:mod:`.group`) and, on a node that is the group platform itself, that
 role (:mod:`.grouprole`), SMS (:mod:`.outbox`, the durable outbox;
-:mod:`.notify`, alarm and DevKey messages), the device-cloud video API of
-spec/001 (:mod:`.devicekeys`, :mod:`.profiles`, :mod:`.apifiles`,
+:mod:`.notify`, alarm and DevKey messages), the media layer's stream
+sources and live HLS access (:mod:`.media`, :mod:`.proxies`), the device-cloud
+video API of spec/001 (:mod:`.devicekeys`, :mod:`.profiles`, :mod:`.apifiles`,
 :mod:`.alarmbox`, :mod:`.apiplay`), and for the portal and REST API (:mod:`.apiauth`
 tokens and operators, :mod:`.access`, :mod:`.fleet`, :mod:`.useradmin`,
 :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
@@ -50,6 +51,8 @@ class Core:
     alarm_links: object = None  # signed links to alarm pages (core.notify.AlarmLinks)
     alarm_sms: object = None  # the alarm notifier for SMS (core.notify.AlarmSms)
     devkeys: object = None  # §4.17 DevKey by SMS (core.notify.DevKeySms)
+    media: object = None  # .media.Media (stream sources for the media layer, live HLS access)
+    proxies: object = None  # .proxies.Proxies (stream proxy channels)
     # the device-cloud video API of spec/001 ([onenet])
     key_auth: object = None  # .devicekeys.KeyAuth
     profiles: object = None  # .profiles.DeviceProfiles

@@ -47,10 +47,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import alarms, devices, group, grouprole, operators, schema, sms, users
+from . import alarms, channels, devices, group, grouprole, operators, schema, sms, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms)
+GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms, channels)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

@@ -30,6 +30,7 @@ class Store:
         from .operators import ApiTokens, Operators
         from .outbox import OutboxStore
         from .profiles import ProfileStore
+        from .proxies import ProxyStore
         from .relay import RelayStore
         from .secrets import SecretStore
         from .sessions import Sessions
@@ -61,6 +62,7 @@ class Store:
         self.group = GroupStore(db)
         self.group_role = GroupRoleStore(db)
         self.outbox = OutboxStore(db)
+        self.proxies = ProxyStore(db, node=node)
         # the device-cloud video API (spec/001)
         self.profiles = ProfileStore(db)
         self.api_files = ApiFileStore(db)

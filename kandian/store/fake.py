@@ -25,6 +25,7 @@ from .fakes.links import FakeLinks
 from .fakes.operators import FakeOperators
 from .fakes.outbox import FakeOutbox
 from .fakes.profiles import FakeProfiles
+from .fakes.proxies import FakeProxies
 from .fakes.relay import FakeRelay
 from .fakes.secrets import FakeSecrets
 from .fakes.sessions import FakeSessions
@@ -61,6 +62,7 @@ class FakeStore:
         self.group = FakeGroup(self)
         self.group_role = FakeGroupRole(self)
         self.outbox = FakeOutbox(self)
+        self.proxies = FakeProxies(self)
         self.profiles = FakeProfiles(self)
         self.api_files = FakeApiFiles(self)
         self.alarm_box = FakeAlarmBox(self)
