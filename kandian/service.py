@@ -331,6 +331,8 @@ class Platform:
                                   zone=config.platform.timezone, prefix=o.dev_id_prefix,
                                   register_code=o.register_code, remove_files=remover(*api_files.device_dirs()),
                                   throttle=throttle())
+        media = Media(self.store, self.router, clock, keys=keys, access=access,
+                      relay_address=self._internal_relay, portal_base=self._portal_base)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
                     alarms=alarms, keys=keys, files=files, outbox=self.outbox, alarm_links=links,
                     alarm_sms=alarm_sms, devkeys=DevKeySms(self.store, self.outbox),
@@ -343,13 +345,12 @@ class Platform:
                     statistics=Statistics(self.store, clock, zone=config.platform.timezone,
                                           online_count=lambda: len(self.links)),
                     group=self._group_link(config, clock),
-                    media=Media(self.store, self.router, clock, keys=keys, access=access,
-                                relay_address=self._internal_relay, portal_base=self._portal_base),
+                    media=media,
                     proxies=self.proxies,
                     group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()),
                     key_auth=KeyAuth(device_keys, None, throttle=throttle()), profiles=profiles, api_files=api_files,
                     alarm_box=AlarmInbox(self.store, clock, zone=config.platform.timezone),
-                    api_play=ApiPlay(self.store, play))
+                    api_play=ApiPlay(self.store, play, media, self.router))
 
     def _probe_source(self, host: str, port: int, url: str):
         """Whether a stream proxy's source answers an RTSP OPTIONS (kandian.media.probe)."""
@@ -576,9 +577,12 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         endpoints = onenet_api.Endpoints(
             register=lambda: address("register"),
             device_link=lambda: p.config.register.link_address or address("device"), onenet=base)
+        from .media.grab import FrameGrabber
+
+        grabber = FrameGrabber(p.core.media, p.reactor, ffmpeg=p.config.media.ffmpeg)
         return onenet_api.site(p.core, p.config.platform.timezone, p.clock, product_id=c.product_id,
                                endpoints=endpoints, url_ttl=c.url_ttl, max_upload=c.max_upload,
-                               stats=p.onenet_stats, **http(p, "onenet"))
+                               stats=p.onenet_stats, live=p.live, grabber=grabber, **http(p, "onenet"))
 
     def group_role(p: Platform):
         from .grouprole.resource import root as group_root

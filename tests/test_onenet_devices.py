@@ -322,3 +322,29 @@ class StatusTests(OnenetTestCase):
                                          {"type": 0})), 404)
         self.assertErrno((yield self.put("/ipc/video/access_control/closecamera", query, {"type": 2})), 400)
 
+
+
+class PlayAddressTests(OnenetTestCase):
+    @defer.inlineCallbacks
+    def test_the_file_s_codes(self):
+        dev_id = yield self.create()
+        query = {"device_id": dev_id, "channel_id": 1}
+        for kind in (1, 5):
+            self.assertErrno((yield self.get("/ipc/video/play_address", dict(query, protocol_type=kind))), 4)
+        self.assertErrno((yield self.get("/ipc/video/play_address", dict(query, protocol_type=2))), 1)  # no TLS
+        self.assertErrno((yield self.get("/ipc/video/play_address", dict(query, channel_id=2))), 3)
+        self.assertErrno((yield self.get("/ipc/video/play_address", dict(query, protocol_type=6))), 1)
+        self.assertErrno((yield self.get("/ipc/video/play_address", dict(query, timeout="soon"))), 1)
+        yield self.put("/ipc/video/access_control/closecamera", {"product_id": "1", "device_id": dev_id, "id": 1},
+                       {"type": 1})
+        self.assertErrno((yield self.get("/ipc/video/play_address", query)), 3)
+        self.assertErrno((yield self.get("/ipc/video/play_address", {"device_id": "81100000009",
+                                                                     "channel_id": 1})), 404)
+        other = yield self.create("other")
+        key = yield self.device_key(other)
+        self.assertErrno((yield self.get("/ipc/video/play_address", query, key=key)), 403)
+        self.assertErrno((yield self.get("/ipc/video/get_push_address", {"device_id": dev_id, "channel": 1})), 400)
+        # a token that is not one, on the HLS and preview paths
+        self.assertErrno((yield self.get("/live/live_%s_1/index.m3u8" % dev_id, "123.abc", auth=False)), 403)
+        self.assertErrno((yield self.get("/live_preview/%s-1" % dev_id, {"token": "x"}, auth=False)), 403)
+        self.assertErrno((yield self.get("/live/live_%s_0/index.m3u8" % dev_id, auth=False)), 404)

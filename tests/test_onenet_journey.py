@@ -3,8 +3,10 @@ master key, the camera (the shipped simulator on its link in front of a GStreame
 device's auth_info, the application gets its play address and ffprobe plays it through the relay, a PTZ command
 turns the camera, and the camera's alarm is listed with a link to the picture it uploaded by FTP (ftplib)."""
 
+import base64
 import ftplib
 import io
+import json
 import os
 
 from twisted.internet import defer, reactor, threads
@@ -113,3 +115,56 @@ class JourneyTests(OnenetTestCase):
                                                           "start_time": "2026-11-18", "end_time": "2026-11-18"})
         items = answer.payload["item"]
         return answer if items and items[0]["picture"] else None
+
+    @defer.inlineCallbacks
+    def test_hls_thumbnail_snapshot(self):
+        answer = yield self.post("/devices", body={"title": "counter", "auth_info": "counter-key"})
+        dev_id = answer.payload["device_id"]
+        yield self.start_camera(dev_id, "counter-key")
+
+        # §4.1 HLS: the file's own composition of addr and accessToken plays (a redirect to the portal's packager)
+        answer = yield self.get("/ipc/video/play_address", {"device_id": dev_id, "channel_id": 1,
+                                                            "protocol_type": 1, "timeout": 60_000})
+        self.assertSucc(answer)
+        data = answer.payload
+        self.assertEqual((data["type"], data["addr"]), ("http", "127.0.0.1:%d" % self.port("onenet")))
+        composed = "http://%s/live/live_%s_1/index.m3u8?%s" % (data["addr"], dev_id, data["accessToken"])
+        self.assertEqual(data["url"], composed)
+        probe = yield camera.ffprobe(composed)
+        self.assertEqual(probe.code, 0, probe.stderr)
+        [video] = [s for s in probe.info["streams"] if s["codec_type"] == "video"]
+        self.assertEqual((video["codec_name"], video["width"], video["height"]), ("h264", 320, 240))
+        # a token of another stream, or none, is refused
+        other = composed.replace("live_%s_1" % dev_id, "live_%s_2" % dev_id)
+        self.assertErrno((yield self.get(other.split(str(self.port("onenet")), 1)[1], auth=False)), 403)
+        # §4.2 preload answers at once
+        answer = yield self.get("/live/live_%s_1/preload" % dev_id, {"token": data["accessToken"],
+                                                                     "idle_time": 120})
+        self.assertSucc(answer)
+        self.assertErrno((yield self.get("/live/live_%s_1/preload" % dev_id, {"token": data["accessToken"],
+                                                                              "idle_time": 121})), 400)
+
+        # §4.3 a thumbnail from coveraddr and the token
+        preview = yield self.get("/live_preview/%s-1" % dev_id, {"token": data["accessToken"]}, auth=False)
+        self.assertEqual((preview.code, preview.header(b"content-type")), (200, "image/jpeg"))
+        self.assertTrue(preview.data.startswith(b"\xff\xd8"), preview.data[:40])
+
+        # §3.2's 32: a snapshot, stored as the channel's picture
+        answer = yield self.post("/ipc/video/cmds", {"device_id": dev_id, "qos": 1},
+                                 {"cmdId": 32, "channel_id": 1, "cmd": {"width": 160, "height": 120,
+                                                                        "quality": 80}})
+        self.assertEqual(answer.payload["cmd_status"], 4, answer)
+        resp = json.loads(base64.b64decode(answer.payload["dev_resp"]["resp_data"]))
+        name = resp["cmd"]["name"]
+        info = yield self.get("/ipc/video/picture/get_info", {"device_id": dev_id, "channel_id": 1, "name": name})
+        picture = yield self.get(info.payload["url"].split(str(self.port("onenet")), 1)[1], auth=False)
+        self.assertTrue(picture.data.startswith(b"\xff\xd8"))
+
+        # RTMP and FLV are not here
+        for kind in (0, 3, 4):
+            answer = yield self.get("/ipc/video/play_address", {"device_id": dev_id, "channel_id": 1,
+                                                                "protocol_type": kind})
+            self.assertErrno(answer, 1)
+        answer = yield self.get("/ipc/video/play_address", {"device_id": dev_id, "channel_id": 2,
+                                                            "protocol_type": 1})
+        self.assertErrno(answer, 3)

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from . import api
 from .alarms import AlarmHandlers
-from .commands import CommandHandlers, CommandStats
+from .commands import CommandHandlers, CommandStats, Snapshots
 from .devices import DeviceHandlers
 from .files import FileHandlers
 from .media import MediaHandlers
@@ -41,24 +41,26 @@ def new_stats() -> Stats:
 
 
 def routes(core, zone, clock, *, product_id: str, endpoints: Endpoints, url_ttl: int, max_upload: int,
-           stats: Stats) -> list[api.Route]:
+           stats: Stats, live=None, grabber=None) -> list[api.Route]:
     times = Times(zone)
     signer = Signer(core.keys, clock, endpoints.onenet, url_ttl)
     devices = DeviceHandlers(core, times, product_id=product_id, endpoints=endpoints)
+    snapshot = Snapshots(core, grabber, zone, clock).take if grabber is not None else None
     return [
         *devices.routes(),
-        *CommandHandlers(core, stats=stats.commands).routes(),
-        *MediaHandlers(core, cover_address=lambda: endpoints.onenet(False).split("://", 1)[1]).routes(),
+        *CommandHandlers(core, snapshot=snapshot, stats=stats.commands).routes(),
+        *MediaHandlers(core, signer, base=endpoints.onenet, live=live, grabber=grabber).routes(),
         *FileHandlers(core, signer, devices.product, max_upload=max_upload).routes(),
         *AlarmHandlers(core, times, signer, devices.product).routes(),
     ]
 
 
 def site(core, zone, domain_clock, *, product_id: str, endpoints: Endpoints, url_ttl: int, max_upload: int,
-         stats: Stats | None = None, **http_options):
+         stats: Stats | None = None, live=None, grabber=None, **http_options):
     """The ``[onenet]`` Site over *core*; *domain_clock* dates its signed URLs (*http_options*' ``clock``
-    runs its connection timeouts)."""
+    runs its connection timeouts); *live*: the live HLS packagers, *grabber*: a frame grabber (None: no
+    HLS, no thumbnails or snapshots)."""
     stats = stats or new_stats()
     router = api.Router(routes(core, zone, domain_clock, product_id=product_id, endpoints=endpoints, url_ttl=url_ttl,
-                               max_upload=max_upload, stats=stats))
+                               max_upload=max_upload, stats=stats, live=live, grabber=grabber))
     return api.site(router, core.key_auth, stats.api, **http_options)

@@ -13,6 +13,7 @@ is errno 400 and never reaches a device.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import uuid
 
@@ -20,6 +21,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from ..core import errors
+from ..wiretime import format_time
 from . import cmdset, views
 from .api import Reply, Route, parse_json
 
@@ -31,6 +33,32 @@ OFFLINE, CREATED, SENT, SEND_ERROR, ANSWERED, TIMED_OUT, BAD_ANSWER = range(7)
 class CommandStats:
     def __init__(self):
         self.by_status = [0] * 7
+
+
+class Snapshots:
+    """§3.2's 32: a frame of the live stream, stored as the channel's picture (§5) named
+    ``snap_<YYYYMMDDHHMMSS>_<n>``."""
+
+    def __init__(self, core, grabber, zone, clock):
+        self.core = core
+        self.grabber = grabber
+        self.zone = zone
+        self.clock = clock
+
+    @defer.inlineCallbacks
+    def take(self, grant, dev_id: str, channel_no: int, width, height, quality):
+        grant.device(dev_id)
+        jpeg = yield self.grabber.grab(dev_id, channel_no, 1, width=width, height=height, quality=quality)
+        stamp = format_time(self.clock.seconds(), self.zone)
+        for n in range(1, 100):
+            name = "snap_%s_%d" % (stamp, n)
+            try:
+                yield self.core.api_files.add_picture(grant, dev_id, channel_no, "jpg", name, "snapshot",
+                                                      io.BytesIO(jpeg))
+            except errors.FileExists:
+                continue
+            return name
+        raise errors.FileExists("too many snapshots this second")
 
 
 class CommandHandlers:
