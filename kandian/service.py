@@ -576,7 +576,8 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
 
         endpoints = onenet_api.Endpoints(
             register=lambda: address("register"),
-            device_link=lambda: p.config.register.link_address or address("device"), onenet=base)
+            device_link=lambda: p.config.register.link_address or address("device"), onenet=base,
+            peer_ip=p.links.peer_ip)
         from .media.grab import FrameGrabber
 
         grabber = FrameGrabber(p.core.media, p.reactor, ffmpeg=p.config.media.ffmpeg)

@@ -134,6 +134,23 @@ class JourneyTests(OnenetTestCase):
         self.assertEqual(probe.code, 0, probe.stderr)
         [video] = [s for s in probe.info["streams"] if s["codec_type"] == "video"]
         self.assertEqual((video["codec_name"], video["width"], video["height"]), ("h264", 320, 240))
+        # §14: the stream is played (HLS) and pulled from the camera
+        answer = yield self.get("/ipc/video/stat/getonlinelist", {"productid": "1"})
+        self.assertSucc(answer)
+        [item] = answer.json["result"]
+        self.assertEqual({k: item[k] for k in ("productid", "deviceid", "channelid", "protocoltype")},
+                         {"productid": 1, "deviceid": int(dev_id), "channelid": 1, "protocoltype": "HLS"})
+        self.assertRegex(item["onlinetime"], r"^\d\d:\d\d:\d\d$")
+        self.assertEqual((answer.json["page_info"]["total_num"], answer.json["page_info"]["current_page"]), (1, 1))
+        answer = yield self.get("/ipc/video/stat/getpushlist", {"productid": "1", "deviceid": dev_id})
+        [item] = answer.json["result"]
+        self.assertEqual((item["puship"], item["protocoltype"]), ("127.0.0.1", "RTSP"))
+        answer = yield self.get("/ipc/video/stat/getonlinelist", {"productid": "1", "protocoltype": "rtmp"})
+        self.assertEqual(answer.json["result"], [])
+        key = yield self.device_key(dev_id)
+        self.assertErrno((yield self.get("/ipc/video/stat/getonlinelist", {"productid": "1"}, key=key)), 403)
+        self.assertErrno((yield self.get("/ipc/video/stat/getpushlist", {})), 400)
+
         # a token of another stream, or none, is refused
         other = composed.replace("live_%s_1" % dev_id, "live_%s_2" % dev_id)
         self.assertErrno((yield self.get(other.split(str(self.port("onenet")), 1)[1], auth=False)), 403)

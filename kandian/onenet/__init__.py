@@ -29,6 +29,7 @@ class Endpoints(NamedTuple):
     register: Callable  # §7.2 registration (§10's boot address)
     device_link: Callable  # §7.3 device link (§11)
     onenet: Callable[[bool], str]  # this listener's public scheme://host:port (https asked or not)
+    peer_ip: Callable[[str], str | None] = lambda dev_id: None  # the address of a device's link
 
 
 class Stats(NamedTuple):
@@ -49,7 +50,8 @@ def routes(core, zone, clock, *, product_id: str, endpoints: Endpoints, url_ttl:
     return [
         *devices.routes(),
         *CommandHandlers(core, snapshot=snapshot, stats=stats.commands).routes(),
-        *MediaHandlers(core, signer, base=endpoints.onenet, live=live, grabber=grabber).routes(),
+        *MediaHandlers(core, signer, base=endpoints.onenet, product_id=product_id, live=live, grabber=grabber,
+                       peer_ip=endpoints.peer_ip).routes(),
         *FileHandlers(core, signer, devices.product, max_upload=max_upload).routes(),
         *AlarmHandlers(core, times, signer, devices.product).routes(),
     ]

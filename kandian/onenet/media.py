@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from urllib.parse import parse_qs, urlsplit
 
 from twisted.internet import defer
@@ -63,11 +64,15 @@ def _token(call) -> str:
 
 
 class MediaHandlers:
-    def __init__(self, core, signer, *, base, live=None, grabber=None):
+    def __init__(self, core, signer, *, base, product_id: str = "1", live=None, grabber=None,
+                 peer_ip=lambda dev_id: None):
         """*base(https)*: this listener's public ``scheme://host:port``; *live*: the
         :class:`kandian.media.hls.LiveHls` packagers (None: no live HLS here); *grabber*: a
-        :class:`kandian.media.grab.FrameGrabber` (None: no thumbnails)."""
+        :class:`kandian.media.grab.FrameGrabber` (None: no thumbnails); *peer_ip(dev_id)*: the address of
+        a device's link."""
         self.core = core
+        self.product_id = product_id
+        self.peer_ip = peer_ip
         self.signer = signer
         self.base = base
         self.live = live
@@ -81,6 +86,8 @@ class MediaHandlers:
             Route("GET", "/live/{stream}/index.m3u8", self.playlist, auth=False),
             Route("GET", "/live/{stream}/preload", self.preload),
             Route("GET", "/live_preview/{stream}", self.preview, auth=False),
+            Route("GET", "/ipc/video/stat/getonlinelist", self.online_list),
+            Route("GET", "/ipc/video/stat/getpushlist", self.push_list),
         ]
 
     def _address(self, https: bool = False) -> str:
@@ -149,6 +156,52 @@ class MediaHandlers:
             raise errors.NotAvailable("no thumbnails here")
         jpeg = yield self.grabber.grab(dev_id, channel_no, 1)
         return Raw(jpeg, b"image/jpeg")
+
+    # -- §14: what plays and what is pulled now
+
+    def _streams(self, call) -> tuple[list, dict]:
+        q = call.query
+        call.grant.require_master()
+        if views.required(q, "productid").strip() != self.product_id:
+            raise errors.NoSuchDevice("no product %s" % (q["productid"].strip()[:32],))
+        dev_id = views.device_id(q, "deviceid", required_=False)
+        channel = views.integer(q, "channelid", None, low=None)
+        page = views.integer(q, "page", 1, low=1, high=10_000)
+        size = views.integer(q, "page_size", 20, low=1, high=100)
+        now = self.live.clock.seconds() if self.live is not None else 0.0
+        rows = []
+        for key, packager in sorted((self.live.packagers if self.live is not None else {}).items()):
+            if packager.state != "live" or key.stream_type != 1:
+                continue
+            if (dev_id and key.dev_id != dev_id) or (channel and key.channel_no != channel - 1):
+                continue
+            seconds = max(0, int(now - packager.started_at))
+            rows.append((key, "%02d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)))
+        info = {"total_num": len(rows), "page_total": (len(rows) + size - 1) // size, "page_size": size,
+                "current_page": page, "page_key": q.get("page_key") or uuid.uuid4().hex}
+        return rows[(page - 1) * size:page * size], info
+
+    def _item(self, key, extra: dict) -> dict:
+        return {"productid": views.dev_number(self.product_id), "deviceid": views.dev_number(key.dev_id),
+                "channelid": views.channel_id(key.channel_no), **extra, "videocodec": "H264", "resolution": "",
+                "fps": 0, "audiocodec": "", "bandwidth": 0}
+
+    def online_list(self, call):
+        """§14.1: the live HLS streams being played (the RTSP relay's sessions are counted in /metrics)."""
+        kind = (call.query.get("protocoltype") or "").strip().lower()
+        rows, info = self._streams(call)
+        if kind and kind != "hls":
+            rows, info = [], dict(info, total_num=0, page_total=0)
+        return defer.succeed(Reply({"result": [
+            {**self._item(key, {"protocoltype": "HLS", "clientip": ""}), "onlinetime": online}
+            for key, online in rows], "page_info": info}))
+
+    def push_list(self, call):
+        """§14.2: the streams the platform pulls from devices for its live HLS (devices push nothing)."""
+        rows, info = self._streams(call)
+        return defer.succeed(Reply({"result": [
+            {**self._item(key, {"protocoltype": "RTSP", "puship": self.peer_ip(key.dev_id) or ""}),
+             "pushtime": online} for key, online in rows], "page_info": info}))
 
     def push_address(self, call):
         dev_id = views.device_id(call.query)
