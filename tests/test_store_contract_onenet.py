@@ -208,6 +208,23 @@ class ApiFilesContract(StoreContract):
         self.assertFalse((yield self.store.api_files.delete_object("test")))
 
 
+class VideoNamesContract(StoreContract):
+    @defer.inlineCallbacks
+    def test_names(self):
+        yield self.store.devices.add(CAM, "k", channels=2)
+        yield self.store.api_files.rename_video(7, CAM, 0, "door")
+        yield self.store.api_files.rename_video(8, CAM, 0, "door")
+        yield self.store.api_files.rename_video(9, CAM, 1, "door")
+        yield self.store.api_files.rename_video(7, CAM, 0, "front")
+        self.assertEqual((yield self.store.api_files.video_names([7, 8, 10])), {7: "front", 8: "door"})
+        self.assertEqual((yield self.store.api_files.videos_named(CAM, 0, "door", 10)), [8])
+        self.assertEqual((yield self.store.api_files.videos_named(CAM, 1, "door", 10)), [9])
+        yield self.store.api_files.forget_videos([8])
+        self.assertEqual((yield self.store.api_files.videos_named(CAM, 0, "door", 10)), [])
+        yield self.store.fleet.delete(CAM)
+        self.assertEqual((yield self.store.api_files.video_names([7, 9])), {})
+
+
 class AlarmBoxContract(StoreContract):
     @defer.inlineCallbacks
     def seed(self):
@@ -270,3 +287,4 @@ class AlarmBoxContract(StoreContract):
 RealProfiles, FakeProfiles = contract(ProfilesContract)
 RealApiFiles, FakeApiFiles = contract(ApiFilesContract)
 RealAlarmBox, FakeAlarmBox = contract(AlarmBoxContract)
+RealVideoNames, FakeVideoNames = contract(VideoNamesContract)

@@ -128,6 +128,32 @@ class ApiFileStore:
         rows = yield self.db.runQuery("DELETE FROM api_object WHERE name = %s RETURNING 1", (name,))
         return bool(rows)
 
+    # -- recordings' names (§6.4)
+
+    @defer.inlineCallbacks
+    def video_names(self, recording_ids: list):
+        """{recording_id: name} of those renamed."""
+        rows = yield self.db.runQuery("SELECT recording_id, name FROM api_video WHERE recording_id = ANY (%s)",
+                                      (list(recording_ids),))
+        return dict(rows)
+
+    def rename_video(self, recording_id: int, dev_id: str, channel_no: int, name: str) -> defer.Deferred:
+        return self.db.runOperation(
+            "INSERT INTO api_video (recording_id, dev_id, channel_no, name) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (recording_id) DO UPDATE SET name = excluded.name", (recording_id, dev_id, channel_no,
+                                                                               name))
+
+    @defer.inlineCallbacks
+    def videos_named(self, dev_id: str, channel_no: int, name: str, limit: int):
+        """The recording ids of the channel renamed *name* (at most *limit*)."""
+        rows = yield self.db.runQuery(
+            "SELECT recording_id FROM api_video WHERE dev_id = %s AND channel_no = %s AND name = %s"
+            " ORDER BY recording_id LIMIT %s", (dev_id, channel_no, name, limit))
+        return [r[0] for r in rows]
+
+    def forget_videos(self, recording_ids: list) -> defer.Deferred:
+        return self.db.runOperation("DELETE FROM api_video WHERE recording_id = ANY (%s)", (list(recording_ids),))
+
     # -- storage used (§18)
 
     @defer.inlineCallbacks

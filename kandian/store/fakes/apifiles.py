@@ -65,6 +65,32 @@ class FakeApiFiles:
     def delete_object(self, name):
         return defer.succeed(self.objects_table.pop(name, None) is not None)
 
+    # -- recordings' names
+
+    def _videos(self):
+        table = self.tables.setdefault("api_video", {})  # recording_id → (device row, dev_id, channel_no, name)
+        return {k: v for k, v in table.items() if self.device.get(v[1]) is v[0]}
+
+    def video_names(self, recording_ids):
+        live = self._videos()
+        return defer.succeed({i: live[i][3] for i in recording_ids if i in live})
+
+    def rename_video(self, recording_id, dev_id, channel_no, name):
+        if dev_id not in self.device:
+            return defer.fail(ValueError("no such device (foreign key)"))
+        self.tables.setdefault("api_video", {})[recording_id] = (self.device[dev_id], dev_id, channel_no, name)
+        return defer.succeed(None)
+
+    def videos_named(self, dev_id, channel_no, name, limit):
+        return defer.succeed(sorted(i for i, v in self._videos().items() if v[1:] == (dev_id, channel_no, name))[
+            :limit])
+
+    def forget_videos(self, recording_ids):
+        table = self.tables.setdefault("api_video", {})
+        for i in recording_ids:
+            table.pop(i, None)
+        return defer.succeed(None)
+
     def _device_bytes(self, dev_id):
         return (sum(v[0] for k, v in self.device_file.items() if k[0] == dev_id)
                 + sum(r.size for k, r in self._live().items() if k[0] == dev_id))

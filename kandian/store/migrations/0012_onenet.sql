@@ -59,3 +59,13 @@ CREATE TABLE api_object (
 -- §17: an alarm is unread until read through the API.
 ALTER TABLE alarm ADD COLUMN read_at timestamptz;
 CREATE INDEX alarm_unread ON alarm (dev_id, channel_no) WHERE read_at IS NULL;
+
+-- §6.4: a recording's name as the API renamed it (recordings are the
+-- recorder's pieces, by id; a piece without a row here has its default name).
+CREATE TABLE api_video (
+    recording_id bigint PRIMARY KEY,
+    dev_id       text NOT NULL REFERENCES device ON DELETE CASCADE,
+    channel_no   integer NOT NULL,
+    name         text NOT NULL CHECK (name <> '')
+);
+CREATE INDEX api_video_by_name ON api_video (dev_id, channel_no, name);
