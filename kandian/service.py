@@ -324,7 +324,7 @@ class Platform:
         alarms = Alarms(self.store, clock, [alarm_sms], layout=self.layout)
         # the device-cloud video API (spec/001): its keys count failures in their own throttle
         o = config.onenet
-        device_keys = DeviceKeys(self.store, keys)
+        device_keys = DeviceKeys(self.store, keys, clock)
         api_files = ApiFiles(self.store, clock, config.files_root, max_size=o.max_upload,
                              capacity=o.storage_capacity, fsync=config.files.fsync)
         profiles = DeviceProfiles(self.store, clock, keys=device_keys, devices=devices,

@@ -193,6 +193,21 @@ class GrantTests(unittest.TestCase):
         self.failureResultOf(self.auth.authenticate(key, "b"), errors.NotAuthenticated)
         self.assertNotEqual(self.successResultOf(self.device_keys.key("81100000001")), key)
 
+    def test_a_checked_key_is_remembered_a_few_seconds(self):
+        cached = DeviceKeys(self.store, self.device_keys.keys, self.clock, cache_seconds=10)
+        key = self.successResultOf(cached.key("81100000001"))
+        self.assertEqual(self.successResultOf(cached.check(key)), "81100000001")
+        self.successResultOf(self.store.fleet.delete("81100000001"))  # on another node, say
+        self.assertEqual(self.successResultOf(cached.check(key)), "81100000001")
+        self.clock.advance(10)
+        self.assertIsNone(self.successResultOf(cached.check(key)))
+        self.successResultOf(self.store.devices.add("81100000001", "k"))
+        key = self.successResultOf(cached.key("81100000001"))
+        self.assertEqual(self.successResultOf(cached.check(key)), "81100000001")
+        cached.forget("81100000001")  # deleted here: at once
+        self.successResultOf(self.store.fleet.delete("81100000001"))
+        self.assertIsNone(self.successResultOf(cached.check(key)))
+
     def test_guessers_are_stopped_before_the_store_is_asked(self):
         for _ in range(3):
             self.failureResultOf(self.auth.authenticate("guess", "6.6.6.6"), errors.NotAuthenticated)

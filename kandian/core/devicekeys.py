@@ -10,7 +10,8 @@ A request carries one key, and :meth:`KeyAuth.authenticate` turns it into a
   It is ``<DevID><24 characters>``, the characters an HMAC of the platform
   secret over the DevID and a salt kept with the device's profile
   (:mod:`kandian.store.profiles`) — so it can be shown again (§1.4's
-  ``keys``) without being stored, and dies with the device;
+  ``keys``) without being stored, and dies with the device (a key checked is
+  remembered a few seconds: another node's deletion reaches this one within them);
 * a key of the table that is not a master key belongs to another API: it is
   known, and may do nothing here.
 
@@ -22,6 +23,7 @@ logged; a grant's ``name`` (the master key's name, or ``device-key:DevID``) is.
 from __future__ import annotations
 
 import base64
+import collections
 import re
 import secrets
 from typing import NamedTuple
@@ -71,10 +73,15 @@ def _principal(name: str) -> Principal:
 
 
 class DeviceKeys:
-    def __init__(self, store, keys):
-        """*keys*: :class:`kandian.core.keys.Keys`."""
+    def __init__(self, store, keys, clock=None, *, cache_seconds: float = 10.0, cache_size: int = 10_000):
+        """*keys*: :class:`kandian.core.keys.Keys`; a key checked is remembered *cache_seconds* of *clock*
+        (none without a clock): a device deleted on another node loses its key here within that time."""
         self.store = store
         self.keys = keys
+        self.clock = clock
+        self.cache_seconds = cache_seconds
+        self.cache_size = cache_size
+        self._cache: collections.OrderedDict[str, tuple[float, str]] = collections.OrderedDict()
 
     @staticmethod
     def new_salt() -> str:
@@ -85,8 +92,10 @@ class DeviceKeys:
         return dev_id + base64.b32encode(mac).decode("ascii")[:24]
 
     @defer.inlineCallbacks
-    def key(self, dev_id: str):
-        """The device's key (its salt made now if it had none); NoSuchDevice."""
+    def key(self, dev_id: str, salt: str | None = None):
+        """The device's key (*salt*: its salt if known; one is made now if it had none); NoSuchDevice."""
+        if salt is not None:
+            return self.derive(dev_id, salt)
         salt = yield self.store.profiles.ensure_salt(dev_id, self.new_salt())
         if salt is None:
             raise errors.NoSuchDevice("no device %s" % (dev_id,))
@@ -98,11 +107,26 @@ class DeviceKeys:
         match = _DEVICE_KEY.match(key)
         if match is None:
             return None
+        now = self.clock.seconds() if self.clock is not None else None
+        cached = self._cache.get(key)
+        if cached is not None and now is not None and cached[0] > now:
+            return cached[1]
         dev_id = match.group(1)
         salt = yield self.store.profiles.key_salt(dev_id)
         if salt is None or not secrets.compare_digest(self.derive(dev_id, salt), key):
+            self._cache.pop(key, None)
             return None
+        if now is not None:
+            self._cache[key] = (now + self.cache_seconds, dev_id)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         return dev_id
+
+    def forget(self, dev_id: str) -> None:
+        """The device is gone: its key no longer passes on this node."""
+        for key in [k for k, (_, d) in self._cache.items() if d == dev_id]:
+            del self._cache[key]
 
 
 class KeyAuth:

@@ -271,7 +271,7 @@ class DeviceProfiles:
         profile = yield self.store.profiles.get(dev_id)
         if profile is None:
             raise errors.NoSuchDevice("no device %s" % (dev_id,))
-        key = yield self.keys.key(dev_id)
+        key = yield self.keys.key(dev_id, profile.key_salt)
         return self._live(profile), [(KEY_TITLE, key)]
 
     @defer.inlineCallbacks
@@ -302,6 +302,7 @@ class DeviceProfiles:
         found = yield self.store.fleet.delete(dev_id)
         if not found:
             raise errors.NoSuchDevice("no device %s" % (dev_id,))
+        self.keys.forget(dev_id)
         log.info("{who} deleted device {dev_id}", who=grant.name, dev_id=dev_id)
         if self.devices.online(dev_id):
             self.devices.reset_default(dev_id).addErrback(

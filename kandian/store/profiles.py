@@ -53,6 +53,7 @@ class Profile(NamedTuple):
     channel_count: int
     dev_key: str
     dev_ver: str | None
+    key_salt: str | None  # None until the device has a profile
 
 
 class ChannelRow(NamedTuple):
@@ -86,10 +87,11 @@ _PROFILE = (
     "SELECT d.dev_id, d.name, coalesce(p.description, ''), coalesce(p.private, false),"
     " coalesce(p.protocol, 'RTMP'), coalesce(p.tags, '{}'), p.location, p.area, p.auth_info, p.other, p.url,"
     " p.sn, p.mac, d.online, " + _epoch("d.created_at") + ", " + _epoch("d.last_login_at") + ","
-    " (SELECT count(*) FROM channel c WHERE c.dev_id = d.dev_id)::int, d.dev_key, d.dev_ver"
+    " (SELECT count(*) FROM channel c WHERE c.dev_id = d.dev_id)::int, d.dev_key, d.dev_ver, p.key_salt"
     " FROM device d LEFT JOIN device_profile p USING (dev_id)")
 
 _SALT = Statement("SELECT key_salt FROM device_profile WHERE dev_id = %s")
+_GET = Statement(_PROFILE + " WHERE d.dev_id = %s")
 
 
 def _where(f: ProfileFilter) -> tuple[str, list]:
@@ -198,7 +200,7 @@ class ProfileStore:
 
     @defer.inlineCallbacks
     def get(self, dev_id: str):
-        rows = yield self.db.runQuery(_PROFILE + " WHERE d.dev_id = %s", (dev_id,))
+        rows = yield self.db.runQuery(_GET, (dev_id,))
         return _profile(rows[0]) if rows else None
 
     @defer.inlineCallbacks

@@ -85,12 +85,13 @@ class FakeProfiles:
 
     def _row(self, dev_id) -> Profile:
         d = self.device[dev_id]
-        p = self._profile(dev_id) or _DEFAULTS
+        p = self._profile(dev_id) or dict(_DEFAULTS, key_salt=None)
         return Profile(dev_id, d["name"], p["description"], p["private"], p["protocol"], list(p["tags"]),
                        copy.deepcopy(p["location"]), p["area"], copy.deepcopy(p["auth_info"]),
                        copy.deepcopy(p["other"]), p["url"], p["sn"], p["mac"], bool(d["online"]),
                        _seconds(d.get("created_at", 0.0)), _seconds(d.get("last_login_at")),
-                       sum(1 for (dev, _) in self.channel if dev == dev_id), d["dev_key"], d["dev_ver"])
+                       sum(1 for (dev, _) in self.channel if dev == dev_id), d["dev_key"], d["dev_ver"],
+                       p["key_salt"])
 
     def get(self, dev_id):
         return defer.succeed(self._row(dev_id) if dev_id in self.device else None)
