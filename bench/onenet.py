@@ -27,8 +27,9 @@ import sys
 import tempfile
 import urllib.request
 
-from _measure import die_with_parent, git_commit, say
 from portal import FIRST_DEVID, _wait_for, _write_json, run_bare
+
+from _measure import die_with_parent, git_commit, say
 from soap import ensure_wrk
 
 LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal", "onenet")
