@@ -19,6 +19,7 @@ class Store:
         from .alarms import AlarmStore
         from .bindings import Bindings
         from .devices import DeviceStore
+        from .devlogs import DeviceLogStore
         from .firmware import FirmwareStore
         from .links import LinkStore
         from .relay import RelayStore
@@ -26,6 +27,7 @@ class Store:
         from .sessions import Sessions
         from .sms_requests import SmsRequests
         from .tokens import TokenStore
+        from .upgrades import UpgradeStore
         from .users import Users
 
         self.db = db
@@ -41,3 +43,5 @@ class Store:
         self.alarms = AlarmStore(db)
         self.firmware = FirmwareStore(db)
         self.secrets = SecretStore(db)
+        self.upgrades = UpgradeStore(db, node=node)
+        self.devlogs = DeviceLogStore(db, node=node)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .fakes.alarms import FakeAlarms
 from .fakes.bindings import FakeBindings
 from .fakes.devices import FakeDevices
+from .fakes.devlogs import FakeDeviceLogs
 from .fakes.firmware import FakeFirmware
 from .fakes.links import FakeLinks
 from .fakes.relay import FakeRelay
@@ -20,6 +21,7 @@ from .fakes.secrets import FakeSecrets
 from .fakes.sessions import FakeSessions
 from .fakes.sms_requests import FakeSmsRequests
 from .fakes.tokens import FakeTokens
+from .fakes.upgrades import FakeUpgrades
 from .fakes.users import FakeUsers
 
 
@@ -40,3 +42,5 @@ class FakeStore:
         self.bindings = FakeBindings(self)
         self.sms_requests = FakeSmsRequests(self)
         self.secrets = FakeSecrets(self)
+        self.upgrades = FakeUpgrades(self)
+        self.devlogs = FakeDeviceLogs(self)
