@@ -251,6 +251,22 @@ class FtpSection:
 
 
 @attrs.frozen
+class FilesSection:
+    # pictures, logs and firmware images; empty: data_dir/files
+    root: str = _setting("", text)
+
+
+@attrs.frozen
+class FirmwareSection:
+    # seconds between two looks at the upgrade campaigns and log requests (kandianctl writes them)
+    poll_interval: int = _setting("5", positive_int)
+    # a device sent UPGRADE_REQ that has not logged in with the new DevVer after this many seconds failed
+    upgrade_timeout: int = _setting("1800", positive_int)
+    # a `kandianctl device logs` request whose device stayed offline this long is dropped
+    log_request_expiry: int = _setting("600", positive_int)
+
+
+@attrs.frozen
 class Config:
     path: str | None = None
     platform: PlatformSection = attrs.field(factory=PlatformSection)
@@ -262,6 +278,8 @@ class Config:
     admin: AdminSection = attrs.field(factory=AdminSection)
     ftp: FtpSection = attrs.field(factory=FtpSection)
     throttle: ThrottleSection = attrs.field(factory=ThrottleSection)
+    files: FilesSection = attrs.field(factory=FilesSection)
+    firmware: FirmwareSection = attrs.field(factory=FirmwareSection)
 
     def listeners(self) -> dict[str, str]:
         """Listener name (the config section) → endpoint description."""
@@ -284,12 +302,17 @@ class Config:
     def data_dir(self) -> str:
         return os.path.abspath(self.platform.data_dir)
 
+    @property
+    def files_root(self) -> str:
+        """Where pictures, logs and firmware images live ([files] root, else data_dir/files)."""
+        return os.path.abspath(self.files.root) if self.files.root else os.path.join(self.data_dir, "files")
+
 
 SECTIONS: dict[str, type] = {
     "platform": PlatformSection, "database": DatabaseSection,
     "device": DeviceSection, "register": RegisterSection, "mcu": McuSection,
     "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection,
-    "throttle": ThrottleSection,
+    "throttle": ThrottleSection, "files": FilesSection, "firmware": FirmwareSection,
 }
 
 

@@ -33,8 +33,12 @@ from .core.alarms import Alarms
 from .core.bindings import Bindings
 from .core.credentials import PasswordChecker
 from .core.devices import Devices, OfflineBatcher, SeenBatcher
+from .core.devlogs import DeviceLogs
+from .core.firmware import Catalogue, FtpLogin
 from .core.keys import Keys
 from .core.play import Play
+from .core.rounds import Rounds
+from .core.upgrades import Upgrades
 from .device.controller import LinkController
 from .device.link import DeviceLinkFactory, LinkStats
 from .device.reachability import UpnpProbe
@@ -193,6 +197,9 @@ class Platform:
         self.probe = self.core.devices.probe
         self._purge = task.LoopingCall(self._purge_tokens)
         self._purge.clock = clock  # LoopingCall's own way to take a clock
+        poll = config.firmware.poll_interval
+        self.rounds = [Rounds(self.core.upgrades.round, clock, poll, "upgrade campaigns"),
+                       Rounds(self.core.devlogs.round, clock, poll, "device log requests")]
         # the interfaces
         self.controller = LinkController(self.core.devices, self.core.alarms, self.core.play, clock,
                                          config.platform.timezone)
@@ -212,7 +219,15 @@ class Platform:
         def probe(devices: Devices) -> UpnpProbe:
             return UpnpProbe(reactor, devices, clock=clock, policy=self.dial_policy, peer_ip=self.links.peer_ip)
 
-        devices = Devices(self.store, self.router, clock, make_probe=probe, seen=self.seen, offline=self.offline)
+        keys = Keys(self.store.secrets)
+        catalogue = Catalogue(self.store, config.files_root, clock)
+        ftp_login = functools.partial(self._ftp_login, keys)
+        upgrades = Upgrades(self.store, self.router, catalogue, clock, ftp_login=ftp_login,
+                            timeout=config.firmware.upgrade_timeout)
+        devlogs = DeviceLogs(self.store, clock, config.files_root, router=self.router, ftp_login=ftp_login,
+                             expiry=config.firmware.log_request_expiry)
+        devices = Devices(self.store, self.router, clock, make_probe=probe, seen=self.seen, offline=self.offline,
+                          events=upgrades)
         play = Play(
             self.store, self.router, clock, relay_address=lambda: (
                 config.platform.public_host, config.port_of("rtsp") or self.bound_port("rtsp")),
@@ -229,7 +244,15 @@ class Platform:
             self.store, clock, throttle=accounts_throttle, group=ConfiguredGroupPlatform(mcu.group_platform),
             session_timeout=mcu.session_timeout, online=self.router.online, reset=devices.reset_default)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
-                    alarms=Alarms(self.store, clock), keys=Keys(self.store.secrets))
+                    alarms=Alarms(self.store, clock), keys=keys, firmware=catalogue, upgrades=upgrades,
+                    devlogs=devlogs)
+
+    def _ftp_login(self, keys: Keys, dev_id: str) -> defer.Deferred:
+        """The FTP server and per-device login UPGRADE_REQ and LOG_UPLOAD_REQ hand out."""
+        config = self.config
+        host, port = config.register.ftp_address or (
+            config.platform.public_host, config.port_of("ftp") or self.bound_port("ftp") or 21)
+        return defer.succeed(FtpLogin(host, port, dev_id, keys.ftp_password(dev_id)))
 
     def _soap(self):
         """The §8 SOAP resource (``/mcu``), over the core."""
@@ -238,8 +261,7 @@ class Platform:
         from .mcu.soap import SoapResource
 
         config = self.config
-        handlers = McuHandlers(core=self.core, clock=self.clock, config=config,
-                               ftp_port=functools.partial(self.bound_port, "ftp"))
+        handlers = McuHandlers(core=self.core, clock=self.clock, config=config)
         return SoapResource(application(handlers), lambda: "http://%s:%s/mcu" % (
             config.platform.public_host, config.port_of("mcu") or self.bound_port("mcu")))
 
@@ -252,9 +274,12 @@ class Platform:
     def start(self):
         yield self.core.keys.load()
         yield self.core.devices.all_offline()
+        yield self.core.upgrades.load()  # before any login: the hook must know who is in flight
         self.seen.start()
         self.offline.start()
         self._purge.start(600, now=False)
+        for rounds in self.rounds:
+            rounds.start(now=False)
 
     @defer.inlineCallbacks
     def stop(self):
@@ -264,6 +289,8 @@ class Platform:
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
+        for rounds in self.rounds:  # after the links: a round waiting on a device's answer ends now
+            yield rounds.stop()
         yield self.seen.stop()
         yield self.offline.stop()
         try:

@@ -380,7 +380,7 @@ class DeviceOperationTests(McuTestCase):
         answer = yield self.op("NotifyUpgrade")
         self.assertEqual(answer["Result"], 0)
         [upgrade] = [request for cmd, request in self.link.commands_received if cmd == 0x6D]
-        self.assertEqual((upgrade.NewDevVer, upgrade.FtpFileName), ("V1.6_20261101", "fw-1.6.bin"))
+        self.assertEqual((upgrade.NewDevVer, upgrade.FtpFileName), ("V1.6_20261101", "firmware/fw-1.6.bin"))
 
     @defer.inlineCallbacks
     def test_offline_is_4(self):

@@ -116,7 +116,10 @@ class UpgradesContract(FirmwareSliceContract):
         self.assertEqual((target.state, target.from_ver, target.sent_at.timestamp()), ("sent", "V1.5_20131210",
                                                                                          self.now + 1))
         flight, = yield self.store.upgrades.in_flight()
-        self.assertEqual(flight, (DEV, first, firmware_id, "c1.bin", "V1.6_20240101", "sent", self.now + 1))
+        self.assertEqual(flight, (DEV, first, firmware_id, "c1.bin", "V1.6_20240101", "sent", self.now + 1,
+                                  "V1.5_20131210", self.now))
+        self.assertEqual((yield self.store.upgrades.in_flight(DEV)), [flight])
+        self.assertEqual((yield self.store.upgrades.in_flight("81100000009")), [])
         self.assertEqual((yield self.store.upgrades.busy([DEV, "81100000009"])), {DEV: first})
         yield self.store.upgrades.move(first, DEV, "done", self.now + 3)
         self.assertEqual((yield self.store.upgrades.busy([DEV])), {DEV: second})

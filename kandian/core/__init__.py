@@ -4,8 +4,10 @@
 (:mod:`.accounts`), bindings (:mod:`.bindings`), play (:mod:`.play`: the §15
 routes, the play-URL format, tokens, relay authorization), devices
 (:mod:`.devices`: typed commands through an ``IDeviceRouter``, the device
-login), alarms (:mod:`.alarms`) and the keys derived from the platform's
-secret (:mod:`.keys`: FTP passwords, signed URLs) — built once by ``service.py`` over the
+login), alarms (:mod:`.alarms`), the keys derived from the platform's
+secret (:mod:`.keys`: FTP passwords, signed URLs), the firmware catalogue
+(:mod:`.firmware`), upgrade campaigns (:mod:`.upgrades`) and device logs
+(:mod:`.devlogs`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
 :mod:`kandian.core.errors`; it imports no listener, spyne, HTTP or wire code.
 See docs/architecture.md.
@@ -26,3 +28,6 @@ class Core:
     devices: object
     alarms: object
     keys: object
+    firmware: object = None
+    upgrades: object = None
+    devlogs: object = None

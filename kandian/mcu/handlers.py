@@ -54,14 +54,13 @@ class _QuietFault(Fault):
 
 
 class McuHandlers:
-    def __init__(self, *, core, clock, config, ftp_port=lambda: None):
+    def __init__(self, *, core, clock, config):
         """*core* is the platform's :class:`kandian.core.Core`."""
         self.core = core
         self.play = core.play
         self.passwords = core.accounts.passwords
         self.clock = clock
         self.config = config
-        self.ftp_port = ftp_port
 
     # -- dispatch
 
@@ -222,19 +221,15 @@ class McuHandlers:
     @defer.inlineCallbacks
     def GetFirmwareVersion(self, client_ip, Account, LoginSession, DevID):
         user_id, device = yield self._device(Account, LoginSession, DevID)
-        current, latest = yield self._core("GetFirmwareVersion", self.core.devices.firmware_version(
+        current, latest = yield self._core("GetFirmwareVersion", self.core.firmware.version(
             device.manufacturer_no, device.model, device.dev_ver))
         return OK, current, latest
 
     @defer.inlineCallbacks
     def NotifyUpgrade(self, client_ip, Account, LoginSession, DevID):
         user_id, device = yield self._device(Account, LoginSession, DevID)
-        register = self.config.register
-        ftp = register.ftp_address or (self.config.platform.public_host,
-                                       self.config.port_of("ftp") or self.ftp_port() or 21)
-        yield self._core("NotifyUpgrade", self.core.devices.upgrade(
-            DevID, device.manufacturer_no, device.model, device.dev_ver, ftp,
-            register.ftp_account or "anonymous", register.ftp_password or "kandian"))
+        yield self._core("NotifyUpgrade", self.core.upgrades.upgrade_one(
+            DevID, device.manufacturer_no, device.model, device.dev_ver))
         return OK
 
     @defer.inlineCallbacks

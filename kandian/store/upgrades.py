@@ -81,6 +81,8 @@ class InFlight(NamedTuple):
     dev_ver: str  # the target DevVer
     state: str
     sent_at: float
+    device_ver: str | None  # what the device reported at its last login
+    logged_in_at: float | None  # when that was
 
 
 _CAMPAIGN = ("campaign_id, firmware_id, state, batch_size, max_failures, failure_base, reason, origin,"
@@ -219,13 +221,15 @@ class UpgradeStore:
         return bool(rows)
 
     @defer.inlineCallbacks
-    def in_flight(self):
-        """Every device sent an upgrade that has not finished (any campaign, any node)."""
+    def in_flight(self, dev_id: str | None = None):
+        """Every device (or just *dev_id*) sent an upgrade that has not finished (any campaign, any node)."""
         rows = yield self.db.runQuery(
             "SELECT t.dev_id, t.campaign_id, f.firmware_id, f.file_name, f.dev_ver, t.state,"
-            " extract(epoch FROM t.sent_at)::float8"
+            " extract(epoch FROM t.sent_at)::float8, d.dev_ver, extract(epoch FROM d.last_login_at)::float8"
             " FROM upgrade_target t JOIN upgrade_campaign c USING (campaign_id) JOIN firmware f USING (firmware_id)"
-            " WHERE t.state IN ('sent', 'downloaded')")
+            " JOIN device d ON d.dev_id = t.dev_id"
+            " WHERE t.state IN ('sent', 'downloaded')" + (" AND t.dev_id = %s" if dev_id is not None else ""),
+            (dev_id,) if dev_id is not None else ())
         return [InFlight(*row) for row in rows]
 
     @defer.inlineCallbacks

@@ -120,13 +120,14 @@ class FakeUpgrades:
             t["downloaded_at"] = now
         return defer.succeed(True)
 
-    def in_flight(self):
+    def in_flight(self, dev_id=None):
         found = []
         for t in self.target_rows.values():
-            if t["state"] in IN_FLIGHT:
+            if t["state"] in IN_FLIGHT and dev_id in (None, t["dev_id"]):
                 f = self.firmware[self.campaign_rows[t["campaign_id"]]["firmware_id"]]
+                d = self.device[t["dev_id"]]
                 found.append(InFlight(t["dev_id"], t["campaign_id"], f.firmware_id, f.file_name, f.dev_ver,
-                                      t["state"], t["sent_at"]))
+                                      t["state"], t["sent_at"], d["dev_ver"], d["last_login_at"]))
         return defer.succeed(found)
 
     def expire(self, sent_before, reason, now):
