@@ -11,7 +11,7 @@ from ..devlogs import LogFile, LogRequest
 
 
 def _at(now):
-    return None if now is None else datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
+    return None if now is None else datetime.datetime.fromtimestamp(now, datetime.UTC)
 
 
 class FakeDeviceLogs:

@@ -29,7 +29,7 @@ class FakeFirmware:
             return defer.fail()
         self.firmware[firmware_id] = Firmware(
             firmware_id, manufacturer_no, model, dev_ver, file_name, file_size, sha256,
-            datetime.datetime.fromtimestamp(released_at, datetime.timezone.utc))
+            datetime.datetime.fromtimestamp(released_at, datetime.UTC))
         return defer.succeed(firmware_id)
 
     def get(self, firmware_id):

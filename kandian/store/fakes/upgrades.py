@@ -10,7 +10,7 @@ from ..upgrades import IN_FLIGHT, TARGET_STATES, Campaign, Candidate, InFlight, 
 
 
 def _at(now):
-    return None if now is None else datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
+    return None if now is None else datetime.datetime.fromtimestamp(now, datetime.UTC)
 
 
 class FakeUpgrades:
