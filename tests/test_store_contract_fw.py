@@ -148,6 +148,9 @@ class UpgradesContract(FirmwareSliceContract):
         self.assertTrue((yield self.store.upgrades.move(campaign_id, DEV, "pending", self.now, "link lost")))
         target, = yield self.store.upgrades.targets(campaign_id)
         self.assertEqual((target.state, target.sent_at, target.from_ver), ("pending", None, None))
+        self.assertEqual((yield self.store.upgrades.claim(campaign_id, [DEV], self.now)), [DEV])
+        target, = yield self.store.upgrades.targets(campaign_id)
+        self.assertEqual((target.state, target.reason), ("sent", ""))
 
     @defer.inlineCallbacks
     def test_tally_counts_only_failures_after_a_send(self):

@@ -287,7 +287,7 @@ class Upgrades:
         yield self.load()
         for flight in list(self.in_flight.values()):
             # a login this node's hook did not see (another node's, or before a restart)
-            if (flight.device_ver or "").strip() == flight.dev_ver and (flight.logged_in_at or 0) > flight.sent_at:
+            if (flight.device_ver or "").strip() == flight.dev_ver and (flight.logged_in_at or 0) >= flight.sent_at:
                 yield self._settle(flight.campaign_id, flight.dev_id, "done", "")
         for campaign in (yield self.upgrades.campaigns(open_only=True)):
             yield self._advance(campaign)
@@ -313,18 +313,23 @@ class Upgrades:
         if room <= 0 or tally.pending == 0:
             return
         firmware = yield self.store.firmware.get(campaign.firmware_id)
-        chosen = []
-        for device in (yield self.upgrades.ready(campaign_id, room)):
-            if not self.router.online(device.dev_id):
-                continue
-            refusal = _refusal(firmware, device)
-            if refusal is None:
-                chosen.append(device.dev_id)
-            else:
-                state, reason = refusal
-                yield self._settle(campaign_id, device.dev_id, state, reason, ("pending",))
-        sending = [self._send(campaign_id, firmware, dev_id)
-                   for dev_id in (yield self.upgrades.claim(campaign_id, chosen, self.now()))]
+        sending = []
+        while room > 0:
+            chosen, refused = [], 0
+            for device in (yield self.upgrades.ready(campaign_id, room)):
+                if not self.router.online(device.dev_id):
+                    continue
+                refusal = _refusal(firmware, device)
+                if refusal is None:
+                    chosen.append(device.dev_id)
+                else:
+                    refused += 1
+                    yield self._settle(campaign_id, device.dev_id, *refusal, ("pending",))
+            claimed = yield self.upgrades.claim(campaign_id, chosen, self.now())
+            sending += [self._send(campaign_id, firmware, dev_id) for dev_id in claimed]
+            room -= len(claimed)
+            if not refused:  # nothing left the pending set but what was claimed: no one else is ready
+                break
         # the outcomes are recorded by _send; the round waits for them so that
         # sends stay within the batch and a stop waits for what is under way
         yield defer.DeferredList(sending, consumeErrors=True)

@@ -196,7 +196,8 @@ class UpgradeStore:
             return []
         try:
             rows = yield self.db.runQuery(
-                "UPDATE upgrade_target t SET state = 'sent', sent_at = to_timestamp(%s), from_ver = d.dev_ver"
+                "UPDATE upgrade_target t SET state = 'sent', reason = '', sent_at = to_timestamp(%s),"
+                " from_ver = d.dev_ver"
                 " FROM device d WHERE d.dev_id = t.dev_id AND t.campaign_id = %s AND t.dev_id = ANY(%s)"
                 " AND t.state = 'pending' AND NOT " + _OTHER_IN_FLIGHT + " RETURNING t.dev_id",
                 (now, campaign_id, list(dev_ids)))

@@ -103,7 +103,7 @@ class FakeUpgrades:
         for dev_id in sorted(set(dev_ids)):
             t = self.target_rows.get((campaign_id, dev_id))
             if t is not None and t["state"] == "pending" and not self._in_flight_elsewhere(dev_id):
-                t.update(state="sent", sent_at=now, from_ver=self.device[dev_id]["dev_ver"])
+                t.update(state="sent", reason="", sent_at=now, from_ver=self.device[dev_id]["dev_ver"])
                 claimed.append(dev_id)
         return defer.succeed(claimed)
 
