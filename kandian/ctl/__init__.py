@@ -5,6 +5,12 @@
     kandianctl [--config F] user list
     kandianctl [--config F] device add DEVID --key KEY [--type 1|2|3] [--model M] [--channels N]
     kandianctl [--config F] device list
+    kandianctl [--config F] device logs DEVID [--wait S] [--no-request]
+    kandianctl [--config F] firmware add FILE --manufacturer NO --model M --version VER
+    kandianctl [--config F] firmware list
+    kandianctl [--config F] upgrade start --firmware ID [--devices A,B | --model M] [--batch N] [--max-failures K]
+    kandianctl [--config F] upgrade status|pause|resume|cancel ID
+    kandianctl [--config F] upgrade list
 
 One module per command group (:data:`GROUPS`), each adding its sub-commands
 with ``add_commands(subparsers)`` and a ``handler(args, ctx, out)`` per
@@ -34,10 +40,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import devices, schema, users
+from . import devices, firmware, schema, upgrades, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices)
+GROUPS = (schema, users, devices, firmware, upgrades)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from twisted.internet import defer
 
 from ..store.devices import DEV_TYPES, DeviceExists
+from .devlogs import add_device_commands as add_log_commands
 from .output import CommandError, table, when
 
 
@@ -18,6 +19,7 @@ def add_commands(commands) -> None:
     add.add_argument("--channels", type=int, default=1, metavar="N", help="video channels (default 1)")
     add.set_defaults(handler=add_device)
     device.add_parser("list", help="list devices").set_defaults(handler=list_devices)
+    add_log_commands(device)
 
 
 @defer.inlineCallbacks
