@@ -13,6 +13,7 @@ FTP server, which reports each complete file through :meth:`log_stored`;
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -43,6 +44,7 @@ class DeviceLogs:
         self.router = router
         self.ftp_login = ftp_login
         self.expiry = expiry
+        self.outcomes: Counter[str] = Counter()  # requests sent, refused, expired by this node (for /metrics)
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -79,6 +81,7 @@ class DeviceLogs:
         expired = yield self.devlogs.expire(now - self.expiry, "not sent within %d s (device offline)"
                                             % (self.expiry,), now)
         if expired:
+            self.outcomes["expired"] += expired
             log.info("{count} log requests expired", count=expired)
         for request in (yield self.devlogs.ready(self.batch)):
             if self.router.online(request.dev_id) and (yield self.devlogs.take(request.request_id, self.now())):
@@ -102,5 +105,7 @@ class DeviceLogs:
         else:
             state, reason = "sent", ""
         yield self.devlogs.settle(request.request_id, state, reason, self.now())
+        if state != "pending":
+            self.outcomes[state] += 1
         log.info("log request {id}: {dev_id} {state}{why}", id=request.request_id, dev_id=dev_id, state=state,
                  why=": " + reason if reason else "")

@@ -29,6 +29,7 @@ next round.  The login hook is the one hot path: a dict lookup per login
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import NamedTuple
 
 from twisted.internet import defer
@@ -80,6 +81,7 @@ class Upgrades:
         self.ftp_login = ftp_login
         self.timeout = timeout
         self.in_flight: dict[str, InFlight] = {}
+        self.outcomes: Counter[str] = Counter()  # sent, done, failed on this node (for /metrics)
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -210,6 +212,7 @@ class Upgrades:
             log_failure(log, "campaign {id}: UPGRADE_REQ to {dev_id} not sent", id=campaign_id, dev_id=dev_id)
             yield self._settle(campaign_id, dev_id, "pending", "", ("sent",))
             raise
+        self.outcomes["sent"] += 1
         log.info("campaign {id}: {dev_id} accepted UPGRADE_REQ to {version}", id=campaign_id, dev_id=dev_id,
                  version=firmware.dev_ver)
 
@@ -226,6 +229,7 @@ class Upgrades:
                         state=to)
             return False
         if moved and to in ("done", "failed"):
+            self.outcomes[to] += 1
             log.info("campaign {id}: {dev_id} {state}{why}", id=campaign_id, dev_id=dev_id, state=to,
                      why=": " + reason if reason else "")
         return moved
