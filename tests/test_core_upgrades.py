@@ -373,6 +373,13 @@ class CampaignTests(FirmwareTestCase):
         self.round()
         self.assertEqual(self.tally(self.campaign_id), Tally(pending=2, sent=2, failed=2, failures=2))
 
+    def test_max_failures_failures_are_allowed(self):
+        self.cameras[self.ids[0]].result = 1
+        self.round()
+        self.round()
+        self.assertEqual(self.campaign(self.campaign_id).state, "running")
+        self.assertEqual(self.tally(self.campaign_id), Tally(pending=3, sent=2, failed=1, failures=1))
+
     def test_operator_pause_resume_cancel(self):
         self.successResultOf(self.upgrades.pause(self.campaign_id))
         self.round()
