@@ -12,8 +12,12 @@ CONFIG ?= etc/kandian.ini
 # RTSP player; GStreamer's RTSP server, driven from the system Python
 # (/usr/bin/python3 + python3-gi), as the camera (kandian/sim/gst_camera.py),
 # with x264enc from plugins-ugly as its H.264 encoder.
+# Debian's chromium is the browser the portal's tests drive through Playwright
+# (executable_path; Playwright's own browser download is never used), with a
+# CJK font so that the screenshots show the Chinese UI.
 SYSTEM_PACKAGES := ffmpeg python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 \
-	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly chromium \
+	fonts-wqy-microhei
 
 install: $(STAMP)
 

@@ -100,6 +100,11 @@ def endpoint(raw: str) -> str:
     return value
 
 
+def optional_endpoint(raw: str) -> str:
+    """An endpoint description, or empty for "this interface is off"."""
+    return raw.strip()
+
+
 def _setting(default: str, parse: Callable[[str], Any], **kw: Any) -> Any:
     return attrs.field(default=parse(default), metadata={"parse": parse, "raw": default}, **kw)
 
@@ -267,6 +272,23 @@ class FirmwareSection:
 
 
 @attrs.frozen
+class PortalSection:
+    # the web portal at /, the REST API at /api/v1/ (empty: off)
+    listen: str = _setting("tcp:8592", optional_endpoint)
+    # seconds a login (Bearer token, cookie session) stays valid
+    token_ttl: int = _setting("43200", positive_int)
+    # seconds between two statistics samples kept in PostgreSQL
+    stats_interval: int = _setting("300", positive_int)
+    # days statistics samples are kept (daily counts are kept for ever)
+    stats_keep_days: int = _setting("90", positive_int)
+    # kandian.limits and kandian.web
+    max_connections: int = _setting("256", positive_int)
+    max_connections_per_address: int = _setting("64", count)
+    request_timeout: int = _setting("10", positive_int)
+    idle_timeout: int = _setting("15", positive_int)
+
+
+@attrs.frozen
 class Config:
     path: str | None = None
     platform: PlatformSection = attrs.field(factory=PlatformSection)
@@ -280,12 +302,14 @@ class Config:
     throttle: ThrottleSection = attrs.field(factory=ThrottleSection)
     files: FilesSection = attrs.field(factory=FilesSection)
     firmware: FirmwareSection = attrs.field(factory=FirmwareSection)
+    portal: PortalSection = attrs.field(factory=PortalSection)
 
     def listeners(self) -> dict[str, str]:
         """Listener name (the config section) → endpoint description."""
         return {
             name: getattr(self, name).listen
-            for name in ("device", "register", "mcu", "rtsp", "admin", "ftp")
+            for name in ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
+            if getattr(self, name).listen  # an empty listen turns an interface off
         }
 
     def port_of(self, listener: str) -> int | None:
@@ -312,7 +336,7 @@ SECTIONS: dict[str, type] = {
     "platform": PlatformSection, "database": DatabaseSection,
     "device": DeviceSection, "register": RegisterSection, "mcu": McuSection,
     "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection,
-    "throttle": ThrottleSection, "files": FilesSection, "firmware": FirmwareSection,
+    "throttle": ThrottleSection, "files": FilesSection, "firmware": FirmwareSection, "portal": PortalSection,
 }
 
 

@@ -28,17 +28,23 @@ from twisted.protocols import policies
 from . import limits
 from .config import Config, ConfigError
 from .core import Core
+from .core.access import Access
 from .core.accounts import Accounts
 from .core.alarms import Alarms
+from .core.apiauth import ApiAuth, Operators
 from .core.bindings import Bindings
+from .core.commands import Commands
 from .core.credentials import PasswordChecker
 from .core.devices import Devices, OfflineBatcher, SeenBatcher
 from .core.devlogs import DeviceLogs
 from .core.firmware import Catalogue, FtpLogin
+from .core.fleet import Fleet
 from .core.keys import Keys
 from .core.play import Play
 from .core.rounds import Rounds
+from .core.stats import Statistics, StatsJob
 from .core.upgrades import Upgrades
+from .core.useradmin import UserAdmin
 from .device.controller import LinkController
 from .device.link import DeviceLinkFactory, LinkStats
 from .device.reachability import UpnpProbe
@@ -46,6 +52,7 @@ from .device.registry import LinkRegistry
 from .device.router import LocalRouter
 from .dialpolicy import DialPolicy
 from .group import ConfiguredGroupPlatform
+from .portal.api import ApiStats
 from .rtsp.relay import RelayStats
 from .sms import LoggingSmsSender
 from .store.connector import Store
@@ -187,6 +194,7 @@ class Platform:
         # the core
         self.link_stats = LinkStats()
         self.relay_stats = RelayStats()
+        self.portal_stats = ApiStats()
         self.links = LinkRegistry()
         self.router = LocalRouter(self.links)
         self.dial_policy = DialPolicy.from_config(config)
@@ -195,6 +203,8 @@ class Platform:
         self.sms = LoggingSmsSender()
         self.core = self._core(config, reactor, clock)
         self.probe = self.core.devices.probe
+        self.stats_job = StatsJob(self.store, clock, zone=config.platform.timezone.key,
+                                  interval=config.portal.stats_interval, keep=config.portal.stats_keep_days * 86400.0)
         self._purge = task.LoopingCall(self._purge_tokens)
         self._purge.clock = clock  # LoopingCall's own way to take a clock
         poll = config.firmware.poll_interval
@@ -243,9 +253,23 @@ class Platform:
         bindings = Bindings(
             self.store, clock, throttle=accounts_throttle, group=ConfiguredGroupPlatform(mcu.group_platform),
             session_timeout=mcu.session_timeout, online=self.router.online, reset=devices.reset_default)
+        # the portal and REST API: its logins count failures in their own throttle
+        access = Access(self.store)
+        portal_passwords = PasswordChecker(clock)
+        api_auth = ApiAuth(self.store, clock, passwords=portal_passwords, throttle=throttle(),
+                           ttl=config.portal.token_ttl)
+
+        alarms = Alarms(self.store, clock)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
-                    alarms=Alarms(self.store, clock), keys=keys, firmware=catalogue, upgrades=upgrades,
-                    devlogs=devlogs)
+                    alarms=alarms, keys=keys, firmware=catalogue, upgrades=upgrades, devlogs=devlogs,
+                    operators=Operators(self.store), api_auth=api_auth, access=access,
+                    fleet=Fleet(self.store, clock, access=access, devices=devices, bindings=bindings,
+                                alarms=alarms),
+                    user_admin=UserAdmin(self.store, clock, accounts=accounts, auth=api_auth, access=access,
+                                         passwords=portal_passwords),
+                    commands=Commands(devices, access, ftp_access=ftp_login),
+                    statistics=Statistics(self.store, clock, zone=config.platform.timezone,
+                                          online_count=lambda: len(self.links)))
 
     def _ftp_login(self, keys: Keys, dev_id: str) -> defer.Deferred:
         """The FTP server and per-device login UPGRADE_REQ and LOG_UPLOAD_REQ hand out."""
@@ -280,12 +304,15 @@ class Platform:
         self._purge.start(600, now=False)
         for rounds in self.rounds:
             rounds.start(now=False)
+        self.stats_job.startService()
 
     @defer.inlineCallbacks
     def stop(self):
         """Close every device link and record them offline, while the store still answers."""
         if self._purge.running:
             self._purge.stop()
+        if self.stats_job.running:
+            self.stats_job.stopService()
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
@@ -299,6 +326,7 @@ class Platform:
             log_failure(log, "could not mark this node's devices offline")
 
     def _purge_tokens(self):
+        self.core.api_auth.purge().addErrback(lambda f: log_failure(log, "could not purge expired API tokens", f))
         return self.core.play.purge_tokens().addErrback(
             lambda f: log_failure(log, "could not purge expired tokens", f))
 
@@ -334,6 +362,12 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         top.putChild(b"mcu", p.soap)
         return web.site(top, max_body=256 * 1024, **http(p, "mcu"))
 
+    def portal(p: Platform):
+        from . import portal as portal_web
+
+        return portal_web.site(p.core, p.config.platform.timezone, token_ttl=p.config.portal.token_ttl,
+                               stats=p.portal_stats, **http(p, "portal"))
+
     def rtsp(p: Platform):
         from .rtsp.relay import RelayFactory, tcp_endpoints
 
@@ -350,6 +384,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         "rtsp": rtsp,
         "admin": lambda p: admin_web.site(p.db, p.reactor, p, **http(p, "admin")),
         "ftp": lambda p: unavailable.ftp(),
+        "portal": portal,
     }
 
 

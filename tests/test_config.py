@@ -17,7 +17,8 @@ class DefaultsTests(unittest.SynchronousTestCase):
         c = config.load(None, MemoryReactor())
         self.assertEqual(c.listeners(), {
             "device": "tcp:8588", "register": "tcp:8589", "mcu": "tcp:8590",
-            "rtsp": "tcp:8554", "admin": "tcp:8591:interface=127.0.0.1", "ftp": "tcp:2121"})
+            "rtsp": "tcp:8554", "admin": "tcp:8591:interface=127.0.0.1", "ftp": "tcp:2121",
+            "portal": "tcp:8592"})
         self.assertEqual(c.database.dsn, "")
         self.assertEqual(c.platform.timezone.key, "Asia/Shanghai")
         self.assertEqual((c.device.login_timeout, c.device.heartbeat_timeout, c.device.command_timeout),

@@ -207,10 +207,11 @@ class PlanTests(unittest.SynchronousTestCase):
     def test_other_caps_never_eat_into_the_device_share(self):
         text = ("[platform]\nfd_reserve = 10\n[register]\nmax_connections = 3\n[mcu]\nmax_connections = 3\n"
                 "[rtsp]\nmax_connections = 2\n[admin]\nmax_connections = 2\n[ftp]\nmax_connections = 2\n"
-                "[device]\nmax_connections = 2\n")
-        self.assertEqual(limits.plan(conf(text), 10 + 4 + 3 + 3 + 4 + 2 + 2 + 2).limits["device"].max_connections, 2)
+                "[portal]\nmax_connections = 2\n[device]\nmax_connections = 2\n")
+        self.assertEqual(limits.plan(conf(text), 10 + 4 + 3 + 3 + 4 + 2 + 2 + 2 + 2).limits["device"].max_connections,
+                         2)
         with self.assertRaises(ConfigError):
-            limits.plan(conf(text), 10 + 4 + 3 + 3 + 4 + 2 + 2 + 1)
+            limits.plan(conf(text), 10 + 4 + 3 + 3 + 4 + 2 + 2 + 2 + 1)
 
     def test_bad_values(self):
         for text in ("[mcu]\nmax_connections = 0\n", "[device]\nmax_connections_per_address = -1\n",
@@ -405,7 +406,7 @@ class RealSocketTests(unittest.TestCase):
 
 # -- the whole service: the device link keeps its share
 
-CAPS = {"register": 3, "mcu": 3, "rtsp": 2, "admin": 2, "ftp": 2}
+CAPS = {"register": 3, "mcu": 3, "rtsp": 2, "admin": 2, "ftp": 2, "portal": 2}
 RESERVE = 10
 DEV_ID = "81100000001"
 
@@ -417,7 +418,7 @@ class DeviceShareTests(DatabaseTestCase):
         self.clock = task.Clock()  # the domain clock: no link timeout fires unless moved
         self.clock.advance(1_795_000_000)
         text = "[platform]\nfd_reserve = %d\n[database]\ndsn = %s\n" % (RESERVE, self.dsn)
-        for name in ("device", "register", "mcu", "rtsp", "admin", "ftp"):
+        for name in ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal"):
             text += "[%s]\nlisten = tcp:0:interface=127.0.0.1\n" % name
             text += "max_connections = %d\n" % CAPS.get(name, 2)
             if name in ("register", "mcu", "admin"):

@@ -13,7 +13,7 @@ from kandian.store.devices import DeviceStore
 
 from .pg import DatabaseTestCase
 
-LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
+LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
 NOW = 1_795_000_000  # 2026-11-18 11:06:40 UTC, 19:06:40 in Asia/Shanghai
 
 

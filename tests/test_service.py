@@ -14,7 +14,7 @@ from kandian.store.service import StoreError
 
 from .pg import DatabaseTestCase
 
-LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
+LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
 
 
 def test_config(dsn, **sections):

@@ -18,8 +18,8 @@ from kandian.store.migrate import available
 from . import procs
 from .pg import DatabaseTestCase
 
-LATEST = len(available())
-LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
+LATEST = available()[-1].version
+LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
 
 
 def write_config(path, data_dir, dsn="", **overrides):

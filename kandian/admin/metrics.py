@@ -80,6 +80,14 @@ class PlatformCollector:
                        ["by"], {("relay",): getattr(authorizer, "policy_refused", 0), ("upnp_probe",): p.probe.refused})
         yield _counter("kandian_upnp_probes_skipped", "UPnP probes not tried: too many already waiting", [],
                        {(): p.probe.skipped})
+        portal = getattr(p, "portal_stats", None)
+        if portal is not None:
+            yield CounterMetricFamily("kandian_portal_requests", "REST API requests", value=portal.requests)
+            yield _counter("kandian_portal_errors", "REST API refusals, by error code", ["error"],
+                           {(code,): v for code, v in portal.errors.items()})
+            auth = p.core.api_auth
+            yield _counter("kandian_portal_logins", "Portal and REST API logins, by outcome", ["outcome"],
+                           {("ok",): auth.logins, ("failed",): auth.failures})
         yield from _listener_metrics(p)
         db = p.db
         pool = GaugeMetricFamily("kandian_db_pool_connections", "Database pool connections", labels=["state"])

@@ -7,7 +7,9 @@ routes, the play-URL format, tokens, relay authorization), devices
 login), alarms (:mod:`.alarms`), the keys derived from the platform's
 secret (:mod:`.keys`: FTP passwords, signed URLs), the firmware catalogue
 (:mod:`.firmware`), upgrade campaigns (:mod:`.upgrades`) and device logs
-(:mod:`.devlogs`) — built once by ``service.py`` over the
+(:mod:`.devlogs`), and for the portal and REST API (:mod:`.apiauth` tokens
+and operators, :mod:`.access`, :mod:`.fleet`, :mod:`.useradmin`,
+:mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
 :mod:`kandian.core.errors`; it imports no listener, spyne, HTTP or wire code.
 See docs/architecture.md.
@@ -31,3 +33,11 @@ class Core:
     firmware: object = None
     upgrades: object = None
     devlogs: object = None
+    # the portal and REST API (None where a tool builds a core without them)
+    operators: object = None
+    api_auth: object = None
+    access: object = None
+    fleet: object = None
+    user_admin: object = None
+    commands: object = None
+    statistics: object = None

@@ -43,10 +43,12 @@ class Bindings:
         return self.clock.seconds()
 
     @defer.inlineCallbacks
-    def device(self, account: str, session: str, dev_id: str, channel_no: int | None = None):
+    def device(self, account: str, session: str, dev_id: str, channel_no: int | None = None, control: bool = False):
         """The BoundDevice when *session* is a live session of *account* and
-        the device is bound to it — with *channel_no*, and has that channel.
-        Raises NoSuchAccount, SessionExpired, NotBound, NoSuchChannel (in that order)."""
+        the device is bound to it — with *channel_no*, and has that channel;
+        with *control*, a share must be one that may steer the device (shares
+        are read-only or with control, the portal's ``user_device.can_control``).
+        Raises NoSuchAccount, SessionExpired, NotBound, NoSuchChannel, Forbidden (in that order)."""
         asked = -1 if channel_no is not None and channel_no < 0 else channel_no  # the session is checked first
         found, device = yield self.store.sessions.check_bound(account, session, dev_id, asked, self.now(),
                                                               self.session_timeout)
@@ -60,6 +62,10 @@ class Bindings:
                 if bound is not None:
                     raise errors.NoSuchChannel("%s has no channel %s" % (dev_id, channel_no))
             raise errors.NotBound("%s is not bound to %s" % (dev_id, account))
+        if control and device.share_flag:
+            access = yield self.store.user_admin.access(device.user_id, dev_id)
+            if access is None or not access[1]:
+                raise errors.Forbidden("%s is shared read-only with %s" % (dev_id, account))
         return device
 
     @defer.inlineCallbacks
@@ -78,6 +84,12 @@ class Bindings:
         provisioned when it accepts.  Raises NoSuchAccount, SessionExpired,
         NoSuchDevice, TooManyFailures, AlreadyBound, WrongDevKey, UnknownToGroup, OverLimit."""
         user_id = yield self._user(account, session)
+        yield self.bind(user_id, account, dev_id, dev_key, source)
+
+    @defer.inlineCallbacks
+    def bind(self, user_id: int, account: str, dev_id: str, dev_key: str, source: str | None):
+        """:meth:`add` for a user already authenticated (the portal): the same
+        checks but the session's."""
         if not DEV_ID.match(dev_id):
             raise errors.NoSuchDevice("not a DevID: %r" % (dev_id,))
         address, key = source or "?", ("devkey", dev_id)

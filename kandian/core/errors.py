@@ -22,6 +22,7 @@ __all__ = [
     "NoSuchFirmware", "FirmwareExists", "NoSuchCampaign", "CampaignClosed",
     "TokenRefused", "StreamClosed", "TooManyStreams", "NoRoute",
     "UnsupportedDevice",
+    "NotAuthenticated", "Forbidden", "NoSuchCommand", "DeviceExists", "NoSuchAlarm", "NoPicture",
     "lookup",
 ]
 
@@ -164,6 +165,33 @@ class TooManyStreams(DomainError):
 
 class NoRoute(DomainError):
     """No address of the device may be dialled or answered."""
+
+
+# -- the portal and REST API (PRODUCT.md "Portal and REST API")
+
+class NotAuthenticated(DomainError):
+    """No token, or one that expired, was revoked, or whose account is gone or suspended."""
+
+
+class Forbidden(DomainError):
+    """The principal is known but may not do this (a viewer writing, a read-only share steering, a user
+    asking for an operator's page)."""
+
+
+class NoSuchCommand(DomainError):
+    """No platform→device command of that name."""
+
+
+class DeviceExists(DomainError):
+    """A device of that DevID is provisioned already."""
+
+
+class NoSuchAlarm(DomainError):
+    """No alarm of that id that this principal may see."""
+
+
+class NoPicture(DomainError):
+    """The alarm has no picture (yet: the camera uploads it after the alarm, §7.5.27)."""
 
 
 def lookup(table: dict, error: BaseException):

@@ -11,6 +11,7 @@
     kandianctl [--config F] upgrade start --firmware ID [--devices A,B | --model M] [--batch N] [--max-failures K]
     kandianctl [--config F] upgrade status|pause|resume|cancel ID
     kandianctl [--config F] upgrade list
+    kandianctl [--config F] operator add NAME --password P [--role admin|viewer]
 
 One module per command group (:data:`GROUPS`), each adding its sub-commands
 with ``add_commands(subparsers)`` and a ``handler(args, ctx, out)`` per
@@ -40,10 +41,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import devices, firmware, schema, upgrades, users
+from . import devices, firmware, operators, schema, upgrades, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices, firmware, upgrades)
+GROUPS = (schema, users, devices, operators, firmware, upgrades)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

@@ -96,10 +96,12 @@ class McuHandlers:
         return self.core.accounts.user(account, session)
 
     @defer.inlineCallbacks
-    def _device(self, account: str, session: str, dev_id: str, channel_no: int | None = None):
+    def _device(self, account: str, session: str, dev_id: str, channel_no: int | None = None,
+                control: bool = False):
         """(user_id, device) when the session is live and the device is bound
-        to its user — and, with *channel_no*, has that channel."""
-        device = yield self.core.bindings.device(account, session, dev_id, channel_no)
+        to its user — and, with *channel_no*, has that channel; with *control*,
+        not through a read-only share."""
+        device = yield self.core.bindings.device(account, session, dev_id, channel_no, control)
         return device.user_id, device
 
     @defer.inlineCallbacks
@@ -179,7 +181,7 @@ class McuHandlers:
     def PtzControl(self, client_ip, Account, LoginSession, DevID, ChannelNo, PtzDirection):
         if PtzDirection not in range(5):
             raise _bad_value("PtzDirection must be 0 (stop) to 4 (right)")
-        yield self._device(Account, LoginSession, DevID, ChannelNo)
+        yield self._device(Account, LoginSession, DevID, ChannelNo, control=True)
         yield self._core("PtzControl", self.core.devices.ptz(DevID, ChannelNo, PtzDirection))
         return OK
 
@@ -192,7 +194,7 @@ class McuHandlers:
     @defer.inlineCallbacks
     def SetCameraParam(self, client_ip, Account, LoginSession, DevID, ChannelNo, StreamType, FrameSize, FrameRate,
                        RateType, BitRate, AudioInput):
-        yield self._device(Account, LoginSession, DevID, ChannelNo)
+        yield self._device(Account, LoginSession, DevID, ChannelNo, control=True)
         yield self._core("SetCameraParam", self.core.devices.set_camera_param(
             DevID, ChannelNo, StreamType, FrameSize=FrameSize, FrameRate=FrameRate, RateType=RateType,
             BitRate=BitRate, AudioInput=AudioInput))
@@ -200,7 +202,7 @@ class McuHandlers:
 
     @defer.inlineCallbacks
     def GetWifiList(self, client_ip, Account, LoginSession, DevID):
-        yield self._device(Account, LoginSession, DevID)
+        yield self._device(Account, LoginSession, DevID, control=True)
         networks = yield self._core("GetWifiList", self.core.devices.wifi_list(DevID))
         return OK, [api.Wifi(SSID=w.SSID, Signal=w.Signal, Security=w.Security, InUser=w.InUse) for w in networks]
 
@@ -208,13 +210,13 @@ class McuHandlers:
     def SetWifi(self, client_ip, Account, LoginSession, DevID, SSID, Security, Password):
         if Security not in range(6):
             raise _bad_value("Security must be 0 to 5")
-        yield self._device(Account, LoginSession, DevID)
+        yield self._device(Account, LoginSession, DevID, control=True)
         yield self._core("SetWifi", self.core.devices.set_wifi(DevID, SSID, Security, Password))
         return OK
 
     @defer.inlineCallbacks
     def RebootCamera(self, client_ip, Account, LoginSession, DevID):
-        yield self._device(Account, LoginSession, DevID)
+        yield self._device(Account, LoginSession, DevID, control=True)
         yield self._core("RebootCamera", self.core.devices.reboot(DevID))
         return OK
 
@@ -227,7 +229,7 @@ class McuHandlers:
 
     @defer.inlineCallbacks
     def NotifyUpgrade(self, client_ip, Account, LoginSession, DevID):
-        user_id, device = yield self._device(Account, LoginSession, DevID)
+        user_id, device = yield self._device(Account, LoginSession, DevID, control=True)
         yield self._core("NotifyUpgrade", self.core.upgrades.upgrade_one(
             DevID, device.manufacturer_no, device.model, device.dev_ver))
         return OK
@@ -244,14 +246,14 @@ class McuHandlers:
     def SetAlarmSwitch(self, client_ip, Account, LoginSession, DevID, ChannelNo, AlarmType, AlarmFlag, DIDONo):
         if AlarmType not in range(1, 5) or AlarmFlag not in (0, 1):
             raise _bad_value("AlarmType must be 1 to 4 and AlarmFlag 0 or 1")
-        yield self._device(Account, LoginSession, DevID, ChannelNo)
+        yield self._device(Account, LoginSession, DevID, ChannelNo, control=True)
         yield self._core("SetAlarmSwitch", self.core.devices.set_alarm_switch(DevID, ChannelNo, AlarmType,
                                                                               AlarmFlag, DIDONo))
         return OK
 
     @defer.inlineCallbacks
     def SetCameraAlias(self, client_ip, Account, LoginSession, DevID, ChannelNo, NewName):
-        yield self._device(Account, LoginSession, DevID)
+        yield self._device(Account, LoginSession, DevID, control=True)
         yield self._core("SetCameraAlias", self.core.devices.rename_channel(DevID, ChannelNo, NewName))
         return OK
 

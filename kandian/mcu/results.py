@@ -26,6 +26,7 @@ COMMON: dict[type, int] = {
     e.SharedDevice: OTHER,  # §8.6: a shared device cannot be removed
     e.TooManyFailures: OTHER,  # §8.5 has no code for a stopped guesser
     e.NoRoute: OTHER,
+    e.Forbidden: OTHER,  # a device shared read-only (the portal's shares) is not steered
 }
 
 # codes an operation's own table gives

@@ -21,13 +21,17 @@ class Store:
         from .devices import DeviceStore
         from .devlogs import DeviceLogStore
         from .firmware import FirmwareStore
+        from .fleet import Fleet
         from .links import LinkStore
+        from .operators import ApiTokens, Operators
         from .relay import RelayStore
         from .secrets import SecretStore
         from .sessions import Sessions
         from .sms_requests import SmsRequests
+        from .stats import Stats
         from .tokens import TokenStore
         from .upgrades import UpgradeStore
+        from .user_admin import UserAdmin
         from .users import Users
 
         self.db = db
@@ -45,3 +49,8 @@ class Store:
         self.secrets = SecretStore(db)
         self.upgrades = UpgradeStore(db, node=node)
         self.devlogs = DeviceLogStore(db, node=node)
+        self.operators = Operators(db)
+        self.api_tokens = ApiTokens(db)
+        self.fleet = Fleet(db)
+        self.user_admin = UserAdmin(db)
+        self.stats = Stats(db)

@@ -11,17 +11,22 @@ slow.
 from __future__ import annotations
 
 from .fakes.alarms import FakeAlarms
+from .fakes.api_tokens import FakeApiTokens
 from .fakes.bindings import FakeBindings
 from .fakes.devices import FakeDevices
 from .fakes.devlogs import FakeDeviceLogs
 from .fakes.firmware import FakeFirmware
+from .fakes.fleet import FakeFleet
 from .fakes.links import FakeLinks
+from .fakes.operators import FakeOperators
 from .fakes.relay import FakeRelay
 from .fakes.secrets import FakeSecrets
 from .fakes.sessions import FakeSessions
 from .fakes.sms_requests import FakeSmsRequests
+from .fakes.stats import FakeStats
 from .fakes.tokens import FakeTokens
 from .fakes.upgrades import FakeUpgrades
+from .fakes.user_admin import FakeUserAdmin
 from .fakes.users import FakeUsers
 
 
@@ -44,3 +49,8 @@ class FakeStore:
         self.secrets = FakeSecrets(self)
         self.upgrades = FakeUpgrades(self)
         self.devlogs = FakeDeviceLogs(self)
+        self.operators = FakeOperators(self)
+        self.api_tokens = FakeApiTokens(self)
+        self.fleet = FakeFleet(self)
+        self.user_admin = FakeUserAdmin(self)
+        self.stats = FakeStats(self)

@@ -1,0 +1,192 @@
+"""The portal in a real browser: headless Chromium (Debian's, installed by ``make system-deps``) driven by
+Playwright against the running platform, with simulated cameras.  Each journey ends with a screenshot of
+its last page, saved under the test's temporary directory (``_trial_temp/…/journey.png``).
+
+Playwright's sync API runs a whole journey in one thread of the reactor's pool while the reactor serves
+the portal; what a journey needs done on the reactor (a camera's alarm, the clock moving on) goes through
+``blockingCallFromThread``.
+"""
+
+import os
+import shutil
+
+from twisted.internet import defer, reactor, threads
+from twisted.internet.threads import blockingCallFromThread
+
+from .portal_helpers import PASSWORD, PortalTestCase
+from .test_device_integration import eventually
+
+A, B = "13800000001", "13800000002"
+CAM, CAM2 = "81100000001", "81200000002"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+class BrowserTestCase(PortalTestCase):
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        if not os.path.exists(CHROMIUM):
+            raise AssertionError("chromium is not installed: run `make system-deps`")
+        yield super().setUp()
+        self.shots = os.path.abspath(self.mktemp())
+        os.makedirs(self.shots)
+
+    def journey(self, steps, viewport=DESKTOP):
+        """Run *steps(page)* in a fresh browser in one thread; screenshot the last page whatever happens."""
+        base = "http://127.0.0.1:%d" % self.port("portal")
+
+        def run():
+            from playwright.sync_api import sync_playwright
+
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+                try:
+                    page = browser.new_page(viewport=viewport, locale="zh-CN")
+                    page.set_default_timeout(15_000)
+                    errors = []
+                    page.on("pageerror", lambda e: errors.append(str(e)))
+                    try:
+                        page.goto(base + "/")
+                        steps(page)
+                    finally:
+                        page.screenshot(path=os.path.join(self.shots, "journey.png"), full_page=True)
+                    assert not errors, errors
+                finally:
+                    browser.close()
+        return threads.deferToThread(run)
+
+    def on_reactor(self, f, *args):
+        return blockingCallFromThread(reactor, f, *args)
+
+    def log_in(self, page, account, password=PASSWORD):
+        page.wait_for_selector("#login")
+        page.fill("input[name=account]", account)
+        page.fill("input[name=password]", password)
+        page.click("#login button[type=submit]")
+
+    def assertShot(self):
+        path = os.path.join(self.shots, "journey.png")
+        self.assertTrue(os.path.getsize(path) > 1000, path)
+
+
+class OperatorJourneys(BrowserTestCase):
+    @defer.inlineCallbacks
+    def test_operator_logs_in_and_finds_an_offline_device(self):
+        yield self.core.operators.add("ops", PASSWORD)
+        yield self.camera(CAM)
+        yield self.camera(CAM2, online=False)
+        yield self.core.accounts.add(A, PASSWORD)
+        yield self.bind(A, CAM2)
+
+        def steps(page):
+            self.log_in(page, "ops")
+            page.wait_for_selector("#devices tr[data-devid='%s']" % CAM)
+            assert page.locator("#devices tbody tr").count() == 2
+            page.select_option("select[name=online]", "false")
+            page.click("form.inline button[type=submit]")
+            page.wait_for_selector("#devices tr[data-devid='%s']" % CAM2)
+            page.wait_for_selector("#devices tr[data-devid='%s']" % CAM, state="detached")
+            assert page.locator("#devices tbody tr").count() == 1
+            page.click("#devices tr[data-devid='%s']" % CAM2)
+            page.wait_for_selector("#live")
+            assert "离线" in page.inner_text("#live")
+            assert A in page.inner_text("main")
+        yield self.journey(steps)
+        self.assertShot()
+
+    @defer.inlineCallbacks
+    def test_operator_looks_at_statistics_and_suspends_a_user(self):
+        yield self.core.operators.add("ops", PASSWORD)
+        yield self.core.accounts.add(A, PASSWORD)
+        job = self.service.platform.stats_job
+        for n, dev_id in enumerate((CAM, CAM2)):
+            link = yield self.camera(dev_id, owner=A if n == 0 else None)
+            yield link.send_alarm(0, 1)
+            self.clock.advance(self.service.config.portal.stats_interval)
+            yield eventually(lambda n=n: job.recorded >= n + 2, "a sample")
+
+        def steps(page):
+            self.log_in(page, "ops")
+            page.wait_for_selector("#devices")
+            page.click("nav a[href='#/users']")
+            page.wait_for_selector("#users")
+            page.click("#users button:has-text('暂停')")
+            page.wait_for_selector("#users td:has-text('已暂停')")
+            page.click("nav a[href='#/stats']")
+            page.wait_for_selector("svg.chart circle")
+            assert page.inner_text("#stat-online") == "2"
+            assert page.locator("svg.chart rect").count() >= 2
+        yield self.journey(steps)
+        rows = yield self.db.runQuery("SELECT status FROM app_user WHERE mobile = %s", (A,))
+        self.assertEqual(rows, [("suspended",)])
+        self.assertShot()
+
+
+class UserJourneys(BrowserTestCase):
+    @defer.inlineCallbacks
+    def test_user_sees_an_alarm_sets_a_recording_policy_and_shares_a_camera(self):
+        yield self.core.accounts.add(A, PASSWORD)
+        yield self.core.accounts.add(B, PASSWORD)
+        link = yield self.camera(CAM, owner=A)
+        yield link.send_alarm(0, 1, desc="motion")
+
+        def steps(page):
+            self.log_in(page, A)
+            page.wait_for_selector("#cameras a[data-devid='%s']" % CAM)
+            page.click("nav a[href='#/alarms']")
+            page.wait_for_selector("#alarms [data-alarm]")
+            assert "移动侦测" in page.inner_text("#alarms")
+            page.click("nav a[href='#/cameras']")
+            page.click("#cameras a[data-devid='%s']" % CAM)
+            page.wait_for_selector("#policy-form")
+            page.check("#policy-form input[name=week][value='1']")
+            page.check("#policy-form input[name=week][value='3']")
+            page.fill("#policy-form input[name=StartTime]", "09:00")
+            page.fill("#policy-form input[name=EndTime]", "12:30")
+            page.click("#policy-form button[type=submit]")
+            page.wait_for_selector("#policies td:has-text('周三')")
+            held = self.on_reactor(lambda: [(p.Week, p.StartTime, p.EndTime) for p in link.state.record_policies(0)])
+            assert held == [(1, "09:00", "12:30"), (3, "09:00", "12:30")], held
+            # the same window again overlaps: refused, and said so
+            page.click("#policy-form button[type=submit]")
+            page.wait_for_selector("#toast.show")
+            assert "重叠" in page.inner_text("#toast") or "overlap" in page.inner_text("#toast")
+            page.fill("#share-form input[name=mobile]", B)
+            page.click("#share-form button[type=submit]")
+            page.wait_for_selector("#shares td:has-text('%s')" % B)
+            page.wait_for_selector("#shares td:has-text('只读')")
+        yield self.journey(steps, viewport=PHONE)
+        rows = yield self.db.runQuery(
+            "SELECT can_control FROM user_device JOIN app_user USING (user_id) WHERE mobile = %s", (B,))
+        self.assertEqual(rows, [(False,)])
+        self.assertShot()
+
+    @defer.inlineCallbacks
+    def test_a_wrong_password(self):
+        yield self.core.accounts.add(A, PASSWORD)
+
+        def steps(page):
+            self.log_in(page, A, "not-the-password")
+            page.wait_for_selector("#login-error:has-text('帐号或密码错误')")
+            assert page.url.endswith("#/login")
+        yield self.journey(steps, viewport=PHONE)
+        self.assertShot()
+
+    @defer.inlineCallbacks
+    def test_an_expired_session_goes_back_to_the_login(self):
+        yield self.core.accounts.add(A, PASSWORD)
+        yield self.camera(CAM, owner=A)
+        ttl = self.service.config.portal.token_ttl
+
+        def steps(page):
+            self.log_in(page, A)
+            page.wait_for_selector("#cameras")
+            self.on_reactor(self.clock.advance, ttl + 1)
+            page.click("nav a[href='#/alarms']")
+            page.wait_for_selector("#login")
+            page.wait_for_selector("#login-error:has-text('登录已过期')")
+        yield self.journey(steps, viewport=PHONE)
+        self.assertShot()
