@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 from psycopg2.extensions import parse_dsn
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import clientFromString, serverFromString
 
 
 class ConfigError(Exception):
@@ -92,6 +92,50 @@ def address(raw: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
+_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+
+
+def size(raw: str) -> int:
+    """Bytes: an integer with an optional K, M, G or T suffix (powers of 1024)."""
+    value = raw.strip().upper().removesuffix("B")
+    number, unit = (value[:-1], value[-1]) if value[-1:] in _UNITS else (value, "")
+    if not number.isdigit():
+        raise ValueError("not a size (bytes, or a number with K, M, G or T)")
+    return int(number) * _UNITS[unit]
+
+
+def port_range(raw: str) -> range | None:
+    """``LOW-HIGH`` (inclusive); empty for "any port the system gives"."""
+    value = raw.strip()
+    if not value:
+        return None
+    low, sep, high = value.partition("-")
+    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+        raise ValueError("not LOW-HIGH")
+    low_n, high_n = int(low), int(high)
+    if not 1024 <= low_n <= high_n <= 65535:
+        raise ValueError("ports must be 1024-65535, LOW <= HIGH")
+    return range(low_n, high_n + 1)
+
+
+def http_url(raw: str) -> str:
+    """An http:// or https:// URL (ASCII, no spaces), or empty."""
+    value = raw.strip()
+    if value and (not value.startswith(("http://", "https://")) or not value.isascii()
+                  or any(c.isspace() for c in value) or len(value) > 1000 or "://" == value[-3:]):
+        raise ValueError("not an http:// or https:// URL")
+    return value
+
+
+def digits(n: int) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if value and (len(value) != n or not value.isdigit()):
+            raise ValueError("must be %d digits" % n)
+        return value
+    return parse
+
+
 def endpoint(raw: str) -> str:
     """A Twisted server endpoint description; checked at load time."""
     value = raw.strip()
@@ -146,8 +190,6 @@ class RegisterSection:
     turn_address: tuple[str, int] | None = _setting("", address)
     backup_turn_address: tuple[str, int] | None = _setting("", address)
     ftp_address: tuple[str, int] | None = _setting("", address)
-    ftp_account: str = _setting("", text)
-    ftp_password: str = _setting("", text)
     # kandian.limits and kandian.web
     max_connections: int = _setting("256", positive_int)
     max_connections_per_address: int = _setting("32", count)
@@ -184,8 +226,6 @@ class McuSection:
     min_version_windows: str = _setting("W-1.0", client_version("W"))
     # §8.7 StunIP/StunPort handed to clients
     stun_address: tuple[str, int] | None = _setting("", address)
-    # §6.5 until the group-platform client exists: refuse or accept unknown devices
-    group_platform: str = _setting("refuse", choice("refuse", "accept"))
     # §8.1 GetSmsPassword limits per mobile number
     sms_interval: int = _setting("60", positive_int)
     sms_daily_limit: int = _setting("10", positive_int)
@@ -250,15 +290,49 @@ class AdminSection:
 @attrs.frozen
 class FtpSection:
     listen: str = _setting("tcp:2121", endpoint)
+    # data connections (PASV/EPSV) listen on these; empty: any port
+    passive_ports: range | None = _setting("30000-30099", port_range)
+    # seconds: a control connection idle (or not logged in); a data connection awaited or idle
+    idle_timeout: int = _setting("120", positive_int)
+    data_timeout: int = _setting("30", positive_int)
+    # uploads: bytes per file, bytes on disk per device (0: no quota), logged-in sessions per device
+    max_file_size: int = _setting("16M", size)
+    device_quota: int = _setting("512M", size)
+    max_connections_per_device: int = _setting("4", positive_int)
     # kandian.limits
     max_connections: int = _setting("64", positive_int)
     max_connections_per_address: int = _setting("16", count)
 
 
+def ascii_text(width: int) -> Callable[[str], str]:
+    """ASCII of at most *width* characters (a fixed-width SMGP field)."""
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not value.isascii() or len(value) > width:
+            raise ValueError("at most %d ASCII characters" % width)
+        return value
+    return parse
+
+
+@attrs.frozen
+class SmsSection:
+    # the carrier's SMGP 3.0 gateway (ISMG), a client endpoint (tcp:HOST:PORT); empty: no gateway
+    gateway: str = _setting("", text)
+    account: str = _setting("", ascii_text(8))  # Login ClientID
+    password: str = _setting("", text, repr=False)  # the shared secret
+    sp_number: str = _setting("", ascii_text(21))  # SrcTermID of every message
+    service_id: str = _setting("", ascii_text(10))  # ServiceID of every message
+    window: int = _setting("16", positive_int)  # Submits unanswered at a time
+    rate: int = _setting("50", positive_int)  # Submits per second
+    alarm_sms_interval: int = _setting("300", positive_int)  # at most one alarm SMS per device per this many s
+
+
 @attrs.frozen
 class FilesSection:
-    # pictures, logs and firmware images; empty: data_dir/files
+    # pictures, logs and firmware images; empty: <data_dir>/files
     root: str = _setting("", text)
+    # an upload is flushed to disk before its 226
+    fsync: bool = _setting("true", boolean)
 
 
 @attrs.frozen
@@ -289,6 +363,39 @@ class PortalSection:
 
 
 @attrs.frozen
+class GroupSection:
+    # the province's group platform (§6): POST here; empty: none, the province is on its own
+    url: str = _setting("", http_url)
+    province_no: str = _setting("", digits(4))  # GB/T 2260's first four digits
+    cms_no: str = _setting("", digits(2))
+    cms_password: str = _setting("", text)
+    # §6.1: seconds between two address reports
+    report_interval: int = _setting("3600", positive_int)
+    # §6.1 McuUrl and DevUrl; empty: http://public_host:PORT/mcu and …/register
+    mcu_url: str = _setting("", http_url)
+    dev_url: str = _setting("", http_url)
+    # seconds one exchange with the group platform may take, connecting included
+    timeout: int = _setting("10", positive_int)
+    # §6.2–§6.4 changes not accepted: first retry after retry_first s, doubling up to retry_max
+    retry_first: int = _setting("30", positive_int)
+    retry_max: int = _setting("3600", positive_int)
+
+
+@attrs.frozen
+class GroupRoleSection:
+    # this node as the group platform (§5, §6, §9); empty: off
+    listen: str = _setting("", optional_endpoint)
+    # §5 REDIRECT_RES StunIP/StunPort and BackupStunIP/BackupStunPort, HOST:PORT
+    stun_address: tuple[str, int] | None = _setting("", address)
+    backup_stun_address: tuple[str, int] | None = _setting("", address)
+    # kandian.limits and kandian.web
+    max_connections: int = _setting("256", positive_int)
+    max_connections_per_address: int = _setting("32", count)
+    request_timeout: int = _setting("10", positive_int)
+    idle_timeout: int = _setting("15", positive_int)
+
+
+@attrs.frozen
 class Config:
     path: str | None = None
     platform: PlatformSection = attrs.field(factory=PlatformSection)
@@ -299,18 +406,24 @@ class Config:
     rtsp: RtspSection = attrs.field(factory=RtspSection)
     admin: AdminSection = attrs.field(factory=AdminSection)
     ftp: FtpSection = attrs.field(factory=FtpSection)
-    throttle: ThrottleSection = attrs.field(factory=ThrottleSection)
     files: FilesSection = attrs.field(factory=FilesSection)
+    throttle: ThrottleSection = attrs.field(factory=ThrottleSection)
     firmware: FirmwareSection = attrs.field(factory=FirmwareSection)
     portal: PortalSection = attrs.field(factory=PortalSection)
+    sms: SmsSection = attrs.field(factory=SmsSection)
+    group: GroupSection = attrs.field(factory=GroupSection)
+    group_role: GroupRoleSection = attrs.field(factory=GroupRoleSection)
 
     def listeners(self) -> dict[str, str]:
-        """Listener name (the config section) → endpoint description."""
-        return {
+        """Listener name (the config section) → endpoint description (those with an empty ``listen`` are off)."""
+        listeners = {
             name: getattr(self, name).listen
             for name in ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
             if getattr(self, name).listen  # an empty listen turns an interface off
         }
+        if self.group_role.listen:
+            listeners["group_role"] = self.group_role.listen
+        return listeners
 
     def port_of(self, listener: str) -> int | None:
         """The port of a listener's ``tcp:``/``ssl:`` endpoint string, if it names one."""
@@ -328,15 +441,22 @@ class Config:
 
     @property
     def files_root(self) -> str:
-        """Where pictures, logs and firmware images live ([files] root, else data_dir/files)."""
-        return os.path.abspath(self.files.root) if self.files.root else os.path.join(self.data_dir, "files")
+        return os.path.abspath(self.files.root or os.path.join(self.platform.data_dir, "files"))
 
 
 SECTIONS: dict[str, type] = {
     "platform": PlatformSection, "database": DatabaseSection,
     "device": DeviceSection, "register": RegisterSection, "mcu": McuSection,
-    "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection,
-    "throttle": ThrottleSection, "files": FilesSection, "firmware": FirmwareSection, "portal": PortalSection,
+    "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection, "files": FilesSection,
+    "throttle": ThrottleSection, "portal": PortalSection, "sms": SmsSection,
+    "group": GroupSection, "group_role": GroupRoleSection, "firmware": FirmwareSection,
+}
+
+# keys that are gone, and what replaced them
+REMOVED: dict[tuple[str, str], str] = {
+    ("mcu", "group_platform"): "AddDevice of a device this platform does not know asks the group platform"
+                               " at [group] url (§6.5); with [group] url empty it answers Result 3, as"
+                               " group_platform = refuse did: remove the key",
 }
 
 
@@ -360,6 +480,8 @@ def parse(text_: str, path: str = "<string>", reactor: Any = None) -> Config:
         values: dict[str, Any] = {}
         for key, raw in parser.items(name):
             field = fields.get(key)
+            if (name, key) in REMOVED:
+                raise ConfigError("%s: [%s] %s is no longer a setting: %s" % (path, name, key, REMOVED[name, key]))
             if field is None:
                 raise ConfigError("%s: unknown key '%s' in [%s] (known: %s)"
                                   % (path, key, name, ", ".join(sorted(fields))))
@@ -369,8 +491,33 @@ def parse(text_: str, path: str = "<string>", reactor: Any = None) -> Config:
                 raise ConfigError("%s: [%s] %s = %r: %s" % (path, name, key, raw, e)) from None
         sections[name] = cls(**values)
     config = Config(path=path, **sections)
+    _check_group(config)
     _check_endpoints(config, reactor)
+    _check_sms(config, reactor)
     return config
+
+
+def _check_sms(config: Config, reactor: Any) -> None:
+    """A gateway must be a client endpoint string and come with an account."""
+    gateway = config.sms.gateway
+    if not gateway:
+        return
+    if reactor is None:
+        from twisted.internet import reactor as global_reactor
+        reactor = global_reactor
+    try:
+        clientFromString(reactor, gateway)
+    except Exception as e:
+        reason = " ".join(str(e).split()) or e.__class__.__name__
+        raise ConfigError("%s: [sms] gateway = %r: bad endpoint: %s" % (config.path, gateway, reason)) from None
+    if not config.sms.account:
+        raise ConfigError("%s: [sms] account is required when gateway is set" % (config.path,))
+def _check_group(config: Config) -> None:
+    g = config.group
+    if g.url:
+        missing = [key for key in ("province_no", "cms_no", "cms_password") if not getattr(g, key)]
+        if missing:
+            raise ConfigError("%s: [group] url is set: %s must be set too" % (config.path, ", ".join(missing)))
 
 
 def _check_endpoints(config: Config, reactor: Any) -> None:

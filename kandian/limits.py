@@ -40,11 +40,12 @@ log = Logger()
 HTTP_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 10\r\n"
              b"Content-Length: 0\r\nConnection: close\r\n\r\n")
 REFUSALS = {
-    "register": HTTP_BUSY, "mcu": HTTP_BUSY, "admin": HTTP_BUSY, "portal": HTTP_BUSY,
+    "register": HTTP_BUSY, "mcu": HTTP_BUSY, "admin": HTTP_BUSY, "portal": HTTP_BUSY, "group_role": HTTP_BUSY,
     "ftp": b"421 Too many connections, try again later.\r\n",
 }
-# Open files one accepted connection can hold.
-FDS_PER_CONNECTION = {"rtsp": 2}
+# Open files one accepted connection can hold: a relayed RTSP session its
+# client and camera; an FTP session its control and data connections and the file.
+FDS_PER_CONNECTION = {"rtsp": 2, "ftp": 3}
 # Below this share the device link is not worth starting (unless its own cap is lower).
 MIN_DEVICE_CONNECTIONS = 64
 LOG_INTERVAL = 60.0

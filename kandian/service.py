@@ -37,8 +37,11 @@ from .core.commands import Commands
 from .core.credentials import PasswordChecker
 from .core.devices import Devices, OfflineBatcher, SeenBatcher
 from .core.devlogs import DeviceLogs
+from .core.files import Files, Layout
 from .core.firmware import Catalogue, FtpLogin
 from .core.fleet import Fleet
+from .core.group import GroupLink
+from .core.grouprole import GroupRole
 from .core.keys import Keys
 from .core.play import Play
 from .core.rounds import Rounds
@@ -51,7 +54,9 @@ from .device.reachability import UpnpProbe
 from .device.registry import LinkRegistry
 from .device.router import LocalRouter
 from .dialpolicy import DialPolicy
-from .group import ConfiguredGroupPlatform
+from .ftp.server import FtpStats
+from .group.client import GroupClient, GroupStats, NoGroupPlatform
+from .grouprole.resource import GroupRoleStats
 from .portal.api import ApiStats
 from .rtsp.relay import RelayStats
 from .sms import LoggingSmsSender
@@ -194,6 +199,7 @@ class Platform:
         # the core
         self.link_stats = LinkStats()
         self.relay_stats = RelayStats()
+        self.ftp_stats = FtpStats()
         self.portal_stats = ApiStats()
         self.links = LinkRegistry()
         self.router = LocalRouter(self.links)
@@ -201,7 +207,14 @@ class Platform:
         self.seen = SeenBatcher(self.link_store, clock)
         self.offline = OfflineBatcher(self.link_store, clock)
         self.sms = LoggingSmsSender()
+        self.layout = Layout(config.files_root)
+        self.group_stats = GroupStats()
+        self.group_platform = self._group_platform(config, reactor)
         self.core = self._core(config, reactor, clock)
+        # what the FTP realm asks of the firmware catalogue and the device logs (kandian.ftp.realm)
+        self.firmware_hooks = dict(firmware_for=self.core.upgrades.firmware_for,
+                                   firmware_downloaded=self.core.upgrades.firmware_downloaded,
+                                   log_stored=self.core.devlogs.log_stored)
         self.probe = self.core.devices.probe
         self.stats_job = StatsJob(self.store, clock, zone=config.platform.timezone.key,
                                   interval=config.portal.stats_interval, keep=config.portal.stats_keep_days * 86400.0)
@@ -216,6 +229,8 @@ class Platform:
         listeners = config.listeners()
         self.soap = self._soap() if "mcu" in listeners else None
         self.relay_authorizer = self._relay_authorizer() if "rtsp" in listeners else None
+        self.group_role_stats = GroupRoleStats()
+        self.group_soap = self._group_soap() if "group_role" in listeners else None
         builders = builders if builders is not None else default_factories()
         self.factories: dict[str, object] = {name: builders[name](self) for name in listeners}
 
@@ -230,8 +245,16 @@ class Platform:
             return UpnpProbe(reactor, devices, clock=clock, policy=self.dial_policy, peer_ip=self.links.peer_ip)
 
         keys = Keys(self.store.secrets)
+        f = config.ftp
+        files = Files(self.store, keys, clock, self.layout, address=lambda: config.register.ftp_address or (
+            config.platform.public_host, config.port_of("ftp") or self.bound_port("ftp")), throttle=throttle(),
+            max_file_size=f.max_file_size, quota=f.device_quota or 2**63 - 1, timezone=config.platform.timezone)
+
+        def ftp_login(dev_id: str) -> defer.Deferred:
+            # the device's own FTP account (PRODUCT.md "FTP"), for UPGRADE_REQ and LOG_UPLOAD_REQ
+            return files.credentials(dev_id).addCallback(lambda c: FtpLogin(c.ip, c.port, c.account, c.password))
+
         catalogue = Catalogue(self.store, config.files_root, clock)
-        ftp_login = functools.partial(self._ftp_login, keys)
         upgrades = Upgrades(self.store, self.router, catalogue, clock, ftp_login=ftp_login,
                             timeout=config.firmware.upgrade_timeout)
         devlogs = DeviceLogs(self.store, clock, config.files_root, router=self.router, ftp_login=ftp_login,
@@ -249,9 +272,10 @@ class Platform:
             self.store, clock, passwords=PasswordChecker(clock), throttle=accounts_throttle, sms=self.sms,
             online=self.router.online, session_timeout=mcu.session_timeout,
             version_floors={"A": mcu.min_version_android, "I": mcu.min_version_ios, "W": mcu.min_version_windows},
-            sms_interval=mcu.sms_interval, sms_daily_limit=mcu.sms_daily_limit)
+            sms_interval=mcu.sms_interval, sms_daily_limit=mcu.sms_daily_limit,
+            tell_group=self.group_platform.configured)
         bindings = Bindings(
-            self.store, clock, throttle=accounts_throttle, group=ConfiguredGroupPlatform(mcu.group_platform),
+            self.store, clock, throttle=accounts_throttle, group=self.group_platform,
             session_timeout=mcu.session_timeout, online=self.router.online, reset=devices.reset_default)
         # the portal and REST API: its logins count failures in their own throttle
         access = Access(self.store)
@@ -259,9 +283,9 @@ class Platform:
         api_auth = ApiAuth(self.store, clock, passwords=portal_passwords, throttle=throttle(),
                            ttl=config.portal.token_ttl)
 
-        alarms = Alarms(self.store, clock)
+        alarms = Alarms(self.store, clock, layout=self.layout)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
-                    alarms=alarms, keys=keys, firmware=catalogue, upgrades=upgrades, devlogs=devlogs,
+                    alarms=alarms, keys=keys, files=files, firmware=catalogue, upgrades=upgrades, devlogs=devlogs,
                     operators=Operators(self.store), api_auth=api_auth, access=access,
                     fleet=Fleet(self.store, clock, access=access, devices=devices, bindings=bindings,
                                 alarms=alarms),
@@ -269,14 +293,28 @@ class Platform:
                                          passwords=portal_passwords),
                     commands=Commands(devices, access, ftp_access=ftp_login),
                     statistics=Statistics(self.store, clock, zone=config.platform.timezone,
-                                          online_count=lambda: len(self.links)))
+                                          online_count=lambda: len(self.links)),
+                    group=self._group_link(config, clock),
+                    group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()))
 
-    def _ftp_login(self, keys: Keys, dev_id: str) -> defer.Deferred:
-        """The FTP server and per-device login UPGRADE_REQ and LOG_UPLOAD_REQ hand out."""
-        config = self.config
-        host, port = config.register.ftp_address or (
-            config.platform.public_host, config.port_of("ftp") or self.bound_port("ftp") or 21)
-        return defer.succeed(FtpLogin(host, port, dev_id, keys.ftp_password(dev_id)))
+    def _group_platform(self, config: Config, reactor):
+        """§6: the group platform's client (its timeouts on the reactor), or none."""
+        g = config.group
+        if not g.url:
+            return NoGroupPlatform()
+        return GroupClient(reactor, g.url, province_no=g.province_no, cms_no=g.cms_no, cms_password=g.cms_password,
+                           timeout=g.timeout, stats=self.group_stats)
+
+    def _group_link(self, config: Config, clock) -> GroupLink:
+        g, host = config.group, config.platform.public_host
+
+        def url(name: str, path: str) -> str:
+            return "http://%s:%s%s" % (host, config.port_of(name) or self.bound_port(name), path)
+
+        return GroupLink(self.store, clock, self.group_platform,
+                         mcu_url=lambda: g.mcu_url or url("mcu", "/mcu"),
+                         dev_url=lambda: g.dev_url or url("register", "/register"),
+                         report_interval=g.report_interval, retry_first=g.retry_first, retry_max=g.retry_max)
 
     def _soap(self):
         """The §8 SOAP resource (``/mcu``), over the core."""
@@ -289,6 +327,14 @@ class Platform:
         return SoapResource(application(handlers), lambda: "http://%s:%s/mcu" % (
             config.platform.public_host, config.port_of("mcu") or self.bound_port("mcu")))
 
+    def _group_soap(self):
+        """§9 at ``/group`` of the ``[group_role]`` listener, over the core's group role."""
+        from .grouprole import soap
+
+        config = self.config
+        return soap.resource(self.core.group_role, lambda: "http://%s:%s/group" % (
+            config.platform.public_host, config.port_of("group_role") or self.bound_port("group_role")))
+
     def _relay_authorizer(self):
         from .rtsp.authorize import PlatformAuthorizer
 
@@ -296,6 +342,7 @@ class Platform:
 
     @defer.inlineCallbacks
     def start(self):
+        self.layout.prepare()
         yield self.core.keys.load()
         yield self.core.devices.all_offline()
         yield self.core.upgrades.load()  # before any login: the hook must know who is in flight
@@ -305,6 +352,7 @@ class Platform:
         for rounds in self.rounds:
             rounds.start(now=False)
         self.stats_job.startService()
+        yield self.core.group.start()
 
     @defer.inlineCallbacks
     def stop(self):
@@ -313,6 +361,7 @@ class Platform:
             self._purge.stop()
         if self.stats_job.running:
             self.stats_job.stopService()
+        yield self.core.group.stop()
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
@@ -333,7 +382,7 @@ class Platform:
 
 def default_factories() -> dict[str, Callable[[Platform], object]]:
     """Listener name → builder of its protocol factory, from the built platform."""
-    from . import unavailable, web
+    from . import web
     from .admin import web as admin_web
     from .register.resource import Addresses, Register, root
 
@@ -350,9 +399,8 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
                                  stats=p.link_stats)
 
     def register(p: Platform):
-        addresses = Addresses(p.config, link_port=functools.partial(p.bound_port, "device"),
-                              ftp_port=functools.partial(p.bound_port, "ftp"))
-        return web.site(root(Register(p.core.devices, addresses, p.clock, p.config.platform.timezone,
+        addresses = Addresses(p.config, link_port=functools.partial(p.bound_port, "device"))
+        return web.site(root(Register(p.core.devices, p.core.files, addresses, p.clock, p.config.platform.timezone,
                                       p.config.register.auto_provision)), **http(p, "register"))
 
     def mcu(p: Platform):
@@ -361,6 +409,16 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         top = web_resource.Resource()
         top.putChild(b"mcu", p.soap)
         return web.site(top, max_body=256 * 1024, **http(p, "mcu"))
+
+    def ftp(p: Platform):
+        from .ftp import factory
+
+        c = p.config.ftp
+        return factory(p.core.files, p.layout, reactor=p.reactor, clock=p.clock, timezone=p.config.platform.timezone,
+                       public_host=p.config.platform.public_host, passive_ports=c.passive_ports,
+                       idle_timeout=c.idle_timeout, data_timeout=c.data_timeout,
+                       max_sessions=c.max_connections_per_device, fsync=p.config.files.fsync, stats=p.ftp_stats,
+                       **p.firmware_hooks)
 
     def portal(p: Platform):
         from . import portal as portal_web
@@ -377,13 +435,21 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
                             stats=p.relay_stats,
                             request_timeout=c.request_timeout)
 
+    def group_role(p: Platform):
+        from .grouprole.resource import root as group_root
+
+        c = p.config.group_role
+        return web.site(group_root(p.core.group_role, p.group_role_stats, p.group_soap, c.stun_address,
+                                   c.backup_stun_address), **http(p, "group_role"))
+
     return {
+        "group_role": group_role,
         "device": device,
         "register": register,
         "mcu": mcu,
         "rtsp": rtsp,
         "admin": lambda p: admin_web.site(p.db, p.reactor, p, **http(p, "admin")),
-        "ftp": lambda p: unavailable.ftp(),
+        "ftp": ftp,
         "portal": portal,
     }
 

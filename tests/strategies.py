@@ -193,3 +193,84 @@ def xml_of_shape(depth: int, siblings: int, attributes: int, namespaces: int) ->
     if depth < 2:
         return ("<i%s%s>%s</i>" % (ns, attrs_, "<s/>" * siblings)).encode()
     return (opening + inner + closing).encode()
+
+
+# --------------------------------------------------------------------------- SMGP 3.0
+# kandian.sms.smgp: every PDU kandian reads or writes, TLVs, status reports.
+
+from kandian.sms import smgp  # noqa: E402
+
+
+def smgp_octets(width: int) -> st.SearchStrategy[str]:
+    """A fixed-width text field's value: Latin-1 without NUL, at most *width* octets."""
+    return st.one_of(st.text("0123456789", max_size=width),
+                     st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=width))
+
+
+_u8 = st.integers(0, 0xFF)
+_u32 = st.integers(0, 0xFFFFFFFF)
+smgp_tlvs = st.lists(st.builds(smgp.Tlv, st.integers(0, 0xFFFF), st.binary(max_size=8)), max_size=3).map(tuple)
+smgp_msg_ids = st.binary(min_size=10, max_size=10)
+
+smgp_pdus: dict[type, st.SearchStrategy[Any]] = {
+    smgp.Login: st.builds(smgp.Login, _u32, smgp_octets(8), st.binary(min_size=16, max_size=16), _u8, _u32, _u8),
+    smgp.LoginResp: st.builds(smgp.LoginResp, _u32, _u32, st.binary(min_size=16, max_size=16), _u8),
+    smgp.Submit: st.builds(
+        smgp.Submit, _u32, st.lists(smgp_octets(21), max_size=3), st.binary(max_size=255), _u8, smgp_octets(21),
+        smgp_octets(10), _u8, _u8, _u8, smgp_octets(2), smgp_octets(6), smgp_octets(6), smgp_octets(17),
+        smgp_octets(17), smgp_octets(21), smgp_octets(8), smgp_tlvs),
+    smgp.SubmitResp: st.builds(smgp.SubmitResp, _u32, smgp_msg_ids, _u32),
+    smgp.Deliver: st.builds(
+        smgp.Deliver, _u32, smgp_msg_ids, _u8, _u8, smgp_octets(14), smgp_octets(21), smgp_octets(21),
+        st.binary(max_size=255), smgp_octets(8), smgp_tlvs),
+    smgp.DeliverResp: st.builds(smgp.DeliverResp, _u32, smgp_msg_ids, _u32),
+    **{cls: st.builds(cls, _u32) for cls in (smgp.ActiveTest, smgp.ActiveTestResp, smgp.Exit, smgp.ExitResp)},
+    smgp.UnknownPdu: st.builds(smgp.UnknownPdu, _u32.filter(lambda rid: rid not in smgp.PDU_CLASSES), _u32,
+                               st.binary(max_size=32)),
+}
+any_smgp_pdu = st.sampled_from(list(smgp_pdus)).flatmap(smgp_pdus.__getitem__)
+
+_report_token = st.text(st.characters(min_codepoint=33, max_codepoint=255).filter(lambda c: not c.isspace()),
+                        min_size=1, max_size=10)
+smgp_reports = st.builds(
+    smgp.StatusReport, smgp_msg_ids, st.one_of(st.sampled_from(
+        ["DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD"]), _report_token),
+    _report_token, _report_token, _report_token, _report_token, _report_token,
+    st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=20).map(lambda t: t.rstrip("\0")),
+)
+# Texts an SMS may carry: Chinese, ASCII, emoji outside the BMP (surrogate pairs in UCS2).
+sms_texts = st.text(st.one_of(
+    st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF),
+    st.characters(min_codepoint=32, max_codepoint=126),
+    st.characters(min_codepoint=0x1F300, max_codepoint=0x1F64F),
+    st.characters(blacklist_categories=("Cs",)),
+), max_size=700)
+# -- FTP paths and file names (kandian.ftp.paths, kandian.core.files)
+
+DEV_IDS = st.sampled_from(["81100000001", "81100000002", "81299999999"])
+_picture_times = st.integers(min_value=946_684_800, max_value=4_102_444_799)  # 2000 … 2099
+picture_extensions = st.sampled_from(["jpg", "JPG", "jpeg", "JPEG", "Jpg"])
+
+
+@st.composite
+def picture_names(draw, dev_ids=DEV_IDS):
+    """(name, dev_id, channel, POSIX time) of a §7.5.27 picture name in Asia/Shanghai."""
+    from zoneinfo import ZoneInfo
+
+    from kandian.core.files import format_picture_name
+
+    dev_id, channel, when = draw(dev_ids), draw(st.integers(0, 999)), draw(_picture_times)
+    return (format_picture_name(dev_id, channel, when, ZoneInfo("Asia/Shanghai"), draw(picture_extensions)),
+            dev_id, channel, when)
+
+
+# one path segment: the view's own names, picture-like names, tricks, and anything
+path_segments = st.one_of(
+    st.sampled_from(["pictures", "logs", "firmware", ".", "..", "...", "", "fw.bin", "a.jpg", ".hidden",
+                     "x\x00y", "-rf", "81100000002", "81100000001"]),
+    picture_names().map(lambda p: p[0]),
+    st.text("abcXYZ019._-/\\:*?%~ ", max_size=12),
+    st.text(max_size=12),
+)
+ftp_paths = st.lists(path_segments, max_size=5).flatmap(
+    lambda parts: st.sampled_from(["/", ""]).map(lambda lead: lead + "/".join(parts)))

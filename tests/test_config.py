@@ -101,3 +101,66 @@ class ErrorTests(unittest.SynchronousTestCase):
 
     def test_not_ini(self):
         self.assertOneLine("listen = tcp:1\n", "not a valid INI file")
+
+
+class SmsSectionTests(unittest.SynchronousTestCase):
+    def test_defaults(self):
+        sms = config.load(None, MemoryReactor()).sms
+        self.assertEqual((sms.gateway, sms.window, sms.rate, sms.alarm_sms_interval), ("", 16, 50, 300))
+
+    def test_gateway(self):
+        c = config.parse("[sms]\ngateway = tcp:10.0.0.5:8890\naccount = sp0001\npassword = s3cret\n"
+                         "sp_number = 106590001\nservice_id = KANDIAN\nwindow = 8\nrate = 200\n",
+                         "k.ini", MemoryReactor())
+        self.assertEqual((c.sms.gateway, c.sms.account, c.sms.window, c.sms.rate),
+                         ("tcp:10.0.0.5:8890", "sp0001", 8, 200))
+        self.assertNotIn("s3cret", repr(c))
+
+    def test_errors(self):
+        for text, fragment in [
+            ("[sms]\ngateway = nonsense:1\naccount = a\n", "[sms] gateway = 'nonsense:1': bad endpoint"),
+            ("[sms]\ngateway = tcp:10.0.0.5:8890\n", "[sms] account is required"),
+            ("[sms]\naccount = sp00000001\n", "at most 8 ASCII characters"),
+            ("[sms]\nsp_number = 一〇六\n", "at most 21 ASCII characters"),
+            ("[sms]\nwindow = 0\n", "must be greater than 0"),
+        ]:
+            with self.assertRaises(ConfigError) as cm:
+                config.parse(text, "site.ini", MemoryReactor())
+            self.assertIn(fragment, str(cm.exception))
+class GroupSettingsTests(unittest.SynchronousTestCase):
+    def test_no_group_platform_and_no_group_role_by_default(self):
+        c = config.load(None, MemoryReactor())
+        self.assertEqual((c.group.url, c.group.report_interval, c.group_role.listen), ("", 3600, ""))
+        self.assertNotIn("group_role", c.listeners())
+
+    def test_the_group_role_listens_when_set(self):
+        c = config.parse("[group_role]\nlisten = tcp:8593\nstun_address = stun.example:3478\n", "g.ini",
+                         MemoryReactor())
+        self.assertEqual(c.listeners()["group_role"], "tcp:8593")
+        self.assertEqual(c.group_role.stun_address, ("stun.example", 3478))
+
+    def test_a_group_platform_needs_who_this_province_is(self):
+        c = config.parse("[group]\nurl = https://group.example/cms\nprovince_no = 3100\ncms_no = 01\n"
+                         "cms_password = pw\n", "g.ini", MemoryReactor())
+        self.assertEqual((c.group.url, c.group.province_no, c.group.cms_no), ("https://group.example/cms", "3100",
+                                                                              "01"))
+        with self.assertRaises(ConfigError) as cm:
+            config.parse("[group]\nurl = http://group.example/cms\ncms_no = 01\n", "g.ini", MemoryReactor())
+        self.assertEqual(str(cm.exception), "g.ini: [group] url is set: province_no, cms_password must be set too")
+
+    def test_bad_group_values(self):
+        for text, fragment in (("[group]\nurl = ftp://group.example/\n", "not an http"),
+                               ("[group]\nurl = http://group example/cms\n", "not an http"),
+                               ("[group]\nprovince_no = 31\n", "must be 4 digits"),
+                               ("[group]\ncms_no = 1a\n", "must be 2 digits"),
+                               ("[group]\nmcu_url = /mcu\n", "not an http"),
+                               ("[group_role]\nlisten = udp:1\n", "bad endpoint")):
+            with self.assertRaises(ConfigError) as cm:
+                config.parse(text, "g.ini", MemoryReactor())
+            self.assertIn(fragment, str(cm.exception))
+
+    def test_the_old_switch_says_what_replaced_it(self):
+        with self.assertRaises(ConfigError) as cm:
+            config.parse("[mcu]\ngroup_platform = accept\n", "old.ini", MemoryReactor())
+        self.assertIn("[mcu] group_platform is no longer a setting", str(cm.exception))
+        self.assertIn("[group] url", str(cm.exception))

@@ -7,7 +7,7 @@ from kandian.core import errors
 from kandian.core.accounts import Accounts
 from kandian.core.bindings import Bindings
 from kandian.core.credentials import PasswordChecker
-from kandian.group import ConfiguredGroupPlatform
+from kandian.group.client import NoGroupPlatform
 from kandian.passwords import verify_password
 from kandian.store.fake import FakeStore
 from kandian.throttle import FailureThrottle
@@ -41,7 +41,7 @@ class CoreTestCase(unittest.TestCase):
             version_floors={"A": "A-1.0", "I": "", "W": ""}, sms_interval=60, sms_daily_limit=5,
             hash_password=cheap_hash)
         self.bindings = Bindings(self.store, self.clock, throttle=self.throttle,
-                                 group=ConfiguredGroupPlatform("refuse"), session_timeout=TIMEOUT)
+                                 group=NoGroupPlatform(), session_timeout=TIMEOUT)
 
 
 class AccountsTests(CoreTestCase):

@@ -254,7 +254,7 @@ class StateMachineTests(FirmwareTestCase):
         request, = self.upgrade_requests(self.ids[0])
         self.assertEqual(request, m.UpgradeRequest(
             DevID=self.ids[0], NewDevVer=NEW, FtpIP="198.51.100.1", FtpPort=2121, FtpAccount=self.ids[0],
-            FtpPassword="pw-" + self.ids[0], FtpFileName="firmware/fw-%s.bin" % NEW))
+            FtpPassword="pw-" + self.ids[0], FtpFileName="fw-%s.bin" % NEW))
         self.round()  # the batch is full: nothing more
         self.assertEqual(self.tally(self.campaign_id).sent, 2)
         # one finishes: the next online one is sent; the offline ones still wait

@@ -208,10 +208,11 @@ class PlanTests(unittest.SynchronousTestCase):
         text = ("[platform]\nfd_reserve = 10\n[register]\nmax_connections = 3\n[mcu]\nmax_connections = 3\n"
                 "[rtsp]\nmax_connections = 2\n[admin]\nmax_connections = 2\n[ftp]\nmax_connections = 2\n"
                 "[portal]\nmax_connections = 2\n[device]\nmax_connections = 2\n")
-        self.assertEqual(limits.plan(conf(text), 10 + 4 + 3 + 3 + 4 + 2 + 2 + 2 + 2).limits["device"].max_connections,
+        # rtsp and ftp connections hold 2 and 3 files each
+        self.assertEqual(limits.plan(conf(text), 10 + 4 + 3 + 3 + 4 + 2 + 6 + 2 + 2).limits["device"].max_connections,
                          2)
         with self.assertRaises(ConfigError):
-            limits.plan(conf(text), 10 + 4 + 3 + 3 + 4 + 2 + 2 + 2 + 1)
+            limits.plan(conf(text), 10 + 4 + 3 + 3 + 4 + 2 + 6 + 2 + 1)
 
     def test_bad_values(self):
         for text in ("[mcu]\nmax_connections = 0\n", "[device]\nmax_connections_per_address = -1\n",
@@ -425,7 +426,7 @@ class DeviceShareTests(DatabaseTestCase):
                 # the held connections must outlive a slow test run
                 text += "request_timeout = 3600\nidle_timeout = 3600\n"
         c = config.parse(text, "test.ini", reactor)
-        others = sum(CAPS[n] * (2 if n == "rtsp" else 1) for n in CAPS)
+        others = sum(CAPS[n] * limits.FDS_PER_CONNECTION.get(n, 1) for n in CAPS)
         # an open-file limit that leaves the device link exactly two connections
         self.service = KandianService(c, reactor, clock=self.clock,
                                       open_files=RESERVE + c.database.pool_size + others + 2)

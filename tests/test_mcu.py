@@ -218,20 +218,6 @@ class BindingTests(McuTestCase):
         self.assertEqual(again["Result"], 3)
 
 
-class GroupAcceptTests(McuTestCase):
-    def setUp(self):
-        self.mcu_settings = "group_platform = accept\n"
-        return super().setUp()
-
-    @defer.inlineCallbacks
-    def test_unknown_device_is_provisioned_when_the_group_platform_accepts(self):
-        session = yield self.user(A)
-        answer = yield self.soap.AddDevice(Account=A, LoginSession=session, DevID="81199999999", DevKey="typed")
-        self.assertEqual(answer["Result"], 0)
-        rows = yield self.db.runQuery("SELECT dev_key, provisioned_by FROM device")
-        self.assertEqual(rows, [("typed", "group")])
-
-
 class VideoPlayTests(McuTestCase):
     @defer.inlineCallbacks
     def setUp(self):
@@ -380,7 +366,10 @@ class DeviceOperationTests(McuTestCase):
         answer = yield self.op("NotifyUpgrade")
         self.assertEqual(answer["Result"], 0)
         [upgrade] = [request for cmd, request in self.link.commands_received if cmd == 0x6D]
-        self.assertEqual((upgrade.NewDevVer, upgrade.FtpFileName), ("V1.6_20261101", "firmware/fw-1.6.bin"))
+        self.assertEqual((upgrade.NewDevVer, upgrade.FtpFileName), ("V1.6_20261101", "fw-1.6.bin"))
+        # the device's own FTP account, as in REGISTER_RES
+        self.assertEqual((upgrade.FtpIP, upgrade.FtpPort, upgrade.FtpAccount, upgrade.FtpPassword),
+                         ("127.0.0.1", self.port("ftp"), CAM, self.service.platform.core.keys.ftp_password(CAM)))
 
     @defer.inlineCallbacks
     def test_offline_is_4(self):

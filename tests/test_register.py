@@ -99,8 +99,7 @@ class RegisterTestCase(ServiceTestCase):
 
 
 class RegistrationTests(RegisterTestCase):
-    register_settings = ("auto_provision = true\n"
-                         "ftp_account = pics\nftp_password = s3cr3t\nturn_address = turn.example.cn:3478\n")
+    register_settings = "auto_provision = true\nturn_address = turn.example.cn:3478\n"
 
     @defer.inlineCallbacks
     def test_known_device_gets_every_address(self):
@@ -113,7 +112,9 @@ class RegistrationTests(RegisterTestCase):
         self.assertEqual((answer.TurnIP, answer.TurnPort), ("turn.example.cn", 3478))
         self.assertEqual((answer.BackupTurnIP, answer.BackupTurnPort), ("turn.example.cn", 3478))
         self.assertEqual((answer.FtpIP, answer.FtpPort), ("127.0.0.1", self.port("ftp")))
-        self.assertEqual((answer.FtpAccount, answer.FtpPassword), ("pics", "s3cr3t"))
+        # the device's own FTP account: its DevID, and the password derived for it
+        keys = self.service.platform.core.keys
+        self.assertEqual((answer.FtpAccount, answer.FtpPassword), ("81100000001", keys.ftp_password("81100000001")))
         self.assertEqual(answer.Time, "20261118190640")
         rows = yield self.db.runQuery("SELECT registered_at IS NOT NULL, model FROM device")
         self.assertEqual(rows, [(True, "DS-2CD2")])

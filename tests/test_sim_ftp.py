@@ -1,14 +1,10 @@
 """The simulator's FTP (kandian.sim.ftp) against a stock ``twisted.protocols.ftp`` server on loopback,
-and with the running platform: alarm pictures, firmware upgrades driven by a campaign, log uploads.
-
-The stock server (FTPRealm: each account's home a directory of its own) stands
-in for the platform's FTP listener; it knows nothing of campaigns, so a
-device's image is copied into its home as ``firmware/<file_name>``.
+and with the running platform and its own FTP listener: alarm pictures, firmware upgrades driven by
+a campaign, log uploads.
 """
 
 import hashlib
 import os
-import shutil
 
 from twisted.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
 from twisted.cred.portal import Portal
@@ -21,6 +17,7 @@ from kandian.sim.link import connect_device
 from kandian.sim.state import DeviceState, FtpServer
 from kandian.store.devices import DeviceStore
 
+from . import procs
 from .test_device_integration import DeviceTestCase, eventually
 
 DEV = "81100000001"
@@ -87,21 +84,28 @@ class ClientTests(unittest.TestCase):
         # the stock server logs the data connection aborted under it as an error of its own
         self.flushLoggedErrors(Exception)
 
+    @defer.inlineCallbacks
     def test_the_sample_picture_is_a_jpeg_of_the_size_asked(self):
         picture = sample_jpeg(200_000)
-        self.assertEqual((len(picture), picture[:2], picture.rstrip(b"\0")[-2:]), (200_000, b"\xff\xd8", b"\xff\xd9"))
+        self.assertEqual((len(picture), picture[:3], picture[-2:]), (200_000, b"\xff\xd8\xff", b"\xff\xd9"))
+        # a real decoder reads it: a 1x1 image
+        path = os.path.abspath(self.mktemp())
+        with open(path, "wb") as f:
+            f.write(picture)
+        code, out = yield procs.run(["ffprobe", "-v", "error", "-show_entries", "stream=width,height", "-of", "csv",
+                                     path])
+        self.assertEqual((code, out.strip()), (0, "stream,1,1"))
 
 
 class WithThePlatformTests(DeviceTestCase):
-    """The platform sends through its core; the devices fetch from the stock server."""
+    """The running platform, its own FTP listener included: the simulator's
+    pictures, firmware downloads and log uploads through it, driven by the core."""
 
     @defer.inlineCallbacks
     def setUp(self):
-        self.ftp = StockFtp(os.path.abspath(self.mktemp()), {})
-        self.addCleanup(self.ftp.stop)
         self.files = os.path.abspath(self.mktemp())
-        self.register_settings = "ftp_address = 127.0.0.1:%d\n" % self.ftp.port.getHost().port
-        self.settings = {"files": "root = %s\n" % self.files, "firmware": "poll_interval = 5\n"}
+        self.settings = {"ftp": "passive_ports =\n", "files": "root = %s\n" % self.files,
+                         "firmware": "poll_interval = 5\n"}
         yield super().setUp()
         self.core = self.service.platform.core
         self.image = os.urandom(50_000)
@@ -109,12 +113,11 @@ class WithThePlatformTests(DeviceTestCase):
 
     @defer.inlineCallbacks
     def device(self, dev_id=DEV, upgrade_failure=None, digests=None):
-        """A provisioned device logged in with FTP behaviour; the stock server knows its per-device login."""
+        """A provisioned device logged in with FTP behaviour, knowing its FTP login as REGISTER_RES gives it."""
         yield DeviceStore(self.db).add(dev_id, "key", model="C1")
-        password = self.core.keys.ftp_password(dev_id)
-        self.ftp.add(dev_id, password)
+        login = yield self.core.files.credentials(dev_id)
         state = DeviceState(dev_id, "key", dev_ver=OLD, model="C1", upgrade_failure=upgrade_failure,
-                            ftp_server=self.ftp.server(dev_id, password))
+                            ftp_server=FtpServer(login.ip, login.port, login.account, login.password))
         device_ftp = DeviceFtp(reactor, self.sim_clock, digests={NEW: self.digest} if digests is None else digests,
                                retries=0, picture=sample_jpeg(20_000))
         link = yield self.link(state, device_ftp)
@@ -129,16 +132,12 @@ class WithThePlatformTests(DeviceTestCase):
         return link
 
     @defer.inlineCallbacks
-    def catalogue(self, *dev_ids):
+    def catalogue(self):
         source = os.path.join(os.path.abspath(self.mktemp()), "c1.bin")
         os.makedirs(os.path.dirname(source))
         with open(source, "wb") as f:
             f.write(self.image)
         firmware = yield self.core.firmware.add(source, "811", "C1", NEW)
-        for dev_id in dev_ids:  # what the platform's FTP server will serve as firmware/c1.bin
-            os.makedirs(self.ftp.path(dev_id, "firmware"), exist_ok=True)
-            shutil.copy(self.core.firmware.image_path(firmware.firmware_id, "c1.bin"),
-                        self.ftp.path(dev_id, "firmware", "c1.bin"))
         return firmware
 
     def round(self):
@@ -154,25 +153,29 @@ class WithThePlatformTests(DeviceTestCase):
         state, device_ftp, link = yield self.device()
         answer = yield device_ftp.alarm(link, 0, 1, desc="motion")
         self.assertEqual(answer.Result, 0)
-        rows = yield eventually(lambda: self.db.runQuery("SELECT file_name FROM picture WHERE dev_id = %s", (DEV,)),
-                                "NOTIFY_PICTURE stored")
-        name = rows[0][0]
-        alarms = yield self.db.runQuery("SELECT file_name FROM alarm WHERE dev_id = %s", (DEV,))
-        self.assertEqual(alarms, [(name,)])
+        yield eventually(lambda: device_ftp.counters["pictures"] == 1, "uploaded and notified")
+        alarm_id, name = (yield self.db.runQuery("SELECT alarm_id, file_name FROM alarm WHERE dev_id = %s",
+                                                 (DEV,)))[0]
         self.assertRegex(name, r"^%s_0_\d{14}\.JPG$" % DEV)
-        self.assertEqual(os.path.getsize(self.ftp.path(DEV, "pictures", name)), 20_000)
-        self.assertEqual(device_ftp.counters["pictures"], 1)
+        picture = yield eventually(lambda: self.core.alarms.picture(alarm_id), "the picture linked to its alarm")
+        self.assertEqual((picture.path, picture.size), (os.path.join(self.files, "pictures", DEV, name), 20_000))
+        with open(picture.path, "rb") as f:
+            self.assertEqual(hashlib.sha256(f.read()).hexdigest(), picture.sha256)
 
     @defer.inlineCallbacks
     def test_a_campaign_upgrades_a_device_that_checks_reboots_and_logs_in_with_the_new_version(self):
         state, device_ftp, link = yield self.device()
-        firmware = yield self.catalogue(DEV)
+        firmware = yield self.catalogue()
         started = yield self.core.upgrades.start(firmware.firmware_id)
         self.round()
         yield link.when_closed()  # downloaded, checked, rebooted
         self.assertEqual((state.dev_ver, device_ftp.counters["upgrades"]), (NEW, 1))
         request, = [r for cmd, r in link.commands_received if cmd == 0x6D]
-        self.assertEqual((request.FtpFileName, request.FtpAccount), ("firmware/c1.bin", DEV))
+        login = yield self.core.files.credentials(DEV)
+        self.assertEqual((request.FtpFileName, request.FtpAccount, request.FtpPassword),
+                         ("c1.bin", DEV, login.password))
+        states = yield self.states(started.campaign_id)
+        self.assertEqual(states[DEV], ("downloaded", ""))  # the FTP server saw the whole image go
         link = yield self.link(state, device_ftp)
         yield eventually(lambda: self.states(started.campaign_id).addCallback(lambda s: s[DEV][0] == "done"),
                          "done")
@@ -183,6 +186,8 @@ class WithThePlatformTests(DeviceTestCase):
         self.round()
         yield eventually(lambda: self.service.platform.store.upgrades.campaign(started.campaign_id).addCallback(
             lambda c: c.state == "finished"), "finished")
+        # the upgrade is over: the image is no longer this device's to fetch
+        yield self.assertFailure(download(reactor, state.ftp_server, "c1.bin"), Exception)
 
     @defer.inlineCallbacks
     def test_devices_told_to_fail_fail_each_in_its_way(self):
@@ -190,7 +195,7 @@ class WithThePlatformTests(DeviceTestCase):
         for n, mode in enumerate(("corrupt", "refuse", "silent"), start=1):
             dev_id = "8110000000%d" % n
             devices[dev_id] = yield self.device(dev_id, upgrade_failure=mode)
-        firmware = yield self.catalogue(*devices)
+        firmware = yield self.catalogue()
         started = yield self.core.upgrades.start(firmware.firmware_id, max_failures=5)
         self.round()
         states = yield eventually(lambda: self.states(started.campaign_id).addCallback(
@@ -198,9 +203,8 @@ class WithThePlatformTests(DeviceTestCase):
         self.assertTrue(states["81100000001"][1].startswith("EXCEPTION 11: image of 50000 bytes failed its check"),
                         states)
         self.assertEqual(states["81100000002"], ("failed", "UPGRADE_RES Result 1"))
-        self.assertEqual(states["81100000003"][0], "sent")
-        yield eventually(lambda: devices["81100000003"][1].counters["upgrades"] == 0 and not
-                         devices["81100000003"][1].upgrading, "the silent one downloaded")
+        yield eventually(lambda: self.states(started.campaign_id).addCallback(
+            lambda s: s["81100000003"][0] == "downloaded"), "the silent one downloaded")
         self.clock.advance(self.service.config.firmware.upgrade_timeout + 1)
         states = yield eventually(lambda: self.states(started.campaign_id).addCallback(
             lambda s: s if s["81100000003"][0] == "failed" else None), "the silent one timed out")
@@ -216,8 +220,11 @@ class WithThePlatformTests(DeviceTestCase):
         request = yield eventually(lambda: self.core.devlogs.request_state(request_id).addCallback(
             lambda r: r if r.state == "sent" else None), "sent")
         self.assertEqual(request.reason, "")
-        yield eventually(lambda: device_ftp.counters["logs"] == 1, "uploaded")
-        name, = os.listdir(self.ftp.path(DEV, "logs"))
-        self.assertRegex(name, r"^%s_\d{14}\.log$" % DEV)
-        with open(self.ftp.path(DEV, "logs", name), "rb") as f:
-            self.assertIn(b"DevVer " + OLD.encode(), f.read())
+        files = yield eventually(lambda: self.core.devlogs.files(DEV), "the log recorded")
+        log_file, = files
+        self.assertRegex(log_file.file_name, r"^%s_\d{14}\.log$" % DEV)
+        path = self.core.devlogs.path(DEV, log_file.file_name)
+        with open(path, "rb") as f:
+            data = f.read()
+        self.assertIn(b"DevVer " + OLD.encode(), data)
+        self.assertEqual((log_file.size, log_file.sha256), (len(data), hashlib.sha256(data).hexdigest()))

@@ -79,7 +79,6 @@ class LinksContract(DeviceSliceContract):
         yield self.store.links.seen({DEV: self.now + 1})
         yield self.store.links.upnp_reachable(DEV, "198.51.100.7", 554, True, self.now)
         yield self.store.links.exception(DEV, 0, 1, "disk", self.now)
-        yield self.store.links.picture(DEV, 0, DEV + "_0_20260101000000.jpg", None, self.now)
 
 
 class DevicesContract(DeviceSliceContract):

@@ -64,6 +64,7 @@ class PlatformCollector:
                            ["operation", "result"], {(op, str(result)): v for (op, result), v in soap.requests.items()})
             yield _counter("kandian_soap_faults", "SOAP faults, by faultcode", ["faultcode"],
                            {(code,): v for code, v in soap.faults.items()})
+        yield from _group_metrics(p)
         relay = p.relay_stats
         yield GaugeMetricFamily("kandian_relay_sessions", "RTSP sessions being relayed", value=relay.active)
         yield CounterMetricFamily("kandian_relay_sessions_started", "RTSP sessions relayed since start",
@@ -80,6 +81,7 @@ class PlatformCollector:
                        ["by"], {("relay",): getattr(authorizer, "policy_refused", 0), ("upnp_probe",): p.probe.refused})
         yield _counter("kandian_upnp_probes_skipped", "UPnP probes not tried: too many already waiting", [],
                        {(): p.probe.skipped})
+        yield from _ftp_metrics(p)
         portal = getattr(p, "portal_stats", None)
         if portal is not None:
             yield CounterMetricFamily("kandian_portal_requests", "REST API requests", value=portal.requests)
@@ -89,6 +91,9 @@ class PlatformCollector:
             yield _counter("kandian_portal_logins", "Portal and REST API logins, by outcome", ["outcome"],
                            {("ok",): auth.logins, ("failed",): auth.failures})
         yield from _listener_metrics(p)
+        sms = getattr(p, "sms_client", None)
+        if sms is not None:
+            yield from sms_metrics(sms)
         db = p.db
         pool = GaugeMetricFamily("kandian_db_pool_connections", "Database pool connections", labels=["state"])
         pool.add_metric(["in_use"], db.in_use)
@@ -101,6 +106,48 @@ class PlatformCollector:
                                   value=db.pool.outages)
         yield GaugeMetricFamily("kandian_db_pool_waiting", "Queries waiting for a pool connection",
                                 value=db.waiting)
+
+
+def _ftp_metrics(p):
+    """The FTP listener (kandian.ftp): logins, transfers, bytes, refusals."""
+    ftp = p.ftp_stats
+    factory = p.factories.get("ftp")
+    realm = getattr(factory, "realm", None)
+    if realm is not None:
+        yield GaugeMetricFamily("kandian_ftp_sessions", "Logged-in FTP sessions on this node",
+                                value=realm.open_sessions())
+    yield _counter("kandian_ftp_logins", "FTP logins, by outcome", ["outcome"],
+                   {(k,): v for k, v in ftp.logins.items()})
+    yield _counter("kandian_ftp_transfers", "FTP transfers, by direction (in: STOR, out: RETR), area and outcome",
+                   ["direction", "area", "outcome"], dict(ftp.transfers))
+    yield _counter("kandian_ftp_bytes", "Bytes over FTP data connections, by direction", ["direction"],
+                   {("in",): ftp.bytes_in, ("out",): ftp.bytes_out})
+    ports = getattr(factory, "ports", None)
+    yield _counter("kandian_ftp_refused", "FTP input refused, by cause", ["cause"],
+                   {("data_from_another_address",): ftp.foreign_data, ("line_too_long",): ftp.lines_too_long,
+                    ("no_passive_port",): getattr(ports, "exhausted", 0), ("internal_error",): ftp.internal_errors})
+    yield CounterMetricFamily("kandian_ftp_passive_waits", "PASV/EPSV that waited for a passive port to free",
+                              value=getattr(ports, "waited", 0))
+def _group_metrics(p):
+    """The province's exchanges with its group platform; the group role's answers and refusals."""
+    group = getattr(p, "group_stats", None)
+    if group is not None:
+        yield _counter("kandian_group_exchanges", "Requests to the group platform (§6), by message and Result"
+                       " (unavailable: no usable answer)", ["message", "result"],
+                       {(root, result): v for (root, result), v in group.exchanges.items()})
+    role = getattr(p, "group_role_stats", None)
+    if role is not None and "group_role" in p.factories:
+        yield _counter("kandian_group_role_answers", "Requests answered as the group platform (§5, §6),"
+                       " by message and Result", ["message", "result"],
+                       {(root, str(result)): v for (root, result), v in role.answers.items()})
+        yield _counter("kandian_group_role_bad_input", "Requests refused before the group platform looked"
+                       " at them, by reason", ["reason"], {(k,): v for k, v in role.bad_input.items()})
+    soap = getattr(p, "group_soap", None)
+    if soap is not None:
+        yield _counter("kandian_group_soap_requests", "§9 SOAP requests answered, by operation and Result",
+                       ["operation", "result"], {(op, str(result)): v for (op, result), v in soap.requests.items()})
+        yield _counter("kandian_group_soap_faults", "§9 SOAP faults, by faultcode", ["faultcode"],
+                       {(code,): v for code, v in soap.faults.items()})
 
 
 def _listener_metrics(p):
@@ -123,10 +170,35 @@ def _listener_metrics(p):
     yield _counter("kandian_http_request_timeouts", "HTTP requests not complete within request_timeout"
                    " (answered 408, closed), by listener", ["listener"],
                    {(name,): limit.request_timeouts for name, limit in caps.items()
-                    if name in ("register", "mcu", "admin")})
+                    if name in ("register", "mcu", "admin", "group_role")})
     if p.open_files is not None:
         yield GaugeMetricFamily("kandian_open_files_limit", "The open-file limit the caps are planned in",
                                 value=p.open_files)
+
+
+def sms_metrics(client):
+    """The SMGP client's counters (kandian.sms.client.SmgpStats)."""
+    stats = client.stats
+    yield GaugeMetricFamily("kandian_sms_gateway_connected", "1 while logged in to the SMGP gateway",
+                            value=int(client.connected))
+    yield GaugeMetricFamily("kandian_sms_queued", "Message parts waiting for the window or the rate",
+                            value=client.queued)
+    yield CounterMetricFamily("kandian_sms_connects", "Connection attempts to the SMGP gateway", value=stats.connects)
+    yield _counter("kandian_sms_logins", "Login answers of the SMGP gateway, by Status (timeout: none)",
+                   ["status"], {(str(k),): v for k, v in stats.logins.items()})
+    yield CounterMetricFamily("kandian_sms_submits", "Submit PDUs sent", value=stats.submitted)
+    yield _counter("kandian_sms_submit_responses", "Submit_Resp received, by Status", ["status"],
+                   {(str(k),): v for k, v in stats.submit_status.items()})
+    yield CounterMetricFamily("kandian_sms_submit_timeouts", "Submits the gateway did not answer in time",
+                              value=stats.submit_timeouts)
+    yield _counter("kandian_sms_reports", "Status reports received, by stat", ["stat"],
+                   {(k,): v for k, v in stats.reports.items()})
+    yield CounterMetricFamily("kandian_sms_report_failures", "Status reports whose handling failed (redelivery asked)",
+                              value=stats.report_failures)
+    yield _counter("kandian_sms_bad_input", "Bad input from the SMGP gateway, by reason", ["reason"],
+                   {(k,): v for k, v in stats.bad_input.items()})
+    yield _counter("kandian_sms_links_closed", "Links to the SMGP gateway kandian closed, by why", ["why"],
+                   {(k,): v for k, v in stats.links_closed.items()})
 
 
 def _counter(name: str, documentation: str, labels: list[str], values: dict) -> CounterMetricFamily:

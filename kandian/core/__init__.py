@@ -5,10 +5,14 @@
 routes, the play-URL format, tokens, relay authorization), devices
 (:mod:`.devices`: typed commands through an ``IDeviceRouter``, the device
 login), alarms (:mod:`.alarms`), the keys derived from the platform's
-secret (:mod:`.keys`: FTP passwords, signed URLs), the firmware catalogue
-(:mod:`.firmware`), upgrade campaigns (:mod:`.upgrades`) and device logs
-(:mod:`.devlogs`), and for the portal and REST API (:mod:`.apiauth` tokens
-and operators, :mod:`.access`, :mod:`.fleet`, :mod:`.useradmin`,
+secret (:mod:`.keys`: FTP passwords, signed URLs), the files devices
+upload and fetch (:mod:`.files`: FTP logins, quota, the layout under
+``[files] root``), the firmware catalogue (:mod:`.firmware`), upgrade
+campaigns (:mod:`.upgrades`) and device logs (:mod:`.devlogs`), the
+province's standing with its group platform (:mod:`.group`) and, on a node
+that is the group platform itself, that role (:mod:`.grouprole`), and for
+the portal and REST API (:mod:`.apiauth` tokens and operators,
+:mod:`.access`, :mod:`.fleet`, :mod:`.useradmin`,
 :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
 :mod:`kandian.core.errors`; it imports no listener, spyne, HTTP or wire code.
@@ -30,6 +34,7 @@ class Core:
     devices: object
     alarms: object
     keys: object
+    files: object
     firmware: object = None
     upgrades: object = None
     devlogs: object = None
@@ -41,3 +46,5 @@ class Core:
     user_admin: object = None
     commands: object = None
     statistics: object = None
+    group: object = None  # .group.GroupLink
+    group_role: object = None  # .grouprole.GroupRole

@@ -36,11 +36,12 @@ class Login(NamedTuple):
 class Accounts:
     def __init__(self, store, clock, *, passwords, throttle, sms, online: Callable[[str], bool] = lambda dev_id: False,
                  session_timeout: float, version_floors: dict[str, str], sms_interval: float, sms_daily_limit: int,
-                 hash_password=hash_password):
+                 hash_password=hash_password, tell_group: bool = False):
         """*passwords*: a :class:`.credentials.PasswordChecker`; *sms*: an
         ``ISmsSender``; *online*: whether a device has a live link (its stored
         flag may lag); *version_floors*: the lowest client version per platform
-        letter (A, I, W)."""
+        letter (A, I, W); *tell_group*: queue each user's open, change and
+        cancel for the group platform (§6.2–§6.4, sent by :mod:`.group`)."""
         self.store = store
         self.clock = clock
         self.passwords = passwords
@@ -52,6 +53,7 @@ class Accounts:
         self.sms_interval = sms_interval
         self.sms_daily_limit = sms_daily_limit
         self._hash = hash_password
+        self.tell_group = tell_group
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -68,7 +70,20 @@ class Accounts:
         if not password:
             raise errors.BadValue("the password must not be empty")
         hashed = yield threads.deferToThread(self._hash, password)
-        return (yield self.store.users.add(mobile, hashed, max_devices))
+        return (yield self.store.users.add(mobile, hashed, max_devices, group_at=self._group_at()))
+
+    def set_max_devices(self, mobile: str, max_devices: int) -> defer.Deferred:
+        """The devices the account may own (§8.2 DevNum, §6.3 IpcamNum); BadValue or NoSuchAccount."""
+        if max_devices < 0:
+            return defer.fail(errors.BadValue("max devices must be 0 or more"))
+        return self.store.users.set_max_devices(mobile, max_devices, group_at=self._group_at())
+
+    def cancel(self, mobile: str) -> defer.Deferred:
+        """Close the account (§6.4): its sessions and bindings go with it; NoSuchAccount."""
+        return self.store.users.cancel(mobile, group_at=self._group_at())
+
+    def _group_at(self) -> float | None:
+        return self.now() if self.tell_group else None
 
     def list(self) -> defer.Deferred:
         """Every account: [kandian.store.users.User]."""

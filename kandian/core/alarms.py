@@ -1,10 +1,12 @@
-"""Alarms (§7.5.34 ALARM_NOTIFY, §8.19 QueryAlarms).
+"""Alarms (§7.5.34 ALARM_NOTIFY, §8.19 QueryAlarms) and their pictures (§7.5.27).
 
 An alarm is committed before the device is told so, once per 60 s for the
 same device, channel, type and DIDO input (§7.5.34); every alarm stored is
-handed to the registered :class:`~kandian.core.interfaces.IAlarmNotifier`\\ s
-(SMS implements one).  Queries are pages of the alarms of the devices bound
-to an account, newest first.
+linked to its picture if that arrived first (else the picture, when it comes
+within 60 s, links itself: :mod:`kandian.store.files`) and handed to the
+registered :class:`~kandian.core.interfaces.IAlarmNotifier`\\ s (SMS
+implements one).  Queries are pages of the alarms of the devices bound to an
+account, newest first.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from . import errors
+from .errors import log_failure
 from .interfaces import IAlarmNotifier
 
 log = Logger()
@@ -35,15 +38,29 @@ class Alarm:
 
 
 @attrs.frozen
+class Picture:
+    """An alarm's picture on disk: *path* is absolute; *taken_at* POSIX seconds
+    (from NOTIFY_PICTURE_REQ's Time or the picture's name), or None."""
+    path: str
+    size: int
+    sha256: str
+    taken_at: float | None
+    dev_id: str
+    file_name: str
+
+
+@attrs.frozen
 class AlarmPage:
     total: int
     rows: list  # [(DevName, AlarmType, DIDONoName, alarm_time datetime)]
 
 
 class Alarms:
-    def __init__(self, store, clock, notifiers=()):
+    def __init__(self, store, clock, notifiers=(), *, layout=None):
+        """*layout*: where pictures are (:class:`kandian.core.files.Layout`)."""
         self.store = store
         self.clock = clock
+        self.layout = layout
         self.notifiers = [IAlarmNotifier(n) for n in notifiers]
         self.stored = 0  # alarms stored, repeats within 60 s excluded
 
@@ -59,6 +76,10 @@ class Alarms:
         if alarm_id is None:
             return None
         self.stored += 1
+        try:
+            yield self.store.files.link_alarm(alarm_id)
+        except Exception:  # committed all the same: the picture, when it comes, links itself
+            log_failure(log, "alarm {alarm_id} of {dev_id}: picture not linked", alarm_id=alarm_id, dev_id=dev_id)
         alarm = Alarm(alarm_id, dev_id, channel_no, alarm_type, desc, dido_no, file_name, now)
         for notifier in self.notifiers:
             defer.maybeDeferred(notifier.alarm_stored, alarm).addErrback(
@@ -74,3 +95,12 @@ class Alarms:
         total, rows = yield self.store.alarms.page(user_id, dev_id or None, channel_no, start, end,
                                                    (page - 1) * PAGE_SIZE, PAGE_SIZE)
         return AlarmPage(total, rows)
+
+    @defer.inlineCallbacks
+    def picture(self, alarm_id: int):
+        """The alarm's :class:`Picture`, or None (no such alarm, or no picture on disk yet)."""
+        row = yield self.store.files.alarm_picture(alarm_id)
+        if row is None or self.layout is None:
+            return None
+        return Picture(self.layout.picture(row.dev_id, row.file_name), row.size, row.sha256, row.taken_at,
+                       row.dev_id, row.file_name)

@@ -271,7 +271,13 @@ class Devices:
             self.events.exception_reported(dev_id, exception_type, desc)
 
     def picture(self, dev_id: str, channel_no: int, file_name: str, taken_at) -> defer.Deferred:
-        return self.links.picture(dev_id, channel_no, file_name, taken_at, self.now())
+        """NOTIFY_PICTURE_REQ (§7.5.27): record the picture and link it to its
+        alarm (:mod:`kandian.store.files`); whether the file is on disk.
+        *taken_at*: an aware datetime, or None."""
+        if not file_name:
+            return defer.succeed(False)
+        at = taken_at.timestamp() if taken_at is not None else None
+        return self.store.files.notified(dev_id, channel_no, file_name, at, self.now())
 
     # -- start and stop of this node
 

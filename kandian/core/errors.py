@@ -17,11 +17,12 @@ __all__ = [
     "NoSuchAccount", "AccountExists", "WrongPassword", "SessionExpired", "VersionTooLow", "TooManyFailures",
     "SmsNotSent",
     "NoSuchDevice", "NoSuchChannel", "NotBound", "WrongDevKey", "OverLimit", "AlreadyBound", "SharedDevice",
-    "UnknownToGroup",
+    "UnknownToGroup", "GroupUnavailable", "NoSuchProvince", "ProvinceExists", "DeviceUnclaimed",
     "DeviceOffline", "DeviceRefused", "NoNewerFirmware",
     "NoSuchFirmware", "FirmwareExists", "NoSuchCampaign", "CampaignClosed",
     "TokenRefused", "StreamClosed", "TooManyStreams", "NoRoute",
     "UnsupportedDevice",
+    "BadFileName", "FileTooLarge", "OverQuota",
     "NotAuthenticated", "Forbidden", "NoSuchCommand", "DeviceExists", "NoSuchAlarm", "NoPicture",
     "lookup",
 ]
@@ -108,6 +109,31 @@ class UnknownToGroup(DomainError):
         self.result = result
 
 
+class GroupUnavailable(DomainError):
+    """§6: the group platform could not be asked — unreachable, no answer in
+    time, an answer that is not the message asked for — or refused this
+    province itself (its Result, e.g. 1 or 2 for a wrong ProvinceNo/CmsNo or
+    CmsPassword, in ``result``; None without an answer)."""
+
+    def __init__(self, why: str, result: int | None = None):
+        super().__init__(why)
+        self.result = result
+
+
+# -- the group platform's own side (§5, §6 answered, §9)
+
+class NoSuchProvince(DomainError):
+    """No province platform of that ProvinceNo and CmsNo is known here."""
+
+
+class ProvinceExists(DomainError):
+    """A province platform of that ProvinceNo and CmsNo exists already (kandianctl province add)."""
+
+
+class DeviceUnclaimed(DomainError):
+    """§6.6 step 3: no province platform has claimed the device (yet), or its address is unknown."""
+
+
 class UnsupportedDevice(DomainError):
     """A device of a kind this platform does not serve (§7.5.1 Result 3)."""
 
@@ -167,6 +193,18 @@ class NoRoute(DomainError):
     """No address of the device may be dialled or answered."""
 
 
+# -- files devices upload (§7.5.27, §7.5.35)
+
+class BadFileName(BadValue):
+    """A file name the platform does not take (§7.5.27's picture pattern, or unsafe)."""
+
+
+class FileTooLarge(DomainError):
+    """An upload over the per-file size cap."""
+
+
+class OverQuota(DomainError):
+    """The device's uploads on disk would exceed its quota."""
 # -- the portal and REST API (PRODUCT.md "Portal and REST API")
 
 class NotAuthenticated(DomainError):

@@ -4,8 +4,9 @@ An operator adds an image for a manufacturer, model and DevVer
 (``kandianctl firmware add``): it is copied under
 ``[files] root/firmware/<firmware_id>/<file_name>`` with its size and
 sha256, and the row is committed only once the copy is in place.  Devices
-fetch it by FTP as ``firmware/<file_name>`` (what UPGRADE_REQ's FtpFileName
-says) while an upgrade to it is in flight (:mod:`kandian.core.upgrades`).
+fetch it by FTP — UPGRADE_REQ's FtpFileName is the file name, found in the
+login directory and as ``firmware/<file_name>`` — while an upgrade to it is
+in flight (:mod:`kandian.core.upgrades`).
 
 Versions: DevVer reads ``V<protocol>_<release date>`` (§7.5.1, e.g.
 ``V1.5_20131210``); :func:`compare` orders two of them by protocol version,
@@ -31,7 +32,7 @@ log = Logger()
 
 __all__ = ["FtpLogin", "Image", "Catalogue", "compare", "version_key", "FIRMWARE_DIR", "stage_image"]
 
-FIRMWARE_DIR = "firmware"  # the device's FTP view: firmware/<file_name>
+FIRMWARE_DIR = "firmware"  # under [files] root: firmware/<firmware_id>/<file_name>
 _VERSION = re.compile(r"^[Vv](\d+(?:\.\d+)*)_(\d{8})")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MANUFACTURER = re.compile(r"^[0-9]{3}$")

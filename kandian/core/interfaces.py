@@ -59,7 +59,28 @@ class ISmsSender(Interface):
 
 
 class IGroupPlatform(Interface):
+    """The province's group platform (§6); every call may also fail with
+    GroupUnavailable (not reached, no answer in time, a bad answer, or this
+    province refused: its Result in ``result``)."""
+
+    configured = Attribute("Whether there is a group platform (False: the province is on its own)")
+
     def device_usage(dev_id, dev_key):
         """§6.5 DEVICE_USE_REQ: a Deferred that fires (None) when the group platform
         accepts the device and key, and fails with WrongDevKey, or UnknownToGroup
         carrying the group platform's Result, when it does not."""
+
+    def address_report(mcu_url, dev_url):
+        """§6.1 ADDRESS_REPORT_REQ: a Deferred of the ClientReleases
+        (kandian.core.clients) the group platform answered with."""
+
+    def user_open(mobile, ipcam_num):
+        """§6.2 USER_OPEN_REQ: a Deferred that fires (None) once accepted."""
+
+    def user_change(mobile, ipcam_num):
+        """§6.3 USER_CHANGE_REQ: fires (None) once accepted; NoSuchAccount
+        when the group platform does not know the user."""
+
+    def user_cancel(mobile):
+        """§6.4 USER_CANCEL_REQ: fires (None) once accepted; NoSuchAccount
+        when the group platform does not know the user."""

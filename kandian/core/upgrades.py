@@ -41,7 +41,7 @@ from ..store.upgrades import IN_FLIGHT, OPEN, InFlight
 from . import errors
 from .devices import command
 from .errors import log_failure
-from .firmware import FIRMWARE_DIR, compare
+from .firmware import compare
 from .interfaces import IDeviceEvents
 
 log = Logger()
@@ -196,7 +196,7 @@ class Upgrades:
             login = yield self.ftp_login(dev_id)
             yield command(self.router, dev_id, lambda c: c.upgrade(
                 NewDevVer=firmware.dev_ver, FtpIP=login.host, FtpPort=login.port, FtpAccount=login.account,
-                FtpPassword=login.password, FtpFileName="%s/%s" % (FIRMWARE_DIR, firmware.file_name)))
+                FtpPassword=login.password, FtpFileName=firmware.file_name))
         except errors.DeviceOffline:
             yield self._settle(campaign_id, dev_id, "pending", "link lost before UPGRADE_RES", ("sent",))
             raise

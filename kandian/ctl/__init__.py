@@ -3,6 +3,8 @@
     kandianctl [--config F] migrate
     kandianctl [--config F] user add MOBILE --password P [--max-devices N]
     kandianctl [--config F] user list
+    kandianctl [--config F] user set MOBILE --max-devices N
+    kandianctl [--config F] user del MOBILE
     kandianctl [--config F] device add DEVID --key KEY [--type 1|2|3] [--model M] [--channels N]
     kandianctl [--config F] device list
     kandianctl [--config F] device logs DEVID [--wait S] [--no-request]
@@ -11,7 +13,14 @@
     kandianctl [--config F] upgrade start --firmware ID [--devices A,B | --model M] [--batch N] [--max-failures K]
     kandianctl [--config F] upgrade status|pause|resume|cancel ID
     kandianctl [--config F] upgrade list
+    kandianctl [--config F] device rotate-ftp DEVID
+    kandianctl [--config F] alarm list [--devid DEVID] [--limit N]
     kandianctl [--config F] operator add NAME --password P [--role admin|viewer]
+    kandianctl [--config F] group status|report|pending|retry [ID]|drop ID
+    kandianctl [--config F] province add CMSNO --province-no P --password PW [--mcu-url U] [--dev-url U]
+    kandianctl [--config F] province list
+    kandianctl [--config F] client set android|ios|windows --version V --url U
+    kandianctl [--config F] client list
 
 One module per command group (:data:`GROUPS`), each adding its sub-commands
 with ``add_commands(subparsers)`` and a ``handler(args, ctx, out)`` per
@@ -41,10 +50,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import devices, firmware, operators, schema, upgrades, users
+from . import alarms, devices, firmware, group, grouprole, operators, schema, upgrades, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices, operators, firmware, upgrades)
+GROUPS = (schema, users, devices, alarms, operators, group, grouprole, firmware, upgrades)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 
@@ -62,8 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", "-c", default=None, help="INI configuration file (default: built-in defaults)")
     parser.add_argument("--verbose", "-v", action="store_true", help="log what the store does")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in GROUPS:
-        group.add_commands(commands)
+    for module in GROUPS:
+        module.add_commands(commands)
     return parser
 
 

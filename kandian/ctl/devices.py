@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from twisted.internet import defer
 
+from ..core.errors import NoSuchDevice
 from ..store.devices import DEV_TYPES, DeviceExists
 from .devlogs import add_device_commands as add_log_commands
 from .output import CommandError, table, when
@@ -20,6 +21,9 @@ def add_commands(commands) -> None:
     add.set_defaults(handler=add_device)
     device.add_parser("list", help="list devices").set_defaults(handler=list_devices)
     add_log_commands(device)
+    rotate = device.add_parser("rotate-ftp", help="give a device a new FTP password (the old one stops working)")
+    rotate.add_argument("dev_id", metavar="DEVID")
+    rotate.set_defaults(handler=rotate_ftp)
 
 
 @defer.inlineCallbacks
@@ -37,3 +41,13 @@ def list_devices(args, ctx, out):
     table(out, ["DEVID", "TYPE", "MODEL", "MANUFACTURER", "CHANNELS", "ONLINE", "FIRMWARE", "LAST_SEEN"],
           [[d.dev_id, DEV_TYPES[d.dev_type], d.model or "-", d.manufacturer or "-", d.channels,
             "yes" if d.online else "no", d.dev_ver or "-", when(d.last_seen_at)] for d in devices])
+
+
+@defer.inlineCallbacks
+def rotate_ftp(args, ctx, out):
+    try:
+        generation = yield ctx.store.files.rotate(args.dev_id)
+    except NoSuchDevice:
+        raise CommandError("no such device: %s" % (args.dev_id,)) from None
+    out.write("device %s: new FTP password (generation %d); the device gets it in its next REGISTER_RES,"
+              " UPGRADE_REQ or LOG_UPLOAD_REQ\n" % (args.dev_id, generation))

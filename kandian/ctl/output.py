@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import unicodedata
 
 
@@ -11,6 +12,13 @@ class CommandError(Exception):
 
 def when(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
+
+
+def at(seconds: float | None, zone) -> str:
+    """POSIX seconds as local time in *zone* (the platform's timezone)."""
+    if seconds is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(seconds, zone).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _width(text: str) -> int:

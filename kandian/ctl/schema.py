@@ -15,7 +15,7 @@ def add_commands(commands) -> None:
 @defer.inlineCallbacks
 def migrate(args, ctx, out):
     applied = yield migrations.migrate(ctx.db)
-    version = migrations.available()[-1].version
+    version = migrations.latest()
     if applied:
         out.write("applied %s; schema at version %d\n" % (", ".join("%04d" % v for v in applied), version))
     else:

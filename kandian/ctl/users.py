@@ -7,7 +7,8 @@ import getpass
 from twisted.internet import defer
 
 from ..core.accounts import Accounts
-from ..core.errors import AccountExists, BadValue
+from ..core.errors import AccountExists, BadValue, NoSuchAccount
+from .group import tell
 from .output import CommandError, table, when
 
 
@@ -19,12 +20,19 @@ def add_commands(commands) -> None:
     add.add_argument("--max-devices", type=int, default=4, metavar="N", help="devices the user may bind (default 4)")
     add.set_defaults(handler=add_user)
     user.add_parser("list", help="list users").set_defaults(handler=list_users)
+    set_ = user.add_parser("set", help="change a user")
+    set_.add_argument("mobile", metavar="MOBILE")
+    set_.add_argument("--max-devices", type=int, metavar="N", help="devices the user may bind (§6.3 IpcamNum)")
+    set_.set_defaults(handler=set_user)
+    delete = user.add_parser("del", help="cancel a user: the account, its sessions and bindings go (§6.4)")
+    delete.add_argument("mobile", metavar="MOBILE")
+    delete.set_defaults(handler=del_user)
 
 
 def accounts(ctx) -> Accounts:
     """The core's accounts for the operator's commands (no sessions are opened here)."""
     return Accounts(ctx.store, ctx.reactor, passwords=None, throttle=None, sms=None, session_timeout=0,
-                    version_floors={}, sms_interval=0, sms_daily_limit=0)
+                    version_floors={}, sms_interval=0, sms_daily_limit=0, tell_group=bool(ctx.config.group.url))
 
 
 @defer.inlineCallbacks
@@ -39,6 +47,29 @@ def add_user(args, ctx, out):
     except (AccountExists, BadValue) as e:
         raise CommandError(str(e)) from None
     out.write("user %s added\n" % (args.mobile,))
+    yield tell(ctx, args.mobile, out)
+
+
+@defer.inlineCallbacks
+def set_user(args, ctx, out):
+    if args.max_devices is None:
+        raise CommandError("nothing to set: give --max-devices N")
+    try:
+        yield accounts(ctx).set_max_devices(args.mobile, args.max_devices)
+    except (NoSuchAccount, BadValue) as e:
+        raise CommandError(str(e)) from None
+    out.write("user %s: max devices %d\n" % (args.mobile, args.max_devices))
+    yield tell(ctx, args.mobile, out)
+
+
+@defer.inlineCallbacks
+def del_user(args, ctx, out):
+    try:
+        yield accounts(ctx).cancel(args.mobile)
+    except NoSuchAccount as e:
+        raise CommandError(str(e)) from None
+    out.write("user %s cancelled\n" % (args.mobile,))
+    yield tell(ctx, args.mobile, out)
 
 
 @defer.inlineCallbacks

@@ -149,7 +149,10 @@ class LinkController:
                 taken_at = parse_time(request.Time, self.timezone)
             except ValueError:
                 taken_at = None
-        yield self.devices.picture(request.DevID, request.ChannelNo, request.FileName, taken_at)
+        on_disk = yield self.devices.picture(request.DevID, request.ChannelNo, request.FileName, taken_at)
+        if not on_disk:
+            log.info("device {dev_id} notified picture {name}, which it has not uploaded", dev_id=request.DevID,
+                     name=peer_text(request.FileName))
         return NotifyPictureResponse(DevID=request.DevID)
 
     @defer.inlineCallbacks

@@ -1,1 +1,46 @@
-"""ftp"""
+"""The FTP server devices upload pictures and logs to and fetch firmware from
+(§7.2, §7.5.17, §7.5.27, §7.5.35; PRODUCT.md "FTP").
+
+Twisted's ``twisted.protocols.ftp`` on the reactor, over kandian's own
+``twisted.cred`` pair (:mod:`.realm`: a checker over
+:meth:`kandian.core.files.Files.login` and a realm of per-device shells),
+a device's view of its tree (:mod:`.paths`, :mod:`.shell`), passive data
+connections on ``[ftp] passive_ports`` (:mod:`.data`) and the one table of
+replies (:mod:`.results`).  :func:`factory` builds the listener's factory;
+docs/device-protocol.md says what a camera may do, docs/operations.md how to
+run it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from twisted.cred import portal as cred_portal
+from twisted.internet import threads
+
+from .data import PassivePorts
+from .realm import DeviceChecker, DeviceRealm
+from .server import FtpFactory, FtpStats
+
+__all__ = ["factory", "FtpFactory", "FtpStats"]
+
+
+def factory(files, layout, *, reactor, clock, timezone, public_host: str, passive_ports: range | None,
+            idle_timeout: float, data_timeout: float, max_sessions: int, fsync: bool = True,
+            stats: FtpStats | None = None, blocking: Callable | None = None, firmware_for: Callable,
+            firmware_downloaded: Callable, log_stored: Callable) -> FtpFactory:
+    """The FTP listener's factory over the core's *files* and *layout*.
+
+    Connection timeouts run on *reactor*; *clock* dates listings.  *blocking*
+    runs a blocking call (an upload's fsync and rename) off the reactor
+    thread; by default in the reactor's thread pool.  The three hooks are the
+    firmware slice's (:mod:`.realm`)."""
+    if blocking is None:
+        blocking = functools.partial(threads.deferToThreadPool, reactor, reactor.getThreadPool())
+    realm = DeviceRealm(files, layout, clock, timezone, max_sessions=max_sessions, blocking=blocking, fsync=fsync,
+                        firmware_for=firmware_for, firmware_downloaded=firmware_downloaded, log_stored=log_stored)
+    portal = cred_portal.Portal(realm, [DeviceChecker(files)])
+    ports = PassivePorts(reactor, passive_ports, wait=data_timeout)
+    return FtpFactory(portal, reactor, ports, public_host=public_host, idle_timeout=idle_timeout,
+                      data_timeout=data_timeout, stats=stats, realm=realm)

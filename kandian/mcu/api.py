@@ -190,6 +190,12 @@ class McuService(ServiceBase):
     def RecordPlay(ctx, Account, LoginSession, DevID, ChannelNo, FileName):
         return _call(ctx, "RecordPlay", Account, LoginSession, DevID, ChannelNo, FileName)
 
+    # §9.1 (MCU → 轻平台): answered from the client releases the group platform named (§6.1)
+    @rpc(_text(32, required=False), _text(1024, required=False), _text(256, required=False), _text(32),
+         _returns=(Integer32, Unicode), _out_variable_names=("Result", "UpdateUrl"))
+    def CheckClientUpgrade(ctx, MobileTel, CmsUrl, CmsName, Version):
+        return _call(ctx, "CheckClientUpgrade", MobileTel, CmsUrl, CmsName, Version)
+
 
 class McuApplication(Application):
     """The spyne application, carrying *handlers* for the operations."""

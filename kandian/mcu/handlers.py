@@ -25,7 +25,7 @@ from ..core.errors import DomainError
 from ..logs import peer_text
 from ..wiretime import format_time, parse_time
 from . import api
-from .results import OK, QUIET, fault_for, result_for
+from .results import OK, QUIET, UPGRADE, fault_for, result_for
 
 log = Logger()
 
@@ -134,6 +134,16 @@ class McuHandlers:
         log.info("MCU login of {account} from {ip} ({version})", account=Account, ip=client_ip,
                  version=peer_text(Version))
         return OK, login.session, login.max_devices, _dev_list(login.devices)
+
+    def CheckClientUpgrade(self, client_ip, MobileTel, CmsUrl, CmsName, Version):
+        """§9.1: the group platform's current client of the caller's platform, if newer."""
+        if self.core.group is None:
+            return OK, None
+        try:
+            release = self.core.group.client_upgrade(Version)
+        except errors.BadValue as e:
+            raise _bad_value(str(e)) from None
+        return (OK, None) if release is None else (UPGRADE, release.url)
 
     @defer.inlineCallbacks
     def McuLogout(self, client_ip, Account, LoginSession):

@@ -12,6 +12,7 @@ from ..core import errors as e
 
 OK = 0
 OTHER = 255
+UPGRADE = 1  # §9.1 CheckClientUpgrade: "MCU 版本过低", UpdateUrl says where the current client is
 
 # every operation that checks a session and a device
 COMMON: dict[type, int] = {
@@ -33,7 +34,9 @@ COMMON: dict[type, int] = {
 BY_OPERATION: dict[str, dict[type, int]] = {
     "GetSmsPassword": {e.SmsNotSent: 2},  # §8.1
     "McuLogin": {e.WrongPassword: 2, e.VersionTooLow: 3},  # §8.2
-    "AddDevice": {e.WrongDevKey: 4, e.OverLimit: 5, e.AlreadyBound: 6},  # §8.5
+    # §8.5; §6.5's answers: the group's 3 (power the device on first) and 4 are §8.5's 3 and 4; the group
+    # platform not reached, or refusing this province (its 1, 2, 255), is 255
+    "AddDevice": {e.WrongDevKey: 4, e.OverLimit: 5, e.AlreadyBound: 6, e.UnknownToGroup: 3, e.GroupUnavailable: OTHER},
     "DelDevice": {e.WrongDevKey: 4},  # §8.6
 }
 
@@ -58,7 +61,5 @@ def fault_for(operation: str, error: BaseException) -> str | None:
 
 def result_for(operation: str, error: BaseException) -> int | None:
     """The Result *operation* answers *error* with; None when it is not a Result (a fault)."""
-    if isinstance(error, e.UnknownToGroup):
-        return error.result  # §6.5: the group platform's own Result
     result = e.lookup(BY_OPERATION.get(operation, {}), error)
     return result if result is not None else e.lookup(COMMON, error)

@@ -149,7 +149,9 @@ class SoapResource(resource.Resource):
 
     def _respond(self, result, request, p_ctx):
         name = p_ctx.descriptor.name
-        first = result if not isinstance(result, (tuple, list)) else result[0]
+        first = result[0] if isinstance(result, tuple) else result
+        if not isinstance(first, int):
+            first = None  # an operation answering no Result (§9.2 GetPlatformList)
         self.requests[(name, first)] += 1
         # answers are written by kandian.mcu.envelope (spyne's serializer dominated
         # an answer's cost; docs/benchmarks.md, "SOAP"); faults still go through spyne

@@ -2,7 +2,9 @@
 
 A device posts REGISTER_REQ (``Content-Type: text/xml;charset=UTF-8``) and
 gets REGISTER_RES: its Result and, on success, where to log in (primary and
-backup link), the TURN servers, the FTP server for pictures, and the time.
+backup link), the TURN servers, the FTP server for pictures with this
+device's own account and password (:meth:`kandian.core.files.Files.credentials`),
+and the time.
 
 Result 0 ok; 1 unknown device (provisioned instead when ``auto_provision`` is
 on and the DevID is 11 digits with a known manufacturer prefix, §6.6 step 10);
@@ -41,10 +43,9 @@ class Addresses:
     """What REGISTER_RES hands out; resolved per request so that a ``tcp:0``
     listener (tests) reports the port it was given."""
 
-    def __init__(self, config, link_port=lambda: None, ftp_port=lambda: None):
+    def __init__(self, config, link_port=lambda: None):
         self.config = config
         self._link_port = link_port
-        self._ftp_port = ftp_port
 
     def link(self) -> tuple[str, int | None]:
         configured = self.config.register.link_address
@@ -55,20 +56,16 @@ class Addresses:
     def backup_link(self) -> tuple[str, int | None]:
         return self.config.register.backup_link_address or self.link()
 
-    def ftp(self) -> tuple[str, int | None]:
-        configured = self.config.register.ftp_address
-        if configured:
-            return configured
-        return self.config.platform.public_host, self.config.port_of("ftp") or self._ftp_port()
-
 
 class Register(resource.Resource):
     isLeaf = True
 
-    def __init__(self, devices, addresses: Addresses, clock, timezone, auto_provision: bool):
-        """*devices*: the core's (:class:`kandian.core.devices.Devices`)."""
+    def __init__(self, devices, files, addresses: Addresses, clock, timezone, auto_provision: bool):
+        """*devices*, *files*: the core's (:class:`kandian.core.devices.Devices`,
+        :class:`kandian.core.files.Files`: the device's FTP credentials)."""
         super().__init__()
         self.devices = devices
+        self.files = files
         self.addresses = addresses
         self.clock = clock
         self.timezone = timezone
@@ -93,11 +90,13 @@ class Register(resource.Resource):
     def _register(self, request, registration: RegisterRequest):
         now = self.clock.seconds()
         result = OK
+        ftp = None
         try:
             if not DEV_ID.match(registration.DevID):
                 raise errors.NoSuchDevice("not a DevID")
             yield self.devices.register(registration.DevID, registration.DevKey, registration.DevType,
                                         registration.Mode, self.auto_provision)
+            ftp = yield self.files.credentials(registration.DevID)
         except Exception as e:
             if not isinstance(e, errors.DomainError):
                 log_failure(log, "registration of {dev_id}: store failed", dev_id=peer_text(registration.DevID))
@@ -105,28 +104,26 @@ class Register(resource.Resource):
         log.info("registration of {dev_id} ({model}) from {peer}: Result {result}",
                  dev_id=peer_text(registration.DevID), model=peer_text(registration.Mode or "-"), peer=_peer(request),
                  result=result)
-        answer = self._answer(registration.DevID, result, now)
+        answer = self._answer(registration.DevID, result, now, ftp)
         if not request.finished and not request._disconnected:
             request.setHeader(b"content-type", CONTENT_TYPE)
             request.write(answer.to_xml())
             request.finish()
 
-    def _answer(self, dev_id: str, result: int, now: float) -> RegisterResponse:
+    def _answer(self, dev_id: str, result: int, now: float, ftp) -> RegisterResponse:
         time = format_time(now, self.timezone)
         if result != OK:
             return RegisterResponse(Result=result, DevID=dev_id, Time=time)
-        link, backup, ftp = self.addresses.link(), self.addresses.backup_link(), self.addresses.ftp()
+        link, backup = self.addresses.link(), self.addresses.backup_link()
         turn = self.addresses.config.register.turn_address
         backup_turn = self.addresses.config.register.backup_turn_address or turn
-        account = self.addresses.config.register
         return RegisterResponse(
             Result=OK, DevID=dev_id,
             NatIP=link[0], NatPort=link[1], BackupNatIP=backup[0], BackupNatPort=backup[1],
             TurnIP=turn[0] if turn else None, TurnPort=turn[1] if turn else None,
             BackupTurnIP=backup_turn[0] if backup_turn else None,
             BackupTurnPort=backup_turn[1] if backup_turn else None,
-            FtpIP=ftp[0], FtpPort=ftp[1], FtpAccount=account.ftp_account or None,
-            FtpPassword=account.ftp_password or None, Time=time)
+            FtpIP=ftp.ip, FtpPort=ftp.port, FtpAccount=ftp.account, FtpPassword=ftp.password, Time=time)
 
     @staticmethod
     def _error(request, code: int, text: str) -> bytes:

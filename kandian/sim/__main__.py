@@ -1,6 +1,7 @@
 """``python -m kandian.sim``: run a fleet of simulated devices (spec §7.2–§7.5).
 
-Registers each device (§7.2) unless ``--link`` gives the link address, then
+Registers each device (§7.2) unless ``--link`` gives the link address — at
+the province the group platform names with ``--redirect-url`` (§5) — then
 connects them at ``--connect-rate`` a second, keeps them logged in on their
 heartbeats (§7.3.4), optionally raises alarms (§7.5.34) and, with ``--ftp``,
 uploads each alarm's picture (§7.5.27) and carries out UPGRADE_REQ and
@@ -53,6 +54,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--register-url", help="registration URL (§7.2), e.g. http://127.0.0.1:8589/register")
     parser.add_argument("--link", metavar="HOST:PORT", help="log in here directly, without registering")
+    parser.add_argument("--redirect-url", help="ask the group platform first (§5), e.g. http://127.0.0.1:8593/redirect")
     parser.add_argument("--count", type=int, default=1, help="number of devices (default 1)")
     parser.add_argument("--first-devid", type=int, default=81100000000, help="DevID of the first device")
     parser.add_argument("--key-pattern", default="key-{devid}", help="DevKey, with {devid} (default key-{devid})")
@@ -83,8 +85,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     bad = [mode for _, mode in options.fail_upgrade if mode not in UPGRADE_FAILURES]
     if bad:
         parser.error("--fail-upgrade MODE must be one of: %s" % ", ".join(UPGRADE_FAILURES))
-    if not options.register_url and not options.link:
-        parser.error("give --register-url or --link")
+    if not options.register_url and not options.link and not options.redirect_url:
+        parser.error("give --register-url, --redirect-url or --link")
     if "{devid}" not in options.key_pattern and options.count > 1:
         parser.error("--key-pattern must contain {devid}")
     return options
@@ -120,6 +122,7 @@ async def _run(reactor: Any, options: argparse.Namespace) -> None:
         key_pattern=options.key_pattern,
         register_url=options.register_url,
         link=options.link,
+        redirect_url=options.redirect_url,
         dev_type=options.type,
         channels=options.channels,
         model=options.model,

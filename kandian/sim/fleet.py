@@ -1,6 +1,7 @@
 """Many simulated devices in one reactor (spec §7.2 registration, §7.3 link recovery).
 
 :class:`Fleet` runs ``count`` devices with consecutive DevIDs: each one
+asks the group platform where its province is (§5, with ``redirect_url``),
 registers (§7.2, unless a link address is given), connects, logs in and
 stays online on its heartbeats; connection attempts (registrations
 included) are spread at ``connect_rate`` a second, so that thousands of
@@ -17,6 +18,10 @@ The recovery policy the spec gives the device:
 * a connection that fails goes to the backup address, and when that fails
   too the device registers again (§7.2 items 13–14), no sooner than
   ``register_retry_delay`` after its last registration (item 15: 5 minutes).
+
+A device the group platform refuses (§6.6 step 3: 401 until a province
+claimed it) does not ask again (§5 item 4) until it is powered on again:
+:meth:`Fleet.power_cycle`.
 
 With ``alarm_every`` each device raises a motion alarm (§7.5.34) on average
 every that many seconds, spread evenly over the fleet.  With ``ftp`` (a
@@ -45,6 +50,7 @@ from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool
 
 from kandian.sim.link import DeviceLink, LoginRefused, connect_device
+from kandian.sim.redirect import RedirectResult, redirect
 from kandian.sim.register import RegisterResult, register
 from kandian.sim.state import DEFAULT_DEV_VER, IPC, DeviceState, FtpServer
 
@@ -61,6 +67,8 @@ Connect = Callable[[DeviceState, Address, "str | None"], "Deferred[DeviceLink]"]
 
 @attrs.define
 class FleetCounters:
+    redirected: int = 0
+    redirect_refused: int = 0
     registered: int = 0
     register_failed: int = 0
     connects: int = 0
@@ -118,6 +126,8 @@ class _Member:
         "backup",
         "use_backup",
         "registered_at",
+        "register_url",
+        "waiting",
         "link",
         "online",
         "refused",
@@ -132,6 +142,8 @@ class _Member:
         self.backup: Address | None = None
         self.use_backup = False
         self.registered_at: float | None = None
+        self.register_url: str | None = None  # the province's, from the group platform (§5)
+        self.waiting = False  # refused by the group platform: until powered on again
         self.link: DeviceLink | None = None
         self.online = False
         self.refused = False
@@ -158,6 +170,7 @@ class Fleet:
         key_pattern: str = "key-{devid}",
         register_url: str | None = None,
         link: str | Address | None = None,
+        redirect_url: str | None = None,
         dev_type: int = IPC,
         channels: int = 1,
         model: str | None = None,
@@ -179,13 +192,14 @@ class Fleet:
         ftp_server: Callable[[str], FtpServer] | None = None,
         fail_upgrades: Mapping[str, str] | None = None,
     ) -> None:
-        if register_url is None and link is None:
-            raise ValueError("give a registration URL or a link address")
+        if register_url is None and link is None and redirect_url is None:
+            raise ValueError("give a registration URL, a link address or the group platform's redirect URL")
         if count < 1 or connect_rate <= 0:
             raise ValueError("count and connect_rate must be positive")
         self.count = count
         self.clock: IReactorTime = reactor if clock is None else clock
         self.register_url = None if link is not None else register_url
+        self.redirect_url = None if link is not None or register_url is not None else redirect_url
         self.heartbeat = heartbeat
         self.alarm_every = alarm_every
         self.connect_rate = connect_rate
@@ -198,7 +212,7 @@ class Fleet:
         self._done: Deferred[FleetSummary] = Deferred()  # callers get their own from wait()
         self._report = report or (lambda line: log.info("{line}", line=line))
         self._pool: HTTPConnectionPool | None = None
-        if self.register_url is not None and agent is None:
+        if (self.register_url is not None or self.redirect_url is not None) and agent is None:
             self._pool = HTTPConnectionPool(reactor, persistent=True)
             self._pool.maxPersistentPerHost = 16
             agent = Agent(reactor, pool=self._pool)
@@ -385,15 +399,56 @@ class Fleet:
         self._report(self.status_line())
         self._status_call = self.clock.callLater(self.status_every, self._status)  # type: ignore[arg-type]
 
+    def power_cycle(self) -> int:
+        """The devices the group platform refused are switched off and on:
+        they ask it again (§5 item 4).  How many."""
+        waiting = [m for m in self.members if m.waiting]
+        for m in waiting:
+            m.waiting = False
+            self._later(m, 0)
+        return len(waiting)
+
+    @property
+    def _registers(self) -> bool:
+        """Whether devices learn their link address by registering (§7.2), not from ``link``."""
+        return self.register_url is not None or self.redirect_url is not None
+
     def _launch(self, m: _Member) -> None:
-        if self.register_url is not None and m.address is None:
+        if self.redirect_url is not None and m.register_url is None and m.address is None:
+            self._redirect(m)
+        elif self._registers and m.address is None:
             self._register(m)
         else:
             self._connect(m)
 
+    def _redirect(self, m: _Member) -> None:
+        d = redirect(self._agent, self.redirect_url, m.state, timeout=30.0, clock=self.clock)  # type: ignore[arg-type]
+        m.pending = d
+        d.addCallbacks(self._redirected, self._redirect_failed, callbackArgs=(m,), errbackArgs=(m,))
+
+    def _redirected(self, result: RedirectResult, m: _Member) -> None:
+        m.pending = None
+        if not result.ok:
+            why = f"HTTP {result.code}" + (f", Result {result.response.Result}" if result.response else "")
+            self._redirect_failed(None, m, why)
+            return
+        self.counters.redirected += 1
+        m.register_url = result.register_url
+        self._register(m)
+
+    def _redirect_failed(self, failure: Failure | None, m: _Member, why: str | None = None) -> None:
+        m.pending = None
+        if self._stopping:
+            return
+        self.counters.redirect_refused += 1
+        log.info("Device {dev_id}: the group platform did not redirect it: {why}", dev_id=m.state.dev_id,
+                 why=why if failure is None else failure.getErrorMessage())
+        m.waiting = True
+
     def _register(self, m: _Member) -> None:
         m.registered_at = self.clock.seconds()
-        d = register(self._agent, self.register_url, m.state, timeout=30.0, clock=self.clock)  # type: ignore[arg-type]
+        url = m.register_url or self.register_url
+        d = register(self._agent, url, m.state, timeout=30.0, clock=self.clock)  # type: ignore[arg-type]
         m.pending = d
         d.addCallbacks(self._registered, self._register_failed, callbackArgs=(m,), errbackArgs=(m,))
 
@@ -440,7 +495,7 @@ class Fleet:
         if not m.use_backup and m.backup is not None and m.backup != m.address:
             m.use_backup = True
             self._later(m, 0)
-        elif self.register_url is not None:
+        elif self._registers:
             m.address = m.backup = None
             m.use_backup = False
             since = 0.0 if m.registered_at is None else self.clock.seconds() - m.registered_at

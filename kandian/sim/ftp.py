@@ -58,8 +58,18 @@ _JPEG_HEAD = bytes.fromhex(
 
 
 def sample_jpeg(size: int = 4096) -> bytes:
-    """A JPEG of *size* bytes (a 1x1 image, then a comment-free tail of zeros)."""
-    return _JPEG_HEAD + b"\0" * max(0, size - len(_JPEG_HEAD))
+    """A JPEG of *size* bytes (give or take 3; at least the 1x1 image's): the image, grown by
+    comment segments (COM, FF FE) after its JFIF header, so that it still
+    starts FF D8 FF and ends FF D9."""
+    head, tail = _JPEG_HEAD[:20], _JPEG_HEAD[20:]  # SOI + the APP0 (JFIF) segment, then the rest
+    padding, room = [], size - len(_JPEG_HEAD)
+    while room >= 4:
+        n = min(room, 0xFFFF + 2)
+        if room - n in (1, 2, 3):  # what would be left could not hold a segment of its own
+            n -= 4
+        padding.append(b"\xff\xfe" + (n - 2).to_bytes(2, "big") + b"\0" * (n - 4))
+        room -= n
+    return head + b"".join(padding) + tail
 
 
 SAMPLE_JPEG = sample_jpeg()
@@ -181,6 +191,8 @@ class DeviceFtp:
         self.retry_delay = retry_delay
         self.timeout = timeout
         self.upgrading: set[str] = set()  # DevIDs with an upgrade under way
+        # each device's latest link: an upgrade outlives the link its UPGRADE_REQ came on
+        self._links: dict[str, Any] = {}
         # what happened, for tests and the fleet's summary
         self.counters = {"pictures": 0, "picture_failures": 0, "upgrades": 0, "upgrade_failures": 0,
                          "logs": 0, "log_failures": 0}
@@ -211,7 +223,15 @@ class DeviceFtp:
             return
         self.counters["pictures"] += 1
 
-    # -- requests the link accepted
+    # -- what the link tells
+
+    def logged_in(self, link) -> None:
+        """*link* is its device's link from now on (the link calls this at each login)."""
+        self._links[link.state.dev_id] = link
+
+    def _link(self, link):
+        """The device's current link (the one *link* was, or the one that replaced it)."""
+        return self._links.get(link.state.dev_id, link)
 
     def accepted(self, link, request: Any) -> None:
         """The link answered *request* with Result 0: do what it asks."""
@@ -245,7 +265,7 @@ class DeviceFtp:
         old, state.dev_ver = state.dev_ver, request.NewDevVer
         # the outcome is reported after the reboot's login (§7.5.17)
         state.queue_report(state.exception_request(0, "upgraded from %s to %s" % (old, request.NewDevVer)))
-        link.close()  # the reboot
+        self._link(link).close()  # the reboot (a device between links comes back with it anyway)
 
     @defer.inlineCallbacks
     def _download(self, server: FtpServer, path: str):
@@ -260,6 +280,7 @@ class DeviceFtp:
             yield task.deferLater(self.clock, self.retry_delay, lambda: None)
 
     def _report(self, link, exception_type: int, desc: str) -> None:
+        link = self._link(link)
         request = link.state.exception_request(exception_type, desc)
         if link.is_logged_in:
             link.send_report(request)

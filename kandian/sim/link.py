@@ -427,6 +427,8 @@ class DeviceLink(Protocol):
         self.state.apply_login(response)
         self.logged_in_at = self.clock.seconds()
         self.report_ability().addErrback(self._report_failed, "ability report")
+        if self.ftp is not None:
+            self.ftp.logged_in(self)
         for report in self.state.take_reports():
             self.send_report(report).addErrback(self._report_failed, report.ROOT)
         self._schedule_beat()

@@ -20,8 +20,11 @@ class Store:
         from .bindings import Bindings
         from .devices import DeviceStore
         from .devlogs import DeviceLogStore
+        from .files import FileStore
         from .firmware import FirmwareStore
         from .fleet import Fleet
+        from .group import GroupStore
+        from .grouprole import GroupRoleStore
         from .links import LinkStore
         from .operators import ApiTokens, Operators
         from .relay import RelayStore
@@ -49,8 +52,11 @@ class Store:
         self.secrets = SecretStore(db)
         self.upgrades = UpgradeStore(db, node=node)
         self.devlogs = DeviceLogStore(db, node=node)
+        self.files = FileStore(db)
         self.operators = Operators(db)
         self.api_tokens = ApiTokens(db)
         self.fleet = Fleet(db)
         self.user_admin = UserAdmin(db)
         self.stats = Stats(db)
+        self.group = GroupStore(db)
+        self.group_role = GroupRoleStore(db)

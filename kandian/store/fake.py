@@ -15,8 +15,11 @@ from .fakes.api_tokens import FakeApiTokens
 from .fakes.bindings import FakeBindings
 from .fakes.devices import FakeDevices
 from .fakes.devlogs import FakeDeviceLogs
+from .fakes.files import FakeFiles
 from .fakes.firmware import FakeFirmware
 from .fakes.fleet import FakeFleet
+from .fakes.group import FakeGroup
+from .fakes.grouprole import FakeGroupRole
 from .fakes.links import FakeLinks
 from .fakes.operators import FakeOperators
 from .fakes.relay import FakeRelay
@@ -49,8 +52,11 @@ class FakeStore:
         self.secrets = FakeSecrets(self)
         self.upgrades = FakeUpgrades(self)
         self.devlogs = FakeDeviceLogs(self)
+        self.files = FakeFiles(self)
         self.operators = FakeOperators(self)
         self.api_tokens = FakeApiTokens(self)
         self.fleet = FakeFleet(self)
         self.user_admin = FakeUserAdmin(self)
         self.stats = FakeStats(self)
+        self.group = FakeGroup(self)
+        self.group_role = FakeGroupRole(self)

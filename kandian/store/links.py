@@ -1,13 +1,13 @@
-"""What the device link writes and reads (§7.2, §7.5.1–§7.5.5, §7.5.23, §7.5.27, §7.5.34).
+"""What the device link writes and reads (§7.2, §7.5.1–§7.5.5, §7.5.23, §7.5.34).
 
 One component for the tables the link touches: device (login, ability,
 addresses, online state), channel, video_capability, device_exception,
-picture, alarm.  Every call takes ``now`` (POSIX seconds from the injected
+alarm.  Every call takes ``now`` (POSIX seconds from the injected
 clock) instead of reading the database's clock, so expiry and de-duplication
 windows are testable with ``task.Clock``.
 
 Pool share: the writes that record what devices report (ability, addresses,
-exceptions, pictures, the batched last-seen and offline updates, UPnP probe
+exceptions, the batched last-seen and offline updates, UPnP probe
 outcomes) run under one semaphore of ``pool size - 1`` tokens, so that however
 many links report at once, one connection is always left for the calls a
 person or an acknowledgement waits on: logins, alarms, registrations and the
@@ -221,7 +221,7 @@ class LinkStore:
             " WHERE dev_id = %s AND upnp_ip = %s AND rtsp_upnp_port = %s",
             (reachable, now, dev_id, upnp_ip, port))
 
-    # -- §7.5.4, §7.5.27, §7.5.34 reports
+    # -- §7.5.4, §7.5.34 reports (§7.5.27 pictures: store.files)
 
     def exception(self, dev_id: str, channel_no, exception_type: int, desc: str, now: float):
         return self._report(
@@ -229,13 +229,6 @@ class LinkStore:
             "INSERT INTO device_exception (dev_id, channel_no, exception_type, exception_desc, received_at)"
             " VALUES (%s, %s, %s, %s, to_timestamp(%s))",
             (dev_id, channel_no, exception_type, desc, now))
-
-    def picture(self, dev_id: str, channel_no: int, file_name: str, taken_at, now: float):
-        return self._report(
-            "runOperation",
-            "INSERT INTO picture (dev_id, channel_no, file_name, taken_at, received_at)"
-            " VALUES (%s, %s, %s, %s, to_timestamp(%s))",
-            (dev_id, channel_no, file_name, taken_at, now))
 
     def alarm(self, dev_id: str, channel_no: int, alarm_type: int, desc: str, dido_no,
               file_name: str, now: float) -> defer.Deferred:

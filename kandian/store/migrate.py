@@ -39,11 +39,17 @@ def available() -> list[Migration]:
             found.append(Migration(int(match.group(1)), match.group(2), entry.read_text("utf-8")))
     found.sort()
     versions = [m.version for m in found]
-    # numbers are handed out per slice of work, so a checkout may lack some
-    # (0008 before 0004 lands): unique and increasing is what matters
-    if len(set(versions)) != len(versions) or not versions or versions[0] < 1:
-        raise RuntimeError("migrations must have unique numbers from 1: %r" % (versions,))
+    # numbers are handed out per piece of work ahead of time, so a checkout may
+    # lack some below its highest: each number once is the rule
+    if len(set(versions)) != len(versions) or (versions and versions[0] < 1):
+        raise RuntimeError("migrations must have distinct numbers from 1: %r" % (versions,))
     return found
+
+
+def latest() -> int:
+    """The highest version shipped: the schema version of an up-to-date database."""
+    shipped = available()
+    return shipped[-1].version if shipped else 0
 
 
 def migrate(db, migrations: list[Migration] | None = None) -> defer.Deferred:

@@ -11,7 +11,8 @@ from typing import NamedTuple
 import psycopg2
 from twisted.internet import defer
 
-from ..core.errors import AccountExists
+from ..core.errors import AccountExists, NoSuchAccount
+from .group import enqueue
 from .prepared import Statement
 
 
@@ -40,15 +41,46 @@ class Users:
         self.db = db
 
     @defer.inlineCallbacks
-    def add(self, mobile: str, password_hash: str, max_devices: int = 4):
-        """A new account: its user_id; raises AccountExists."""
+    def add(self, mobile: str, password_hash: str, max_devices: int = 4, group_at: float | None = None):
+        """A new account: its user_id; raises AccountExists.  With *group_at*
+        (a time), §6.2's open is queued for the group platform in the same
+        transaction (:mod:`.group`)."""
+        @defer.inlineCallbacks
+        def insert(cursor):
+            yield cursor.execute("INSERT INTO app_user (mobile, password_hash, max_devices) VALUES (%s, %s, %s)"
+                                 " RETURNING user_id", (mobile, password_hash, max_devices))
+            user_id = cursor.fetchone()[0]
+            if group_at is not None:
+                yield enqueue(cursor, "open", mobile, max_devices, group_at)
+            return user_id
+
         try:
-            rows = yield self.db.runQuery(
-                "INSERT INTO app_user (mobile, password_hash, max_devices) VALUES (%s, %s, %s)"
-                " RETURNING user_id", (mobile, password_hash, max_devices))
+            return (yield self.db.runInteraction(insert))
         except psycopg2.errors.UniqueViolation:
             raise AccountExists("user %s already exists" % (mobile,)) from None
-        return rows[0][0]
+
+    def set_max_devices(self, mobile: str, max_devices: int, group_at: float | None = None) -> defer.Deferred:
+        """Change the devices the account may own (§6.3 IpcamNum), queueing
+        §6.3 with *group_at*; raises NoSuchAccount."""
+        return self._change(mobile, "UPDATE app_user SET max_devices = %s WHERE mobile = %s RETURNING user_id",
+                            (max_devices, mobile), "change", max_devices, group_at)
+
+    def cancel(self, mobile: str, group_at: float | None = None) -> defer.Deferred:
+        """Delete the account (its bindings and sessions with it), queueing
+        §6.4 with *group_at*; raises NoSuchAccount."""
+        return self._change(mobile, "DELETE FROM app_user WHERE mobile = %s RETURNING user_id", (mobile,),
+                            "cancel", None, group_at)
+
+    def _change(self, mobile, sql, params, kind, ipcam_num, group_at) -> defer.Deferred:
+        @defer.inlineCallbacks
+        def change(cursor):
+            yield cursor.execute(sql, params)
+            if cursor.fetchone() is None:
+                raise NoSuchAccount("no account %s" % (mobile,))
+            if group_at is not None:
+                yield enqueue(cursor, kind, mobile, ipcam_num, group_at)
+
+        return self.db.runInteraction(change)
 
     @defer.inlineCallbacks
     def active(self, mobile: str):

@@ -16,7 +16,6 @@ class FakeLinks:
         self.device = store.tables.setdefault("device", {})
         self.channel = store.tables.setdefault("channel", {})
         self.exceptions = store.tables.setdefault("device_exception", [])
-        self.pictures = store.tables.setdefault("picture", [])
 
     def register(self, dev_id, dev_key, dev_type, model, now, auto_provision):
         row = self.device.get(dev_id)
@@ -92,10 +91,6 @@ class FakeLinks:
 
     def exception(self, dev_id, channel_no, exception_type, desc, now):
         self.exceptions.append((dev_id, channel_no, exception_type, desc, now))
-        return defer.succeed(None)
-
-    def picture(self, dev_id, channel_no, file_name, taken_at, now):
-        self.pictures.append((dev_id, channel_no, file_name, taken_at, now))
         return defer.succeed(None)
 
     def alarm(self, dev_id, channel_no, alarm_type, desc, dido_no, file_name, now):

@@ -1,0 +1,356 @@
+"""FTP uploads at load (issue 12: 500 cameras each uploading a 200 KB picture at
+once; throughput MB/s and uploads/s >= 80 % of a bare ``twisted.protocols.ftp``
+server's, measured with the same client in the same run).
+
+Two servers, each a child process of this script on the epoll reactor:
+
+* **kandian**: the real ``KandianService`` (as ``twistd kandian`` builds it,
+  ``tune_gc=True``; PostgreSQL the embedded default under a temporary
+  ``data_dir``, or ``--dsn``), every listener on loopback, ``[ftp]``
+  uncapped (``max_connections`` above N, no per-address cap), ``--uploads``
+  devices provisioned by one SQL statement; each upload is a picture named
+  by the §7.5.27 pattern, checked, written to ``[files] root``'s ``tmp/``,
+  fsync'ed (in the thread pool; ``--no-fsync``: ``[files] fsync = false``), renamed and recorded (``device_file`` and
+  ``picture`` rows, the alarm link query) before its 226;
+* **twisted**: ``twisted.protocols.ftp.FTPFactory`` over ``FTPRealm`` (each
+  device a user with its home directory and a ``pictures/`` in it) and a
+  dict of passwords (Twisted's ``InMemoryUsernamePasswordDatabaseDontUse``
+  keys on bytes while its FTP server sends str, so it never matches): no
+  checks, no database, no fsync.
+
+The cameras are curl: one ``curl --parallel`` process (``--parallel-max`` N,
+``--parallel-immediate``) with N transfers, each its own device's account
+and one 200 KB JPEG (``-T``), so every camera's session (login, EPSV, TYPE,
+STOR, QUIT) starts at once; ``--disable-epsv`` makes them PASV.  Passive
+ports: whatever the system gives (``--passive-ports LOW-HIGH`` sets a range
+for both servers).
+
+Each run starts both servers afresh (in rotating order), waits for them,
+then times the curl process from start to exit and reads the server's CPU
+(utime + stime from /proc) around it; every transfer must end well (curl's
+per-transfer exit code 0) and every file must be on disk with its size.  Reported: per server the
+median wall time, uploads/s and MB/s (10^6 bytes) over ``--runs``, the
+server's CPU seconds, and kandian / twisted against the 80 % target.
+
+    python bench/ftp.py [--uploads 500] [--size 200000] [--runs 3] [--pasv]
+        [--passive-ports LOW-HIGH] [--dsn DSN] [--no-fsync] [--json PATH] [--profile PATH] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+# bench/_measure.py, beside this script
+from _measure import (
+    CLK_TCK,
+    cpu_model,
+    folded_stacks,
+    git_commit,
+    machine_busy,
+    memory_gib,
+    proc_stat,
+    reap,
+    reap_all,
+    say,
+    spawn,
+)
+
+HERE = os.path.abspath(__file__)
+TARGET_RATIO = 0.80
+NOW = 1_795_000_000  # the pictures' timestamp (2026-11-18 19:06:40 in Asia/Shanghai)
+
+
+def dev_ids(n: int) -> list[str]:
+    return ["811%08d" % i for i in range(1, n + 1)]
+
+
+def picture_name(dev_id: str) -> str:
+    return "%s_0_20261118190640.jpg" % dev_id
+
+
+def jpeg(size: int) -> bytes:
+    """*size* bytes that begin and end as a JPEG does (the server checks both)."""
+    return b"\xff\xd8\xff" + os.urandom(size - 5).replace(b"\xff", b"\x00") + b"\xff\xd9"
+
+
+# -- the servers (children) -----------------------------------------------------------------------------
+
+
+def ready(port: int, credentials: dict, path: str) -> None:
+    with open(path, "w") as f:
+        json.dump(credentials, f)
+    print("READY %d" % port, flush=True)
+
+
+def serve_kandian(args) -> None:
+    from twisted.internet import epollreactor
+
+    epollreactor.install()
+    from twisted.internet import defer, reactor
+
+    from kandian import config as kconfig
+    from kandian.service import KandianService
+
+    sections = {name: "listen = tcp:0:interface=127.0.0.1\n" for name in
+                ("device", "register", "mcu", "rtsp", "admin")}
+    sections["ftp"] = ("listen = tcp:0:interface=127.0.0.1:backlog=4096\npassive_ports = %s\n"
+                       "max_connections = %d\nmax_connections_per_address = 0\ndevice_quota = 0\n"
+                       % (args.passive_ports, args.uploads + 64))
+    text = "[platform]\ndata_dir = %s\n[database]\ndsn = %s\n[files]\nroot = %s\nfsync = %s\n" % (
+        args.data_dir, args.dsn, args.root, "false" if args.no_fsync else "true")
+    text += "".join("[%s]\n%s" % item for item in sections.items())
+    svc = KandianService(kconfig.parse(text, "bench-ftp.ini", reactor), reactor, tune_gc=True)
+
+    @defer.inlineCallbacks
+    def provision(_):
+        ids = dev_ids(args.uploads)
+        for d in ids:  # as the baseline's home directories: a device's first picture makes its own
+            os.makedirs(os.path.join(args.root, "pictures", d), exist_ok=True)
+        yield svc.platform.db.runOperation(
+            "INSERT INTO device (dev_id, dev_key) SELECT unnest(%s::text[]), 'key' ON CONFLICT DO NOTHING", (ids,))
+        keys = svc.platform.core.keys
+        ready(svc.listeners["ftp"].port.getHost().port, {d: keys.ftp_password(d) for d in ids}, args.credentials)
+
+    def failed(f):
+        print("FAILED %s" % f.getErrorMessage(), flush=True)
+        reactor.stop()
+
+    def stop():
+        if svc.platform is not None:
+            print("STATS %s" % json.dumps({"transactions": svc.platform.core.files.records.batches}), flush=True)
+        return svc.stopService()  # the embedded PostgreSQL too
+
+    # SIGTERM: the reactor's own handler stops it, and the service with it
+    reactor.addSystemEventTrigger("before", "shutdown", stop)
+    reactor.callWhenRunning(lambda: (svc.startService(), svc.ready.addCallback(provision).addErrback(failed)))
+    reactor.run()
+
+
+def serve_twisted(args) -> None:
+    from twisted.internet import epollreactor
+
+    epollreactor.install()
+    from twisted.cred import checkers, credentials, error, portal
+    from twisted.internet import defer, reactor
+    from twisted.protocols import ftp
+    from zope.interface import implementer
+
+    ids = dev_ids(args.uploads)
+    passwords = {d: "pw-" + d for d in ids}
+    for d in ids:
+        os.makedirs(os.path.join(args.root, d, "pictures"), exist_ok=True)
+
+    @implementer(checkers.ICredentialsChecker)
+    class Passwords:
+        credentialInterfaces = (credentials.IUsernamePassword,)
+
+        def requestAvatarId(self, c):
+            if passwords.get(c.username) == c.password:
+                return defer.succeed(c.username)
+            return defer.fail(error.UnauthorizedLogin())
+
+    factory = ftp.FTPFactory(portal.Portal(ftp.FTPRealm(args.root, userHome=args.root), [Passwords()]))
+    factory.allowAnonymous = False
+    if args.passive_ports:
+        low, high = (int(x) for x in args.passive_ports.split("-"))
+        factory.passivePortRange = range(low, high + 1)
+    port = reactor.listenTCP(0, factory, backlog=4096, interface="127.0.0.1")
+    signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))
+    reactor.callWhenRunning(ready, port.getHost().port, passwords, args.credentials)
+    reactor.run()
+
+
+# -- one run --------------------------------------------------------------------------------------------
+
+
+def start_server(kind: str, args, work: str):
+    root = os.path.join(work, "files")
+    credentials = os.path.join(work, "credentials.json")
+    command = [sys.executable, HERE, "--serve", kind, "--uploads", str(args.uploads), "--root", root,
+               "--credentials", credentials, "--data-dir", args.data_dir, "--dsn", args.dsn,
+               "--passive-ports", args.passive_ports] + (["--no-fsync"] if args.no_fsync else [])
+    proc = spawn(command, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:
+        if line.startswith("READY "):
+            with open(credentials) as f:
+                return proc, int(line.split()[1]), json.load(f), root
+        if line.startswith("FAILED ") or time.monotonic() > deadline:
+            break
+    reap(proc, signal.SIGKILL, 5)
+    raise SystemExit("the %s server did not start: %s" % (kind, line.strip() if line else "no output"))
+
+
+def curl_config(path: str, port: int, credentials: dict, picture: str) -> None:
+    with open(path, "w") as f:
+        for dev_id, password in credentials.items():
+            f.write('upload-file = "%s"\nurl = "ftp://%s:%s@127.0.0.1:%d/pictures/%s"\n'
+                    % (picture, dev_id, password, port, picture_name(dev_id)))
+
+
+def cpu(pid: int) -> float:
+    fields = proc_stat(pid)
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK if fields else float("nan")
+
+
+def postgres_pids(data_dir: str) -> list[int]:
+    """The embedded PostgreSQL's processes: the postmaster (by its command line) and its children."""
+    postmasters, parents = set(), {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                    args = f.read().split(b"\0")
+            except OSError:
+                continue
+            if args and args[0].endswith(b"postgres") and data_dir.encode() in b" ".join(args):
+                postmasters.add(int(entry))
+            fields = proc_stat(entry)
+            if fields:
+                parents[int(entry)] = int(fields[1])
+    return [pid for pid, parent in parents.items() if pid in postmasters or parent in postmasters]
+
+
+def postgres_cpu(data_dir: str) -> dict[int, float]:
+    return {pid: cpu(pid) for pid in postgres_pids(data_dir)}
+
+
+def one_run(kind: str, args, picture: str, size: int) -> dict:
+    work = tempfile.mkdtemp(prefix="ftp-%s-" % kind, dir=args.work)
+    proc, port, credentials, root = start_server(kind, args, work)
+    try:
+        config = os.path.join(work, "curl.conf")
+        curl_config(config, port, credentials, picture)
+        command = ["curl", "-sS", "--no-progress-meter", "--parallel", "--parallel-immediate",
+                   "--parallel-max", str(args.uploads), "--max-time", "300", "-w", "%{exitcode}\\n", "-K", config]
+        if args.pasv:
+            command.insert(1, "--disable-epsv")
+        spy = None
+        if args.profile:
+            spy = spawn([os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--format", "raw",
+                         "--rate", "250", "--threads", "-o", "%s.%s" % (args.profile, kind), "--pid", str(proc.pid)],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
+        pg0 = postgres_cpu(args.data_dir) if kind == "kandian" and not args.dsn else {}
+        cpu0, busy0, t0 = cpu(proc.pid), machine_busy(), time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        cpu1, busy1 = cpu(proc.pid), machine_busy()
+        pg1 = postgres_cpu(args.data_dir) if pg0 else {}
+        pg = sum(pg1[p] - pg0.get(p, 0.0) for p in pg1)
+        if spy is not None:
+            reap(spy, signal.SIGINT, 30)
+        codes = done.stdout.split()
+        stored = 0
+        for dev_id in credentials:
+            where = (os.path.join(root, "pictures", dev_id, picture_name(dev_id)) if kind == "kandian"
+                     else os.path.join(root, dev_id, "pictures", picture_name(dev_id)))
+            stored += os.path.exists(where) and os.path.getsize(where) == size
+        r = {"server": kind, "wall": wall, "uploads_per_s": args.uploads / wall,
+                "mb_per_s": args.uploads * size / wall / 1e6, "server_cpu": cpu1 - cpu0, "postgres_cpu": pg,
+                "machine_cpu": busy1 - busy0, "ok": codes.count("0"), "stored": stored,
+                "curl_exit": done.returncode, "curl_errors": done.stderr.strip().splitlines()[:3],
+                "codes": sorted(set(codes))}
+        return r
+    finally:
+        reap(proc, signal.SIGTERM, 30)
+        stats = [json.loads(line[6:]) for line in proc.stdout if line.startswith("STATS ")]
+        if stats and "r" in locals():
+            r.update(stats[0])
+        if not args.keep:
+            shutil.rmtree(os.path.join(work, "files"), ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--uploads", type=int, default=500, help="cameras uploading at once (default 500)")
+    parser.add_argument("--size", type=int, default=200_000, help="bytes per picture (default 200,000)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--pasv", action="store_true", help="PASV instead of curl's default EPSV")
+    parser.add_argument("--passive-ports", default="", help="LOW-HIGH for both servers (default: any port)")
+    parser.add_argument("--dsn", default="", help="kandian's PostgreSQL (default: the embedded one)")
+    parser.add_argument("--no-fsync", action="store_true", help="kandian with [files] fsync = false")
+    parser.add_argument("--json", help="write the figures here too")
+    parser.add_argument("--profile", help="py-spy raw profiles of the servers' runs (slows them) to PATH.kind")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    # the children
+    parser.add_argument("--serve", choices=("kandian", "twisted"), help=argparse.SUPPRESS)
+    parser.add_argument("--root", help=argparse.SUPPRESS)
+    parser.add_argument("--credentials", help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve == "kandian":
+        return serve_kandian(args)
+    if args.serve == "twisted":
+        return serve_twisted(args)
+
+    args.work = tempfile.mkdtemp(prefix="bench-ftp-")
+    args.data_dir = os.path.join(args.work, "var")  # one embedded PostgreSQL for every kandian run
+    picture = os.path.join(args.work, "picture.jpg")
+    with open(picture, "wb") as f:
+        f.write(jpeg(args.size))
+    say("bench/ftp.py: %d uploads of %d bytes at once, %s, %d runs; %s, %d cores, %.1f GiB; commit %s"
+        % (args.uploads, args.size, "PASV" if args.pasv else "EPSV", args.runs, cpu_model(), os.cpu_count(),
+           memory_gib(), git_commit()))
+    results: dict[str, list[dict]] = {"kandian": [], "twisted": []}
+    try:
+        for n in range(args.runs):
+            for kind in (("kandian", "twisted") if n % 2 == 0 else ("twisted", "kandian")):
+                r = one_run(kind, args, picture, args.size)
+                results[kind].append(r)
+                say("run %d %-8s %6.2f s  %7.1f uploads/s  %6.1f MB/s  server CPU %5.2f s  PostgreSQL %4.2f s"
+                    "  machine %5.2f s  curl ok: %d/%d  on disk: %d%s%s"
+                    % (n + 1, kind, r["wall"], r["uploads_per_s"], r["mb_per_s"], r["server_cpu"],
+                       r["postgres_cpu"], r["machine_cpu"], r["ok"], args.uploads, r["stored"],
+                       "  (recorded in %d transactions)" % r["transactions"] if "transactions" in r else "",
+                       "  curl: %s %s" % (r["codes"], r["curl_errors"]) if r["ok"] != args.uploads else ""))
+    finally:
+        reap_all(signal.SIGTERM, 30)
+        if not args.keep:
+            shutil.rmtree(args.work, ignore_errors=True)
+    summary = {}
+    for kind, rows in results.items():
+        summary[kind] = {key: statistics.median(r[key] for r in rows)
+                         for key in ("wall", "uploads_per_s", "mb_per_s", "server_cpu")}
+        summary[kind]["all_ok"] = all(r["ok"] == r["stored"] == args.uploads for r in rows)
+    ratio = summary["kandian"]["uploads_per_s"] / summary["twisted"]["uploads_per_s"]
+    say()
+    say("| server | wall s | uploads/s | MB/s | server CPU s | all uploaded and on disk |")
+    say("|---|---|---|---|---|---|")
+    for kind, s in summary.items():
+        say("| %s | %.2f | %.1f | %.1f | %.2f | %s |" % (kind, s["wall"], s["uploads_per_s"], s["mb_per_s"],
+                                                       s["server_cpu"], "yes" if s["all_ok"] else "NO"))
+    say()
+    say("kandian / twisted: %.0f %% of the uploads/s (target >= %.0f %%): %s"
+        % (100 * ratio, 100 * TARGET_RATIO, "met" if ratio >= TARGET_RATIO else "NOT met"))
+    for kind in results:
+        path = "%s.%s" % (args.profile, kind)
+        if not args.profile or not os.path.exists(path):
+            continue
+        own: dict[str, int] = {}
+        total = 0
+        for frames, count in folded_stacks(path):
+            if any(f.startswith("ReactorBase.run ") for f in frames):  # the reactor's thread
+                total += count
+                own[frames[-1]] = own.get(frames[-1], 0) + count
+        say()
+        say("profile of the %s server's reactor thread (%s; %d samples), top functions by own samples:"
+            % (kind, path, total))
+        for name, count in sorted(own.items(), key=lambda kv: -kv[1])[:15]:
+            say("  %5.1f %%  %s" % (100.0 * count / total, name))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"runs": results, "summary": summary, "ratio": ratio}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""kandian.core.files and the pictures of kandian.core.alarms over the in-memory store (FakeStore + task.Clock)."""
+
+from __future__ import annotations
+
+import os
+from zoneinfo import ZoneInfo
+
+from twisted.internet import task
+from twisted.trial import unittest
+
+from kandian.core import errors
+from kandian.core.alarms import Alarms
+from kandian.core.devices import Devices
+from kandian.core.files import Files, FtpLogin, Layout, format_picture_name
+from kandian.core.keys import Keys
+from kandian.device.registry import LinkRegistry
+from kandian.device.router import LocalRouter
+from kandian.store.fake import FakeStore
+from kandian.throttle import FailureThrottle
+
+TZ = ZoneInfo("Asia/Shanghai")
+DEV = "81100000001"
+SHA = "cd" * 32
+NOW = 1_800_000_000
+PIC = format_picture_name(DEV, 0, NOW, TZ)  # taken at NOW
+
+
+class FilesTestCase(unittest.TestCase):
+    def setUp(self):
+        self.clock = task.Clock()
+        self.clock.advance(NOW)
+        self.store = FakeStore()
+        self.successResultOf(self.store.devices.add(DEV, "key"))
+        self.keys = Keys(self.store.secrets)
+        self.successResultOf(self.keys.load())
+        self.layout = Layout(self.mktemp())
+        self.throttle = FailureThrottle(self.clock.seconds, per_address=10, per_account=3, window=60)
+        self.files = Files(self.store, self.keys, self.clock, self.layout, address=lambda: ("203.0.113.1", 2121),
+                           throttle=self.throttle, max_file_size=1000, quota=2500, timezone=TZ)
+        self.alarms = Alarms(self.store, self.clock, layout=self.layout)
+
+
+class CredentialsTests(FilesTestCase):
+    def test_each_device_its_own_password_which_rotates(self):
+        creds = self.successResultOf(self.files.credentials(DEV))
+        self.assertEqual((creds.ip, creds.port, creds.account), ("203.0.113.1", 2121, DEV))
+        self.assertEqual(creds.password, self.keys.ftp_password(DEV, 0))
+        self.assertNotIn(creds.password, repr(creds))
+        self.assertEqual(self.successResultOf(self.files.login(DEV, creds.password, "198.51.100.1")), FtpLogin(DEV, 0))
+        self.assertEqual(self.successResultOf(self.files.rotate(DEV)), 1)
+        self.failureResultOf(self.files.login(DEV, creds.password, "198.51.100.1"), errors.WrongPassword)
+        rotated = self.successResultOf(self.files.credentials(DEV))
+        self.assertNotEqual(rotated.password, creds.password)
+        self.successResultOf(self.files.login(DEV, rotated.password, "198.51.100.1"))
+        self.failureResultOf(self.files.credentials("81100000009"), errors.NoSuchDevice)
+
+    def test_wrong_passwords_are_throttled_per_account_and_source(self):
+        good = self.keys.ftp_password(DEV, 0)
+        for _ in range(3):
+            self.failureResultOf(self.files.login(DEV, "guess", "198.51.100.1"), errors.WrongPassword)
+        # even the right password is not tried now, from that source
+        failure = self.failureResultOf(self.files.login(DEV, good, "198.51.100.1"), errors.TooManyFailures)
+        self.assertEqual(failure.value.retry_after, 60)
+        self.successResultOf(self.files.login(DEV, good, "198.51.100.2"))  # the owner elsewhere is not
+        self.clock.advance(60)
+        self.successResultOf(self.files.login(DEV, good, "198.51.100.1"))
+
+    def test_unknown_accounts_and_anonymous_count_against_the_source(self):
+        for account in ("81100000009", "anonymous", "root", "x" * 500):
+            self.failureResultOf(self.files.login(account, "", "198.51.100.1"), errors.WrongPassword)
+        self.failureResultOf(self.files.login("81100000009", "x", "198.51.100.1"), errors.WrongPassword)
+        # an unknown device has no password, not even the empty one; ten failures stop the source
+        for n in range(5):
+            self.failureResultOf(self.files.login("8120000000%d" % n, "", "198.51.100.1"), errors.WrongPassword)
+        self.failureResultOf(self.files.login(DEV, self.keys.ftp_password(DEV, 0), "198.51.100.1"),
+                             errors.TooManyFailures)
+
+
+class RoomTests(FilesTestCase):
+    def test_the_cap_or_what_the_quota_leaves(self):
+        self.assertEqual(self.files.room(0), 1000)
+        self.assertEqual(self.files.room(2000), 500)
+        self.assertEqual(self.files.room(2000, held=400), 100)
+        self.assertRaises(errors.OverQuota, self.files.room, 2000, held=500)
+        self.assertRaises(errors.OverQuota, self.files.room, 2600)
+
+    def test_a_login_says_what_the_device_has_on_disk(self):
+        password = self.keys.ftp_password(DEV)
+        self.successResultOf(self.files.stored(DEV, "logs", "a.log", 2000, SHA))
+        self.assertEqual(self.successResultOf(self.files.login(DEV, password, "198.51.100.1")).used, 2000)
+        self.successResultOf(self.files.stored(DEV, "logs", "a.log", 10, SHA))  # replaced
+        self.assertEqual(self.successResultOf(self.files.login(DEV, password, "198.51.100.1")).used, 10)
+
+    def test_a_picture_is_recorded_with_its_channel_and_time(self):
+        self.successResultOf(self.files.stored(DEV, "pictures", format_picture_name(DEV, 3, NOW - 1, TZ, "JPEG"), 10, SHA))
+        [picture] = self.store.files.picture.values()
+        self.assertEqual((picture["channel_no"], picture["taken_at"], picture["received_at"]), (3, NOW - 1, NOW))
+        self.failureResultOf(self.files.stored(DEV, "pictures", "nope.jpg", 10, SHA), errors.BadFileName)
+
+
+class PictureOfAnAlarmTests(FilesTestCase):
+    def report(self, channel=0, alarm_type=1, file_name=""):
+        return self.successResultOf(self.alarms.report(DEV, channel, alarm_type, "", None, file_name))
+
+    def notify(self, name=PIC, channel=0):
+        devices = Devices(self.store, LocalRouter(LinkRegistry()), self.clock)
+        return self.successResultOf(devices.picture(DEV, channel, name, None))
+
+    def test_alarm_then_picture_then_notify(self):
+        alarm = self.report()
+        self.assertIsNone(self.successResultOf(self.alarms.picture(alarm.alarm_id)))
+        self.clock.advance(10)
+        self.successResultOf(self.files.stored(DEV, "pictures", PIC, 77, SHA))
+        picture = self.successResultOf(self.alarms.picture(alarm.alarm_id))
+        self.assertEqual(picture.path, os.path.join(self.layout.root, "pictures", DEV, PIC))
+        self.assertEqual((picture.size, picture.sha256, picture.taken_at), (77, SHA, NOW))
+        self.assertTrue(self.notify())
+
+    def test_notify_then_alarm(self):
+        self.successResultOf(self.files.stored(DEV, "pictures", PIC, 77, SHA))
+        self.clock.advance(59)
+        self.assertTrue(self.notify())
+        alarm = self.report()
+        self.assertEqual(self.successResultOf(self.alarms.picture(alarm.alarm_id)).size, 77)
+
+    def test_a_notify_of_a_picture_never_uploaded(self):
+        self.assertFalse(self.notify())
+        alarm = self.report()
+        self.assertIsNone(self.successResultOf(self.alarms.picture(alarm.alarm_id)))
+        self.assertFalse(self.notify(""))  # no FileName: nothing to record
+
+    def test_not_past_60_seconds(self):
+        alarm = self.report()
+        self.clock.advance(61)
+        self.successResultOf(self.files.stored(DEV, "pictures", PIC, 77, SHA))
+        self.assertIsNone(self.successResultOf(self.alarms.picture(alarm.alarm_id)))
+        self.assertIsNone(self.successResultOf(self.alarms.picture(12345)))
+
+    def test_a_link_that_fails_does_not_fail_the_report(self):
+        def broken(alarm_id):
+            raise RuntimeError("database gone")
+        self.store.files.link_alarm = broken
+        alarm = self.report()
+        self.assertIsNotNone(alarm)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
