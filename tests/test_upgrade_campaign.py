@@ -10,7 +10,8 @@ started again on the same ports; five cameras only come online after the
 restart.
 In the end every camera that was not told to fail runs the new firmware
 and is ``done``, each failing one is ``failed`` with its reason, and the
-campaign is ``finished``.
+campaign is ``finished``; then ``kandianctl device logs`` fetches a
+camera's log through the daemon.
 """
 
 import hashlib
@@ -164,3 +165,15 @@ class CampaignAcrossARestartTests(DatabaseTestCase):
         self.assertEqual(code, 0, out)
         self.assertEqual(out.splitlines()[1], "pending 0, sent 0, downloaded 0, done %d, failed %d"
                          % (COUNT - len(FAILING), len(FAILING)))
+
+        # the operator asks a camera for its logs: the daemon sends LOG_UPLOAD_REQ, the camera uploads
+        code, out = yield kandianctl(self.ctl_config, "device", "logs", "81100000001", "--wait", "60")
+        self.assertEqual(code, 0, out)
+        lines = out.splitlines()
+        self.assertEqual(lines[0], "log request 1: sent; a log arrived")
+        name, size = lines[2].split()[:2]
+        path = os.path.join(self.files, "logs", "81100000001", name)
+        self.assertEqual(lines[2].split()[-1], path)
+        with open(path, "rb") as f:
+            self.assertIn(b"DevVer " + NEW.encode(), f.read())
+        self.assertEqual(os.path.getsize(path), int(size))
