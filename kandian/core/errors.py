@@ -21,6 +21,7 @@ __all__ = [
     "DeviceOffline", "DeviceRefused", "NoNewerFirmware",
     "NoSuchFirmware", "FirmwareExists", "NoSuchCampaign", "CampaignClosed",
     "TokenRefused", "StreamClosed", "TooManyStreams", "NoRoute",
+    "LinkRefused", "LinkExpired",
     "UnsupportedDevice",
     "BadFileName", "FileTooLarge", "OverQuota",
     "NotAuthenticated", "Forbidden", "NoSuchCommand", "DeviceExists", "NoSuchAlarm", "NoPicture",
@@ -230,6 +231,16 @@ class NoSuchAlarm(DomainError):
 
 class NoPicture(DomainError):
     """The alarm has no picture (yet: the camera uploads it after the alarm, §7.5.27)."""
+
+
+# -- signed links (the alarm page)
+
+class LinkRefused(DomainError):
+    """A signed link whose signature is not this platform's for what it names."""
+
+
+class LinkExpired(LinkRefused):
+    """A signed link past its expiry."""
 
 
 def lookup(table: dict, error: BaseException):

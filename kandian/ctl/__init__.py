@@ -21,6 +21,9 @@
     kandianctl [--config F] province list
     kandianctl [--config F] client set android|ios|windows --version V --url U
     kandianctl [--config F] client list
+    kandianctl [--config F] user set MOBILE --alarm-sms on|off
+    kandianctl [--config F] device send-key DEVID
+    kandianctl [--config F] sms list [--status S] [--limit N]
 
 One module per command group (:data:`GROUPS`), each adding its sub-commands
 with ``add_commands(subparsers)`` and a ``handler(args, ctx, out)`` per
@@ -50,10 +53,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import alarms, devices, firmware, group, grouprole, operators, schema, upgrades, users
+from . import alarms, devices, firmware, group, grouprole, operators, schema, sms, upgrades, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices, alarms, operators, group, grouprole, firmware, upgrades)
+GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms, firmware, upgrades)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

@@ -27,6 +27,7 @@ class Store:
         from .grouprole import GroupRoleStore
         from .links import LinkStore
         from .operators import ApiTokens, Operators
+        from .outbox import OutboxStore
         from .relay import RelayStore
         from .secrets import SecretStore
         from .sessions import Sessions
@@ -60,3 +61,4 @@ class Store:
         self.stats = Stats(db)
         self.group = GroupStore(db)
         self.group_role = GroupRoleStore(db)
+        self.outbox = OutboxStore(db)
