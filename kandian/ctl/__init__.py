@@ -53,10 +53,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import alarms, devices, firmware, group, grouprole, operators, schema, sms, upgrades, users
+from . import alarms, channels, devices, firmware, group, grouprole, operators, schema, sms, upgrades, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms, firmware, upgrades)
+GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms, channels, firmware, upgrades)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

@@ -23,6 +23,7 @@ from .fakes.grouprole import FakeGroupRole
 from .fakes.links import FakeLinks
 from .fakes.operators import FakeOperators
 from .fakes.outbox import FakeOutbox
+from .fakes.proxies import FakeProxies
 from .fakes.relay import FakeRelay
 from .fakes.secrets import FakeSecrets
 from .fakes.sessions import FakeSessions
@@ -62,3 +63,4 @@ class FakeStore:
         self.group = FakeGroup(self)
         self.group_role = FakeGroupRole(self)
         self.outbox = FakeOutbox(self)
+        self.proxies = FakeProxies(self)
