@@ -25,7 +25,7 @@ from ..store.devices import DEV_ID, DeviceExists
 from ..store.profiles import ChannelExists, IdentityTaken, ProfileFilter
 from . import errors
 from .devicekeys import KEY_TITLE, DeviceKeys, Grant
-from .devices import newer_firmware
+from .firmware import version_key
 
 __all__ = ["DeviceProfiles", "ProfileFilter", "KEY_TITLE", "profile_fields", "paging"]
 
@@ -409,11 +409,9 @@ class DeviceProfiles:
                 raise errors.NoSuchDevice("no device %s" % (dev_id,))
             return profile.dev_ver or ""
         grant.require_master()
-        newest = ""
-        for version in (yield self.store.profiles.versions()):
-            if newer_firmware(version, newest):
-                newest = version
-        return newest
+        versions = yield self.store.profiles.versions()
+        known = [v for v in versions if version_key(v) is not None]  # V<protocol>_<date> (§7.5.1)
+        return max(known, key=version_key) if known else (max(versions) if versions else "")
 
     @defer.inlineCallbacks
     def dev_key(self, grant: Grant, dev_id: str):
