@@ -272,8 +272,23 @@ class SettingsTests(CommandSetTestCase):
         self.assertEqual(out.resp, {"cmdId": 32, "channel_id": 1, "result": 1, "cmd": {"name": "snap-1"}})
         self.assertEqual(asked, [(0, 640, 480, 80)])
 
+    def test_upgrade_by_version(self):
+        body = {"cmdId": 11, "cmd": {"url": "http://x/fw.tar.gz", "ver": "V1.5_20990101", "md5": "0" * 32}}
+        self.fails(body, cmdset.Unsupported)  # no catalogue
+        asked = []
+
+        def upgrade(version):
+            asked.append(version)
+            return defer.succeed(None)
+
+        out = self.execute(body, self.extras._replace(upgrade=upgrade))
+        self.assertEqual((out, asked), (cmdset.Outcome(0, {"cmdId": 11, "result": 1}), ["V1.5_20990101"]))
+        d = defer.maybeDeferred(lambda: cmdset.execute(cmdset.parse({"cmdId": 11, "cmd": {"ver": ""}}), self.run_,
+                                                       self.extras._replace(upgrade=upgrade)))
+        self.failureResultOf(d, errors.BadValue)
+
     def test_what_no_device_here_can_do(self):
-        for cmd_id in (5, 11, 20, 21, 28, 29, 43, 82, 83, 84, 85, 99):
+        for cmd_id in (5, 20, 21, 28, 29, 43, 82, 83, 84, 85, 99):
             self.fails({"cmdId": cmd_id, "channel_id": 1, "cmd": {}}, cmdset.Unsupported)
         self.assertEqual(self.sent(), [])
 

@@ -6,6 +6,7 @@ import json
 
 from twisted.internet import defer
 
+from kandian.core.access import Principal
 from kandian.device import messages as m
 
 from .onenet_helpers import OnenetTestCase
@@ -87,6 +88,32 @@ class CommandTests(OnenetTestCase):
         answer = yield self.post("/ipc/video/cmds", {"device_id": self.dev_id, "qos": 1},
                                  {"cmdId": 39, "channel_id": 1})
         self.assertEqual(resp(answer)[1]["cmd"], {"status": "off"})
+
+    @defer.inlineCallbacks
+    def test_upgrade_to_a_catalogued_version(self):
+        dev_id = yield self.create("cam", dev_id="81100000005", auth_info="key-5")
+        yield self.camera(dev_id, "key-5")
+        yield self.core.fleet.update(self.master_principal(), dev_id, {"model": "DS-2CD"})
+        image = self.mktemp()
+        with open(image, "wb") as f:
+            f.write(b"firmware image")
+        yield self.core.firmware.add(image, "811", "DS-2CD", "V1.5_20990101")
+        body = {"cmdId": 11, "cmd": {"url": "http://example.cn/fw.tar.gz", "ver": "V1.5_20990101",
+                                     "md5": "0" * 32}}
+        answer = yield self.post("/ipc/video/cmds", {"device_id": dev_id, "qos": 1}, body)
+        self.assertEqual((answer.payload["cmd_status"], resp(answer)), (4, (0, {"cmdId": 11, "result": 1})))
+        campaigns = yield self.core.upgrades.campaigns()
+        self.assertEqual(len(campaigns), 1)
+        # a version not catalogued is not sent; a device key may not upgrade
+        answer = yield self.post("/ipc/video/cmds", {"device_id": dev_id, "qos": 1},
+                                 {"cmdId": 11, "cmd": {"ver": "V9.9_20990101"}})
+        self.assertEqual(answer.payload["cmd_status"], 3)
+        self.assertIn("kandianctl firmware add", answer.payload["reason"])
+        key = yield self.device_key(dev_id)
+        self.assertErrno((yield self.post("/ipc/video/cmds", {"device_id": dev_id, "qos": 1}, body, key=key)), 403)
+
+    def master_principal(self):
+        return Principal("operator", 0, "test", "admin")
 
     @defer.inlineCallbacks
     def test_no_answer_in_time(self):

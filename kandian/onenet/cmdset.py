@@ -14,6 +14,7 @@ cmd   file                    kandian
 26/27 recording status/set    ``query/add/del_record_policy`` (§7.5.13–15),
                               ``get/set_record_loop`` (§7.5.30–31, SD card)
 30/31 TF card status/format   ``store_query`` / ``store_format`` (§7.5.36–37)
+11    upgrade                 a campaign of one (§7.5.17) to the catalogued image of that version
 32    snapshot                the platform's frame grab of the live stream
 33/34 AV settings             ``get/set_channel`` (§7.5.6–7), main stream
 39/40 camera on/off           the platform opening or closing the channel's streams
@@ -22,7 +23,7 @@ cmd   file                    kandian
 91/92 other alarm             ``get/set_alarm`` AlarmType 2 (human infrared)
 ====  ======================  ===================================================
 
-Anything else — key frames (5), upgrades by URL (11), OSD (20/21), the
+Anything else — key frames (5), OSD (20/21), the
 clock (28/29), mount/umount (31), covers (43), occlusion (82/83) and sound
 alarms (84/85), settings §7.5 has no element for — is :class:`Unsupported`:
 no device of this platform can be asked it.
@@ -48,6 +49,7 @@ DEVICE_PAGE = 10  # §7.5.22
 MAX_PER_PAGE = 100
 ALARM_TYPES = {80: 1, 81: 1, 91: 2, 92: 2}
 WITHOUT_CHANNEL = (11, 30, 31, 41, 42)
+_VERSION_TEXT = re.compile(r"^[\x21-\x7e]{1,64}$")
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])$")
 _MOMENT = "%Y-%m-%d %H:%M:%S"
 DEFAULT_FROM, DEFAULT_TO = "200001010000", "209912312359"
@@ -73,6 +75,7 @@ class Extras(NamedTuple):
     camera: Callable  # camera(channel_no) → Deferred[bool on]
     set_camera: Callable  # set_camera(channel_no, on) → Deferred
     snapshot: Callable | None = None  # snapshot(channel_no, width, height, quality) → Deferred[name]
+    upgrade: Callable | None = None  # upgrade(ver) → Deferred (Unsupported when no such image is catalogued)
 
 
 def parse(body) -> Command:
@@ -222,6 +225,23 @@ def _videos(command, run, extras):
         {"warn_type": 0, "video_desc": f.FileName, "size": f.FileSize, "start_time": _file_time(f.StartTime),
          "end_time": _file_time(f.EndTime)} for f in chosen])
     return Outcome(0, out)
+
+
+# -- 11 upgrade
+
+
+@handles(11)
+@defer.inlineCallbacks
+def _upgrade(command, run, extras):
+    cmd = _cmd(command)
+    version = cmd.get("ver")
+    if not isinstance(version, str) or not _VERSION_TEXT.match(version):
+        raise errors.BadValue("cmd.ver is the firmware's version (its DevVer)")
+    if extras.upgrade is None:
+        raise Unsupported("no firmware catalogue here")
+    # the camera fetches the image from the platform's FTP server (§7.5.17): url and md5 are not used
+    yield extras.upgrade(version)
+    return _done(command)
 
 
 # -- 26/27 recording

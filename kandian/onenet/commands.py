@@ -101,7 +101,9 @@ class CommandHandlers:
             camera=lambda channel_no: self.core.profiles.camera(grant, dev_id, channel_no),
             set_camera=lambda channel_no, on: self.core.profiles.set_camera(grant, dev_id, channel_no, on),
             snapshot=None if self.snapshot is None else (
-                lambda channel_no, w, h, q: self.snapshot(grant, dev_id, channel_no, w, h, q)))
+                lambda channel_no, w, h, q: self.snapshot(grant, dev_id, channel_no, w, h, q)),
+            upgrade=None if getattr(self.core, "upgrades", None) is None else (
+                lambda version: self._upgrade(grant, dev_id, version)))
 
         def run(name, values):
             return self.core.commands.run(grant.principal, dev_id, name, values)
@@ -139,6 +141,23 @@ class CommandHandlers:
         except errors.DeviceRefused:
             return self._answer(BAD_ANSWER)
         return self._answer(ANSWERED, outcome)
+
+    @defer.inlineCallbacks
+    def _upgrade(self, grant, dev_id: str, version: str):
+        """§3.2's 11: a campaign of one to the image of *version* catalogued for the camera's model
+        (``kandianctl firmware add``); master keys only, as upgrades are the operator's."""
+        grant.require_master()
+        detail, _ = yield self.core.fleet.detail(grant.principal, dev_id)
+        model = (detail.summary.manufacturer_no, detail.summary.model)
+        images = yield self.core.firmware.list()
+        found = [f for f in images if f.dev_ver == version and (f.manufacturer_no, f.model) == model]
+        if not found:
+            raise cmdset.Unsupported("no image of version %s is catalogued for %s %s (kandianctl firmware add)"
+                                     % (version, model[0] or "-", model[1] or "-"))
+        started = yield self.core.upgrades.start(found[-1].firmware_id, dev_ids=[dev_id], batch=1,
+                                                 max_failures=0)
+        log.info("onenet: {who} upgrades {dev_id} to {version} (campaign {campaign})", who=grant.name,
+                 dev_id=dev_id, version=version, campaign=started.campaign_id)
 
     def _unanswered(self, failure, dev_id: str, cmd_id: int):
         log.info("onenet: command {cmd_id} to {dev_id} (qos 0): {why}", cmd_id=cmd_id, dev_id=dev_id,
