@@ -155,7 +155,9 @@ class StorageTests(FileTestCase):
         self.assertSucc(answer)
         self.assertEqual(answer.json["used"], len(JPEG) + 5)
         self.assertGreater(answer.json["total"], answer.json["used"])
-        answer = yield self.get("/ipc/video/storage/qry_dev_list", {"product_id": "1", "dev_name": "sho"})
+        # §18.2 names an "Authorization" header: the key goes there as well
+        answer = yield self.get("/ipc/video/storage/qry_dev_list", {"product_id": "1", "dev_name": "sho"},
+                                auth=False, headers={b"authorization": [self.master.encode()]})
         self.assertSucc(answer)
         self.assertEqual(answer.json["result"], {"total_count": 1, "per_page": 30, "page": 1, "data": [
             {"device_id": int(dev_id), "dev_name": "shop", "sn": dev_id, "used": len(JPEG)}]})

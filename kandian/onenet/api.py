@@ -220,8 +220,12 @@ class OnenetResource(resource.Resource):
         source = _source(request)
         grant = None
         if route.auth:
-            key = request.getHeader(b"api-key")
-            grant = yield self.auth.authenticate(key.decode("latin-1").strip() if key else None, source)
+            # §16 and §18.2 take the key in "authorization" as well ("api-key 与 authorization 二选一")
+            key = request.getHeader(b"api-key") or request.getHeader(b"authorization")
+            text = key.decode("latin-1").strip() if key else None
+            if text and text[:7].lower() == "bearer ":
+                text = text[7:].strip()
+            grant = yield self.auth.authenticate(text, source)
         raw_query = request.uri.split(b"?", 1)[1] if b"?" in request.uri else b""
         query = _query(raw_query)
         body, size = _body(request, route)
