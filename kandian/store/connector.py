@@ -26,6 +26,7 @@ class Store:
         from .grouprole import GroupRoleStore
         from .links import LinkStore
         from .operators import ApiTokens, Operators
+        from .recordings import RecordingStore
         from .relay import RelayStore
         from .secrets import SecretStore
         from .sessions import Sessions
@@ -56,3 +57,4 @@ class Store:
         self.stats = Stats(db)
         self.group = GroupStore(db)
         self.group_role = GroupRoleStore(db)
+        self.recordings = RecordingStore(db)

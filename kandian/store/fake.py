@@ -21,6 +21,7 @@ from .fakes.group import FakeGroup
 from .fakes.grouprole import FakeGroupRole
 from .fakes.links import FakeLinks
 from .fakes.operators import FakeOperators
+from .fakes.recordings import FakeRecordings
 from .fakes.relay import FakeRelay
 from .fakes.secrets import FakeSecrets
 from .fakes.sessions import FakeSessions
@@ -56,3 +57,4 @@ class FakeStore:
         self.stats = FakeStats(self)
         self.group = FakeGroup(self)
         self.group_role = FakeGroupRole(self)
+        self.recordings = FakeRecordings(self)
