@@ -372,6 +372,16 @@ class GroupSection:
 
 
 @attrs.frozen
+class MediaSection:
+    # seconds of one recorded piece (a file, a row, a snapshot)
+    segment_seconds: int = _setting("300", positive_int)
+    # days recordings are kept (0: for ever)
+    retention_days: int = _setting("30", count)
+    # recording stops (an exception row says so) when the file system under [files] root has less free
+    min_free: int = _setting("1G", size)
+
+
+@attrs.frozen
 class GroupRoleSection:
     # this node as the group platform (§5, §6, §9); empty: off
     listen: str = _setting("", optional_endpoint)
@@ -402,6 +412,7 @@ class Config:
     sms: SmsSection = attrs.field(factory=SmsSection)
     group: GroupSection = attrs.field(factory=GroupSection)
     group_role: GroupRoleSection = attrs.field(factory=GroupRoleSection)
+    media: MediaSection = attrs.field(factory=MediaSection)
 
     def listeners(self) -> dict[str, str]:
         """Listener name (the config section) → endpoint description (those with an empty ``listen`` are off)."""
@@ -438,7 +449,7 @@ SECTIONS: dict[str, type] = {
     "device": DeviceSection, "register": RegisterSection, "mcu": McuSection,
     "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection, "files": FilesSection,
     "throttle": ThrottleSection, "portal": PortalSection, "sms": SmsSection,
-    "group": GroupSection, "group_role": GroupRoleSection,
+    "group": GroupSection, "group_role": GroupRoleSection, "media": MediaSection,
 }
 
 # keys that are gone, and what replaced them

@@ -42,6 +42,8 @@ from .core.group import GroupLink
 from .core.grouprole import GroupRole
 from .core.keys import Keys
 from .core.play import Play
+from .core.recordings import RecordingLayout, Recordings
+from .core.schedules import Schedules
 from .core.stats import Statistics, StatsJob
 from .core.useradmin import UserAdmin
 from .device.controller import LinkController
@@ -223,6 +225,9 @@ class Platform:
                                   interval=config.portal.stats_interval, keep=config.portal.stats_keep_days * 86400.0)
         self._purge = task.LoopingCall(self._purge_tokens)
         self._purge.clock = clock  # LoopingCall's own way to take a clock
+        self._retention = task.LoopingCall(self._purge_recordings)
+        self._retention.clock = clock
+        self._recovering = None
         # the interfaces
         self.controller = LinkController(self.core.devices, self.core.alarms, self.core.play, clock,
                                          config.platform.timezone)
@@ -277,6 +282,7 @@ class Platform:
             return files.credentials(dev_id).addCallback(lambda c: (c.ip, c.port, c.account, c.password))
 
         alarms = Alarms(self.store, clock, layout=self.layout)
+        schedules, recordings = self._recording(config, reactor, clock, access, keys)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
                     alarms=alarms, keys=keys, files=files,
                     operators=Operators(self.store), api_auth=api_auth, access=access,
@@ -288,7 +294,22 @@ class Platform:
                     statistics=Statistics(self.store, clock, zone=config.platform.timezone,
                                           online_count=lambda: len(self.links)),
                     group=self._group_link(config, clock),
-                    group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()))
+                    group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()),
+                    schedules=schedules, recordings=recordings)
+
+    def _recording(self, config: Config, reactor, clock, access, keys):
+        """Schedules and recordings (PRODUCT.md "Media"); their files under [files] root/recordings."""
+        from .media.tools import RecordingTools
+
+        self.recording_layout = RecordingLayout(config.files_root)
+        schedules = Schedules(self.store, clock, access, config.platform.timezone)
+        recordings = Recordings(
+            self.store, clock, access, keys, RecordingTools(reactor), self.recording_layout,
+            node=config.platform.public_host, zone=config.platform.timezone,
+            retention_days=config.media.retention_days,
+            base_url=lambda: "http://%s:%s" % (config.platform.public_host,
+                                              config.port_of("portal") or self.bound_port("portal")))
+        return schedules, recordings
 
     def _group_platform(self, config: Config, reactor):
         """§6: the group platform's client (its timeouts on the reactor), or none."""
@@ -336,11 +357,16 @@ class Platform:
     @defer.inlineCallbacks
     def start(self):
         self.layout.prepare()
+        self.recording_layout.prepare()
         yield self.core.keys.load()
         yield self.core.devices.all_offline()
         self.seen.start()
         self.offline.start()
         self._purge.start(600, now=False)
+        # pieces a stopped daemon left being written are indexed in the background
+        self._recovering = self.core.recordings.recover().addErrback(
+            lambda f: log_failure(log, "could not close the recordings left open", f))
+        self._retention.start(600, now=True)
         self.stats_job.startService()
         yield self.core.group.start()
 
@@ -349,6 +375,10 @@ class Platform:
         """Close every device link and record them offline, while the store still answers."""
         if self._purge.running:
             self._purge.stop()
+        if self._retention.running:
+            self._retention.stop()
+        if self._recovering is not None:
+            yield self._recovering
         if self.stats_job.running:
             self.stats_job.stopService()
         yield self.core.group.stop()
@@ -361,6 +391,10 @@ class Platform:
             yield self.core.devices.all_offline()
         except Exception:
             log_failure(log, "could not mark this node's devices offline")
+
+    def _purge_recordings(self):
+        return self.core.recordings.purge().addErrback(
+            lambda f: log_failure(log, "could not delete old recordings", f))
 
     def _purge_tokens(self):
         self.core.api_auth.purge().addErrback(lambda f: log_failure(log, "could not purge expired API tokens", f))

@@ -4,8 +4,7 @@
 import os
 import shutil
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 

@@ -9,7 +9,8 @@ secret (:mod:`.keys`: FTP passwords, signed URLs), the files devices
 upload and fetch (:mod:`.files`: FTP logins, quota, the layout under
 ``[files] root``), the province's standing with its group platform
 (:mod:`.group`) and, on a node that is the group platform itself, that
-role (:mod:`.grouprole`), and for the portal and REST API (:mod:`.apiauth`
+role (:mod:`.grouprole`), platform recording (:mod:`.schedules`,
+:mod:`.recordings`), and for the portal and REST API (:mod:`.apiauth`
 tokens and operators, :mod:`.access`, :mod:`.fleet`, :mod:`.useradmin`,
 :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
@@ -43,3 +44,5 @@ class Core:
     statistics: object = None
     group: object = None  # .group.GroupLink
     group_role: object = None  # .grouprole.GroupRole
+    schedules: object = None  # .schedules.Schedules
+    recordings: object = None  # .recordings.Recordings

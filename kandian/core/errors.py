@@ -23,7 +23,8 @@ __all__ = [
     "UnsupportedDevice",
     "BadFileName", "FileTooLarge", "OverQuota",
     "NotAuthenticated", "Forbidden", "NoSuchCommand", "DeviceExists", "NoSuchAlarm", "NoPicture",
-    "NoSuchSchedule", "ScheduleOverlap", "CrossesMidnight", "NoSuchRecording", "RecordingInProgress", "RecordingUnavailable",
+    "NoSuchSchedule", "ScheduleOverlap", "CrossesMidnight",
+    "NoSuchRecording", "RecordingInProgress", "RecordingUnavailable",
     "lookup",
 ]
 

@@ -160,9 +160,10 @@ class Recordings:
         yield self._authorize(principal, found)
         return found
 
-    def sign(self, recording_id: int, ttl: float) -> tuple[int, str]:
-        """(exp, sig) of a URL under ``/api/v1/recordings/<id>`` valid for *ttl* seconds."""
-        expires = int(self.clock.seconds() + ttl)
+    def sign(self, recording_id: int, ttl: float | None = None, expires: int | None = None) -> tuple[int, str]:
+        """(exp, sig) of URLs under ``/api/v1/recordings/<id>`` valid for *ttl* seconds (or until *expires*)."""
+        if expires is None:
+            expires = int(self.clock.seconds() + ttl)
         return expires, self.keys.sign(SIGNED, _signed_path(recording_id), expires)
 
     def signed(self, recording_id, expires, signature) -> bool:
