@@ -324,7 +324,16 @@ class SmsSection:
     service_id: str = _setting("", ascii_text(10))  # ServiceID of every message
     window: int = _setting("16", positive_int)  # Submits unanswered at a time
     rate: int = _setting("50", positive_int)  # Submits per second
-    alarm_sms_interval: int = _setting("300", positive_int)  # at most one alarm SMS per device per this many s
+    alarm_sms_interval: int = _setting("300", count)  # at most one alarm SMS per device per this many s (0: no limit)
+    # how long a signed alarm-page link stays valid, seconds
+    alarm_link_ttl: int = _setting("604800", positive_int)
+    # the outbox: a message not submitted within validity seconds ends expired;
+    # attempts are retry_delay seconds apart, doubling up to retry_max_delay
+    validity: int = _setting("3600", positive_int)
+    retry_delay: int = _setting("5", positive_int)
+    retry_max_delay: int = _setting("300", positive_int)
+    # finished messages (and stray status reports) are kept this many days
+    keep_days: int = _setting("30", positive_int)
 
 
 @attrs.frozen
@@ -353,6 +362,34 @@ class PortalSection:
 
 
 @attrs.frozen
+class MediaSection:
+    # the recorder's and the HLS packager's binary (a name on PATH or a path)
+    ffmpeg: str = _setting("ffmpeg", text)
+    # live HLS: where the packagers write (empty: <data_dir>/hls; emptied at start-up)
+    hls_dir: str = _setting("", text)
+    # seconds of video a live segment holds at least (cut at the camera's next key frame)
+    hls_time: int = _setting("1", positive_int)
+    # segments a live playlist lists (older ones are deleted)
+    hls_list_size: int = _setting("6", positive_int)
+    # seconds without a viewer's request before a stream's packager stops
+    idle_timeout: int = _setting("30", positive_int)
+    # seconds a first viewer waits for the first segment before 503 "starting"
+    start_timeout: int = _setting("20", positive_int)
+    # live streams this node packages at once (more: 503 "busy")
+    max_live_streams: int = _setting("200", positive_int)
+    # seconds of one recorded piece (a file, a row, a snapshot)
+    segment_seconds: int = _setting("300", positive_int)
+    # days recordings are kept (0: for ever)
+    retention_days: int = _setting("30", count)
+    # recording stops (an exception row says so) when the file system under [files] root has less free
+    min_free: int = _setting("1G", size)
+    # networks a stream proxy's source may be in (IP literals only); empty: loopback only
+    proxy_allow: tuple = _setting("", cidr_list)
+    # seconds between two checks that a stream proxy's source answers
+    proxy_check_interval: int = _setting("30", positive_int)
+
+
+@attrs.frozen
 class GroupSection:
     # the province's group platform (§6): POST here; empty: none, the province is on its own
     url: str = _setting("", http_url)
@@ -369,16 +406,6 @@ class GroupSection:
     # §6.2–§6.4 changes not accepted: first retry after retry_first s, doubling up to retry_max
     retry_first: int = _setting("30", positive_int)
     retry_max: int = _setting("3600", positive_int)
-
-
-@attrs.frozen
-class MediaSection:
-    # seconds of one recorded piece (a file, a row, a snapshot)
-    segment_seconds: int = _setting("300", positive_int)
-    # days recordings are kept (0: for ever)
-    retention_days: int = _setting("30", count)
-    # recording stops (an exception row says so) when the file system under [files] root has less free
-    min_free: int = _setting("1G", size)
 
 
 @attrs.frozen
@@ -438,6 +465,10 @@ class Config:
     @property
     def data_dir(self) -> str:
         return os.path.abspath(self.platform.data_dir)
+
+    @property
+    def hls_dir(self) -> str:
+        return os.path.abspath(self.media.hls_dir or os.path.join(self.platform.data_dir, "hls"))
 
     @property
     def files_root(self) -> str:

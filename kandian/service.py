@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import re
 import sys
 from collections.abc import Callable
 
@@ -41,7 +42,11 @@ from .core.fleet import Fleet
 from .core.group import GroupLink
 from .core.grouprole import GroupRole
 from .core.keys import Keys
+from .core.media import Media
+from .core.notify import AlarmLinks, AlarmSms, DevKeySms
+from .core.outbox import Outbox
 from .core.play import Play
+from .core.proxies import Proxies, WithProxies
 from .core.recordings import RecordingLayout, Recordings
 from .core.schedules import Schedules
 from .core.stats import Statistics, StatsJob
@@ -56,6 +61,7 @@ from .ftp.server import FtpStats
 from .group.client import GroupClient, GroupStats, NoGroupPlatform
 from .grouprole.resource import GroupRoleStats
 from .portal.api import ApiStats
+from .portal.live import LiveStats
 from .rtsp.relay import RelayStats
 from .sms import LoggingSmsSender
 from .store.connector import Store
@@ -106,6 +112,7 @@ class Listener(StreamServerEndpointService):
         self.description = description
         self._raiseSynchronously = True
         self.port = None
+        self.port_number: int | None = None
         self._clock = clock
 
     def startService(self):
@@ -125,6 +132,8 @@ class Listener(StreamServerEndpointService):
 
     def _bound(self, port):
         self.port = port
+        # kept: a closed port can no longer say where it was bound
+        self.port_number = getattr(port.getHost(), "port", None)
         log.info("listener {name} bound on {address} ({description})", name=self.name,
                  address=_address(port), description=self.description)
         return port
@@ -169,6 +178,21 @@ def _unbound(name: str) -> int | None:
     return None
 
 
+def _interface_of(description: str) -> str:
+    """The address a ``tcp:PORT:interface=ADDR`` listener is bound to, as a
+    host to dial; loopback for none or a wildcard."""
+    for part in re.split(r"(?<!\\):", description):
+        if part.startswith("interface="):
+            host = part[len("interface="):].replace("\\", "")
+            if host not in ("", "0.0.0.0", "::"):
+                return host
+    return "127.0.0.1"
+
+
+def _url_host(host: str) -> str:
+    return "[%s]" % host if ":" in host and not host.startswith("[") else host
+
+
 def _no_firmware(dev_id: str):
     """Until the firmware catalogue assigns images: no device has one to fetch."""
     return None
@@ -209,15 +233,23 @@ class Platform:
         self.ftp_stats = FtpStats()
         self.portal_stats = ApiStats()
         self.links = LinkRegistry()
-        self.router = LocalRouter(self.links)
+        self.proxies = Proxies(self.store, clock, allow=config.media.proxy_allow, check=self._probe_source,
+                               interval=config.media.proxy_check_interval)
+        self.router = WithProxies(LocalRouter(self.links), self.proxies)
         self.dial_policy = DialPolicy.from_config(config)
         self.seen = SeenBatcher(self.link_store, clock)
         self.offline = OfflineBatcher(self.link_store, clock)
-        self.sms = LoggingSmsSender()
+        sms = config.sms
+        self.outbox = Outbox(self.store, clock, node=config.platform.public_host, delivers=bool(sms.gateway),
+                             validity=sms.validity, retry_delay=sms.retry_delay, retry_max_delay=sms.retry_max_delay,
+                             keep=sms.keep_days * 86400.0)
+        self.sms = self.outbox if sms.gateway else LoggingSmsSender()
         self.layout = Layout(config.files_root)
         self.group_stats = GroupStats()
         self.group_platform = self._group_platform(config, reactor)
         self.core = self._core(config, reactor, clock)
+        self.sms_sender = self._sms_sender() if sms.gateway else None
+        self.sms_client = self.sms_sender.client if self.sms_sender is not None else None
         # what the FTP realm asks of the firmware catalogue and the device logs (kandian.ftp.realm)
         self.firmware_hooks = dict(firmware_for=_no_firmware, firmware_downloaded=_ignored, log_stored=_ignored)
         self.probe = self.core.devices.probe
@@ -236,6 +268,9 @@ class Platform:
         self.relay_authorizer = self._relay_authorizer() if "rtsp" in listeners else None
         self.group_role_stats = GroupRoleStats()
         self.group_soap = self._group_soap() if "group_role" in listeners else None
+        self.alarm_pages = self._alarm_pages() if "portal" in listeners else None
+        self.live_stats = LiveStats()
+        self.live = self._live_hls() if "portal" in listeners else None
         builders = builders if builders is not None else default_factories()
         self.factories: dict[str, object] = {name: builders[name](self) for name in listeners}
 
@@ -254,7 +289,7 @@ class Platform:
             self.store, self.router, clock, relay_address=lambda: (
                 config.platform.public_host, config.port_of("rtsp") or self.bound_port("rtsp")),
             order=rtsp.upstream_order, max_streams=rtsp.max_streams_per_device, may_dial=self.dial_policy,
-            throttle=throttle())
+            throttle=throttle(), proxy_source=self.proxies.source)
         # accounts and bindings (§8.1–§8.6) count failures in one throttle
         accounts_throttle = throttle()
         accounts = Accounts(
@@ -281,10 +316,14 @@ class Platform:
             # the device's own FTP account (PRODUCT.md "FTP"), for UPGRADE_REQ and LOG_UPLOAD_REQ
             return files.credentials(dev_id).addCallback(lambda c: (c.ip, c.port, c.account, c.password))
 
-        alarms = Alarms(self.store, clock, layout=self.layout)
+        links = AlarmLinks(keys, clock, portal=self.portal_url, ttl=config.sms.alarm_link_ttl)
+        alarm_sms = AlarmSms(self.store, self.outbox, links, clock, timezone=config.platform.timezone,
+                             interval=config.sms.alarm_sms_interval)
+        alarms = Alarms(self.store, clock, [alarm_sms], layout=self.layout)
         schedules, recordings = self._recording(config, reactor, clock, access, keys)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
-                    alarms=alarms, keys=keys, files=files,
+                    alarms=alarms, keys=keys, files=files, outbox=self.outbox, alarm_links=links,
+                    alarm_sms=alarm_sms, devkeys=DevKeySms(self.store, self.outbox),
                     operators=Operators(self.store), api_auth=api_auth, access=access,
                     fleet=Fleet(self.store, clock, access=access, devices=devices, bindings=bindings,
                                 alarms=alarms),
@@ -294,6 +333,9 @@ class Platform:
                     statistics=Statistics(self.store, clock, zone=config.platform.timezone,
                                           online_count=lambda: len(self.links)),
                     group=self._group_link(config, clock),
+                    media=Media(self.store, self.router, clock, keys=keys, access=access,
+                                relay_address=self._internal_relay, portal_base=self._portal_base),
+                    proxies=self.proxies,
                     group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()),
                     schedules=schedules, recordings=recordings)
 
@@ -306,10 +348,29 @@ class Platform:
         recordings = Recordings(
             self.store, clock, access, keys, RecordingTools(reactor), self.recording_layout,
             node=config.platform.public_host, zone=config.platform.timezone,
-            retention_days=config.media.retention_days,
-            base_url=lambda: "http://%s:%s" % (config.platform.public_host,
-                                              config.port_of("portal") or self.bound_port("portal")))
+            retention_days=config.media.retention_days, base_url=self._portal_base)
         return schedules, recordings
+
+    def _probe_source(self, host: str, port: int, url: str):
+        """Whether a stream proxy's source answers an RTSP OPTIONS (kandian.media.probe)."""
+        from .media.probe import rtsp_answers
+
+        return rtsp_answers(self.reactor, host, port, url, timeout=self.config.rtsp.connect_timeout)
+
+    def _internal_relay(self) -> tuple[str, int] | None:
+        """Where this node's media children reach its RTSP relay: the listener's
+        own interface when it names one, else loopback."""
+        port = self.config.port_of("rtsp") or self.bound_port("rtsp")
+        if not port:
+            return None
+        return _interface_of(self.config.rtsp.listen), port
+
+    def _portal_base(self) -> str | None:
+        port = self.config.port_of("portal") or self.bound_port("portal")
+        if not port:
+            return None
+        scheme = "https" if self.config.portal.listen.startswith("ssl:") else "http"
+        return "%s://%s:%d" % (scheme, _url_host(self.config.platform.public_host), port)
 
     def _group_platform(self, config: Config, reactor):
         """§6: the group platform's client (its timeouts on the reactor), or none."""
@@ -330,6 +391,36 @@ class Platform:
                          dev_url=lambda: g.dev_url or url("register", "/register"),
                          report_interval=g.report_interval, retry_first=g.retry_first, retry_max=g.retry_max)
 
+    def portal_url(self) -> str | None:
+        """The portal's base URL as phones reach it (alarm links), None while it has none."""
+        description = self.config.portal.listen
+        port = self.config.port_of("portal") or self.bound_port("portal")
+        if not description or not port:
+            return None
+        scheme = "https" if description.split(":", 1)[0] == "ssl" else "http"
+        return "%s://%s:%d" % (scheme, self.config.platform.public_host, port)
+
+    def _sms_sender(self):
+        """The outbox's sender over an SMGP client to ``[sms] gateway``; the
+        client's connection timers run on the reactor, the outbox's on the clock."""
+        from .sms.client import SmgpClient
+        from .sms.sender import OutboxSender
+        from .sms.smgp import STATUS
+
+        c = self.config.sms
+        client = SmgpClient(self.reactor, self.reactor, c.gateway, account=c.account, password=c.password,
+                            sp_number=c.sp_number, service_id=c.service_id, window=c.window, rate=c.rate,
+                            on_report=lambda msg_id, stat, err: sender.report(msg_id, stat, err))
+        sender = OutboxSender(self.outbox, client, self.clock, capacity=2 * c.window, status_words=STATUS.get)
+        return sender
+
+    def _alarm_pages(self):
+        """``/alarm/…`` on the portal: the signed alarm pages the alarm SMS link to."""
+        from .portal.alarm_page import AlarmPages
+
+        return AlarmPages(self.core.alarms, self.core.alarm_links, self.core.alarms.picture, self.clock,
+                          self.config.platform.timezone)
+
     def _soap(self):
         """The §8 SOAP resource (``/mcu``), over the core."""
         from .mcu.api import application
@@ -349,6 +440,16 @@ class Platform:
         return soap.resource(self.core.group_role, lambda: "http://%s:%s/group" % (
             config.platform.public_host, config.port_of("group_role") or self.bound_port("group_role")))
 
+    def _live_hls(self):
+        """Live HLS packagers (kandian.media.hls), served at /live/ on the portal listener."""
+        from .media.hls import LiveHls
+
+        m = self.config.media
+        # its sweep and backoffs are operational timers, on the reactor like the listeners' timeouts
+        return LiveHls(self.core.media, self.reactor, self.reactor, root=self.config.hls_dir, ffmpeg=m.ffmpeg,
+                       hls_time=m.hls_time, list_size=m.hls_list_size, idle_timeout=m.idle_timeout,
+                       start_timeout=m.start_timeout, max_streams=m.max_live_streams)
+
     def _relay_authorizer(self):
         from .rtsp.authorize import PlatformAuthorizer
 
@@ -360,6 +461,8 @@ class Platform:
         self.recording_layout.prepare()
         yield self.core.keys.load()
         yield self.core.devices.all_offline()
+        if self.sms_sender is not None:
+            self.sms_sender.startService()
         self.seen.start()
         self.offline.start()
         self._purge.start(600, now=False)
@@ -369,6 +472,9 @@ class Platform:
         self._retention.start(600, now=True)
         self.stats_job.startService()
         yield self.core.group.start()
+        if self.live is not None:
+            self.live.start()
+        yield self.proxies.start()
 
     @defer.inlineCallbacks
     def stop(self):
@@ -381,7 +487,12 @@ class Platform:
             yield self._recovering
         if self.stats_job.running:
             self.stats_job.stopService()
+        if self.sms_sender is not None and self.sms_sender.running:
+            yield self.sms_sender.stopService()
         yield self.core.group.stop()
+        self.proxies.stop()
+        if self.live is not None:
+            yield self.live.stop()  # no ffmpeg outlives the daemon
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
@@ -444,9 +555,12 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
 
     def portal(p: Platform):
         from . import portal as portal_web
+        from .portal.live import LiveResource
 
+        live = LiveResource(p.core.media, p.live, p.core.api_auth, p.clock, p.live_stats)
         return portal_web.site(p.core, p.config.platform.timezone, token_ttl=p.config.portal.token_ttl,
-                               stats=p.portal_stats, **http(p, "portal"))
+                               stats=p.portal_stats, extra={b"alarm": p.alarm_pages, b"live": live},
+                               **http(p, "portal"))
 
     def rtsp(p: Platform):
         from .rtsp.relay import RelayFactory, tcp_endpoints
@@ -551,7 +665,7 @@ class KandianService(service.MultiService):
         listener = self.listeners.get(name)
         if listener is None or listener.port is None:
             return None
-        return listener.port.getHost().port
+        return listener.port_number
 
     def _start_failed(self, failure):
         self.failure = failure.value

@@ -87,6 +87,8 @@ class PlatformCollector:
         sms = getattr(p, "sms_client", None)
         if sms is not None:
             yield from sms_metrics(sms)
+        yield from _sms_metrics(p)
+        yield from _media_metrics(p)
         db = p.db
         pool = GaugeMetricFamily("kandian_db_pool_connections", "Database pool connections", labels=["state"])
         pool.add_metric(["in_use"], db.in_use)
@@ -163,7 +165,7 @@ def _listener_metrics(p):
     yield _counter("kandian_http_request_timeouts", "HTTP requests not complete within request_timeout"
                    " (answered 408, closed), by listener", ["listener"],
                    {(name,): limit.request_timeouts for name, limit in caps.items()
-                    if name in ("register", "mcu", "admin", "group_role")})
+                    if name in ("register", "mcu", "admin", "portal", "group_role")})
     if p.open_files is not None:
         yield GaugeMetricFamily("kandian_open_files_limit", "The open-file limit the caps are planned in",
                                 value=p.open_files)
@@ -192,6 +194,66 @@ def sms_metrics(client):
                    {(k,): v for k, v in stats.bad_input.items()})
     yield _counter("kandian_sms_links_closed", "Links to the SMGP gateway kandian closed, by why", ["why"],
                    {(k,): v for k, v in stats.links_closed.items()})
+
+
+def _sms_metrics(p):
+    """The SMS outbox (kandian.core.outbox), its sender (kandian.sms.sender), alarm SMS and alarm pages."""
+    outbox = getattr(p, "outbox", None)
+    if outbox is None:
+        return
+    yield _counter("kandian_sms_outbox_queued", "SMS committed to the outbox by this node, by kind", ["kind"],
+                   {(k,): v for k, v in outbox.queued.items()})
+    yield _counter("kandian_sms_outbox_outcomes", "SMS attempts' outcomes recorded by this node (submitted, retry,"
+                   " failed, expired)", ["outcome"], {(k,): v for k, v in outbox.outcomes.items()})
+    yield GaugeMetricFamily("kandian_sms_outbox_unrecorded", "SMS outcomes and reports waiting to be stored",
+                            value=outbox.unrecorded)
+    sender = getattr(p, "sms_sender", None)
+    if sender is not None:
+        yield GaugeMetricFamily("kandian_sms_outbox_in_flight", "SMS handed to the gateway client, not yet answered",
+                                value=sender.stats.in_flight)
+        yield _counter("kandian_sms_outbox_refused", "Submits not acknowledged, by what the outbox did and the"
+                       " cause (a Status code, unavailable, unsendable, error)", ["outcome", "cause"],
+                       dict(sender.stats.outcomes))
+    alarm_sms = getattr(p.core, "alarm_sms", None)
+    if alarm_sms is not None:
+        yield CounterMetricFamily("kandian_alarm_sms_queued", "Alarm SMS queued", value=alarm_sms.queued)
+        yield _counter("kandian_alarm_sms_skipped", "Stored alarms that sent no SMS, by reason", ["reason"],
+                       {(k,): v for k, v in alarm_sms.skipped.items()})
+    pages = getattr(p, "alarm_pages", None)
+    if pages is not None:
+        yield _counter("kandian_alarm_page_answers", "Signed alarm page requests, by resource and HTTP status",
+                       ["resource", "status"],
+                       {(what, str(code)): v for (what, code), v in pages.stats.answers.items()})
+
+
+def _media_metrics(p):
+    """Live HLS packagers and stream proxies (kandian.media, docs/media.md)."""
+    live = getattr(p, "live", None)
+    if live is not None:
+        s = live.stats
+        yield GaugeMetricFamily("kandian_live_streams", "Live HLS packagers starting or running", value=live.running)
+        yield CounterMetricFamily("kandian_live_started", "Live HLS packagers started", value=s.started)
+        yield CounterMetricFamily("kandian_live_idle_stopped", "Live HLS packagers stopped after their last viewer",
+                                  value=s.idle_stopped)
+        yield _counter("kandian_live_ended", "Live HLS packagers ended, by state", ["state"],
+                       {(k,): v for k, v in s.ended.items()})
+        yield _counter("kandian_media_processes", "ffmpeg children of the live packagers, by event", ["event"],
+                       {("started",): s.process.started, ("crashed",): s.process.crashes,
+                        ("killed",): s.process.killed, ("failed_start",): s.process.failed_starts})
+        firsts = s.first_segment_seconds
+        yield GaugeMetricFamily("kandian_live_first_segment_seconds",
+                                "Mean time from a packager's start to its first segment (last 100 starts)",
+                                value=sum(firsts) / len(firsts) if firsts else 0.0)
+        refused = getattr(p, "live_stats", None)
+        if refused is not None:
+            yield CounterMetricFamily("kandian_live_requests", "Live HLS requests", value=refused.requests)
+            yield _counter("kandian_live_refusals", "Live HLS requests refused, by error code", ["error"],
+                           {(k,): v for k, v in refused.refused.items()})
+    proxies = getattr(p, "proxies", None)
+    if proxies is not None:
+        yield GaugeMetricFamily("kandian_stream_proxies", "Stream proxy channels known", value=len(proxies.urls))
+        yield GaugeMetricFamily("kandian_stream_proxies_online", "Stream proxy channels whose source answers",
+                                value=len(proxies.answering))
 
 
 def _counter(name: str, documentation: str, labels: list[str], values: dict) -> CounterMetricFamily:

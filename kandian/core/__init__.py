@@ -9,8 +9,10 @@ secret (:mod:`.keys`: FTP passwords, signed URLs), the files devices
 upload and fetch (:mod:`.files`: FTP logins, quota, the layout under
 ``[files] root``), the province's standing with its group platform
 (:mod:`.group`) and, on a node that is the group platform itself, that
-role (:mod:`.grouprole`), platform recording (:mod:`.schedules`,
-:mod:`.recordings`), and for the portal and REST API (:mod:`.apiauth`
+role (:mod:`.grouprole`), SMS (:mod:`.outbox`, the durable outbox;
+:mod:`.notify`, alarm and DevKey messages), the media layer's stream
+sources and live HLS access (:mod:`.media`, :mod:`.proxies`), platform
+recording (:mod:`.schedules`, :mod:`.recordings`), and for the portal and REST API (:mod:`.apiauth`
 tokens and operators, :mod:`.access`, :mod:`.fleet`, :mod:`.useradmin`,
 :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
@@ -44,5 +46,11 @@ class Core:
     statistics: object = None
     group: object = None  # .group.GroupLink
     group_role: object = None  # .grouprole.GroupRole
+    outbox: object = None  # the SMS outbox (core.outbox.Outbox)
+    alarm_links: object = None  # signed links to alarm pages (core.notify.AlarmLinks)
+    alarm_sms: object = None  # the alarm notifier for SMS (core.notify.AlarmSms)
+    devkeys: object = None  # §4.17 DevKey by SMS (core.notify.DevKeySms)
+    media: object = None  # .media.Media (stream sources for the media layer, live HLS access)
+    proxies: object = None  # .proxies.Proxies (stream proxy channels)
     schedules: object = None  # .schedules.Schedules
     recordings: object = None  # .recordings.Recordings

@@ -20,6 +20,7 @@ __all__ = [
     "UnknownToGroup", "GroupUnavailable", "NoSuchProvince", "ProvinceExists", "DeviceUnclaimed",
     "DeviceOffline", "DeviceRefused", "NoNewerFirmware",
     "TokenRefused", "StreamClosed", "TooManyStreams", "NoRoute",
+    "LinkRefused", "LinkExpired",
     "UnsupportedDevice",
     "BadFileName", "FileTooLarge", "OverQuota",
     "NotAuthenticated", "Forbidden", "NoSuchCommand", "DeviceExists", "NoSuchAlarm", "NoPicture",
@@ -239,6 +240,14 @@ class RecordingInProgress(DomainError):
 
 class RecordingUnavailable(DomainError):
     """The recording's file is not on this node's disk, or could not be made into what was asked (an MP4)."""
+# -- signed links (the alarm page)
+
+class LinkRefused(DomainError):
+    """A signed link whose signature is not this platform's for what it names."""
+
+
+class LinkExpired(LinkRefused):
+    """A signed link past its expiry."""
 
 
 def lookup(table: dict, error: BaseException):

@@ -103,10 +103,11 @@ class RecordingLayout:
 
 class Recordings:
     """*tools*: an :class:`kandian.core.interfaces.IRecordingTools`; *base_url()* the portal's
-    ``http://host:port`` for the URLs handed out; *retention_days* 0 keeps recordings for ever."""
+    ``http://host:port`` for the URLs handed out (None: the portal is off); *retention_days* 0 keeps
+    recordings for ever."""
 
     def __init__(self, store, clock, access, keys, tools, layout: RecordingLayout, *, node: str, zone,
-                 retention_days: int, base_url: Callable[[], str]):
+                 retention_days: int, base_url: Callable[[], str | None]):
         self.store = store
         self.clock = clock
         self.access = access
@@ -185,8 +186,11 @@ class Recordings:
     def vod_url(self, principal: Principal, recording_id, ttl: float = 6 * 3600) -> str:
         """The signed, absolute URL of the recording's HLS VOD playlist (for players that send no credentials)."""
         found = yield self.get(principal, recording_id)
+        base = self.base_url()
+        if not base:
+            raise errors.NoRoute("the portal is off ([portal] listen): no VOD")
         expires, sig = self.sign(found.recording_id, ttl)
-        return "%s%s/index.m3u8?%s" % (self.base_url(), _signed_path(found.recording_id),
+        return "%s%s/index.m3u8?%s" % (base, _signed_path(found.recording_id),
                                        urlencode({"exp": expires, "sig": sig}))
 
     @defer.inlineCallbacks

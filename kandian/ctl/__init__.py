@@ -15,6 +15,9 @@
     kandianctl [--config F] province list
     kandianctl [--config F] client set android|ios|windows --version V --url U
     kandianctl [--config F] client list
+    kandianctl [--config F] user set MOBILE --alarm-sms on|off
+    kandianctl [--config F] device send-key DEVID
+    kandianctl [--config F] sms list [--status S] [--limit N]
     kandianctl [--config F] recording list [--devid D] [--channel N] [--from T] [--to T] [--limit N]
     kandianctl [--config F] recording delete ID [ID ...]
 
@@ -46,10 +49,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import alarms, devices, group, grouprole, operators, recordings, schema, users
+from . import alarms, channels, devices, group, grouprole, operators, recordings, schema, sms, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices, alarms, operators, group, grouprole, recordings)
+GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms, channels, recordings)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

@@ -26,6 +26,8 @@ class Store:
         from .grouprole import GroupRoleStore
         from .links import LinkStore
         from .operators import ApiTokens, Operators
+        from .outbox import OutboxStore
+        from .proxies import ProxyStore
         from .recordings import RecordingStore
         from .relay import RelayStore
         from .secrets import SecretStore
@@ -57,4 +59,6 @@ class Store:
         self.stats = Stats(db)
         self.group = GroupStore(db)
         self.group_role = GroupRoleStore(db)
+        self.outbox = OutboxStore(db)
+        self.proxies = ProxyStore(db, node=node)
         self.recordings = RecordingStore(db)

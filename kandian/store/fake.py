@@ -21,6 +21,8 @@ from .fakes.group import FakeGroup
 from .fakes.grouprole import FakeGroupRole
 from .fakes.links import FakeLinks
 from .fakes.operators import FakeOperators
+from .fakes.outbox import FakeOutbox
+from .fakes.proxies import FakeProxies
 from .fakes.recordings import FakeRecordings
 from .fakes.relay import FakeRelay
 from .fakes.secrets import FakeSecrets
@@ -57,4 +59,6 @@ class FakeStore:
         self.stats = FakeStats(self)
         self.group = FakeGroup(self)
         self.group_role = FakeGroupRole(self)
+        self.outbox = FakeOutbox(self)
+        self.proxies = FakeProxies(self)
         self.recordings = FakeRecordings(self)

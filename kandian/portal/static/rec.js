@@ -1,5 +1,5 @@
 // 手机看店门户: platform recording (docs/media.md) — a device's recording windows, the recordings list,
-// and the VOD player (hls.js, vendored: /hls.min.js).  Loaded after app.js; uses its helpers (h, api, form, page …).
+// and the VOD player (hls.js, vendored: /hls.light.min.js, shared with the live player).  Loaded after app.js; uses its helpers (h, api, form, page …).
 "use strict";
 
 const WEEKDAYS = ["周日", "周一", "周二", "周三", "周四", "周五", "周六"];
@@ -108,7 +108,7 @@ async function recordingPage(id) {
     hls.on(Hls.Events.MANIFEST_PARSED, () => { status.textContent = ""; video.play().catch(() => {}); });
     hls.loadSource(source);
     hls.attachMedia(video);
-    state.player = hls;
+    state.player = () => hls.destroy();
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
     video.src = source;
     status.textContent = "";
