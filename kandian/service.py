@@ -271,6 +271,8 @@ class Platform:
         self.alarm_pages = self._alarm_pages() if "portal" in listeners else None
         self.live_stats = LiveStats()
         self.live = self._live_hls() if "portal" in listeners else None
+        # the recorder pulls through this node's relay: without one it cannot record
+        self.recorder = self._recorder() if "rtsp" in listeners else None
         builders = builders if builders is not None else default_factories()
         self.factories: dict[str, object] = {name: builders[name](self) for name in listeners}
 
@@ -450,6 +452,15 @@ class Platform:
                        hls_time=m.hls_time, list_size=m.hls_list_size, idle_timeout=m.idle_timeout,
                        start_timeout=m.start_timeout, max_streams=m.max_live_streams)
 
+    def _recorder(self):
+        """Platform recording (kandian.media.recorder): schedules in, one supervised ffmpeg per channel."""
+        from .media.recorder import Recorder
+
+        m = self.config.media
+        # windows are the domain's time; ffmpeg's spawn, backoff and stop grace are the reactor's
+        return Recorder(self.core, self.reactor, self.clock, zone=self.config.platform.timezone,
+                        segment_seconds=m.segment_seconds, min_free=m.min_free, ffmpeg=m.ffmpeg)
+
     def _relay_authorizer(self):
         from .rtsp.authorize import PlatformAuthorizer
 
@@ -466,8 +477,10 @@ class Platform:
         self.seen.start()
         self.offline.start()
         self._purge.start(600, now=False)
-        # pieces a stopped daemon left being written are indexed in the background
-        self._recovering = self.core.recordings.recover().addErrback(
+        # pieces a stopped daemon left being written are indexed in the background; which they are is
+        # asked first, before the recorder begins pieces of its own
+        left = yield self.core.recordings.left_open()
+        self._recovering = self.core.recordings.recover(left).addErrback(
             lambda f: log_failure(log, "could not close the recordings left open", f))
         self._retention.start(600, now=True)
         self.stats_job.startService()
@@ -475,6 +488,17 @@ class Platform:
         if self.live is not None:
             self.live.start()
         yield self.proxies.start()
+        if self.recorder is not None:
+            self.recorder.start()
+        else:
+            yield self._no_recorder()
+
+    @defer.inlineCallbacks
+    def _no_recorder(self):
+        windows = yield self.core.schedules.all()
+        if windows:
+            log.warn("{n} recording windows are set but [rtsp] listen is empty: this node records nothing",
+                     n=len(windows))
 
     @defer.inlineCallbacks
     def stop(self):
@@ -493,6 +517,8 @@ class Platform:
         self.proxies.stop()
         if self.live is not None:
             yield self.live.stop()  # no ffmpeg outlives the daemon
+        if self.recorder is not None:
+            yield self.recorder.stop()  # each ffmpeg finishes its piece, which is closed while the store answers
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")

@@ -349,10 +349,17 @@ class Recordings:
         return self.store.links.exception(dev_id, channel_no, RECORDING_FAILED,
                                           ("platform recording stopped: %s" % why)[:500], self.clock.seconds())
 
+    def left_open(self) -> defer.Deferred:
+        """The pieces a stopped daemon of this node left being written (asked at start-up, before the
+        recorder begins new ones: those must not be taken for leftovers)."""
+        return self.store.recordings.unfinished(self.node)
+
     @defer.inlineCallbacks
-    def recover(self):
-        """At start-up: close the pieces a stopped daemon left being written; how many."""
-        left = yield self.store.recordings.unfinished(self.node)
+    def recover(self, left=None):
+        """At start-up: close the pieces a stopped daemon left being written (*left*, or
+        :meth:`left_open`'s); how many."""
+        if left is None:
+            left = yield self.left_open()
         for piece in left:
             try:
                 yield self.close(piece.recording_id, piece.path, piece.started_at, None)

@@ -56,8 +56,6 @@ class RecorderStats:
         self.failures = 0  # recordings ended by a full disk or a write error
         self.runs = 0  # ffmpeg runs begun (a run is a row's run_id)
 
-    def active(self, recorder) -> int:
-        return sum(1 for r in recorder.channels.values() if r.supervisor.running)
 
 
 @attrs.define
@@ -112,6 +110,8 @@ class ChannelRecording:
                                                          self.schedule_id, None, 0, piece.path, now)
         self.run_id = piece.recording_id
         self.current = piece
+        if self.supervisor.state != "starting":  # stopped while the row was being begun: nothing will be spawned
+            self._close_current()
         self.recorder.stats.runs += 1
         return [self.recorder.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "warning",
                 "-rtsp_transport", "tcp", "-timeout", "10000000", "-i", url,
@@ -249,6 +249,11 @@ class Recorder:
         self._planning: defer.Deferred | None = None
         self._again = False
         self.running = False
+
+    @property
+    def active(self) -> int:
+        """Channels whose ffmpeg is running now."""
+        return sum(1 for r in self.channels.values() if r.supervisor.running)
 
     def check_space(self) -> None:
         root = self.core.recordings.layout.root
