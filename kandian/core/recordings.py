@@ -318,8 +318,8 @@ class Recordings:
 
     @defer.inlineCallbacks
     def close(self, recording_id: int, path: str, started_at: float, duration: float | None = None):
-        """The piece at *path* (relative) is written: index it, then mark it complete with its
-        snapshot; a piece with no byte on disk loses its row.  Whether it was kept."""
+        """The piece at *path* (relative) is written: index it, make its snapshot, then mark it
+        complete; a piece with no byte on disk loses its row.  Whether it was kept."""
         absolute = self.layout.absolute(path)
         size = yield self.tools.size(absolute)
         segments = None
@@ -334,7 +334,6 @@ class Recordings:
             yield self.tools.remove([absolute])
             yield self.store.recordings.discard(recording_id)
             return False
-        yield self.store.recordings.finish(recording_id, started_at + duration, duration, size)
         snapshot = self.layout.snapshot_of(path)
         try:
             made = yield self.tools.snapshot(absolute, self.layout.absolute(snapshot))
@@ -342,6 +341,8 @@ class Recordings:
             log.warn("recording {id}: no snapshot ({why})", id=recording_id, why=str(e)[:200])
             made = False
         yield self.store.recordings.describe(recording_id, segments, snapshot if made else None)
+        # complete last: a piece listed complete has its index and snapshot
+        yield self.store.recordings.finish(recording_id, started_at + duration, duration, size)
         return True
 
     def failed(self, dev_id: str, channel_no: int, why: str) -> defer.Deferred:

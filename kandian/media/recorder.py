@@ -138,8 +138,9 @@ class ChannelRecording:
         self.seq += 1
         following = _Piece(self.pattern % self.seq, ended.started_at + seconds)
         self.current = following
-        self._then(self._close, ended, seconds)
+        # the next piece's row first: a piece being written is listed all the time, closing takes a while
         self._then(self._begin, following, self.run_id, self.seq)
+        self._then(self._close, ended, seconds)
         try:
             self.recorder.check_space()
         except DiskFull as e:
@@ -248,6 +249,7 @@ class Recorder:
         self._loop.clock = clock
         self._planning: defer.Deferred | None = None
         self._again = False
+        self._stopping: set[defer.Deferred] = set()  # recordings whose ffmpeg or last pieces are still closing
         self.running = False
 
     @property
@@ -324,7 +326,19 @@ class Recorder:
     def _stop(self, key) -> defer.Deferred:
         recording = self.channels.pop(key)
         log.info("recorder: {dev}/{ch} window over", dev=key[0], ch=key[1])
-        return recording.stop()
+        return self._track(recording.stop())
+
+    def _track(self, stopping: defer.Deferred) -> defer.Deferred:
+        self._stopping.add(stopping)
+
+        def done(result):
+            self._stopping.discard(stopping)
+            return result
+        return stopping.addBoth(done)
+
+    def settled(self) -> defer.Deferred:
+        """Fires once every recording stopped so far is stopped and its pieces closed."""
+        return defer.DeferredList(list(self._stopping)).addCallback(lambda _: None)
 
     def ended(self, recording: ChannelRecording) -> None:
         """A channel's ffmpeg will not be started again (a failure, or the window's end while it was down)."""
@@ -332,7 +346,7 @@ class Recorder:
         if self.channels.get(key) is recording:
             del self.channels[key]
             self._finished[key] = recording.until
-            recording.stop()
+            self._track(recording.stop())
 
     @defer.inlineCallbacks
     def stop(self):
@@ -345,6 +359,7 @@ class Recorder:
         if self._planning is not None:
             yield self._planning
         yield defer.DeferredList([self._stop(key) for key in list(self.channels)])
+        yield self.settled()
 
 
 def _free_space(path: str) -> int:
