@@ -18,7 +18,8 @@ from twisted.web.client import readBody
 
 from kandian.core.recordings import RECORDING_FAILED
 from kandian.sim.camera import camera_front
-from kandian.sim.state import Addresses
+from kandian.sim.link import connect_device
+from kandian.sim.state import Addresses, DeviceState
 
 from . import camera
 from .portal_helpers import PortalTestCase
@@ -36,6 +37,8 @@ class RecorderTestCase(PortalTestCase):
     timeout = 240
     media_settings = ""
     device = True  # the camera behind a simulated device (else: only its RTSP server, for a proxy)
+    online_at_start = True
+    ends_in = ENDS_IN
 
     @defer.inlineCallbacks
     def setUp(self):
@@ -48,23 +51,37 @@ class RecorderTestCase(PortalTestCase):
         self.layout = self.core.recordings.layout
         self.media = yield camera.start_camera(self, width=320, height=240, fps=15, bitrate=400)
         if self.device:
-            front = camera_front(reactor, None, self.media.url)
-            port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(front)
-            self.addCleanup(port.stopListening)
-            self.addCleanup(lambda: [s.close("test over") for s in list(front.sessions)])
             self.owner = yield self.user(A)
-            self.link = yield self.camera(CAM, owner=A, addresses=Addresses(LocalIP="127.0.0.1",
-                                                                           RtspLocalPort=port.getHost().port))
-            front.authorizer.link = self.link
+            yield self.attach_camera(online=self.online_at_start)
         self.addCleanup(self.no_ffmpeg_left)
+
+    @defer.inlineCallbacks
+    def attach_camera(self, online=True):
+        """CAM (owned by A) with its RTSP front on the camera; its simulated device's link when *online*."""
+        if not hasattr(self, "front"):
+            self.front = camera_front(reactor, None, self.media.url)
+            port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(self.front)
+            self.front_port = port.getHost().port
+            self.addCleanup(port.stopListening)
+            self.addCleanup(lambda: [s.close("test over") for s in list(self.front.sessions)])
+            yield self.camera(CAM, owner=A, online=False)
+        if online:
+            state = DeviceState(CAM, "key", addresses=Addresses(LocalIP="127.0.0.1", RtspLocalPort=self.front_port))
+            self.link = yield connect_device(reactor, ("127.0.0.1", self.port("device")), state, clock=self.sim_clock)
+            self.addCleanup(self.link.close)
+            yield self.link.logged_in()
+            yield self.link.report_ability()
+            yield eventually(lambda: self.online(CAM), "online")
+            self.front.authorizer.link = self.link
 
     @defer.inlineCallbacks
     def no_ffmpeg_left(self):
         yield self.recorder.stop()
         self.assertEqual(ffmpeg_children(), [])
 
-    def window(self, ends_in=ENDS_IN):
+    def window(self, ends_in=None):
         """A window of today that began a minute ago and ends *ends_in* s from now (domain clock)."""
+        ends_in = self.ends_in if ends_in is None else ends_in
         moment = datetime.datetime.fromtimestamp(self.clock.seconds(), self.service.config.platform.timezone)
         now = moment.hour * 3600 + moment.minute * 60 + moment.second
         self.assertTrue(60 <= now < 86399 - ends_in, moment)  # the test's clock is not near midnight
@@ -95,7 +112,7 @@ class RecorderTestCase(PortalTestCase):
 
     def ended(self):
         """The window's end on the domain clock."""
-        self.clock.advance(ENDS_IN)
+        self.clock.advance(self.ends_in)
         return self.stopped()
 
     @defer.inlineCallbacks
@@ -292,3 +309,20 @@ class ProxyRecordingTests(RecorderTestCase):
         duration, _ = yield self.vod_seconds(admin, rows[0]["id"])
         recorded = sum(r["duration"] for r in rows)
         self.assertLess(abs(duration - recorded), 1.0, (duration, recorded))
+
+
+class OfflineAtTheStartTests(RecorderTestCase):
+    online_at_start = False
+    ends_in = 600
+
+    @defer.inlineCallbacks
+    def test_recorded_from_the_resync_after_the_camera_comes_online(self):
+        yield self.schedule(self.owner)
+        yield self.recorder.plan()
+        self.assertEqual((self.recorder.channels, self.recorder.stats.process.started), ({}, 0))
+        yield self.attach_camera()
+        self.clock.advance(self.recorder.resync)
+        yield self.complete(1)
+        rows = yield self.rows()
+        yield self.check_piece([r for r in rows if r["complete"]][0])
+        self.assertEqual(self.recorder.stats.process.started, 1)

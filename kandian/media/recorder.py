@@ -10,13 +10,16 @@ this node's own relay (:meth:`kandian.core.media.Media.source_url`, a
 one-time token per run) and cutting it with the segment muxer into pieces of
 ``[media] segment_seconds`` (MPEG-TS, copied, audio made AAC).  The muxer
 names each finished piece on its stdout (``-segment_list pipe:1``, CSV):
-that piece is closed — indexed, its snapshot made, marked complete
-(:meth:`kandian.core.recordings.Recordings.close`) — and the next one's row
-begun, so a piece being written is always listed.  Bookkeeping of one
-channel runs in order (one Deferred chain).
+the next one's row is begun, then that piece closed — indexed, its snapshot
+made, marked complete (:meth:`kandian.core.recordings.Recordings.close`) —
+so a piece being written is always listed.  Bookkeeping of one channel runs
+in order (one Deferred chain).
 
-A crash restarts ffmpeg with backoff (a new run: new files, new rows), an
-offline camera is tried again until the window ends, and a full disk or a
+A channel starts recording only while its device is online on this node
+(every node looks at every window; the one its camera is linked to records
+it); one that is not is looked at again at the next resync.  A crash
+restarts ffmpeg with backoff (a new run: new files, new rows), a camera
+going offline is tried again until the window ends, and a full disk or a
 write error — free space under ``[media] min_free`` before a piece, or
 ffmpeg saying so — ends that channel's recording for the rest of its window
 with a ``device_exception`` row (:data:`kandian.core.recordings.RECORDING_FAILED`).
@@ -226,11 +229,12 @@ class ChannelRecording:
 
 class Recorder:
     """*core* has ``schedules``, ``recordings`` and ``media``; *reactor* spawns ffmpeg and times its stop;
-    *clock* is the domain's (windows); *free_space(path)* the bytes free under a path."""
+    *clock* is the domain's (windows); *free_space(path)* the bytes free under a path; *online(dev_id)*
+    whether a device is online on this node (by default the media router's): only those are started."""
 
     def __init__(self, core, reactor, clock, *, zone, segment_seconds: int, min_free: int, ffmpeg: str = "ffmpeg",
                  resync: float = 60.0, grace: float = 10.0, stats: RecorderStats | None = None,
-                 free_space: Callable[[str], int] | None = None):
+                 free_space: Callable[[str], int] | None = None, online: Callable[[str], bool] | None = None):
         self.core = core
         self.reactor = reactor
         self.clock = clock
@@ -242,6 +246,7 @@ class Recorder:
         self.grace = grace
         self.stats = stats if stats is not None else RecorderStats()
         self.free_space = free_space or _free_space
+        self.online = online or core.media.router.online
         self.channels: dict[tuple[str, int], ChannelRecording] = {}
         self._finished: dict[tuple[str, int], float] = {}  # a failed channel waits for its window's end
         self._timer = None
@@ -306,6 +311,8 @@ class Recorder:
                 continue
             recording = self.channels.get(key)
             if recording is None:
+                if not self.online(key[0]):
+                    continue  # offline, or linked to another node (which records it): looked at again at the resync
                 recording = self.channels[key] = ChannelRecording(self, key[0], key[1], schedule_id, until)
                 log.info("recorder: recording {dev}/{ch} until {until}", dev=key[0], ch=key[1], until=until)
                 recording.start()
