@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BENCHMARKS = ["startup.py", "device_link.py", "soap.py", "relay.py", "smgp.py", "ftp.py", "sms.py", "media_rec.py"]
+BENCHMARKS = ["startup.py", "device_link.py", "soap.py", "relay.py", "smgp.py", "ftp.py", "ftp_campaign.py",
+              "sms.py", "media_rec.py"]
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ class Store:
         from .alarms import AlarmStore
         from .bindings import Bindings
         from .devices import DeviceStore
+        from .devlogs import DeviceLogStore
         from .files import FileStore
         from .firmware import FirmwareStore
         from .fleet import Fleet
@@ -35,6 +36,7 @@ class Store:
         from .sms_requests import SmsRequests
         from .stats import Stats
         from .tokens import TokenStore
+        from .upgrades import UpgradeStore
         from .user_admin import UserAdmin
         from .users import Users
 
@@ -51,6 +53,8 @@ class Store:
         self.alarms = AlarmStore(db)
         self.firmware = FirmwareStore(db)
         self.secrets = SecretStore(db)
+        self.upgrades = UpgradeStore(db, node=node)
+        self.devlogs = DeviceLogStore(db, node=node)
         self.files = FileStore(db)
         self.operators = Operators(db)
         self.api_tokens = ApiTokens(db)
