@@ -36,6 +36,7 @@ from .core.alarms import Alarms
 from .core.apiauth import ApiAuth, Operators
 from .core.apifiles import ApiFiles
 from .core.apiplay import ApiPlay
+from .core.apivideos import ApiVideos
 from .core.bindings import Bindings
 from .core.commands import Commands
 from .core.credentials import PasswordChecker
@@ -54,7 +55,9 @@ from .core.outbox import Outbox
 from .core.play import Play
 from .core.profiles import DeviceProfiles, remover
 from .core.proxies import Proxies, WithProxies
+from .core.recordings import RecordingLayout, Recordings
 from .core.rounds import Rounds
+from .core.schedules import Schedules
 from .core.stats import Statistics, StatsJob
 from .core.upgrades import Upgrades
 from .core.useradmin import UserAdmin
@@ -259,6 +262,9 @@ class Platform:
                                   interval=config.portal.stats_interval, keep=config.portal.stats_keep_days * 86400.0)
         self._purge = task.LoopingCall(self._purge_tokens)
         self._purge.clock = clock  # LoopingCall's own way to take a clock
+        self._retention = task.LoopingCall(self._purge_recordings)
+        self._retention.clock = clock
+        self._recovering = None
         poll = config.firmware.poll_interval
         self.rounds = [Rounds(self.core.upgrades.round, clock, poll, "upgrade campaigns"),
                        Rounds(self.core.devlogs.round, clock, poll, "device log requests")]
@@ -273,6 +279,8 @@ class Platform:
         self.alarm_pages = self._alarm_pages() if "portal" in listeners else None
         self.live_stats = LiveStats()
         self.live = self._live_hls() if "portal" in listeners else None
+        # the recorder pulls through this node's relay: without one it cannot record
+        self.recorder = self._recorder() if "rtsp" in listeners else None
         builders = builders if builders is not None else default_factories()
         self.factories: dict[str, object] = {name: builders[name](self) for name in listeners}
 
@@ -329,6 +337,7 @@ class Platform:
         alarm_sms = AlarmSms(self.store, self.outbox, links, clock, timezone=config.platform.timezone,
                              interval=config.sms.alarm_sms_interval)
         alarms = Alarms(self.store, clock, [alarm_sms], layout=self.layout)
+        schedules, recordings = self._recording(config, reactor, clock, access, keys)
         # the device-cloud video API (spec/001): its keys count failures in their own throttle
         o = config.onenet
         device_keys = DeviceKeys(self.store, keys, clock)
@@ -356,9 +365,24 @@ class Platform:
                     media=media,
                     proxies=self.proxies,
                     group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()),
+                    schedules=schedules, recordings=recordings,
                     key_auth=KeyAuth(device_keys, None, throttle=throttle()), profiles=profiles, api_files=api_files,
                     alarm_box=AlarmInbox(self.store, clock, zone=config.platform.timezone),
-                    api_play=ApiPlay(self.store, play, media, self.router))
+                    api_play=ApiPlay(self.store, play, media, self.router),
+                    api_videos=ApiVideos(self.store, recordings=recordings, schedules=schedules,
+                                         zone=config.platform.timezone))
+
+    def _recording(self, config: Config, reactor, clock, access, keys):
+        """Schedules and recordings (PRODUCT.md "Media"); their files under [files] root/recordings."""
+        from .media.tools import RecordingTools
+
+        self.recording_layout = RecordingLayout(config.files_root)
+        schedules = Schedules(self.store, clock, access, config.platform.timezone)
+        recordings = Recordings(
+            self.store, clock, access, keys, RecordingTools(reactor), self.recording_layout,
+            node=config.platform.public_host, zone=config.platform.timezone,
+            retention_days=config.media.retention_days, base_url=self._portal_base)
+        return schedules, recordings
 
     def _probe_source(self, host: str, port: int, url: str):
         """Whether a stream proxy's source answers an RTSP OPTIONS (kandian.media.probe)."""
@@ -459,6 +483,15 @@ class Platform:
                        hls_time=m.hls_time, list_size=m.hls_list_size, idle_timeout=m.idle_timeout,
                        start_timeout=m.start_timeout, max_streams=m.max_live_streams)
 
+    def _recorder(self):
+        """Platform recording (kandian.media.recorder): schedules in, one supervised ffmpeg per channel."""
+        from .media.recorder import Recorder
+
+        m = self.config.media
+        # windows are the domain's time; ffmpeg's spawn, backoff and stop grace are the reactor's
+        return Recorder(self.core, self.reactor, self.clock, zone=self.config.platform.timezone,
+                        segment_seconds=m.segment_seconds, min_free=m.min_free, ffmpeg=m.ffmpeg)
+
     def _relay_authorizer(self):
         from .rtsp.authorize import PlatformAuthorizer
 
@@ -467,6 +500,7 @@ class Platform:
     @defer.inlineCallbacks
     def start(self):
         self.layout.prepare()
+        self.recording_layout.prepare()
         yield self.core.keys.load()
         yield self.core.devices.all_offline()
         yield self.core.upgrades.load()  # before any login: the hook must know who is in flight
@@ -475,6 +509,12 @@ class Platform:
         self.seen.start()
         self.offline.start()
         self._purge.start(600, now=False)
+        # pieces a stopped daemon left being written are indexed in the background; which they are is
+        # asked first, before the recorder begins pieces of its own
+        left = yield self.core.recordings.left_open()
+        self._recovering = self.core.recordings.recover(left).addErrback(
+            lambda f: log_failure(log, "could not close the recordings left open", f))
+        self._retention.start(600, now=True)
         for rounds in self.rounds:
             rounds.start(now=False)
         self.stats_job.startService()
@@ -482,12 +522,27 @@ class Platform:
         if self.live is not None:
             self.live.start()
         yield self.proxies.start()
+        if self.recorder is not None:
+            self.recorder.start()
+        else:
+            yield self._no_recorder()
+
+    @defer.inlineCallbacks
+    def _no_recorder(self):
+        windows = yield self.core.schedules.all()
+        if windows:
+            log.warn("{n} recording windows are set but [rtsp] listen is empty: this node records nothing",
+                     n=len(windows))
 
     @defer.inlineCallbacks
     def stop(self):
         """Close every device link and record them offline, while the store still answers."""
         if self._purge.running:
             self._purge.stop()
+        if self._retention.running:
+            self._retention.stop()
+        if self._recovering is not None:
+            yield self._recovering
         if self.stats_job.running:
             self.stats_job.stopService()
         if self.sms_sender is not None and self.sms_sender.running:
@@ -496,6 +551,8 @@ class Platform:
         self.proxies.stop()
         if self.live is not None:
             yield self.live.stop()  # no ffmpeg outlives the daemon
+        if self.recorder is not None:
+            yield self.recorder.stop()  # each ffmpeg finishes its piece, which is closed while the store answers
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
@@ -507,6 +564,10 @@ class Platform:
             yield self.core.devices.all_offline()
         except Exception:
             log_failure(log, "could not mark this node's devices offline")
+
+    def _purge_recordings(self):
+        return self.core.recordings.purge().addErrback(
+            lambda f: log_failure(log, "could not delete old recordings", f))
 
     def _purge_tokens(self):
         self.core.api_auth.purge().addErrback(lambda f: log_failure(log, "could not purge expired API tokens", f))

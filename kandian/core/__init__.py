@@ -13,9 +13,10 @@ province's standing with its group platform (:mod:`.group`) and, on a node
 that is the group platform itself, that role (:mod:`.grouprole`), SMS
 (:mod:`.outbox`, the durable outbox; :mod:`.notify`, alarm and DevKey
 messages), the media layer's stream sources and live HLS access
-(:mod:`.media`, :mod:`.proxies`), the device-cloud video API of spec/001
+(:mod:`.media`, :mod:`.proxies`), platform recording (:mod:`.schedules`,
+:mod:`.recordings`), the device-cloud video API of spec/001
 (:mod:`.devicekeys`, :mod:`.profiles`, :mod:`.apifiles`, :mod:`.alarmbox`,
-:mod:`.apiplay`), and for the portal and REST API
+:mod:`.apiplay`, :mod:`.apivideos`), and for the portal and REST API
 (:mod:`.apiauth` tokens and operators, :mod:`.access`, :mod:`.fleet`,
 :mod:`.useradmin`,
 :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
@@ -59,9 +60,12 @@ class Core:
     devkeys: object = None  # §4.17 DevKey by SMS (core.notify.DevKeySms)
     media: object = None  # .media.Media (stream sources for the media layer, live HLS access)
     proxies: object = None  # .proxies.Proxies (stream proxy channels)
+    schedules: object = None  # .schedules.Schedules
+    recordings: object = None  # .recordings.Recordings
     # the device-cloud video API of spec/001 ([onenet])
     key_auth: object = None  # .devicekeys.KeyAuth
     profiles: object = None  # .profiles.DeviceProfiles
     api_files: object = None  # .apifiles.ApiFiles
     alarm_box: object = None  # .alarmbox.AlarmInbox
     api_play: object = None  # .apiplay.ApiPlay
+    api_videos: object = None  # .apivideos.ApiVideos

@@ -25,6 +25,8 @@ __all__ = [
     "UnsupportedDevice",
     "BadFileName", "FileTooLarge", "OverQuota",
     "NotAuthenticated", "Forbidden", "NoSuchCommand", "DeviceExists", "NoSuchAlarm", "NoPicture",
+    "NoSuchSchedule", "ScheduleOverlap", "CrossesMidnight",
+    "NoSuchRecording", "RecordingInProgress", "RecordingUnavailable",
     "DeviceTimeout", "ChannelExists", "NoSuchFile", "FileExists", "NotAvailable",
     "lookup",
 ]
@@ -241,6 +243,30 @@ class NoPicture(DomainError):
     """The alarm has no picture (yet: the camera uploads it after the alarm, §7.5.27)."""
 
 
+# -- platform recording (PRODUCT.md "Media"; spec 002's courses)
+
+class NoSuchSchedule(DomainError):
+    """No recording schedule of that id on that channel that this principal may see."""
+
+
+class ScheduleOverlap(DomainError):
+    """The window overlaps another window of the same channel and weekday (spec 002 err_code 1012)."""
+
+
+class CrossesMidnight(BadValue):
+    """start + duration passes 23:59:59: no window across midnight (spec 002 err_code 1013)."""
+
+
+class NoSuchRecording(DomainError):
+    """No recording of that id that this principal may see (or it is being deleted)."""
+
+
+class RecordingInProgress(DomainError):
+    """The piece is still being written (it can be deleted once it is complete)."""
+
+
+class RecordingUnavailable(DomainError):
+    """The recording's file is not on this node's disk, or could not be made into what was asked (an MP4)."""
 # -- signed links (the alarm page)
 
 class LinkRefused(DomainError):

@@ -15,6 +15,7 @@ from ..core.commands import CATALOGUE, answer_fields, request_fields
 from ..core.fleet import DeviceFilter
 from . import csvimport, results, views
 from .api import CSRF_COOKIE, TOKEN_COOKIE, ApiError, FileBody, Reply
+from .recordings import RecordingHandlers
 from .router import Route
 
 
@@ -75,6 +76,7 @@ class Handlers:
             Route("GET", "/manufacturers", self.manufacturers),
             Route("POST", "/manufacturers", self.add_manufacturer),
             Route("GET", "/stats/summary", self.stats_summary),
+            *RecordingHandlers(self.core, self.times).routes(),
             Route("GET", "/devices/{DevID}/live", self.live_url),
             Route("GET", "/proxies", self.proxies),
             Route("POST", "/proxies", self.add_proxy),

@@ -197,6 +197,65 @@ def paths() -> dict:
         "/stats/summary": {"get": _op("Statistics: totals, devices online over time, logins, alarms and plays a"
                                       " day", who=OPERATORS, params=[_q("days", "1–366, default 30", "integer")],
                                       answer={"type": "object"})},
+        **_recording_paths(),
+    }
+
+
+def _file(summary: str, kind: str, who: str) -> dict:
+    params = [_path("id", "the recording's id"), _q("exp", "a signed URL's expiry (POSIX seconds)", "integer"),
+              _q("sig", "a signed URL's signature (instead of a login)")]
+    return {"get": {**_op(summary, who=who, params=params), "security": [{"bearer": []}, {"cookie": []}, {}],
+                    "responses": {"200": {"description": summary, "content": {kind: {}}},
+                                  **{str(s): {"description": "refused",
+                                              "content": {"application/json": {"schema": ERROR}}}
+                                     for s in (401, 404, 409, 503)}}}}
+
+
+def _recording_paths() -> dict:
+    """Platform recording (PRODUCT.md "Media"; docs/media.md)."""
+    channel = [DEV, _path("ChannelNo", "the channel, from 0")]
+    window = _obj(weekday={"type": "integer", "minimum": 0, "maximum": 6, "description": "0 Sunday … 6 Saturday"},
+                  start={"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]:[0-5][0-9]$"},
+                  duration={"type": "integer", "minimum": 1, "description": "seconds; start + duration ≤ 23:59:59"})
+    schedule = _obj(id="integer", dev_id="string", channel_no="integer", weekday="integer", start="string",
+                    duration="integer", end="string", created_at="string", updated_at="string")
+    recording = _obj(id="integer", dev_id="string", channel_no="integer", stream_type="integer",
+                     schedule_id="integer", run_id="integer", seq="integer", started_at="string",
+                     ended_at="string", duration="number", size="integer", complete="boolean", snapshot="string",
+                     vod="string", download="string")
+    one = [_path("id", "the recording's id")]
+    viewers = DEVICE_SEERS
+    steerers = "admin operators; the owner and shares with control"
+    return {
+        "/devices/{DevID}/channels/{ChannelNo}/schedules": {
+            "get": _op("The channel's recording windows (spec 002's courses)", who=viewers, params=channel,
+                       answer=_obj(items={"type": "array", "items": schedule})),
+            "post": _op("Add a weekly recording window; one already in progress starts recording at once."
+                        " 409 overlap, 422 crosses_midnight", who=steerers, params=channel, body=window, ok="201",
+                        answer=schedule, errors=(400, 401, 403, 404, 409, 422))},
+        "/devices/{DevID}/channels/{ChannelNo}/schedules/{id}": {
+            "get": _op("One window", who=viewers, params=[*channel, _path("id", "the window's id")],
+                       answer=schedule),
+            "delete": _op("Delete a window (a recording it started stops)", who=steerers,
+                          params=[*channel, _path("id", "the window's id")], ok="204")},
+        "/recordings": {"get": _op(
+            "Recorded pieces, newest first; pieces still being written have complete false", who=viewers,
+            params=[_q("devid", "the DevID"), _q("channel", "the channel", "integer"),
+                    _q("from", "pieces ending after (ISO 8601 or YYYYMMDDHHMMSS)"),
+                    _q("to", "pieces starting before"), *PAGE], answer=_list(recording))},
+        "/recordings/{id}": {
+            "get": _op("One recorded piece", who=viewers, params=one, answer=recording),
+            "delete": _op("Delete a piece: its file, snapshot and row together. 409 in_progress while written",
+                          who=steerers, params=one, ok="204", errors=(401, 403, 404, 409))},
+        "/recordings/{id}/index.m3u8": _file(
+            "HLS VOD of the piece's run, starting at the piece (byte-range segments; signed piece URLs)",
+            "application/vnd.apple.mpegurl", viewers + ", or a signed URL"),
+        "/recordings/{id}/media.ts": _file("The piece (MPEG-TS), with HTTP ranges", "video/mp2t",
+                                          viewers + ", or a signed URL"),
+        "/recordings/{id}/snapshot.jpg": _file("The piece's snapshot (JPEG)", "image/jpeg",
+                                              viewers + ", or a signed URL"),
+        "/recordings/{id}/download": _file("The piece as one MP4 (an attachment, with HTTP ranges)", "video/mp4",
+                                          viewers + ", or a signed URL"),
     }
 
 

@@ -32,6 +32,7 @@ class Store:
         from .outbox import OutboxStore
         from .profiles import ProfileStore
         from .proxies import ProxyStore
+        from .recordings import RecordingStore
         from .relay import RelayStore
         from .secrets import SecretStore
         from .sessions import Sessions
@@ -67,6 +68,7 @@ class Store:
         self.group_role = GroupRoleStore(db)
         self.outbox = OutboxStore(db)
         self.proxies = ProxyStore(db, node=node)
+        self.recordings = RecordingStore(db)
         # the device-cloud video API (spec/001)
         self.profiles = ProfileStore(db)
         self.api_files = ApiFileStore(db)

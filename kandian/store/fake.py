@@ -27,6 +27,7 @@ from .fakes.operators import FakeOperators
 from .fakes.outbox import FakeOutbox
 from .fakes.profiles import FakeProfiles
 from .fakes.proxies import FakeProxies
+from .fakes.recordings import FakeRecordings
 from .fakes.relay import FakeRelay
 from .fakes.secrets import FakeSecrets
 from .fakes.sessions import FakeSessions
@@ -67,6 +68,7 @@ class FakeStore:
         self.group_role = FakeGroupRole(self)
         self.outbox = FakeOutbox(self)
         self.proxies = FakeProxies(self)
+        self.recordings = FakeRecordings(self)
         self.profiles = FakeProfiles(self)
         self.api_files = FakeApiFiles(self)
         self.alarm_box = FakeAlarmBox(self)
