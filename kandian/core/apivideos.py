@@ -106,6 +106,27 @@ class ApiVideos:
                 done.append((video_id, str(e)[:200]))
         return done
 
+    @defer.inlineCallbacks
+    def delete_device(self, grant: Grant, dev_id: str):
+        """§1.6: the device's recording windows (a recording in progress stops) and every finished piece
+        (files and rows) go; a piece still being closed is left to the retention job.  How many pieces."""
+        grant.device(dev_id)
+        for window in (yield self.schedules.list(grant.principal, dev_id)):
+            yield self.schedules.delete(grant.principal, window.schedule_id, dev_id)
+        deleted = 0
+        while True:
+            p = yield self.recordings.list(grant.principal, dev_id, None, None, None, 1, 200)
+            done = [r for r in p.items if r.complete]
+            for recording in done:
+                try:
+                    yield self.recordings.delete(grant.principal, recording.recording_id)
+                    deleted += 1
+                except (errors.NoSuchRecording, errors.RecordingInProgress):
+                    continue
+            if len(done) < 200 or not done:
+                break
+        return deleted
+
     def vod_url(self, video_id, ttl: int) -> defer.Deferred:
         """The signed VOD playlist of a piece whose play token the interface checked."""
         return self.recordings.vod_url(TOKEN_VIEWER, video_id, ttl)

@@ -3,7 +3,8 @@
 Every endpoint of the file, each an adapter over the core: devices and
 channels (:mod:`.devices`), the generic command set (:mod:`.commands`,
 :mod:`.cmdset`), play addresses (:mod:`.media`), pictures, objects and
-storage (:mod:`.files`), alarms (:mod:`.alarms`); the ``api-key`` header,
+storage (:mod:`.files`), alarms (:mod:`.alarms`), video on demand and
+recording (:mod:`.vod`); the ``api-key`` header,
 the ``{"errno", "error", …}`` answer and the size caps in :mod:`.api`; the
 errno table in :mod:`.results`.  A kandian camera's ``device_id`` is its
 DevID, its ``channel_id`` ChannelNo + 1.  docs/compat.md maps every endpoint.
@@ -22,6 +23,7 @@ from .files import FileHandlers
 from .media import MediaHandlers
 from .signing import Signer
 from .views import Times
+from .vod import VodHandlers
 
 
 class Endpoints(NamedTuple):
@@ -54,6 +56,7 @@ def routes(core, zone, clock, *, product_id: str, endpoints: Endpoints, url_ttl:
                        peer_ip=endpoints.peer_ip).routes(),
         *FileHandlers(core, signer, devices.product, max_upload=max_upload).routes(),
         *AlarmHandlers(core, times, signer, devices.product).routes(),
+        *VodHandlers(core, times, signer, devices.product, base=endpoints.onenet).routes(),
     ]
 
 

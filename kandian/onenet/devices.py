@@ -117,7 +117,11 @@ class DeviceHandlers:
 
     @defer.inlineCallbacks
     def delete(self, call):
-        yield self.core.profiles.delete(call.grant, call.params["device_id"])
+        dev_id = call.params["device_id"]
+        if getattr(self.core, "api_videos", None) is not None:
+            yield self.core.profiles.channels(call.grant, dev_id)  # the key's reach, the device's existence
+            yield self.core.api_videos.delete_device(call.grant, dev_id)  # §1.6: its videos go too
+        yield self.core.profiles.delete(call.grant, dev_id)
         return Reply()
 
     # -- §2
