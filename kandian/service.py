@@ -38,10 +38,10 @@ from .core.commands import Commands
 from .core.credentials import PasswordChecker
 from .core.devices import Devices, OfflineBatcher, SeenBatcher
 from .core.devlogs import DeviceLogs
-from .core.fwadmin import FirmwareAdmin
 from .core.files import Files, Layout
 from .core.firmware import Catalogue, FtpLogin
 from .core.fleet import Fleet
+from .core.fwadmin import FirmwareAdmin
 from .core.group import GroupLink
 from .core.grouprole import GroupRole
 from .core.keys import Keys

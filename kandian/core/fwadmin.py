@@ -39,6 +39,10 @@ class FirmwareAdmin:
         require_operator(principal)
         return self.catalogue.list()
 
+    def may_upload(self, principal: Principal) -> None:
+        """Forbidden unless *principal* may add firmware (checked before an upload is read)."""
+        require_operator(principal, write=True)
+
     @defer.inlineCallbacks
     def add_firmware(self, principal: Principal, source: str, manufacturer_no, model, dev_ver):
         """Catalogue the image at *source* (copied, hashed in a thread): the new row."""
