@@ -37,6 +37,7 @@ from . import errors, policies
 class UpgradeStarted:
     """The answer to ``upgrade``: the device accepted UPGRADE_REQ (Result 0) in *campaign_id* (None: an
     upgrade of it was already in flight), to *NewDevVer*."""
+    DevID: str
     Result: int
     campaign_id: int | None
     NewDevVer: str
@@ -228,7 +229,7 @@ class Commands:
         if self.upgrade is None:
             raise errors.DeviceRefused("no firmware catalogue here")
         campaign_id, dev_ver = yield self.upgrade(dev_id, values.get("NewDevVer"))
-        return UpgradeStarted(0, campaign_id, dev_ver)
+        return UpgradeStarted(dev_id, 0, campaign_id, dev_ver)
 
     def _call(self, dev_id: str, name: str, **arguments) -> defer.Deferred:
         return self.devices.command(dev_id, lambda c: getattr(c, name)(**arguments))
