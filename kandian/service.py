@@ -46,6 +46,7 @@ from .core.devlogs import DeviceLogs
 from .core.files import Files, Layout
 from .core.firmware import Catalogue, FtpLogin
 from .core.fleet import Fleet
+from .core.fwadmin import FirmwareAdmin
 from .core.group import GroupLink
 from .core.grouprole import GroupRole
 from .core.keys import Keys
@@ -338,6 +339,9 @@ class Platform:
                              interval=config.sms.alarm_sms_interval)
         alarms = Alarms(self.store, clock, [alarm_sms], layout=self.layout)
         schedules, recordings = self._recording(config, reactor, clock, access, keys)
+        devkeys = DevKeySms(self.store, self.outbox)
+        firmware_admin = FirmwareAdmin(self.store, access=access, catalogue=catalogue, upgrades=upgrades,
+                                       devlogs=devlogs, devkeys=devkeys)
         # the device-cloud video API (spec/001): its keys count failures in their own throttle
         o = config.onenet
         device_keys = DeviceKeys(self.store, keys, clock)
@@ -351,14 +355,14 @@ class Platform:
                       relay_address=self._internal_relay, portal_base=self._portal_base)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
                     alarms=alarms, keys=keys, files=files, outbox=self.outbox, alarm_links=links,
-                    alarm_sms=alarm_sms, devkeys=DevKeySms(self.store, self.outbox),
+                    alarm_sms=alarm_sms, devkeys=devkeys, firmware_admin=firmware_admin,
                     firmware=catalogue, upgrades=upgrades, devlogs=devlogs,
                     operators=Operators(self.store), api_auth=api_auth, access=access,
                     fleet=Fleet(self.store, clock, access=access, devices=devices, bindings=bindings,
                                 alarms=alarms),
                     user_admin=UserAdmin(self.store, clock, accounts=accounts, auth=api_auth, access=access,
                                          passwords=portal_passwords),
-                    commands=Commands(devices, access, ftp_access=ftp_login),
+                    commands=Commands(devices, access, ftp_access=ftp_login, upgrade=firmware_admin.upgrade),
                     statistics=Statistics(self.store, clock, zone=config.platform.timezone,
                                           online_count=lambda: len(self.links)),
                     group=self._group_link(config, clock),

@@ -18,7 +18,7 @@ messages), the media layer's stream sources and live HLS access
 (:mod:`.devicekeys`, :mod:`.profiles`, :mod:`.apifiles`, :mod:`.alarmbox`,
 :mod:`.apiplay`, :mod:`.apivideos`), and for the portal and REST API
 (:mod:`.apiauth` tokens and operators, :mod:`.access`, :mod:`.fleet`,
-:mod:`.useradmin`,
+:mod:`.useradmin`, :mod:`.fwadmin`,
 :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
 :mod:`kandian.core.errors`; it imports no listener, spyne, HTTP or wire code.
@@ -58,6 +58,7 @@ class Core:
     alarm_links: object = None  # signed links to alarm pages (core.notify.AlarmLinks)
     alarm_sms: object = None  # the alarm notifier for SMS (core.notify.AlarmSms)
     devkeys: object = None  # §4.17 DevKey by SMS (core.notify.DevKeySms)
+    firmware_admin: object = None  # the portal's firmware, campaigns, device logs, DevKey SMS (.fwadmin)
     media: object = None  # .media.Media (stream sources for the media layer, live HLS access)
     proxies: object = None  # .proxies.Proxies (stream proxy channels)
     schedules: object = None  # .schedules.Schedules

@@ -291,11 +291,25 @@ def _query(request) -> dict:
     return query
 
 
+class Upload(NamedTuple):
+    """A body to read as a file (a firmware image): *content* is the request's own file, at its start."""
+    content: Any
+    content_type: str  # the whole Content-Type header (multipart's boundary included)
+
+
+UPLOAD_TYPES = ("application/octet-stream", "multipart/form-data")
+
+
 def _body(request, method: str):
     if method in ("GET", "HEAD", "DELETE"):
         return None
+    header = (request.getHeader(b"content-type") or b"").decode("latin-1")
+    kind = header.split(";")[0].strip().lower()
+    if kind in UPLOAD_TYPES:
+        # not read here: the handler copies it off the reactor (Twisted keeps a large body in a temporary file)
+        request.content.seek(0)
+        return Upload(request.content, header)
     raw = request.content.read() if request.content is not None else b""
-    kind = (request.getHeader(b"content-type") or b"").decode("latin-1").split(";")[0].strip().lower()
     if kind == "application/json":
         try:
             return json.loads(raw.decode("utf-8")) if raw.strip() else {}

@@ -77,6 +77,12 @@ def _list(item="object") -> dict:
                 page="integer", per_page="integer", total="integer")
 
 
+FIRMWARE = _obj(id="integer", manufacturer_no="string", model="string", version="string", file_name="string",
+                size="integer", sha256="string", released_at="string")
+CAMPAIGN = _obj(id="integer", firmware_id="integer", state="string", batch="integer", max_failures="integer",
+                reason="string", devices={"type": "object"}, targets={"type": "array"})
+CAMPAIGN_ID = _path("id", "the campaign's id")
+
 ANYONE, OPERATORS, ADMINS = "any logged-in operator or user", "operators", "admin operators"
 DEVICE_SEERS = "operators; users the device is bound to (owned or shared)"
 
@@ -194,6 +200,49 @@ def paths() -> dict:
                        answer=_obj(items={"type": "array"})),
             "post": _op("Add a stream proxy channel: its DevID (its one channel: ChannelNo 0, StreamType 1)",
                         who=ADMINS, ok="201", body=_obj(url="string", name="string"), answer=_obj(dev_id="string"))},
+        "/firmware": {
+            "get": _op("The firmware catalogue (§7.5.17): id, manufacturer_no, model, version, file_name, size,"
+                       " sha256", who=OPERATORS, answer=_obj(items={"type": "array"})),
+            "post": {**_op("Upload a firmware image: the raw image (application/octet-stream, the fields in the"
+                           " query) or multipart/form-data (the fields and a `file` part); at most 64 MiB",
+                           who=ADMINS, ok="201", answer=FIRMWARE, errors=(400, 401, 403, 409, 422),
+                           params=[_q("manufacturer", "3 digits (§7.2)"), _q("model", "the device model"),
+                                   _q("version", "DevVer, V<protocol>_<YYYYMMDD> (§7.5.1)"),
+                                   _q("file_name", "the image's file name (letters, digits, . _ -)")]),
+                     "requestBody": {"required": True, "content": {
+                         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                         "multipart/form-data": {"schema": _obj(
+                             manufacturer="string", model="string", version="string", file_name="string",
+                             file={"type": "string", "format": "binary"})}}}}},
+        "/upgrades": {
+            "get": _op("Upgrade campaigns, newest first, with their devices by state", who=OPERATORS,
+                       params=[_q("state", "running, paused, finished or cancelled")],
+                       answer=_obj(items={"type": "array", "items": CAMPAIGN})),
+            "post": _op("Start a campaign of a firmware: to `devices`, or else to every device of its model",
+                        who=ADMINS, ok="201", errors=(401, 403, 404, 422),
+                        body={**_obj(firmware="integer", devices={"type": "array", "items": {"type": "string"}},
+                                     model="string", batch={"type": "integer", "minimum": 1, "default": 50},
+                                     max_failures={"type": "integer", "minimum": 0, "default": 5}),
+                              "required": ["firmware"]},
+                        answer=_obj(id="integer", devices="integer", skipped={"type": "array"}))},
+        "/upgrades/{id}": {"get": _op(
+            "One campaign: its firmware and each device's state (pending, sent, downloaded, done, failed) and"
+            " reason", who=OPERATORS, params=[CAMPAIGN_ID], answer=CAMPAIGN)},
+        **{"/upgrades/{id}/%s" % action: {"post": _op(summary, who=ADMINS, params=[CAMPAIGN_ID], answer=CAMPAIGN,
+                                                      errors=(401, 403, 404, 409))}
+           for action, summary in (("pause", "Pause a campaign (nothing more is sent)"),
+                                   ("resume", "Resume a campaign (its failures so far forgiven)"),
+                                   ("cancel", "Cancel a campaign: pending devices fail, those in flight are"
+                                              " still followed"))},
+        "/devices/{DevID}/logs": {"get": _op("The device's uploaded log files (§7.5.35), newest first",
+                                             who=OPERATORS, params=[DEV], answer=_obj(items={"type": "array"}))},
+        "/devices/{DevID}/logs/request": {"post": _op(
+            "Ask the device for its logs (LOG_UPLOAD_REQ at the next round; an offline device when it logs in)",
+            who=ADMINS, params=[DEV], ok="202", answer=_obj(request_id="integer", state="string"))},
+        "/devices/{DevID}/send-key": {"post": _op(
+            "Send the device's DevKey by SMS to its owner (§4.17; once a minute at most)",
+            who="its owner; admin operators", params=[DEV], ok="202", errors=(401, 403, 404, 503),
+            answer=_obj(mobile="string"))},
         "/stats/summary": {"get": _op("Statistics: totals, devices online over time, logins, alarms and plays a"
                                       " day", who=OPERATORS, params=[_q("days", "1–366, default 30", "integer")],
                                       answer={"type": "object"})},
