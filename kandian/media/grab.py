@@ -9,8 +9,8 @@ short ffmpeg::
 
 — the first decodable picture, scaled if asked.  At most *concurrency*
 grabs run at once (more wait their turn), each killed past *timeout*
-seconds; its output is read from the pipe as it comes and capped at
-:data:`MAX_JPEG` bytes.  A grab that fails is ``DeviceRefused`` (ffmpeg's
+seconds (and, through ``setpriv --pdeathsig``, with the daemon); its output
+is read from the pipe as it comes and capped at :data:`MAX_JPEG` bytes.  A grab that fails is ``DeviceRefused`` (ffmpeg's
 last words logged once, tokens blanked); the source's own refusals
 (DeviceOffline, NoSuchChannel, StreamClosed …) pass as they are.
 """
@@ -18,6 +18,7 @@ last words logged once, tokens blanked); the source's own refusals
 from __future__ import annotations
 
 import os
+import shutil
 
 from twisted.internet import defer, protocol
 from twisted.logger import Logger
@@ -79,6 +80,8 @@ class FrameGrabber:
         self.limit = defer.DeferredSemaphore(concurrency)
         self.grabs = 0
         self.failures = 0
+        # as the media layer's supervised children: killed with the daemon, even by SIGKILL
+        self.setpriv = shutil.which("setpriv")
 
     def grab(self, dev_id: str, channel_no: int, stream_type: int = 1, *, width: int | None = None,
              height: int | None = None, quality: int = 90) -> defer.Deferred:
@@ -93,9 +96,11 @@ class FrameGrabber:
         if width or height:
             args += ["-vf", "scale=%d:%d" % (width or -2, height or -2)]
         args += ["-q:v", str(quality_scale(quality)), "-f", "mjpeg", "pipe:1"]
+        if self.setpriv:
+            args = [self.setpriv, "--pdeathsig", "KILL", "--", *args]
         job = _Grab()
         self.grabs += 1
-        self.reactor.spawnProcess(job, self.ffmpeg, args, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        self.reactor.spawnProcess(job, args[0], args, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                                   childFDs={0: "w", 1: "r", 2: "r"})
         job.transport.closeStdin()
         timer = self.clock.callLater(self.timeout, _kill, job)
