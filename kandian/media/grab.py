@@ -10,8 +10,9 @@ short ffmpeg::
 — the first decodable picture, scaled if asked.  At most *concurrency*
 grabs run at once (more wait their turn), each killed past *timeout*
 seconds (and, through ``setpriv --pdeathsig``, with the daemon); its output
-is read from the pipe as it comes and capped at :data:`MAX_JPEG` bytes.  A grab that fails is ``DeviceRefused`` (ffmpeg's
-last words logged once, tokens blanked); the source's own refusals
+is read from the pipe as it comes and capped at :data:`MAX_JPEG` bytes.  A
+grab that fails is ``DeviceRefused`` (ffmpeg's last words logged once,
+tokens blanked); the source's own refusals
 (DeviceOffline, NoSuchChannel, StreamClosed …) pass as they are.
 """
 
