@@ -60,11 +60,20 @@ class ApiVideos:
         return (yield self._named([recording]))[0]
 
     @defer.inlineCallbacks
+    def _channel(self, dev_id: str, channel_no: int):
+        target = yield self.store.relay.target(dev_id, channel_no, 1)
+        if target is None:
+            raise errors.NoSuchDevice("no device %s" % (dev_id,))
+        if not target.channel_exists:
+            raise errors.NoSuchChannel("%s has no channel %s" % (dev_id, channel_no))
+
+    @defer.inlineCallbacks
     def list(self, grant: Grant, dev_id: str, channel_no: int, since: float | None, until: float | None,
              name: str | None, page: int, per_page: int):
-        """(total, [(Recording, name)]) newest first."""
+        """(total, [(Recording, name)]) newest first; NoSuchDevice, NoSuchChannel."""
         grant.device(dev_id)
         offset = paging(page, per_page)
+        yield self._channel(dev_id, channel_no)
         if name is None:
             p = yield self.recordings.list(grant.principal, dev_id, channel_no, since, until, page, per_page)
             return p.total, (yield self._named(p.items))
