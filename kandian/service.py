@@ -31,6 +31,7 @@ from .core import Core
 from .core.access import Access
 from .core.accounts import Accounts
 from .core.alarms import Alarms
+from .core.apikeys import ApiKeys
 from .core.apiauth import ApiAuth, Operators
 from .core.bindings import Bindings
 from .core.commands import Commands
@@ -288,7 +289,8 @@ class Platform:
                     statistics=Statistics(self.store, clock, zone=config.platform.timezone,
                                           online_count=lambda: len(self.links)),
                     group=self._group_link(config, clock),
-                    group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()))
+                    group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()),
+                    apikeys=ApiKeys(self.store, clock, keys, token_ttl=config.cloudmonitor.token_ttl))
 
     def _group_platform(self, config: Config, reactor):
         """§6: the group platform's client (its timeouts on the reactor), or none."""

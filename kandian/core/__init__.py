@@ -43,3 +43,5 @@ class Core:
     statistics: object = None
     group: object = None  # .group.GroupLink
     group_role: object = None  # .grouprole.GroupRole
+    # the compatibility APIs
+    apikeys: object = None  # .apikeys.ApiKeys

@@ -23,6 +23,8 @@ __all__ = [
     "UnsupportedDevice",
     "BadFileName", "FileTooLarge", "OverQuota",
     "NotAuthenticated", "Forbidden", "NoSuchCommand", "DeviceExists", "NoSuchAlarm", "NoPicture",
+    "ApiKeyExists", "NoSuchApiKey", "ApiKeyRevoked", "BadAccessToken", "AccessTokenExpired",
+    "NoSuchPlaySession", "WrongPlayState", "NoRecording",
     "lookup",
 ]
 
@@ -211,6 +213,40 @@ class NoSuchAlarm(DomainError):
 
 class NoPicture(DomainError):
     """The alarm has no picture (yet: the camera uploads it after the alarm, §7.5.27)."""
+
+
+# -- the compatibility APIs (PRODUCT.md "Compatibility APIs")
+
+class ApiKeyExists(DomainError):
+    """An API key of that name exists already (kandianctl apikey add)."""
+
+
+class NoSuchApiKey(NotAuthenticated):
+    """No API key is that key (or names that access token's key)."""
+
+
+class ApiKeyRevoked(NotAuthenticated):
+    """The API key was revoked."""
+
+
+class BadAccessToken(NotAuthenticated):
+    """An access token that is not one this platform made (unreadable, or its signature wrong)."""
+
+
+class AccessTokenExpired(NotAuthenticated):
+    """An access token this platform made, past its expiry."""
+
+
+class NoSuchPlaySession(DomainError):
+    """No play session of that id: never opened, stopped, or expired."""
+
+
+class WrongPlayState(DomainError):
+    """The play session cannot do that (a live stream has no position to move to)."""
+
+
+class NoRecording(DomainError):
+    """No recording covers the time asked for."""
 
 
 def lookup(table: dict, error: BaseException):

@@ -15,6 +15,7 @@
     kandianctl [--config F] province list
     kandianctl [--config F] client set android|ios|windows --version V --url U
     kandianctl [--config F] client list
+    kandianctl [--config F] apikey add NAME [--master] | list | revoke NAME
 
 One module per command group (:data:`GROUPS`), each adding its sub-commands
 with ``add_commands(subparsers)`` and a ``handler(args, ctx, out)`` per
@@ -44,10 +45,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import alarms, devices, group, grouprole, operators, schema, users
+from . import alarms, apikeys, devices, group, grouprole, operators, schema, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices, alarms, operators, group, grouprole)
+GROUPS = (schema, users, devices, alarms, operators, group, grouprole, apikeys)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

@@ -17,6 +17,7 @@ class Store:
 
     def __init__(self, db, node: str = "local"):
         from .alarms import AlarmStore
+        from .apikeys import ApiKeyStore
         from .bindings import Bindings
         from .devices import DeviceStore
         from .files import FileStore
@@ -56,3 +57,4 @@ class Store:
         self.stats = Stats(db)
         self.group = GroupStore(db)
         self.group_role = GroupRoleStore(db)
+        self.apikeys = ApiKeyStore(db)

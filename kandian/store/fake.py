@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .fakes.alarms import FakeAlarms
 from .fakes.api_tokens import FakeApiTokens
+from .fakes.apikeys import FakeApiKeys
 from .fakes.bindings import FakeBindings
 from .fakes.devices import FakeDevices
 from .fakes.files import FakeFiles
@@ -56,3 +57,4 @@ class FakeStore:
         self.stats = FakeStats(self)
         self.group = FakeGroup(self)
         self.group_role = FakeGroupRole(self)
+        self.apikeys = FakeApiKeys(self)
