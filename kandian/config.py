@@ -386,6 +386,36 @@ class GroupRoleSection:
 
 
 @attrs.frozen
+class MvbSection:
+    # spec/000's mobile video backend API, POST /mobileservice/{action} (empty: off)
+    listen: str = _setting("", optional_endpoint)
+    # seconds a play session waits for its player, and is kept after the player left or stopplay
+    session_timeout: int = _setting("60", positive_int)
+    # play sessions held at once on this node (play answers 100003 beyond)
+    max_sessions: int = _setting("10000", positive_int)
+    # kandian.limits and kandian.web
+    max_connections: int = _setting("256", positive_int)
+    max_connections_per_address: int = _setting("64", count)
+    request_timeout: int = _setting("10", positive_int)
+    idle_timeout: int = _setting("15", positive_int)
+
+
+@attrs.frozen
+class CloudmonitorSection:
+    # spec/002's cloud-monitoring API, GET /api/v1/… (empty: off)
+    listen: str = _setting("", optional_endpoint)
+    # seconds an access token (spec/002 §3.2) is valid
+    token_ttl: int = _setting("7200", positive_int)
+    # the base of play_url and storage_addr; empty: http://public_host:PORT of this listener
+    public_url: str = _setting("", http_url)
+    # kandian.limits and kandian.web
+    max_connections: int = _setting("256", positive_int)
+    max_connections_per_address: int = _setting("64", count)
+    request_timeout: int = _setting("10", positive_int)
+    idle_timeout: int = _setting("15", positive_int)
+
+
+@attrs.frozen
 class Config:
     path: str | None = None
     platform: PlatformSection = attrs.field(factory=PlatformSection)
@@ -402,6 +432,8 @@ class Config:
     sms: SmsSection = attrs.field(factory=SmsSection)
     group: GroupSection = attrs.field(factory=GroupSection)
     group_role: GroupRoleSection = attrs.field(factory=GroupRoleSection)
+    mvb: MvbSection = attrs.field(factory=MvbSection)
+    cloudmonitor: CloudmonitorSection = attrs.field(factory=CloudmonitorSection)
 
     def listeners(self) -> dict[str, str]:
         """Listener name (the config section) → endpoint description (those with an empty ``listen`` are off)."""
@@ -412,6 +444,9 @@ class Config:
         }
         if self.group_role.listen:
             listeners["group_role"] = self.group_role.listen
+        for name in ("mvb", "cloudmonitor"):  # the compatibility APIs, off unless configured
+            if getattr(self, name).listen:
+                listeners[name] = getattr(self, name).listen
         return listeners
 
     def port_of(self, listener: str) -> int | None:
@@ -439,6 +474,7 @@ SECTIONS: dict[str, type] = {
     "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection, "files": FilesSection,
     "throttle": ThrottleSection, "portal": PortalSection, "sms": SmsSection,
     "group": GroupSection, "group_role": GroupRoleSection,
+    "mvb": MvbSection, "cloudmonitor": CloudmonitorSection,
 }
 
 # keys that are gone, and what replaced them
