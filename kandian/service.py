@@ -43,6 +43,7 @@ from .core.group import GroupLink
 from .core.grouprole import GroupRole
 from .core.keys import Keys
 from .core.play import Play
+from .core.playsessions import PlaySessions
 from .core.stats import Statistics, StatsJob
 from .core.useradmin import UserAdmin
 from .device.controller import LinkController
@@ -290,7 +291,10 @@ class Platform:
                                           online_count=lambda: len(self.links)),
                     group=self._group_link(config, clock),
                     group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()),
-                    apikeys=ApiKeys(self.store, clock, keys, token_ttl=config.cloudmonitor.token_ttl))
+                    apikeys=ApiKeys(self.store, clock, keys, token_ttl=config.cloudmonitor.token_ttl),
+                    play_sessions=PlaySessions(self.store, play, devices, access, clock,
+                                               timezone=config.platform.timezone, timeout=config.mvb.session_timeout,
+                                               max_sessions=config.mvb.max_sessions))
 
     def _group_platform(self, config: Config, reactor):
         """§6: the group platform's client (its timeouts on the reactor), or none."""
@@ -333,7 +337,7 @@ class Platform:
     def _relay_authorizer(self):
         from .rtsp.authorize import PlatformAuthorizer
 
-        return PlatformAuthorizer(self.core.play)
+        return PlatformAuthorizer(self.core.play, self.core.play_sessions)
 
     @defer.inlineCallbacks
     def start(self):

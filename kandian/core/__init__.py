@@ -45,3 +45,4 @@ class Core:
     group_role: object = None  # .grouprole.GroupRole
     # the compatibility APIs
     apikeys: object = None  # .apikeys.ApiKeys
+    play_sessions: object = None  # .playsessions.PlaySessions

@@ -122,6 +122,20 @@ class Play:
             return defer.fail(BadValue("FileName must not be empty"))
         return self._urls(device, channel_no, client_ip, account, user_id, file_name=file_name)
 
+    @defer.inlineCallbacks
+    def relay_url(self, dev_id: str, channel_no: int, *, stream_type: int | None = None, file_name: str | None = None,
+                  user_id: int | None = None, account: str = ""):
+        """``(RelayPlayUrl, its token)`` of one live stream or one recording on
+        the device, for a caller that checked access itself (the play sessions
+        of the compatibility APIs); NoRoute while the relay has no address."""
+        relay = self.relay_address()
+        if not relay or not relay[0] or not relay[1]:
+            raise NoRoute("the relay has no address")
+        token = yield self.store.tokens.issue(dev_id, channel_no, stream_type=stream_type, file_name=file_name,
+                                              user_id=user_id, account=account, purpose="relay", now=self.now())
+        return format_play_url(relay[0], relay[1], dev_id, channel_no, token, stream_type=stream_type,
+                               file_name=file_name), token
+
     def routes(self, device, client_ip: str | None) -> dict[str, tuple[str, int] | None]:
         """§15's candidates for an app at *client_ip*, in the order of §8.7's answer."""
         relay = self.relay_address()
