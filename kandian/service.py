@@ -54,6 +54,7 @@ from .device.router import LocalRouter
 from .dialpolicy import DialPolicy
 from .ftp.server import FtpStats
 from .group.client import GroupClient, GroupStats, NoGroupPlatform
+from .mvb.api import MvbStats
 from .grouprole.resource import GroupRoleStats
 from .portal.api import ApiStats
 from .rtsp.relay import RelayStats
@@ -208,6 +209,7 @@ class Platform:
         self.relay_stats = RelayStats()
         self.ftp_stats = FtpStats()
         self.portal_stats = ApiStats()
+        self.mvb_stats = MvbStats()
         self.links = LinkRegistry()
         self.router = LocalRouter(self.links)
         self.dial_policy = DialPolicy.from_config(config)
@@ -436,7 +438,13 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         return web.site(group_root(p.core.group_role, p.group_role_stats, p.group_soap, c.stun_address,
                                    c.backup_stun_address), **http(p, "group_role"))
 
+    def mvb(p: Platform):
+        from . import mvb as mvb_api
+
+        return mvb_api.site(p.core, p.config.platform.timezone, p.clock, stats=p.mvb_stats, **http(p, "mvb"))
+
     return {
+        "mvb": mvb,
         "group_role": group_role,
         "device": device,
         "register": register,

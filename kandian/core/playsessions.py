@@ -74,6 +74,7 @@ class PlaySession:
     pending_speed: bool = False  # a speed not yet sent upstream
     steering: object = None  # IStreamSteering while a player is relayed
     played_once: bool = False
+    begin: float | None = None  # a recording: the time play asked for
     owner: object = attrs.field(default=None, repr=False)  # the PlaySessions
 
     @property
@@ -174,6 +175,7 @@ class PlaySessions:
         url, token = yield self.play.relay_url(dev_id, channel_no, file_name=span.file_name,
                                                user_id=_user_id(principal), account=principal.name)
         session = self._add(dev_id, channel_no, None, span.file_name, span, url, token, principal.name)
+        session.begin = begin
         offset = begin - span.start
         if offset > 0:
             session.pending_position = offset
