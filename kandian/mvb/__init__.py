@@ -19,9 +19,10 @@ from .api import MvbResource, MvbStats
 __all__ = ["MvbStats", "site"]
 
 
-def site(core, zone, clock, *, stats: MvbStats | None = None, **http_options):
-    """The listener's Site over *core*."""
-    api = MvbResource(MvbHandlers(core, zone, clock), stats)
+def site(core, zone, domain_clock, *, stats: MvbStats | None = None, **http_options):
+    """The listener's Site over *core*; *domain_clock* tells the time of day
+    (``http_options`` may carry the connection timeouts' ``clock``)."""
+    api = MvbResource(MvbHandlers(core, zone, domain_clock), stats)
     return http.site(_Everything(api), max_body=MAX_SIZE, **http_options)
 
 
