@@ -84,6 +84,9 @@ class Steering:
     def close(self, why):
         self.closed = why
 
+    def position(self):
+        return 55.0
+
 
 class PlaySessionsTests(unittest.TestCase):
     @defer.inlineCallbacks
@@ -216,7 +219,8 @@ class PlaySessionsTests(unittest.TestCase):
         yield self.sessions.change_position(session.id, T0 + 30)  # paused: kept
         yield self.sessions.resume(session.id)
         yield self.sessions.resume(session.id)
-        self.assertEqual(steering.sent, [("PLAY", 4.0, None), ("PLAY", 4.0, 120.0), ("PAUSE",), ("PLAY", 4.0, 30.0)])
+        # a new speed alone goes on from where the stream is (steering.position())
+        self.assertEqual(steering.sent, [("PLAY", 4.0, 55.0), ("PLAY", 4.0, 120.0), ("PAUSE",), ("PLAY", 4.0, 30.0)])
         self.sessions.stop(session.id)
         self.assertEqual(steering.closed, "stopplay")
         yield self.assertFailure(self.sessions.resume(session.id), errors.NoSuchPlaySession)

@@ -111,6 +111,19 @@ class SteeringTests(unittest.TestCase):
         self.assertEqual([r.cseq for r in player.responses], [1, 2, 3])
 
     @defer.inlineCallbacks
+    def test_where_the_stream_is(self):
+        yield self.playing()
+        steering = self.session.steering
+        self.assertIsNone(steering.position())  # the camera's answer to the player's PLAY had no Range
+        yield steering.play(2.0, 30)
+        self.clock.advance(5)
+        self.assertEqual(steering.position(), 40.0)
+        self.assertEqual(steering.last_answer, {"Range": "npt=30.000-", "Scale": "2.000"})
+        yield steering.pause()
+        self.clock.advance(5)
+        self.assertEqual(steering.position(), 40.0)
+
+    @defer.inlineCallbacks
     def test_paused_the_player_receives_nothing(self):
         self.camera.frames_after_pause = 4
         player = yield self.playing()

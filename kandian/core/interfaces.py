@@ -93,6 +93,10 @@ class IStreamSteering(Interface):
     def close(why):
         """End the relayed stream (both of its connections)."""
 
+    def position():
+        """Where in the recording the stream is now, in seconds (the upstream's
+        last ``Range`` and the time since at its speed), or None when unknown."""
+
 
 class IPlaySession(Interface):
     """What the relay tells a play session of the core about its player."""

@@ -339,6 +339,10 @@ class PlaySessions:
         # paused, or the player not playing yet: kept for the next PLAY
         if session.steering is not None and session.played_once and not session.paused:
             scale, position = session.client_play()
+            if position is None and scale is not None and not session.live:
+                # a new speed alone is not applied by every server (GStreamer keeps its rate
+                # for a Scale of 1 without a Range): go on from where the stream is, at that speed
+                position = session.steering.position()
             try:
                 yield session.steering.play(scale, position)
             except errors.DeviceRefused as e:

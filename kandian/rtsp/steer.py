@@ -22,6 +22,7 @@ in ``result``; the stream ending fails what is outstanding with
 from __future__ import annotations
 
 import itertools
+import re
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -34,6 +35,7 @@ from .message import Headers, Request, Response
 log = Logger()
 
 CSEQ_BASE = 1_000_000_000
+_NPT = re.compile(r"^\s*npt\s*=\s*([0-9]+(?:\.[0-9]*)?)\s*-")
 
 
 def npt(position: float) -> str:
@@ -58,6 +60,13 @@ class Steering:
         self._waiting: dict[int, tuple[defer.Deferred, object, str]] = {}
         self._player_play: int | None = None  # CSeq of the player's PLAY, until answered
         self.ended_ = False
+        self.last_answer: dict = {}  # the Range, Scale, Speed of the upstream's last answer to a PLAY
+        # where the stream is: npt at a time, moving at a rate (frozen while paused)
+        self._npt: float | None = None
+        self._npt_at = 0.0
+        self._rate = 1.0
+        self._frozen = False
+        self._asked_scale: dict[int, float | None] = {}
 
     # -- what the relay tells it
 
@@ -88,6 +97,9 @@ class Steering:
                 self.connection.hold_media = False
                 self.connection.playing = True
                 self.connection.last_upstream = self.clock.seconds()
+                self._playing_from(response, self._asked_scale.pop(response.cseq, None))
+            else:
+                self._npt, self._npt_at, self._frozen = self.position(), self.clock.seconds(), True
             d.callback(_answer(response))
         else:
             if method == "PLAY":
@@ -104,6 +116,8 @@ class Steering:
         elif request.method == "PLAY" and request.cseq == self._player_play:
             self._player_play = None
             self.connection.hold_media = False
+            scale = request.headers.get("Scale")
+            self._playing_from(response, _float(scale) if scale else None)
             self.session.played()
 
     def ended(self) -> None:
@@ -136,6 +150,26 @@ class Steering:
     def close(self, why: str) -> None:
         self.connection.close(why)
 
+    def position(self) -> float | None:
+        if self._npt is None:
+            return None
+        if self._frozen:
+            return self._npt
+        return max(0.0, self._npt + (self.clock.seconds() - self._npt_at) * self._rate)
+
+    def _playing_from(self, response: Response, asked_scale: float | None) -> None:
+        self.last_answer = _answer(response)
+        match = _NPT.match(response.headers.get("Range") or "")
+        scale, speed = _float(response.headers.get("Scale")), _float(response.headers.get("Speed"))
+        if scale is None and speed is None:
+            rate = asked_scale if asked_scale is not None else 1.0
+        else:
+            rate = (scale if scale is not None else 1.0) * (speed if speed is not None else 1.0)
+        self._rate = rate
+        self._npt = float(match.group(1)) if match else None
+        self._npt_at = self.clock.seconds()
+        self._frozen = False
+
     def _send(self, method: str, extra: list[tuple[str, str]]) -> defer.Deferred:
         if self.ended_:
             return defer.fail(DeviceOffline("the stream ended"))
@@ -143,6 +177,8 @@ class Steering:
         if self.control_uri is None or self.upstream_session is None or upstream is None:
             return defer.fail(DeviceRefused("the player has not played yet"))
         cseq = next(self._cseq)
+        if method == "PLAY":
+            self._asked_scale[cseq] = next((_float(v) for k, v in extra if k == "Scale"), None)
         headers = Headers([("CSeq", str(cseq)), ("Session", self.upstream_session), *extra])
         data = Request(method, self.control_uri, headers).to_bytes()
         d: defer.Deferred = defer.Deferred()
@@ -164,6 +200,14 @@ class Steering:
 
 
 def _answer(response: Response) -> dict:
-    """What the upstream's answer says of the stream now (its Range and Scale)."""
-    return {name: response.headers.get(name) for name in ("Range", "Scale", "RTP-Info")
+    """What the upstream's answer says of the stream now (its Range, Scale and Speed)."""
+    return {name: response.headers.get(name) for name in ("Range", "Scale", "Speed")
             if response.headers.get(name) is not None}
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return number if number is not None and number == number and abs(number) < 1e6 else None
