@@ -31,8 +31,8 @@ from .core import Core
 from .core.access import Access
 from .core.accounts import Accounts
 from .core.alarms import Alarms
-from .core.apikeys import ApiKeys
 from .core.apiauth import ApiAuth, Operators
+from .core.apikeys import ApiKeys
 from .core.bindings import Bindings
 from .core.commands import Commands
 from .core.credentials import PasswordChecker
@@ -54,8 +54,8 @@ from .device.router import LocalRouter
 from .dialpolicy import DialPolicy
 from .ftp.server import FtpStats
 from .group.client import GroupClient, GroupStats, NoGroupPlatform
-from .mvb.api import MvbStats
 from .grouprole.resource import GroupRoleStats
+from .mvb.api import MvbStats
 from .portal.api import ApiStats
 from .rtsp.relay import RelayStats
 from .sms import LoggingSmsSender

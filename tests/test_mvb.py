@@ -154,7 +154,7 @@ class ExampleTests(MvbTestCase):
                                      ("DevicePass", PASSWORD)], "UTF-8")
         encoding, answer, data = yield self.call("play", body)
         self.assertEqual((encoding, answer.request_id, answer.status), ("UTF-8", "99", 0))
-        self.assertIn("请求成功".encode("utf-8"), data)
+        self.assertIn("请求成功".encode(), data)
 
 
 class RefusalTests(MvbTestCase):

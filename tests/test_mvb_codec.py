@@ -55,7 +55,7 @@ class ExampleTests(unittest.TestCase):
         self.assertEqual(codec.decode_response(data), ("GB2312", answer))
         utf8 = codec.encode_response(MvbResponse("7", 2, "参数不正确"))
         self.assertTrue(utf8.startswith(b'<?xml version="1.0" encoding="UTF-8" ?>'))
-        self.assertIn("参数不正确".encode("utf-8"), utf8)
+        self.assertIn("参数不正确".encode(), utf8)
         self.assertNotIn(b"<session>", utf8)
 
     def test_a_character_gb2312_lacks_becomes_a_reference(self):

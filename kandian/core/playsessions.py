@@ -1,4 +1,4 @@
-"""Server-side play sessions: a relay URL whose stream is steered from outside the player (spec/000; §7.5.22, §7.5.23, §10).
+"""Server-side play sessions: a relay URL steered from outside its player (spec/000; §7.5.22, §7.5.23, §10).
 
 spec/000's ``play`` answers a session id and a PlayUrl — a RelayPlayUrl
 with a one-time relay token (:meth:`kandian.core.play.Play.relay_url`) — and

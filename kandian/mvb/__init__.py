@@ -12,9 +12,9 @@ from __future__ import annotations
 from twisted.web import resource
 
 from .. import web as http
+from .api import MvbResource, MvbStats
 from .codec import MAX_SIZE
 from .handlers import MvbHandlers
-from .api import MvbResource, MvbStats
 
 __all__ = ["MvbStats", "site"]
 
