@@ -26,6 +26,7 @@ from twisted.logger import Logger
 from twisted.protocols import policies
 
 from . import limits
+from .cloudmonitor.api import CloudmonitorStats
 from .config import Config, ConfigError
 from .core import Core
 from .core.access import Access
@@ -41,6 +42,7 @@ from .core.files import Files, Layout
 from .core.fleet import Fleet
 from .core.group import GroupLink
 from .core.grouprole import GroupRole
+from .core.integration import Integration
 from .core.keys import Keys
 from .core.play import Play
 from .core.playsessions import PlaySessions
@@ -210,6 +212,7 @@ class Platform:
         self.ftp_stats = FtpStats()
         self.portal_stats = ApiStats()
         self.mvb_stats = MvbStats()
+        self.cloudmonitor_stats = CloudmonitorStats()
         self.links = LinkRegistry()
         self.router = LocalRouter(self.links)
         self.dial_policy = DialPolicy.from_config(config)
@@ -296,7 +299,8 @@ class Platform:
                     apikeys=ApiKeys(self.store, clock, keys, token_ttl=config.cloudmonitor.token_ttl),
                     play_sessions=PlaySessions(self.store, play, devices, access, clock,
                                                timezone=config.platform.timezone, timeout=config.mvb.session_timeout,
-                                               max_sessions=config.mvb.max_sessions))
+                                               max_sessions=config.mvb.max_sessions),
+                    integration=Integration(self.store, clock, devices=devices, layout=self.layout))
 
     def _group_platform(self, config: Config, reactor):
         """§6: the group platform's client (its timeouts on the reactor), or none."""
@@ -443,8 +447,20 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
 
         return mvb_api.site(p.core, p.config.platform.timezone, p.clock, stats=p.mvb_stats, **http(p, "mvb"))
 
+    def cloudmonitor(p: Platform):
+        from . import cloudmonitor as cm
+
+        c = p.config
+
+        def base() -> str:
+            port = c.port_of("cloudmonitor") or p.bound_port("cloudmonitor")
+            return c.cloudmonitor.public_url.rstrip("/") or "http://%s:%s" % (c.platform.public_host, port)
+        return cm.site(p.core, c.platform.timezone, p.clock, storage_addr=base, stats=p.cloudmonitor_stats,
+                       **http(p, "cloudmonitor"))
+
     return {
         "mvb": mvb,
+        "cloudmonitor": cloudmonitor,
         "group_role": group_role,
         "device": device,
         "register": register,

@@ -46,3 +46,4 @@ class Core:
     # the compatibility APIs
     apikeys: object = None  # .apikeys.ApiKeys
     play_sessions: object = None  # .playsessions.PlaySessions
+    integration: object = None  # .integration.Integration

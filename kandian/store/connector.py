@@ -25,6 +25,7 @@ class Store:
         from .fleet import Fleet
         from .group import GroupStore
         from .grouprole import GroupRoleStore
+        from .integration import IntegrationStore
         from .links import LinkStore
         from .operators import ApiTokens, Operators
         from .relay import RelayStore
@@ -58,3 +59,4 @@ class Store:
         self.group = GroupStore(db)
         self.group_role = GroupRoleStore(db)
         self.apikeys = ApiKeyStore(db)
+        self.integration = IntegrationStore(db)

@@ -20,6 +20,7 @@ from .fakes.firmware import FakeFirmware
 from .fakes.fleet import FakeFleet
 from .fakes.group import FakeGroup
 from .fakes.grouprole import FakeGroupRole
+from .fakes.integration import FakeIntegration
 from .fakes.links import FakeLinks
 from .fakes.operators import FakeOperators
 from .fakes.relay import FakeRelay
@@ -58,3 +59,4 @@ class FakeStore:
         self.group = FakeGroup(self)
         self.group_role = FakeGroupRole(self)
         self.apikeys = FakeApiKeys(self)
+        self.integration = FakeIntegration(self)

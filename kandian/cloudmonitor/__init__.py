@@ -1,0 +1,51 @@
+"""The ``[cloudmonitor]`` listener: spec/002's cloud-monitoring API (PRODUCT.md "Compatibility APIs").
+
+``GET /api/v1/<接口>`` in both of the file's URL styles (:mod:`.api`,
+:mod:`.routes`, :mod:`.handlers`, the codes of :mod:`.results`), the files
+it hands out under ``/storage/`` (:mod:`.storage`) and the embeddable player
+pages of ``play_camera``/``play_record`` under ``/player/``
+(:mod:`.player`).  See docs/compat.md.
+"""
+
+from __future__ import annotations
+
+from twisted.web import resource
+
+from .. import web as http
+from .api import ApiResource, CloudmonitorStats
+from .handlers import Handlers
+from .storage import Signer, StorageResource
+
+__all__ = ["CloudmonitorStats", "site"]
+
+
+class Root(resource.Resource):
+    def __init__(self, api, storage, player=None):
+        super().__init__()
+        self.api = api
+        self.storage = storage
+        self.player = player
+
+    def getChild(self, name, request):
+        if name == b"storage":
+            return self.storage
+        if name == b"player" and self.player is not None:
+            return self.player
+        return self.api
+
+    def render(self, request):
+        return self.api.render(request)
+
+
+def site(core, zone, domain_clock, *, storage_addr, stats: CloudmonitorStats | None = None, **http_options):
+    """The listener's Site over *core*; *storage_addr()* is its base URL as integrators reach it."""
+    signer = Signer(core.keys, domain_clock)
+
+    def files(kind: str, number: int):
+        if kind == "picture":
+            return core.integration.picture(number)
+        raise ValueError(kind)
+
+    handlers = Handlers(core, zone, storage_addr=storage_addr, signer=signer, player=None)
+    root = Root(ApiResource(handlers, core.apikeys, stats), StorageResource(signer, files))
+    return http.site(root, **http_options)

@@ -1,0 +1,275 @@
+"""spec/002's endpoints over the core: each reads its parameters and answers the file's JSON, keys in its order.
+
+The model (docs/compat.md): a gather is a kandian device, ``gather_id`` its
+DevID as an integer and ``name_pc`` the DevID; a camera is a channel,
+``camera_id`` = DevID × 1000 + ChannelNo (stable, an integer as the file
+has it); a course is a recording schedule of a channel, a record a
+recording.  The API key behind the token acts as an admin operator.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import platform
+import re
+from collections.abc import Callable
+from typing import NamedTuple
+
+from twisted.internet import defer
+
+from . import results
+from .results import Refusal
+
+DEV_ID = re.compile(r"^[0-9]{11}$")
+_ID = re.compile(r"^[0-9]{1,18}$")
+MAX_PER_PAGE = 200
+CHANNELS_PER_DEVICE = 1000  # camera_id = DevID * 1000 + ChannelNo
+
+
+class Call(NamedTuple):
+    params: dict  # str → str
+    principal: object  # kandian.core.access.Principal (None for version and access_token)
+    source: str | None
+
+
+class Endpoint(NamedTuple):
+    handler: Callable
+    token: bool = True  # False: no access token needed
+
+
+# -- ids
+
+def gather_id(dev_id: str) -> int:
+    return int(dev_id)
+
+
+def camera_id(dev_id: str, channel_no: int) -> int:
+    return int(dev_id) * CHANNELS_PER_DEVICE + channel_no
+
+
+def _id(text: str) -> int:
+    if not _ID.match(text):
+        raise Refusal(results.NO_ID, "not an id: %r" % (text[:40],))
+    return int(text)
+
+
+def device_of_gather(text: str) -> str:
+    number = _id(text)
+    if number >= 10**11:
+        raise Refusal(results.NO_ID, "no gather %s" % (number,))
+    return "%011d" % number
+
+
+def channel_of_camera(text: str) -> tuple[str, int]:
+    number = _id(text)
+    if number >= 10**11 * CHANNELS_PER_DEVICE:
+        raise Refusal(results.NO_ID, "no camera %s" % (number,))
+    return "%011d" % (number // CHANNELS_PER_DEVICE), number % CHANNELS_PER_DEVICE
+
+
+def id_list(text: str, parse: Callable) -> list:
+    """A comma-separated list of ids (``camera_id=1,2,3``)."""
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip() or any(not item for item in items) or len(items) > 100:
+        raise Refusal(results.NO_ID, "a list of 1 to 100 ids, comma-separated")
+    return [parse(item) for item in items]
+
+
+# -- parameters
+
+def required(params: dict, name: str, code=results.NO_ID) -> str:
+    value = params.get(name, "").strip()
+    if not value:
+        raise Refusal(code, "%s is required" % (name,))
+    return value
+
+
+def integer(params: dict, name: str, default: int | None = None, low: int = 0, high: int = 2**31 - 1) -> int | None:
+    value = params.get(name, "").strip()
+    if not value:
+        return default
+    if not re.fullmatch(r"-?[0-9]{1,10}", value) or not low <= int(value) <= high:
+        raise Refusal(results.BAD_PARAMETER, "%s is an integer from %d to %d" % (name, low, high))
+    return int(value)
+
+
+def paging(params: dict) -> tuple[int, int]:
+    return integer(params, "cur", 1, 1), integer(params, "per", 10, 1, MAX_PER_PAGE)
+
+
+class Handlers:
+    def __init__(self, core, zone, *, storage_addr: Callable[[], str], signer, player):
+        """*storage_addr()*: this listener's base URL; *signer*: signs and checks the
+        storage paths (:class:`kandian.cloudmonitor.storage.Signer`); *player*: the
+        player pages (:class:`kandian.cloudmonitor.player.Player`)."""
+        self.core = core
+        self.zone = zone
+        self.storage_addr = storage_addr
+        self.signer = signer
+        self.player = player
+        self.server = "%s %s %s" % (platform.system(), ".".join(platform.release().split(".")[:2]),
+                                    platform.machine())
+
+    def endpoints(self) -> dict[str, Endpoint]:
+        return {
+            "version": Endpoint(self.version, token=False),
+            "access_token": Endpoint(self.access_token, token=False),
+            "list_gather": Endpoint(self.list_gather),
+            "mod_gather": Endpoint(self.mod_gather),
+            "list_camera": Endpoint(self.list_camera),
+            "add_camera": Endpoint(self.add_camera),
+            "mod_camera": Endpoint(self.mod_camera),
+            "del_camera": Endpoint(self.del_camera),
+            "get_camera_status": Endpoint(self.get_camera_status),
+            "start_camera": Endpoint(self.start_camera),
+            "stop_camera": Endpoint(self.stop_camera),
+            "list_record": Endpoint(self.list_record),
+            "del_record": Endpoint(self.del_record),
+            "list_course": Endpoint(self.list_course),
+            "add_course": Endpoint(self.add_course),
+            "mod_course": Endpoint(self.mod_course),
+            "del_course": Endpoint(self.del_course),
+            "play_camera": Endpoint(self.play_camera),
+            "play_record": Endpoint(self.play_record),
+        }
+
+    def when(self, seconds: float | None) -> str:
+        if seconds is None:
+            return ""
+        return datetime.datetime.fromtimestamp(seconds, self.zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    @staticmethod
+    def ok(**fields) -> dict:
+        return {"err_code": 0, "err_msg": "OK", **fields}
+
+    @staticmethod
+    def page(page, *, as_text: bool, **more) -> dict:
+        """The pagination fields of the file: list_gather's are integers, the other lists' cur_page and
+        per_page strings (its examples, word for word)."""
+        max_page = math.ceil(page.total / page.per_page)
+        cur, per = (str(page.page), str(page.per_page)) if as_text else (page.page, page.per_page)
+        return {"err_code": 0, "err_msg": "OK", "total_num": page.total, "max_page": max_page, "cur_page": cur,
+                "per_page": per, **more}
+
+    # -- §3.1, §3.2
+
+    def version(self, call: Call) -> dict:
+        return {"API": "v1", "Name": "云监控", "Version": "1.1.0", "Server": self.server}
+
+    @defer.inlineCallbacks
+    def access_token(self, call: Call):
+        unionid = call.params.get("unionid", "").strip()
+        if not unionid:
+            raise Refusal(results.NO_UNIONID, "no unionid")
+        token = yield self.core.apikeys.access_token(unionid)
+        return self.ok(token=token.token, expires=token.expires_in)
+
+    # -- §3.3, §3.4 gathers
+
+    @defer.inlineCallbacks
+    def list_gather(self, call: Call):
+        cur, per = paging(call.params)
+        page = yield self.core.integration.gathers(call.principal, cur, per)
+        return self.page(page, as_text=False, data=[self.gather(row) for row in page.items])
+
+    def gather(self, row) -> dict:
+        s = row.settings
+        return {"gather_id": gather_id(row.dev_id), "mac_addr": "", "ip_addr": row.ip or "", "name_pc": row.dev_id,
+                "name_set": row.name, "os_name": row.dev_ver or row.model or "", "main_rate": s["main_rate"],
+                "sub_rate": s["sub_rate"], "auto_dvr": s["auto_dvr"], "auto_fds": s["auto_fds"],
+                "slice_val": s["slice_val"], "inter_val": s["inter_val"], "snap_val": s["snap_val"],
+                "status": 1 if row.online else 0, "created": self.when(row.created_at),
+                "updated": self.when(row.updated_at)}
+
+    @defer.inlineCallbacks
+    def mod_gather(self, call: Call):
+        p = call.params
+        dev_id = device_of_gather(required(p, "gather_id"))
+        settings = {key: integer(p, key) for key in ("main_rate", "sub_rate", "auto_dvr", "auto_fds", "slice_val",
+                                                    "inter_val", "snap_val") if p.get(key, "").strip()}
+        name = p.get("name_set", "").strip() or None
+        yield self.core.integration.set_gather(call.principal, dev_id, name, settings)
+        return self.ok()
+
+    # -- §3.5–§3.11 cameras
+
+    @defer.inlineCallbacks
+    def list_camera(self, call: Call):
+        cur, per = paging(call.params)
+        page = yield self.core.integration.cameras(call.principal, cur, per)
+        return self.page(page, as_text=True, storage_addr=self.storage_addr(),
+                         data=[self.camera(row) for row in page.items])
+
+    def camera(self, row) -> dict:
+        image = self.signer.picture_path(row.picture_id) if row.picture_id is not None else ""
+        return {"camera_id": camera_id(row.dev_id, row.channel_no),
+                "camera_name": row.name or row.device_name or "%s_%d" % (row.dev_id, row.channel_no),
+                "image_id": row.picture_id or 0, "image_fdfs": image, "gather_id": gather_id(row.gather_dev_id),
+                "name_set": row.gather_name, "stream_prop": 0, "stream_url": "", "stream_mp4": "",
+                "device_ip": row.local_ip or "", "device_user": "", "device_pass": "",
+                # the file spells it both ways (its example device_cmd_prot, its table device_cmd_port)
+                "device_cmd_prot": 0, "device_cmd_port": 0, "device_mirror": 0, "device_osd": 0,
+                "device_twice": 1 if row.dual_stream else 0, "device_show": 1,
+                "status": 1 if row.online and row.enabled else 0, "clicks": row.clicks,
+                "created": self.when(row.created_at), "updated": self.when(row.updated_at)}
+
+    def add_camera(self, call: Call):
+        raise Refusal(results.UNAVAILABLE, "stream-proxy channels are not built yet")
+
+    @defer.inlineCallbacks
+    def mod_camera(self, call: Call):
+        p = call.params
+        dev_id, channel_no = channel_of_camera(required(p, "camera_id"))
+        yield self.core.integration.camera(call.principal, dev_id, channel_no)
+        name = p.get("camera_name", "").strip()
+        if name:
+            yield self.core.integration.rename_camera(call.principal, dev_id, channel_no, name)
+        return self.ok(transmit="OK")
+
+    def del_camera(self, call: Call):
+        raise Refusal(results.UNAVAILABLE, "not built yet")
+
+    @defer.inlineCallbacks
+    def get_camera_status(self, call: Call):
+        dev_id, channel_no = channel_of_camera(required(call.params, "camera_id"))
+        row = yield self.core.integration.camera(call.principal, dev_id, channel_no)
+        return self.ok(camera_id=camera_id(dev_id, channel_no), status=1 if row.online and row.enabled else 0)
+
+    @defer.inlineCallbacks
+    def _set_enabled(self, call: Call, enabled: bool):
+        dev_id, channel_no = channel_of_camera(required(call.params, "camera_id"))
+        yield self.core.integration.set_enabled(call.principal, dev_id, channel_no, enabled)
+        return self.ok(transmit="OK")
+
+    def start_camera(self, call: Call):
+        return self._set_enabled(call, True)
+
+    def stop_camera(self, call: Call):
+        return self._set_enabled(call, False)
+
+    # -- §3.12–§3.19: after the media and recording slices
+
+    def list_record(self, call: Call):
+        raise Refusal(results.UNAVAILABLE, "not built yet")
+
+    def del_record(self, call: Call):
+        raise Refusal(results.UNAVAILABLE, "not built yet")
+
+    def list_course(self, call: Call):
+        raise Refusal(results.UNAVAILABLE, "not built yet")
+
+    def add_course(self, call: Call):
+        raise Refusal(results.UNAVAILABLE, "not built yet")
+
+    def mod_course(self, call: Call):
+        raise Refusal(results.UNAVAILABLE, "not built yet")
+
+    def del_course(self, call: Call):
+        raise Refusal(results.UNAVAILABLE, "not built yet")
+
+    def play_camera(self, call: Call):
+        raise Refusal(results.UNAVAILABLE, "not built yet")
+
+    def play_record(self, call: Call):
+        raise Refusal(results.UNAVAILABLE, "not built yet")
