@@ -324,7 +324,16 @@ class SmsSection:
     service_id: str = _setting("", ascii_text(10))  # ServiceID of every message
     window: int = _setting("16", positive_int)  # Submits unanswered at a time
     rate: int = _setting("50", positive_int)  # Submits per second
-    alarm_sms_interval: int = _setting("300", positive_int)  # at most one alarm SMS per device per this many s
+    alarm_sms_interval: int = _setting("300", count)  # at most one alarm SMS per device per this many s (0: no limit)
+    # how long a signed alarm-page link stays valid, seconds
+    alarm_link_ttl: int = _setting("604800", positive_int)
+    # the outbox: a message not submitted within validity seconds ends expired;
+    # attempts are retry_delay seconds apart, doubling up to retry_max_delay
+    validity: int = _setting("3600", positive_int)
+    retry_delay: int = _setting("5", positive_int)
+    retry_max_delay: int = _setting("300", positive_int)
+    # finished messages (and stray status reports) are kept this many days
+    keep_days: int = _setting("30", positive_int)
 
 
 @attrs.frozen

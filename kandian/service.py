@@ -44,6 +44,8 @@ from .core.group import GroupLink
 from .core.grouprole import GroupRole
 from .core.integration import Integration
 from .core.keys import Keys
+from .core.notify import AlarmLinks, AlarmSms, DevKeySms
+from .core.outbox import Outbox
 from .core.play import Play
 from .core.playsessions import PlaySessions
 from .core.stats import Statistics, StatsJob
@@ -109,6 +111,7 @@ class Listener(StreamServerEndpointService):
         self.description = description
         self._raiseSynchronously = True
         self.port = None
+        self.port_number: int | None = None
         self._clock = clock
 
     def startService(self):
@@ -128,6 +131,8 @@ class Listener(StreamServerEndpointService):
 
     def _bound(self, port):
         self.port = port
+        # kept: a closed port can no longer say where it was bound
+        self.port_number = getattr(port.getHost(), "port", None)
         log.info("listener {name} bound on {address} ({description})", name=self.name,
                  address=_address(port), description=self.description)
         return port
@@ -218,11 +223,17 @@ class Platform:
         self.dial_policy = DialPolicy.from_config(config)
         self.seen = SeenBatcher(self.link_store, clock)
         self.offline = OfflineBatcher(self.link_store, clock)
-        self.sms = LoggingSmsSender()
+        sms = config.sms
+        self.outbox = Outbox(self.store, clock, node=config.platform.public_host, delivers=bool(sms.gateway),
+                             validity=sms.validity, retry_delay=sms.retry_delay, retry_max_delay=sms.retry_max_delay,
+                             keep=sms.keep_days * 86400.0)
+        self.sms = self.outbox if sms.gateway else LoggingSmsSender()
         self.layout = Layout(config.files_root)
         self.group_stats = GroupStats()
         self.group_platform = self._group_platform(config, reactor)
         self.core = self._core(config, reactor, clock)
+        self.sms_sender = self._sms_sender() if sms.gateway else None
+        self.sms_client = self.sms_sender.client if self.sms_sender is not None else None
         # what the FTP realm asks of the firmware catalogue and the device logs (kandian.ftp.realm)
         self.firmware_hooks = dict(firmware_for=_no_firmware, firmware_downloaded=_ignored, log_stored=_ignored)
         self.probe = self.core.devices.probe
@@ -238,6 +249,7 @@ class Platform:
         self.relay_authorizer = self._relay_authorizer() if "rtsp" in listeners else None
         self.group_role_stats = GroupRoleStats()
         self.group_soap = self._group_soap() if "group_role" in listeners else None
+        self.alarm_pages = self._alarm_pages() if "portal" in listeners else None
         builders = builders if builders is not None else default_factories()
         self.factories: dict[str, object] = {name: builders[name](self) for name in listeners}
 
@@ -283,9 +295,13 @@ class Platform:
             # the device's own FTP account (PRODUCT.md "FTP"), for UPGRADE_REQ and LOG_UPLOAD_REQ
             return files.credentials(dev_id).addCallback(lambda c: (c.ip, c.port, c.account, c.password))
 
-        alarms = Alarms(self.store, clock, layout=self.layout)
+        links = AlarmLinks(keys, clock, portal=self.portal_url, ttl=config.sms.alarm_link_ttl)
+        alarm_sms = AlarmSms(self.store, self.outbox, links, clock, timezone=config.platform.timezone,
+                             interval=config.sms.alarm_sms_interval)
+        alarms = Alarms(self.store, clock, [alarm_sms], layout=self.layout)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
-                    alarms=alarms, keys=keys, files=files,
+                    alarms=alarms, keys=keys, files=files, outbox=self.outbox, alarm_links=links,
+                    alarm_sms=alarm_sms, devkeys=DevKeySms(self.store, self.outbox),
                     operators=Operators(self.store), api_auth=api_auth, access=access,
                     fleet=Fleet(self.store, clock, access=access, devices=devices, bindings=bindings,
                                 alarms=alarms),
@@ -321,6 +337,36 @@ class Platform:
                          dev_url=lambda: g.dev_url or url("register", "/register"),
                          report_interval=g.report_interval, retry_first=g.retry_first, retry_max=g.retry_max)
 
+    def portal_url(self) -> str | None:
+        """The portal's base URL as phones reach it (alarm links), None while it has none."""
+        description = self.config.portal.listen
+        port = self.config.port_of("portal") or self.bound_port("portal")
+        if not description or not port:
+            return None
+        scheme = "https" if description.split(":", 1)[0] == "ssl" else "http"
+        return "%s://%s:%d" % (scheme, self.config.platform.public_host, port)
+
+    def _sms_sender(self):
+        """The outbox's sender over an SMGP client to ``[sms] gateway``; the
+        client's connection timers run on the reactor, the outbox's on the clock."""
+        from .sms.client import SmgpClient
+        from .sms.sender import OutboxSender
+        from .sms.smgp import STATUS
+
+        c = self.config.sms
+        client = SmgpClient(self.reactor, self.reactor, c.gateway, account=c.account, password=c.password,
+                            sp_number=c.sp_number, service_id=c.service_id, window=c.window, rate=c.rate,
+                            on_report=lambda msg_id, stat, err: sender.report(msg_id, stat, err))
+        sender = OutboxSender(self.outbox, client, self.clock, capacity=2 * c.window, status_words=STATUS.get)
+        return sender
+
+    def _alarm_pages(self):
+        """``/alarm/…`` on the portal: the signed alarm pages the alarm SMS link to."""
+        from .portal.alarm_page import AlarmPages
+
+        return AlarmPages(self.core.alarms, self.core.alarm_links, self.core.alarms.picture, self.clock,
+                          self.config.platform.timezone)
+
     def _soap(self):
         """The §8 SOAP resource (``/mcu``), over the core."""
         from .mcu.api import application
@@ -350,6 +396,8 @@ class Platform:
         self.layout.prepare()
         yield self.core.keys.load()
         yield self.core.devices.all_offline()
+        if self.sms_sender is not None:
+            self.sms_sender.startService()
         self.seen.start()
         self.offline.start()
         self._purge.start(600, now=False)
@@ -363,6 +411,8 @@ class Platform:
             self._purge.stop()
         if self.stats_job.running:
             self.stats_job.stopService()
+        if self.sms_sender is not None and self.sms_sender.running:
+            yield self.sms_sender.stopService()
         yield self.core.group.stop()
         self.core.devices.shutting_down()
         for link in self.links:
@@ -424,7 +474,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         from . import portal as portal_web
 
         return portal_web.site(p.core, p.config.platform.timezone, token_ttl=p.config.portal.token_ttl,
-                               stats=p.portal_stats, **http(p, "portal"))
+                               stats=p.portal_stats, extra={b"alarm": p.alarm_pages}, **http(p, "portal"))
 
     def rtsp(p: Platform):
         from .rtsp.relay import RelayFactory, tcp_endpoints
@@ -547,7 +597,7 @@ class KandianService(service.MultiService):
         listener = self.listeners.get(name)
         if listener is None or listener.port is None:
             return None
-        return listener.port.getHost().port
+        return listener.port_number
 
     def _start_failed(self, failure):
         self.failure = failure.value

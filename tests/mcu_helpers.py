@@ -25,7 +25,7 @@ class DeliveringSms:
     def __init__(self):
         self.sent: list[tuple[str, str]] = []
 
-    def send(self, mobile, text):
+    def send(self, mobile, text, kind="message", display=None):
         self.sent.append((mobile, text))
         return defer.succeed(None)
 

@@ -73,7 +73,7 @@ class UserCommandsTests(DatabaseTestCase):
         code, out = yield kandianctl(self.config, "user", "del", A)
         self.assertEqual((code, out), (1, "kandianctl: no account %s\n" % A))
         code, out = yield kandianctl(self.config, "user", "set", A)
-        self.assertEqual((code, out), (1, "kandianctl: nothing to set: give --max-devices N\n"))
+        self.assertEqual((code, out), (1, "kandianctl: nothing to set: give --max-devices N or --alarm-sms on|off\n"))
         # no group platform: nothing queued, and the group commands say so
         code, out = yield kandianctl(self.config, "group", "pending")
         self.assertEqual(out.splitlines()[1:], [])

@@ -136,7 +136,7 @@ class SmsTests(McuTestCase):
         self.sms = self.service.platform.core.accounts.sms = DeliveringSms()
 
     @defer.inlineCallbacks
-    def test_sms_password_replaces_the_password(self):
+    def test_sms_password_replaces_the_password_once_used(self):
         yield self.users.add(A, PASSWORD)
         answer = yield self.soap.GetSmsPassword(MobileTel=A, Type=0)
         self.assertEqual(answer["Result"], 0)
@@ -145,9 +145,11 @@ class SmsTests(McuTestCase):
         self.assertEqual((mobile, len(password)), (A, 8))
         old = yield self.soap.McuLogin(Account=A, Password=PASSWORD, Version="A-1.0")
         new = yield self.soap.McuLogin(Account=A, Password=password, Version="A-1.0")
-        self.assertEqual((old["Result"], new["Result"]), (2, 0))
-        rows = yield self.db.runQuery("SELECT password_hash FROM app_user")
+        old_again = yield self.soap.McuLogin(Account=A, Password=PASSWORD, Version="A-1.0")
+        self.assertEqual((old["Result"], new["Result"], old_again["Result"]), (0, 0, 2))
+        rows = yield self.db.runQuery("SELECT password_hash, pending_password_hash FROM app_user")
         self.assertNotIn(password, rows[0][0])
+        self.assertIsNone(rows[0][1])
 
     @defer.inlineCallbacks
     def test_rate_limited_and_unknown_numbers_get_2(self):

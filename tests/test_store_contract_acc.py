@@ -29,7 +29,7 @@ class AccContract(StoreContract):
         a = yield self.store.users.add(A, "scrypt$a", 6)
         yield self.assertFailure(self.store.users.add(A, "scrypt$b"), AccountExists)
         found = yield self.store.users.active(A)
-        self.assertEqual(tuple(found), (a, "scrypt$a", 6))
+        self.assertEqual(tuple(found), (a, "scrypt$a", 6, None))
         self.assertIsNone((yield self.store.users.active(B)))
         yield self.store.users.set_password_hash(a, "scrypt$new", self.now)
         self.assertEqual((yield self.store.users.active(A)).password_hash, "scrypt$new")

@@ -87,6 +87,7 @@ class PlatformCollector:
         sms = getattr(p, "sms_client", None)
         if sms is not None:
             yield from sms_metrics(sms)
+        yield from _sms_metrics(p)
         db = p.db
         pool = GaugeMetricFamily("kandian_db_pool_connections", "Database pool connections", labels=["state"])
         pool.add_metric(["in_use"], db.in_use)
@@ -163,7 +164,7 @@ def _listener_metrics(p):
     yield _counter("kandian_http_request_timeouts", "HTTP requests not complete within request_timeout"
                    " (answered 408, closed), by listener", ["listener"],
                    {(name,): limit.request_timeouts for name, limit in caps.items()
-                    if name in ("register", "mcu", "admin", "group_role")})
+                    if name in ("register", "mcu", "admin", "portal", "group_role")})
     if p.open_files is not None:
         yield GaugeMetricFamily("kandian_open_files_limit", "The open-file limit the caps are planned in",
                                 value=p.open_files)
@@ -192,6 +193,36 @@ def sms_metrics(client):
                    {(k,): v for k, v in stats.bad_input.items()})
     yield _counter("kandian_sms_links_closed", "Links to the SMGP gateway kandian closed, by why", ["why"],
                    {(k,): v for k, v in stats.links_closed.items()})
+
+
+def _sms_metrics(p):
+    """The SMS outbox (kandian.core.outbox), its sender (kandian.sms.sender), alarm SMS and alarm pages."""
+    outbox = getattr(p, "outbox", None)
+    if outbox is None:
+        return
+    yield _counter("kandian_sms_outbox_queued", "SMS committed to the outbox by this node, by kind", ["kind"],
+                   {(k,): v for k, v in outbox.queued.items()})
+    yield _counter("kandian_sms_outbox_outcomes", "SMS attempts' outcomes recorded by this node (submitted, retry,"
+                   " failed, expired)", ["outcome"], {(k,): v for k, v in outbox.outcomes.items()})
+    yield GaugeMetricFamily("kandian_sms_outbox_unrecorded", "SMS outcomes and reports waiting to be stored",
+                            value=outbox.unrecorded)
+    sender = getattr(p, "sms_sender", None)
+    if sender is not None:
+        yield GaugeMetricFamily("kandian_sms_outbox_in_flight", "SMS handed to the gateway client, not yet answered",
+                                value=sender.stats.in_flight)
+        yield _counter("kandian_sms_outbox_refused", "Submits not acknowledged, by what the outbox did and the"
+                       " cause (a Status code, unavailable, unsendable, error)", ["outcome", "cause"],
+                       dict(sender.stats.outcomes))
+    alarm_sms = getattr(p.core, "alarm_sms", None)
+    if alarm_sms is not None:
+        yield CounterMetricFamily("kandian_alarm_sms_queued", "Alarm SMS queued", value=alarm_sms.queued)
+        yield _counter("kandian_alarm_sms_skipped", "Stored alarms that sent no SMS, by reason", ["reason"],
+                       {(k,): v for k, v in alarm_sms.skipped.items()})
+    pages = getattr(p, "alarm_pages", None)
+    if pages is not None:
+        yield _counter("kandian_alarm_page_answers", "Signed alarm page requests, by resource and HTTP status",
+                       ["resource", "status"],
+                       {(what, str(code)): v for (what, code), v in pages.stats.answers.items()})
 
 
 def _counter(name: str, documentation: str, labels: list[str], values: dict) -> CounterMetricFamily:

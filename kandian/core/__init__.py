@@ -9,7 +9,8 @@ secret (:mod:`.keys`: FTP passwords, signed URLs), the files devices
 upload and fetch (:mod:`.files`: FTP logins, quota, the layout under
 ``[files] root``), the province's standing with its group platform
 (:mod:`.group`) and, on a node that is the group platform itself, that
-role (:mod:`.grouprole`), and for the portal and REST API (:mod:`.apiauth`
+role (:mod:`.grouprole`), SMS (:mod:`.outbox`, the durable outbox;
+:mod:`.notify`, alarm and DevKey messages), and for the portal and REST API (:mod:`.apiauth`
 tokens and operators, :mod:`.access`, :mod:`.fleet`, :mod:`.useradmin`,
 :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
@@ -47,3 +48,7 @@ class Core:
     apikeys: object = None  # .apikeys.ApiKeys
     play_sessions: object = None  # .playsessions.PlaySessions
     integration: object = None  # .integration.Integration
+    outbox: object = None  # the SMS outbox (core.outbox.Outbox)
+    alarm_links: object = None  # signed links to alarm pages (core.notify.AlarmLinks)
+    alarm_sms: object = None  # the alarm notifier for SMS (core.notify.AlarmSms)
+    devkeys: object = None  # §4.17 DevKey by SMS (core.notify.DevKeySms)

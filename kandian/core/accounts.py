@@ -89,6 +89,13 @@ class Accounts:
         """Every account: [kandian.store.users.User]."""
         return self.store.users.list()
 
+    @defer.inlineCallbacks
+    def set_alarm_sms(self, mobile: str, on: bool):
+        """Switch the account's alarm SMS on or off (§7.5.34); raises NoSuchAccount."""
+        found = yield self.store.users.set_alarm_sms(mobile, on)
+        if not found:
+            raise errors.NoSuchAccount("no user %s" % (mobile,))
+
     # -- sessions
 
     def _live(self, session, what: str):
@@ -116,6 +123,12 @@ class Accounts:
             self.throttle.failed(address, key)  # guessing accounts is guessing too
             raise errors.NoSuchAccount("no account %s" % (account,))
         ok = yield self.passwords.check(password, user.password_hash)
+        if not ok and user.pending_password_hash:
+            # §8.1: the password sent by SMS replaces the old one when first used
+            ok = yield self.passwords.check(password, user.pending_password_hash)
+            if ok:
+                yield self.store.users.use_pending_password_hash(user.user_id, user.pending_password_hash,
+                                                                 self.now())
         if not ok:
             self.throttle.failed(address, key)
             raise errors.WrongPassword("wrong password for %s" % (account,))
@@ -171,9 +184,10 @@ class Accounts:
 
     @defer.inlineCallbacks
     def sms_password(self, mobile: str):
-        """Send the account of *mobile* a new password by SMS and make it the
-        password; raises SmsNotSent (no gateway, no such account, the rate
-        limit, the gateway refused), the old password staying valid then."""
+        """Send the account of *mobile* a new password by SMS; the old one
+        stays valid until the new one is first used.  Raises SmsNotSent (no
+        gateway, no such account, the rate limit, the message could not be
+        queued), nothing changing then."""
         if not self.sms.delivers:
             # a new password nobody receives would lock the owner out (and anyone could ask for it)
             raise errors.SmsNotSent("no SMS gateway configured")
@@ -185,11 +199,12 @@ class Accounts:
             raise errors.SmsNotSent("SMS rate limit for %s" % (mobile,))
         password = "".join(secrets.choice("0123456789") for _ in range(8))
         hashed = yield threads.deferToThread(self._hash, password)
-        # the SMS first: a gateway failure must not leave the user with a
-        # password nobody told them
+        # pending first: a pending password nobody was sent changes nothing,
+        # while a password sent before it is stored would not work
+        yield self.store.users.set_pending_password_hash(user.user_id, hashed)
+        text = "您的手机看店登录密码为 %s，请妥善保管。"
         try:
-            yield self.sms.send(mobile, "您的手机看店登录密码为 %s，请妥善保管。" % (password,))
+            yield self.sms.send(mobile, text % (password,), "password", text % ("*" * len(password),))
         except Exception as e:
             log.warn("SMS to {mobile} failed: {why}", mobile=mobile, why=e)
-            raise errors.SmsNotSent("SMS gateway") from None
-        yield self.store.users.set_password_hash(user.user_id, hashed, self.now())
+            raise errors.SmsNotSent("SMS not queued") from None

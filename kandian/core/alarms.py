@@ -86,6 +86,10 @@ class Alarms:
                 lambda f: log.failure("alarm notifier failed for {dev_id}", f, dev_id=dev_id))
         return alarm
 
+    def get(self, alarm_id: int) -> defer.Deferred:
+        """The stored alarm (kandian.store.alarms.StoredAlarm, with its camera's name), or None."""
+        return self.store.alarms.get(alarm_id)
+
     @defer.inlineCallbacks
     def query(self, user_id: int, dev_id: str | None, channel_no: int | None, start, end, page: int):
         """Page *page* (from 1) of the alarms of the user's devices (or one of

@@ -20,6 +20,7 @@ __all__ = [
     "UnknownToGroup", "GroupUnavailable", "NoSuchProvince", "ProvinceExists", "DeviceUnclaimed",
     "DeviceOffline", "DeviceRefused", "NoNewerFirmware",
     "TokenRefused", "StreamClosed", "TooManyStreams", "NoRoute",
+    "LinkRefused", "LinkExpired",
     "UnsupportedDevice",
     "BadFileName", "FileTooLarge", "OverQuota",
     "NotAuthenticated", "Forbidden", "NoSuchCommand", "DeviceExists", "NoSuchAlarm", "NoPicture",
@@ -247,6 +248,16 @@ class WrongPlayState(DomainError):
 
 class NoRecording(DomainError):
     """No recording covers the time asked for."""
+
+
+# -- signed links (the alarm page)
+
+class LinkRefused(DomainError):
+    """A signed link whose signature is not this platform's for what it names."""
+
+
+class LinkExpired(LinkRefused):
+    """A signed link past its expiry."""
 
 
 def lookup(table: dict, error: BaseException):

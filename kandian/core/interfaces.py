@@ -43,8 +43,12 @@ class IAlarmNotifier(Interface):
 class ISmsSender(Interface):
     delivers = Attribute("Whether a message sent reaches a phone (False: no gateway configured)")
 
-    def send(mobile, text):
-        """A Deferred that fires once the gateway accepted the message."""
+    def send(mobile, text, kind="message", display=None):
+        """A Deferred that fires once the message is committed to be sent
+        (the outbox) or, for a sender without one, accepted.  *kind* says
+        what it is (message, password, devkey, alarm); *display*, when
+        given, stands for *text* wherever it is shown or logged (*text*
+        holds a secret)."""
 
 
 class IGroupPlatform(Interface):

@@ -16,6 +16,9 @@
     kandianctl [--config F] client set android|ios|windows --version V --url U
     kandianctl [--config F] client list
     kandianctl [--config F] apikey add NAME [--master] | list | revoke NAME
+    kandianctl [--config F] user set MOBILE --alarm-sms on|off
+    kandianctl [--config F] device send-key DEVID
+    kandianctl [--config F] sms list [--status S] [--limit N]
 
 One module per command group (:data:`GROUPS`), each adding its sub-commands
 with ``add_commands(subparsers)`` and a ``handler(args, ctx, out)`` per
@@ -45,10 +48,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import alarms, apikeys, devices, group, grouprole, operators, schema, users
+from . import alarms, apikeys, devices, group, grouprole, operators, schema, sms, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices, alarms, operators, group, grouprole, apikeys)
+GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms, apikeys)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

@@ -6,6 +6,7 @@ from twisted.internet import defer
 
 from ..core.errors import NoSuchDevice
 from ..store.devices import DEV_TYPES, DeviceExists
+from . import sms
 from .output import CommandError, table, when
 
 
@@ -22,6 +23,9 @@ def add_commands(commands) -> None:
     rotate = device.add_parser("rotate-ftp", help="give a device a new FTP password (the old one stops working)")
     rotate.add_argument("dev_id", metavar="DEVID")
     rotate.set_defaults(handler=rotate_ftp)
+    send_key = device.add_parser("send-key", help="send a device's DevKey to its owner by SMS (§4.17)")
+    send_key.add_argument("dev_id", metavar="DEVID")
+    send_key.set_defaults(handler=sms.send_key)
 
 
 @defer.inlineCallbacks

@@ -23,6 +23,7 @@ def add_commands(commands) -> None:
     set_ = user.add_parser("set", help="change a user")
     set_.add_argument("mobile", metavar="MOBILE")
     set_.add_argument("--max-devices", type=int, metavar="N", help="devices the user may bind (§6.3 IpcamNum)")
+    set_.add_argument("--alarm-sms", choices=("on", "off"), help="alarm SMS to this user (§7.5.34)")
     set_.set_defaults(handler=set_user)
     delete = user.add_parser("del", help="cancel a user: the account, its sessions and bindings go (§6.4)")
     delete.add_argument("mobile", metavar="MOBILE")
@@ -52,14 +53,20 @@ def add_user(args, ctx, out):
 
 @defer.inlineCallbacks
 def set_user(args, ctx, out):
-    if args.max_devices is None:
-        raise CommandError("nothing to set: give --max-devices N")
+    if args.max_devices is None and args.alarm_sms is None:
+        raise CommandError("nothing to set: give --max-devices N or --alarm-sms on|off")
     try:
-        yield accounts(ctx).set_max_devices(args.mobile, args.max_devices)
+        if args.max_devices is not None:
+            yield accounts(ctx).set_max_devices(args.mobile, args.max_devices)
+        if args.alarm_sms is not None:
+            yield accounts(ctx).set_alarm_sms(args.mobile, args.alarm_sms == "on")
     except (NoSuchAccount, BadValue) as e:
         raise CommandError(str(e)) from None
-    out.write("user %s: max devices %d\n" % (args.mobile, args.max_devices))
-    yield tell(ctx, args.mobile, out)
+    if args.max_devices is not None:
+        out.write("user %s: max devices %d\n" % (args.mobile, args.max_devices))
+        yield tell(ctx, args.mobile, out)
+    if args.alarm_sms is not None:
+        out.write("user %s: alarm SMS %s\n" % (args.mobile, args.alarm_sms))
 
 
 @defer.inlineCallbacks

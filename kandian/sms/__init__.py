@@ -3,7 +3,9 @@
 * :mod:`kandian.sms.smgp` — the SMGP 3.0 codec (sans-IO);
 * :mod:`kandian.sms.client` — :class:`~kandian.sms.client.SmgpClient`, the
   connection to the carrier's gateway (login, window, rate, reports);
-* :mod:`kandian.sms.errors` — what a failed submit means.
+* :mod:`kandian.sms.errors` — what a failed submit means;
+* :mod:`kandian.sms.sender` — the durable outbox's sender over the client,
+  and :mod:`kandian.sms.outcomes`, what each answer does to a message.
 
 Implementations of :class:`kandian.core.interfaces.ISmsSender` live here
 too.  Its ``delivers`` says whether a message reaches the phone at all: the
@@ -35,8 +37,9 @@ class LoggingSmsSender:
     def __init__(self):
         self.sent: list[tuple[str, str]] = []  # for tests and the operator's eyes
 
-    def send(self, mobile: str, text: str) -> defer.Deferred:
+    def send(self, mobile: str, text: str, kind: str = "message", display: str | None = None) -> defer.Deferred:
         self.sent.append((mobile, text))
+        shown = display if display is not None else text
         log.info("SMS to {mobile} (not sent: no gateway configured): {text}", mobile=peer_text(mobile),
-                 text=re.sub(r"\d{4,}", lambda m: "*" * len(m.group()), text))
+                 text=re.sub(r"\d{4,}", lambda m: "*" * len(m.group()), shown))
         return defer.succeed(None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from twisted.internet import defer
 
 ALARM_REPEAT_WINDOW = 60  # §7.5.34: the same alarm within 60 s is one alarm
@@ -31,6 +33,19 @@ def add_alarm(db, dev_id: str, channel_no: int, alarm_type: int, desc: str, dido
     return (yield db.runInteraction(interaction))
 
 
+class StoredAlarm(NamedTuple):
+    """One alarm with the name of its camera (the channel's alias, the device's name, or the DevID)."""
+    alarm_id: int
+    dev_id: str
+    channel_no: int
+    alarm_type: int
+    desc: str
+    dido_no: int | None
+    file_name: str
+    alarm_time: object  # datetime
+    camera: str
+
+
 class AlarmStore:
     def __init__(self, db):
         self.db = db
@@ -39,6 +54,17 @@ class AlarmStore:
             now: float) -> defer.Deferred:
         """:func:`add_alarm`: the new alarm's id, or None for a repeat within 60 s."""
         return add_alarm(self.db, dev_id, channel_no, alarm_type, desc, dido_no, file_name, now)
+
+    @defer.inlineCallbacks
+    def get(self, alarm_id: int):
+        """The :class:`StoredAlarm` of that id, or None."""
+        rows = yield self.db.runQuery(
+            "SELECT a.alarm_id, a.dev_id, a.channel_no, a.alarm_type, a.alarm_desc, a.dido_no, a.file_name,"
+            " a.alarm_time, coalesce(nullif(c.name, ''), nullif(d.name, ''), d.dev_id)"
+            " FROM alarm a JOIN device d USING (dev_id)"
+            " LEFT JOIN channel c ON c.dev_id = a.dev_id AND c.channel_no = a.channel_no"
+            " WHERE a.alarm_id = %s", (alarm_id,))
+        return StoredAlarm(*rows[0]) if rows else None
 
     @defer.inlineCallbacks
     def page(self, user_id: int, dev_id: str | None, channel_no: int | None, start, end, offset: int, limit: int):

@@ -28,6 +28,7 @@ class Store:
         from .integration import IntegrationStore
         from .links import LinkStore
         from .operators import ApiTokens, Operators
+        from .outbox import OutboxStore
         from .relay import RelayStore
         from .secrets import SecretStore
         from .sessions import Sessions
@@ -60,3 +61,4 @@ class Store:
         self.group_role = GroupRoleStore(db)
         self.apikeys = ApiKeyStore(db)
         self.integration = IntegrationStore(db)
+        self.outbox = OutboxStore(db)

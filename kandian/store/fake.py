@@ -23,6 +23,7 @@ from .fakes.grouprole import FakeGroupRole
 from .fakes.integration import FakeIntegration
 from .fakes.links import FakeLinks
 from .fakes.operators import FakeOperators
+from .fakes.outbox import FakeOutbox
 from .fakes.relay import FakeRelay
 from .fakes.secrets import FakeSecrets
 from .fakes.sessions import FakeSessions
@@ -60,3 +61,4 @@ class FakeStore:
         self.group_role = FakeGroupRole(self)
         self.apikeys = FakeApiKeys(self)
         self.integration = FakeIntegration(self)
+        self.outbox = FakeOutbox(self)

@@ -21,6 +21,7 @@ class Credentials(NamedTuple):
     user_id: int
     password_hash: str
     max_devices: int
+    pending_password_hash: str | None = None  # §8.1: sent by SMS, not used yet
 
 
 class User(NamedTuple):
@@ -33,7 +34,8 @@ class User(NamedTuple):
 
 
 _ACTIVE = Statement(
-    "SELECT user_id, password_hash, max_devices FROM app_user WHERE mobile = %s AND status = 'active'")
+    "SELECT user_id, password_hash, max_devices, pending_password_hash FROM app_user"
+    " WHERE mobile = %s AND status = 'active'")
 
 
 class Users:
@@ -89,9 +91,32 @@ class Users:
         return Credentials(*rows[0]) if rows else None
 
     def set_password_hash(self, user_id: int, password_hash: str, now: float) -> defer.Deferred:
+        """The account's password from now on (a pending one is dropped)."""
         return self.db.runOperation(
-            "UPDATE app_user SET password_hash = %s, password_set_at = to_timestamp(%s) WHERE user_id = %s",
-            (password_hash, now, user_id))
+            "UPDATE app_user SET password_hash = %s, pending_password_hash = NULL, password_set_at = to_timestamp(%s)"
+            " WHERE user_id = %s", (password_hash, now, user_id))
+
+    def set_pending_password_hash(self, user_id: int, password_hash: str) -> defer.Deferred:
+        """§8.1: a password sent by SMS; the current one stays valid until this one is used."""
+        return self.db.runOperation("UPDATE app_user SET pending_password_hash = %s WHERE user_id = %s",
+                                    (password_hash, user_id))
+
+    @defer.inlineCallbacks
+    def use_pending_password_hash(self, user_id: int, password_hash: str, now: float):
+        """The pending password *password_hash* was used: it becomes the
+        password.  False when it is no longer the pending one."""
+        rows = yield self.db.runQuery(
+            "UPDATE app_user SET password_hash = pending_password_hash, pending_password_hash = NULL,"
+            " password_set_at = to_timestamp(%s) WHERE user_id = %s AND pending_password_hash = %s RETURNING 1",
+            (now, user_id, password_hash))
+        return bool(rows)
+
+    @defer.inlineCallbacks
+    def set_alarm_sms(self, mobile: str, on: bool):
+        """Switch the account's alarm SMS on or off; False when there is no such account."""
+        rows = yield self.db.runQuery("UPDATE app_user SET alarm_sms = %s WHERE mobile = %s RETURNING 1",
+                                      (on, mobile))
+        return bool(rows)
 
     @defer.inlineCallbacks
     def list(self):

@@ -11,7 +11,7 @@ import itertools
 
 from twisted.internet import defer
 
-from ..alarms import ALARM_REPEAT_WINDOW
+from ..alarms import ALARM_REPEAT_WINDOW, StoredAlarm
 
 
 class FakeAlarms:
@@ -30,6 +30,18 @@ class FakeAlarms:
         self.alarm.append(dict(alarm_id=alarm_id, dev_id=dev_id, channel_no=channel_no, alarm_type=alarm_type,
                                desc=desc, dido_no=dido_no, file_name=file_name, at=now))
         return defer.succeed(alarm_id)
+
+    def get(self, alarm_id):
+        for a in self.alarm:
+            if a["alarm_id"] == alarm_id:
+                device = self.tables.get("device", {}).get(a["dev_id"], {})
+                channel = self.tables.get("channel", {}).get((a["dev_id"], a["channel_no"]), "")
+                alias = channel if isinstance(channel, str) else channel.get("name", "")
+                return defer.succeed(StoredAlarm(
+                    a["alarm_id"], a["dev_id"], a["channel_no"], a["alarm_type"], a["desc"], a["dido_no"],
+                    a["file_name"], datetime.datetime.fromtimestamp(a["at"], datetime.UTC),
+                    alias or device.get("name") or a["dev_id"]))
+        return defer.succeed(None)
 
     def page(self, user_id, dev_id, channel_no, start, end, offset, limit):
         bound = self.tables.get("user_device", {})

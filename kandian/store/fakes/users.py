@@ -27,7 +27,8 @@ class FakeUsers:
         user_id = max(self.rows, default=0) + 1
         self.rows[user_id] = dict(user_id=user_id, mobile=mobile, password_hash=password_hash,
                                   max_devices=max_devices, status="active",
-                                  created_at=datetime.datetime.now(datetime.UTC), password_set_at=None)
+                                  created_at=datetime.datetime.now(datetime.UTC), password_set_at=None,
+                                  pending_password_hash=None, alarm_sms=True)
         if group_at is not None:
             enqueue(self.tables, "open", mobile, max_devices, group_at)
         return defer.succeed(user_id)
@@ -60,12 +61,31 @@ class FakeUsers:
         row = self._by_mobile(mobile)
         if row is None or row["status"] != "active":
             return defer.succeed(None)
-        return defer.succeed(Credentials(row["user_id"], row["password_hash"], row["max_devices"]))
+        return defer.succeed(Credentials(row["user_id"], row["password_hash"], row["max_devices"],
+                                         row.get("pending_password_hash")))
 
     def set_password_hash(self, user_id: int, password_hash: str, now: float) -> defer.Deferred:
         if user_id in self.rows:
-            self.rows[user_id].update(password_hash=password_hash, password_set_at=now)
+            self.rows[user_id].update(password_hash=password_hash, password_set_at=now, pending_password_hash=None)
         return defer.succeed(None)
+
+    def set_pending_password_hash(self, user_id: int, password_hash: str) -> defer.Deferred:
+        if user_id in self.rows:
+            self.rows[user_id]["pending_password_hash"] = password_hash
+        return defer.succeed(None)
+
+    def use_pending_password_hash(self, user_id: int, password_hash: str, now: float) -> defer.Deferred:
+        row = self.rows.get(user_id)
+        if row is None or row.get("pending_password_hash") != password_hash:
+            return defer.succeed(False)
+        row.update(password_hash=password_hash, pending_password_hash=None, password_set_at=now)
+        return defer.succeed(True)
+
+    def set_alarm_sms(self, mobile: str, on: bool) -> defer.Deferred:
+        row = self._by_mobile(mobile)
+        if row is not None:
+            row["alarm_sms"] = on
+        return defer.succeed(row is not None)
 
     def list(self) -> defer.Deferred:
         return defer.succeed([
