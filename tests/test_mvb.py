@@ -19,6 +19,7 @@ from twisted.web.http_headers import Headers
 from kandian.mvb import codec
 from kandian.playurl import parse_play_url
 
+from . import test_metrics
 from .mcu_helpers import PASSWORD, McuTestCase
 from .test_register import Body
 
@@ -263,3 +264,20 @@ class RefusalTests(MvbTestCase):
         response, data = yield self.post("play", b"<Request>" + b"x" * 70000 + b"</Request>")
         self.assertEqual(response.code, 413)
         self.assertEqual(self.service.platform.mvb_stats.bad_requests, 6)
+
+
+class MetricsTests(MvbTestCase):
+    scrape = test_metrics.MetricsTests.scrape
+
+    @defer.inlineCallbacks
+    def test_requests_answers_sessions(self):
+        yield self.call("play", self.play_body())
+        yield self.call("play", self.play_body(DevicePass="wrong"))
+        yield self.post("nothing", b"")
+        samples = yield self.scrape()
+        self.assertEqual(samples[("kandian_mvb_requests_total", (("action", "play"),))], 2)
+        self.assertEqual(samples[("kandian_mvb_answers_total", (("status", "0"),))], 1)
+        self.assertEqual(samples[("kandian_mvb_answers_total", (("status", "2"),))], 2)
+        self.assertEqual(samples[("kandian_mvb_bad_requests_total", ())], 1)
+        self.assertEqual(samples[("kandian_play_sessions", ())], 1)
+        self.assertEqual(samples[("kandian_play_sessions_opened_total", ())], 1)
