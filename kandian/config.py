@@ -362,6 +362,30 @@ class PortalSection:
 
 
 @attrs.frozen
+class MediaSection:
+    # the recorder's and the HLS packager's binary (a name on PATH or a path)
+    ffmpeg: str = _setting("ffmpeg", text)
+    # live HLS: where the packagers write (empty: <data_dir>/hls; emptied at start-up)
+    hls_dir: str = _setting("", text)
+    # seconds of video a live segment holds at least (cut at the camera's next key frame)
+    hls_time: int = _setting("1", positive_int)
+    # segments a live playlist lists (older ones are deleted)
+    hls_list_size: int = _setting("6", positive_int)
+    # seconds without a viewer's request before a stream's packager stops
+    idle_timeout: int = _setting("30", positive_int)
+    # seconds a first viewer waits for the first segment before 503 "starting"
+    start_timeout: int = _setting("20", positive_int)
+    # live streams this node packages at once (more: 503 "busy")
+    max_live_streams: int = _setting("200", positive_int)
+    # the recorder's piece length in seconds
+    segment_seconds: int = _setting("300", positive_int)
+    # networks a stream proxy's source may be in (IP literals only); empty: loopback only
+    proxy_allow: tuple = _setting("", cidr_list)
+    # seconds between two checks that a stream proxy's source answers
+    proxy_check_interval: int = _setting("30", positive_int)
+
+
+@attrs.frozen
 class GroupSection:
     # the province's group platform (§6): POST here; empty: none, the province is on its own
     url: str = _setting("", http_url)
@@ -441,6 +465,7 @@ class Config:
     sms: SmsSection = attrs.field(factory=SmsSection)
     group: GroupSection = attrs.field(factory=GroupSection)
     group_role: GroupRoleSection = attrs.field(factory=GroupRoleSection)
+    media: MediaSection = attrs.field(factory=MediaSection)
     mvb: MvbSection = attrs.field(factory=MvbSection)
     cloudmonitor: CloudmonitorSection = attrs.field(factory=CloudmonitorSection)
 
@@ -473,6 +498,10 @@ class Config:
         return os.path.abspath(self.platform.data_dir)
 
     @property
+    def hls_dir(self) -> str:
+        return os.path.abspath(self.media.hls_dir or os.path.join(self.platform.data_dir, "hls"))
+
+    @property
     def files_root(self) -> str:
         return os.path.abspath(self.files.root or os.path.join(self.platform.data_dir, "files"))
 
@@ -482,7 +511,7 @@ SECTIONS: dict[str, type] = {
     "device": DeviceSection, "register": RegisterSection, "mcu": McuSection,
     "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection, "files": FilesSection,
     "throttle": ThrottleSection, "portal": PortalSection, "sms": SmsSection,
-    "group": GroupSection, "group_role": GroupRoleSection,
+    "group": GroupSection, "group_role": GroupRoleSection, "media": MediaSection,
     "mvb": MvbSection, "cloudmonitor": CloudmonitorSection,
 }
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import re
 import sys
 from collections.abc import Callable
 
@@ -44,10 +45,12 @@ from .core.group import GroupLink
 from .core.grouprole import GroupRole
 from .core.integration import Integration
 from .core.keys import Keys
+from .core.media import Media
 from .core.notify import AlarmLinks, AlarmSms, DevKeySms
 from .core.outbox import Outbox
 from .core.play import Play
 from .core.playsessions import PlaySessions
+from .core.proxies import Proxies, WithProxies
 from .core.stats import Statistics, StatsJob
 from .core.useradmin import UserAdmin
 from .device.controller import LinkController
@@ -61,6 +64,7 @@ from .group.client import GroupClient, GroupStats, NoGroupPlatform
 from .grouprole.resource import GroupRoleStats
 from .mvb.api import MvbStats
 from .portal.api import ApiStats
+from .portal.live import LiveStats
 from .rtsp.relay import RelayStats
 from .sms import LoggingSmsSender
 from .store.connector import Store
@@ -177,6 +181,21 @@ def _unbound(name: str) -> int | None:
     return None
 
 
+def _interface_of(description: str) -> str:
+    """The address a ``tcp:PORT:interface=ADDR`` listener is bound to, as a
+    host to dial; loopback for none or a wildcard."""
+    for part in re.split(r"(?<!\\):", description):
+        if part.startswith("interface="):
+            host = part[len("interface="):].replace("\\", "")
+            if host not in ("", "0.0.0.0", "::"):
+                return host
+    return "127.0.0.1"
+
+
+def _url_host(host: str) -> str:
+    return "[%s]" % host if ":" in host and not host.startswith("[") else host
+
+
 def _no_firmware(dev_id: str):
     """Until the firmware catalogue assigns images: no device has one to fetch."""
     return None
@@ -219,7 +238,9 @@ class Platform:
         self.mvb_stats = MvbStats()
         self.cloudmonitor_stats = CloudmonitorStats()
         self.links = LinkRegistry()
-        self.router = LocalRouter(self.links)
+        self.proxies = Proxies(self.store, clock, allow=config.media.proxy_allow, check=self._probe_source,
+                               interval=config.media.proxy_check_interval)
+        self.router = WithProxies(LocalRouter(self.links), self.proxies)
         self.dial_policy = DialPolicy.from_config(config)
         self.seen = SeenBatcher(self.link_store, clock)
         self.offline = OfflineBatcher(self.link_store, clock)
@@ -250,6 +271,8 @@ class Platform:
         self.group_role_stats = GroupRoleStats()
         self.group_soap = self._group_soap() if "group_role" in listeners else None
         self.alarm_pages = self._alarm_pages() if "portal" in listeners else None
+        self.live_stats = LiveStats()
+        self.live = self._live_hls() if "portal" in listeners else None
         builders = builders if builders is not None else default_factories()
         self.factories: dict[str, object] = {name: builders[name](self) for name in listeners}
 
@@ -268,7 +291,7 @@ class Platform:
             self.store, self.router, clock, relay_address=lambda: (
                 config.platform.public_host, config.port_of("rtsp") or self.bound_port("rtsp")),
             order=rtsp.upstream_order, max_streams=rtsp.max_streams_per_device, may_dial=self.dial_policy,
-            throttle=throttle())
+            throttle=throttle(), proxy_source=self.proxies.source)
         # accounts and bindings (§8.1–§8.6) count failures in one throttle
         accounts_throttle = throttle()
         accounts = Accounts(
@@ -311,12 +334,36 @@ class Platform:
                     statistics=Statistics(self.store, clock, zone=config.platform.timezone,
                                           online_count=lambda: len(self.links)),
                     group=self._group_link(config, clock),
+                    media=Media(self.store, self.router, clock, keys=keys, access=access,
+                                relay_address=self._internal_relay, portal_base=self._portal_base),
+                    proxies=self.proxies,
                     group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()),
                     apikeys=ApiKeys(self.store, clock, keys, token_ttl=config.cloudmonitor.token_ttl),
                     play_sessions=PlaySessions(self.store, play, devices, access, clock,
                                                timezone=config.platform.timezone, timeout=config.mvb.session_timeout,
                                                max_sessions=config.mvb.max_sessions),
                     integration=Integration(self.store, clock, devices=devices, layout=self.layout))
+
+    def _probe_source(self, host: str, port: int, url: str):
+        """Whether a stream proxy's source answers an RTSP OPTIONS (kandian.media.probe)."""
+        from .media.probe import rtsp_answers
+
+        return rtsp_answers(self.reactor, host, port, url, timeout=self.config.rtsp.connect_timeout)
+
+    def _internal_relay(self) -> tuple[str, int] | None:
+        """Where this node's media children reach its RTSP relay: the listener's
+        own interface when it names one, else loopback."""
+        port = self.config.port_of("rtsp") or self.bound_port("rtsp")
+        if not port:
+            return None
+        return _interface_of(self.config.rtsp.listen), port
+
+    def _portal_base(self) -> str | None:
+        port = self.config.port_of("portal") or self.bound_port("portal")
+        if not port:
+            return None
+        scheme = "https" if self.config.portal.listen.startswith("ssl:") else "http"
+        return "%s://%s:%d" % (scheme, _url_host(self.config.platform.public_host), port)
 
     def _group_platform(self, config: Config, reactor):
         """§6: the group platform's client (its timeouts on the reactor), or none."""
@@ -386,6 +433,16 @@ class Platform:
         return soap.resource(self.core.group_role, lambda: "http://%s:%s/group" % (
             config.platform.public_host, config.port_of("group_role") or self.bound_port("group_role")))
 
+    def _live_hls(self):
+        """Live HLS packagers (kandian.media.hls), served at /live/ on the portal listener."""
+        from .media.hls import LiveHls
+
+        m = self.config.media
+        # its sweep and backoffs are operational timers, on the reactor like the listeners' timeouts
+        return LiveHls(self.core.media, self.reactor, self.reactor, root=self.config.hls_dir, ffmpeg=m.ffmpeg,
+                       hls_time=m.hls_time, list_size=m.hls_list_size, idle_timeout=m.idle_timeout,
+                       start_timeout=m.start_timeout, max_streams=m.max_live_streams)
+
     def _relay_authorizer(self):
         from .rtsp.authorize import PlatformAuthorizer
 
@@ -403,6 +460,9 @@ class Platform:
         self._purge.start(600, now=False)
         self.stats_job.startService()
         yield self.core.group.start()
+        if self.live is not None:
+            self.live.start()
+        yield self.proxies.start()
 
     @defer.inlineCallbacks
     def stop(self):
@@ -414,6 +474,9 @@ class Platform:
         if self.sms_sender is not None and self.sms_sender.running:
             yield self.sms_sender.stopService()
         yield self.core.group.stop()
+        self.proxies.stop()
+        if self.live is not None:
+            yield self.live.stop()  # no ffmpeg outlives the daemon
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
@@ -472,9 +535,12 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
 
     def portal(p: Platform):
         from . import portal as portal_web
+        from .portal.live import LiveResource
 
+        live = LiveResource(p.core.media, p.live, p.core.api_auth, p.clock, p.live_stats)
         return portal_web.site(p.core, p.config.platform.timezone, token_ttl=p.config.portal.token_ttl,
-                               stats=p.portal_stats, extra={b"alarm": p.alarm_pages}, **http(p, "portal"))
+                               stats=p.portal_stats, extra={b"alarm": p.alarm_pages, b"live": live},
+                               **http(p, "portal"))
 
     def rtsp(p: Platform):
         from .rtsp.relay import RelayFactory, tcp_endpoints

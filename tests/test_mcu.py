@@ -254,6 +254,11 @@ class VideoPlayTests(McuTestCase):
         yield LinkStore(self.db).upnp_reachable(CAM, "0.0.0.0", 0, True, 0)
         yield self.link.set_addresses(UpnpIP="203.0.113.7", RtspUpnpPort=20554, TurnRelayIP="198.51.100.9",
                                       RtspTurnRelayPort=30554)
+        # the platform probes the new mapping (the dial policy refuses it, so it
+        # is recorded unreachable): let that land before the test overrules it
+        yield eventually(lambda: self.db.runQuery(
+            "SELECT 1 FROM device WHERE dev_id = %s AND upnp_ip = '203.0.113.7' AND upnp_reachable IS NOT NULL",
+            (CAM,)), "the probe of the new UPnP mapping recorded")
         yield self.db.runOperation("UPDATE device SET upnp_reachable = true")
         answer = yield self.play()
         self.assertEqual(urlparse(answer["UpnpPlayUrl"]).netloc, "203.0.113.7:20554")

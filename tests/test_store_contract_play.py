@@ -112,7 +112,8 @@ class RelayTargetsContract(StoreContract):
     def test_a_target_has_the_device_addresses_and_the_stream_state(self):
         yield put_device(self.store, CAM, channels=2, closed=[(1, 2)], **ADDRESSES)
         target = yield self.store.relay.target(CAM, 0, 2)
-        self.assertEqual(target._asdict(), dict(dev_id=CAM, channel_exists=True, stream_enabled=True, **ADDRESSES))
+        self.assertEqual(target._asdict(), dict(dev_id=CAM, channel_exists=True, stream_enabled=True, **ADDRESSES,
+                                                   proxy_url=None))
         closed = yield self.store.relay.target(CAM, 1, 2)
         other_stream = yield self.store.relay.target(CAM, 1, 1)
         recording = yield self.store.relay.target(CAM, 1, None)
@@ -124,7 +125,7 @@ class RelayTargetsContract(StoreContract):
     def test_a_device_that_reported_nothing_has_no_addresses(self):
         yield put_device(self.store, CAM)
         target = yield self.store.relay.target(CAM, 0, 1)
-        self.assertEqual(target[3:], (None,) * 7)
+        self.assertEqual(target[3:], (None,) * 8)  # no addresses, and no stream proxy source
 
 
 RealRelayTargets, FakeRelayTargets = contract(RelayTargetsContract)

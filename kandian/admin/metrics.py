@@ -89,6 +89,7 @@ class PlatformCollector:
         if sms is not None:
             yield from sms_metrics(sms)
         yield from _sms_metrics(p)
+        yield from _media_metrics(p)
         db = p.db
         pool = GaugeMetricFamily("kandian_db_pool_connections", "Database pool connections", labels=["state"])
         pool.add_metric(["in_use"], db.in_use)
@@ -248,6 +249,36 @@ def _sms_metrics(p):
         yield _counter("kandian_alarm_page_answers", "Signed alarm page requests, by resource and HTTP status",
                        ["resource", "status"],
                        {(what, str(code)): v for (what, code), v in pages.stats.answers.items()})
+
+
+def _media_metrics(p):
+    """Live HLS packagers and stream proxies (kandian.media, docs/media.md)."""
+    live = getattr(p, "live", None)
+    if live is not None:
+        s = live.stats
+        yield GaugeMetricFamily("kandian_live_streams", "Live HLS packagers starting or running", value=live.running)
+        yield CounterMetricFamily("kandian_live_started", "Live HLS packagers started", value=s.started)
+        yield CounterMetricFamily("kandian_live_idle_stopped", "Live HLS packagers stopped after their last viewer",
+                                  value=s.idle_stopped)
+        yield _counter("kandian_live_ended", "Live HLS packagers ended, by state", ["state"],
+                       {(k,): v for k, v in s.ended.items()})
+        yield _counter("kandian_media_processes", "ffmpeg children of the live packagers, by event", ["event"],
+                       {("started",): s.process.started, ("crashed",): s.process.crashes,
+                        ("killed",): s.process.killed, ("failed_start",): s.process.failed_starts})
+        firsts = s.first_segment_seconds
+        yield GaugeMetricFamily("kandian_live_first_segment_seconds",
+                                "Mean time from a packager's start to its first segment (last 100 starts)",
+                                value=sum(firsts) / len(firsts) if firsts else 0.0)
+        refused = getattr(p, "live_stats", None)
+        if refused is not None:
+            yield CounterMetricFamily("kandian_live_requests", "Live HLS requests", value=refused.requests)
+            yield _counter("kandian_live_refusals", "Live HLS requests refused, by error code", ["error"],
+                           {(k,): v for k, v in refused.refused.items()})
+    proxies = getattr(p, "proxies", None)
+    if proxies is not None:
+        yield GaugeMetricFamily("kandian_stream_proxies", "Stream proxy channels known", value=len(proxies.urls))
+        yield GaugeMetricFamily("kandian_stream_proxies_online", "Stream proxy channels whose source answers",
+                                value=len(proxies.answering))
 
 
 def _counter(name: str, documentation: str, labels: list[str], values: dict) -> CounterMetricFamily:

@@ -10,7 +10,8 @@ upload and fetch (:mod:`.files`: FTP logins, quota, the layout under
 ``[files] root``), the province's standing with its group platform
 (:mod:`.group`) and, on a node that is the group platform itself, that
 role (:mod:`.grouprole`), SMS (:mod:`.outbox`, the durable outbox;
-:mod:`.notify`, alarm and DevKey messages), and for the portal and REST API (:mod:`.apiauth`
+:mod:`.notify`, alarm and DevKey messages), the media layer's stream
+sources and live HLS access (:mod:`.media`, :mod:`.proxies`), and for the portal and REST API (:mod:`.apiauth`
 tokens and operators, :mod:`.access`, :mod:`.fleet`, :mod:`.useradmin`,
 :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
@@ -52,3 +53,5 @@ class Core:
     alarm_links: object = None  # signed links to alarm pages (core.notify.AlarmLinks)
     alarm_sms: object = None  # the alarm notifier for SMS (core.notify.AlarmSms)
     devkeys: object = None  # §4.17 DevKey by SMS (core.notify.DevKeySms)
+    media: object = None  # .media.Media (stream sources for the media layer, live HLS access)
+    proxies: object = None  # .proxies.Proxies (stream proxy channels)

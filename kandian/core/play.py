@@ -83,7 +83,8 @@ class RelayGrant(NamedTuple):
 
 class Play:
     def __init__(self, store, router, clock, *, relay_address: Callable[[], tuple[str, int | None]] = lambda: None,
-                 order=ROUTES, max_streams: int = 4, may_dial=None, throttle=None):
+                 order=ROUTES, max_streams: int = 4, may_dial=None, throttle=None,
+                 proxy_source: Callable[[str], tuple[str, int] | None] = lambda url: None):
         """*store* has the ``tokens`` and ``relay`` components; *router* is an
         :class:`~kandian.core.interfaces.IDeviceRouter` (``online``, ``peer_ip``);
         *relay_address()* the relay's public (host, port), None or a port of
@@ -98,6 +99,7 @@ class Play:
         self.max_streams = max_streams
         self.may_dial = may_dial if may_dial is not None else DialPolicy()
         self.throttle = throttle
+        self.proxy_source = proxy_source
         self.streams: collections.Counter = collections.Counter()  # DevID → relayed streams
         self.policy_refused = 0  # device-reported addresses the dial policy kept the relay from
 
@@ -207,12 +209,16 @@ class Play:
             raise NoSuchDevice("no such device")
         if not target.channel_exists or stream_type not in (None, *STREAM_TYPES):
             raise NoSuchChannel("no such channel or stream")
+        if target.proxy_url and (channel_no, stream_type) != (0, 1):
+            raise NoSuchChannel("a stream proxy has one stream: channel 0, stream type 1")
         if not target.stream_enabled:
             raise StreamClosed("stream closed")
         if not self.router.online(dev_id):
             raise DeviceOffline("device offline")
         if self.streams[dev_id] >= self.max_streams:
             raise TooManyStreams("too many streams")
+        if target.proxy_url:
+            return self._proxy_grant(dev_id, target.proxy_url)
         addresses = self._dialable(dev_id, target)
         if not addresses:
             raise NoRoute("device reported no address the relay can use")
@@ -222,6 +228,17 @@ class Play:
         return RelayGrant(dev_id, [(host, port, format_play_url(host, port, dev_id, channel_no, fresh,
                                                                 stream_type=stream_type, file_name=file_name))
                                    for host, port in addresses])
+
+    def _proxy_grant(self, dev_id: str, url: str) -> RelayGrant:
+        """A stream proxy's grant: its source URL as it is (no token: it is not a camera of ours)."""
+        source = self.proxy_source(url)
+        if source is None:
+            self.policy_refused += 1
+            log.info("RTSP relay: stream proxy {dev_id}'s source is not allowed ([media] proxy_allow): not dialled",
+                     dev_id=dev_id)
+            raise NoRoute("the stream proxy's source may not be dialled")
+        self.streams[dev_id] += 1
+        return RelayGrant(dev_id, [(source[0], source[1], url)])
 
     def _dialable(self, dev_id: str, target) -> list[tuple[str, int]]:
         peer_ip = self.router.peer_ip(dev_id)

@@ -48,10 +48,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import alarms, apikeys, devices, group, grouprole, operators, schema, sms, users
+from . import alarms, apikeys, channels, devices, group, grouprole, operators, schema, sms, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms, apikeys)
+GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms, channels, apikeys)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

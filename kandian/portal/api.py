@@ -38,6 +38,7 @@ CSRF_HEADER = b"x-csrf-token"
 JSON = b"application/json; charset=utf-8"
 SECURITY_HEADERS = {
     b"content-security-policy": b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self';"
+                                b" media-src 'self' blob:;"
                                 b" object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
     b"x-frame-options": b"DENY",
     b"x-content-type-options": b"nosniff",

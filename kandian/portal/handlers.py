@@ -75,6 +75,9 @@ class Handlers:
             Route("GET", "/manufacturers", self.manufacturers),
             Route("POST", "/manufacturers", self.add_manufacturer),
             Route("GET", "/stats/summary", self.stats_summary),
+            Route("GET", "/devices/{DevID}/live", self.live_url),
+            Route("GET", "/proxies", self.proxies),
+            Route("POST", "/proxies", self.add_proxy),
         ]
 
     # -- login
@@ -326,6 +329,28 @@ class Handlers:
             "users": s.totals.users,
             "samples": [{"at": self.times.out(x.at), "devices": x.devices, "online": x.online} for x in s.samples],
             "days": [d._asdict() for d in s.days]})
+
+
+    # -- media (docs/media.md)
+
+    @defer.inlineCallbacks
+    def live_url(self, call):
+        q = call.query
+        url = yield self.core.media.live_url(call.principal, call.params["DevID"], views.integer(q, "channel", 0),
+                                             views.integer(q, "stream", 1), views.integer(q, "ttl", 3600))
+        return Reply(200, {"url": url})
+
+    @defer.inlineCallbacks
+    def proxies(self, call):
+        found = yield self.core.proxies.list(call.principal)
+        return Reply(200, {"items": [{"dev_id": p.dev_id, "name": p.name, "url": p.url, "online": p.online}
+                                     for p in found]})
+
+    @defer.inlineCallbacks
+    def add_proxy(self, call):
+        body = _dict(call.body)
+        dev_id = yield self.core.proxies.add(body.get("url"), body.get("name"), call.principal)
+        return Reply(201, {"dev_id": dev_id})
 
 
 def _id(text: str) -> int:

@@ -183,6 +183,17 @@ def paths() -> dict:
                        answer=_obj(items={"type": "array"})),
             "post": _op("Add or rename a manufacturer", who=ADMINS, ok="201",
                         body=_obj(manufacturer_no="string", name="string"))},
+        "/devices/{DevID}/live": {"get": _op(
+            "A signed live HLS URL of one stream (…/index.m3u8?exp=&sig=), for a player on another page",
+            who=DEVICE_SEERS, params=[DEV, _q("channel", "ChannelNo, default 0", "integer", minimum=0),
+                                      _q("stream", "StreamType: 1 main (default), 2 sub", "integer"),
+                                      _q("ttl", "seconds the URL stays valid (1–604800, default 3600)", "integer")],
+            answer=_obj(url="string"))},
+        "/proxies": {
+            "get": _op("Stream proxy channels (virtual devices fed by an external RTSP URL)", who=OPERATORS,
+                       answer=_obj(items={"type": "array"})),
+            "post": _op("Add a stream proxy channel: its DevID (its one channel: ChannelNo 0, StreamType 1)",
+                        who=ADMINS, ok="201", body=_obj(url="string", name="string"), answer=_obj(dev_id="string"))},
         "/stats/summary": {"get": _op("Statistics: totals, devices online over time, logins, alarms and plays a"
                                       " day", who=OPERATORS, params=[_q("days", "1–366, default 30", "integer")],
                                       answer={"type": "object"})},

@@ -29,6 +29,7 @@ class Store:
         from .links import LinkStore
         from .operators import ApiTokens, Operators
         from .outbox import OutboxStore
+        from .proxies import ProxyStore
         from .relay import RelayStore
         from .secrets import SecretStore
         from .sessions import Sessions
@@ -62,3 +63,4 @@ class Store:
         self.apikeys = ApiKeyStore(db)
         self.integration = IntegrationStore(db)
         self.outbox = OutboxStore(db)
+        self.proxies = ProxyStore(db, node=node)

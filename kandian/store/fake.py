@@ -24,6 +24,7 @@ from .fakes.integration import FakeIntegration
 from .fakes.links import FakeLinks
 from .fakes.operators import FakeOperators
 from .fakes.outbox import FakeOutbox
+from .fakes.proxies import FakeProxies
 from .fakes.relay import FakeRelay
 from .fakes.secrets import FakeSecrets
 from .fakes.sessions import FakeSessions
@@ -62,3 +63,4 @@ class FakeStore:
         self.apikeys = FakeApiKeys(self)
         self.integration = FakeIntegration(self)
         self.outbox = FakeOutbox(self)
+        self.proxies = FakeProxies(self)

@@ -19,6 +19,7 @@ class RelayTarget(NamedTuple):
     upnp_reachable: bool | None
     turn_relay_ip: str | None
     rtsp_turn_relay_port: int | None
+    proxy_url: str | None = None  # a stream proxy's source (kandian.store.proxies)
 
 
 class RelayStore:
@@ -35,6 +36,7 @@ class RelayStore:
             " coalesce((SELECT p.enabled FROM stream_profile p WHERE p.dev_id = d.dev_id"
             "   AND p.channel_no = %s AND p.stream_type = %s), true),"
             " d.local_ip, d.rtsp_local_port, d.upnp_ip, d.rtsp_upnp_port, d.upnp_reachable,"
-            " d.turn_relay_ip, d.rtsp_turn_relay_port"
+            " d.turn_relay_ip, d.rtsp_turn_relay_port,"
+            " (SELECT s.url FROM stream_proxy s WHERE s.dev_id = d.dev_id)"
             " FROM device d WHERE d.dev_id = %s", (channel_no, channel_no, stream_type, dev_id))
         return RelayTarget(*rows[0]) if rows else None

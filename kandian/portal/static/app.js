@@ -147,6 +147,7 @@ const ROUTES = [
 
 async function route() {
   clearInterval(state.timer);
+  if (state.player) { state.player(); state.player = null; }
   const hash = location.hash || "#/";
   if (hash !== "#/login" && !state.me) {
     try { state.me = await api("GET", "/me"); } catch (e) { if (!state.me) { location.hash = "#/login"; return; } }
@@ -274,7 +275,7 @@ async function devicePage(devId) {
     h("dt", null, "能力"), h("dd", null, [d.abilities.ptz_flag && "云台", d.abilities.motion_detection_flag && "移动侦测",
       d.abilities.infrared_detection_flag && "红外", d.abilities.dido_alarm_flag && "开关量", d.abilities.estore_flag && "天翼云"].filter(Boolean).join("、") || "—"),
     operator ? [h("dt", null, "用户"), h("dd", null, d.owner || "—")] : [h("dt", null, "权限"), h("dd", null, ACCESS[d.access])]);
-  const sections = [banner, h("div", { class: "grid" }, h("div", { class: "card" }, h("h2", null, "实时状态"), live), h("div", { class: "card" }, h("h2", null, "设备信息"), facts))];
+  const sections = [banner, videoCard(devId, d), h("div", { class: "grid" }, h("div", { class: "card" }, h("h2", null, "实时状态"), live), h("div", { class: "card" }, h("h2", null, "设备信息"), facts))];
   if (mayControl) sections.push(ptzCard(devId, d), policyCard(devId, d), alarmSwitchCard(devId, d));
   if (!operator && d.access === "own") sections.push(renameCard(devId, d), await shareCard(devId));
   if (operator) sections.push(await exceptionsCard(devId));
@@ -283,6 +284,71 @@ async function devicePage(devId) {
     try { await api("DELETE", "/devices/" + devId); toast("已删除"); location.hash = "#/devices"; } catch (e) { toast(e.message); }
   } }, "删除设备")));
   page(d.name || d.dev_id, ...sections);
+}
+
+// -- live video: HLS from /live/{DevID}/{ChannelNo}/{StreamType}/ (docs/media.md), played by the vendored hls.js
+
+const LIVE_STATES = {
+  idle: "未播放", starting: "正在连接摄像机…", live: "直播中", offline: "摄像机离线，视频已结束", closed: "该码流已关闭",
+  not_found: "通道不存在", unavailable: "视频服务不可用", busy: "视频服务繁忙，请稍后再试", failed: "播放失败，请重试", ended: "视频已结束",
+};
+const LIVE_ENDED = ["offline", "closed", "not_found", "unavailable", "busy", "failed", "ended"];
+
+function videoCard(devId, d) {
+  const video = h("video", { id: "live-video", muted: true, autoplay: true, playsinline: true, controls: true });
+  video.muted = true;
+  const line = h("p", { id: "live-state", class: "muted", "data-state": "idle" }, LIVE_STATES.idle);
+  const channel = h("select", { name: "live-channel" }, d.channels.map((c) => h("option", { value: c.channel_no }, c.name || `通道 ${c.channel_no}`)));
+  const stream = h("select", { name: "live-stream" }, h("option", { value: "1" }, "主码流"), h("option", { value: "2" }, "子码流"));
+  let hls = null;
+  let poll = null;
+  const base = () => `/live/${devId}/${channel.value}/${stream.value}/`;
+  const show = (st, message) => {
+    line.dataset.state = st;
+    line.textContent = (LIVE_STATES[st] || st) + (message && st !== "live" && st !== "starting" ? `（${message}）` : "");
+  };
+  const stop = () => {
+    clearInterval(poll); poll = null;
+    if (hls) { hls.destroy(); hls = null; }
+    video.removeAttribute("src"); video.load();
+  };
+  async function status() {
+    try {
+      const r = await fetch(base() + "status", { credentials: "same-origin" });
+      const x = await r.json();
+      if (LIVE_ENDED.includes(x.state)) { stop(); show(x.state, x.message); }
+      return x;
+    } catch (e) { return null; }
+  }
+  function play() {
+    stop();
+    show("starting");
+    const src = base() + "index.m3u8";
+    if (window.Hls && window.Hls.isSupported()) {
+      hls = new window.Hls({ enableWorker: false, liveSyncDurationCount: 2, manifestLoadingMaxRetry: 2, levelLoadingMaxRetry: 2 });
+      hls.on(window.Hls.Events.ERROR, async (_, data) => {
+        if (!data.fatal) return;
+        const x = await status();
+        if (!x || !LIVE_ENDED.includes(x.state)) { stop(); show("failed", data.details); }
+      });
+      hls.loadSource(src);
+      hls.attachMedia(video);
+    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = src;
+    } else { show("failed", "浏览器不支持 HLS"); return; }
+    poll = setInterval(status, 3000);
+  }
+  video.addEventListener("playing", () => show("live"));
+  channel.addEventListener("change", play);
+  stream.addEventListener("change", play);
+  state.player = stop;
+  const card = h("div", { class: "card", id: "video-card" }, h("h2", null, "实时视频"),
+    h("div", { class: "toolbar" }, channel, stream,
+      h("button", { id: "live-play", onclick: play }, "播放"), h("button", { class: "plain", onclick: () => { stop(); show("idle"); } }, "停止")),
+    h("div", { class: "video-wrap" }, video), line);
+  if (d.online) setTimeout(play, 0);
+  else show("offline");
+  return card;
 }
 
 function command(devId, name, body) {

@@ -27,4 +27,4 @@ class FakeRelay:
         return defer.succeed(RelayTarget(
             dev_id, (dev_id, channel_no) in self.tables.get("channel", {}),
             True if profile is None else profile.get("enabled", True),
-            *(device.get(column) for column in _ADDRESS_COLUMNS)))
+            *(device.get(column) for column in _ADDRESS_COLUMNS), self.tables.get("stream_proxy", {}).get(dev_id)))

@@ -1,0 +1,61 @@
+"""The portal's camera page plays live HLS in headless Chromium (hls.js vendored in the package), from a
+GStreamer test camera behind a simulated device: the video's clock advances, a decoded frame is not
+black, and a camera going offline is said on the page.  Each journey leaves a screenshot (journey.png)."""
+
+from twisted.internet import defer
+
+from .test_media_live import CAM, LiveTestCase
+from .test_portal_browser import BrowserTestCase
+
+A = "13800000001"
+
+FRAME = """() => {
+  const v = document.getElementById("live-video");
+  const c = document.createElement("canvas");
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext("2d");
+  g.drawImage(v, 0, 0);
+  const px = g.getImageData(0, 0, c.width, c.height).data;
+  let bright = 0, max = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    const y = (px[i] + px[i + 1] + px[i + 2]) / 3;
+    if (y > 128) bright++;
+    if (y > max) max = y;
+  }
+  return { width: c.width, height: c.height, bright, max };
+}"""
+
+
+class CameraPageTests(LiveTestCase, BrowserTestCase):
+    timeout = 180
+
+    @defer.inlineCallbacks
+    def test_the_camera_page_plays_live_video(self):
+        def steps(page):
+            self.log_in(page, A)
+            page.wait_for_selector("#cameras a[data-devid='%s']" % CAM)
+            page.click("#cameras a[data-devid='%s']" % CAM)
+            page.wait_for_selector("#live-state[data-state='live']", timeout=40_000)
+            first = page.evaluate("document.getElementById('live-video').currentTime")
+            page.wait_for_function("t => document.getElementById('live-video').currentTime > t + 1.0", arg=first,
+                                   timeout=20_000)
+            frame = page.evaluate(FRAME)
+            assert (frame["width"], frame["height"]) == (320, 240), frame
+            assert frame["bright"] > 50 and frame["max"] > 200, frame  # the test pattern's white ball
+            assert "直播中" in page.inner_text("#live-state")
+        yield self.journey(steps)
+        self.assertShot()
+        self.assertEqual(self.live.stats.started, 1)
+
+    @defer.inlineCallbacks
+    def test_the_page_says_when_the_camera_goes_offline(self):
+        def steps(page):
+            self.log_in(page, A)
+            page.wait_for_selector("#cameras a[data-devid='%s']" % CAM)
+            page.click("#cameras a[data-devid='%s']" % CAM)
+            page.wait_for_selector("#live-state[data-state='live']", timeout=40_000)
+            self.on_reactor(self.link.close)
+            page.wait_for_selector("#live-state[data-state='offline']", timeout=30_000)
+            assert "离线" in page.inner_text("#live-state")
+        yield self.journey(steps)
+        self.assertShot()
