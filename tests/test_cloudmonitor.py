@@ -233,3 +233,88 @@ class TokenTests(CloudmonitorTestCase):
         response = yield Agent(reactor).request(b"GET", url)
         yield readBody(response)
         self.assertEqual(response.code, 403)
+
+
+class ProxyAndPlayerTests(CloudmonitorTestCase):
+    @defer.inlineCallbacks
+    def test_add_mod_del_a_stream_proxy_camera(self):
+        params = dict(camera_name="门口", gather_id=81100000001, stream_prop=2, stream_url="rtsp://127.0.0.1:8554/door",
+                      stream_mp4="")
+        _, answer = yield self.get("add_camera", "path", **params)
+        _, answer = yield self.get("add_camera", **params)
+        self.assertEqual(list(answer), ["err_code", "err_msg", "camera_id", "transmit"])
+        self.assertEqual((answer["err_code"], answer["transmit"]), (0, "OK"))
+        proxies = yield self.service.platform.store.proxies.list()
+        self.assertEqual(len(proxies), 2)  # both URL styles added one
+        dev_id = "%011d" % (answer["camera_id"] // 1000)
+        self.assertIn(dev_id, [x.dev_id for x in proxies])
+        listed = yield self.both("list_camera", per=50)
+        [camera] = [c for c in listed["data"] if c["camera_id"] == answer["camera_id"]]
+        self.assertEqual((camera["stream_prop"], camera["stream_url"], camera["gather_id"], camera["camera_name"],
+                          camera["name_set"]), (2, "rtsp://127.0.0.1:8554/door", 81100000001, "门口", ""))
+        gathers = yield self.both("list_gather")
+        self.assertNotIn(dev_id, [g["name_pc"] for g in gathers["data"]])  # a camera of its gather, not a gather
+        yield self.both("mod_camera", camera_id=answer["camera_id"], stream_url="rtsp://127.0.0.1:8554/back")
+        self.assertEqual(self.core.proxies.urls[dev_id], "rtsp://127.0.0.1:8554/back")
+        self.assertEqual((yield self.code("mod_camera", camera_id=answer["camera_id"], stream_prop=0)), 1009)
+        self.assertEqual((yield self.code("mod_camera", camera_id=81100000001000, stream_prop=2)), 1009)
+        answer2 = [c["camera_id"] for c in listed["data"] if c["stream_prop"] == 2 and
+                   c["camera_id"] != answer["camera_id"]][0]
+        self.assertEqual((yield self.code("del_camera", camera_id="%d,99" % answer["camera_id"])), 1010)
+        self.assertEqual(len((yield self.service.platform.store.proxies.list())), 2)  # nothing deleted
+        _, result = yield self.get("del_camera", "path", camera_id="%d,%d" % (answer["camera_id"], answer2))
+        self.assertEqual(result, {"err_code": 0, "err_msg": "OK"})
+        self.assertEqual((yield self.service.platform.store.proxies.list()), [])
+        # a camera's own channel stays
+        yield self.get("del_camera", camera_id=81100000001000)
+        self.assertEqual((yield self.code("get_camera_status", camera_id=81100000001000)), 0)
+
+    @defer.inlineCallbacks
+    def test_add_camera_refusals(self):
+        base = dict(camera_name="门口", gather_id=81100000001, stream_prop=2, stream_url="rtsp://127.0.0.1/x")
+        for change, code in [({"camera_name": ""}, 1008), ({"gather_id": ""}, 1010), ({"gather_id": 1}, 1010),
+                             ({"stream_prop": 0}, 1009), ({"stream_prop": 3}, 1009), ({"stream_prop": ""}, 1009),
+                             ({"stream_url": ""}, 1009), ({"stream_url": "rtsp://10.1.1.1/x"}, 1009),
+                             ({"stream_url": "rtsp://camera.example/x"}, 1009), ({"stream_url": "http://1.2.3.4/"}, 1009)]:
+            params = dict(base, **change)
+            self.assertEqual((yield self.code("add_camera", **params)), code, change)
+        self.assertEqual((yield self.service.platform.store.proxies.list()), [])
+
+    @defer.inlineCallbacks
+    def test_play_camera_is_a_signed_player_page(self):
+        answer = yield self.both("play_camera", camera_id=81100000001000, width=640, height=360)
+        self.assertEqual(list(answer), ["err_code", "err_msg", "play_url"])
+        url = answer["play_url"]
+        base = "http://127.0.0.1:%d/player/camera/81100000001000?width=640&height=360&exp=" % self.port("cloudmonitor")
+        self.assertTrue(url.startswith(base), url)
+        response = yield Agent(reactor).request(b"GET", url.encode())
+        page = (yield readBody(response)).decode()
+        self.assertEqual(response.code, 200, page)
+        self.assertIn('width="640" height="360"', page)
+        self.assertIn("/live/%s/0/1/index.m3u8?exp=" % CAM, page)
+        policy = response.headers.getRawHeaders(b"content-security-policy")[0].decode()
+        self.assertIn("frame-ancestors *", policy)
+        self.assertIn("http://127.0.0.1:%d" % self.port("portal"), policy)
+        self.assertIsNone(response.headers.getRawHeaders(b"x-frame-options"))
+        head, _, query = url.partition("?")
+        exp_sig = "&".join(part for part in query.split("&") if part.startswith(("exp=", "sig=")))
+        response = yield Agent(reactor).request(b"GET", ("%s/heartbeat?%s" % (head, exp_sig)).encode())
+        beat = json.loads((yield readBody(response)))
+        self.assertEqual(list(beat), ["live", "status"])
+        self.assertIn("/live/%s/0/1/status?exp=" % CAM, beat["status"])
+        for bad in (url.replace("sig=", "sig=x"), url.replace("81100000001000", "81100000001001")):
+            response = yield Agent(reactor).request(b"GET", bad.encode())
+            yield readBody(response)
+            self.assertEqual(response.code, 403, bad)
+        for path in (b"/player/hls.light.min.js", b"/player/player.js", b"/player/player.css"):
+            response = yield Agent(reactor).request(b"GET", b"http://127.0.0.1:%d%s" % (self.port("cloudmonitor"),
+                                                                                        path))
+            self.assertEqual(response.code, 200, path)
+            self.assertGreater(len((yield readBody(response))), 100)
+        # each play counted
+        listed = yield self.both("list_camera", per=1)
+        self.assertEqual(listed["data"][0]["clicks"], 2)
+        for params, code in [({"camera_id": 81100000001009}, 1010), ({"camera_id": 81100000001000, "width": 5}, 1009)]:
+            self.assertEqual((yield self.code("play_camera", **params)), code)
+        # an offline camera gets its page too (the page says so)
+        self.assertEqual((yield self.code("play_camera", camera_id=81300000003000)), 0)

@@ -113,6 +113,16 @@ class IntegrationContract(StoreContract):
         self.assertEqual((row.gather_dev_id, row.created_at), (CAM, self.now))
 
     @defer.inlineCallbacks
+    def test_a_stream_proxy_is_a_camera_with_its_url(self):
+        yield self.devices()
+        proxy = yield self.store.proxies.add("rtsp://127.0.0.1:8554/a", "门口")
+        self.assertEqual((yield self.store.integration.camera(proxy, 0)).proxy_url, "rtsp://127.0.0.1:8554/a")
+        self.assertIsNone((yield self.store.integration.camera(CAM, 0)).proxy_url)
+        self.assertTrue((yield self.store.proxies.set_url(proxy, "rtsp://127.0.0.1:8554/b")))
+        self.assertFalse((yield self.store.proxies.set_url(CAM, "rtsp://127.0.0.1:8554/b")))
+        self.assertEqual((yield self.store.integration.camera(proxy, 0)).proxy_url, "rtsp://127.0.0.1:8554/b")
+
+    @defer.inlineCallbacks
     def test_the_newest_picture_on_disk(self):
         yield self.devices()
         yield self.store.files.notified(CAM, 0, "%s_0_20270101000000.jpg" % CAM, None, self.now)  # not on disk

@@ -13,7 +13,8 @@ from twisted.web import resource
 
 from .. import web as http
 from .api import ApiResource, CloudmonitorStats
-from .handlers import Handlers
+from .handlers import Handlers, channel_of_camera
+from .player import Player, PlayerResource
 from .storage import Signer, StorageResource
 
 __all__ = ["CloudmonitorStats", "site"]
@@ -46,6 +47,7 @@ def site(core, zone, domain_clock, *, storage_addr, stats: CloudmonitorStats | N
             return core.integration.picture(number)
         raise ValueError(kind)
 
-    handlers = Handlers(core, zone, storage_addr=storage_addr, signer=signer, player=None)
-    root = Root(ApiResource(handlers, core.apikeys, stats), StorageResource(signer, files))
+    player = Player(core.keys, domain_clock, core.media, base=storage_addr, channel_of=channel_of_camera)
+    handlers = Handlers(core, zone, storage_addr=storage_addr, signer=signer, player=player)
+    root = Root(ApiResource(handlers, core.apikeys, stats), StorageResource(signer, files), PlayerResource(player))
     return http.site(root, **http_options)

@@ -24,6 +24,7 @@ from .results import Refusal
 DEV_ID = re.compile(r"^[0-9]{11}$")
 _ID = re.compile(r"^[0-9]{1,18}$")
 MAX_PER_PAGE = 200
+CAMERA, MP4, PROXY = 0, 1, 2  # stream_prop
 CHANNELS_PER_DEVICE = 1000  # camera_id = DevID * 1000 + ChannelNo
 
 
@@ -206,7 +207,8 @@ class Handlers:
         return {"camera_id": camera_id(row.dev_id, row.channel_no),
                 "camera_name": row.name or row.device_name or "%s_%d" % (row.dev_id, row.channel_no),
                 "image_id": row.picture_id or 0, "image_fdfs": image, "gather_id": gather_id(row.gather_dev_id),
-                "name_set": row.gather_name, "stream_prop": 0, "stream_url": "", "stream_mp4": "",
+                "name_set": row.gather_name, "stream_prop": PROXY if row.proxy_url else CAMERA,
+                "stream_url": row.proxy_url or "", "stream_mp4": "",
                 "device_ip": row.local_ip or "", "device_user": "", "device_pass": "",
                 # the file spells it both ways (its example device_cmd_prot, its table device_cmd_port)
                 "device_cmd_prot": 0, "device_cmd_port": 0, "device_mirror": 0, "device_osd": 0,
@@ -214,21 +216,63 @@ class Handlers:
                 "status": 1 if row.online and row.enabled else 0, "clicks": row.clicks,
                 "created": self.when(row.created_at), "updated": self.when(row.updated_at)}
 
+    @defer.inlineCallbacks
     def add_camera(self, call: Call):
-        raise Refusal(results.UNAVAILABLE, "stream-proxy channels are not built yet")
+        """Only "MP4 file" and "stream forwarding" channels may be added (the file's §3.6)."""
+        p = call.params
+        name = required(p, "camera_name", results.NO_NAME)
+        gather = device_of_gather(required(p, "gather_id"))
+        prop = integer(p, "stream_prop", None, MP4, PROXY)
+        if prop is None:
+            raise Refusal(results.BAD_PARAMETER, "stream_prop is 1 (MP4 file) or 2 (stream forwarding)")
+        yield self.core.integration.gather(call.principal, gather)
+        if prop == PROXY:
+            dev_id = yield self.core.proxies.add(required(p, "stream_url", results.BAD_PARAMETER), name,
+                                                 call.principal)
+        else:
+            dev_id = yield self.mp4(call.principal, required(p, "stream_mp4", results.BAD_PARAMETER), name)
+        yield self.core.integration.listed_under(dev_id, 0, gather)
+        return self.ok(camera_id=camera_id(dev_id, 0), transmit="OK")
+
+    def mp4(self, principal, path: str, name: str):
+        raise Refusal(results.UNAVAILABLE, "MP4 file channels are not built yet")
 
     @defer.inlineCallbacks
     def mod_camera(self, call: Call):
         p = call.params
         dev_id, channel_no = channel_of_camera(required(p, "camera_id"))
-        yield self.core.integration.camera(call.principal, dev_id, channel_no)
+        row = yield self.core.integration.camera(call.principal, dev_id, channel_no)
+        prop = integer(p, "stream_prop", None, CAMERA, PROXY)
+        kind = PROXY if row.proxy_url else CAMERA
+        if prop is not None and prop != kind:
+            raise Refusal(results.BAD_PARAMETER, "camera %s is stream_prop %d; it cannot become %d"
+                          % (camera_id(dev_id, channel_no), kind, prop))
+        url = p.get("stream_url", "").strip()
+        if kind == PROXY and url and url != row.proxy_url:
+            yield self.core.proxies.set_url(dev_id, url, call.principal)
         name = p.get("camera_name", "").strip()
         if name:
             yield self.core.integration.rename_camera(call.principal, dev_id, channel_no, name)
         return self.ok(transmit="OK")
 
+    @defer.inlineCallbacks
     def del_camera(self, call: Call):
-        raise Refusal(results.UNAVAILABLE, "not built yet")
+        """A stream-proxy channel goes with all of it; a camera's channel stays (it is the camera's), its
+        recordings and schedules go."""
+        channels = id_list(required(call.params, "camera_id"), channel_of_camera)
+        rows = []
+        for dev_id, channel_no in channels:  # every id first: nothing is deleted for a list with an unknown id
+            rows.append((yield self.core.integration.camera(call.principal, dev_id, channel_no)))
+        for row in rows:
+            if row.proxy_url:
+                yield self.core.fleet.delete(call.principal, row.dev_id)
+            else:
+                yield self.forget_channel(call.principal, row.dev_id, row.channel_no)
+        return self.ok()
+
+    def forget_channel(self, principal, dev_id: str, channel_no: int) -> defer.Deferred:
+        """What deleting a camera's channel deletes: its recordings and schedules."""
+        return defer.succeed(None)
 
     @defer.inlineCallbacks
     def get_camera_status(self, call: Call):
@@ -268,8 +312,15 @@ class Handlers:
     def del_course(self, call: Call):
         raise Refusal(results.UNAVAILABLE, "not built yet")
 
+    @defer.inlineCallbacks
     def play_camera(self, call: Call):
-        raise Refusal(results.UNAVAILABLE, "not built yet")
+        """The URL of the player page (an offline camera's too: the page says it is offline)."""
+        p = call.params
+        dev_id, channel_no = channel_of_camera(required(p, "camera_id"))
+        width, height = integer(p, "width", 850, 16, 4096), integer(p, "height", 550, 16, 4096)
+        yield self.core.integration.camera(call.principal, dev_id, channel_no)
+        yield self.core.integration.clicked(dev_id, channel_no)
+        return self.ok(play_url=self.player.url(camera_id(dev_id, channel_no), width, height))
 
     def play_record(self, call: Call):
         raise Refusal(results.UNAVAILABLE, "not built yet")

@@ -50,6 +50,7 @@ class CameraRow(NamedTuple):
     picture_name: str | None
     created_at: float | None
     updated_at: float | None
+    proxy_url: str | None = None  # a stream-proxy channel's source (kandian.store.proxies)
 
 
 _GATHER = (
@@ -69,8 +70,9 @@ _CAMERA = (
     " EXISTS (SELECT 1 FROM video_capability v WHERE v.dev_id = c.dev_id AND v.stream_type = 2),"
     " coalesce(k.clicks, 0), pic.picture_id, pic.file_name,"
     " extract(epoch FROM coalesce(k.created_at, d.created_at))::float8,"
-    " extract(epoch FROM coalesce(k.updated_at, d.created_at))::float8"
+    " extract(epoch FROM coalesce(k.updated_at, d.created_at))::float8, sp.url"
     " FROM channel c JOIN device d USING (dev_id)"
+    " LEFT JOIN stream_proxy sp ON sp.dev_id = c.dev_id"
     " LEFT JOIN cm_camera k ON k.dev_id = c.dev_id AND k.channel_no = c.channel_no"
     " LEFT JOIN device gd ON gd.dev_id = k.gather_dev_id"
     " LEFT JOIN LATERAL (SELECT p.picture_id, p.file_name FROM picture p JOIN device_file f"

@@ -72,7 +72,8 @@ class FakeIntegration:
                          self.devices.get(gather, d).get("name", ""), d.get("local_ip") or d.get("public_ip"),
                          bool(d.get("online")), enabled, dual, k.get("clicks", 0),
                          newest["picture_id"] if newest else None, newest["file_name"] if newest else None,
-                         k.get("created_at", d.get("created_at")), k.get("updated_at", d.get("created_at")))
+                         k.get("created_at", d.get("created_at")), k.get("updated_at", d.get("created_at")),
+                         self.tables.get("stream_proxy", {}).get(dev_id))
 
     def _listed_cameras(self) -> list[tuple[str, int]]:
         return sorted(key for key in self.channels if key[1] <= MAX_CHANNEL and key[0] in self.devices)
