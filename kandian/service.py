@@ -273,6 +273,8 @@ class Platform:
         self.alarm_pages = self._alarm_pages() if "portal" in listeners else None
         self.live_stats = LiveStats()
         self.live = self._live_hls() if "portal" in listeners else None
+        self.loop = self._mp4_loop() if "cloudmonitor" in listeners and config.cloudmonitor.mp4_listen else None
+        self._loop_port = None
         builders = builders if builders is not None else default_factories()
         self.factories: dict[str, object] = {name: builders[name](self) for name in listeners}
 
@@ -443,6 +445,16 @@ class Platform:
                        hls_time=m.hls_time, list_size=m.hls_list_size, idle_timeout=m.idle_timeout,
                        start_timeout=m.start_timeout, max_streams=m.max_live_streams)
 
+    def _mp4_loop(self):
+        """spec/002's MP4 channels: files looped as RTSP streams on loopback (kandian.media.loop)."""
+        import os
+
+        from .media.loop import LoopServer
+
+        c = self.config
+        return LoopServer(self.reactor, c.cloudmonitor.mp4_dir or os.path.join(c.files_root, "mp4"),
+                          ffmpeg=c.media.ffmpeg)
+
     def _relay_authorizer(self):
         from .rtsp.authorize import PlatformAuthorizer
 
@@ -463,6 +475,10 @@ class Platform:
         if self.live is not None:
             self.live.start()
         yield self.proxies.start()
+        if self.loop is not None:
+            endpoint = serverFromString(self.reactor, self.config.cloudmonitor.mp4_listen)
+            self._loop_port = yield endpoint.listen(self.loop)
+            self.loop.port = self._loop_port.getHost().port
 
     @defer.inlineCallbacks
     def stop(self):
@@ -477,6 +493,9 @@ class Platform:
         self.proxies.stop()
         if self.live is not None:
             yield self.live.stop()  # no ffmpeg outlives the daemon
+        if self._loop_port is not None:
+            yield self._loop_port.stopListening()
+            yield self.loop.stop()
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
@@ -572,7 +591,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
             port = c.port_of("cloudmonitor") or p.bound_port("cloudmonitor")
             return c.cloudmonitor.public_url.rstrip("/") or "http://%s:%s" % (c.platform.public_host, port)
         return cm.site(p.core, c.platform.timezone, p.clock, storage_addr=base, stats=p.cloudmonitor_stats,
-                       **http(p, "cloudmonitor"))
+                       loop=p.loop, **http(p, "cloudmonitor"))
 
     return {
         "mvb": mvb,

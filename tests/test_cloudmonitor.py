@@ -8,6 +8,7 @@ in both of the file's URL styles.
 from __future__ import annotations
 
 import json
+import os
 from urllib.parse import urlencode
 
 from twisted.internet import defer, reactor
@@ -15,7 +16,9 @@ from twisted.web.client import Agent, readBody
 
 from kandian.cloudmonitor import routes
 
+from . import camera as camera_tools
 from .mcu_helpers import McuTestCase
+from .test_media_loop import make_clip
 
 CAM, CAM2, IDLE = "81100000001", "81200000002", "81300000003"
 ON = "listen = tcp:0:interface=127.0.0.1\n"
@@ -318,3 +321,49 @@ class ProxyAndPlayerTests(CloudmonitorTestCase):
             self.assertEqual((yield self.code("play_camera", **params)), code)
         # an offline camera gets its page too (the page says so)
         self.assertEqual((yield self.code("play_camera", camera_id=81300000003000)), 0)
+
+
+class Mp4ChannelTests(CloudmonitorTestCase):
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.mp4_dir = os.path.abspath(self.mktemp())
+        os.makedirs(self.mp4_dir)
+        self.settings = {"cloudmonitor": ON + "mp4_listen = tcp:0:interface=127.0.0.1\nmp4_dir = %s\n"
+                         % self.mp4_dir}
+        yield make_clip(os.path.join(self.mp4_dir, "lesson.mp4"))
+        yield super().setUp()
+
+    @defer.inlineCallbacks
+    def test_an_mp4_file_played_in_a_loop_as_a_channel(self):
+        path = os.path.join(self.mp4_dir, "lesson.mp4")
+        _, answer = yield self.get("add_camera", camera_name="公开课", gather_id=81100000001, stream_prop=1,
+                                   stream_url="", stream_mp4=path)
+        self.assertEqual(answer["err_code"], 0, answer)
+        dev_id = "%011d" % (answer["camera_id"] // 1000)
+        listed = yield self.both("list_camera", per=50)
+        [camera] = [c for c in listed["data"] if c["camera_id"] == answer["camera_id"]]
+        self.assertEqual((camera["stream_prop"], camera["stream_mp4"], camera["stream_url"], camera["gather_id"]),
+                         (1, path, "", 81100000001))
+        # its source answers: online, and it plays through the relay like a camera
+        status = yield self.both("get_camera_status", camera_id=answer["camera_id"])
+        self.assertEqual(status["status"], 1)
+        url, _ = yield self.core.play.relay_url(dev_id, 0, stream_type=1)
+        probe = yield camera_tools.ffprobe(url)
+        self.assertEqual(probe.code, 0, probe.stderr)
+        [video] = probe.info["streams"]
+        self.assertEqual((video["codec_name"], video["width"], video["height"]), ("h264", 320, 240))
+        # another file of the directory
+        yield make_clip(os.path.join(self.mp4_dir, "other.mp4"), seconds=1)
+        self.assertEqual((yield self.code("mod_camera", camera_id=answer["camera_id"], stream_mp4="other.mp4")), 0)
+        listed = yield self.both("list_camera", per=50)
+        [camera] = [c for c in listed["data"] if c["camera_id"] == answer["camera_id"]]
+        self.assertEqual(camera["stream_mp4"], os.path.join(self.mp4_dir, "other.mp4"))
+
+    @defer.inlineCallbacks
+    def test_only_files_of_the_mp4_directory(self):
+        base = dict(camera_name="x", gather_id=81100000001, stream_prop=1, stream_url="")
+        for mp4 in ("", "missing.mp4", "/etc/passwd", "../lesson.mp4", os.path.dirname(self.mp4_dir)):
+            self.assertEqual((yield self.code("add_camera", stream_mp4=mp4, **base)), 1009, mp4)
+        self.assertEqual((yield self.service.platform.store.proxies.list()), [])

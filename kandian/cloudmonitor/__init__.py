@@ -38,8 +38,10 @@ class Root(resource.Resource):
         return self.api.render(request)
 
 
-def site(core, zone, domain_clock, *, storage_addr, stats: CloudmonitorStats | None = None, **http_options):
-    """The listener's Site over *core*; *storage_addr()* is its base URL as integrators reach it."""
+def site(core, zone, domain_clock, *, storage_addr, stats: CloudmonitorStats | None = None, loop=None,
+         **http_options):
+    """The listener's Site over *core*; *storage_addr()* is its base URL as integrators reach it;
+    *loop* the MP4 loop server of stream_prop 1 (:class:`kandian.media.loop.LoopServer`, None: off)."""
     signer = Signer(core.keys, domain_clock)
 
     def files(kind: str, number: int):
@@ -48,6 +50,6 @@ def site(core, zone, domain_clock, *, storage_addr, stats: CloudmonitorStats | N
         raise ValueError(kind)
 
     player = Player(core.keys, domain_clock, core.media, base=storage_addr, channel_of=channel_of_camera)
-    handlers = Handlers(core, zone, storage_addr=storage_addr, signer=signer, player=player)
+    handlers = Handlers(core, zone, storage_addr=storage_addr, signer=signer, player=player, loop=loop)
     root = Root(ApiResource(handlers, core.apikeys, stats), StorageResource(signer, files), PlayerResource(player))
     return http.site(root, **http_options)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 import platform
 import re
 from collections.abc import Callable
 from typing import NamedTuple
+from urllib.parse import unquote
 
 from twisted.internet import defer
 
@@ -100,7 +102,7 @@ def paging(params: dict) -> tuple[int, int]:
 
 
 class Handlers:
-    def __init__(self, core, zone, *, storage_addr: Callable[[], str], signer, player):
+    def __init__(self, core, zone, *, storage_addr: Callable[[], str], signer, player, loop=None):
         """*storage_addr()*: this listener's base URL; *signer*: signs and checks the
         storage paths (:class:`kandian.cloudmonitor.storage.Signer`); *player*: the
         player pages (:class:`kandian.cloudmonitor.player.Player`)."""
@@ -109,6 +111,7 @@ class Handlers:
         self.storage_addr = storage_addr
         self.signer = signer
         self.player = player
+        self.loop = loop
         self.server = "%s %s %s" % (platform.system(), ".".join(platform.release().split(".")[:2]),
                                     platform.machine())
 
@@ -207,8 +210,9 @@ class Handlers:
         return {"camera_id": camera_id(row.dev_id, row.channel_no),
                 "camera_name": row.name or row.device_name or "%s_%d" % (row.dev_id, row.channel_no),
                 "image_id": row.picture_id or 0, "image_fdfs": image, "gather_id": gather_id(row.gather_dev_id),
-                "name_set": row.gather_name, "stream_prop": PROXY if row.proxy_url else CAMERA,
-                "stream_url": row.proxy_url or "", "stream_mp4": "",
+                "name_set": row.gather_name, "stream_prop": self.stream_prop(row.proxy_url),
+                "stream_url": row.proxy_url if self.stream_prop(row.proxy_url) == PROXY else "",
+                "stream_mp4": self.mp4_path(row.proxy_url),
                 "device_ip": row.local_ip or "", "device_user": "", "device_pass": "",
                 # the file spells it both ways (its example device_cmd_prot, its table device_cmd_port)
                 "device_cmd_prot": 0, "device_cmd_port": 0, "device_mirror": 0, "device_osd": 0,
@@ -235,7 +239,27 @@ class Handlers:
         return self.ok(camera_id=camera_id(dev_id, 0), transmit="OK")
 
     def mp4(self, principal, path: str, name: str):
-        raise Refusal(results.UNAVAILABLE, "MP4 file channels are not built yet")
+        """A stream proxy fed by the MP4 loop server with the file *path* of the MP4 directory."""
+        if self.loop is None or self.loop.port is None:
+            raise Refusal(results.BAD_PARAMETER, "MP4 channels are off ([cloudmonitor] mp4_listen)")
+        file_name = self.loop.file_of(path)
+        if file_name is None:
+            raise Refusal(results.BAD_PARAMETER, "no MP4 file %r in %s" % (path[:120], self.loop.directory))
+        return self.core.proxies.add(self.loop.url(file_name), name, principal)
+
+    def loop_prefix(self) -> str | None:
+        return self.loop.url("") if self.loop is not None and self.loop.port is not None else None
+
+    def stream_prop(self, url: str | None) -> int:
+        if not url:
+            return CAMERA
+        prefix = self.loop_prefix()
+        return MP4 if prefix and url.startswith(prefix) else PROXY
+
+    def mp4_path(self, url: str | None) -> str:
+        if self.stream_prop(url) != MP4:
+            return ""
+        return os.path.join(self.loop.directory, unquote(url[len(self.loop_prefix()):]))
 
     @defer.inlineCallbacks
     def mod_camera(self, call: Call):
@@ -243,13 +267,19 @@ class Handlers:
         dev_id, channel_no = channel_of_camera(required(p, "camera_id"))
         row = yield self.core.integration.camera(call.principal, dev_id, channel_no)
         prop = integer(p, "stream_prop", None, CAMERA, PROXY)
-        kind = PROXY if row.proxy_url else CAMERA
+        kind = self.stream_prop(row.proxy_url)
         if prop is not None and prop != kind:
             raise Refusal(results.BAD_PARAMETER, "camera %s is stream_prop %d; it cannot become %d"
                           % (camera_id(dev_id, channel_no), kind, prop))
         url = p.get("stream_url", "").strip()
         if kind == PROXY and url and url != row.proxy_url:
             yield self.core.proxies.set_url(dev_id, url, call.principal)
+        mp4 = p.get("stream_mp4", "").strip()
+        if kind == MP4 and mp4 and mp4 != self.mp4_path(row.proxy_url):
+            file_name = self.loop.file_of(mp4)
+            if file_name is None:
+                raise Refusal(results.BAD_PARAMETER, "no MP4 file %r in %s" % (mp4[:120], self.loop.directory))
+            yield self.core.proxies.set_url(dev_id, self.loop.url(file_name), call.principal)
         name = p.get("camera_name", "").strip()
         if name:
             yield self.core.integration.rename_camera(call.principal, dev_id, channel_no, name)
