@@ -16,7 +16,7 @@ from twisted.web.client import Agent, readBody
 
 from kandian.cloudmonitor import routes
 
-from . import camera as camera_tools
+from . import camera as camera_tools, test_metrics
 from .mcu_helpers import McuTestCase
 from .test_media_loop import make_clip
 
@@ -367,3 +367,17 @@ class Mp4ChannelTests(CloudmonitorTestCase):
         for mp4 in ("", "missing.mp4", "/etc/passwd", "../lesson.mp4", os.path.dirname(self.mp4_dir)):
             self.assertEqual((yield self.code("add_camera", stream_mp4=mp4, **base)), 1009, mp4)
         self.assertEqual((yield self.service.platform.store.proxies.list()), [])
+
+
+class MetricsTests(CloudmonitorTestCase):
+    scrape = test_metrics.MetricsTests.scrape
+
+    @defer.inlineCallbacks
+    def test_requests_and_answers(self):
+        yield self.get("list_gather")  # access_token, then list_gather
+        yield self.get("list_camera", token="x")
+        samples = yield self.scrape()
+        self.assertEqual(samples[("kandian_cloudmonitor_requests_total", (("endpoint", "list_gather"),))], 1)
+        self.assertEqual(samples[("kandian_cloudmonitor_requests_total", (("endpoint", "access_token"),))], 1)
+        self.assertEqual(samples[("kandian_cloudmonitor_answers_total", (("err_code", "0"),))], 2)
+        self.assertEqual(samples[("kandian_cloudmonitor_answers_total", (("err_code", "1006"),))], 1)
