@@ -87,6 +87,9 @@ class LiveHlsTests(LiveTestCase):
         code, err = yield self.pull(self.url(LIVE).decode(), "Authorization: Bearer %s\r\n" % self.token)
         self.assertEqual(code, 0, err)
         self.assertEqual(self.live.stats.started, 1)
+        # pulled through the platform's relay with a relay token (no direct dial of the camera)
+        self.assertEqual(self.service.platform.relay_stats.sessions, 1)
+        self.assertGreater(self.service.platform.relay_stats.bytes_to_client, 0)
         [took] = self.live.stats.first_segment_seconds
         self.assertLess(took, self.service.config.media.start_timeout)
         status = yield self.get("/live/%s/0/1/status" % CAM, headers=self.auth())

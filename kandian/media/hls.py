@@ -234,8 +234,10 @@ class LiveHls:
             "-rtsp_transport", "tcp", "-timeout", str(int(self.rtsp_timeout * 1_000_000)),
             "-fflags", "nobuffer", "-i", url,
             "-map", "0:v:0", "-c", "copy", "-an",
-            "-f", "hls", "-hls_time", "%g" % self.hls_time, "-hls_list_size", str(self.list_size),
-            "-hls_flags", "delete_segments+independent_segments+temp_file+omit_endlist",
+            # the first segment is cut at the first key frame after half a segment (not after two key frames)
+            "-f", "hls", "-hls_init_time", "%g" % (self.hls_time / 2), "-hls_time", "%g" % self.hls_time,
+            "-hls_list_size", str(self.list_size),
+            "-hls_flags", "delete_segments+independent_segments+temp_file+omit_endlist+program_date_time",
             # numbered from the epoch second: a restarted ffmpeg goes on counting upwards
             "-hls_start_number_source", "epoch",
             "-hls_allow_cache", "0", "-hls_segment_filename", os.path.join(d, SEGMENT_PREFIX + "%d.ts"),

@@ -139,6 +139,8 @@ class LiveResource(resource.Resource):
         return False
 
     def _playlist(self, request, packager, signed: bool) -> None:
+        if request._disconnected:  # the viewer left while the stream started
+            return
         try:
             with open(packager.playlist, "rb") as f:  # a few hundred bytes, renamed into place whole
                 body = f.read(65536)
@@ -155,6 +157,8 @@ class LiveResource(resource.Resource):
         request.finish()
 
     def _file(self, request, path: str) -> None:
+        if request._disconnected:
+            return
         try:
             f = open(path, "rb")  # noqa: SIM115 (closed when the transfer ends)
         except OSError:
@@ -171,6 +175,8 @@ class LiveResource(resource.Resource):
         FileSender().beginFileTransfer(f, request).addBoth(done)
 
     def _json(self, request, status: int, body: dict, headers: dict | None = None) -> None:
+        if request._disconnected:
+            return
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         request.setResponseCode(status)
         for name, value in (headers or {}).items():

@@ -1,0 +1,279 @@
+"""Live HLS on one node (issue 16, "Measure"): N concurrent streams of distinct cameras, time to first segment,
+live-edge latency, CPU and RSS per stream, many viewers of one stream — and ``ffmpeg`` run by hand on the same
+source in the same run, for the per-stream CPU baseline.
+
+Everything runs in this process's reactor except the children it measures:
+
+* one GStreamer RTSP camera (``kandian/sim/gst_camera.py``, one shared encoder) behind ``--streams`` simulated
+  devices (the shipped simulator's links and camera fronts, each checking its own tokens over its link, §7.5.5),
+  so every stream is a distinct DevID pulled through the relay while the encoding is paid once;
+* the platform (the real ``KandianService``; the embedded PostgreSQL under a temporary ``data_dir``, or
+  ``--dsn``), whose live HLS packagers are the ffmpeg children measured;
+* the HLS clients: Twisted ``Agent``s polling each playlist every second and fetching each new segment, as a
+  player does (``--viewers`` of them on stream 0).
+
+Figures: **time to first segment** (first playlist request → 200 with a segment, per stream; p50/p90/max);
+**live-edge latency** (a segment's first frame, by ffmpeg's ``EXT-X-PROGRAM-DATE-TIME``, to the moment a
+client sees it listed; a player holding back *k* segments shows video *k* × segment length later — hls.js
+as the portal configures it, ``liveSyncDurationCount: 2``);
+**CPU per stream** (the packagers' user+system seconds over the measured window ÷ streams ÷ seconds) against
+the same ``ffmpeg -c copy -f hls`` command run by hand on the camera's URL directly; **RSS per packager**;
+the platform process's own CPU (relay, simulator fronts and clients included: an upper bound).
+
+    python bench/media.py [--streams 20] [--seconds 20] [--viewers 100] [--dsn DSN] [--json FILE]
+
+A short check that it works: ``python bench/media.py --streams 2 --seconds 4 --viewers 5``.
+The recording part of issue 16 is the rec slice's (a separate function in its own file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from _measure import CLK_TCK, die_with_parent, git_commit, machine_busy, percentile, proc_stat, say  # noqa: E402
+
+LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
+CAMERA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kandian", "sim",
+                      "gst_camera.py")
+OPERATOR, PASSWORD = "bench-ops", "bench-pass-1"
+_PDT = re.compile(rb"#EXTINF:([0-9.]+),\s+#EXT-X-PROGRAM-DATE-TIME:(\S+)\s+(seg\d+\.ts)")
+
+
+def cpu_seconds(pid) -> float:
+    fields = proc_stat(pid)
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK if fields else 0.0
+
+
+def rss_kib(pid) -> int:
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pdt_seconds(text: bytes) -> float:
+    from datetime import datetime
+
+    raw = text.decode()
+    if re.search(r"[+-]\d{4}$", raw):  # ffmpeg writes +0000
+        raw = raw[:-2] + ":" + raw[-2:]
+    return datetime.fromisoformat(raw).timestamp()
+
+
+def start_camera(fps: int, bitrate: int) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(["/usr/bin/python3", "-I", CAMERA, "--port", "0", "--width", "640", "--height", "360",
+                             "--fps", str(fps), "--bitrate", str(bitrate)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, preexec_fn=die_with_parent, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("READY "):
+        raise RuntimeError("the GStreamer camera did not start: %r" % line)
+    return proc, line.split()[1]
+
+
+def by_hand(url: str, seconds: float, directory: str) -> dict:
+    """The packager's own command, run by hand on the camera's URL (no relay, no platform)."""
+    out = os.path.join(directory, "by-hand")
+    os.makedirs(out)
+    command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp",
+               "-i", url, "-map", "0:v:0", "-c", "copy", "-an", "-f", "hls", "-hls_time", "1", "-hls_list_size", "6",
+               "-hls_flags", "delete_segments+independent_segments+temp_file+omit_endlist",
+               "-hls_segment_filename", os.path.join(out, "seg%d.ts"), os.path.join(out, "index.m3u8")]
+    proc = subprocess.Popen(command, preexec_fn=die_with_parent, stderr=subprocess.DEVNULL)
+    time.sleep(2)
+    before = cpu_seconds(proc.pid)
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    used = cpu_seconds(proc.pid) - before
+    elapsed = time.monotonic() - t0
+    rss = rss_kib(proc.pid)
+    proc.terminate()
+    proc.wait(10)
+    return {"cpu_percent": round(100 * used / elapsed, 2), "rss_kib": rss, "command": " ".join(command)}
+
+
+def run(args) -> dict:
+    from twisted.internet import defer, reactor, task
+    from twisted.logger import globalLogBeginner, textFileLogObserver
+    from twisted.web.client import Agent, HTTPConnectionPool, readBody
+    from twisted.web.http_headers import Headers
+
+    from kandian import config
+    from kandian.service import KandianService
+    from kandian.sim.camera import camera_front
+    from kandian.sim.link import connect_device
+    from kandian.sim.state import Addresses, DeviceState
+
+    directory = tempfile.mkdtemp(prefix="kandian-bench-media-")
+    log = open(os.path.join(directory, "kandian.log"), "w")  # noqa: SIM115 (open for the run)
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(log)], redirectStandardIO=False)
+    camera, camera_url = start_camera(args.fps, args.bitrate)
+    text = "[platform]\ndata_dir = %s\n[database]\ndsn = %s\n" % (os.path.join(directory, "var"), args.dsn)
+    for name in LISTENERS:
+        text += "[%s]\nlisten = tcp:0:interface=127.0.0.1\n" % name
+        if name in ("portal", "rtsp"):
+            text += "max_connections = 4096\nmax_connections_per_address = 0\n"
+    text += "[media]\nmax_live_streams = %d\nidle_timeout = 60\n" % max(args.streams, 1)
+    svc = KandianService(config.parse(text, "bench.ini", reactor), reactor, tune_gc=True)
+    result: dict = {}
+    links, fronts = [], []
+
+    @defer.inlineCallbacks
+    def main():
+        svc.startService()
+        yield svc.ready
+        p = svc.platform
+        port = {n: svc.listeners[n].port.getHost().port for n in ("device", "portal")}
+        dev_ids = ["811%08d" % n for n in range(1, args.streams + 1)]
+        for dev_id in dev_ids:
+            yield p.core.devices.store.devices.add(dev_id, "key")
+            front = camera_front(reactor, None, camera_url)
+            listening = reactor.listenTCP(0, front, interface="127.0.0.1")
+            fronts.append(listening)
+            state = DeviceState(dev_id, "key", addresses=Addresses(LocalIP="127.0.0.1",
+                                                                   RtspLocalPort=listening.getHost().port))
+            link = yield connect_device(reactor, ("127.0.0.1", port["device"]), state)
+            yield link.logged_in()
+            yield link.report_ability()
+            front.authorizer.link = link
+            links.append(link)
+        yield p.core.operators.add(OPERATOR, PASSWORD, "viewer")
+        login = yield p.core.api_auth.login(OPERATOR, PASSWORD, "127.0.0.1")
+        headers = Headers({b"authorization": [b"Bearer " + login.token.encode()]})
+        pool = HTTPConnectionPool(reactor)
+        pool.maxPersistentPerHost = 1000
+        agent = Agent(reactor, pool=pool)
+        base = "http://127.0.0.1:%d/live/%%s/0/1/" % port["portal"]
+
+        firsts, edges, seen_segments, errors = [], [], {}, []
+        running = [True]
+
+        @defer.inlineCallbacks
+        def viewer(dev_id, first_wait: bool):
+            url = base % dev_id
+            t0 = time.time()
+            got_first = False
+            seen = seen_segments.setdefault(dev_id, set())
+            while running[0]:
+                try:
+                    response = yield agent.request(b"GET", (url + "index.m3u8").encode(), headers)
+                    body = yield readBody(response)
+                except Exception as e:
+                    errors.append(repr(e))
+                    body, response = b"", None
+                if response is not None and response.code == 200:
+                    now = time.time()
+                    if not got_first:
+                        got_first = True
+                        if first_wait:
+                            firsts.append(now - t0)
+                    for _duration, pdt, name in _PDT.findall(body):
+                        if name not in seen:
+                            seen.add(name)
+                            if first_wait and len(seen) > 1:  # the first listing holds old segments
+                                edges.append(now - pdt_seconds(pdt))
+                            segment = yield agent.request(b"GET", (url + name.decode()).encode(), headers)
+                            yield readBody(segment)
+                elif response is not None and response.code != 503:
+                    errors.append("HTTP %d" % response.code)
+                yield task.deferLater(reactor, 1.0, lambda: None)
+
+        say("%d streams, %d viewers of the first one more; camera %d fps, %d kbit/s, key frame every second"
+            % (args.streams, args.viewers, args.fps, args.bitrate))
+        busy0 = machine_busy()
+        viewers = [viewer(dev_id, True) for dev_id in dev_ids]
+        viewers += [viewer(dev_ids[0], False) for _ in range(args.viewers)]
+        for _ in range(600):
+            if len(firsts) >= len(dev_ids):
+                break
+            yield task.deferLater(reactor, 0.1, lambda: None)
+        yield task.deferLater(reactor, 2.0, lambda: None)
+        children = [pk.supervisor.pid for pk in p.live.packagers.values() if pk.supervisor.pid]
+        cpu0 = {pid: cpu_seconds(pid) for pid in children}
+        own0, t0 = cpu_seconds(os.getpid()), time.monotonic()
+        edges.clear()
+        yield task.deferLater(reactor, args.seconds, lambda: None)
+        elapsed = time.monotonic() - t0
+        used = sum(cpu_seconds(pid) - cpu0[pid] for pid in children)
+        own = cpu_seconds(os.getpid()) - own0
+        rss = [rss_kib(pid) for pid in children]
+        running[0] = False
+        yield defer.DeferredList(viewers)
+        firsts.sort()
+        edges.sort()
+        result.update({
+            "streams": args.streams, "viewers_of_one_stream": args.viewers, "seconds": round(elapsed, 1),
+            "packagers_started": p.live.stats.started, "packager_crashes": p.live.stats.process.crashes,
+            "first_segment_s": {"p50": round(percentile(firsts, 50), 2), "p90": round(percentile(firsts, 90), 2),
+                                "max": round(firsts[-1], 2)} if firsts else None,
+            "live_edge_latency_s": {"p50": round(percentile(edges, 50), 2), "p90": round(percentile(edges, 90), 2),
+                                    "max": round(edges[-1], 2), "samples": len(edges)} if edges else None,
+            "player_latency_estimate_s": round(statistics.median(edges) + 2 * 1.0, 2) if edges else None,
+            "packager_cpu_percent_per_stream": round(100 * used / elapsed / max(1, len(children)), 2),
+            "packager_rss_kib_median": int(statistics.median(rss)) if rss else 0,
+            "platform_process_cpu_percent": round(100 * own / elapsed, 1),
+            "machine_busy_cpu_seconds": round(machine_busy() - busy0, 1),
+            "client_errors": len(errors),
+        })
+
+    def finish(outcome):
+        for link in links:
+            link.close()
+        for listening in fronts:
+            listening.stopListening()
+        d = svc.stopService()
+        d.addBoth(lambda _: reactor.stop())
+        if not isinstance(outcome, dict) and outcome is not None and hasattr(outcome, "getTraceback"):
+            result["error"] = outcome.getTraceback()
+
+    reactor.callWhenRunning(lambda: main().addBoth(finish))
+    reactor.run()
+    if "error" not in result:
+        result["by_hand"] = by_hand(camera_url, args.seconds, directory)
+    camera.terminate()
+    camera.wait(10)
+    if not args.keep:
+        shutil.rmtree(directory, ignore_errors=True)
+    return result
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, default=20)
+    parser.add_argument("--viewers", type=int, default=100, help="extra viewers of the first stream")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument("--bitrate", type=int, default=1000)
+    parser.add_argument("--dsn", default="")
+    parser.add_argument("--json", help="write the figures here too")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data_dir and log")
+    args = parser.parse_args(argv)
+    if not shutil.which("ffmpeg"):
+        sys.exit("ffmpeg is not installed: make system-deps")
+    result = run(args)
+    result.update({"commit": git_commit(), "command": " ".join(["python", "bench/media.py", *(argv or sys.argv[1:])])})
+    if "error" in result:
+        say(result["error"])
+        sys.exit(1)
+    say(json.dumps(result, indent=1, ensure_ascii=False))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1, ensure_ascii=False)
+
+
+if __name__ == "__main__":
+    main()

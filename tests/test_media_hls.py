@@ -1,0 +1,106 @@
+"""kandian.media.hls without a camera: what a packager does when its source cannot be had, the cap on
+packagers, the idle stop (a task.Clock drives the sweep; the children are real ``/bin/sh`` scripts
+standing in for ffmpeg, writing a playlist as it would)."""
+
+import os
+
+from twisted.internet import defer, reactor, task
+from twisted.trial import unittest
+
+from kandian.core import errors as e
+from kandian.media.hls import Key, LiveHls, StreamEnded
+
+KEY = Key("81100000001", 0, 1)
+
+
+class Media:
+    """core.media's source_url, answering or failing as told; the router's online."""
+
+    def __init__(self):
+        self.error = None
+        self.online = {"81100000001", "81100000002"}
+        self.router = self
+
+    def source_url(self, dev_id, channel_no, stream_type):
+        if self.error is not None:
+            return defer.fail(self.error)
+        return defer.succeed("rtsp://127.0.0.1:1/realplay?devid=%s&hashtoken=x" % dev_id)
+
+
+class FakeFfmpeg(LiveHls):
+    """The packager's command replaced by a shell that writes a playlist with one segment and waits."""
+
+    def _command(self, packager):
+        d = self.media.source_url(*packager.key)
+
+        def command(url):
+            playlist = os.path.join(packager.directory, "index.m3u8")
+            return ["/bin/sh", "-c", "printf '#EXTM3U\\n#EXTINF:1.0,\\nseg1.ts\\n' > %s.tmp && mv %s.tmp %s;"
+                    " echo x > %s/seg1.ts; exec sleep 60" % (playlist, playlist, playlist, packager.directory)]
+        return d.addCallback(command)
+
+
+class LiveHlsTests(unittest.TestCase):
+    def setUp(self):
+        self.clock = task.Clock()
+        self.media = Media()
+        self.root = os.path.abspath(self.mktemp())
+        self.live = FakeFfmpeg(self.media, reactor, self.clock, root=self.root, idle_timeout=30, max_streams=1,
+                               online=lambda dev_id: dev_id in self.media.online)
+        self.live.start()
+        self.addCleanup(self.live.stop)
+
+    @defer.inlineCallbacks
+    def ready(self, d):
+        """Turn the sweep until *d* fires (the child writes its playlist on the real reactor)."""
+        for _ in range(500):
+            if d.called:
+                break
+            yield task.deferLater(reactor, 0.01, lambda: None)
+            self.clock.advance(0.2)
+        result = yield d
+        return result
+
+    def test_an_offline_device_ends_at_once(self):
+        self.media.error = e.DeviceOffline("offline")
+        failure = self.failureResultOf(self.live.watch(KEY), StreamEnded)
+        self.assertEqual(failure.value.state, "offline")
+        self.assertEqual(self.live.status(KEY)["state"], "offline")
+        # asked again within 5 s: the same answer, nothing started
+        self.failureResultOf(self.live.watch(KEY), StreamEnded)
+        self.assertEqual(self.live.stats.started, 1)
+        self.clock.advance(5)
+        self.media.error = e.StreamClosed("closed")
+        self.assertEqual(self.failureResultOf(self.live.watch(KEY), StreamEnded).value.state, "closed")
+        self.assertEqual(self.live.stats.ended, {"offline": 1, "closed": 1})
+
+    @defer.inlineCallbacks
+    def test_a_playlist_then_idle_stop_and_the_cap(self):
+        packager = yield self.ready(self.live.watch(KEY))
+        self.assertEqual(packager.state, "live")
+        self.assertTrue(os.path.exists(os.path.join(packager.directory, "seg1.ts")))
+        self.assertEqual(self.live.segment(packager, "seg1.ts"), os.path.join(packager.directory, "seg1.ts"))
+        other = self.failureResultOf(self.live.watch(Key("81100000002", 0, 1)), StreamEnded)
+        self.assertEqual(other.value.state, "busy")
+        pid = packager.supervisor.pid
+        self.clock.advance(29)
+        self.assertIsNotNone(self.live.seen(KEY))  # a segment request: still watched
+        self.clock.advance(29.9)
+        self.assertEqual(self.live.running, 1)
+        self.clock.advance(0.2)
+        self.assertEqual((self.live.running, self.live.stats.idle_stopped), (0, 1))
+        for _ in range(500):
+            if not os.path.exists(packager.directory):
+                break
+            yield task.deferLater(reactor, 0.01, lambda: None)
+        self.assertFalse(os.path.exists(packager.directory))
+        self.assertFalse(os.path.exists("/proc/%d/cmdline" % pid) and open("/proc/%d/stat" % pid).read().split(
+            ")")[-1].split()[0] != "Z")
+
+    @defer.inlineCallbacks
+    def test_a_device_going_offline_stops_its_packager(self):
+        yield self.ready(self.live.watch(KEY))
+        self.media.online.clear()
+        self.clock.advance(0.2)
+        self.assertEqual(self.live.status(KEY), {"state": "offline", "message": "the device went offline"})
+        self.assertEqual(self.live.running, 0)
