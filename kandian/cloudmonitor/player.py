@@ -82,6 +82,7 @@ class PlayerResource(resource.Resource):
     def __init__(self, player: Player):
         super().__init__()
         self.player = player
+        self._files: dict[str, bytes] = {}
 
     def render_GET(self, request):
         path = request.path.decode("utf-8", "replace")
@@ -143,13 +144,14 @@ class PlayerResource(resource.Resource):
             request.write(data)
             request.finish()
 
-    @staticmethod
-    def _static(request, path: str, content_type: bytes) -> bytes:
-        try:
-            with open(path, "rb") as f:  # small files of the package (hls.js is 300 KB, read once a page)
-                data = f.read()
-        except OSError:
-            return _text(request, 404, "no such file")
+    def _static(self, request, path: str, content_type: bytes) -> bytes:
+        data = self._files.get(path)
+        if data is None:
+            try:
+                with open(path, "rb") as f:  # files of the package (hls.js: 300 KB), read once, then kept
+                    data = self._files[path] = f.read()
+            except OSError:
+                return _text(request, 404, "no such file")
         request.setHeader(b"content-type", content_type)
         request.setHeader(b"cache-control", b"public, max-age=86400")
         request.setHeader(b"x-content-type-options", b"nosniff")
