@@ -62,7 +62,7 @@ _GATHER = (
     # a stream-proxy channel added under another device is that device's camera, not a gather of its own
     " WHERE NOT EXISTS (SELECT 1 FROM cm_camera k WHERE k.dev_id = d.dev_id AND k.gather_dev_id IS NOT NULL)")
 
-_CAMERA = (
+_CAMERA_COLUMNS = (
     "SELECT c.dev_id, c.channel_no, c.name, d.name, coalesce(k.gather_dev_id, c.dev_id), coalesce(gd.name, d.name),"
     " coalesce(d.local_ip, host(d.public_ip)), d.online,"
     " coalesce((SELECT p.enabled FROM stream_profile p WHERE p.dev_id = c.dev_id AND p.channel_no = c.channel_no"
@@ -70,16 +70,27 @@ _CAMERA = (
     " EXISTS (SELECT 1 FROM video_capability v WHERE v.dev_id = c.dev_id AND v.stream_type = 2),"
     " coalesce(k.clicks, 0), pic.picture_id, pic.file_name,"
     " extract(epoch FROM coalesce(k.created_at, d.created_at))::float8,"
-    " extract(epoch FROM coalesce(k.updated_at, d.created_at))::float8, sp.url"
-    " FROM channel c JOIN device d USING (dev_id)"
-    " LEFT JOIN stream_proxy sp ON sp.dev_id = c.dev_id"
+    " extract(epoch FROM coalesce(k.updated_at, d.created_at))::float8, sp.url")
+_CAMERA_JOINS = (
+    " JOIN device d USING (dev_id)"
     " LEFT JOIN cm_camera k ON k.dev_id = c.dev_id AND k.channel_no = c.channel_no"
     " LEFT JOIN device gd ON gd.dev_id = k.gather_dev_id"
+    " LEFT JOIN stream_proxy sp ON sp.dev_id = c.dev_id"
     " LEFT JOIN LATERAL (SELECT p.picture_id, p.file_name FROM picture p JOIN device_file f"
     "  ON f.dev_id = p.dev_id AND f.area = 'pictures' AND f.file_name = p.file_name"
     "  WHERE p.dev_id = c.dev_id AND p.channel_no = c.channel_no"
-    "  ORDER BY p.received_at DESC, p.picture_id DESC LIMIT 1) pic ON true"
-    " WHERE c.channel_no <= %d" % MAX_CHANNEL)
+    "  ORDER BY p.received_at DESC, p.picture_id DESC LIMIT 1) pic ON true")
+_CAMERA = _CAMERA_COLUMNS + " FROM channel c" + _CAMERA_JOINS + " WHERE c.channel_no <= %d" % MAX_CHANNEL
+# the page is cut from the channel table first: the joins are made for its rows only
+_CAMERA_PAGE = (
+    _CAMERA_COLUMNS + ", (SELECT count(*) FROM channel WHERE channel_no <= %d)" % MAX_CHANNEL
+    + " FROM (SELECT dev_id, channel_no, name FROM channel WHERE channel_no <= %d" % MAX_CHANNEL
+    + " ORDER BY dev_id, channel_no OFFSET %s LIMIT %s) c" + _CAMERA_JOINS + " ORDER BY c.dev_id, c.channel_no")
+
+
+_GATHER_COUNT = (
+    "SELECT count(*) FROM device d"
+    " WHERE NOT EXISTS (SELECT 1 FROM cm_camera k WHERE k.dev_id = d.dev_id AND k.gather_dev_id IS NOT NULL)")
 
 
 def _gather(row) -> GatherRow:
@@ -96,12 +107,9 @@ class IntegrationStore:
     @defer.inlineCallbacks
     def gathers(self, offset: int, limit: int):
         """(total, [GatherRow]) by DevID."""
-        rows = yield self.db.runQuery(
-            "SELECT count(*) OVER (), x.* FROM (" + _GATHER + ") x ORDER BY 2 OFFSET %s LIMIT %s", (offset, limit))
-        if not rows and offset:
-            total = yield self.db.runQuery("SELECT count(*) FROM (" + _GATHER + ") x")
-            return total[0][0], []
-        return (rows[0][0] if rows else 0), [_gather(row[1:]) for row in rows]
+        rows = yield self.db.runQuery(_GATHER + " ORDER BY d.dev_id OFFSET %s LIMIT %s", (offset, limit))
+        total = yield self.db.runQuery(_GATHER_COUNT)
+        return total[0][0], [_gather(row) for row in rows]
 
     @defer.inlineCallbacks
     def gather(self, dev_id: str):
@@ -135,13 +143,11 @@ class IntegrationStore:
     @defer.inlineCallbacks
     def cameras(self, offset: int, limit: int):
         """(total, [CameraRow]) by DevID and ChannelNo."""
-        rows = yield self.db.runQuery(
-            "SELECT count(*) OVER (), x.* FROM (" + _CAMERA + ") x ORDER BY 2, 3 OFFSET %s LIMIT %s",
-            (offset, limit))
-        if not rows and offset:
+        rows = yield self.db.runQuery(_CAMERA_PAGE, (offset, limit))
+        if not rows:
             total = yield self.db.runQuery("SELECT count(*) FROM channel WHERE channel_no <= %s", (MAX_CHANNEL,))
             return total[0][0], []
-        return (rows[0][0] if rows else 0), [CameraRow(*row[1:]) for row in rows]
+        return rows[0][-1], [CameraRow(*row[:-1]) for row in rows]
 
     @defer.inlineCallbacks
     def camera(self, dev_id: str, channel_no: int):
