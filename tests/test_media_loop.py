@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import struct
 
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint, connectProtocol
 from twisted.trial import unittest
 
@@ -103,3 +104,93 @@ class LoopTests(unittest.TestCase):
         yield player.closed
         yield wait_for(lambda: not ffmpeg_children(), tries=1000)
         self.assertEqual([r.code for r in player.responses], [200, 200, 200, 200])
+
+
+def rtp_packets(media: bytes) -> list[tuple[int, int, int]]:
+    """(seq, timestamp, ssrc) of each interleaved RTP packet in *media*."""
+    found, at = [], 0
+    while at + 4 <= len(media):
+        assert media[at] == 0x24, media[at:at + 8]
+        length = struct.unpack_from("!H", media, at + 2)[0]
+        packet = media[at + 4:at + 4 + length]
+        if len(packet) < length:
+            break
+        found.append(struct.unpack_from("!HII", packet, 2))
+        at += 4 + length
+    return found
+
+
+class RecordingTests(unittest.TestCase):
+    """A recording's pieces played back: seekable, a speed, paused, one continuous RTP stream."""
+
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.directory = os.path.abspath(self.mktemp())
+        os.makedirs(self.directory)
+        self.pieces = [os.path.join(self.directory, "piece%d.ts" % n) for n in range(2)]
+        for piece in self.pieces:
+            yield make_clip(piece, seconds=4)
+        self.asked = []
+        self.clock = task.Clock()
+        self.server = LoopServer(reactor, self.directory, clock=self.clock, resolve_recording=self.resolve)
+        port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(self.server)
+        self.server.port = port.getHost().port
+        self.addCleanup(port.stopListening)
+        self.addCleanup(self.no_ffmpeg_left)
+
+    @defer.inlineCallbacks
+    def no_ffmpeg_left(self):
+        yield self.server.stop()
+        yield wait_for(lambda: not ffmpeg_children())
+
+    def resolve(self, recording_id, exp, sig):
+        self.asked.append((recording_id, exp, sig))
+        if sig != "good":
+            return defer.fail(ValueError("a bad signature"))
+        return defer.succeed((self.pieces, 8.0))
+
+    @defer.inlineCallbacks
+    def test_ffprobe_plays_it_and_a_bad_signature_is_404(self):
+        probe = yield camera.ffprobe(self.server.recording_url(7, "exp=1&sig=good"))
+        self.assertEqual(probe.code, 0, probe.stderr)
+        self.assertEqual(probe.info["streams"][0]["codec_name"], "h264")
+        self.assertEqual(self.asked[0], (7, "1", "good"))
+        probe = yield camera.ffprobe(self.server.recording_url(7, "exp=1&sig=bad"))
+        self.assertIn("404", probe.stderr)
+
+    @defer.inlineCallbacks
+    def test_range_scale_and_pause_continue_one_rtp_stream(self):
+        player = yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.server.port), Player())
+        self.addCleanup(player.transport.loseConnection)
+        url = self.server.recording_url(7, "exp=1&sig=good")
+        player.send("DESCRIBE", url)
+        yield wait_for(lambda: len(player.responses) == 1)
+        self.assertIn(b"a=range:npt=0-8.000", player.responses[0].body)
+        base = player.responses[0].headers.get("Content-Base")
+        player.send("SETUP", base + "trackID=0", [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
+        yield wait_for(lambda: len(player.responses) == 2)
+        session = [("Session", player.responses[1].session_id)]
+        player.send("PLAY", base, session + [("Range", "npt=5.000-")])
+        yield wait_for(lambda: len(player.responses) == 3)
+        self.assertEqual(player.responses[2].headers.get("Range"), "npt=5.000-8.000")
+        yield wait_for(lambda: len(rtp_packets(player.media)) > 20, tries=1000)
+        self.clock.advance(1.5)
+        player.send("PAUSE", base, session)
+        yield wait_for(lambda: len(player.responses) == 4)
+        yield wait_for(lambda: not ffmpeg_children(), tries=1000)
+        self.clock.advance(30)  # paused: the position stays
+        player.send("PLAY", base, session + [("Scale", "2.0")])
+        yield wait_for(lambda: len(player.responses) == 5)
+        self.assertEqual([player.responses[4].headers.get(h) for h in ("Range", "Scale")],
+                         ["npt=6.500-8.000", "2.000"])
+        before = len(rtp_packets(player.media))
+        yield wait_for(lambda: len(rtp_packets(player.media)) > before + 20, tries=1000)
+        packets = rtp_packets(player.media)
+        self.assertEqual(len({ssrc for _, _, ssrc in packets}), 1)
+        self.assertEqual([(b[0] - a[0]) & 0xFFFF for a, b in zip(packets, packets[1:])], [1] * (len(packets) - 1))
+        for bad, code in ([("Scale", "0")], 456), ([("Scale", "-1")], 456), ([("Range", "npt=9-")], 457):
+            player.send("PLAY", base, session + bad)
+            yield wait_for(lambda n=len(player.responses): len(player.responses) == n + 1)
+            self.assertEqual(player.responses[-1].code, code, bad)
