@@ -191,6 +191,7 @@ class RecordingTests(unittest.TestCase):
         self.assertEqual(len({ssrc for _, _, ssrc in packets}), 1)
         self.assertEqual([(b[0] - a[0]) & 0xFFFF for a, b in zip(packets, packets[1:])], [1] * (len(packets) - 1))
         for bad, code in ([("Scale", "0")], 456), ([("Scale", "-1")], 456), ([("Range", "npt=9-")], 457):
+            answered = len(player.responses) + 1
             player.send("PLAY", base, session + bad)
-            yield wait_for(lambda n=len(player.responses): len(player.responses) == n + 1)
+            yield wait_for(lambda answered=answered: len(player.responses) == answered)
             self.assertEqual(player.responses[-1].code, code, bad)
