@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BENCHMARKS = ["startup.py", "device_link.py", "soap.py", "relay.py", "smgp.py", "ftp.py", "sms.py", "compat.py"]
+BENCHMARKS = ["startup.py", "device_link.py", "soap.py", "relay.py", "smgp.py", "ftp.py", "ftp_campaign.py",
+              "sms.py", "compat.py"]
 
 
 def main() -> None:

@@ -345,6 +345,16 @@ class FilesSection:
 
 
 @attrs.frozen
+class FirmwareSection:
+    # seconds between two looks at the upgrade campaigns and log requests (kandianctl writes them)
+    poll_interval: int = _setting("5", positive_int)
+    # a device sent UPGRADE_REQ that has not logged in with the new DevVer after this many seconds failed
+    upgrade_timeout: int = _setting("1800", positive_int)
+    # a `kandianctl device logs` request whose device stayed offline this long is dropped
+    log_request_expiry: int = _setting("600", positive_int)
+
+
+@attrs.frozen
 class PortalSection:
     # the web portal at /, the REST API at /api/v1/ (empty: off)
     listen: str = _setting("tcp:8592", optional_endpoint)
@@ -465,6 +475,7 @@ class Config:
     ftp: FtpSection = attrs.field(factory=FtpSection)
     files: FilesSection = attrs.field(factory=FilesSection)
     throttle: ThrottleSection = attrs.field(factory=ThrottleSection)
+    firmware: FirmwareSection = attrs.field(factory=FirmwareSection)
     portal: PortalSection = attrs.field(factory=PortalSection)
     sms: SmsSection = attrs.field(factory=SmsSection)
     group: GroupSection = attrs.field(factory=GroupSection)
@@ -515,7 +526,7 @@ SECTIONS: dict[str, type] = {
     "device": DeviceSection, "register": RegisterSection, "mcu": McuSection,
     "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection, "files": FilesSection,
     "throttle": ThrottleSection, "portal": PortalSection, "sms": SmsSection,
-    "group": GroupSection, "group_role": GroupRoleSection, "media": MediaSection,
+    "group": GroupSection, "group_role": GroupRoleSection, "media": MediaSection, "firmware": FirmwareSection,
     "mvb": MvbSection, "cloudmonitor": CloudmonitorSection,
 }
 

@@ -39,7 +39,9 @@ from .core.bindings import Bindings
 from .core.commands import Commands
 from .core.credentials import PasswordChecker
 from .core.devices import Devices, OfflineBatcher, SeenBatcher
+from .core.devlogs import DeviceLogs
 from .core.files import Files, Layout
+from .core.firmware import Catalogue, FtpLogin
 from .core.fleet import Fleet
 from .core.group import GroupLink
 from .core.grouprole import GroupRole
@@ -51,7 +53,9 @@ from .core.outbox import Outbox
 from .core.play import Play
 from .core.playsessions import PlaySessions
 from .core.proxies import Proxies, WithProxies
+from .core.rounds import Rounds
 from .core.stats import Statistics, StatsJob
+from .core.upgrades import Upgrades
 from .core.useradmin import UserAdmin
 from .device.controller import LinkController
 from .device.link import DeviceLinkFactory, LinkStats
@@ -196,15 +200,6 @@ def _url_host(host: str) -> str:
     return "[%s]" % host if ":" in host and not host.startswith("[") else host
 
 
-def _no_firmware(dev_id: str):
-    """Until the firmware catalogue assigns images: no device has one to fetch."""
-    return None
-
-
-def _ignored(*args) -> None:
-    return None
-
-
 class Platform:
     """What the listeners are built from: the store, the core over it, and the
     interfaces' factories over the core (``factories``, one per configured
@@ -256,12 +251,17 @@ class Platform:
         self.sms_sender = self._sms_sender() if sms.gateway else None
         self.sms_client = self.sms_sender.client if self.sms_sender is not None else None
         # what the FTP realm asks of the firmware catalogue and the device logs (kandian.ftp.realm)
-        self.firmware_hooks = dict(firmware_for=_no_firmware, firmware_downloaded=_ignored, log_stored=_ignored)
+        self.firmware_hooks = dict(firmware_for=self.core.upgrades.firmware_for,
+                                   firmware_downloaded=self.core.upgrades.firmware_downloaded,
+                                   log_stored=self.core.devlogs.log_stored)
         self.probe = self.core.devices.probe
         self.stats_job = StatsJob(self.store, clock, zone=config.platform.timezone.key,
                                   interval=config.portal.stats_interval, keep=config.portal.stats_keep_days * 86400.0)
         self._purge = task.LoopingCall(self._purge_tokens)
         self._purge.clock = clock  # LoopingCall's own way to take a clock
+        poll = config.firmware.poll_interval
+        self.rounds = [Rounds(self.core.upgrades.round, clock, poll, "upgrade campaigns"),
+                       Rounds(self.core.devlogs.round, clock, poll, "device log requests")]
         # the interfaces
         self.controller = LinkController(self.core.devices, self.core.alarms, self.core.play, clock,
                                          config.platform.timezone)
@@ -288,7 +288,23 @@ class Platform:
         def probe(devices: Devices) -> UpnpProbe:
             return UpnpProbe(reactor, devices, clock=clock, policy=self.dial_policy, peer_ip=self.links.peer_ip)
 
-        devices = Devices(self.store, self.router, clock, make_probe=probe, seen=self.seen, offline=self.offline)
+        keys = Keys(self.store.secrets)
+        f = config.ftp
+        files = Files(self.store, keys, clock, self.layout, address=lambda: config.register.ftp_address or (
+            config.platform.public_host, config.port_of("ftp") or self.bound_port("ftp")), throttle=throttle(),
+            max_file_size=f.max_file_size, quota=f.device_quota or 2**63 - 1, timezone=config.platform.timezone)
+
+        def ftp_login(dev_id: str) -> defer.Deferred:
+            # the device's own FTP account (PRODUCT.md "FTP"), for UPGRADE_REQ and LOG_UPLOAD_REQ
+            return files.credentials(dev_id).addCallback(lambda c: FtpLogin(c.ip, c.port, c.account, c.password))
+
+        catalogue = Catalogue(self.store, config.files_root, clock)
+        upgrades = Upgrades(self.store, self.router, catalogue, clock, ftp_login=ftp_login,
+                            timeout=config.firmware.upgrade_timeout)
+        devlogs = DeviceLogs(self.store, clock, config.files_root, router=self.router, ftp_login=ftp_login,
+                             expiry=config.firmware.log_request_expiry)
+        devices = Devices(self.store, self.router, clock, make_probe=probe, seen=self.seen, offline=self.offline,
+                          events=upgrades)
         play = Play(
             self.store, self.router, clock, relay_address=lambda: (
                 config.platform.public_host, config.port_of("rtsp") or self.bound_port("rtsp")),
@@ -305,20 +321,11 @@ class Platform:
         bindings = Bindings(
             self.store, clock, throttle=accounts_throttle, group=self.group_platform,
             session_timeout=mcu.session_timeout, online=self.router.online, reset=devices.reset_default)
-        keys = Keys(self.store.secrets)
-        f = config.ftp
-        files = Files(self.store, keys, clock, self.layout, address=lambda: config.register.ftp_address or (
-            config.platform.public_host, config.port_of("ftp") or self.bound_port("ftp")), throttle=throttle(),
-            max_file_size=f.max_file_size, quota=f.device_quota or 2**63 - 1, timezone=config.platform.timezone)
         # the portal and REST API: its logins count failures in their own throttle
         access = Access(self.store)
         portal_passwords = PasswordChecker(clock)
         api_auth = ApiAuth(self.store, clock, passwords=portal_passwords, throttle=throttle(),
                            ttl=config.portal.token_ttl)
-
-        def ftp_access(dev_id: str):
-            # the device's own FTP account (PRODUCT.md "FTP"), for UPGRADE_REQ and LOG_UPLOAD_REQ
-            return files.credentials(dev_id).addCallback(lambda c: (c.ip, c.port, c.account, c.password))
 
         links = AlarmLinks(keys, clock, portal=self.portal_url, ttl=config.sms.alarm_link_ttl)
         alarm_sms = AlarmSms(self.store, self.outbox, links, clock, timezone=config.platform.timezone,
@@ -327,12 +334,13 @@ class Platform:
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
                     alarms=alarms, keys=keys, files=files, outbox=self.outbox, alarm_links=links,
                     alarm_sms=alarm_sms, devkeys=DevKeySms(self.store, self.outbox),
+                    firmware=catalogue, upgrades=upgrades, devlogs=devlogs,
                     operators=Operators(self.store), api_auth=api_auth, access=access,
                     fleet=Fleet(self.store, clock, access=access, devices=devices, bindings=bindings,
                                 alarms=alarms),
                     user_admin=UserAdmin(self.store, clock, accounts=accounts, auth=api_auth, access=access,
                                          passwords=portal_passwords),
-                    commands=Commands(devices, access, ftp_access=ftp_access),
+                    commands=Commands(devices, access, ftp_access=ftp_login),
                     statistics=Statistics(self.store, clock, zone=config.platform.timezone,
                                           online_count=lambda: len(self.links)),
                     group=self._group_link(config, clock),
@@ -465,11 +473,14 @@ class Platform:
         self.layout.prepare()
         yield self.core.keys.load()
         yield self.core.devices.all_offline()
+        yield self.core.upgrades.load()  # before any login: the hook must know who is in flight
         if self.sms_sender is not None:
             self.sms_sender.startService()
         self.seen.start()
         self.offline.start()
         self._purge.start(600, now=False)
+        for rounds in self.rounds:
+            rounds.start(now=False)
         self.stats_job.startService()
         yield self.core.group.start()
         if self.live is not None:
@@ -499,6 +510,8 @@ class Platform:
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
+        for rounds in self.rounds:  # after the links: a round waiting on a device's answer ends now
+            yield rounds.stop()
         yield self.seen.stop()
         yield self.offline.stop()
         try:

@@ -144,16 +144,6 @@ class CommandTests(DevicesTestCase):
         self.assertEqual(self.store.tables["channel"][DEV, 0], "door")
         self.failureResultOf(self.devices.rename_channel(DEV, 3, "x"), errors.NoSuchChannel)
 
-    def test_upgrade_only_to_newer_firmware(self):
-        self.failureResultOf(self.devices.upgrade(DEV, "811", "C1", "V1.5_20131210", ("h", 21), "a", "p"),
-                             errors.NoNewerFirmware)
-        self.successResultOf(self.store.firmware.add("811", "C1", "V1.5_20140101", "c1.bin", 1))
-        self.assertEqual(self.successResultOf(self.devices.firmware_version("811", "C1", "V1.5_20131210")),
-                         ("V1.5_20131210", "V1.5_20140101"))
-        self.link.answers = [m.UpgradeResponse(Result=0, DevID=DEV)]
-        self.successResultOf(self.devices.upgrade(DEV, "811", "C1", "V1.5_20131210", ("h", 21), "a", "p"))
-        self.assertEqual(self.link.sent[0].FtpFileName, "c1.bin")
-
 
 @implementer(IAlarmNotifier)
 class Notifier:

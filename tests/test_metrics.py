@@ -53,3 +53,21 @@ class MetricsTests(McuTestCase):
         self.assertEqual(after[("kandian_alarms_stored_total", ())], 1)
         self.assertIn(("kandian_db_pool_connections", (("state", "idle"),)), after)
         self.assertIn(("kandian_relay_sessions", ()), after)
+
+    @defer.inlineCallbacks
+    def test_upgrades_are_counted(self):
+        session = yield self.user(A)
+        link = yield self.camera(CAM)
+        yield self.bind(A, CAM)
+        before = yield self.scrape()
+        self.assertEqual(before[("kandian_upgrades_total", (("outcome", "sent"),))], 0)
+        yield self.db.runOperation(
+            "INSERT INTO firmware (manufacturer_no, model, dev_ver, file_name)"
+            " SELECT manufacturer_no, model, 'V1.6_20261101', 'fw.bin' FROM device WHERE dev_id = %s", (CAM,))
+        answer = yield self.soap.NotifyUpgrade(Account=A, LoginSession=session, DevID=CAM)
+        self.assertEqual(answer["Result"], 0)
+        self.assertIn(0x6D, [cmd for cmd, _ in link.commands_received])
+        after = yield self.scrape()
+        self.assertEqual(after[("kandian_upgrades_total", (("outcome", "sent"),))], 1)
+        self.assertEqual(after[("kandian_upgrades_in_flight", ())], 1)
+        self.assertEqual(after[("kandian_log_requests_total", (("outcome", "sent"),))], 0)

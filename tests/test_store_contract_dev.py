@@ -1,4 +1,4 @@
-"""The store contract of the device slice: links, devices, alarms, firmware (§7.2, §7.5, §8.8–§8.19).
+"""The store contract of the device slice: links, devices, alarms (§7.2, §7.5, §8.8–§8.19).
 
 Each case runs against real PostgreSQL and against :class:`kandian.store.fake.FakeStore`.
 """
@@ -132,18 +132,6 @@ class AlarmsContract(DeviceSliceContract):
         self.assertEqual((total, len(rows)), (12, 2))
 
 
-class FirmwareContract(DeviceSliceContract):
-    @defer.inlineCallbacks
-    def test_latest_is_the_newest_released_for_the_model(self):
-        self.assertIsNone((yield self.store.firmware.latest("811", "C1")))
-        yield self.store.firmware.add("811", "C1", "V1.5_20140101", "c1-a.bin", self.now)
-        yield self.store.firmware.add("811", "C1", "V1.5_20150101", "c1-b.bin", self.now + 10)
-        yield self.store.firmware.add("811", "C2", "V1.5_20160101", "c2.bin", self.now + 20)
-        self.assertEqual((yield self.store.firmware.latest("811", "C1")), ("V1.5_20150101", "c1-b.bin"))
-        self.assertIsNone((yield self.store.firmware.latest("812", "C1")))
-
-
 RealLinks, FakeLinks = contract(LinksContract)
 RealDevices, FakeDevices = contract(DevicesContract)
 RealAlarms, FakeAlarms = contract(AlarmsContract)
-RealFirmware, FakeFirmware = contract(FirmwareContract)

@@ -51,6 +51,13 @@ class PlatformCollector:
         yield histogram
         yield CounterMetricFamily("kandian_alarms_stored", "Alarms stored (repeats within 60 s excluded)",
                                   value=p.controller.alarms_stored)
+        upgrades, devlogs = p.core.upgrades, p.core.devlogs
+        yield _counter("kandian_upgrades", "Firmware upgrades by this node: UPGRADE_REQ accepted, devices done,"
+                       " failed", ["outcome"], {(k,): upgrades.outcomes[k] for k in ("sent", "done", "failed")})
+        yield GaugeMetricFamily("kandian_upgrades_in_flight", "Devices sent an upgrade that is not over",
+                                value=len(upgrades.in_flight))
+        yield _counter("kandian_log_requests", "kandianctl device logs requests: sent, refused, expired",
+                       ["outcome"], {(k,): devlogs.outcomes[k] for k in ("sent", "refused", "expired")})
         soap = getattr(p, "soap", None)
         if soap is not None:
             yield _counter("kandian_soap_requests", "SOAP requests answered, by operation and Result",

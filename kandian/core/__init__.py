@@ -7,12 +7,15 @@ routes, the play-URL format, tokens, relay authorization), devices
 login), alarms (:mod:`.alarms`), the keys derived from the platform's
 secret (:mod:`.keys`: FTP passwords, signed URLs), the files devices
 upload and fetch (:mod:`.files`: FTP logins, quota, the layout under
-``[files] root``), the province's standing with its group platform
-(:mod:`.group`) and, on a node that is the group platform itself, that
-role (:mod:`.grouprole`), SMS (:mod:`.outbox`, the durable outbox;
-:mod:`.notify`, alarm and DevKey messages), the media layer's stream
-sources and live HLS access (:mod:`.media`, :mod:`.proxies`), and for the portal and REST API (:mod:`.apiauth`
-tokens and operators, :mod:`.access`, :mod:`.fleet`, :mod:`.useradmin`,
+``[files] root``), the firmware catalogue (:mod:`.firmware`), upgrade
+campaigns (:mod:`.upgrades`) and device logs (:mod:`.devlogs`), the
+province's standing with its group platform (:mod:`.group`) and, on a node
+that is the group platform itself, that role (:mod:`.grouprole`), SMS
+(:mod:`.outbox`, the durable outbox; :mod:`.notify`, alarm and DevKey
+messages), the media layer's stream sources and live HLS access
+(:mod:`.media`, :mod:`.proxies`), and for the portal and REST API
+(:mod:`.apiauth` tokens and operators, :mod:`.access`, :mod:`.fleet`,
+:mod:`.useradmin`,
 :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
 :mod:`kandian.core.errors`; it imports no listener, spyne, HTTP or wire code.
@@ -35,6 +38,9 @@ class Core:
     alarms: object
     keys: object
     files: object
+    firmware: object = None
+    upgrades: object = None
+    devlogs: object = None
     # the portal and REST API (None where a tool builds a core without them)
     operators: object = None
     api_auth: object = None

@@ -31,7 +31,7 @@ from .errors import log_failure
 log = Logger()
 
 __all__ = ["Addresses", "CloudStorage", "LoginReport", "DeviceSession", "Devices", "SeenBatcher",
-           "OfflineBatcher", "probe_target", "protocol_supported", "newer_firmware"]
+           "OfflineBatcher", "command", "probe_target", "protocol_supported"]
 
 # DevVer "V1.5_20131210": protocol version 1.5 (§7.5.1).  This platform speaks
 # protocol 1.x; a firmware announcing 2.0 or later is unsupported.
@@ -42,20 +42,6 @@ SUPPORTED_MAJOR = 1
 def protocol_supported(dev_ver: str) -> bool:
     match = _DEV_VER.match(dev_ver)
     return match is not None and int(match.group(1)) == SUPPORTED_MAJOR
-
-
-_FIRMWARE = re.compile(r"^[Vv](\d+(?:\.\d+)*)_(\d{8})")
-
-
-def newer_firmware(candidate: str, current: str | None) -> bool:
-    """Whether *candidate* is a later firmware than *current*: DevVer reads
-    ``V<protocol>_<release date>`` (§7.5.1); versions not in that form are
-    only compared for difference."""
-    a, b = _FIRMWARE.match(candidate or ""), _FIRMWARE.match(current or "")
-    if a and b:
-        key = lambda m: (tuple(int(x) for x in m.group(1).split(".")), m.group(2))  # noqa: E731
-        return key(a) > key(b)
-    return bool(candidate) and candidate != current
 
 
 def probe_target(upnp_ip: str | None, port: int | None) -> tuple[str, int] | None:
@@ -153,16 +139,18 @@ class OfflineBatcher(Batcher):
 class Devices:
     """Registration, login, reports and commands of devices.
 
-    *store* is the connector (its ``links``, ``devices`` and ``firmware``
-    components); *router* an ``IDeviceRouter``; *make_probe(devices)*, when
-    given, builds the probe told of every UPnP address worth trying
+    *store* is the connector (its ``links`` and ``devices`` components);
+    *router* an ``IDeviceRouter``; *make_probe(devices)*, when given, builds
+    the probe told of every UPnP address worth trying
     (``probe.check(dev_id, ip, port)``), which records its outcomes through
-    these devices' :meth:`upnp_reachable`.
+    these devices' :meth:`upnp_reachable`; *events*, an ``IDeviceEvents``,
+    is told of every login and stored exception (the upgrade campaigns).
     """
 
     def __init__(self, store, router, clock, *, make_probe=None, seen: SeenBatcher | None = None,
-                 offline: OfflineBatcher | None = None):
+                 offline: OfflineBatcher | None = None, events=None):
         self.store = store
+        self.events = events
         self.links = store.links
         self.router = router
         self.clock = clock
@@ -225,6 +213,8 @@ class Devices:
         session.login_row = _settled(write)
         if self.probe is not None and worth_probing:
             write.addBoth(lambda _: self.probe.check(dev_id, *upnp))
+        if self.events is not None:
+            self.events.logged_in(dev_id, report.dev_ver)
         return session
 
     def link_lost(self, link, session: DeviceSession | None) -> None:
@@ -273,8 +263,12 @@ class Devices:
         """A UPnP probe's outcome (§15 step 2)."""
         return self.links.upnp_reachable(dev_id, upnp_ip, port, reachable, self.now() if now is None else now)
 
-    def exception(self, dev_id: str, channel_no, exception_type: int, desc: str) -> defer.Deferred:
-        return self.links.exception(dev_id, channel_no, exception_type, desc, self.now())
+    @defer.inlineCallbacks
+    def exception(self, dev_id: str, channel_no, exception_type: int, desc: str):
+        """Store an EXCEPTION_NOTIFY_REQ, then tell the events (whose failures are their own)."""
+        yield self.links.exception(dev_id, channel_no, exception_type, desc, self.now())
+        if self.events is not None:
+            self.events.exception_reported(dev_id, exception_type, desc)
 
     def picture(self, dev_id: str, channel_no: int, file_name: str, taken_at) -> defer.Deferred:
         """NOTIFY_PICTURE_REQ (§7.5.27): record the picture and link it to its
@@ -302,13 +296,7 @@ class Devices:
         return self.router.online(dev_id)
 
     def command(self, dev_id: str, send) -> defer.Deferred:
-        """``send(DeviceCommands)``'s answer: DeviceOffline when the device has
-        no link, DeviceRefused when it refused or did not answer, BadValue for
-        a value its link cannot carry."""
-        if not self.router.online(dev_id):
-            return defer.fail(errors.DeviceOffline("%s is offline" % (dev_id,)))
-        d = defer.maybeDeferred(send, DeviceCommands(self.router, dev_id))
-        return d.addErrback(_bad_value)
+        return command(self.router, dev_id, send)
 
     def ptz(self, dev_id, channel_no, direction) -> defer.Deferred:
         if direction not in range(5):
@@ -377,24 +365,15 @@ class Devices:
             ChannelNo=channel_no, StartTime=start.strftime("%Y%m%d%H%M"), EndTime=end.strftime("%Y%m%d%H%M"),
             PageNo=page))
 
-    # -- firmware (§7.5.17, §8.14, §8.15)
 
-    @defer.inlineCallbacks
-    def firmware_version(self, manufacturer_no, model, dev_ver):
-        """(current, newest): the newest catalogued version when it is newer, else the current one."""
-        latest = yield self.store.firmware.latest(manufacturer_no, model)
-        current = dev_ver or ""
-        return current, latest[0] if latest and newer_firmware(latest[0], current) else current
-
-    @defer.inlineCallbacks
-    def upgrade(self, dev_id, manufacturer_no, model, dev_ver, ftp: tuple, account: str, password: str):
-        """Send the newest catalogued firmware of the model; NoNewerFirmware when there is none."""
-        latest = yield self.store.firmware.latest(manufacturer_no, model)
-        if latest is None or not newer_firmware(latest[0], dev_ver):
-            raise errors.NoNewerFirmware("no newer firmware for %s %s" % (manufacturer_no, model))
-        yield self.command(dev_id, lambda c: c.upgrade(
-            NewDevVer=latest[0], FtpIP=ftp[0], FtpPort=ftp[1], FtpAccount=account, FtpPassword=password,
-            FtpFileName=latest[1]))
+def command(router, dev_id: str, send) -> defer.Deferred:
+    """``send(DeviceCommands)``'s answer through *router*: DeviceOffline when
+    the device has no link, DeviceRefused when it refused or did not answer,
+    BadValue for a value its link cannot carry."""
+    if not router.online(dev_id):
+        return defer.fail(errors.DeviceOffline("%s is offline" % (dev_id,)))
+    d = defer.maybeDeferred(send, DeviceCommands(router, dev_id))
+    return d.addErrback(_bad_value)
 
 
 def _bad_value(failure):

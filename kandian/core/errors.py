@@ -19,6 +19,7 @@ __all__ = [
     "NoSuchDevice", "NoSuchChannel", "NotBound", "WrongDevKey", "OverLimit", "AlreadyBound", "SharedDevice",
     "UnknownToGroup", "GroupUnavailable", "NoSuchProvince", "ProvinceExists", "DeviceUnclaimed",
     "DeviceOffline", "DeviceRefused", "NoNewerFirmware",
+    "NoSuchFirmware", "FirmwareExists", "NoSuchCampaign", "CampaignClosed",
     "TokenRefused", "StreamClosed", "TooManyStreams", "NoRoute",
     "LinkRefused", "LinkExpired",
     "UnsupportedDevice",
@@ -157,6 +158,24 @@ class DeviceRefused(DomainError):
 
 class NoNewerFirmware(DomainError):
     pass
+
+
+# -- the firmware catalogue and upgrade campaigns (§7.5.17, §8.14, §8.15)
+
+class NoSuchFirmware(DomainError):
+    pass
+
+
+class FirmwareExists(DomainError):
+    """The catalogue has that manufacturer, model and version already."""
+
+
+class NoSuchCampaign(DomainError):
+    pass
+
+
+class CampaignClosed(DomainError):
+    """The campaign is finished or cancelled: it cannot be paused or resumed."""
 
 
 # -- play (§10, §15)

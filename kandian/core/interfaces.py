@@ -33,6 +33,17 @@ class IDeviceRouter(Interface):
         """A link of this node closed; True if it was its device's link."""
 
 
+class IDeviceEvents(Interface):
+    """Told by the core's devices of what concerns more than the link (the upgrade campaigns).
+    Both calls return nothing and never raise: their failures are their own."""
+
+    def logged_in(dev_id, dev_ver):
+        """*dev_id* logged in reporting firmware *dev_ver* (§7.5.1)."""
+
+    def exception_reported(dev_id, exception_type, desc):
+        """*dev_id*'s EXCEPTION_NOTIFY_REQ (§7.5.4) was stored."""
+
+
 class IAlarmNotifier(Interface):
     """Told of every stored alarm (after §7.5.34's de-duplication); SMS implements it."""
 

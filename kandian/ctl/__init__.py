@@ -7,6 +7,12 @@
     kandianctl [--config F] user del MOBILE
     kandianctl [--config F] device add DEVID --key KEY [--type 1|2|3] [--model M] [--channels N]
     kandianctl [--config F] device list
+    kandianctl [--config F] device logs DEVID [--wait S] [--no-request]
+    kandianctl [--config F] firmware add FILE --manufacturer NO --model M --version VER
+    kandianctl [--config F] firmware list
+    kandianctl [--config F] upgrade start --firmware ID [--devices A,B | --model M] [--batch N] [--max-failures K]
+    kandianctl [--config F] upgrade status|pause|resume|cancel ID
+    kandianctl [--config F] upgrade list
     kandianctl [--config F] device rotate-ftp DEVID
     kandianctl [--config F] alarm list [--devid DEVID] [--limit N]
     kandianctl [--config F] operator add NAME --password P [--role admin|viewer]
@@ -48,10 +54,10 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import alarms, apikeys, channels, devices, group, grouprole, operators, schema, sms, users
+from . import alarms, apikeys, channels, devices, firmware, group, grouprole, operators, schema, sms, upgrades, users
 from .output import CommandError
 
-GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms, channels, apikeys)
+GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms, channels, firmware, upgrades, apikeys)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

@@ -7,6 +7,7 @@ from twisted.internet import defer
 from ..core.errors import NoSuchDevice
 from ..store.devices import DEV_TYPES, DeviceExists
 from . import sms
+from .devlogs import add_device_commands as add_log_commands
 from .output import CommandError, table, when
 
 
@@ -20,6 +21,7 @@ def add_commands(commands) -> None:
     add.add_argument("--channels", type=int, default=1, metavar="N", help="video channels (default 1)")
     add.set_defaults(handler=add_device)
     device.add_parser("list", help="list devices").set_defaults(handler=list_devices)
+    add_log_commands(device)
     rotate = device.add_parser("rotate-ftp", help="give a device a new FTP password (the old one stops working)")
     rotate.add_argument("dev_id", metavar="DEVID")
     rotate.set_defaults(handler=rotate_ftp)

@@ -233,17 +233,15 @@ class McuHandlers:
     @defer.inlineCallbacks
     def GetFirmwareVersion(self, client_ip, Account, LoginSession, DevID):
         user_id, device = yield self._device(Account, LoginSession, DevID)
-        current, latest = yield self._core("GetFirmwareVersion", self.core.devices.firmware_version(
+        current, latest = yield self._core("GetFirmwareVersion", self.core.firmware.version(
             device.manufacturer_no, device.model, device.dev_ver))
         return OK, current, latest
 
     @defer.inlineCallbacks
     def NotifyUpgrade(self, client_ip, Account, LoginSession, DevID):
         user_id, device = yield self._device(Account, LoginSession, DevID, control=True)
-        ftp = yield self._core("NotifyUpgrade", self.core.files.credentials(DevID))
-        yield self._core("NotifyUpgrade", self.core.devices.upgrade(
-            DevID, device.manufacturer_no, device.model, device.dev_ver, (ftp.ip, ftp.port), ftp.account,
-            ftp.password))
+        yield self._core("NotifyUpgrade", self.core.upgrades.upgrade_one(
+            DevID, device.manufacturer_no, device.model, device.dev_ver))
         return OK
 
     @defer.inlineCallbacks

@@ -138,7 +138,7 @@ class Handlers:
         s = detail.summary
         addresses = dict(detail.addresses)
         addresses["upnp_checked_at"] = self.times.out(addresses.get("upnp_checked_at"))
-        current, newest = yield self.core.devices.firmware_version(s.manufacturer_no, s.model, s.dev_ver)
+        current, newest = yield self.core.firmware.version(s.manufacturer_no, s.model, s.dev_ver)
         body = self._summary(s)
         body.update(
             provisioned_by=detail.provisioned_by, addresses=addresses, abilities=detail.abilities,

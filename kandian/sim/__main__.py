@@ -3,7 +3,9 @@
 Registers each device (§7.2) unless ``--link`` gives the link address — at
 the province the group platform names with ``--redirect-url`` (§5) — then
 connects them at ``--connect-rate`` a second, keeps them logged in on their
-heartbeats (§7.3.4), optionally raises alarms (§7.5.34), prints a status line
+heartbeats (§7.3.4), optionally raises alarms (§7.5.34) and, with ``--ftp``,
+uploads each alarm's picture (§7.5.27) and carries out UPGRADE_REQ and
+LOG_UPLOAD_REQ over FTP (§7.5.17, §7.5.35), prints a status line
 every ``--status-every`` seconds and a summary at the end (after
 ``--duration`` seconds, or on Ctrl-C). Exit status 1 when no device ever
 logged in.
@@ -12,6 +14,11 @@ Example::
 
     python -m kandian.sim --register-url http://127.0.0.1:8589/register \\
         --count 1000 --first-devid 81100000000 --key-pattern 'key-{devid}'
+
+    # upgrades checked against the catalogue's digest, one device failing them
+    python -m kandian.sim --register-url http://127.0.0.1:8589/register --count 50 \\
+        --ftp --firmware-digest V1.6_20240101=<sha256 of `kandianctl firmware list`> \\
+        --fail-upgrade 81100000007=corrupt
 """
 
 from __future__ import annotations
@@ -33,7 +40,8 @@ from twisted.logger import (
 )
 
 from kandian.sim.fleet import FleetSummary, start_fleet
-from kandian.sim.state import DEFAULT_DEV_VER
+from kandian.sim.ftp import DeviceFtp, sample_jpeg
+from kandian.sim.state import DEFAULT_DEV_VER, UPGRADE_FAILURES
 
 # Linux hands out ports 32768–60999 by default: one source address reaches
 # one platform address about this many times at once.
@@ -65,13 +73,30 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--bind", action="append", default=[], metavar="ADDR", help="source address (repeat to spread devices)"
     )
+    parser.add_argument("--ftp", action="store_true",
+                        help="upload alarm pictures, carry out UPGRADE_REQ and LOG_UPLOAD_REQ over FTP")
+    parser.add_argument("--picture-size", type=int, default=4096, metavar="BYTES", help="alarm picture size")
+    parser.add_argument("--firmware-digest", action="append", default=[], type=_pair, metavar="VER=SHA256",
+                        help="the catalogue's sha256 of the image of NewDevVer VER (repeat)")
+    parser.add_argument("--fail-upgrade", action="append", default=[], type=_pair, metavar="DEVID=MODE",
+                        help="make DEVID fail its upgrades: %s (repeat)" % ", ".join(UPGRADE_FAILURES))
     parser.add_argument("-v", "--verbose", action="store_true", help="log at info level, not warnings only")
     options = parser.parse_args(argv)
+    bad = [mode for _, mode in options.fail_upgrade if mode not in UPGRADE_FAILURES]
+    if bad:
+        parser.error("--fail-upgrade MODE must be one of: %s" % ", ".join(UPGRADE_FAILURES))
     if not options.register_url and not options.link and not options.redirect_url:
         parser.error("give --register-url, --redirect-url or --link")
     if "{devid}" not in options.key_pattern and options.count > 1:
         parser.error("--key-pattern must contain {devid}")
     return options
+
+
+def _pair(raw: str) -> tuple[str, str]:
+    key, sep, value = raw.partition("=")
+    if not sep or not key or not value:
+        raise argparse.ArgumentTypeError("expected KEY=VALUE, got %r" % (raw,))
+    return key.strip(), value.strip()
 
 
 def _raise_file_limit(needed: int) -> None:
@@ -111,6 +136,9 @@ async def _run(reactor: Any, options: argparse.Namespace) -> None:
         register_retry_delay=options.register_retry_delay,
         bind_hosts=options.bind,
         report=_print,
+        ftp=DeviceFtp(reactor, digests=dict(options.firmware_digest), picture=sample_jpeg(options.picture_size))
+        if options.ftp else None,
+        fail_upgrades=dict(options.fail_upgrade),
     )
     if options.duration is not None:
         reactor.callLater(options.duration, fleet.stop)

@@ -41,7 +41,10 @@ Readings of the spec
 * RESET_DEFAULT drops every setting (recordings and the medium stay, as
   §7.5.39 says); REBOOT, UPGRADE and LOG_UPLOAD change nothing and are only
   recorded in :attr:`DeviceState.maintenance_log
-  <kandian.sim.state.DeviceState.maintenance_log>`.
+  <kandian.sim.state.DeviceState.maintenance_log>` (the download, reboot and
+  upload that follow an accepted UPGRADE or LOG_UPLOAD are
+  :mod:`kandian.sim.ftp`'s); a device told to refuse upgrades
+  (``upgrade_failure="refuse"``) answers UPGRADE with Result 1.
 * Formatting an unformatted medium changes LocalStoreFlag, and a new
   FrameSize on channel 0 changes the Video list: both make the device report
   its abilities again (§7.5.2), see :meth:`DeviceState.take_ability_change
@@ -460,6 +463,7 @@ def _reboot(state: DeviceState, request: RebootRequest) -> Message:
 def _upgrade(state: DeviceState, request: UpgradeRequest) -> Message:
     # §7.5.17: the device only checks the parameters before answering.
     _check(request.FtpIP != "" and request.FtpPort > 0 and request.FtpFileName != "")
+    _check(state.upgrade_failure != "refuse")
     state.record_maintenance(request)
     return _ok(state, request)
 

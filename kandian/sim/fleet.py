@@ -24,7 +24,12 @@ claimed it) does not ask again (§5 item 4) until it is powered on again:
 :meth:`Fleet.power_cycle`.
 
 With ``alarm_every`` each device raises a motion alarm (§7.5.34) on average
-every that many seconds, spread evenly over the fleet. A status line goes to
+every that many seconds, spread evenly over the fleet.  With ``ftp`` (a
+:class:`kandian.sim.ftp.DeviceFtp`) each alarm's snapshot is uploaded to the
+FTP server of REGISTER_RES (or ``ftp_server(dev_id)``) and announced with
+NOTIFY_PICTURE (§7.5.27), and accepted UPGRADE_REQ and LOG_UPLOAD_REQ are
+carried out (download, check, reboot; upload); ``fail_upgrades`` maps a
+DevID to how that device fails its upgrades (``kandian.sim.state.UPGRADE_FAILURES``). A status line goes to
 ``report`` every ``status_every`` seconds and :class:`FleetSummary` sums it
 up at the end. :func:`start_fleet` returns the running :class:`Fleet`
 (``all_online()``, ``stop()``, ``wait()``); :func:`run_fleet` runs one for
@@ -34,7 +39,7 @@ up at the end. :func:`start_fleet` returns the running :class:`Fleet`
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -47,7 +52,7 @@ from twisted.web.client import Agent, HTTPConnectionPool
 from kandian.sim.link import DeviceLink, LoginRefused, connect_device
 from kandian.sim.redirect import RedirectResult, redirect
 from kandian.sim.register import RegisterResult, register
-from kandian.sim.state import DEFAULT_DEV_VER, IPC, DeviceState
+from kandian.sim.state import DEFAULT_DEV_VER, IPC, DeviceState, FtpServer
 
 __all__ = ["FleetCounters", "FleetSummary", "Fleet", "start_fleet", "run_fleet"]
 
@@ -183,6 +188,9 @@ class Fleet:
         clock: IReactorTime | None = None,
         agent: Any = None,
         connect: Connect | None = None,
+        ftp: Any = None,
+        ftp_server: Callable[[str], FtpServer] | None = None,
+        fail_upgrades: Mapping[str, str] | None = None,
     ) -> None:
         if register_url is None and link is None and redirect_url is None:
             raise ValueError("give a registration URL, a link address or the group platform's redirect URL")
@@ -200,6 +208,7 @@ class Fleet:
         self.login_retry_delay = login_retry_delay
         self.register_retry_delay = register_retry_delay
         self.counters = FleetCounters()
+        self.ftp = ftp
         self._done: Deferred[FleetSummary] = Deferred()  # callers get their own from wait()
         self._report = report or (lambda line: log.info("{line}", line=line))
         self._pool: HTTPConnectionPool | None = None
@@ -220,11 +229,13 @@ class Fleet:
                     heartbeat_interval=heartbeat,
                     request_timeout=request_timeout,
                     keep_commands=16,
+                    ftp=ftp,
                 )
 
         self._connect_device = connect
         first = int(first_devid)
         fixed = None if link is None else _address(link)
+        failing = dict(fail_upgrades or {})
         self.members = [
             _Member(
                 DeviceState(
@@ -234,6 +245,8 @@ class Fleet:
                     channel_num=channels,
                     model=model,
                     dev_ver=dev_ver,
+                    upgrade_failure=failing.get(str(first + index)),
+                    ftp_server=None if ftp_server is None else ftp_server(str(first + index)),
                 ),
                 bind_hosts[index % len(bind_hosts)] if bind_hosts else None,
                 fixed,
@@ -445,6 +458,7 @@ class Fleet:
             self._register_failed(None, m, f"Result {result.response.Result}, HTTP {result.code}")
             return
         self.counters.registered += 1
+        m.state.apply_register(result.response)
         m.address = result.link_address
         m.backup = result.backup_link_address
         m.use_backup = False
@@ -549,7 +563,10 @@ class Fleet:
                 return
             self.counters.alarms_sent += 1
             self._alarms_in_flight += 1
-            d = m.link.send_alarm(0, 1, desc="simulated motion")  # type: ignore[union-attr]
+            if self.ftp is not None:
+                d = self.ftp.alarm(m.link, 0, 1, desc="simulated motion")
+            else:
+                d = m.link.send_alarm(0, 1, desc="simulated motion")  # type: ignore[union-attr]
             d.addCallbacks(self._alarm_answered, self._alarm_failed)
             d.addBoth(self._alarm_settled)
 

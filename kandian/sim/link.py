@@ -156,9 +156,12 @@ class DeviceLink(Protocol):
         request_timeout: float = REQUEST_TIMEOUT,
         first_seq: int = 0,
         keep_commands: int = 1000,
+        ftp: Any = None,
     ) -> None:
         self.state = state
         self.clock = clock
+        #: a :class:`kandian.sim.ftp.DeviceFtp`: what an accepted UPGRADE/LOG_UPLOAD makes the device do
+        self.ftp = ftp
         self.heartbeat_interval = heartbeat_interval
         self.missed_heartbeats = missed_heartbeats
         self.request_timeout = request_timeout
@@ -244,9 +247,16 @@ class DeviceLink(Protocol):
         """EXCEPTION_NOTIFY_REQ (§7.5.4)."""
         return self._send(self.state.exception_request(exception_type, desc, channel))
 
-    def send_picture(self, channel: int, *, file_name: str | None = None) -> Deferred[NotifyPictureResponse]:
-        """NOTIFY_PICTURE_REQ (§7.5.27) for a snapshot taken now."""
-        return self._send(self.state.picture_request(channel, self.clock.seconds(), file_name))
+    def send_picture(
+        self, channel: int, *, file_name: str | None = None, when: float | None = None
+    ) -> Deferred[NotifyPictureResponse]:
+        """NOTIFY_PICTURE_REQ (§7.5.27) for a snapshot taken at *when* (default: now)."""
+        taken = self.clock.seconds() if when is None else when
+        return self._send(self.state.picture_request(channel, taken, file_name))
+
+    def send_report(self, request: Message) -> Deferred[Any]:
+        """Send a report the state built (an EXCEPTION_NOTIFY_REQ queued across a reboot)."""
+        return self._send(request)
 
     def check_video_token(self, channel_no: int, stream_type: int, token: str) -> Deferred[int]:
         """VIDEO_PLAY_REQ (0x35, §7.5.5): fires with the platform's Result (0: serve the stream)."""
@@ -363,6 +373,8 @@ class DeviceLink(Protocol):
         self.commands_answered += 1
         if self.state.take_ability_change() and self.is_logged_in:
             self.report_ability().addErrback(self._report_failed, "ability report")
+        if self.ftp is not None and getattr(response, "Result", None) == 0:
+            self.ftp.accepted(self, request)
 
     # -- requests out -----------------------------------------------------------------
 
@@ -415,6 +427,10 @@ class DeviceLink(Protocol):
         self.state.apply_login(response)
         self.logged_in_at = self.clock.seconds()
         self.report_ability().addErrback(self._report_failed, "ability report")
+        if self.ftp is not None:
+            self.ftp.logged_in(self)
+        for report in self.state.take_reports():
+            self.send_report(report).addErrback(self._report_failed, report.ROOT)
         self._schedule_beat()
         self._login.settle(response)
 

@@ -37,7 +37,7 @@ hotspots, none in use.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -269,6 +269,21 @@ def alarm_key(channel: int, alarm_type: int, dido_no: int | None) -> tuple[int, 
     return (channel, alarm_type, dido_no if alarm_type == 4 else None)
 
 
+# How a device told to fail an upgrade fails (§7.5.17): "refuse" answers
+# UPGRADE_REQ with Result 1; "corrupt" downloads an image whose sha256 does
+# not match and reports EXCEPTION_NOTIFY_REQ type 11; "silent" downloads and
+# never reboots (the platform's timeout decides).
+UPGRADE_FAILURES = ("refuse", "corrupt", "silent")
+
+
+class FtpServer(NamedTuple):
+    """Where and as whom the device reaches FTP (REGISTER_RES Ftp*, UPGRADE_REQ, LOG_UPLOAD_REQ)."""
+    host: str
+    port: int
+    account: str
+    password: str
+
+
 class DeviceState:
     """One simulated device; see the module docstring."""
 
@@ -285,6 +300,9 @@ class DeviceState:
         "total_size",
         "free_size",
         "cur_video_num",
+        "upgrade_failure",
+        "ftp_server",
+        "_reports",
         "_settings",
         "_log",
         "_ability_changed",
@@ -310,7 +328,11 @@ class DeviceState:
         local_store: int = 1,
         total_size: int | None = None,
         free_size: int | None = None,
+        upgrade_failure: str | None = None,
+        ftp_server: FtpServer | None = None,
     ) -> None:
+        if upgrade_failure not in (None, *UPGRADE_FAILURES):
+            raise ValueError(f"upgrade_failure must be one of {UPGRADE_FAILURES}, got {upgrade_failure!r}")
         if dev_type not in _MODELS:
             raise ValueError(f"DevType must be 1 (IPC), 2 (DVR) or 3 (NVR), got {dev_type!r}")
         if channel_num < 1:
@@ -334,6 +356,9 @@ class DeviceState:
         self.total_size = total_size
         self.free_size = free_size
         self.cur_video_num = 0  # CurVideoNum of the heartbeat
+        self.upgrade_failure = upgrade_failure
+        self.ftp_server = ftp_server  # where pictures go (REGISTER_RES, or given)
+        self._reports: list[Message] | None = None
         self._settings: Settings | None = None
         self._log: list[tuple[str, Message]] | None = None
         self._ability_changed = False
@@ -406,6 +431,22 @@ class DeviceState:
             self.total_size = total_size
         if free_size is not None:
             self.free_size = free_size
+
+    def apply_register(self, response: Any) -> None:
+        """Keep the FTP server a successful REGISTER_RES hands over (§7.2): pictures go there."""
+        if response.FtpIP and response.FtpPort and response.FtpAccount:
+            self.ftp_server = FtpServer(response.FtpIP, response.FtpPort, response.FtpAccount,
+                                        response.FtpPassword or "")
+
+    def queue_report(self, request: Message) -> None:
+        """A report to send once logged in again (an upgrade's outcome across its reboot, §7.5.17)."""
+        if self._reports is None:
+            self._reports = []
+        self._reports.append(request)
+
+    def take_reports(self) -> list[Message]:
+        reports, self._reports = self._reports or [], None
+        return reports
 
     def apply_login(self, response: LoginResponse) -> None:
         """Keep the 天翼云 account a successful LOGIN_RES hands over (§7.5.1)."""
@@ -547,6 +588,15 @@ class DeviceState:
     def picture_name(self, channel: int, when: float, tz: ZoneInfo = DEFAULT_TIMEZONE) -> str:
         """``DevID_ChannelNo_YYYYMMDDHHMMSS.JPG`` (§7.5.27, §7.5.34)."""
         return f"{self.dev_id}_{channel}_{wiretime.format_time(when, tz)}.JPG"
+
+    def log_name(self, when: float, tz: ZoneInfo = DEFAULT_TIMEZONE) -> str:
+        """``DevID_YYYYMMDDHHMMSS.log``: the log a LOG_UPLOAD_REQ makes it upload (§7.5.35)."""
+        return f"{self.dev_id}_{wiretime.format_time(when, tz)}.log"
+
+    def log_text(self) -> bytes:
+        """The device's log (§7.5.35: vendor-defined, under 1 MB)."""
+        return (f"{self.dev_id} device log\nDevVer {self.dev_ver}\nmodel {self.model}, "
+                f"{self.channel_num} channel(s)\n").encode()
 
     def picture_request(
         self, channel: int, when: float, file_name: str | None = None, tz: ZoneInfo = DEFAULT_TIMEZONE

@@ -20,6 +20,7 @@ class Store:
         from .apikeys import ApiKeyStore
         from .bindings import Bindings
         from .devices import DeviceStore
+        from .devlogs import DeviceLogStore
         from .files import FileStore
         from .firmware import FirmwareStore
         from .fleet import Fleet
@@ -36,6 +37,7 @@ class Store:
         from .sms_requests import SmsRequests
         from .stats import Stats
         from .tokens import TokenStore
+        from .upgrades import UpgradeStore
         from .user_admin import UserAdmin
         from .users import Users
 
@@ -52,6 +54,8 @@ class Store:
         self.alarms = AlarmStore(db)
         self.firmware = FirmwareStore(db)
         self.secrets = SecretStore(db)
+        self.upgrades = UpgradeStore(db, node=node)
+        self.devlogs = DeviceLogStore(db, node=node)
         self.files = FileStore(db)
         self.operators = Operators(db)
         self.api_tokens = ApiTokens(db)

@@ -15,6 +15,7 @@ from .fakes.api_tokens import FakeApiTokens
 from .fakes.apikeys import FakeApiKeys
 from .fakes.bindings import FakeBindings
 from .fakes.devices import FakeDevices
+from .fakes.devlogs import FakeDeviceLogs
 from .fakes.files import FakeFiles
 from .fakes.firmware import FakeFirmware
 from .fakes.fleet import FakeFleet
@@ -31,6 +32,7 @@ from .fakes.sessions import FakeSessions
 from .fakes.sms_requests import FakeSmsRequests
 from .fakes.stats import FakeStats
 from .fakes.tokens import FakeTokens
+from .fakes.upgrades import FakeUpgrades
 from .fakes.user_admin import FakeUserAdmin
 from .fakes.users import FakeUsers
 
@@ -52,6 +54,8 @@ class FakeStore:
         self.bindings = FakeBindings(self)
         self.sms_requests = FakeSmsRequests(self)
         self.secrets = FakeSecrets(self)
+        self.upgrades = FakeUpgrades(self)
+        self.devlogs = FakeDeviceLogs(self)
         self.files = FakeFiles(self)
         self.operators = FakeOperators(self)
         self.api_tokens = FakeApiTokens(self)
