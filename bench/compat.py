@@ -88,8 +88,7 @@ def run_platform(reactor, args):
             text += "max_connections = 4096\nmax_connections_per_address = 0\n"
         if name == "mvb":
             text += "max_sessions = 10000000\n"
-        if name == "cloudmonitor":
-            text += "mp4_listen =\n"
+    text += "[media]\nfile_server =\n"
     svc = KandianService(config.parse(text, "bench.ini", reactor), reactor, tune_gc=True)
     links = []
 

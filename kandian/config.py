@@ -393,6 +393,9 @@ class MediaSection:
     proxy_allow: tuple = _setting("", cidr_list)
     # seconds between two checks that a stream proxy's source answers
     proxy_check_interval: int = _setting("30", positive_int)
+    # the daemon's RTSP server of its own files (kandian.media.loop: spec/002's MP4 channels, spec/000's
+    # platform recordings), loopback only, started when [mvb] or [cloudmonitor] is on; empty: off
+    file_server: str = _setting("tcp:8597:interface=127.0.0.1", optional_endpoint)
 
 
 @attrs.frozen
@@ -451,10 +454,8 @@ class CloudmonitorSection:
     token_ttl: int = _setting("7200", positive_int)
     # the base of play_url and storage_addr; empty: http://public_host:PORT of this listener
     public_url: str = _setting("", http_url)
-    # stream_prop 1 channels: MP4 files of mp4_dir (empty: <files root>/mp4) looped by an RTSP server on
-    # mp4_listen (loopback; empty: MP4 channels off)
+    # stream_prop 1 channels: MP4 files of mp4_dir (empty: <files root>/mp4), played by [media] file_server
     mp4_dir: str = _setting("", text)
-    mp4_listen: str = _setting("tcp:8597:interface=127.0.0.1", optional_endpoint)
     # kandian.limits and kandian.web
     max_connections: int = _setting("256", positive_int)
     max_connections_per_address: int = _setting("64", count)
@@ -619,14 +620,14 @@ def _check_endpoints(config: Config, reactor: Any) -> None:
             raise ConfigError("%s: [%s] listen = %r: same endpoint as [%s]"
                               % (config.path, name, description, seen[description]))
         seen[description] = name
-    mp4 = config.cloudmonitor.mp4_listen
-    if config.cloudmonitor.listen and mp4:
+    files = config.media.file_server
+    if (config.cloudmonitor.listen or config.mvb.listen) and files:
         try:
-            serverFromString(reactor, mp4)
+            serverFromString(reactor, files)
         except Exception as e:
             reason = " ".join(str(e).split()) or e.__class__.__name__
-            raise ConfigError("%s: [cloudmonitor] mp4_listen = %r: bad endpoint: %s"
-                              % (config.path, mp4, reason)) from None
+            raise ConfigError("%s: [media] file_server = %r: bad endpoint: %s"
+                              % (config.path, files, reason)) from None
 
 
 def load(path: str | None, reactor: Any = None) -> Config:

@@ -273,7 +273,8 @@ class Platform:
         self.alarm_pages = self._alarm_pages() if "portal" in listeners else None
         self.live_stats = LiveStats()
         self.live = self._live_hls() if "portal" in listeners else None
-        self.loop = self._mp4_loop() if "cloudmonitor" in listeners and config.cloudmonitor.mp4_listen else None
+        compat = "cloudmonitor" in listeners or "mvb" in listeners
+        self.loop = self._file_server() if compat and config.media.file_server else None
         self._loop_port = None
         builders = builders if builders is not None else default_factories()
         self.factories: dict[str, object] = {name: builders[name](self) for name in listeners}
@@ -453,8 +454,9 @@ class Platform:
                        hls_time=m.hls_time, list_size=m.hls_list_size, idle_timeout=m.idle_timeout,
                        start_timeout=m.start_timeout, max_streams=m.max_live_streams)
 
-    def _mp4_loop(self):
-        """spec/002's MP4 channels: files looped as RTSP streams on loopback (kandian.media.loop)."""
+    def _file_server(self):
+        """The daemon's files as RTSP streams on loopback (kandian.media.loop): spec/002's MP4 channels,
+        spec/000's platform recordings."""
         import os
 
         from .media.loop import LoopServer
@@ -487,7 +489,7 @@ class Platform:
             self.live.start()
         yield self.proxies.start()
         if self.loop is not None:
-            endpoint = serverFromString(self.reactor, self.config.cloudmonitor.mp4_listen)
+            endpoint = serverFromString(self.reactor, self.config.media.file_server)
             self._loop_port = yield endpoint.listen(self.loop)
             self.loop.port = self._loop_port.getHost().port
 

@@ -22,6 +22,7 @@ from .test_media_loop import make_clip
 
 CAM, CAM2, IDLE = "81100000001", "81200000002", "81300000003"
 ON = "listen = tcp:0:interface=127.0.0.1\n"
+FILES = "file_server = tcp:0:interface=127.0.0.1\n"  # [media]: the daemon's file server on a free port
 
 GATHER_FIELDS = ["gather_id", "mac_addr", "ip_addr", "name_pc", "name_set", "os_name", "main_rate", "sub_rate",
                  "auto_dvr", "auto_fds", "slice_val", "inter_val", "snap_val", "status", "created", "updated"]
@@ -32,7 +33,7 @@ CAMERA_FIELDS = ["camera_id", "camera_name", "image_id", "image_fdfs", "gather_i
 
 
 class CloudmonitorTestCase(McuTestCase):
-    settings = {"cloudmonitor": ON}
+    settings = {"cloudmonitor": ON, "media": FILES}
 
     @defer.inlineCallbacks
     def setUp(self):
@@ -330,8 +331,8 @@ class Mp4ChannelTests(CloudmonitorTestCase):
     def setUp(self):
         self.mp4_dir = os.path.abspath(self.mktemp())
         os.makedirs(self.mp4_dir)
-        self.settings = {"cloudmonitor": ON + "mp4_listen = tcp:0:interface=127.0.0.1\nmp4_dir = %s\n"
-                         % self.mp4_dir}
+        self.settings = {"cloudmonitor": ON + "mp4_dir = %s\n" % self.mp4_dir,
+                         "media": "file_server = tcp:0:interface=127.0.0.1\n"}
         yield make_clip(os.path.join(self.mp4_dir, "lesson.mp4"))
         yield super().setUp()
 

@@ -20,7 +20,8 @@ ON = "listen = tcp:0:interface=127.0.0.1\n"
 
 class PlayerPageTests(LiveTestCase, BrowserTestCase):
     timeout = 180
-    settings = {**LiveTestCase.settings, "cloudmonitor": ON}
+    settings = {**LiveTestCase.settings, "cloudmonitor": ON,
+                "media": LiveTestCase.settings["media"] + "file_server = tcp:0:interface=127.0.0.1\n"}
 
     @defer.inlineCallbacks
     def api(self, path: str) -> dict:

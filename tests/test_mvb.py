@@ -27,6 +27,7 @@ VECTORS = os.path.join(os.path.dirname(__file__), "vectors", "spec000")
 A, B = "13800000001", "13800000002"
 CAM, CAM2, NVR = "81100000001", "81100000002", "81100000003"
 ON = "listen = tcp:0:interface=127.0.0.1\n"
+FILES = "file_server = tcp:0:interface=127.0.0.1\n"  # [media]: the daemon's file server on a free port
 
 
 def vector(action: str, kind: str = "request") -> str:
@@ -54,7 +55,7 @@ def shape(xml: bytes) -> list[str]:
 
 
 class MvbTestCase(McuTestCase):
-    settings = {"mvb": ON}
+    settings = {"mvb": ON, "media": FILES}
 
     @defer.inlineCallbacks
     def setUp(self):

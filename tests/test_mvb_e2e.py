@@ -28,7 +28,7 @@ from kandian.sim.state import Addresses, DeviceState
 from . import camera
 from .mcu_helpers import PASSWORD
 from .test_device_integration import eventually
-from .test_mvb import ON, MvbTestCase
+from .test_mvb import FILES, ON, MvbTestCase
 
 A = "13800000001"
 CAM = "81100000001"
@@ -135,7 +135,7 @@ def runs(received: list[str], reference: list[str]) -> list[tuple[int, int]]:
 
 
 class EndToEndTests(MvbTestCase):
-    settings = {"mvb": ON, "rtsp": "media_timeout = 30\n"}
+    settings = {"mvb": ON, "rtsp": "media_timeout = 30\n", "media": FILES}
 
     @defer.inlineCallbacks
     def setUp(self):

@@ -241,7 +241,7 @@ class Handlers:
     def mp4(self, principal, path: str, name: str):
         """A stream proxy fed by the MP4 loop server with the file *path* of the MP4 directory."""
         if self.loop is None or self.loop.port is None:
-            raise Refusal(results.BAD_PARAMETER, "MP4 channels are off ([cloudmonitor] mp4_listen)")
+            raise Refusal(results.BAD_PARAMETER, "MP4 channels are off ([media] file_server)")
         file_name = self.loop.file_of(path)
         if file_name is None:
             raise Refusal(results.BAD_PARAMETER, "no MP4 file %r in %s" % (path[:120], self.loop.directory))
