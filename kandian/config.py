@@ -387,8 +387,12 @@ class MediaSection:
     start_timeout: int = _setting("20", positive_int)
     # live streams this node packages at once (more: 503 "busy")
     max_live_streams: int = _setting("200", positive_int)
-    # the recorder's piece length in seconds
+    # seconds of one recorded piece (a file, a row, a snapshot)
     segment_seconds: int = _setting("300", positive_int)
+    # days recordings are kept (0: for ever)
+    retention_days: int = _setting("30", count)
+    # recording stops (an exception row says so) when the file system under [files] root has less free
+    min_free: int = _setting("1G", size)
     # networks a stream proxy's source may be in (IP literals only); empty: loopback only
     proxy_allow: tuple = _setting("", cidr_list)
     # seconds between two checks that a stream proxy's source answers

@@ -43,6 +43,7 @@ from .core.devlogs import DeviceLogs
 from .core.files import Files, Layout
 from .core.firmware import Catalogue, FtpLogin
 from .core.fleet import Fleet
+from .core.fwadmin import FirmwareAdmin
 from .core.group import GroupLink
 from .core.grouprole import GroupRole
 from .core.integration import Integration
@@ -53,7 +54,9 @@ from .core.outbox import Outbox
 from .core.play import Play
 from .core.playsessions import PlaySessions
 from .core.proxies import Proxies, WithProxies
+from .core.recordings import RecordingLayout, Recordings
 from .core.rounds import Rounds
+from .core.schedules import Schedules
 from .core.stats import Statistics, StatsJob
 from .core.upgrades import Upgrades
 from .core.useradmin import UserAdmin
@@ -259,6 +262,9 @@ class Platform:
                                   interval=config.portal.stats_interval, keep=config.portal.stats_keep_days * 86400.0)
         self._purge = task.LoopingCall(self._purge_tokens)
         self._purge.clock = clock  # LoopingCall's own way to take a clock
+        self._retention = task.LoopingCall(self._purge_recordings)
+        self._retention.clock = clock
+        self._recovering = None
         poll = config.firmware.poll_interval
         self.rounds = [Rounds(self.core.upgrades.round, clock, poll, "upgrade campaigns"),
                        Rounds(self.core.devlogs.round, clock, poll, "device log requests")]
@@ -276,6 +282,8 @@ class Platform:
         compat = "cloudmonitor" in listeners or "mvb" in listeners
         self.loop = self._file_server() if compat and config.media.file_server else None
         self._loop_port = None
+        # the recorder pulls through this node's relay: without one it cannot record
+        self.recorder = self._recorder() if "rtsp" in listeners else None
         builders = builders if builders is not None else default_factories()
         self.factories: dict[str, object] = {name: builders[name](self) for name in listeners}
 
@@ -332,16 +340,20 @@ class Platform:
         alarm_sms = AlarmSms(self.store, self.outbox, links, clock, timezone=config.platform.timezone,
                              interval=config.sms.alarm_sms_interval)
         alarms = Alarms(self.store, clock, [alarm_sms], layout=self.layout)
+        schedules, recordings = self._recording(config, reactor, clock, access, keys)
+        devkeys = DevKeySms(self.store, self.outbox)
+        firmware_admin = FirmwareAdmin(self.store, access=access, catalogue=catalogue, upgrades=upgrades,
+                                       devlogs=devlogs, devkeys=devkeys)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
                     alarms=alarms, keys=keys, files=files, outbox=self.outbox, alarm_links=links,
-                    alarm_sms=alarm_sms, devkeys=DevKeySms(self.store, self.outbox),
+                    alarm_sms=alarm_sms, devkeys=devkeys, firmware_admin=firmware_admin,
                     firmware=catalogue, upgrades=upgrades, devlogs=devlogs,
                     operators=Operators(self.store), api_auth=api_auth, access=access,
                     fleet=Fleet(self.store, clock, access=access, devices=devices, bindings=bindings,
                                 alarms=alarms),
                     user_admin=UserAdmin(self.store, clock, accounts=accounts, auth=api_auth, access=access,
                                          passwords=portal_passwords),
-                    commands=Commands(devices, access, ftp_access=ftp_login),
+                    commands=Commands(devices, access, ftp_access=ftp_login, upgrade=firmware_admin.upgrade),
                     statistics=Statistics(self.store, clock, zone=config.platform.timezone,
                                           online_count=lambda: len(self.links)),
                     group=self._group_link(config, clock),
@@ -353,7 +365,20 @@ class Platform:
                     play_sessions=PlaySessions(self.store, play, devices, access, clock,
                                                timezone=config.platform.timezone, timeout=config.mvb.session_timeout,
                                                max_sessions=config.mvb.max_sessions),
-                    integration=Integration(self.store, clock, devices=devices, layout=self.layout))
+                    integration=Integration(self.store, clock, devices=devices, layout=self.layout),
+                    schedules=schedules, recordings=recordings)
+
+    def _recording(self, config: Config, reactor, clock, access, keys):
+        """Schedules and recordings (PRODUCT.md "Media"); their files under [files] root/recordings."""
+        from .media.tools import RecordingTools
+
+        self.recording_layout = RecordingLayout(config.files_root)
+        schedules = Schedules(self.store, clock, access, config.platform.timezone)
+        recordings = Recordings(
+            self.store, clock, access, keys, RecordingTools(reactor), self.recording_layout,
+            node=config.platform.public_host, zone=config.platform.timezone,
+            retention_days=config.media.retention_days, base_url=self._portal_base)
+        return schedules, recordings
 
     def _probe_source(self, host: str, port: int, url: str):
         """Whether a stream proxy's source answers an RTSP OPTIONS (kandian.media.probe)."""
@@ -464,6 +489,14 @@ class Platform:
         c = self.config
         return LoopServer(self.reactor, c.cloudmonitor.mp4_dir or os.path.join(c.files_root, "mp4"),
                           ffmpeg=c.media.ffmpeg)
+    def _recorder(self):
+        """Platform recording (kandian.media.recorder): schedules in, one supervised ffmpeg per channel."""
+        from .media.recorder import Recorder
+
+        m = self.config.media
+        # windows are the domain's time; ffmpeg's spawn, backoff and stop grace are the reactor's
+        return Recorder(self.core, self.reactor, self.clock, zone=self.config.platform.timezone,
+                        segment_seconds=m.segment_seconds, min_free=m.min_free, ffmpeg=m.ffmpeg)
 
     def _relay_authorizer(self):
         from .rtsp.authorize import PlatformAuthorizer
@@ -473,6 +506,7 @@ class Platform:
     @defer.inlineCallbacks
     def start(self):
         self.layout.prepare()
+        self.recording_layout.prepare()
         yield self.core.keys.load()
         yield self.core.devices.all_offline()
         yield self.core.upgrades.load()  # before any login: the hook must know who is in flight
@@ -481,6 +515,12 @@ class Platform:
         self.seen.start()
         self.offline.start()
         self._purge.start(600, now=False)
+        # pieces a stopped daemon left being written are indexed in the background; which they are is
+        # asked first, before the recorder begins pieces of its own
+        left = yield self.core.recordings.left_open()
+        self._recovering = self.core.recordings.recover(left).addErrback(
+            lambda f: log_failure(log, "could not close the recordings left open", f))
+        self._retention.start(600, now=True)
         for rounds in self.rounds:
             rounds.start(now=False)
         self.stats_job.startService()
@@ -492,12 +532,27 @@ class Platform:
             endpoint = serverFromString(self.reactor, self.config.media.file_server)
             self._loop_port = yield endpoint.listen(self.loop)
             self.loop.port = self._loop_port.getHost().port
+        if self.recorder is not None:
+            self.recorder.start()
+        else:
+            yield self._no_recorder()
+
+    @defer.inlineCallbacks
+    def _no_recorder(self):
+        windows = yield self.core.schedules.all()
+        if windows:
+            log.warn("{n} recording windows are set but [rtsp] listen is empty: this node records nothing",
+                     n=len(windows))
 
     @defer.inlineCallbacks
     def stop(self):
         """Close every device link and record them offline, while the store still answers."""
         if self._purge.running:
             self._purge.stop()
+        if self._retention.running:
+            self._retention.stop()
+        if self._recovering is not None:
+            yield self._recovering
         if self.stats_job.running:
             self.stats_job.stopService()
         if self.sms_sender is not None and self.sms_sender.running:
@@ -509,6 +564,8 @@ class Platform:
         if self._loop_port is not None:
             yield self._loop_port.stopListening()
             yield self.loop.stop()
+        if self.recorder is not None:
+            yield self.recorder.stop()  # each ffmpeg finishes its piece, which is closed while the store answers
         self.core.devices.shutting_down()
         for link in self.links:
             link.close("the platform is stopping")
@@ -520,6 +577,10 @@ class Platform:
             yield self.core.devices.all_offline()
         except Exception:
             log_failure(log, "could not mark this node's devices offline")
+
+    def _purge_recordings(self):
+        return self.core.recordings.purge().addErrback(
+            lambda f: log_failure(log, "could not delete old recordings", f))
 
     def _purge_tokens(self):
         self.core.api_auth.purge().addErrback(lambda f: log_failure(log, "could not purge expired API tokens", f))

@@ -1,7 +1,9 @@
 """Every platform→device command through the REST API to a simulated camera, the policy rules (§7.5.13, §7.5.24),
 and the walk of every route with another user's token (a user never reaches another user's device)."""
 
+import os
 import re
+import shutil
 
 from twisted.internet import defer
 
@@ -29,7 +31,7 @@ BODIES = {
     "query_record_policy": {"ChannelNo": 0},
     "del_record_policy": {"ChannelNo": 0, "PolicyID": "1"},
     "reboot": {},
-    "upgrade": {"NewDevVer": "V1.5_20990101", "FtpFileName": "fw.bin"},
+    "upgrade": {"NewDevVer": "V1.5_20990101"},  # the catalogue's image, through a campaign of one
     "nvr_link_ipcam": {"ChannelNo": 0, "IpcamDevID": "81100000009", "IpcamLocalIP": "192.168.1.20",
                        "OnvifPort": 80, "OnvifAccount": "admin", "OnvifPassword": "pw"},
     "nvr_modify_ipcam": {"IpcamDevID": "81100000009", "IpcamLocalIP": "192.168.1.21", "OnvifPort": 80,
@@ -63,6 +65,13 @@ class CommandTests(PortalTestCase):
         token = yield self.operator()
         cam = yield self.camera(CAM)
         nvr = yield self.camera(NVR_ID, dev_type=NVR, channels=4)
+        yield self.db.runOperation("UPDATE device SET model = 'SIM-IPC' WHERE dev_id = %s", (CAM,))
+        image = os.path.join(os.path.abspath(self.mktemp()), "fw.bin")
+        os.makedirs(os.path.dirname(image))
+        with open(image, "wb") as f:
+            f.write(b"IMAGE")
+        shutil.rmtree(os.path.join(self.service.config.files_root, "firmware"), ignore_errors=True)
+        yield self.core.firmware.add(image, "811", "SIM-IPC", "V1.5_20990101")
         for name in ORDER:
             target, link = (NVR_ID, nvr) if name.startswith("nvr_") else (CAM, cam)
             answer = yield self.post("/api/v1/devices/%s/commands/%s" % (target, name), BODIES[name], token)
@@ -82,7 +91,8 @@ class CommandTests(PortalTestCase):
                 request = sent[-1]
                 self.assertEqual((request.FtpAccount, request.FtpPort), (CAM, self.port("ftp")))
                 self.assertEqual(request.FtpPassword, self.core.keys.ftp_password(CAM))
-                self.assertEqual(request.NewDevVer, "V1.5_20990101")
+                self.assertEqual((request.NewDevVer, request.FtpFileName), ("V1.5_20990101", "fw.bin"))
+                self.assertEqual(body["campaign_id"], 1)
             if name == "store_query":
                 self.assertIn("FreeSize", body)
 

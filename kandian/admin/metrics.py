@@ -259,7 +259,7 @@ def _sms_metrics(p):
 
 
 def _media_metrics(p):
-    """Live HLS packagers and stream proxies (kandian.media, docs/media.md)."""
+    """Live HLS packagers, the recorder and stream proxies (kandian.media, docs/media.md)."""
     live = getattr(p, "live", None)
     if live is not None:
         s = live.stats
@@ -281,6 +281,25 @@ def _media_metrics(p):
             yield CounterMetricFamily("kandian_live_requests", "Live HLS requests", value=refused.requests)
             yield _counter("kandian_live_refusals", "Live HLS requests refused, by error code", ["error"],
                            {(k,): v for k, v in refused.refused.items()})
+    recorder = getattr(p, "recorder", None)
+    if recorder is not None:
+        s = recorder.stats
+        yield GaugeMetricFamily("kandian_recordings_active", "Channels being recorded (ffmpeg running)",
+                                value=recorder.active)
+        yield CounterMetricFamily("kandian_recording_runs", "Recorder ffmpeg runs begun (a run is a run_id)",
+                                  value=s.runs)
+        yield CounterMetricFamily("kandian_recording_pieces", "Recorded pieces closed (indexed, complete)",
+                                  value=s.pieces)
+        yield CounterMetricFamily("kandian_recording_failures",
+                                  "Recordings stopped by a full disk or a write error (an exception row each)",
+                                  value=s.failures)
+        yield _counter("kandian_recording_processes", "ffmpeg children of the recorder, by event", ["event"],
+                       {("started",): s.process.started, ("crashed",): s.process.crashes,
+                        ("killed",): s.process.killed, ("failed_start",): s.process.failed_starts})
+    recordings = getattr(getattr(p, "core", None), "recordings", None)
+    if recordings is not None:
+        yield CounterMetricFamily("kandian_recordings_purged", "Recorded pieces deleted by retention",
+                                  value=recordings.purged)
     proxies = getattr(p, "proxies", None)
     if proxies is not None:
         yield GaugeMetricFamily("kandian_stream_proxies", "Stream proxy channels known", value=len(proxies.urls))

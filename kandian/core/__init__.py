@@ -13,9 +13,10 @@ province's standing with its group platform (:mod:`.group`) and, on a node
 that is the group platform itself, that role (:mod:`.grouprole`), SMS
 (:mod:`.outbox`, the durable outbox; :mod:`.notify`, alarm and DevKey
 messages), the media layer's stream sources and live HLS access
-(:mod:`.media`, :mod:`.proxies`), and for the portal and REST API
+(:mod:`.media`, :mod:`.proxies`), platform recording (:mod:`.schedules`,
+:mod:`.recordings`), and for the portal and REST API
 (:mod:`.apiauth` tokens and operators, :mod:`.access`, :mod:`.fleet`,
-:mod:`.useradmin`,
+:mod:`.useradmin`, :mod:`.fwadmin`,
 :mod:`.commands`, :mod:`.stats`) — built once by ``service.py`` over the
 store and handed to every interface.  The core raises
 :mod:`kandian.core.errors`; it imports no listener, spyne, HTTP or wire code.
@@ -59,5 +60,8 @@ class Core:
     alarm_links: object = None  # signed links to alarm pages (core.notify.AlarmLinks)
     alarm_sms: object = None  # the alarm notifier for SMS (core.notify.AlarmSms)
     devkeys: object = None  # §4.17 DevKey by SMS (core.notify.DevKeySms)
+    firmware_admin: object = None  # the portal's firmware, campaigns, device logs, DevKey SMS (.fwadmin)
     media: object = None  # .media.Media (stream sources for the media layer, live HLS access)
     proxies: object = None  # .proxies.Proxies (stream proxy channels)
+    schedules: object = None  # .schedules.Schedules
+    recordings: object = None  # .recordings.Recordings

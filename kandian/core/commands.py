@@ -8,8 +8,9 @@ fields are the spec's element names) and who may send it:
 * ``view``: anyone who sees the device (a read-only share, a viewer operator);
 * ``control``: the owner, a share that may control, an admin operator;
 * ``own``: the owner or an admin operator (factory reset, formatting the disk);
-* ``operator``: admin operators only — the upgrade, the log upload and the
-  天翼云 account (§4: users get "every command that concerns their camera, not
+* ``operator``: admin operators only — the upgrade (sent as a campaign of
+  one by :mod:`.upgrades`, so that the FTP server serves the image), the log
+  upload and the 天翼云 account (§4: users get "every command that concerns their camera, not
   upgrade, log upload, cloud account").
 
 :meth:`Commands.run` checks access (:class:`kandian.core.access.Access`),
@@ -32,6 +33,16 @@ from ..device.messages.base import FIELD, Child, Integer, Repeated, Text
 from . import errors, policies
 
 
+@attrs.frozen
+class UpgradeStarted:
+    """The answer to ``upgrade``: the device accepted UPGRADE_REQ (Result 0) in *campaign_id* (None: an
+    upgrade of it was already in flight), to *NewDevVer*."""
+    DevID: str
+    Result: int
+    campaign_id: int | None
+    NewDevVer: str
+
+
 class Command(NamedTuple):
     name: str
     request: type
@@ -51,7 +62,8 @@ CATALOGUE: dict[str, Command] = {c.name: c for c in (
     Command("query_record_policy", m.QueryRecordPolicyRequest, "view"),
     Command("del_record_policy", m.DelRecordPolicyRequest, "control"),
     Command("reboot", m.RebootRequest, "control"),
-    Command("upgrade", m.UpgradeRequest, "operator", ("FtpIP", "FtpPort", "FtpAccount", "FtpPassword")),
+    Command("upgrade", m.UpgradeRequest, "operator",
+            ("FtpIP", "FtpPort", "FtpAccount", "FtpPassword", "FtpFileName")),
     Command("nvr_link_ipcam", m.NvrLinkIpcamRequest, "control"),
     Command("nvr_modify_ipcam", m.NvrModifyIpcamRequest, "control"),
     Command("nvr_del_ipcam", m.NvrDelIpcamRequest, "control"),
@@ -157,11 +169,16 @@ def _arguments(cls, fields, values: dict, where: str = "") -> dict:
 
 
 class Commands:
-    def __init__(self, devices, access, *, ftp_access: Callable[[str], defer.Deferred] | None = None):
+    def __init__(self, devices, access, *, ftp_access: Callable[[str], defer.Deferred] | None = None,
+                 upgrade: Callable[[str], defer.Deferred] | None = None):
         """*devices*: :class:`kandian.core.devices.Devices`; *access*:
         :class:`kandian.core.access.Access`; *ftp_access(dev_id)*: a Deferred
-        of (FtpIP, FtpPort, FtpAccount, FtpPassword) for the device."""
+        of (FtpIP, FtpPort, FtpAccount, FtpPassword) for the device;
+        *upgrade(dev_id)*: a Deferred of the campaign upgrading the device to
+        its model's newest firmware (``upgrade`` goes there, never straight to
+        the device: outside a campaign the FTP server serves no image)."""
         self.devices = devices
+        self.upgrade = upgrade
         self.access = access
         self.ftp_access = ftp_access
 
@@ -181,6 +198,8 @@ class Commands:
         yield self.access.device(principal, dev_id, command.level)
         if not isinstance(values, dict):
             raise errors.BadValue("the body is a JSON object of the request's fields")
+        if name == "upgrade":
+            return (yield self._upgrade(dev_id, values))
         arguments = _arguments(command.request, request_fields(command), values)
         if command.platform_fields:
             if self.ftp_access is None:
@@ -199,6 +218,18 @@ class Commands:
                                     StoreType=arguments["StoreType"])
             policies.check_day(arguments["StoreType"], held.DayPolicy, arguments.get("DayPolicy", ()))
         return (yield self._call(dev_id, name, **arguments))
+
+    @defer.inlineCallbacks
+    def _upgrade(self, dev_id: str, values: dict):
+        """UPGRADE_REQ through a campaign of one: the catalogue chooses the image; a NewDevVer given must be it."""
+        unknown = sorted(set(values) - {"NewDevVer"})
+        if unknown:
+            raise errors.BadValue("upgrade takes only NewDevVer (the catalogue chooses the image): not %s"
+                                  % ", ".join(unknown))
+        if self.upgrade is None:
+            raise errors.DeviceRefused("no firmware catalogue here")
+        campaign_id, dev_ver = yield self.upgrade(dev_id, values.get("NewDevVer"))
+        return UpgradeStarted(dev_id, 0, campaign_id, dev_ver)
 
     def _call(self, dev_id: str, name: str, **arguments) -> defer.Deferred:
         return self.devices.command(dev_id, lambda c: getattr(c, name)(**arguments))

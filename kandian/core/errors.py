@@ -27,6 +27,8 @@ __all__ = [
     "NotAuthenticated", "Forbidden", "NoSuchCommand", "DeviceExists", "NoSuchAlarm", "NoPicture",
     "ApiKeyExists", "NoSuchApiKey", "ApiKeyRevoked", "BadAccessToken", "AccessTokenExpired",
     "NoSuchPlaySession", "WrongPlayState", "NoRecording",
+    "NoSuchSchedule", "ScheduleOverlap", "CrossesMidnight",
+    "NoSuchRecording", "RecordingInProgress", "RecordingUnavailable",
     "lookup",
 ]
 
@@ -267,6 +269,32 @@ class WrongPlayState(DomainError):
 
 class NoRecording(DomainError):
     """No recording covers the time asked for."""
+
+
+# -- platform recording (PRODUCT.md "Media"; spec 002's courses)
+
+class NoSuchSchedule(DomainError):
+    """No recording schedule of that id on that channel that this principal may see."""
+
+
+class ScheduleOverlap(DomainError):
+    """The window overlaps another window of the same channel and weekday (spec 002 err_code 1012)."""
+
+
+class CrossesMidnight(BadValue):
+    """start + duration passes 23:59:59: no window across midnight (spec 002 err_code 1013)."""
+
+
+class NoSuchRecording(DomainError):
+    """No recording of that id that this principal may see (or it is being deleted)."""
+
+
+class RecordingInProgress(DomainError):
+    """The piece is still being written (it can be deleted once it is complete)."""
+
+
+class RecordingUnavailable(DomainError):
+    """The recording's file is not on this node's disk, or could not be made into what was asked (an MP4)."""
 
 
 # -- signed links (the alarm page)

@@ -129,3 +129,26 @@ class IPlaySession(Interface):
 
     def detached():
         """The player's relayed stream ended."""
+
+
+class IRecordingTools(Interface):
+    """What the core's recordings need done to files (kandian.media.tools runs ffmpeg/ffprobe and the
+    file system off the reactor thread; tests may plug in their own)."""
+
+    def index(path):
+        """A Deferred of ``(segments, duration)`` of a finished MPEG-TS piece: its byte ranges
+        ``((offset, length, seconds), …)``, each starting at a key frame (with the tables before it),
+        and its length in seconds.  Fails when the file cannot be read as MPEG-TS."""
+
+    def snapshot(path, jpeg_path):
+        """A Deferred of True once *jpeg_path* holds a JPEG of the piece's first key frame (False: none made)."""
+
+    def remux(path, mp4_path):
+        """A Deferred that fires once *mp4_path* holds the piece as one MP4 (the same streams, not
+        re-encoded); fails with RecordingUnavailable."""
+
+    def remove(paths):
+        """A Deferred that fires once none of *paths* exists (a missing one is not an error)."""
+
+    def size(path):
+        """A Deferred of the file's size in bytes, None when it is not there."""

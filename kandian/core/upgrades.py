@@ -169,21 +169,23 @@ class Upgrades:
     @defer.inlineCallbacks
     def upgrade_one(self, dev_id: str, manufacturer_no: str | None, model: str, dev_ver: str | None):
         """Send the model's newest firmware to *dev_id* as a campaign of one
-        (followed like any other).  Fails NoNewerFirmware, DeviceOffline or
-        DeviceRefused; an upgrade already in flight is left to finish."""
+        (followed like any other): its campaign id.  Fails NoNewerFirmware,
+        DeviceOffline or DeviceRefused; an upgrade already in flight is left
+        to finish (None)."""
         firmware = yield self.catalogue.newest(manufacturer_no, model)
         if firmware is None or compare(firmware.dev_ver, dev_ver) != 1:
             raise errors.NoNewerFirmware("no newer firmware for %s %s than %s" % (manufacturer_no, model, dev_ver))
         if not self.router.online(dev_id):
             raise errors.DeviceOffline("%s is offline" % (dev_id,))
         if dev_id in self.in_flight:
-            return
+            return None
         now = self.now()
         campaign_id = yield self.upgrades.create(firmware.firmware_id, [dev_id], 1, 0, now, origin="app")
         if not (yield self.upgrades.claim(campaign_id, [dev_id], now)):
             yield self.upgrades.cancel(campaign_id, "an upgrade of the device was already in flight", now)
-            return
+            return None
         yield self._send(campaign_id, firmware, dev_id)
+        return campaign_id
 
     # -- one device's send
 

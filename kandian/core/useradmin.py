@@ -4,7 +4,9 @@ Operators (admin) add, suspend, resume and delete accounts, set their
 maximum of devices and reset passwords; a viewer only looks.  A user changes
 their own password and shares a device they own with another account,
 read-only or with control.  Suspending, deleting or resetting a password
-revokes the account's portal tokens and ends its MCU sessions.
+revokes the account's portal tokens and ends its MCU sessions.  The maximum
+of devices and a deletion go through :class:`~kandian.core.accounts.Accounts`,
+which tells the group platform (§6.3, §6.4) when one is configured.
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ class UserAdmin:
             raise errors.BadValue("max_devices is 0 to 10000")
         account = yield self._account(mobile)
         if max_devices is not None:
-            yield self.store.user_admin.set_max_devices(account.user_id, max_devices)
+            # through the accounts, which tell the group platform (§6.3)
+            yield self.accounts.set_max_devices(account.mobile, max_devices)
         if status is not None and status != account.status:
             yield self.store.user_admin.set_status(account.user_id, status, self.now())
             if status != "active":
@@ -112,7 +115,7 @@ class UserAdmin:
         require_operator(principal, write=True)
         account = yield self._account(mobile)
         yield self.auth.revoke_user(account.user_id)
-        yield self.store.user_admin.delete(account.user_id)
+        yield self.accounts.cancel(account.mobile)  # tells the group platform (§6.4)
         log.info("{who} deleted user {mobile}", who=principal.name, mobile=mobile)
 
     @defer.inlineCallbacks

@@ -25,6 +25,8 @@
     kandianctl [--config F] user set MOBILE --alarm-sms on|off
     kandianctl [--config F] device send-key DEVID
     kandianctl [--config F] sms list [--status S] [--limit N]
+    kandianctl [--config F] recording list [--devid D] [--channel N] [--from T] [--to T] [--limit N]
+    kandianctl [--config F] recording delete ID [ID ...]
 
 One module per command group (:data:`GROUPS`), each adding its sub-commands
 with ``add_commands(subparsers)`` and a ``handler(args, ctx, out)`` per
@@ -54,10 +56,25 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import alarms, apikeys, channels, devices, firmware, group, grouprole, operators, schema, sms, upgrades, users
+from . import (
+    alarms,
+    apikeys,
+    channels,
+    devices,
+    firmware,
+    group,
+    grouprole,
+    operators,
+    recordings,
+    schema,
+    sms,
+    upgrades,
+    users,
+)
 from .output import CommandError
 
-GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms, channels, firmware, upgrades, apikeys)
+GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms, channels, firmware, upgrades, recordings,
+          apikeys)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

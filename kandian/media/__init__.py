@@ -8,4 +8,9 @@ platform's own RTSP relay with a fresh token from
 :meth:`kandian.core.media.Media.source_url`, so a child never dials a
 camera itself and the relay's checks (§7.5.5, §10.2, the dial policy)
 apply to it as to any player.
+
+Platform recording: :mod:`.recorder` (the scheduler and one supervised
+ffmpeg per channel recording), :mod:`.tools` (index, snapshot, MP4 of a
+finished piece), :mod:`.vod` (the HLS VOD playlist of recorded pieces,
+sans-IO).  See docs/media.md.
 """

@@ -15,6 +15,7 @@ import json
 from twisted.web import resource
 
 from .. import web as http
+from ..web import LimitedRequest
 from .api import ApiResource, ApiStats, add_security_headers
 from .handlers import Handlers
 from .openapi import document
@@ -22,6 +23,20 @@ from .router import Router
 from .web import StaticFiles
 
 MAX_BODY = 2 * 1024 * 1024  # a CSV import of 10,000 devices
+MAX_UPLOAD = 64 * 1024 * 1024  # a firmware image (POST /api/v1/firmware), kept in a temporary file by Twisted
+UPLOAD_PATH = b"/api/v1/firmware"
+
+
+class PortalRequest(LimitedRequest):
+    """Bodies up to MAX_BODY, but a firmware image up to MAX_UPLOAD (decided on the request line, before the
+    body is read)."""
+
+    def gotLength(self, length):
+        channel = self.channel
+        if getattr(channel, "_command", None) == b"POST" and \
+                getattr(channel, "_path", b"").split(b"?")[0] == UPLOAD_PATH:
+            self.max_body = MAX_UPLOAD
+        super().gotLength(length)
 
 
 class OpenApiDocument(resource.Resource):
@@ -67,5 +82,7 @@ def build(core, zone, *, token_ttl: int, stats: ApiStats | None = None, extra: d
 
 
 def site(core, zone, *, token_ttl: int, stats: ApiStats | None = None, extra: dict | None = None, **http_options):
-    return http.site(build(core, zone, token_ttl=token_ttl, stats=stats, extra=extra), max_body=MAX_BODY,
+    made = http.site(build(core, zone, token_ttl=token_ttl, stats=stats, extra=extra), max_body=MAX_BODY,
                      **http_options)
+    made.requestFactory = type("Request", (PortalRequest,), {"max_body": MAX_BODY})
+    return made

@@ -22,7 +22,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.protocols.basic import FileSender
 from twisted.python.failure import Failure
-from twisted.web import resource, server
+from twisted.web import resource, server, static
 
 from ..core import errors
 from ..logs import peer_text
@@ -67,6 +67,13 @@ class FileBody(NamedTuple):
     path: str
     size: int
     etag: bytes | None = None
+
+
+class RangedFile(NamedTuple):
+    """A file to answer with HTTP ranges (a recording's MPEG-TS or MP4): twisted.web.static.File serves
+    it, reading 64 KiB at a time as the peer takes it; *download_name* makes it an attachment."""
+    path: str
+    download_name: str | None = None
 
 
 class Call(NamedTuple):
@@ -182,6 +189,8 @@ class ApiResource(resource.Resource):
         body = reply.body
         if isinstance(body, FileBody):
             return self._send_file(body, reply, request)
+        if isinstance(body, RangedFile):
+            return self._send_ranged(body, reply, request)
         if reply.content_type == JSON:
             body = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         request.setHeader(b"content-type", reply.content_type)
@@ -235,6 +244,30 @@ class ApiResource(resource.Resource):
         FileSender().beginFileTransfer(f, request).addBoth(done)
 
 
+    def _send_ranged(self, body: RangedFile, reply: Reply, request):
+        f = static.File(body.path)
+        if not f.isfile():
+            log.warn("portal: recording file {path} is gone", path=body.path)
+            self.stats.errors["recording_unavailable"] += 1
+            data = json.dumps({"error": "recording_unavailable", "message": "the file is gone"}).encode("utf-8")
+            request.setResponseCode(503)
+            request.setHeader(b"content-type", JSON)
+            request.setHeader(b"content-length", b"%d" % len(data))
+            request.write(data)
+            request.finish()
+            return
+        f.type, f.encoding = reply.content_type.decode("ascii"), None
+        if body.download_name:
+            request.setHeader(b"content-disposition",
+                              b'attachment; filename="%s"' % body.download_name.encode("ascii", "replace"))
+        request.setHeader(b"cache-control", b"private, max-age=3600")
+        done = f.render_GET(request)
+        if done is not server.NOT_DONE_YET:
+            if done and request.method != b"HEAD":
+                request.write(done)
+            request.finish()
+
+
 def _token(request) -> tuple[str | None, bool]:
     header = (request.getHeader(b"authorization") or b"").decode("latin-1")
     if header:
@@ -258,11 +291,25 @@ def _query(request) -> dict:
     return query
 
 
+class Upload(NamedTuple):
+    """A body to read as a file (a firmware image): *content* is the request's own file, at its start."""
+    content: Any
+    content_type: str  # the whole Content-Type header (multipart's boundary included)
+
+
+UPLOAD_TYPES = ("application/octet-stream", "multipart/form-data")
+
+
 def _body(request, method: str):
     if method in ("GET", "HEAD", "DELETE"):
         return None
+    header = (request.getHeader(b"content-type") or b"").decode("latin-1")
+    kind = header.split(";")[0].strip().lower()
+    if kind in UPLOAD_TYPES:
+        # not read here: the handler copies it off the reactor (Twisted keeps a large body in a temporary file)
+        request.content.seek(0)
+        return Upload(request.content, header)
     raw = request.content.read() if request.content is not None else b""
-    kind = (request.getHeader(b"content-type") or b"").decode("latin-1").split(";")[0].strip().lower()
     if kind == "application/json":
         try:
             return json.loads(raw.decode("utf-8")) if raw.strip() else {}

@@ -8,13 +8,17 @@ their handlers are listed in :meth:`Handlers.routes`; the OpenAPI document
 
 from __future__ import annotations
 
-from twisted.internet import defer
+import shutil
+import tempfile
+
+from twisted.internet import defer, threads
 
 from ..core import errors
 from ..core.commands import CATALOGUE, answer_fields, request_fields
 from ..core.fleet import DeviceFilter
-from . import csvimport, results, views
-from .api import CSRF_COOKIE, TOKEN_COOKIE, ApiError, FileBody, Reply
+from . import csvimport, results, upload, views
+from .api import CSRF_COOKIE, TOKEN_COOKIE, ApiError, FileBody, Reply, Upload
+from .recordings import RecordingHandlers
 from .router import Route
 
 
@@ -75,9 +79,21 @@ class Handlers:
             Route("GET", "/manufacturers", self.manufacturers),
             Route("POST", "/manufacturers", self.add_manufacturer),
             Route("GET", "/stats/summary", self.stats_summary),
+            *RecordingHandlers(self.core, self.times).routes(),
             Route("GET", "/devices/{DevID}/live", self.live_url),
             Route("GET", "/proxies", self.proxies),
             Route("POST", "/proxies", self.add_proxy),
+            Route("GET", "/firmware", self.firmware),
+            Route("POST", "/firmware", self.add_firmware),
+            Route("GET", "/upgrades", self.campaigns),
+            Route("POST", "/upgrades", self.start_campaign),
+            Route("GET", "/upgrades/{id}", self.campaign),
+            Route("POST", "/upgrades/{id}/pause", self.pause_campaign),
+            Route("POST", "/upgrades/{id}/resume", self.resume_campaign),
+            Route("POST", "/upgrades/{id}/cancel", self.cancel_campaign),
+            Route("GET", "/devices/{DevID}/logs", self.device_logs),
+            Route("POST", "/devices/{DevID}/logs/request", self.request_logs),
+            Route("POST", "/devices/{DevID}/send-key", self.send_key),
         ]
 
     # -- login
@@ -351,6 +367,110 @@ class Handlers:
         body = _dict(call.body)
         dev_id = yield self.core.proxies.add(body.get("url"), body.get("name"), call.principal)
         return Reply(201, {"dev_id": dev_id})
+
+    # -- firmware and upgrade campaigns (§7.5.17), device logs (§7.5.35), DevKey by SMS (§4.17)
+
+    def _firmware(self, f) -> dict:
+        return {"id": f.firmware_id, "manufacturer_no": f.manufacturer_no, "model": f.model, "version": f.dev_ver,
+                "file_name": f.file_name, "size": f.file_size, "sha256": f.sha256,
+                "released_at": self.times.at(f.released_at)}
+
+    @defer.inlineCallbacks
+    def firmware(self, call):
+        rows = yield self.core.firmware_admin.firmware(call.principal)
+        return Reply(200, {"items": [self._firmware(f) for f in rows]})
+
+    @defer.inlineCallbacks
+    def add_firmware(self, call):
+        admin = self.core.firmware_admin
+        admin.may_upload(call.principal)  # before a byte is copied
+        if not isinstance(call.body, Upload):
+            raise ApiError(results.BAD_REQUEST, "send the image as application/octet-stream (manufacturer, model,"
+                                                " version, file_name in the query) or as multipart/form-data")
+        directory = tempfile.mkdtemp(prefix="kandian-upload-")
+        try:
+            fields, path = yield threads.deferToThread(upload.save, call.body, call.query, directory)
+            row = yield admin.add_firmware(call.principal, path, fields.get("manufacturer"), fields.get("model"),
+                                           fields.get("version"))
+        finally:
+            yield threads.deferToThread(shutil.rmtree, directory, True)
+        return Reply(201, self._firmware(row))
+
+    def _campaign(self, c, tally) -> dict:
+        return {"id": c.campaign_id, "firmware_id": c.firmware_id, "state": c.state, "batch": c.batch_size,
+                "max_failures": c.max_failures, "reason": c.reason, "origin": c.origin,
+                "created_at": self.times.at(c.created_at), "finished_at": self.times.at(c.finished_at),
+                "devices": {name: getattr(tally, name) for name in ("pending", "sent", "downloaded", "done",
+                                                                     "failed")}}
+
+    @defer.inlineCallbacks
+    def campaigns(self, call):
+        rows = yield self.core.firmware_admin.campaigns(call.principal)
+        items = [self._campaign(c, t) for c, t in reversed(rows)]
+        state = views.text(call.query, "state")
+        if state:
+            items = [i for i in items if i["state"] == state]
+        return Reply(200, {"items": items})
+
+    @defer.inlineCallbacks
+    def start_campaign(self, call):
+        body = _dict(call.body)
+        unknown = sorted(set(body) - {"firmware", "devices", "model", "batch", "max_failures"})
+        if unknown:
+            raise errors.BadValue("unknown field %s" % ", ".join(unknown))
+        started = yield self.core.firmware_admin.start(
+            call.principal, body.get("firmware"), dev_ids=body.get("devices"), model=body.get("model"),
+            batch=body.get("batch"), max_failures=body.get("max_failures"))
+        return Reply(201, {"id": started.campaign_id, "devices": started.devices,
+                           "skipped": [{"dev_id": d, "campaign": c} for d, c in sorted(started.skipped.items())]})
+
+    @defer.inlineCallbacks
+    def campaign(self, call):
+        s = yield self.core.firmware_admin.campaign(call.principal, _campaign_id(call.params["id"]))
+        body = self._campaign(s.campaign, s.tally)
+        body["firmware"] = self._firmware(s.firmware)
+        body["targets"] = [{"dev_id": t.dev_id, "state": t.state, "reason": t.reason, "from_version": t.from_ver,
+                            "sent_at": self.times.at(t.sent_at), "downloaded_at": self.times.at(t.downloaded_at),
+                            "finished_at": self.times.at(t.finished_at)} for t in s.targets]
+        return Reply(200, body)
+
+    @defer.inlineCallbacks
+    def _steer(self, call, action):
+        campaign_id = _campaign_id(call.params["id"])
+        yield self.core.firmware_admin.steer(call.principal, campaign_id, action)
+        call = call._replace(params={"id": str(campaign_id)})
+        return (yield self.campaign(call))
+
+    def pause_campaign(self, call):
+        return self._steer(call, "pause")
+
+    def resume_campaign(self, call):
+        return self._steer(call, "resume")
+
+    def cancel_campaign(self, call):
+        return self._steer(call, "cancel")
+
+    @defer.inlineCallbacks
+    def device_logs(self, call):
+        rows = yield self.core.firmware_admin.logs(call.principal, call.params["DevID"])
+        return Reply(200, {"items": [{"file_name": f.file_name, "size": f.size, "sha256": f.sha256,
+                                      "received_at": self.times.at(f.received_at)} for f in rows]})
+
+    @defer.inlineCallbacks
+    def request_logs(self, call):
+        request_id = yield self.core.firmware_admin.request_logs(call.principal, call.params["DevID"])
+        return Reply(202, {"request_id": request_id, "state": "pending"})
+
+    @defer.inlineCallbacks
+    def send_key(self, call):
+        mobile = yield self.core.firmware_admin.send_key(call.principal, call.params["DevID"])
+        return Reply(202, {"mobile": mobile[:3] + "****" + mobile[-4:] if len(mobile) > 7 else mobile})
+
+
+def _campaign_id(text: str) -> int:
+    if not text.isdigit() or len(text) > 18:
+        raise errors.NoSuchCampaign("no campaign %r" % (text[:20],))
+    return int(text)
 
 
 def _id(text: str) -> int:

@@ -77,6 +77,12 @@ def _list(item="object") -> dict:
                 page="integer", per_page="integer", total="integer")
 
 
+FIRMWARE = _obj(id="integer", manufacturer_no="string", model="string", version="string", file_name="string",
+                size="integer", sha256="string", released_at="string")
+CAMPAIGN = _obj(id="integer", firmware_id="integer", state="string", batch="integer", max_failures="integer",
+                reason="string", devices={"type": "object"}, targets={"type": "array"})
+CAMPAIGN_ID = _path("id", "the campaign's id")
+
 ANYONE, OPERATORS, ADMINS = "any logged-in operator or user", "operators", "admin operators"
 DEVICE_SEERS = "operators; users the device is bound to (owned or shared)"
 
@@ -194,9 +200,111 @@ def paths() -> dict:
                        answer=_obj(items={"type": "array"})),
             "post": _op("Add a stream proxy channel: its DevID (its one channel: ChannelNo 0, StreamType 1)",
                         who=ADMINS, ok="201", body=_obj(url="string", name="string"), answer=_obj(dev_id="string"))},
+        "/firmware": {
+            "get": _op("The firmware catalogue (§7.5.17): id, manufacturer_no, model, version, file_name, size,"
+                       " sha256", who=OPERATORS, answer=_obj(items={"type": "array"})),
+            "post": {**_op("Upload a firmware image: the raw image (application/octet-stream, the fields in the"
+                           " query) or multipart/form-data (the fields and a `file` part); at most 64 MiB",
+                           who=ADMINS, ok="201", answer=FIRMWARE, errors=(400, 401, 403, 409, 422),
+                           params=[_q("manufacturer", "3 digits (§7.2)"), _q("model", "the device model"),
+                                   _q("version", "DevVer, V<protocol>_<YYYYMMDD> (§7.5.1)"),
+                                   _q("file_name", "the image's file name (letters, digits, . _ -)")]),
+                     "requestBody": {"required": True, "content": {
+                         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                         "multipart/form-data": {"schema": _obj(
+                             manufacturer="string", model="string", version="string", file_name="string",
+                             file={"type": "string", "format": "binary"})}}}}},
+        "/upgrades": {
+            "get": _op("Upgrade campaigns, newest first, with their devices by state", who=OPERATORS,
+                       params=[_q("state", "running, paused, finished or cancelled")],
+                       answer=_obj(items={"type": "array", "items": CAMPAIGN})),
+            "post": _op("Start a campaign of a firmware: to `devices`, or else to every device of its model",
+                        who=ADMINS, ok="201", errors=(401, 403, 404, 422),
+                        body={**_obj(firmware="integer", devices={"type": "array", "items": {"type": "string"}},
+                                     model="string", batch={"type": "integer", "minimum": 1, "default": 50},
+                                     max_failures={"type": "integer", "minimum": 0, "default": 5}),
+                              "required": ["firmware"]},
+                        answer=_obj(id="integer", devices="integer", skipped={"type": "array"}))},
+        "/upgrades/{id}": {"get": _op(
+            "One campaign: its firmware and each device's state (pending, sent, downloaded, done, failed) and"
+            " reason", who=OPERATORS, params=[CAMPAIGN_ID], answer=CAMPAIGN)},
+        **{"/upgrades/{id}/%s" % action: {"post": _op(summary, who=ADMINS, params=[CAMPAIGN_ID], answer=CAMPAIGN,
+                                                      errors=(401, 403, 404, 409))}
+           for action, summary in (("pause", "Pause a campaign (nothing more is sent)"),
+                                   ("resume", "Resume a campaign (its failures so far forgiven)"),
+                                   ("cancel", "Cancel a campaign: pending devices fail, those in flight are"
+                                              " still followed"))},
+        "/devices/{DevID}/logs": {"get": _op("The device's uploaded log files (§7.5.35), newest first",
+                                             who=OPERATORS, params=[DEV], answer=_obj(items={"type": "array"}))},
+        "/devices/{DevID}/logs/request": {"post": _op(
+            "Ask the device for its logs (LOG_UPLOAD_REQ at the next round; an offline device when it logs in)",
+            who=ADMINS, params=[DEV], ok="202", answer=_obj(request_id="integer", state="string"))},
+        "/devices/{DevID}/send-key": {"post": _op(
+            "Send the device's DevKey by SMS to its owner (§4.17; once a minute at most)",
+            who="its owner; admin operators", params=[DEV], ok="202", errors=(401, 403, 404, 503),
+            answer=_obj(mobile="string"))},
         "/stats/summary": {"get": _op("Statistics: totals, devices online over time, logins, alarms and plays a"
                                       " day", who=OPERATORS, params=[_q("days", "1–366, default 30", "integer")],
                                       answer={"type": "object"})},
+        **_recording_paths(),
+    }
+
+
+def _file(summary: str, kind: str, who: str) -> dict:
+    params = [_path("id", "the recording's id"), _q("exp", "a signed URL's expiry (POSIX seconds)", "integer"),
+              _q("sig", "a signed URL's signature (instead of a login)")]
+    return {"get": {**_op(summary, who=who, params=params), "security": [{"bearer": []}, {"cookie": []}, {}],
+                    "responses": {"200": {"description": summary, "content": {kind: {}}},
+                                  **{str(s): {"description": "refused",
+                                              "content": {"application/json": {"schema": ERROR}}}
+                                     for s in (401, 404, 409, 503)}}}}
+
+
+def _recording_paths() -> dict:
+    """Platform recording (PRODUCT.md "Media"; docs/media.md)."""
+    channel = [DEV, _path("ChannelNo", "the channel, from 0")]
+    window = _obj(weekday={"type": "integer", "minimum": 0, "maximum": 6, "description": "0 Sunday … 6 Saturday"},
+                  start={"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]:[0-5][0-9]$"},
+                  duration={"type": "integer", "minimum": 1, "description": "seconds; start + duration ≤ 23:59:59"})
+    schedule = _obj(id="integer", dev_id="string", channel_no="integer", weekday="integer", start="string",
+                    duration="integer", end="string", created_at="string", updated_at="string")
+    recording = _obj(id="integer", dev_id="string", channel_no="integer", stream_type="integer",
+                     schedule_id="integer", run_id="integer", seq="integer", started_at="string",
+                     ended_at="string", duration="number", size="integer", complete="boolean", snapshot="string",
+                     vod="string", download="string")
+    one = [_path("id", "the recording's id")]
+    viewers = DEVICE_SEERS
+    steerers = "admin operators; the owner and shares with control"
+    return {
+        "/devices/{DevID}/channels/{ChannelNo}/schedules": {
+            "get": _op("The channel's recording windows (spec 002's courses)", who=viewers, params=channel,
+                       answer=_obj(items={"type": "array", "items": schedule})),
+            "post": _op("Add a weekly recording window; one already in progress starts recording at once."
+                        " 409 overlap, 422 crosses_midnight", who=steerers, params=channel, body=window, ok="201",
+                        answer=schedule, errors=(400, 401, 403, 404, 409, 422))},
+        "/devices/{DevID}/channels/{ChannelNo}/schedules/{id}": {
+            "get": _op("One window", who=viewers, params=[*channel, _path("id", "the window's id")],
+                       answer=schedule),
+            "delete": _op("Delete a window (a recording it started stops)", who=steerers,
+                          params=[*channel, _path("id", "the window's id")], ok="204")},
+        "/recordings": {"get": _op(
+            "Recorded pieces, newest first; pieces still being written have complete false", who=viewers,
+            params=[_q("devid", "the DevID"), _q("channel", "the channel", "integer"),
+                    _q("from", "pieces ending after (ISO 8601 or YYYYMMDDHHMMSS)"),
+                    _q("to", "pieces starting before"), *PAGE], answer=_list(recording))},
+        "/recordings/{id}": {
+            "get": _op("One recorded piece", who=viewers, params=one, answer=recording),
+            "delete": _op("Delete a piece: its file, snapshot and row together. 409 in_progress while written",
+                          who=steerers, params=one, ok="204", errors=(401, 403, 404, 409))},
+        "/recordings/{id}/index.m3u8": _file(
+            "HLS VOD of the piece's run, starting at the piece (byte-range segments; signed piece URLs)",
+            "application/vnd.apple.mpegurl", viewers + ", or a signed URL"),
+        "/recordings/{id}/media.ts": _file("The piece (MPEG-TS), with HTTP ranges", "video/mp2t",
+                                          viewers + ", or a signed URL"),
+        "/recordings/{id}/snapshot.jpg": _file("The piece's snapshot (JPEG)", "image/jpeg",
+                                              viewers + ", or a signed URL"),
+        "/recordings/{id}/download": _file("The piece as one MP4 (an attachment, with HTTP ranges)", "video/mp4",
+                                          viewers + ", or a signed URL"),
     }
 
 

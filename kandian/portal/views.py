@@ -25,6 +25,12 @@ class Times:
             return None
         return datetime.datetime.fromtimestamp(seconds, self.zone).isoformat(timespec="seconds")
 
+    def at(self, moment: datetime.datetime | None) -> str | None:
+        """A store's timestamp, in the platform's zone."""
+        if moment is None:
+            return None
+        return moment.astimezone(self.zone).isoformat(timespec="seconds")
+
     def parse(self, text: str, name: str) -> float:
         value = text.strip()
         try:

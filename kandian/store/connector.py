@@ -31,6 +31,7 @@ class Store:
         from .operators import ApiTokens, Operators
         from .outbox import OutboxStore
         from .proxies import ProxyStore
+        from .recordings import RecordingStore
         from .relay import RelayStore
         from .secrets import SecretStore
         from .sessions import Sessions
@@ -68,3 +69,4 @@ class Store:
         self.integration = IntegrationStore(db)
         self.outbox = OutboxStore(db)
         self.proxies = ProxyStore(db, node=node)
+        self.recordings = RecordingStore(db)

@@ -26,6 +26,7 @@ from .fakes.links import FakeLinks
 from .fakes.operators import FakeOperators
 from .fakes.outbox import FakeOutbox
 from .fakes.proxies import FakeProxies
+from .fakes.recordings import FakeRecordings
 from .fakes.relay import FakeRelay
 from .fakes.secrets import FakeSecrets
 from .fakes.sessions import FakeSessions
@@ -68,3 +69,4 @@ class FakeStore:
         self.integration = FakeIntegration(self)
         self.outbox = FakeOutbox(self)
         self.proxies = FakeProxies(self)
+        self.recordings = FakeRecordings(self)

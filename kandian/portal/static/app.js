@@ -40,6 +40,8 @@ const MESSAGES = {
   forbidden: "没有权限", not_found: "不存在", invalid: "输入有误", exists: "已存在", already_bound: "设备已被绑定",
   over_limit: "已达可绑定设备上限", wrong_dev_key: "设备验证码错误", wrong_password: "原密码错误",
   device_offline: "设备不在线", device_refused: "设备未响应或拒绝", unavailable: "服务暂不可用", csrf: "请刷新页面后重试",
+  overlap: "与已有录像计划时间重叠", crosses_midnight: "不支持跨天（结束时间不能超过 23:59:59）", in_progress: "正在录制，完成后才能删除",
+  recording_unavailable: "录像文件不可用",
 };
 
 class ApiError extends Error {
@@ -110,8 +112,8 @@ function form(fields, submit, label) {
 
 // -- navigation
 
-const OPERATOR_NAV = [["#/devices", "设备"], ["#/users", "用户"], ["#/firmware", "固件与厂商"], ["#/logs", "日志"], ["#/stats", "统计"]];
-const USER_NAV = [["#/cameras", "我的摄像机"], ["#/alarms", "报警"], ["#/settings", "设置"]];
+const OPERATOR_NAV = [["#/devices", "设备"], ["#/recordings", "录像"], ["#/users", "用户"], ["#/firmware", "固件与厂商"], ["#/logs", "日志"], ["#/stats", "统计"]];
+const USER_NAV = [["#/cameras", "我的摄像机"], ["#/recordings", "录像"], ["#/alarms", "报警"], ["#/settings", "设置"]];
 
 function chrome() {
   const nav = document.getElementById("nav");
@@ -143,6 +145,9 @@ const ROUTES = [
   [/^#\/camera\/(\d{11})$/, devicePage],
   [/^#\/alarms$/, alarmsPage],
   [/^#\/settings$/, settingsPage],
+  // rec.js (loaded after this file): platform recordings
+  [/^#\/recordings$/, (...a) => recordingsPage(...a)],
+  [/^#\/recording\/(\d+)$/, (...a) => recordingPage(...a)],
 ];
 
 async function route() {
@@ -277,6 +282,7 @@ async function devicePage(devId) {
     operator ? [h("dt", null, "用户"), h("dd", null, d.owner || "—")] : [h("dt", null, "权限"), h("dd", null, ACCESS[d.access])]);
   const sections = [banner, videoCard(devId, d), h("div", { class: "grid" }, h("div", { class: "card" }, h("h2", null, "实时状态"), live), h("div", { class: "card" }, h("h2", null, "设备信息"), facts))];
   if (mayControl) sections.push(ptzCard(devId, d), policyCard(devId, d), alarmSwitchCard(devId, d));
+  sections.push(await scheduleCard(devId, d, mayControl));
   if (!operator && d.access === "own") sections.push(renameCard(devId, d), await shareCard(devId));
   if (operator) sections.push(await exceptionsCard(devId));
   if (admin) sections.push(h("div", { class: "card" }, h("button", { class: "danger", onclick: async () => {
