@@ -123,6 +123,17 @@ class IntegrationContract(StoreContract):
         self.assertEqual((yield self.store.integration.camera(proxy, 0)).proxy_url, "rtsp://127.0.0.1:8554/b")
 
     @defer.inlineCallbacks
+    def test_a_recordings_plays(self):
+        yield self.devices()
+        first = yield self.store.recordings.begin("n", CAM, 0, 1, None, None, 0, "a.ts", self.now)
+        second = yield self.store.recordings.begin("n", CAM, 0, 1, None, first, 1, "b.ts", self.now + 300)
+        yield self.store.integration.record_clicked(first)
+        yield self.store.integration.record_clicked(first)
+        yield self.store.integration.record_clicked(999999)  # no such recording: nothing
+        self.assertEqual((yield self.store.integration.record_clicks([first, second, 999999])), {first: 2})
+        self.assertEqual((yield self.store.integration.record_clicks([])), {})
+
+    @defer.inlineCallbacks
     def test_the_newest_picture_on_disk(self):
         yield self.devices()
         yield self.store.files.notified(CAM, 0, "%s_0_20270101000000.jpg" % CAM, None, self.now)  # not on disk

@@ -9,15 +9,20 @@ pages of ``play_camera``/``play_record`` under ``/player/``
 
 from __future__ import annotations
 
+from twisted.internet import defer
 from twisted.web import resource
 
 from .. import web as http
+from ..core.access import Principal
 from .api import ApiResource, CloudmonitorStats
 from .handlers import Handlers, channel_of_camera
 from .player import Player, PlayerResource
 from .storage import Signer, StorageResource
 
 __all__ = ["CloudmonitorStats", "site"]
+
+# the files a signed storage path names are fetched as a viewer operator: the signature is the authority
+STORAGE = Principal("operator", 0, "cloudmonitor-storage", "viewer")
 
 
 class Root(resource.Resource):
@@ -44,12 +49,18 @@ def site(core, zone, domain_clock, *, storage_addr, stats: CloudmonitorStats | N
     *loop* the MP4 loop server of stream_prop 1 (:class:`kandian.media.loop.LoopServer`, None: off)."""
     signer = Signer(core.keys, domain_clock)
 
+    @defer.inlineCallbacks
     def files(kind: str, number: int):
+        """The path of a file handed out (its signature checked already)."""
         if kind == "picture":
-            return core.integration.picture(number)
-        raise ValueError(kind)
+            return (yield core.integration.picture(number))
+        found = yield core.recordings.get(STORAGE, number)
+        if kind == "record":
+            return (yield core.recordings.mp4(found))
+        return core.recordings.snapshot_path(found)
 
-    player = Player(core.keys, domain_clock, core.media, base=storage_addr, channel_of=channel_of_camera)
+    player = Player(core.keys, domain_clock, core.media, base=storage_addr, channel_of=channel_of_camera,
+                    recordings=core.recordings)
     handlers = Handlers(core, zone, storage_addr=storage_addr, signer=signer, player=player, loop=loop)
     root = Root(ApiResource(handlers, core.apikeys, stats), StorageResource(signer, files), PlayerResource(player))
     return http.site(root, **http_options)

@@ -20,10 +20,13 @@ from urllib.parse import unquote
 
 from twisted.internet import defer
 
+from ..core import errors
+from ..core.fleet import Page
 from . import results
 from .results import Refusal
 
 DEV_ID = re.compile(r"^[0-9]{11}$")
+_START = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$")
 _ID = re.compile(r"^[0-9]{1,18}$")
 MAX_PER_PAGE = 200
 CAMERA, MP4, PROXY = 0, 1, 2  # stream_prop
@@ -55,6 +58,12 @@ def _id(text: str) -> int:
     if not _ID.match(text):
         raise Refusal(results.NO_ID, "not an id: %r" % (text[:40],))
     return int(text)
+
+
+def disptime(seconds: int) -> str:
+    """The file's display length: ``01:00`` for 60 s, ``01:02:03`` from an hour on."""
+    hours, rest = divmod(max(0, seconds), 3600)
+    return ("%02d:%02d:%02d" % (hours, rest // 60, rest % 60)) if hours else "%02d:%02d" % (rest // 60, rest % 60)
 
 
 def device_of_gather(text: str) -> str:
@@ -300,9 +309,19 @@ class Handlers:
                 yield self.forget_channel(call.principal, row.dev_id, row.channel_no)
         return self.ok()
 
-    def forget_channel(self, principal, dev_id: str, channel_no: int) -> defer.Deferred:
-        """What deleting a camera's channel deletes: its recordings and schedules."""
-        return defer.succeed(None)
+    @defer.inlineCallbacks
+    def forget_channel(self, principal, dev_id: str, channel_no: int):
+        """What deleting a camera's channel deletes: its schedules, then its recordings (those being written
+        end with their window; they stay)."""
+        for window in (yield self.core.schedules.list(principal, dev_id, channel_no)):
+            yield self.core.schedules.delete(principal, window.schedule_id)
+        while True:
+            page = yield self.core.recordings.list(principal, dev_id, channel_no, page=1, per_page=200)
+            done = [r for r in page.items if r.complete]
+            for r in done:
+                yield self.core.recordings.delete(principal, r.recording_id)
+            if len(page.items) < 200 or not done:
+                break
 
     @defer.inlineCallbacks
     def get_camera_status(self, call: Call):
@@ -322,25 +341,112 @@ class Handlers:
     def stop_camera(self, call: Call):
         return self._set_enabled(call, False)
 
-    # -- §3.12–§3.19: after the media and recording slices
+    # -- §3.12, §3.13 records = platform recordings
 
+    @defer.inlineCallbacks
     def list_record(self, call: Call):
-        raise Refusal(results.UNAVAILABLE, "not built yet")
+        cur, per = paging(call.params)
+        page = yield self.core.recordings.list(call.principal, page=cur, per_page=per)
+        cameras = {}
+        for r in page.items:
+            if (r.dev_id, r.channel_no) not in cameras:
+                cameras[r.dev_id, r.channel_no] = yield self._camera_or_none(call.principal, r.dev_id, r.channel_no)
+        clicks = yield self.core.integration.record_clicks([r.recording_id for r in page.items])
+        data = [self.record(r, cameras[r.dev_id, r.channel_no], clicks.get(r.recording_id, 0)) for r in page.items]
+        return self.page(page, as_text=True, storage_addr=self.storage_addr(), data=data)
 
+    def _camera_or_none(self, principal, dev_id: str, channel_no: int) -> defer.Deferred:
+        """The camera a recording is of (None: its channel or device is gone; its recordings stay)."""
+        d = self.core.integration.camera(principal, dev_id, channel_no)
+        return d.addErrback(lambda f: f.trap(errors.NoSuchChannel, errors.NoSuchDevice) and None)
+
+    def record(self, r, camera, clicks: int) -> dict:
+        gather = camera.gather_dev_id if camera is not None else r.dev_id
+        name = (camera.name or camera.device_name) if camera is not None else ""
+        duration = int(round(r.duration))
+        return {"record_id": r.recording_id, "gather_id": gather_id(gather),
+                "camera_id": camera_id(r.dev_id, r.channel_no),
+                "camera_name": name or "%s_%d" % (r.dev_id, r.channel_no),
+                "file_fdfs": self.signer.record_path(r.recording_id) if r.complete else "",
+                "image_fdfs": self.signer.snapshot_path(r.recording_id) if r.snapshot else "",
+                "file_size": str(r.size), "duration": str(duration), "disptime": disptime(duration),
+                "clicks": clicks, "created": self.when(r.started_at), "updated": self.when(r.ended_at or r.started_at)}
+
+    @defer.inlineCallbacks
     def del_record(self, call: Call):
-        raise Refusal(results.UNAVAILABLE, "not built yet")
+        """Deletes each recording: its row, its file, its snapshot (the file's §3.13)."""
+        ids = id_list(required(call.params, "record_id"), _id)
+        for recording_id in ids:  # every id first: nothing is deleted for a list with an unknown id
+            yield self.core.recordings.get(call.principal, recording_id)
+        for recording_id in ids:
+            yield self.core.recordings.delete(call.principal, recording_id)
+        return self.ok()
 
+    # -- §3.14–§3.17 courses = recording schedules of a channel
+
+    @defer.inlineCallbacks
     def list_course(self, call: Call):
-        raise Refusal(results.UNAVAILABLE, "not built yet")
+        p = call.params
+        dev_id, channel_no = channel_of_camera(required(p, "camera_id"))
+        cur, per = paging(p)
+        yield self.core.integration.camera(call.principal, dev_id, channel_no)
+        windows = yield self.core.schedules.list(call.principal, dev_id, channel_no)
+        items = windows[(cur - 1) * per:cur * per]
+        page = Page(len(windows), cur, per, items)
+        return self.page(page, as_text=True, data=[self.course(w) for w in items])
 
+    def course(self, w) -> dict:
+        day = datetime.datetime.fromtimestamp(w.created_at, self.zone).date()
+        start = datetime.datetime.combine(day, datetime.time(), self.zone) + datetime.timedelta(seconds=w.start)
+        end = start + datetime.timedelta(seconds=w.duration)
+        return {"course_id": w.schedule_id, "camera_id": camera_id(w.dev_id, w.channel_no), "repeat_id": 2,
+                "week_id": w.weekday,
+                # the file spells it both ways (its example elapse_sec, its table elapsed_sec)
+                "elapse_sec": w.duration, "elapsed_sec": w.duration,
+                "start_time": start.strftime("%Y-%m-%d %H:%M:%S"), "end_time": end.strftime("%Y-%m-%d %H:%M:%S"),
+                "created": self.when(w.created_at), "updated": self.when(w.updated_at)}
+
+    @staticmethod
+    def window(p: dict) -> tuple[int, str, int]:
+        """(week_id, start_time, seconds) of add_course/mod_course, as the file spells them."""
+        week = p.get("week_id", "").strip()
+        if not re.fullmatch(r"[0-6]", week):
+            raise Refusal(results.BAD_TIME, "week_id is 0 (Sunday) to 6 (Saturday)")
+        start = p.get("start_time", "").strip()
+        if not _START.match(start):
+            raise Refusal(results.BAD_TIME, "start_time is HH:MM:SS, 00:00:00 to 23:59:59")
+        seconds = (p.get("elapsed_sec") or p.get("elapse_sec") or "").strip()
+        if not re.fullmatch(r"[0-9]{1,6}", seconds) or int(seconds) <= 0:
+            raise Refusal(results.BAD_PARAMETER, "elapsed_sec is a number of seconds greater than 0")
+        return int(week), start, int(seconds)
+
+    @defer.inlineCallbacks
     def add_course(self, call: Call):
-        raise Refusal(results.UNAVAILABLE, "not built yet")
+        p = call.params
+        dev_id, channel_no = channel_of_camera(required(p, "camera_id"))
+        week, start, seconds = self.window(p)
+        yield self.core.integration.camera(call.principal, dev_id, channel_no)
+        made = yield self.core.schedules.add(call.principal, dev_id, channel_no, week, start, seconds)
+        return self.ok(course_id=made.schedule_id, camera_id=camera_id(dev_id, channel_no), transmit="OK")
 
+    @defer.inlineCallbacks
     def mod_course(self, call: Call):
-        raise Refusal(results.UNAVAILABLE, "not built yet")
+        p = call.params
+        course = _id(required(p, "course_id"))
+        dev_id, channel_no = channel_of_camera(required(p, "camera_id"))
+        week, start, seconds = self.window(p)
+        yield self.core.schedules.get(call.principal, course, dev_id, channel_no)
+        moved = yield self.core.schedules.update(call.principal, course, week, start, seconds)
+        return self.ok(course_id=moved.schedule_id, camera_id=camera_id(dev_id, channel_no), transmit="OK")
 
+    @defer.inlineCallbacks
     def del_course(self, call: Call):
-        raise Refusal(results.UNAVAILABLE, "not built yet")
+        ids = id_list(required(call.params, "course_id"), _id)
+        for course in ids:  # every id first
+            yield self.core.schedules.get(call.principal, course)
+        for course in ids:
+            yield self.core.schedules.delete(call.principal, course)
+        return self.ok(transmit="OK")
 
     @defer.inlineCallbacks
     def play_camera(self, call: Call):
@@ -352,5 +458,14 @@ class Handlers:
         yield self.core.integration.clicked(dev_id, channel_no)
         return self.ok(play_url=self.player.url(camera_id(dev_id, channel_no), width, height))
 
+    @defer.inlineCallbacks
     def play_record(self, call: Call):
-        raise Refusal(results.UNAVAILABLE, "not built yet")
+        """The URL of the player page of a recording (VOD: seekable in the page)."""
+        p = call.params
+        recording_id = _id(required(p, "record_id"))
+        width, height = integer(p, "width", 850, 16, 4096), integer(p, "height", 550, 16, 4096)
+        found = yield self.core.recordings.get(call.principal, recording_id)
+        if not found.complete:
+            raise Refusal(results.BAD_PARAMETER, "record %d is still being recorded" % recording_id)
+        yield self.core.integration.record_clicked(recording_id)
+        return self.ok(play_url=self.player.record_url(recording_id, width, height))

@@ -24,11 +24,12 @@ from urllib.parse import urlsplit
 
 from twisted.internet import defer
 from twisted.logger import Logger
-from twisted.web import resource, server
+from twisted.web import resource, server, static
 
 from ..core import errors
 from ..core.access import Principal
 from ..logs import peer_text
+from ..media import vod
 
 log = Logger()
 
@@ -39,6 +40,7 @@ DEFAULT_SIZE = (850, 550)
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 HLS_JS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "portal", "static", "hls.light.min.js")
 _PAGE = re.compile(r"^/player/camera/([1-9][0-9]{0,17})(/heartbeat)?$")
+_RECORD = re.compile(r"^/player/record/([1-9][0-9]{0,17})(/index\.m3u8|/media\.ts)?$")
 _STATIC = {"/player/player.js": (os.path.join(STATIC, "player.js"), b"text/javascript; charset=utf-8"),
            "/player/player.css": (os.path.join(STATIC, "player.css"), b"text/css; charset=utf-8"),
            "/player/hls.light.min.js": (HLS_JS, b"text/javascript; charset=utf-8")}
@@ -47,21 +49,29 @@ PLAYER = Principal("operator", 0, "cloudmonitor-player", "viewer")
 
 
 class Player:
-    """Signs play_url and answers the pages; *channel_of(camera_id)* → (DevID, ChannelNo)."""
+    """Signs play_url and answers the pages; *channel_of(camera_id)* → (DevID, ChannelNo);
+    *recordings*: :class:`kandian.core.recordings.Recordings`."""
 
-    def __init__(self, keys, clock, media, *, base, channel_of, lifetime: int = 86400):
+    def __init__(self, keys, clock, media, *, base, channel_of, recordings=None, lifetime: int = 86400):
         self.keys = keys
         self.clock = clock
         self.media = media
+        self.recordings = recordings
         self.base = base
         self.channel_of = channel_of
         self.lifetime = lifetime
 
+    def query(self, path: str, expires: int | None = None) -> str:
+        expires = int(self.clock.seconds()) + self.lifetime if expires is None else expires
+        return "exp=%d&sig=%s" % (expires, self.keys.sign(PURPOSE, path, expires))
+
     def url(self, camera_id: int, width: int, height: int) -> str:
         path = "/player/camera/%d" % (camera_id,)
-        expires = int(self.clock.seconds()) + self.lifetime
-        return "%s%s?width=%d&height=%d&exp=%d&sig=%s" % (self.base(), path, width, height, expires,
-                                                          self.keys.sign(PURPOSE, path, expires))
+        return "%s%s?width=%d&height=%d&%s" % (self.base(), path, width, height, self.query(path))
+
+    def record_url(self, recording_id: int, width: int, height: int) -> str:
+        path = "/player/record/%d" % (recording_id,)
+        return "%s%s?width=%d&height=%d&%s" % (self.base(), path, width, height, self.query(path))
 
     def signed(self, path: str, exp: str, sig: str) -> bool:
         if not exp.isdigit() or len(exp) > 12 or len(sig) > 64:
@@ -88,6 +98,9 @@ class PlayerResource(resource.Resource):
         path = request.path.decode("utf-8", "replace")
         if path in _STATIC:
             return self._static(request, *_STATIC[path])
+        record = _RECORD.match(path)
+        if record is not None:
+            return self._record(request, int(record.group(1)), record.group(2))
         match = _PAGE.match(path)
         if match is None:
             return _text(request, 404, "no such page")
@@ -103,6 +116,63 @@ class PlayerResource(resource.Resource):
         d.addErrback(self._failed, request, heartbeat)
         d.addErrback(lambda f: log.failure("cloudmonitor player: answering {path} failed", f, path=peer_text(path)))
         return server.NOT_DONE_YET
+
+    # -- a recording: the page, its VOD playlist, its pieces (same origin: no CORS needed)
+
+    def _record(self, request, recording_id: int, part: str | None):
+        args = {k.decode("latin-1"): v[-1].decode("utf-8", "replace") for k, v in request.args.items()}
+        path = "/player/record/%d" % (recording_id,)
+        if self.player.recordings is None or not self.player.signed(path, args.get("exp", ""), args.get("sig", "")):
+            return _text(request, 403, "this player link is wrong or has expired")
+        d = self.player.recordings.get(PLAYER, recording_id)
+        if part is None:
+            d.addCallback(lambda _: self._vod_page(request, args, recording_id))
+        elif part == "/index.m3u8":
+            d.addCallback(self._playlist, request, args)
+        else:
+            d.addCallback(self._piece, request)
+        d.addErrback(self._failed, request, False)
+        d.addErrback(lambda f: log.failure("cloudmonitor player: answering {path} failed", f, path=path))
+        return server.NOT_DONE_YET
+
+    def _vod_page(self, request, args: dict, recording_id: int) -> None:
+        width, height = _size(args.get("width"), DEFAULT_SIZE[0]), _size(args.get("height"), DEFAULT_SIZE[1])
+        vod = "/player/record/%d/index.m3u8?exp=%s&sig=%s" % (recording_id, args["exp"], args["sig"])
+        body = PAGE % {"width": width, "height": height, "data": 'data-vod="%s"' % html.escape(vod, quote=True)}
+        _headers(request, "")
+        self._write(request, body.encode("utf-8"), b"text/html; charset=utf-8")
+
+    @defer.inlineCallbacks
+    def _playlist(self, found, request, args: dict):
+        run = yield self.player.recordings.vod(found)
+        expires = int(args["exp"])
+
+        def url(recording_id: int) -> str:
+            return "/player/record/%d/media.ts?%s" % (recording_id, self.player.query(
+                "/player/record/%d" % recording_id, expires))
+        text = vod.playlist(run.pieces, url, run.start_offset, run.ended)
+        self._write(request, text.encode("utf-8"), b"application/vnd.apple.mpegurl")
+
+    def _piece(self, found, request):
+        path = self.player.recordings.media_path(found)
+        # HTTP ranges (the playlist names byte ranges of the piece): twisted.web's static file does them
+        piece = static.File(path, defaultType="video/mp2t")
+        piece.type, piece.encoding = "video/mp2t", None
+        request.setHeader(b"cache-control", b"private, max-age=3600")
+        result = piece.render_GET(request)
+        if result != server.NOT_DONE_YET:
+            request.write(result)
+            request.finish()
+
+    @staticmethod
+    def _write(request, data: bytes, content_type: bytes) -> None:
+        if request._disconnected:
+            return
+        request.setHeader(b"content-type", content_type)
+        request.setHeader(b"cache-control", b"no-store")
+        request.setHeader(b"content-length", b"%d" % len(data))
+        request.write(data)
+        request.finish()
 
     def _page(self, urls: dict, request, args: dict, camera_id: int) -> None:
         width, height = _size(args.get("width"), DEFAULT_SIZE[0]), _size(args.get("height"), DEFAULT_SIZE[1])
@@ -183,7 +253,7 @@ def _origin(url: str) -> str:
 def _headers(request, media_origin: str) -> None:
     policy = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
               " connect-src 'self' %s; media-src 'self' blob: %s; frame-ancestors *; base-uri 'none';"
-              " form-action 'none'" % (media_origin, media_origin))
+              " form-action 'none'" % (media_origin, media_origin)).replace("  ", " ")
     request.setHeader(b"content-security-policy", policy.encode("ascii", "replace"))
     request.setHeader(b"x-content-type-options", b"nosniff")
     request.setHeader(b"referrer-policy", b"no-referrer")

@@ -7,6 +7,7 @@ platform made, 1007 an expired token (or one whose key was revoked since:
 the client fetches a new one and is told why), 1008 no name, 1010 no id or
 an id of nothing, 1011 a start time that is not HH:MM:SS (or a day not
 0–6), 1012 a course overlapping another, 1013 a course past midnight.
+A record still being recorded cannot be deleted or played (1009).
 kandian adds two the file lacks: 1009 a parameter out of its range or
 form, 1005 the platform could not do it now (the database, a device that
 did not answer) — logged.  An unexpected failure is 1005 too, logged with
@@ -46,6 +47,12 @@ TABLE: dict[type, tuple[int, str]] = {
     e.NoSuchChannel: NO_ID,
     e.NotBound: NO_ID,
     e.NoPicture: NO_ID,
+    e.NoSuchRecording: NO_ID,
+    e.NoSuchSchedule: NO_ID,
+    e.ScheduleOverlap: OVERLAP,
+    e.CrossesMidnight: CROSS_DAY,
+    e.RecordingInProgress: BAD_PARAMETER,
+    e.RecordingUnavailable: UNAVAILABLE,
     e.DeviceExists: BAD_PARAMETER,
     e.DatabaseUnavailable: UNAVAILABLE,
     e.DeviceOffline: UNAVAILABLE,

@@ -46,6 +46,13 @@ class Signer:
     def picture_path(self, picture_id: int) -> str:
         return self.signed("/storage/picture/%d.jpg" % (picture_id,))
 
+    def record_path(self, recording_id: int) -> str:
+        """A recording as one MP4 (made from its piece on first ask)."""
+        return self.signed("/storage/record/%d.mp4" % (recording_id,))
+
+    def snapshot_path(self, recording_id: int) -> str:
+        return self.signed("/storage/snapshot/%d.jpg" % (recording_id,))
+
     def check(self, path: str, exp: str, sig: str) -> bool:
         if not exp.isdigit() or len(exp) > 12:
             return False

@@ -126,6 +126,13 @@ class Integration:
         """List a (stream-proxy) channel under another device."""
         return self.store.integration.set_camera_gather(dev_id, channel_no, gather_dev_id, self.now())
 
+    def record_clicks(self, recording_ids: list[int]) -> defer.Deferred:
+        """{recording_id: plays} of those played."""
+        return self.store.integration.record_clicks(recording_ids)
+
+    def record_clicked(self, recording_id: int) -> defer.Deferred:
+        return self.store.integration.record_clicked(recording_id)
+
     @defer.inlineCallbacks
     def picture(self, picture_id: int):
         """The absolute path of a picture on disk; NoPicture."""

@@ -1,5 +1,5 @@
-"""What the compatibility APIs keep about devices and channels (tables cm_gather, cm_camera; reads device,
-channel, stream_profile, picture).
+"""What the compatibility APIs keep about devices, channels and recordings (tables cm_gather, cm_camera,
+cm_record; reads device, channel, stream_profile, picture, recording).
 
 spec/002 lists devices ("gathers") with settings kandian has no use for
 (``cm_gather``, the file's defaults for a device without a row) and
@@ -205,6 +205,22 @@ class IntegrationStore:
             " VALUES (%s, %s, %s, to_timestamp(%s), to_timestamp(%s))"
             " ON CONFLICT (dev_id, channel_no) DO UPDATE SET gather_dev_id = excluded.gather_dev_id,"
             " updated_at = excluded.updated_at", (dev_id, channel_no, gather_dev_id, now, now))
+
+    @defer.inlineCallbacks
+    def record_clicks(self, recording_ids: list[int]):
+        """{recording_id: plays} of those that were played."""
+        if not recording_ids:
+            return {}
+        rows = yield self.db.runQuery("SELECT recording_id, clicks FROM cm_record WHERE recording_id = ANY(%s)",
+                                      (list(recording_ids),))
+        return dict(rows)
+
+    def record_clicked(self, recording_id: int) -> defer.Deferred:
+        """One more play of a recording (nothing for one that is gone)."""
+        return self.db.runOperation(
+            "INSERT INTO cm_record (recording_id, clicks) SELECT recording_id, 1 FROM recording"
+            " WHERE recording_id = %s ON CONFLICT (recording_id) DO UPDATE SET clicks = cm_record.clicks + 1",
+            (recording_id,))
 
     @defer.inlineCallbacks
     def picture(self, picture_id: int):

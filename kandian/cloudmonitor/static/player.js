@@ -1,4 +1,4 @@
-// spec/002's player page: live HLS with the portal's hls.js, a heartbeat every 12 s (kandian.cloudmonitor.player)
+// spec/002's player pages (kandian.cloudmonitor.player): live HLS with a heartbeat every 12 s, or a recording (VOD)
 "use strict";
 (function () {
   const video = document.getElementById("video");
@@ -66,6 +66,20 @@
       }
       await fetch(live, { cache: "no-store" });
     } catch (e) { /* the next beat tries again */ }
+  }
+  if (video.dataset.vod) {
+    // a recording: the playlist lists every piece, the player seeks in it; no heartbeat needed
+    live = video.dataset.vod;
+    video.addEventListener("playing", () => show("live"));
+    video.addEventListener("ended", () => show("ended"));
+    show("starting");
+    if (window.Hls && window.Hls.isSupported()) {
+      hls = new window.Hls({ enableWorker: false });
+      hls.on(window.Hls.Events.ERROR, (_, data) => { if (data.fatal) { stop(); show("failed"); } });
+      hls.loadSource(live);
+      hls.attachMedia(video);
+    } else { video.src = live; }
+    return;
   }
   video.addEventListener("playing", () => show("live"));
   setInterval(heartbeat, Number(video.dataset.interval) || 12000);

@@ -124,6 +124,16 @@ class FakeIntegration:
         row.update(gather_dev_id=gather_dev_id, updated_at=float(now))
         return defer.succeed(None)
 
+    def record_clicks(self, recording_ids):
+        clicks = self.tables.setdefault("cm_record", {})
+        return defer.succeed({r: clicks[r] for r in recording_ids if r in clicks})
+
+    def record_clicked(self, recording_id):
+        if recording_id in self.tables.get("recording", {}):
+            clicks = self.tables.setdefault("cm_record", {})
+            clicks[recording_id] = clicks.get(recording_id, 0) + 1
+        return defer.succeed(None)
+
     def picture(self, picture_id):
         p = self.tables.get("picture_row", {}).get(picture_id)
         if p is None or (p["dev_id"], "pictures", p["file_name"]) not in self.tables.get("device_file", {}):

@@ -41,3 +41,9 @@ CREATE TABLE cm_camera (
     FOREIGN KEY (dev_id, channel_no) REFERENCES channel ON DELETE CASCADE
 );
 CREATE INDEX cm_camera_by_gather ON cm_camera (gather_dev_id) WHERE gather_dev_id IS NOT NULL;
+
+-- spec/002 录像 (a record is a platform recording, 0010): how often it was played.
+CREATE TABLE cm_record (
+    recording_id bigint PRIMARY KEY REFERENCES recording ON DELETE CASCADE,
+    clicks       bigint NOT NULL DEFAULT 0 CHECK (clicks >= 0)
+);
