@@ -11,6 +11,7 @@ from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.web import resource, server, static
 from twisted.web.client import Agent, readBody
 
+from .test_cloudmonitor_records import a_run
 from .test_media_browser import FRAME
 from .test_media_live import CAM, LiveTestCase
 from .test_portal_browser import CHROMIUM, BrowserTestCase
@@ -111,4 +112,43 @@ class PlayerPageTests(LiveTestCase, BrowserTestCase):
             frame.wait_for_selector("#state[data-state='offline']", timeout=30_000)
             assert "离线" in frame.inner_text("#state")
         yield self.framed(play_url, steps)
+        self.assertShot()
+
+
+class RecordPageTests(BrowserTestCase):
+    """play_record's page plays a platform recording (VOD) framed by another origin's page."""
+
+    timeout = 180
+    framed = PlayerPageTests.framed
+    integrator = PlayerPageTests.integrator
+    api = PlayerPageTests.api
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.root = os.path.abspath(self.mktemp())
+        self.settings = {"cloudmonitor": ON, "files": "root = %s\n" % self.root,
+                         "media": "file_server = tcp:0:interface=127.0.0.1\n"}
+        yield super().setUp()
+
+    @defer.inlineCallbacks
+    def test_the_record_page_plays_and_seeks(self):
+        yield self.service.platform.store.devices.add(CAM, "key", channels=1)
+        ids = yield a_run(self, CAM, 0, pieces=3)
+        unionid, _ = yield self.core.apikeys.add("school")
+        token = (yield self.api("/api/v1/access_token?unionid=" + unionid))["token"]
+        answer = yield self.api("/api/v1/play_record?token=%s&record_id=%d&width=640&height=360" % (token, ids[0]))
+        self.assertEqual(answer["err_code"], 0, answer)
+
+        def steps(page, frame, heartbeats):
+            frame.wait_for_selector("#state[data-state='live']", state="attached", timeout=40_000)
+            frame.wait_for_function("() => document.getElementById('video').currentTime > 1.0", timeout=20_000)
+            picture = frame.evaluate(FRAME.replace("live-video", "video"))
+            assert (picture["width"], picture["height"]) == (320, 240), picture
+            assert picture["max"] > 200, picture
+            duration = frame.evaluate("document.getElementById('video').duration")
+            assert 9 <= duration <= 11, duration  # the run's three pieces: 4 + 4 + 2 s
+            frame.evaluate("document.getElementById('video').currentTime = 7.5")
+            frame.wait_for_function("() => document.getElementById('video').currentTime > 8.0", timeout=20_000)
+            assert not heartbeats  # a recording needs none
+        yield self.framed(answer["play_url"], steps)
         self.assertShot()

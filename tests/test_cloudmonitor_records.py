@@ -18,6 +18,25 @@ CAMERA = 81100000001000  # channel 0
 CAMERA1 = 81100000001001  # channel 1
 
 
+@defer.inlineCallbacks
+def a_run(testcase, dev_id=CAM, channel_no=0, pieces=2):
+    """Pieces recorded as the recorder records them, begun and closed (tests/test_portal_recordings.py)."""
+    recordings = testcase.service.platform.core.recordings
+    started = testcase.clock.seconds() - 3600
+    folder, listed = yield record_pieces(testcase, seconds=4 * pieces - 2, segment=4)
+    pattern = recordings.run_pattern(dev_id, channel_no, started)
+    os.makedirs(os.path.dirname(recordings.layout.absolute(pattern)), exist_ok=True)
+    ids, run_id = [], None
+    for seq, (name, start, end) in enumerate(listed):
+        path = pattern % seq
+        os.replace(os.path.join(folder, name), recordings.layout.absolute(path))
+        rid = yield recordings.begin(dev_id, channel_no, 1, None, run_id, seq, path, started + float(start))
+        run_id = run_id or rid
+        yield recordings.close(rid, path, started + float(start), float(end) - float(start))
+        ids.append(rid)
+    return ids
+
+
 class CoursesAndRecordsTestCase(CloudmonitorTestCase):
     timeout = 180
 
@@ -27,23 +46,8 @@ class CoursesAndRecordsTestCase(CloudmonitorTestCase):
         self.settings = {"cloudmonitor": ON, "media": FILES, "files": "root = %s\n" % self.root}
         yield super().setUp()
 
-    @defer.inlineCallbacks
     def a_run(self, dev_id=CAM, channel_no=0, pieces=2):
-        """Pieces recorded as the recorder records them, begun and closed (tests/test_portal_recordings.py)."""
-        recordings = self.core.recordings
-        started = self.clock.seconds() - 3600
-        folder, listed = yield record_pieces(self, seconds=4 * pieces - 2, segment=4)
-        pattern = recordings.run_pattern(dev_id, channel_no, started)
-        os.makedirs(os.path.dirname(recordings.layout.absolute(pattern)), exist_ok=True)
-        ids, run_id = [], None
-        for seq, (name, start, end) in enumerate(listed):
-            path = pattern % seq
-            os.replace(os.path.join(folder, name), recordings.layout.absolute(path))
-            rid = yield recordings.begin(dev_id, channel_no, 1, None, run_id, seq, path, started + float(start))
-            run_id = run_id or rid
-            yield recordings.close(rid, path, started + float(start), float(end) - float(start))
-            ids.append(rid)
-        return ids
+        return a_run(self, dev_id, channel_no, pieces)
 
     @defer.inlineCallbacks
     def fetch(self, url: str):
