@@ -318,7 +318,8 @@ class Platform:
             self.store, self.router, clock, relay_address=lambda: (
                 config.platform.public_host, config.port_of("rtsp") or self.bound_port("rtsp")),
             order=rtsp.upstream_order, max_streams=rtsp.max_streams_per_device, may_dial=self.dial_policy,
-            throttle=throttle(), proxy_source=self.proxies.source)
+            throttle=throttle(), proxy_source=self.proxies.source,
+            recording_source=lambda recording_id: self.loop.recording_source(recording_id) if self.loop else None)
         # accounts and bindings (§8.1–§8.6) count failures in one throttle
         accounts_throttle = throttle()
         accounts = Accounts(
@@ -364,7 +365,8 @@ class Platform:
                     apikeys=ApiKeys(self.store, clock, keys, token_ttl=config.cloudmonitor.token_ttl),
                     play_sessions=PlaySessions(self.store, play, devices, access, clock,
                                                timezone=config.platform.timezone, timeout=config.mvb.session_timeout,
-                                               max_sessions=config.mvb.max_sessions),
+                                               max_sessions=config.mvb.max_sessions, recordings=recordings,
+                                               keys=keys),
                     integration=Integration(self.store, clock, devices=devices, layout=self.layout),
                     schedules=schedules, recordings=recordings)
 
@@ -487,8 +489,10 @@ class Platform:
         from .media.loop import LoopServer
 
         c = self.config
+        sessions = self.core.play_sessions
         return LoopServer(self.reactor, c.cloudmonitor.mp4_dir or os.path.join(c.files_root, "mp4"),
-                          ffmpeg=c.media.ffmpeg)
+                          ffmpeg=c.media.ffmpeg, resolve_recording=sessions.recording_files,
+                          sign_recording=sessions.recording_query)
     def _recorder(self):
         """Platform recording (kandian.media.recorder): schedules in, one supervised ffmpeg per channel."""
         from .media.recorder import Recorder

@@ -149,7 +149,7 @@ class RecordingTests(unittest.TestCase):
         self.asked.append((recording_id, exp, sig))
         if sig != "good":
             return defer.fail(ValueError("a bad signature"))
-        return defer.succeed((self.pieces, 8.0))
+        return defer.succeed(([(piece, 4.0) for piece in self.pieces], 8.0))
 
     @defer.inlineCallbacks
     def test_ffprobe_plays_it_and_a_bad_signature_is_404(self):
@@ -174,7 +174,8 @@ class RecordingTests(unittest.TestCase):
         session = [("Session", player.responses[1].session_id)]
         player.send("PLAY", base, session + [("Range", "npt=5.000-")])
         yield wait_for(lambda: len(player.responses) == 3)
-        self.assertEqual(player.responses[2].headers.get("Range"), "npt=5.000-8.000")
+        # from the key frame at or before 5 s (a second before: the pieces have one a second)
+        self.assertEqual(player.responses[2].headers.get("Range"), "npt=4.000-8.000")
         yield wait_for(lambda: len(rtp_packets(player.media)) > 20, tries=1000)
         self.clock.advance(1.5)
         player.send("PAUSE", base, session)
@@ -184,7 +185,7 @@ class RecordingTests(unittest.TestCase):
         player.send("PLAY", base, session + [("Scale", "2.0")])
         yield wait_for(lambda: len(player.responses) == 5)
         self.assertEqual([player.responses[4].headers.get(h) for h in ("Range", "Scale")],
-                         ["npt=6.500-8.000", "2.000"])
+                         ["npt=4.500-8.000", "2.000"])  # paused at 5.5 s: from a second before
         before = len(rtp_packets(player.media))
         yield wait_for(lambda: len(rtp_packets(player.media)) > before + 20, tries=1000)
         packets = rtp_packets(player.media)

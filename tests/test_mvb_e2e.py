@@ -19,6 +19,7 @@ import tempfile
 from twisted.internet import defer, error, protocol, reactor, task
 from twisted.internet.endpoints import TCP4ServerEndpoint
 
+from kandian.cloudmonitor import STORAGE as PLAYER
 from kandian.mvb import codec
 from kandian.playurl import parse_play_url
 from kandian.sim.camera import camera_front
@@ -27,6 +28,7 @@ from kandian.sim.state import Addresses, DeviceState
 
 from . import camera
 from .mcu_helpers import PASSWORD
+from .test_cloudmonitor_records import a_run
 from .test_device_integration import eventually
 from .test_mvb import FILES, ON, MvbTestCase
 
@@ -236,3 +238,78 @@ class EndToEndTests(MvbTestCase):
         yield self.steer("resumeplay", answer.session)
         yield player.wait_frames(shown + 20)
 
+
+
+class PlatformRecordingTests(MvbTestCase):
+    """A recording the platform made plays through the relay from the platform's own file server — the
+    camera may be offline — and pauses, moves and speeds up like the camera's own recordings."""
+
+    timeout = 180
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.root = os.path.abspath(self.mktemp())
+        self.settings = {"mvb": ON, "media": FILES, "files": "root = %s\n" % self.root,
+                         "rtsp": "media_timeout = 30\n"}
+        yield super(MvbTestCase, self).setUp()
+        yield self.camera(CAM, online=False)
+        yield self.users.add(A, PASSWORD, 4)
+        yield self.bind(A, CAM)
+        self.ids = yield a_run(self, CAM, 0, pieces=3)  # 4 + 4 + 2 s, an hour ago
+        self.sessions = self.service.platform.core.play_sessions
+        concat = os.path.join(os.path.abspath(self.mktemp()) + ".txt")
+        recordings = self.service.platform.core.recordings
+        with open(concat, "w") as f:
+            for rid in self.ids:
+                row = yield recordings.get(PLAYER, rid)
+                f.write("file '%s'\n" % recordings.media_path(row))
+        code, out, err = yield camera.run_player([camera.require("ffmpeg"), "-nostdin", "-v", "error", "-f", "concat",
+                                                  "-safe", "0", "-i", concat, "-f", "framemd5", "-"], 60)
+        self.assertEqual(code, 0, err)
+        self.reference = md5s(out)
+        first = yield recordings.get(PLAYER, self.ids[0])
+        self.started = first.started_at
+
+    def when(self, seconds: float) -> str:
+        return codec.format_when(self.started + seconds, self.service.config.platform.timezone)
+
+    steer = EndToEndTests.steer
+
+    @defer.inlineCallbacks
+    def test_plays_pauses_moves_speeds_up_with_the_camera_offline(self):
+        body = codec.encode_request([("RequestID", "1"), ("DeviceID", CAM), ("DeviceChn", "0"), ("DeviceUser", A),
+                                     ("DevicePass", PASSWORD), ("BeginTime", self.when(5)),
+                                     ("EndTime", self.when(20))], "GB2312")
+        _, answer, _ = yield self.call("play", body)
+        self.assertEqual(answer.status, 0, answer)
+        self.assertEqual(parse_play_url(answer.play_url).file_name, "platform:%d" % self.ids[1])
+        session = answer.session
+        player = FramePlayer.start(self, answer.play_url)
+        yield player.wait_frames(20)
+        [(start, _), *_] = runs(player.frames, self.reference)
+        self.assertTrue(4 * FPS <= start <= 5 * FPS, start)  # the key frame at or before 5 s of the run
+
+        yield self.steer("pauseplay", session)
+        stats = self.service.platform.relay_stats
+        sent, shown = stats.bytes_to_client, runs(player.frames, self.reference)[-1]
+        yield sleep(1.5)
+        self.assertEqual(stats.bytes_to_client, sent)
+        yield self.steer("resumeplay", session)
+        yield player.wait_frames(len(player.frames) + 10)
+        resumed = runs(player.frames, self.reference)[-1]
+        stopped_at = shown[0] + shown[1]
+        # it goes on from a key frame before where it stopped: not a frame skipped (had the file server not
+        # paused, the pictures would be a second and a half further on)
+        self.assertTrue(stopped_at - 2 * FPS <= resumed[0] <= stopped_at, (shown, resumed))
+
+        yield self.steer("changeplayposition", session, ("BeginTime", self.when(9)))
+        shown = len(player.frames)
+        yield player.wait_frames(shown + 10)
+        moved = runs(player.frames[shown:], self.reference)[-1][0]
+        self.assertTrue(8 * FPS <= moved <= 9 * FPS, moved)
+
+        yield self.steer("changespeed", session, ("Speed", "2.0"))
+        steering = self.sessions.get(int(session)).steering
+        self.assertEqual(steering.last_answer.get("Scale"), "2.000")
+        yield self.steer("stopplay", session)
+        yield player.ended

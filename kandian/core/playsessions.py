@@ -35,10 +35,13 @@ from zope.interface import implementer
 from ..wiretime import parse_time
 from . import errors
 from .interfaces import IPlaySession
+from .play import PLATFORM_RECORDING
 
 log = Logger()
 
 MAX_SPEED = 16.0
+PLATFORM_PIECES = 200  # the platform's pieces listed for one query
+FILE_SERVER = "file-server-recording"  # the purpose of the file server's signed /rec/<id> (core.keys)
 FILE_PAGES = 10  # §7.5.22 pages (10 files each) read for one query
 LOOKBACK = 3600  # seconds before the asked time a file covering it may have started
 
@@ -115,9 +118,11 @@ class PlaySession:
 
 class PlaySessions:
     def __init__(self, store, play, devices, access, clock, *, timezone, timeout: float = 60.0,
-                 max_sessions: int = 10_000):
+                 max_sessions: int = 10_000, recordings=None, keys=None):
         """*play*: :class:`.play.Play` (relay URLs); *devices*: :class:`.devices.Devices`
-        (online state, §7.5.22); *access*: :class:`.access.Access`."""
+        (online state, §7.5.22); *access*: :class:`.access.Access`; *recordings*:
+        :class:`.recordings.Recordings` (the platform's own, played by the file server);
+        *keys*: :class:`.keys.Keys` (the file server's signatures)."""
         self.store = store
         self.play = play
         self.devices = devices
@@ -126,6 +131,8 @@ class PlaySessions:
         self.timezone = timezone
         self.timeout = timeout
         self.max_sessions = max_sessions
+        self.platform_recordings = recordings
+        self.keys = keys
         self.sessions: dict[int, PlaySession] = {}
         self.by_token: dict[str, PlaySession] = {}
         self._next_sweep = 0.0
@@ -164,9 +171,10 @@ class PlaySessions:
 
     @defer.inlineCallbacks
     def open_recording(self, principal, dev_id: str, channel_no: int, begin: float, end: float):
-        """A session playing the device's recording that covers *begin* (or
-        starts first after it, before *end*), from *begin*; raises what
-        :meth:`recordings` raises, NoRecording, NoRoute, TooManyStreams."""
+        """A session playing a recording that covers *begin* (or starts first
+        after it, before *end*), from *begin*: the platform's own (played by
+        its file server through the relay) or the device's (§7.5.23); raises
+        what :meth:`recordings` raises, NoRecording, NoRoute, TooManyStreams."""
         self._room()
         spans = yield self.recordings(principal, dev_id, channel_no, begin, end, first_only=True)
         if not spans:
@@ -174,6 +182,9 @@ class PlaySessions:
         span = spans[0]
         url, token = yield self.play.relay_url(dev_id, channel_no, file_name=span.file_name,
                                                user_id=_user_id(principal), account=principal.name)
+        if span.source == "platform":
+            _, seconds = yield self._run_files(int(span.file_name[len(PLATFORM_RECORDING):]))
+            span = span._replace(end=span.start + seconds)  # the rest of its run plays on
         session = self._add(dev_id, channel_no, None, span.file_name, span, url, token, principal.name)
         session.begin = begin
         offset = begin - span.start
@@ -206,9 +217,12 @@ class PlaySessions:
     @defer.inlineCallbacks
     def recordings(self, principal, dev_id: str, channel_no: int, begin: float, end: float, *,
                    first_only: bool = False):
-        """[RecordSpan] of the channel's recordings on the device's storage in
-        [*begin*, *end*], oldest first (at most FILE_PAGES pages of §7.5.22);
-        raises NotBound/NoSuchDevice, NoSuchChannel, DeviceOffline, DeviceRefused, BadValue."""
+        """[RecordSpan] of the channel's recordings in [*begin*, *end*], oldest first: the platform's own
+        pieces (``source`` "platform") and the files on the device's storage (§7.5.22, at most FILE_PAGES
+        pages: "device").  A device that cannot be asked (offline, refusing, a stream proxy) adds nothing
+        when the platform has recordings then.  With *first_only*, the one to play from *begin*: one that
+        covers it (the platform's first: the device is not asked then), else the first after it.  Raises
+        NotBound/NoSuchDevice, NoSuchChannel, DeviceOffline, DeviceRefused, BadValue."""
         if not end > begin:
             raise errors.BadValue("the end time must be after the begin time")
         yield self.access.device(principal, dev_id, "view")
@@ -217,6 +231,24 @@ class PlaySessions:
             raise errors.NoSuchDevice("no device %s" % (dev_id,))
         if not target.channel_exists:
             raise errors.NoSuchChannel("%s has no channel %s" % (dev_id, channel_no))
+        platform = yield self._platform_spans(principal, dev_id, channel_no, begin, end)
+        covering = [s for s in platform if s.start <= begin < s.end]
+        if first_only and covering:
+            return covering[:1]
+        try:
+            device = yield self._device_spans(dev_id, channel_no, begin, end, first_only)
+        except (errors.DeviceOffline, errors.DeviceRefused):
+            if not platform:
+                raise
+            device = []
+        spans = sorted(platform + device, key=lambda s: (s.start, s.source != "platform", s.file_name))
+        if first_only:
+            covering = [s for s in spans if s.start <= begin < s.end]
+            return covering[:1] or spans[:1]
+        return spans
+
+    @defer.inlineCallbacks
+    def _device_spans(self, dev_id, channel_no, begin, end, first_only):
         zone = self.timezone
         # a file that started before *begin* but covers it is found too
         start = datetime.datetime.fromtimestamp(begin - LOOKBACK, zone)
@@ -232,11 +264,52 @@ class PlaySessions:
                 break
             if first_only and spans:
                 break
-        spans.sort(key=lambda s: (s.start, s.file_name))
-        if first_only:
-            covering = [s for s in spans if s.start <= begin < s.end]
-            return covering[:1] or spans[:1]
         return spans
+
+    @defer.inlineCallbacks
+    def _platform_spans(self, principal, dev_id, channel_no, begin, end):
+        """The platform's finished pieces of the channel overlapping [begin, end] (at most PLATFORM_PIECES)."""
+        if self.platform_recordings is None:
+            return []
+        page = yield self.platform_recordings.list(principal, dev_id, channel_no, since=begin, until=end,
+                                                   page=1, per_page=PLATFORM_PIECES)
+        return [RecordSpan(dev_id, channel_no, r.started_at, r.started_at + r.duration,
+                           PLATFORM_RECORDING + str(r.recording_id), r.size, "platform")
+                for r in page.items if r.complete and r.duration > 0]
+
+    # -- the file server's side of a platform recording (kandian.media.loop)
+
+    def recording_query(self, recording_id: int) -> str:
+        """The signed query of the file server's ``/rec/<id>`` (valid a minute: the relay dials at once)."""
+        expires = int(self.now()) + 60
+        return "exp=%d&sig=%s" % (expires, self.keys.sign(FILE_SERVER, "/rec/%d" % recording_id, expires))
+
+    @defer.inlineCallbacks
+    def recording_files(self, recording_id: int, expires: str, signature: str):
+        """``([(path, seconds)], total seconds)`` of the run of a recording from that piece on (this node's
+        finished pieces),
+        for a signed query of :meth:`recording_query`; NotAuthenticated, NoSuchRecording otherwise."""
+        if not expires.isdigit() or len(expires) > 12 or not self.keys.verify(
+                FILE_SERVER, "/rec/%d" % recording_id, int(expires), signature, self.now()):
+            raise errors.NotAuthenticated("a bad or expired file server signature")
+        return (yield self._run_files(recording_id))
+
+    @defer.inlineCallbacks
+    def _run_files(self, recording_id: int):
+        row = yield self.store.recordings.get(recording_id)
+        if row is None:
+            raise errors.NoSuchRecording("no recording %d" % (recording_id,))
+        run = yield self.store.recordings.run(row.run_id)
+        files, seconds = [], 0.0
+        for piece in run:
+            if piece.seq < row.seq:
+                continue
+            try:
+                files.append((self.platform_recordings.media_path(piece), piece.duration))
+            except errors.DomainError:
+                break  # still being written, or on another node: the run ends here for this node
+            seconds += piece.duration
+        return files, seconds
 
     # -- steering (spec/000)
 

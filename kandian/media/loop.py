@@ -15,7 +15,7 @@ Two kinds of source, each a path of this server:
 
 Per client that PLAYs, an ffmpeg (a :class:`~kandian.media.process.Supervisor`)
 reads the source in real time (``-re``, or ``-readrate`` at the asked speed,
-``-ss`` at the asked position) and sends its H.264 as RTP, as it is
+``-ss`` at the asked position; a recording one piece after the other) and sends its H.264 as RTP, as it is
 (``-c copy -f rtp``), to a UDP port of this server on 127.0.0.1; each packet
 goes to the client interleaved in its RTSP connection (``$`` frames; RTP
 over TCP only, as the relay asks).  A new position or speed is a new
@@ -61,6 +61,7 @@ _NPT = re.compile(r"^\s*npt\s*=\s*([0-9]+(?:\.[0-9]*)?)\s*-")
 PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER"
 SESSION_TIMEOUT = 60
 MIN_SCALE, MAX_SCALE = 0.1, 16.0
+KEY_INTERVAL = 1.0  # seconds between key frames the file server counts on
 
 
 class LoopStats:
@@ -72,11 +73,24 @@ class LoopStats:
 
 
 class Source(NamedTuple):
-    """What a path plays: its files (one, or a recording's pieces in order), looped or seekable."""
+    """What a path plays: its files (one, or a recording's pieces in order, each with its seconds),
+    looped or seekable."""
     title: str
-    files: tuple[str, ...]
+    files: tuple[tuple[str, float | None], ...]
     looped: bool
     duration: float | None = None  # seconds (a recording's)
+
+    def piece_at(self, position: float) -> tuple[int, float]:
+        """(the piece, seconds into it) of *position* seconds into the source."""
+        start = 0.0
+        for n, (_, seconds) in enumerate(self.files):
+            if seconds is None or position < start + seconds or n == len(self.files) - 1:
+                return n, max(0.0, position - start)
+            start += seconds
+        return 0, 0.0
+
+    def start_of(self, piece: int) -> float:
+        return sum(seconds or 0.0 for _, seconds in self.files[:piece])
 
 
 def name_of(path: str) -> str | None:
@@ -97,15 +111,18 @@ class LoopServer(protocol.ServerFactory):
     noisy = False
 
     def __init__(self, reactor, directory: str, *, ffmpeg: str = "ffmpeg", clock=None, stats: LoopStats | None = None,
-                 resolve_recording: Callable[[int, str, str], defer.Deferred] | None = None):
-        """*resolve_recording(id, exp, sig)*: a Deferred of ``(files, duration)`` of a recording whose signed
-        path this is, failing (any error) otherwise."""
+                 resolve_recording: Callable[[int, str, str], defer.Deferred] | None = None,
+                 sign_recording: Callable[[int], str] | None = None):
+        """*resolve_recording(id, exp, sig)*: a Deferred of ``([(file, seconds)], duration)`` of a recording
+        whose signed path this is, failing (any error) otherwise; *sign_recording(id)* the signed query of
+        its path."""
         self.reactor = reactor
         self.clock = clock if clock is not None else reactor
         self.directory = os.path.abspath(directory)
         self.ffmpeg = ffmpeg
         self.stats = stats if stats is not None else LoopStats()
         self.resolve_recording = resolve_recording
+        self.sign_recording = sign_recording
         self.port: int | None = None  # set once bound
         self.connections: set[LoopConnection] = set()
         self.stopping: set[defer.Deferred] = set()  # ffmpegs being stopped
@@ -128,6 +145,12 @@ class LoopServer(protocol.ServerFactory):
 
     def recording_url(self, recording_id: int, query: str) -> str:
         return "rtsp://127.0.0.1:%d%s%d?%s" % (self.port, REC, recording_id, query)
+
+    def recording_source(self, recording_id: int) -> tuple[str, int, str] | None:
+        """Where the relay fetches a platform recording: (host, port, signed URL), None while not listening."""
+        if self.port is None or self.sign_recording is None:
+            return None
+        return "127.0.0.1", self.port, self.recording_url(recording_id, self.sign_recording(recording_id))
 
     def path(self, name: str | None) -> str | None:
         """The file *name* stands for, if it is an MP4 file of the directory."""
@@ -153,7 +176,7 @@ class LoopServer(protocol.ServerFactory):
         name = name_of(path)
         if name is not None:
             found = self.path(name)
-            return Source(name, (found,), True) if found else None
+            return Source(name, ((found, None),), True) if found else None
         match = _REC.match(path)
         if match is None or self.resolve_recording is None:
             return None
@@ -220,7 +243,6 @@ class LoopConnection(protocol.Protocol):
         self.ports: list = []
         self.ffmpeg: Supervisor | None = None
         self.paused_by_client = False  # its transport is full: packets are dropped
-        self.list_file: str | None = None
         # where the stream is: position (s) at a time, moving at rate; frozen while paused
         self.position = 0.0
         self.rate = 1.0
@@ -287,7 +309,7 @@ class LoopConnection(protocol.Protocol):
         if source is None:
             self._answer(request, 404)
             return
-        media = yield self.factory.sdp(source.files[0])
+        media = yield self.factory.sdp(source.files[0][0])
         if media is None:
             self._answer(request, 415)
             return
@@ -384,30 +406,37 @@ class LoopConnection(protocol.Protocol):
         self.ports = [rtp, rtcp]
         target = "rtp://127.0.0.1:%d?rtcpport=%d&pkt_size=1400" % (rtp.getHost().port, rtcp.getHost().port)
         source = self.source
+        piece = 0
         if source.looped:
-            inputs = ["-re", "-stream_loop", "-1", "-i", source.files[0]]
+            inputs = ["-re", "-stream_loop", "-1", "-i", source.files[0][0]]
         else:
-            inputs = ["-readrate", "%g" % self.rate, "-ss", "%.3f" % self.position]
-            if len(source.files) == 1:
-                inputs += ["-i", source.files[0]]
-            else:
-                inputs += ["-f", "concat", "-safe", "0", "-i", self._concat(source.files)]
+            # one piece at a time (a seek within one file lands on its key frame), the next when it ends
+            piece, offset = source.piece_at(self.position)
+            # a stream copy starts at the first key frame after -ss: a second earlier, so the key frame
+            # at or before the position (a recorder's pieces have one a second) — nothing is skipped
+            seek = max(0.0, offset - KEY_INTERVAL)
+            self.position = source.start_of(piece) + seek  # what plays starts at or after this
+            inputs = ["-readrate", "%g" % self.rate, "-ss", "%.3f" % seek, "-i", source.files[piece][0]]
         argv = [self.factory.ffmpeg, "-nostdin", "-hide_banner", "-v", "warning", *inputs, "-map", "0:v:0",
                 "-c", "copy", "-f", "rtp", target]
-        self.ffmpeg = Supervisor("file stream %s" % (source.title,), lambda: argv, reactor, clock=self.factory.clock,
-                                 stats=self.factory.stats.processes,
-                                 retry=lambda why: source.looped)  # a recording played to its end ends
-        self.ffmpeg.start()
+        supervisor = Supervisor("file stream %s" % (source.title,), lambda: argv, reactor, clock=self.factory.clock,
+                                stats=self.factory.stats.processes, retry=lambda why: source.looped)
+        supervisor.on_ended = lambda why: self._piece_ended(supervisor, piece, why)
+        self.ffmpeg = supervisor
+        supervisor.start()
         self.factory.stats.sessions += 1
 
-    def _concat(self, files: tuple[str, ...]) -> str:
-        if self.list_file is None:
-            fd, self.list_file = tempfile.mkstemp(suffix=".txt", prefix="kandian-rec-")
-            with os.fdopen(fd, "w") as f:  # a line per piece, written once a session
-                f.write("ffconcat version 1.0\n")
-                for path in files:
-                    f.write("file '%s'\n" % path.replace("'", "'\\''"))
-        return self.list_file
+    def _piece_ended(self, supervisor: Supervisor, piece: int, why) -> None:
+        """A recording's piece was played to its end: the next one, from its start."""
+        if supervisor is not self.ffmpeg or getattr(why, "code", None) != 0:
+            return
+        if piece + 1 >= len(self.source.files):
+            self.position, self.moving_since = self.source.duration or self.where(), None  # the end
+            return
+        self.stop()
+        self.position = self.source.start_of(piece + 1)
+        self.moving_since = self.factory.clock.seconds()
+        self._start()
 
     def packet(self, data: bytes, run: int) -> None:
         if run != self.run or len(data) < 12:
@@ -444,11 +473,6 @@ class LoopConnection(protocol.Protocol):
     def connectionLost(self, reason=protocol.connectionDone):
         self.factory.connections.discard(self)
         self.stop()
-        if self.list_file is not None:
-            try:
-                os.unlink(self.list_file)
-            except OSError:
-                pass
 
 
 def _settled(d: defer.Deferred) -> defer.Deferred:
