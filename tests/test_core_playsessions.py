@@ -263,3 +263,96 @@ class PlaySessionsTests(unittest.TestCase):
         steering = Steering()
         session.attached(steering)
         self.assertIn("stopped", steering.closed)
+
+
+class PlatformRecordingTests(unittest.TestCase):
+    """The platform's own recordings beside the device's (kandian.core.recordings over FakeStore)."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        from kandian.core.keys import Keys
+        from kandian.core.recordings import RecordingLayout, Recordings
+
+        self.store = FakeStore()
+        self.clock = task.Clock()
+        self.clock.advance(T0 + 7200)
+        self.router = Router()
+        self.devices = Devices(self.router)
+        keys = Keys(self.store.secrets)
+        yield keys.load()
+        access = Access(self.store)
+        self.sources = []
+        play = Play(self.store, self.router, self.clock, relay_address=lambda: ("198.51.100.9", 8554),
+                    recording_source=self.source)
+        self.recordings = Recordings(self.store, self.clock, access, keys, None, RecordingLayout("/srv/files"),
+                                     node="n", zone=ZONE, retention_days=0, base_url=lambda: None)
+        self.sessions = PlaySessions(self.store, play, self.devices, access, self.clock, timezone=ZONE,
+                                     recordings=self.recordings, keys=keys)
+        self.play = play
+        yield self.store.devices.add(CAM, "key", channels=1)
+        user_id = yield self.store.users.add(A, "scrypt$x")
+        yield self.store.bindings.bind(user_id, CAM, 4)
+        self.user = Principal("user", user_id, A, "user")
+        # a run of three 300 s pieces from 10:02 (the device's files are 10:00, 10:15 …), the last being written
+        self.ids, run = [], None
+        for seq in range(3):
+            rid = yield self.store.recordings.begin("n", CAM, 0, 1, None, run, seq, "recordings/p%d.ts" % seq,
+                                                    T0 + 120 + 300 * seq)
+            run = run or rid
+            if seq < 2:
+                yield self.store.recordings.finish(rid, T0 + 420 + 300 * seq, 300.0, 1000)
+            self.ids.append(rid)
+
+    def source(self, recording_id):
+        self.sources.append(recording_id)
+        return ("127.0.0.1", 8597, "rtsp://127.0.0.1:8597/rec/%d?x" % recording_id)
+
+    @defer.inlineCallbacks
+    def test_listed_with_the_devices_oldest_first(self):
+        spans = yield self.sessions.recordings(self.user, CAM, 0, T0, T0 + 900)
+        self.assertEqual([(s.source, s.start) for s in spans],
+                         [("device", T0), ("platform", T0 + 120), ("platform", T0 + 420)])
+        self.assertEqual(spans[1].file_name, "platform:%d" % self.ids[0])
+
+    @defer.inlineCallbacks
+    def test_one_covering_the_time_is_played_without_asking_the_device(self):
+        session = yield self.sessions.open_recording(self.user, CAM, 0, T0 + 500, T0 + 900)
+        self.assertEqual(self.devices.queries, [])
+        self.assertEqual(parse_play_url(session.url).file_name, "platform:%d" % self.ids[1])
+        self.assertEqual((session.span.start, session.span.end), (T0 + 420, T0 + 720))  # its run's end on disk
+        self.assertEqual(session.client_play(), (None, 80.0))
+        # the relay fetches it from the file server, the device offline or not
+        del self.router.peers[CAM]
+        grant = yield self.play.authorize_relay(parse_play_url(session.url), "203.0.113.5")
+        self.assertEqual((grant.dev_id, grant.upstreams), ("platform:%d" % self.ids[1],
+                                                          [self.source(self.ids[1])]))
+        self.play.release(grant.dev_id)
+        self.assertEqual(dict(self.play.streams), {})
+
+    @defer.inlineCallbacks
+    def test_a_device_that_cannot_be_asked_adds_nothing(self):
+        del self.router.peers[CAM]
+        self.devices.refuse = True
+        spans = yield self.sessions.recordings(self.user, CAM, 0, T0, T0 + 900)
+        self.assertEqual([s.source for s in spans], ["platform", "platform"])
+        yield self.assertFailure(self.sessions.recordings(self.user, CAM, 0, T0 - 86400, T0 - 3600),
+                                 errors.DeviceRefused)
+
+    @defer.inlineCallbacks
+    def test_the_file_servers_signed_query(self):
+        query = self.sessions.recording_query(self.ids[0])
+        exp, sig = query.replace("exp=", "").split("&sig=")
+        files, seconds = yield self.sessions.recording_files(self.ids[0], exp, sig)
+        self.assertEqual(files, [("/srv/files/recordings/p0.ts", 300.0), ("/srv/files/recordings/p1.ts", 300.0)])
+        self.assertEqual(seconds, 600.0)
+        for bad in ((self.ids[1], exp, sig), (self.ids[0], exp, sig + "x"), (self.ids[0], "x", sig)):
+            yield self.assertFailure(self.sessions.recording_files(*bad), errors.NotAuthenticated)
+        self.clock.advance(60)
+        yield self.assertFailure(self.sessions.recording_files(self.ids[0], exp, sig), errors.NotAuthenticated)
+
+    @defer.inlineCallbacks
+    def test_no_file_server_no_route(self):
+        self.play.recording_source = lambda recording_id: None
+        session = yield self.sessions.open_recording(self.user, CAM, 0, T0 + 500, T0 + 900)
+        yield self.assertFailure(self.play.authorize_relay(parse_play_url(session.url), "203.0.113.5"),
+                                 errors.NoRoute)
