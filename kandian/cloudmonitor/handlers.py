@@ -25,7 +25,6 @@ from ..core.fleet import Page
 from . import results
 from .results import Refusal
 
-DEV_ID = re.compile(r"^[0-9]{11}$")
 _START = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$")
 _ID = re.compile(r"^[0-9]{1,18}$")
 MAX_PER_PAGE = 200
