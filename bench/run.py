@@ -7,7 +7,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHMARKS = ["startup.py", "device_link.py", "soap.py", "relay.py", "smgp.py", "ftp.py", "ftp_campaign.py",
-              "sms.py", "media_rec.py", "onenet.py"]
+              "sms.py", "media_rec.py", "compat.py", "onenet.py"]
 
 
 def main() -> None:

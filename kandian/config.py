@@ -406,6 +406,9 @@ class MediaSection:
     proxy_allow: tuple = _setting("", cidr_list)
     # seconds between two checks that a stream proxy's source answers
     proxy_check_interval: int = _setting("30", positive_int)
+    # the daemon's RTSP server of its own files (kandian.media.loop: spec/002's MP4 channels, spec/000's
+    # platform recordings), loopback only, started when [mvb] or [cloudmonitor] is on; empty: off
+    file_server: str = _setting("tcp:8597:interface=127.0.0.1", optional_endpoint)
 
 
 @attrs.frozen
@@ -439,6 +442,37 @@ class GroupRoleSection:
     max_connections_per_address: int = _setting("32", count)
     request_timeout: int = _setting("10", positive_int)
     idle_timeout: int = _setting("15", positive_int)
+
+
+@attrs.frozen
+class MvbSection:
+    # spec/000's mobile video backend API, POST /mobileservice/{action} (empty: off)
+    listen: str = _setting("", optional_endpoint)
+    # seconds a play session waits for its player, and is kept after the player left or stopplay
+    session_timeout: int = _setting("60", positive_int)
+    # play sessions held at once on this node (play answers 100003 beyond)
+    max_sessions: int = _setting("10000", positive_int)
+    # kandian.limits and kandian.web
+    max_connections: int = _setting("256", positive_int)
+    max_connections_per_address: int = _setting("64", count)
+    request_timeout: int = _setting("10", positive_int)
+    idle_timeout: int = _setting("15", positive_int)
+
+
+@attrs.frozen
+class CloudmonitorSection:
+    # spec/002's cloud-monitoring API, GET /api/v1/… (empty: off)
+    listen: str = _setting("", optional_endpoint)
+    # seconds an access token (spec/002 §3.2) is valid
+    token_ttl: int = _setting("7200", positive_int)
+    # the base of play_url and storage_addr; empty: http://public_host:PORT of this listener
+    public_url: str = _setting("", http_url)
+    # stream_prop 1 channels: MP4 files of mp4_dir (empty: <files root>/mp4), played by [media] file_server
+    mp4_dir: str = _setting("", text)
+    # kandian.limits and kandian.web
+    max_connections: int = _setting("256", positive_int)
+    max_connections_per_address: int = _setting("64", count)
+    request_timeout: int = _setting("10", positive_int)
 
 
 @attrs.frozen
@@ -485,6 +519,8 @@ class Config:
     group: GroupSection = attrs.field(factory=GroupSection)
     group_role: GroupRoleSection = attrs.field(factory=GroupRoleSection)
     media: MediaSection = attrs.field(factory=MediaSection)
+    mvb: MvbSection = attrs.field(factory=MvbSection)
+    cloudmonitor: CloudmonitorSection = attrs.field(factory=CloudmonitorSection)
     onenet: OnenetSection = attrs.field(factory=OnenetSection)
 
     def listeners(self) -> dict[str, str]:
@@ -496,8 +532,9 @@ class Config:
         }
         if self.group_role.listen:
             listeners["group_role"] = self.group_role.listen
-        if self.onenet.listen:
-            listeners["onenet"] = self.onenet.listen
+        for name in ("mvb", "cloudmonitor", "onenet"):  # the compatibility APIs, off unless configured
+            if getattr(self, name).listen:
+                listeners[name] = getattr(self, name).listen
         return listeners
 
     def port_of(self, listener: str) -> int | None:
@@ -529,6 +566,7 @@ SECTIONS: dict[str, type] = {
     "rtsp": RtspSection, "admin": AdminSection, "ftp": FtpSection, "files": FilesSection,
     "throttle": ThrottleSection, "portal": PortalSection, "sms": SmsSection,
     "group": GroupSection, "group_role": GroupRoleSection, "media": MediaSection, "firmware": FirmwareSection,
+    "mvb": MvbSection, "cloudmonitor": CloudmonitorSection,
     "onenet": OnenetSection,
 }
 
@@ -621,6 +659,14 @@ def _check_endpoints(config: Config, reactor: Any) -> None:
             raise ConfigError("%s: [%s] listen = %r: same endpoint as [%s]"
                               % (config.path, name, description, seen[description]))
         seen[description] = name
+    files = config.media.file_server
+    if (config.cloudmonitor.listen or config.mvb.listen) and files:
+        try:
+            serverFromString(reactor, files)
+        except Exception as e:
+            reason = " ".join(str(e).split()) or e.__class__.__name__
+            raise ConfigError("%s: [media] file_server = %r: bad endpoint: %s"
+                              % (config.path, files, reason)) from None
 
 
 def load(path: str | None, reactor: Any = None) -> Config:

@@ -41,7 +41,7 @@ HTTP_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 10\r\n"
              b"Content-Length: 0\r\nConnection: close\r\n\r\n")
 REFUSALS = {
     "register": HTTP_BUSY, "mcu": HTTP_BUSY, "admin": HTTP_BUSY, "portal": HTTP_BUSY, "group_role": HTTP_BUSY,
-    "onenet": HTTP_BUSY,
+    "mvb": HTTP_BUSY, "cloudmonitor": HTTP_BUSY, "onenet": HTTP_BUSY,
     "ftp": b"421 Too many connections, try again later.\r\n",
 }
 # Open files one accepted connection can hold: a relayed RTSP session its

@@ -27,6 +27,7 @@ from twisted.logger import Logger
 from twisted.protocols import policies
 
 from . import limits
+from .cloudmonitor.api import CloudmonitorStats
 from .config import Config, ConfigError
 from .core import Core
 from .core.access import Access
@@ -35,6 +36,7 @@ from .core.alarmbox import AlarmInbox
 from .core.alarms import Alarms
 from .core.apiauth import ApiAuth, Operators
 from .core.apifiles import ApiFiles
+from .core.apikeys import ApiKeys
 from .core.apiplay import ApiPlay
 from .core.apivideos import ApiVideos
 from .core.bindings import Bindings
@@ -49,11 +51,13 @@ from .core.fleet import Fleet
 from .core.fwadmin import FirmwareAdmin
 from .core.group import GroupLink
 from .core.grouprole import GroupRole
+from .core.integration import Integration
 from .core.keys import Keys
 from .core.media import Media
 from .core.notify import AlarmLinks, AlarmSms, DevKeySms
 from .core.outbox import Outbox
 from .core.play import Play
+from .core.playsessions import PlaySessions
 from .core.profiles import DeviceProfiles, remover
 from .core.proxies import Proxies, WithProxies
 from .core.recordings import RecordingLayout, Recordings
@@ -71,6 +75,7 @@ from .dialpolicy import DialPolicy
 from .ftp.server import FtpStats
 from .group.client import GroupClient, GroupStats, NoGroupPlatform
 from .grouprole.resource import GroupRoleStats
+from .mvb.api import MvbStats
 from .onenet import new_stats as onenet_stats
 from .portal.api import ApiStats
 from .portal.live import LiveStats
@@ -235,6 +240,8 @@ class Platform:
         self.relay_stats = RelayStats()
         self.ftp_stats = FtpStats()
         self.portal_stats = ApiStats()
+        self.mvb_stats = MvbStats()
+        self.cloudmonitor_stats = CloudmonitorStats()
         self.onenet_stats = onenet_stats()
         self.links = LinkRegistry()
         self.proxies = Proxies(self.store, clock, allow=config.media.proxy_allow, check=self._probe_source,
@@ -280,6 +287,9 @@ class Platform:
         self.alarm_pages = self._alarm_pages() if "portal" in listeners else None
         self.live_stats = LiveStats()
         self.live = self._live_hls() if "portal" in listeners else None
+        compat = "cloudmonitor" in listeners or "mvb" in listeners
+        self.loop = self._file_server() if compat and config.media.file_server else None
+        self._loop_port = None
         # the recorder pulls through this node's relay: without one it cannot record
         self.recorder = self._recorder() if "rtsp" in listeners else None
         builders = builders if builders is not None else default_factories()
@@ -316,7 +326,8 @@ class Platform:
             self.store, self.router, clock, relay_address=lambda: (
                 config.platform.public_host, config.port_of("rtsp") or self.bound_port("rtsp")),
             order=rtsp.upstream_order, max_streams=rtsp.max_streams_per_device, may_dial=self.dial_policy,
-            throttle=throttle(), proxy_source=self.proxies.source)
+            throttle=throttle(), proxy_source=self.proxies.source,
+            recording_source=lambda recording_id: self.loop.recording_source(recording_id) if self.loop else None)
         # accounts and bindings (§8.1–§8.6) count failures in one throttle
         accounts_throttle = throttle()
         accounts = Accounts(
@@ -351,6 +362,7 @@ class Platform:
                                   zone=config.platform.timezone, prefix=o.dev_id_prefix,
                                   register_code=o.register_code, remove_files=remover(*api_files.device_dirs()),
                                   throttle=throttle())
+        apikeys = ApiKeys(self.store, clock, keys, token_ttl=config.cloudmonitor.token_ttl)
         media = Media(self.store, self.router, clock, keys=keys, access=access,
                       relay_address=self._internal_relay, portal_base=self._portal_base)
         return Core(accounts=accounts, bindings=bindings, play=play, devices=devices,
@@ -369,8 +381,14 @@ class Platform:
                     media=media,
                     proxies=self.proxies,
                     group_role=GroupRole(self.store, clock, passwords=PasswordChecker(clock), throttle=throttle()),
+                    apikeys=apikeys,
+                    play_sessions=PlaySessions(self.store, play, devices, access, clock,
+                                               timezone=config.platform.timezone, timeout=config.mvb.session_timeout,
+                                               max_sessions=config.mvb.max_sessions, recordings=recordings,
+                                               keys=keys),
+                    integration=Integration(self.store, clock, devices=devices, layout=self.layout),
                     schedules=schedules, recordings=recordings,
-                    key_auth=KeyAuth(device_keys, None, throttle=throttle()), profiles=profiles, api_files=api_files,
+                    key_auth=KeyAuth(device_keys, apikeys, throttle=throttle()), profiles=profiles, api_files=api_files,
                     alarm_box=AlarmInbox(self.store, clock, zone=config.platform.timezone),
                     api_play=ApiPlay(self.store, play, media, self.router),
                     api_videos=ApiVideos(self.store, recordings=recordings, schedules=schedules,
@@ -487,6 +505,18 @@ class Platform:
                        hls_time=m.hls_time, list_size=m.hls_list_size, idle_timeout=m.idle_timeout,
                        start_timeout=m.start_timeout, max_streams=m.max_live_streams)
 
+    def _file_server(self):
+        """The daemon's files as RTSP streams on loopback (kandian.media.loop): spec/002's MP4 channels,
+        spec/000's platform recordings."""
+        import os
+
+        from .media.loop import LoopServer
+
+        c = self.config
+        sessions = self.core.play_sessions
+        return LoopServer(self.reactor, c.cloudmonitor.mp4_dir or os.path.join(c.files_root, "mp4"),
+                          ffmpeg=c.media.ffmpeg, resolve_recording=sessions.recording_files,
+                          sign_recording=sessions.recording_query)
     def _recorder(self):
         """Platform recording (kandian.media.recorder): schedules in, one supervised ffmpeg per channel."""
         from .media.recorder import Recorder
@@ -499,7 +529,7 @@ class Platform:
     def _relay_authorizer(self):
         from .rtsp.authorize import PlatformAuthorizer
 
-        return PlatformAuthorizer(self.core.play)
+        return PlatformAuthorizer(self.core.play, self.core.play_sessions)
 
     @defer.inlineCallbacks
     def start(self):
@@ -526,6 +556,10 @@ class Platform:
         if self.live is not None:
             self.live.start()
         yield self.proxies.start()
+        if self.loop is not None:
+            endpoint = serverFromString(self.reactor, self.config.media.file_server)
+            self._loop_port = yield endpoint.listen(self.loop)
+            self.loop.port = self._loop_port.getHost().port
         if self.recorder is not None:
             self.recorder.start()
         else:
@@ -555,6 +589,9 @@ class Platform:
         self.proxies.stop()
         if self.live is not None:
             yield self.live.stop()  # no ffmpeg outlives the daemon
+        if self._loop_port is not None:
+            yield self._loop_port.stopListening()
+            yield self.loop.stop()
         if self.recorder is not None:
             yield self.recorder.stop()  # each ffmpeg finishes its piece, which is closed while the store answers
         self.core.devices.shutting_down()
@@ -670,7 +707,25 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         return web.site(group_root(p.core.group_role, p.group_role_stats, p.group_soap, c.stun_address,
                                    c.backup_stun_address), **http(p, "group_role"))
 
+    def mvb(p: Platform):
+        from . import mvb as mvb_api
+
+        return mvb_api.site(p.core, p.config.platform.timezone, p.clock, stats=p.mvb_stats, **http(p, "mvb"))
+
+    def cloudmonitor(p: Platform):
+        from . import cloudmonitor as cm
+
+        c = p.config
+
+        def base() -> str:
+            port = c.port_of("cloudmonitor") or p.bound_port("cloudmonitor")
+            return c.cloudmonitor.public_url.rstrip("/") or "http://%s:%s" % (c.platform.public_host, port)
+        return cm.site(p.core, c.platform.timezone, p.clock, storage_addr=base, stats=p.cloudmonitor_stats,
+                       loop=p.loop, **http(p, "cloudmonitor"))
+
     return {
+        "mvb": mvb,
+        "cloudmonitor": cloudmonitor,
         "group_role": group_role,
         "device": device,
         "register": register,

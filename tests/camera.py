@@ -121,16 +121,18 @@ class Camera:
 @defer.inlineCallbacks
 def start_camera(testcase=None, *, width: int = 640, height: int = 360, fps: int = 25,
                  bitrate: int = 2000, path: str = "/stream", address: str = "127.0.0.1",
-                 port: int = 0, timeout: float = 15, env: dict | None = None):
+                 port: int = 0, timeout: float = 15, env: dict | None = None, recording: str | None = None):
     """Start a camera and fire with a :class:`Camera` once it listens.
 
     With *testcase*, a cleanup stops it (and the test fails if it does not
-    exit 0 on SIGTERM).
+    exit 0 on SIGTERM).  *recording*: an MP4 served, seekable, at ``/record``.
     """
     python = require(SYSTEM_PYTHON)
     args = [python, "-I", CAMERA_SCRIPT, "--address", address, "--port", str(port),
             "--path", path, "--width", str(width), "--height", str(height),
             "--fps", str(fps), "--bitrate", str(bitrate)]
+    if recording is not None:
+        args += ["--recording", recording]
     child = procs.spawn(args, env=env)
     child.transport.closeStdin()
     try:

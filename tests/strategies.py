@@ -274,3 +274,10 @@ path_segments = st.one_of(
 )
 ftp_paths = st.lists(path_segments, max_size=5).flatmap(
     lambda parts: st.sampled_from(["/", ""]).map(lambda lead: lead + "/".join(parts)))
+
+
+# -- spec/000 (kandian.mvb.codec): element names and texts of a <Request>
+
+mvb_tags = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,15}", fullmatch=True)
+mvb_fields = st.lists(st.tuples(mvb_tags, xml_text), max_size=8, unique_by=lambda item: item[0])
+mvb_encodings = st.sampled_from(["GB2312", "GBK", "GB18030", "UTF-8"])

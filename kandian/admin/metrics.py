@@ -92,6 +92,7 @@ class PlatformCollector:
                            {("ok",): auth.logins, ("failed",): auth.failures})
         yield from _onenet_metrics(p)
         yield from _listener_metrics(p)
+        yield from _compat_metrics(p)
         sms = getattr(p, "sms_client", None)
         if sms is not None:
             yield from sms_metrics(sms)
@@ -109,6 +110,30 @@ class PlatformCollector:
                                   value=db.pool.outages)
         yield GaugeMetricFamily("kandian_db_pool_waiting", "Queries waiting for a pool connection",
                                 value=db.waiting)
+
+
+def _compat_metrics(p):
+    """The compatibility APIs (spec/000 [mvb], spec/002 [cloudmonitor]) and the play sessions they steer."""
+    mvb = getattr(p, "mvb_stats", None)
+    if mvb is not None and "mvb" in p.factories:
+        yield _counter("kandian_mvb_requests", "spec/000 requests, by action", ["action"],
+                       {(k,): v for k, v in mvb.requests.items()})
+        yield _counter("kandian_mvb_answers", "spec/000 answers, by StatusCode", ["status"],
+                       {(str(k),): v for k, v in mvb.answers.items()})
+        yield CounterMetricFamily("kandian_mvb_bad_requests", "spec/000 requests not read (body, path, method)",
+                                  value=mvb.bad_requests)
+        sessions = p.core.play_sessions
+        yield GaugeMetricFamily("kandian_play_sessions", "Play sessions held (spec/000)", value=len(sessions.sessions))
+        yield CounterMetricFamily("kandian_play_sessions_opened", "Play sessions opened since start",
+                                  value=sessions.opened)
+        yield CounterMetricFamily("kandian_relay_bytes_held", "Media bytes not passed to a paused player",
+                                  value=p.relay_stats.bytes_held)
+    cm = getattr(p, "cloudmonitor_stats", None)
+    if cm is not None and "cloudmonitor" in p.factories:
+        yield _counter("kandian_cloudmonitor_requests", "spec/002 requests, by endpoint", ["endpoint"],
+                       {(k,): v for k, v in cm.requests.items()})
+        yield _counter("kandian_cloudmonitor_answers", "spec/002 answers, by err_code", ["err_code"],
+                       {(str(k),): v for k, v in cm.answers.items()})
 
 
 def _ftp_metrics(p):

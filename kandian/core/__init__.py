@@ -54,6 +54,10 @@ class Core:
     statistics: object = None
     group: object = None  # .group.GroupLink
     group_role: object = None  # .grouprole.GroupRole
+    # the compatibility APIs
+    apikeys: object = None  # .apikeys.ApiKeys
+    play_sessions: object = None  # .playsessions.PlaySessions
+    integration: object = None  # .integration.Integration
     outbox: object = None  # the SMS outbox (core.outbox.Outbox)
     alarm_links: object = None  # signed links to alarm pages (core.notify.AlarmLinks)
     alarm_sms: object = None  # the alarm notifier for SMS (core.notify.AlarmSms)

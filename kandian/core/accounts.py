@@ -139,6 +139,27 @@ class Accounts:
         return Login(session, user.max_devices, self.listed(channels))
 
     @defer.inlineCallbacks
+    def verify(self, account: str, password: str, source: str | None):
+        """The active user of *account* when *password* is its password, without
+        opening a session (the compatibility APIs send both with each request);
+        raises TooManyFailures, NoSuchAccount, WrongPassword — counted in the
+        throttle as McuLogin's are."""
+        address, key = source or "?", ("login", account)
+        if not self.throttle.allowed(address, key):
+            raise errors.TooManyFailures("too many failed logins from this address",
+                                         self.throttle.retry_after(address, key))
+        user = yield self.store.users.active(account)
+        if user is None:
+            self.throttle.failed(address, key)
+            raise errors.NoSuchAccount("no account %s" % (account,))
+        ok = yield self.passwords.check(password, user.password_hash)
+        if not ok:
+            self.throttle.failed(address, key)
+            raise errors.WrongPassword("wrong password for %s" % (account,))
+        self.throttle.succeeded(address, key)
+        return user
+
+    @defer.inlineCallbacks
     def user(self, account: str, session: str):
         """The user_id of *account* when *session* is a live session of it;
         raises NoSuchAccount, SessionExpired.  Touches the session."""

@@ -25,6 +25,8 @@ __all__ = [
     "UnsupportedDevice",
     "BadFileName", "FileTooLarge", "OverQuota",
     "NotAuthenticated", "Forbidden", "NoSuchCommand", "DeviceExists", "NoSuchAlarm", "NoPicture",
+    "ApiKeyExists", "NoSuchApiKey", "ApiKeyRevoked", "BadAccessToken", "AccessTokenExpired",
+    "NoSuchPlaySession", "WrongPlayState", "NoRecording",
     "NoSuchSchedule", "ScheduleOverlap", "CrossesMidnight",
     "NoSuchRecording", "RecordingInProgress", "RecordingUnavailable",
     "DeviceTimeout", "ChannelExists", "NoSuchFile", "FileExists", "NotAvailable",
@@ -243,6 +245,40 @@ class NoPicture(DomainError):
     """The alarm has no picture (yet: the camera uploads it after the alarm, §7.5.27)."""
 
 
+# -- the compatibility APIs (PRODUCT.md "Compatibility APIs")
+
+class ApiKeyExists(DomainError):
+    """An API key of that name exists already (kandianctl apikey add)."""
+
+
+class NoSuchApiKey(NotAuthenticated):
+    """No API key is that key (or names that access token's key)."""
+
+
+class ApiKeyRevoked(NotAuthenticated):
+    """The API key was revoked."""
+
+
+class BadAccessToken(NotAuthenticated):
+    """An access token that is not one this platform made (unreadable, or its signature wrong)."""
+
+
+class AccessTokenExpired(NotAuthenticated):
+    """An access token this platform made, past its expiry."""
+
+
+class NoSuchPlaySession(DomainError):
+    """No play session of that id: never opened, stopped, or expired."""
+
+
+class WrongPlayState(DomainError):
+    """The play session cannot do that (a live stream has no position to move to)."""
+
+
+class NoRecording(DomainError):
+    """No recording covers the time asked for."""
+
+
 # -- platform recording (PRODUCT.md "Media"; spec 002's courses)
 
 class NoSuchSchedule(DomainError):
@@ -267,6 +303,8 @@ class RecordingInProgress(DomainError):
 
 class RecordingUnavailable(DomainError):
     """The recording's file is not on this node's disk, or could not be made into what was asked (an MP4)."""
+
+
 # -- signed links (the alarm page)
 
 class LinkRefused(DomainError):

@@ -90,6 +90,47 @@ class IGroupPlatform(Interface):
         when the group platform does not know the user."""
 
 
+class IStreamSteering(Interface):
+    """One player's relayed stream, steered from outside the player (spec/000's
+    pauseplay, resumeplay, changespeed, changeplayposition): the relay sends its
+    own RTSP requests upstream in the player's RTSP session.  Every call fails
+    with DeviceRefused (the upstream answered non-2xx: its status in ``result``;
+    or did not answer in time: None) or DeviceOffline (the stream ended)."""
+
+    def play(scale, position):
+        """PLAY upstream with ``Scale: scale`` (None: leave it out) and
+        ``Range: npt=position-`` (seconds; None: from where the stream is); the
+        player receives media again once it is answered.  A Deferred."""
+
+    def pause():
+        """PAUSE upstream; the player receives nothing from now on.  A Deferred."""
+
+    def close(why):
+        """End the relayed stream (both of its connections)."""
+
+    def position():
+        """Where in the recording the stream is now, in seconds (the upstream's
+        last ``Range`` and the time since at its speed), or None when unknown."""
+
+
+class IPlaySession(Interface):
+    """What the relay tells a play session of the core about its player."""
+
+    def attached(steering):
+        """A player connected with the session's URL and is relayed: *steering*
+        is its IStreamSteering."""
+
+    def client_play():
+        """The player sends its PLAY: ``(scale, position)`` it should carry
+        instead of its own (None: leave the player's)."""
+
+    def played():
+        """The upstream answered the player's PLAY."""
+
+    def detached():
+        """The player's relayed stream ended."""
+
+
 class IRecordingTools(Interface):
     """What the core's recordings need done to files (kandian.media.tools runs ffmpeg/ffprobe and the
     file system off the reactor thread; tests may plug in their own)."""

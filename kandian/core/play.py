@@ -45,6 +45,8 @@ log = Logger()
 
 ROUTES = ("local", "upnp", "turn")  # the device's own routes, in §15's order
 STREAM_TYPES = (1, 2)  # §8.7: 1 main stream, 2 sub stream
+# a play URL's filename= of a recording the platform made (kandian.core.playsessions), not one on the device
+PLATFORM_RECORDING = "platform:"
 _TOKEN = re.compile(r"[0-9A-Za-z]{1,64}")
 
 
@@ -84,7 +86,8 @@ class RelayGrant(NamedTuple):
 class Play:
     def __init__(self, store, router, clock, *, relay_address: Callable[[], tuple[str, int | None]] = lambda: None,
                  order=ROUTES, max_streams: int = 4, may_dial=None, throttle=None,
-                 proxy_source: Callable[[str], tuple[str, int] | None] = lambda url: None):
+                 proxy_source: Callable[[str], tuple[str, int] | None] = lambda url: None,
+                 recording_source: Callable[[int], tuple[str, int, str] | None] = lambda recording_id: None):
         """*store* has the ``tokens`` and ``relay`` components; *router* is an
         :class:`~kandian.core.interfaces.IDeviceRouter` (``online``, ``peer_ip``);
         *relay_address()* the relay's public (host, port), None or a port of
@@ -100,6 +103,7 @@ class Play:
         self.may_dial = may_dial if may_dial is not None else DialPolicy()
         self.throttle = throttle
         self.proxy_source = proxy_source
+        self.recording_source = recording_source
         self.streams: collections.Counter = collections.Counter()  # DevID → relayed streams
         self.policy_refused = 0  # device-reported addresses the dial policy kept the relay from
 
@@ -123,6 +127,20 @@ class Play:
         if not file_name.strip():
             return defer.fail(BadValue("FileName must not be empty"))
         return self._urls(device, channel_no, client_ip, account, user_id, file_name=file_name)
+
+    @defer.inlineCallbacks
+    def relay_url(self, dev_id: str, channel_no: int, *, stream_type: int | None = None, file_name: str | None = None,
+                  user_id: int | None = None, account: str = ""):
+        """``(RelayPlayUrl, its token)`` of one live stream or one recording on
+        the device, for a caller that checked access itself (the play sessions
+        of the compatibility APIs); NoRoute while the relay has no address."""
+        relay = self.relay_address()
+        if not relay or not relay[0] or not relay[1]:
+            raise NoRoute("the relay has no address")
+        token = yield self.store.tokens.issue(dev_id, channel_no, stream_type=stream_type, file_name=file_name,
+                                              user_id=user_id, account=account, purpose="relay", now=self.now())
+        return format_play_url(relay[0], relay[1], dev_id, channel_no, token, stream_type=stream_type,
+                               file_name=file_name), token
 
     def routes(self, device, client_ip: str | None) -> dict[str, tuple[str, int] | None]:
         """§15's candidates for an app at *client_ip*, in the order of §8.7's answer."""
@@ -190,6 +208,8 @@ class Play:
             raise TokenRefused("bad, expired or used hashtoken")
         if throttle is not None:
             throttle.succeeded(source, dev_id)
+        if file_name is not None and file_name.startswith(PLATFORM_RECORDING):
+            return self._recording_grant(dev_id, file_name)
         target = yield self.store.relay.target(dev_id, channel_no, stream_type)
         if target is None:
             raise NoSuchDevice("no such device")
@@ -214,6 +234,15 @@ class Play:
         return RelayGrant(dev_id, [(host, port, format_play_url(host, port, dev_id, channel_no, fresh,
                                                                 stream_type=stream_type, file_name=file_name))
                                    for host, port in addresses])
+
+    def _recording_grant(self, dev_id: str, file_name: str) -> RelayGrant:
+        """A platform recording's grant (the compatibility APIs' play sessions): the platform's own file
+        server plays it, whether the device is online or not; not counted against the device's streams."""
+        number = file_name[len(PLATFORM_RECORDING):]
+        source = self.recording_source(int(number)) if number.isdigit() and len(number) <= 18 else None
+        if source is None:
+            raise NoRoute("no file server for platform recordings ([media] file_server)")
+        return RelayGrant(file_name, [source])
 
     def _proxy_grant(self, dev_id: str, url: str) -> RelayGrant:
         """A stream proxy's grant: its source URL as it is (no token: it is not a camera of ours)."""

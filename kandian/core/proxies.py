@@ -104,6 +104,22 @@ class Proxies:
             yield self._check_one(dev_id, url)
         return dev_id
 
+    @defer.inlineCallbacks
+    def set_url(self, dev_id: str, url: str, principal=None):
+        """Feed the proxy *dev_id* from *url* from now on (the next stream pulled; the
+        check says whether it answers); BadValue for a URL not allowed or a device that is no proxy."""
+        if principal is not None:
+            require_operator(principal, write=True)
+        url = url.strip() if isinstance(url, str) else url
+        self.validate(url)
+        changed = yield self.store.proxies.set_url(dev_id, url)
+        if not changed:
+            raise BadValue("%s is not a stream proxy" % (dev_id,))
+        self.urls[dev_id] = url
+        log.info("stream proxy {dev_id}: new source", dev_id=dev_id)
+        if self._loop.running:
+            yield self._check_one(dev_id, url)
+
     def list(self, principal=None) -> defer.Deferred:
         """Every stream proxy (Forbidden for a *principal* who is not an operator)."""
         if principal is not None:

@@ -21,6 +21,7 @@
     kandianctl [--config F] province list
     kandianctl [--config F] client set android|ios|windows --version V --url U
     kandianctl [--config F] client list
+    kandianctl [--config F] apikey add NAME [--master] | list | revoke NAME
     kandianctl [--config F] user set MOBILE --alarm-sms on|off
     kandianctl [--config F] device send-key DEVID
     kandianctl [--config F] sms list [--status S] [--limit N]
@@ -55,10 +56,25 @@ from twisted.logger import (
 from ..config import ConfigError, load
 from ..store.connector import Store
 from ..store.service import StoreError, StoreService
-from . import alarms, channels, devices, firmware, group, grouprole, operators, recordings, schema, sms, upgrades, users
+from . import (
+    alarms,
+    apikeys,
+    channels,
+    devices,
+    firmware,
+    group,
+    grouprole,
+    operators,
+    recordings,
+    schema,
+    sms,
+    upgrades,
+    users,
+)
 from .output import CommandError
 
-GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms, channels, firmware, upgrades, recordings)
+GROUPS = (schema, users, devices, alarms, operators, group, grouprole, sms, channels, firmware, upgrades, recordings,
+          apikeys)
 
 __all__ = ["CommandError", "Context", "main", "run"]
 

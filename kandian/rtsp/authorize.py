@@ -67,10 +67,13 @@ def _refused(failure):
 
 
 class PlatformAuthorizer:
-    """The relay's authorizer over the core's :class:`~kandian.core.play.Play`."""
+    """The relay's authorizer over the core's :class:`~kandian.core.play.Play`;
+    a token of one of *sessions*' play sessions (:mod:`kandian.core.playsessions`)
+    brings the session along (it steers the stream), and a stopped session's is 401."""
 
-    def __init__(self, play):
+    def __init__(self, play, sessions=None):
         self.play = play
+        self.sessions = sessions
 
     @property
     def policy_refused(self) -> int:
@@ -82,8 +85,11 @@ class PlatformAuthorizer:
         except ValueError as error:
             return defer.fail(refusal(error))
         source = getattr(peer, "host", None) or "?"
+        session = self.sessions.for_token(url.token) if self.sessions is not None and url.token else None
+        if session is not None and session.ended:
+            return defer.fail(Refused(401, "play session stopped"))
         d = self.play.authorize_relay(url, source)
-        d.addCallback(lambda grant: Upstream(grant.dev_id, grant.upstreams))
+        d.addCallback(lambda grant: Upstream(grant.dev_id, grant.upstreams, session))
         return d.addErrback(_refused)
 
     def release(self, key: str) -> None:

@@ -57,6 +57,7 @@ from ..limits import RateLimitedLog
 from ..logs import peer_text
 from ..playurl import parse_rtsp_url
 from .message import BadVersion, Headers, InterleavedRun, Request, Response, RTSPDecoder, RTSPError
+from .steer import Steering
 from .transport import format_transport, parse_transport
 from .url import authority, rebase_url, replace_base
 
@@ -77,6 +78,7 @@ class Upstream(NamedTuple):
     """Where a stream can be fetched: (host, port, base URL) candidates in order."""
     key: str  # what the authorizer counts sessions by (the DevID)
     candidates: list[tuple[str, int, str]]
+    session: object = None  # the core's IPlaySession steering this stream (kandian.rtsp.steer), if any
 
 
 CLIENT_BUFFER = 128 * 1024
@@ -145,6 +147,7 @@ class RelayStats:
         self.bytes_to_upstream = 0
         self.refusals: collections.Counter = collections.Counter()  # (code, why) → count
         self.client_frames_dropped = 0  # interleaved frames a client sent before any SETUP was accepted
+        self.bytes_held = 0  # media not passed to a client its play session paused (kandian.rtsp.steer)
         self.slow_clients = 0  # sessions closed because the client stopped reading
 
 
@@ -218,6 +221,9 @@ class UpstreamConnection(protocol.Protocol):
         client = self.client
         for event in events:
             if type(event) is InterleavedRun:
+                if client.hold_media:
+                    client.stats.bytes_held += len(event.data)
+                    continue
                 client.stats.bytes_to_client += len(event.data)
                 client.transport.write(event.data)
             elif isinstance(event, Response):
@@ -251,6 +257,8 @@ class ClientConnection(protocol.Protocol):
         self._sent: dict[int, Request] = {}  # CSeq → request sent upstream, not yet answered
         self._setup_done = False  # the upstream accepted a SETUP: client RTCP may pass
         self._dropped_frames = 0
+        self.steering: Steering | None = None  # a play session steers this stream
+        self.hold_media = False  # paused by its play session: no media to the client
 
     # -- the state machine: every move goes through here
 
@@ -279,6 +287,9 @@ class ClientConnection(protocol.Protocol):
             key, self.upstream_key = self.upstream_key, None
             if key is not None:
                 self.factory.authorizer.release(key)
+            steering, self.steering = self.steering, None
+            if steering is not None:
+                steering.ended()
             self.transport.loseConnection()
             if self.upstream is not None:
                 self.upstream.transport.loseConnection()
@@ -401,11 +412,15 @@ class ClientConnection(protocol.Protocol):
             self._enter(State.RELAYING)
             self.transport.registerProducer(self.upstream.transport, True)
             self.upstream.transport.registerProducer(self.transport, True)
+            if upstream.session is not None:
+                self.steering = Steering(self, upstream.session, timeout=self.factory.request_timeout)
             queued, self.queue = self.queue, []
             for event in queued:
                 self._to_upstream(event)
             if self.state is State.RELAYING:
                 self.transport.resumeProducing()
+                if self.steering is not None:
+                    upstream.session.attached(self.steering)
             return
         if self.state is State.CLOSED:
             return
@@ -431,7 +446,10 @@ class ClientConnection(protocol.Protocol):
                 self._sent[event.cseq] = event
             if event.method == "PAUSE":
                 self.playing = False
-            data = self.rewriter.request(event).to_bytes()
+            request = self.rewriter.request(event)
+            if self.steering is not None:
+                request = self.steering.client_request(request)
+            data = request.to_bytes()
         elif isinstance(event, Response):  # answers to the camera's own requests
             data = self.rewriter.response(event).to_bytes()
         elif not self._setup_done:
@@ -449,8 +467,13 @@ class ClientConnection(protocol.Protocol):
     # -- upstream → client
 
     def response_from_upstream(self, response: Response) -> None:
+        steering = self.steering
+        if steering is not None and steering.answered(response):
+            return  # the relay's own request (kandian.rtsp.steer)
         request = self._sent.pop(response.cseq, None) if response.cseq is not None else None
         method = request.method if request is not None else None
+        if steering is not None:
+            steering.observe(request, response)
         if method == "SETUP" and response.code == 200:
             self._setup_done = True
         if method == "PLAY" and response.code == 200:

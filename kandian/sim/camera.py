@@ -18,12 +18,15 @@ from kandian.rtsp.relay import Refused, RelayFactory, Upstream
 
 
 class DeviceTokenAuthorizer:
-    """Accept a request whose hashtoken the platform confirms over *link*."""
+    """Accept a request whose hashtoken the platform confirms over *link*;
+    a recording (``filename=``) plays from *recording_url* when given (every
+    file of the simulated storage is that one clip), else from *media_url*."""
 
-    def __init__(self, link, media_url: str):
+    def __init__(self, link, media_url: str, recording_url: str | None = None):
         self.link = link
         self.media = parse_rtsp_url(media_url)
         self.media_url = media_url
+        self.recording_url = recording_url
 
     @defer.inlineCallbacks
     def authorize(self, request, peer):
@@ -39,12 +42,13 @@ class DeviceTokenAuthorizer:
             result = yield self.link.check_video_token(play.channel_no, play.stream_type, play.token)
         if result != 0:
             raise Refused(401, "the platform refused the hashtoken (Result %d)" % (result,))
-        return Upstream(self.link.state.dev_id, [(self.media.host, self.media.port, self.media_url)])
+        url = self.recording_url if play.file_name is not None and self.recording_url else self.media_url
+        return Upstream(self.link.state.dev_id, [(self.media.host, self.media.port, url)])
 
     def release(self, key: str) -> None:
         pass
 
 
-def camera_front(reactor, link, media_url: str, **options) -> RelayFactory:
+def camera_front(reactor, link, media_url: str, recording_url: str | None = None, **options) -> RelayFactory:
     """A factory serving the camera's RTSP port for *link*'s device."""
-    return RelayFactory(DeviceTokenAuthorizer(link, media_url), reactor, **options)
+    return RelayFactory(DeviceTokenAuthorizer(link, media_url, recording_url), reactor, **options)

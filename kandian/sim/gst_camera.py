@@ -26,6 +26,12 @@ may use RTP over UDP or interleaved in the RTSP TCP connection. The media is
 live and reports itself unseekable, so a PLAY's ``Range`` is ignored (see
 ``set_publish_clock_mode`` below for why that matters).
 
+With ``--recording FILE`` (an MP4 of H.264) the camera also has recordings:
+``/record`` (and any path below it, such as ``/record/NAME.mp4``) plays
+FILE from its start, each client its own pipeline, seekable — a PLAY's
+``Range`` moves it, its ``Scale`` changes its speed, PAUSE pauses it — as a
+camera plays a file of its storage (§7.5.23).
+
 This file is a script, not part of the ``kandian`` package's import graph:
 nothing in ``kandian`` imports it, and it imports nothing from ``kandian``
 (``-I`` keeps the script's own folder off ``sys.path``). ``gi`` is imported
@@ -39,6 +45,7 @@ import signal
 import sys
 
 REALPLAY = "/realplay"
+RECORD = "/record"
 
 
 def launch_line(width: int, height: int, fps: int, bitrate: int, keyint: int) -> str:
@@ -63,6 +70,13 @@ def launch_line(width: int, height: int, fps: int, bitrate: int, keyint: int) ->
     )
 
 
+def recording_line(path: str) -> str:
+    """The pipeline of a recording: the file's H.264 as it is, seekable."""
+    quoted = '"%s"' % path.replace("\\", "\\\\").replace('"', '\\"')
+    return ("( filesrc location=%s ! qtdemux ! h264parse "
+            "! rtph264pay name=pay0 pt=96 config-interval=1 )" % quoted)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Serve a live H.264 test stream over RTSP (GStreamer).")
@@ -77,6 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--height", type=int, default=360)
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--bitrate", type=int, default=2000, help="kbit/s (default %(default)s)")
+    parser.add_argument("--recording", default=None,
+                        help="an MP4 (H.264) played, seekable, at /record (default: no recordings)")
     parser.add_argument("--keyint", type=int, default=0,
                         help="frames between key frames (default: one second, = --fps)")
     args = parser.parse_args(argv)
@@ -135,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     mounts = server.get_mount_points()
     for path in {args.path, REALPLAY}:
         mounts.add_factory(path, factory)
+    if args.recording:
+        recording = GstRtspServer.RTSPMediaFactory()
+        recording.set_launch(recording_line(args.recording))
+        recording.set_shared(False)
+        recording.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
+        recording.connect("media-constructed", constructed)
+        mounts.add_factory(RECORD, recording)
 
     # Fail at once, with GStreamer's own words, if an element is missing
     # (e.g. no x264enc): the server itself would only build the pipeline at

@@ -19,6 +19,7 @@ class Store:
         from .alarmbox import AlarmBoxStore
         from .alarms import AlarmStore
         from .apifiles import ApiFileStore
+        from .apikeys import ApiKeyStore
         from .bindings import Bindings
         from .devices import DeviceStore
         from .devlogs import DeviceLogStore
@@ -27,6 +28,7 @@ class Store:
         from .fleet import Fleet
         from .group import GroupStore
         from .grouprole import GroupRoleStore
+        from .integration import IntegrationStore
         from .links import LinkStore
         from .operators import ApiTokens, Operators
         from .outbox import OutboxStore
@@ -66,6 +68,8 @@ class Store:
         self.stats = Stats(db)
         self.group = GroupStore(db)
         self.group_role = GroupRoleStore(db)
+        self.apikeys = ApiKeyStore(db)
+        self.integration = IntegrationStore(db)
         self.outbox = OutboxStore(db)
         self.proxies = ProxyStore(db, node=node)
         self.recordings = RecordingStore(db)

@@ -14,6 +14,7 @@ from .fakes.alarmbox import FakeAlarmBox
 from .fakes.alarms import FakeAlarms
 from .fakes.api_tokens import FakeApiTokens
 from .fakes.apifiles import FakeApiFiles
+from .fakes.apikeys import FakeApiKeys
 from .fakes.bindings import FakeBindings
 from .fakes.devices import FakeDevices
 from .fakes.devlogs import FakeDeviceLogs
@@ -22,6 +23,7 @@ from .fakes.firmware import FakeFirmware
 from .fakes.fleet import FakeFleet
 from .fakes.group import FakeGroup
 from .fakes.grouprole import FakeGroupRole
+from .fakes.integration import FakeIntegration
 from .fakes.links import FakeLinks
 from .fakes.operators import FakeOperators
 from .fakes.outbox import FakeOutbox
@@ -66,6 +68,8 @@ class FakeStore:
         self.stats = FakeStats(self)
         self.group = FakeGroup(self)
         self.group_role = FakeGroupRole(self)
+        self.apikeys = FakeApiKeys(self)
+        self.integration = FakeIntegration(self)
         self.outbox = FakeOutbox(self)
         self.proxies = FakeProxies(self)
         self.recordings = FakeRecordings(self)

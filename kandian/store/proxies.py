@@ -55,6 +55,12 @@ class ProxyStore:
             " ORDER BY p.dev_id")
         return [Proxy(*row) for row in rows]
 
+    @defer.inlineCallbacks
+    def set_url(self, dev_id: str, url: str):
+        """A proxy's new source URL; False when *dev_id* is no proxy."""
+        rows = yield self.db.runQuery("UPDATE stream_proxy SET url = %s WHERE dev_id = %s RETURNING 1", (url, dev_id))
+        return bool(rows)
+
     def set_online(self, dev_id: str, online: bool, now: float) -> defer.Deferred:
         """Record whether the proxy's source answers (its device's ``online``, held by this node)."""
         return self.db.runOperation(

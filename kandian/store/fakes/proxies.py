@@ -31,6 +31,12 @@ class FakeProxies:
         return defer.succeed([Proxy(dev_id, self.device[dev_id]["name"], url, self.device[dev_id]["online"])
                               for dev_id, url in sorted(self.proxy.items()) if dev_id in self.device])
 
+    def set_url(self, dev_id: str, url: str):
+        found = dev_id in self.proxy
+        if found:
+            self.proxy[dev_id] = url
+        return defer.succeed(found)
+
     def set_online(self, dev_id: str, online: bool, now: float):
         row = self.device.get(dev_id)
         if row is not None and row["model"] == MODEL:
