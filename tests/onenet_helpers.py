@@ -4,7 +4,6 @@ simulated cameras)."""
 from __future__ import annotations
 
 import json
-import secrets
 from urllib.parse import urlencode
 
 from twisted.internet import defer, reactor
@@ -19,22 +18,6 @@ from .test_device_integration import DeviceTestCase, eventually
 from .test_register import Body
 
 REGISTER_CODE = "reg-code-1"
-
-
-class StandInApiKeys:
-    """The API key table's contract, ``check(key) -> (name, master) | None`` (``kandianctl apikey add``), in
-    memory."""
-
-    def __init__(self):
-        self.keys: dict[str, tuple[str, bool]] = {}
-
-    def add(self, name: str, master: bool = False) -> str:
-        key = secrets.token_hex(16)
-        self.keys[key] = (name, master)
-        return key
-
-    def check(self, key: str):
-        return defer.succeed(self.keys.get(key))
 
 
 class OnenetAnswer(Answer):
@@ -58,12 +41,16 @@ class OnenetTestCase(DeviceTestCase):
             self.settings = dict(self.settings, onenet=self.settings["onenet"] + self.onenet_settings)
         yield super().setUp()
         self.core = self.service.platform.core
-        self.apikeys = StandInApiKeys()
-        self.core.key_auth.apikeys = self.apikeys  # until the API key table is on main
-        self.master = self.apikeys.add("integrator", master=True)
+        self.master = yield self.apikey("integrator", master=True)
         self.pool = HTTPConnectionPool(reactor)
         self.addCleanup(self.pool.closeCachedConnections)
         self.agent = Agent(reactor, pool=self.pool)
+
+    @defer.inlineCallbacks
+    def apikey(self, name, master=False):
+        """A key of the API key table (``kandianctl apikey add NAME [--master]``)."""
+        key, _ = yield self.core.apikeys.add(name, master)
+        return key
 
     def url(self, path, query=None):
         text = path + ("?" + (query if isinstance(query, str) else urlencode(query)) if query else "")

@@ -127,9 +127,14 @@ class DeviceTests(OnenetTestCase):
             self.assertErrno(answer, 401)
             self.assertEqual(answer.json["error"], "auth failed: unknown api-key")
         self.assertErrno((yield self.get("/devices/%s" % dev_id, auth=False)), 401)
-        plain = self.apikeys.add("cloudmonitor")
+        plain = yield self.apikey("cloudmonitor")
         self.assertErrno((yield self.get("/devices/%s" % dev_id, key=plain)), 403)
         self.assertErrno((yield self.get("/devices", key=plain)), 403)
+        # a revoked master key is no key
+        ops = yield self.apikey("ops", master=True)
+        self.assertSucc((yield self.get("/devices", key=ops)))
+        yield self.core.apikeys.revoke("ops")
+        self.assertErrno((yield self.get("/devices", key=ops)), 401)
         # a device key is the device's only: deleted, it is gone
         self.assertSucc((yield self.delete("/devices/%s" % dev_id, key=key)))
         self.assertErrno((yield self.get("/devices/%s" % dev_id, key=key)), 401)

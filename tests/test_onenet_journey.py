@@ -1,5 +1,5 @@
-"""spec/001's journey (issue 18) with real software on every side: an application creates a device with its
-master key, the camera (the shipped simulator on its link in front of a GStreamer RTSP server) logs in with the
+"""spec/001's journey (issue 18) with real software on every side: an application creates a device with the
+master key ``kandianctl apikey add NAME --master`` printed, the camera (the shipped simulator on its link in front of a GStreamer RTSP server) logs in with the
 device's auth_info, the application gets its play address and ffprobe plays it through the relay, a PTZ command
 turns the camera, and the camera's alarm is listed with a link to the picture it uploaded by FTP (ftplib)."""
 
@@ -21,6 +21,8 @@ from kandian.sim.state import Addresses, DeviceState
 
 from . import camera
 from .onenet_helpers import OnenetTestCase
+from .test_ctl import kandianctl
+from .test_twistd import write_config
 from .test_device_integration import eventually
 
 JPEG = b"\xff\xd8\xff\xe0" + os.urandom(20_000) + b"\xff\xd9"
@@ -59,6 +61,11 @@ class JourneyTests(OnenetTestCase):
 
     @defer.inlineCallbacks
     def test_create_login_play_ptz_alarm(self):
+        # 0. the operator gives the integrator a master key
+        code, out = yield kandianctl(write_config(self.mktemp(), self.mktemp(), dsn=self.dsn), "apikey", "add",
+                                     "integrator-2", "--master")
+        self.assertEqual(code, 0, out)
+        self.master = out.strip()
         # 1. the application creates the device (§1.1); its auth_info is the DevKey the camera logs in with
         answer = yield self.post("/devices", body={"title": "shop door", "protocol": "RTMP",
                                                    "auth_info": "door-key-1"})
