@@ -22,8 +22,8 @@ from kandian.sim.state import Addresses, DeviceState
 from . import camera
 from .onenet_helpers import OnenetTestCase
 from .test_ctl import kandianctl
-from .test_twistd import write_config
 from .test_device_integration import eventually
+from .test_twistd import write_config
 
 JPEG = b"\xff\xd8\xff\xe0" + os.urandom(20_000) + b"\xff\xd9"
 
