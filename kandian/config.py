@@ -473,6 +473,7 @@ class CloudmonitorSection:
     max_connections: int = _setting("256", positive_int)
     max_connections_per_address: int = _setting("64", count)
     request_timeout: int = _setting("10", positive_int)
+    idle_timeout: int = _setting("15", positive_int)
 
 
 @attrs.frozen

@@ -11,6 +11,7 @@ from zope.interface.verify import verifyObject
 
 from kandian.core.errors import DeviceOffline, DeviceRefused
 from kandian.core.interfaces import IStreamSteering
+from kandian.rtsp import relay
 from kandian.rtsp.message import Interleaved, Response
 from kandian.rtsp.relay import Upstream
 from kandian.rtsp.steer import CSEQ_BASE
@@ -134,6 +135,22 @@ class SteeringTests(unittest.TestCase):
         self.assertNotIn(b"P" * 100, player.media)
         yield steering.play()
         yield wait_for(lambda: b"R" * 100 in player.media)
+        # what was under way as the camera paused comes first: the pictures go on where they stopped
+        self.assertEqual(player.media.count(b"P" * 100), 4)
+        self.assertLess(player.media.rindex(b"P" * 100), player.media.index(b"R" * 100))
+
+    @defer.inlineCallbacks
+    def test_a_camera_that_does_not_pause_has_its_media_dropped(self):
+        self.patch(relay, "HOLD_LIMIT", 3 * 104)
+        self.camera.frames_after_pause = 4
+        player = yield self.playing()
+        steering = self.session.steering
+        yield wait_for(lambda: len(player.media) >= 3 * 1404)
+        yield steering.pause()
+        yield wait_for(lambda: self.factory.stats.bytes_held == 4 * 104)
+        yield steering.play()
+        yield wait_for(lambda: b"R" * 100 in player.media)
+        self.assertNotIn(b"P" * 100, player.media)
 
     @defer.inlineCallbacks
     def test_the_players_first_play_carries_the_sessions_start(self):

@@ -82,6 +82,9 @@ class Upstream(NamedTuple):
 
 
 CLIENT_BUFFER = 128 * 1024
+# media kept while a play session pauses, for the player once it resumes: what is under way
+# as a camera pauses; a camera that goes on sending past it cannot pause and its media is dropped
+HOLD_LIMIT = 256 * 1024
 
 
 class State(enum.StrEnum):
@@ -222,7 +225,7 @@ class UpstreamConnection(protocol.Protocol):
         for event in events:
             if type(event) is InterleavedRun:
                 if client.hold_media:
-                    client.stats.bytes_held += len(event.data)
+                    client.keep_held(event.data)
                     continue
                 client.stats.bytes_to_client += len(event.data)
                 client.transport.write(event.data)
@@ -259,6 +262,35 @@ class ClientConnection(protocol.Protocol):
         self._dropped_frames = 0
         self.steering: Steering | None = None  # a play session steers this stream
         self.hold_media = False  # paused by its play session: no media to the client
+        self._held: list[bytes] | None = []  # media that arrived while held; None: more than HOLD_LIMIT came
+        self._held_bytes = 0
+
+    # -- a play session's pause (kandian.rtsp.steer)
+
+    def hold(self) -> None:
+        """Pass the client no media until :meth:`release`."""
+        self.hold_media = True
+
+    def keep_held(self, data: bytes) -> None:
+        self.stats.bytes_held += len(data)
+        if self._held is None:
+            return
+        self._held.append(data)
+        self._held_bytes += len(data)
+        if self._held_bytes > HOLD_LIMIT:
+            # the camera did not pause: what it sends meanwhile is dropped, not kept
+            self._held = None
+
+    def release(self) -> None:
+        """Pass media again, first what was under way when the camera paused, so that the
+        player's pictures go on where they stopped."""
+        if not self.hold_media:
+            return
+        self.hold_media = False
+        held, self._held, size, self._held_bytes = self._held, [], self._held_bytes, 0
+        if held:
+            self.stats.bytes_to_client += size
+            self.transport.write(b"".join(held))
 
     # -- the state machine: every move goes through here
 

@@ -94,7 +94,7 @@ class Steering:
             timer.cancel()
         if 200 <= response.code < 300:
             if method == "PLAY":
-                self.connection.hold_media = False
+                self.connection.release()
                 self.connection.playing = True
                 self.connection.last_upstream = self.clock.seconds()
                 self._playing_from(response, self._asked_scale.pop(response.cseq, None))
@@ -103,7 +103,7 @@ class Steering:
             d.callback(_answer(response))
         else:
             if method == "PLAY":
-                self.connection.hold_media = False  # the stream goes on as it was
+                self.connection.release()  # the stream goes on as it was
             d.errback(DeviceRefused("%s refused: RTSP %d" % (method, response.code), response.code))
         return True
 
@@ -115,7 +115,7 @@ class Steering:
             self.upstream_session = response.session_id
         elif request.method == "PLAY" and request.cseq == self._player_play:
             self._player_play = None
-            self.connection.hold_media = False
+            self.connection.release()
             scale = request.headers.get("Scale")
             self._playing_from(response, _float(scale) if scale else None)
             self.session.played()
@@ -143,7 +143,7 @@ class Steering:
         return self._send("PLAY", headers)
 
     def pause(self) -> defer.Deferred:
-        self.connection.hold_media = True
+        self.connection.hold()
         self.connection.playing = False
         return self._send("PAUSE", [])
 
@@ -195,7 +195,7 @@ class Steering:
         if waiting is not None:
             d, _, method = waiting
             if method == "PLAY":
-                self.connection.hold_media = False
+                self.connection.release()
             d.errback(DeviceRefused("no answer to %s within %g s" % (method, self.timeout)))
 
 
