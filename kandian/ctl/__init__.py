@@ -27,6 +27,8 @@
     kandianctl [--config F] sms list [--status S] [--limit N]
     kandianctl [--config F] recording list [--devid D] [--channel N] [--from T] [--to T] [--limit N]
     kandianctl [--config F] recording delete ID [ID ...]
+    kandianctl [--config F] channel add-proxy --url rtsp://IP[:PORT]/PATH --name NAME
+    kandianctl [--config F] channel proxies
 
 One module per command group (:data:`GROUPS`), each adding its sub-commands
 with ``add_commands(subparsers)`` and a ``handler(args, ctx, out)`` per
