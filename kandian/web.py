@@ -150,12 +150,19 @@ class Site(server.Site):
     displayTracebacks = False
     noisy = False
 
-    def __init__(self, resource, *, request_timeout: float = REQUEST_TIMEOUT, limit=None, **kw):
-        """*limit* (a ListenerLimit) counts request timeouts."""
+    def __init__(self, resource, *, request_timeout: float = REQUEST_TIMEOUT, limit=None, access_log: bool = True,
+                 **kw):
+        """*limit* (a ListenerLimit) counts request timeouts; *access_log* False writes no line per request
+        (Twisted's combined log format; a listener that logs what matters itself)."""
         super().__init__(resource, **kw)
         self.request_timeout = request_timeout
         self.limit = limit
+        self.access_log = access_log
         self.timeouts_log = RateLimitedLog(self.reactor)
+
+    def log(self, request):
+        if self.access_log:
+            super().log(request)
 
     def buildProtocol(self, addr):
         channel = super().buildProtocol(addr)
@@ -168,11 +175,12 @@ class Site(server.Site):
 
 
 def site(resource, max_body: int = MAX_BODY, *, request_timeout: float = REQUEST_TIMEOUT,
-         idle_timeout: float = IDLE_TIMEOUT, clock=None, limit=None) -> server.Site:
+         idle_timeout: float = IDLE_TIMEOUT, clock=None, limit=None, access_log: bool = True) -> server.Site:
     """The Site of an HTTP listener; *clock* runs its timeouts (the reactor by
     default), *limit* (a ListenerLimit) counts its request timeouts."""
     request_class = type("Request", (LimitedRequest,), {"max_body": max_body})
     # bodies here are XML, never forms: no per-request Content-Type parsing
     # (Twisted does it with the email package) nor form decoding
     return Site(resource, requestFactory=request_class, parsePOSTFormSubmission=False,
-                request_timeout=request_timeout, limit=limit, timeout=idle_timeout, reactor=clock)
+                request_timeout=request_timeout, limit=limit, timeout=idle_timeout, reactor=clock,
+                access_log=access_log)

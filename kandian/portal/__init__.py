@@ -90,8 +90,10 @@ def build(core, zone, *, token_ttl: int, stats: ApiStats | None = None, extra: d
 
 def site(core, zone, *, token_ttl: int, stats: ApiStats | None = None, extra: dict | None = None,
          upload_min_rate: int = UPLOAD_MIN_RATE, **http_options):
+    # no access line per request (thousands a second from polling pages and scripts): the core logs logins and
+    # the changes to devices, users and firmware, the API its 5xx, bad_request and csrf refusals; counts in ApiStats
     made = http.site(build(core, zone, token_ttl=token_ttl, stats=stats, extra=extra), max_body=MAX_BODY,
-                     **http_options)
+                     access_log=False, **http_options)
     made.requestFactory = type("Request", (PortalRequest,), {"max_body": MAX_BODY,
                                                              "upload_min_rate": upload_min_rate})
     return made
