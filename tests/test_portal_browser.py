@@ -133,6 +133,12 @@ class OperatorJourneys(BrowserTestCase):
 
 class UpgradeJourney(BrowserTestCase):
     @defer.inlineCallbacks
+    def setUp(self):
+        yield super().setUp()
+        # the files root outlives a test, the catalogue's ids do not
+        shutil.rmtree(os.path.join(self.service.config.files_root, "firmware"), ignore_errors=True)
+
+    @defer.inlineCallbacks
     def test_operator_finds_an_offline_device_and_upgrades_two_cameras(self):
         """Two simulated cameras (the shipped fleet, FTP behaviour on) really download the image the operator
         uploaded through the page over the platform's FTP server, check its sha256, reboot and log in again
