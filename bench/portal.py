@@ -142,6 +142,10 @@ def run_platform(reactor, args):
             (FIRST_DEVID, FIRST_DEVID + args.devices - 1))
         yield db.runOperation(
             "INSERT INTO channel (dev_id, channel_no) SELECT dev_id, 0 FROM device")
+        # what autovacuum does to a table of that size soon after: statistics (without them the planner
+        # sorts the whole table for a page) and the visibility map (index-only scans)
+        for table in ("device", "channel", "user_device", "manufacturer"):
+            yield db.runOperation("VACUUM ANALYZE " + table)
         target = str(FIRST_DEVID)
         link = yield connect_device(reactor, ("127.0.0.1", svc.listeners["device"].port.getHost().port),
                                     DeviceState(target, "key-" + target))

@@ -378,6 +378,9 @@ class PortalSection:
     max_connections_per_address: int = _setting("64", count)
     request_timeout: int = _setting("10", positive_int)
     idle_timeout: int = _setting("15", positive_int)
+    # bytes per second a firmware upload (POST /api/v1/firmware) keeps up on average: each this many bytes
+    # received add a second to its request_timeout
+    upload_min_rate: int = _setting("65536", positive_int)
 
 
 @attrs.frozen

@@ -663,7 +663,7 @@ def default_factories() -> dict[str, Callable[[Platform], object]]:
         live = LiveResource(p.core.media, p.live, p.core.api_auth, p.clock, p.live_stats)
         return portal_web.site(p.core, p.config.platform.timezone, token_ttl=p.config.portal.token_ttl,
                                stats=p.portal_stats, extra={b"alarm": p.alarm_pages, b"live": live},
-                               **http(p, "portal"))
+                               upload_min_rate=p.config.portal.upload_min_rate, **http(p, "portal"))
 
     def rtsp(p: Platform):
         from .rtsp.relay import RelayFactory, tcp_endpoints

@@ -10,7 +10,11 @@ size: a request must arrive whole (request line, headers, body) within
 ``request_timeout`` seconds of its first byte, or it is answered ``408`` and
 the connection closed — Twisted's own timeout restarts on every byte, so a
 peer trickling a byte at a time (slowloris) would hold the connection for
-ever.  Between requests the channel's idle timeout (``idle_timeout``) closes
+ever.  A request class may set ``min_rate`` (bytes per second): its deadline
+then grows by one second for every ``min_rate`` bytes of body received, so a
+large upload that keeps up that rate on average is never cut, while a peer
+that trickles (or sends only headers) still meets the fixed deadline.
+Between requests the channel's idle timeout (``idle_timeout``) closes
 a keep-alive connection nobody uses.  :func:`site` builds a ``Site`` with
 both that never shows tracebacks.
 """
@@ -33,6 +37,9 @@ IDLE_TIMEOUT = 15.0
 
 class LimitedRequest(server.Request):
     max_body = MAX_BODY
+    # None: the body must arrive within the channel's request_timeout; a number (bytes per second): each
+    # min_rate bytes received add a second to it (:class:`DeadlineChannel`)
+    min_rate: float | None = None
     _received = 0
     _too_large = False
 
@@ -73,15 +80,32 @@ class DeadlineChannel(http.HTTPChannel):
     # after the 408, the peer has this long to let the connection close
     abortTimeout = 5
     _deadline = None
+    _started = 0.0  # when the request under way began (its first byte)
     _timed_out = False
+    clock = None  # the site's reactor (Site.buildProtocol)
 
     def dataReceived(self, data):
         # Bytes that arrive while a request is being answered are buffered by
         # HTTPChannel and replayed through here when it is done: the next
         # request's deadline starts then.
         if self._deadline is None and data and not self._handlingRequest and not self._timed_out:
+            self._started = self.clock.seconds()
             self._deadline = self.callLater(self.request_timeout, self._request_timed_out)
         super().dataReceived(data)
+
+    def _send100Continue(self):
+        if self.requests and getattr(self.requests[-1], "_too_large", False):
+            return  # refused (413) on its Content-Length: the body is not wanted
+        super()._send100Continue()
+
+    def _allowed(self) -> float:
+        """Seconds the request under way may take: request_timeout, plus a second per ``min_rate`` bytes of
+        its body received when its request class sets a ``min_rate``."""
+        request = self.requests[-1] if self.requests else None
+        rate = getattr(request, "min_rate", None)
+        if not rate:
+            return self.request_timeout
+        return self.request_timeout + getattr(request, "_received", 0) / rate
 
     def allContentReceived(self):
         self._cancel_deadline()
@@ -99,6 +123,10 @@ class DeadlineChannel(http.HTTPChannel):
 
     def _request_timed_out(self):
         self._deadline = None
+        more = self._allowed() - (self.clock.seconds() - self._started)
+        if more > 0:  # the body kept up its min_rate: the deadline moves to what it has earned
+            self._deadline = self.callLater(more, self._request_timed_out)
+            return
         self._timed_out = True
         site = self.site
         limit = getattr(site, "limit", None)
@@ -122,16 +150,24 @@ class Site(server.Site):
     displayTracebacks = False
     noisy = False
 
-    def __init__(self, resource, *, request_timeout: float = REQUEST_TIMEOUT, limit=None, **kw):
-        """*limit* (a ListenerLimit) counts request timeouts."""
+    def __init__(self, resource, *, request_timeout: float = REQUEST_TIMEOUT, limit=None, access_log: bool = True,
+                 **kw):
+        """*limit* (a ListenerLimit) counts request timeouts; *access_log* False writes no line per request
+        (Twisted's combined log format; a listener that logs what matters itself)."""
         super().__init__(resource, **kw)
         self.request_timeout = request_timeout
         self.limit = limit
+        self.access_log = access_log
         self.timeouts_log = RateLimitedLog(self.reactor)
+
+    def log(self, request):
+        if self.access_log:
+            super().log(request)
 
     def buildProtocol(self, addr):
         channel = super().buildProtocol(addr)
         channel.request_timeout = self.request_timeout
+        channel.clock = self.reactor
         return channel
 
     def acceptableProtocols(self):
@@ -139,11 +175,12 @@ class Site(server.Site):
 
 
 def site(resource, max_body: int = MAX_BODY, *, request_timeout: float = REQUEST_TIMEOUT,
-         idle_timeout: float = IDLE_TIMEOUT, clock=None, limit=None) -> server.Site:
+         idle_timeout: float = IDLE_TIMEOUT, clock=None, limit=None, access_log: bool = True) -> server.Site:
     """The Site of an HTTP listener; *clock* runs its timeouts (the reactor by
     default), *limit* (a ListenerLimit) counts its request timeouts."""
     request_class = type("Request", (LimitedRequest,), {"max_body": max_body})
     # bodies here are XML, never forms: no per-request Content-Type parsing
     # (Twisted does it with the email package) nor form decoding
     return Site(resource, requestFactory=request_class, parsePOSTFormSubmission=False,
-                request_timeout=request_timeout, limit=limit, timeout=idle_timeout, reactor=clock)
+                request_timeout=request_timeout, limit=limit, timeout=idle_timeout, reactor=clock,
+                access_log=access_log)

@@ -7,11 +7,15 @@ the portal; what a journey needs done on the reactor (a camera's alarm, the cloc
 ``blockingCallFromThread``.
 """
 
+import hashlib
 import os
 import shutil
 
 from twisted.internet import defer, reactor, threads
 from twisted.internet.threads import blockingCallFromThread
+
+from kandian.sim.fleet import Fleet
+from kandian.sim.ftp import DeviceFtp, FtpServer
 
 from .portal_helpers import PASSWORD, PortalTestCase
 from .test_device_integration import eventually
@@ -25,6 +29,8 @@ DESKTOP = {"width": 1280, "height": 800}
 
 class BrowserTestCase(PortalTestCase):
     timeout = 120
+    # cameras download firmware and upload pictures over the platform's FTP server, all from 127.0.0.1
+    settings = {"ftp": "passive_ports =\nmax_connections_per_address = 0\n"}
 
     @defer.inlineCallbacks
     def setUp(self):
@@ -125,13 +131,92 @@ class OperatorJourneys(BrowserTestCase):
         self.assertShot()
 
 
+class UpgradeJourney(BrowserTestCase):
+    @defer.inlineCallbacks
+    def setUp(self):
+        yield super().setUp()
+        # the files root outlives a test, the catalogue's ids do not
+        shutil.rmtree(os.path.join(self.service.config.files_root, "firmware"), ignore_errors=True)
+
+    @defer.inlineCallbacks
+    def test_operator_finds_an_offline_device_and_upgrades_two_cameras(self):
+        """Two simulated cameras (the shipped fleet, FTP behaviour on) really download the image the operator
+        uploaded through the page over the platform's FTP server, check its sha256, reboot and log in again
+        with the new DevVer; the campaign's page shows each of them done, then the campaign finished."""
+        old, new, model = "V1.5_20131210", "V1.6_20990101", "SIM-IPC"
+        yield self.core.operators.add("ops", PASSWORD)
+        cams = [str(int(CAM) + n) for n in range(2)]
+        offline = "81100000009"
+        for dev_id in cams + [offline]:
+            yield self.core.devices.store.devices.add(dev_id, "key-" + dev_id, model=model)
+        image = os.urandom(3 << 20)
+        path = os.path.join(self.shots, "ipc-1.6.bin")
+        with open(path, "wb") as f:
+            f.write(image)
+        device_ftp = DeviceFtp(reactor, digests={new: hashlib.sha256(image).hexdigest()}, retries=5,
+                               retry_delay=0.2)
+        fleet = Fleet(reactor, count=2, first_devid=CAM, key_pattern="key-{devid}",
+                      link=("127.0.0.1", self.port("device")), model=model, dev_ver=old, heartbeat=3600,
+                      reconnect_delay=0.2, connect_rate=100, status_every=None, ftp=device_ftp)
+        fleet.start()
+        self.addCleanup(fleet.stop)
+        yield fleet.all_online()
+        for dev_id in cams:
+            yield eventually(lambda d=dev_id: self.online(d), "online")
+        poll = self.service.config.firmware.poll_interval
+
+        def steps(page):
+            self.log_in(page, "ops")
+            # the offline one
+            page.select_option("select[name=online]", "false")
+            page.click("form.inline button[type=submit]")
+            page.wait_for_selector("#devices tr[data-devid='%s']" % offline)
+            page.wait_for_selector("#devices tr[data-devid='%s']" % cams[0], state="detached")
+            # the two cameras, chosen on the list of all devices
+            page.select_option("select[name=online]", "")
+            page.click("form.inline button[type=submit]")
+            for dev_id in cams:
+                page.check("#devices tr[data-devid='%s'] input[name=choose]" % dev_id)
+            page.click("#upgrade-chosen")
+            page.wait_for_selector("#firmware-form")
+            page.fill("#firmware-form input[name=manufacturer]", "811")
+            page.fill("#firmware-form input[name=model]", model)
+            page.fill("#firmware-form input[name=version]", new)
+            page.set_input_files("#firmware-form input[name=file]", path)
+            page.click("#firmware-form button[type=submit]")
+            page.wait_for_selector("#firmware td:has-text('%s')" % new)
+            assert page.input_value("#campaign-form textarea[name=devices]") == ",".join(cams)
+            page.click("#campaign-form button[type=submit]")
+            page.wait_for_selector("#campaign-state[data-state=running]")
+            page.click("#campaign-pause")
+            page.wait_for_selector("#campaign-state[data-state=paused]")
+            page.click("#campaign-resume")
+            page.wait_for_selector("#campaign-state[data-state=running]")
+            self.on_reactor(self.clock.advance, poll)  # the daemon's round: UPGRADE_REQ to both
+            for dev_id in cams:
+                page.wait_for_selector("#targets tr[data-devid='%s'][data-state=done]" % dev_id, timeout=60_000)
+            assert page.locator("#targets td.state.done").count() == 2
+            self.on_reactor(self.clock.advance, poll)  # the next round closes the campaign
+            page.wait_for_selector("#campaign-state[data-state=finished]")
+        yield self.journey(steps)
+        self.assertEqual(device_ftp.counters["upgrades"], 2)
+        self.assertEqual(sorted(m.state.dev_ver for m in fleet.members), [new, new])
+        rows = yield self.db.runQuery("SELECT dev_id, state, downloaded_at IS NOT NULL FROM upgrade_target"
+                                      " ORDER BY dev_id")
+        self.assertEqual(rows, [(cams[0], "done", True), (cams[1], "done", True)])
+        self.assertShot()
+
+
 class UserJourneys(BrowserTestCase):
     @defer.inlineCallbacks
     def test_user_sees_an_alarm_sets_a_recording_policy_and_shares_a_camera(self):
         yield self.core.accounts.add(A, PASSWORD)
         yield self.core.accounts.add(B, PASSWORD)
-        link = yield self.camera(CAM, owner=A)
-        yield link.send_alarm(0, 1, desc="motion")
+        ftp = FtpServer("127.0.0.1", self.port("ftp"), CAM, self.core.keys.ftp_password(CAM))
+        link = yield self.camera(CAM, owner=A, ftp_server=ftp)
+        device_ftp = DeviceFtp(reactor)
+        yield device_ftp.alarm(link, 0, 1, desc="motion")  # the alarm, then its picture over FTP
+        yield eventually(lambda: device_ftp.counters["pictures"] == 1, "the picture linked")
 
         def steps(page):
             self.log_in(page, A)
@@ -139,6 +224,8 @@ class UserJourneys(BrowserTestCase):
             page.click("nav a[href='#/alarms']")
             page.wait_for_selector("#alarms [data-alarm]")
             assert "移动侦测" in page.inner_text("#alarms")
+            page.wait_for_function("() => { const i = document.querySelector('#alarms img.alarm-picture');"
+                                   " return i && i.complete && i.naturalWidth > 0; }")
             page.click("nav a[href='#/cameras']")
             page.click("#cameras a[data-devid='%s']" % CAM)
             page.wait_for_selector("#policy-form")

@@ -1,9 +1,13 @@
 """The contract of the portal's store components — operators, api_tokens, fleet, user_admin, stats — fake and PostgreSQL."""
 
+import json
+import zoneinfo
+
 from twisted.internet import defer
 
 from kandian.core.errors import AccountExists, AlreadyBound
 from kandian.device import messages as m
+from kandian.portal.views import Times
 from kandian.store.fleet import DeviceFilter
 from kandian.store.links import Addresses
 
@@ -107,6 +111,33 @@ class FleetContract(StoreContract):
         self.assertEqual([(r.dev_id, r.share_flag, r.can_control) for r in rows], [(CAM, 1, False), (CAM2, 0, True)])
         total, rows = yield self.store.fleet.page(DeviceFilter(user_id=a), "dev_id", False, 0, 50)
         self.assertEqual([(r.dev_id, r.share_flag, r.can_control) for r in rows], [(CAM, 0, True)])
+
+    @defer.inlineCallbacks
+    def test_page_json_is_the_page_as_the_portal_shows_it(self):
+        """The portal's hot list (items built by the store as JSON) answers what :meth:`page` answers, each row
+        as the portal's Python view would render it: times as ISO 8601 in the platform's zone."""
+        a, b = yield self.fleet()
+        times = Times(zoneinfo.ZoneInfo(ZONE))
+        cases = [(DeviceFilter(), "dev_id", False, 0, 50), (DeviceFilter(online=True), "dev_id", False, 0, 50),
+                 (DeviceFilter(online=False, model="DS-2CD"), "dev_id", True, 0, 50),
+                 (DeviceFilter(q="dh-"), "name", False, 0, 50), (DeviceFilter(q="%"), "dev_id", False, 0, 50),
+                 (DeviceFilter(), "dev_id", False, 1, 1), (DeviceFilter(), "last_seen_at", True, 0, 50),
+                 (DeviceFilter(user_id=b), "dev_id", False, 0, 50), (DeviceFilter(user_id=a), "model", True, 0, 5)]
+        for case in cases:
+            total, rows = yield self.store.fleet.page(*case)
+            total_json, items = yield self.store.fleet.page_json(*case, ZONE)
+            expected = [(r.dev_id, r.online, {
+                "dev_id": r.dev_id, "name": r.name, "dev_type": r.dev_type, "model": r.model,
+                "manufacturer_no": r.manufacturer_no, "manufacturer": r.manufacturer, "dev_ver": r.dev_ver,
+                "channels": r.channels, "last_seen_at": times.out(r.last_seen_at),
+                "created_at": times.out(r.created_at), "owner": r.owner,
+                "access": None if r.share_flag is None else
+                ("own" if r.share_flag == 0 else "control" if r.can_control else "view")}) for r in rows]
+            self.assertEqual((total_json, [(d, o, json.loads(i)) for d, o, i in items]), (total, expected), case)
+        self.assertIsNotNone(expected[0][2]["created_at"])
+        _, items = yield self.store.fleet.page_json(DeviceFilter(online=True), "dev_id", False, 0, 50, ZONE)
+        self.assertEqual(json.loads(items[0][2])["last_seen_at"], times.out(self.now))
+        self.assertTrue(json.loads(items[0][2])["last_seen_at"].endswith("+08:00"))
 
     @defer.inlineCallbacks
     def test_detail_update_delete_exceptions(self):

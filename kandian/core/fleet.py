@@ -89,6 +89,18 @@ class Fleet:
         return Page(total, page, per_page, [self._live(r) for r in rows])
 
     @defer.inlineCallbacks
+    def page_json(self, principal: Principal, f: DeviceFilter, sort: str, page: int, per_page: int, zone: str):
+        """(total, [(online, item JSON text without "online")]) of the page :meth:`page` answers, its items
+        built by the store (times as ISO 8601 in *zone*); online as the router knows it."""
+        offset, limit = paging(page, per_page)
+        key, descending = sorting(sort, SORTS)
+        if not principal.operator:
+            f = DeviceFilter(f.online, f.q, f.manufacturer_no, f.model, f.dev_ver, principal.id)
+        total, rows = yield self.store.fleet.page_json(f, key, descending, offset, limit, zone)
+        online = self.devices.online
+        return total, [(stored or online(dev_id), item) for dev_id, stored, item in rows]
+
+    @defer.inlineCallbacks
     def detail(self, principal: Principal, dev_id: str):
         """(DeviceDetail, access) — access is (share_flag, can_control) for a user, None for an operator."""
         bound = yield self.access.device(principal, dev_id, "view")

@@ -27,15 +27,22 @@ MAX_UPLOAD = 64 * 1024 * 1024  # a firmware image (POST /api/v1/firmware), kept 
 UPLOAD_PATH = b"/api/v1/firmware"
 
 
+UPLOAD_MIN_RATE = 65536  # [portal] upload_min_rate's default
+
+
 class PortalRequest(LimitedRequest):
-    """Bodies up to MAX_BODY, but a firmware image up to MAX_UPLOAD (decided on the request line, before the
-    body is read)."""
+    """Bodies up to MAX_BODY within the listener's request_timeout; but a firmware image up to MAX_UPLOAD, whose
+    deadline grows by a second per ``upload_min_rate`` bytes received (decided on the request line, before the
+    body is read: a declared Content-Length over the cap is answered 413 at once, without 100 Continue)."""
+
+    upload_min_rate = UPLOAD_MIN_RATE
 
     def gotLength(self, length):
         channel = self.channel
         if getattr(channel, "_command", None) == b"POST" and \
                 getattr(channel, "_path", b"").split(b"?")[0] == UPLOAD_PATH:
             self.max_body = MAX_UPLOAD
+            self.min_rate = self.upload_min_rate
         super().gotLength(length)
 
 
@@ -81,8 +88,12 @@ def build(core, zone, *, token_ttl: int, stats: ApiStats | None = None, extra: d
     return PortalRoot(api, StaticFiles(), extra)
 
 
-def site(core, zone, *, token_ttl: int, stats: ApiStats | None = None, extra: dict | None = None, **http_options):
+def site(core, zone, *, token_ttl: int, stats: ApiStats | None = None, extra: dict | None = None,
+         upload_min_rate: int = UPLOAD_MIN_RATE, **http_options):
+    # no access line per request (thousands a second from polling pages and scripts): the core logs logins and
+    # the changes to devices, users and firmware, the API its 5xx, bad_request and csrf refusals; counts in ApiStats
     made = http.site(build(core, zone, token_ttl=token_ttl, stats=stats, extra=extra), max_body=MAX_BODY,
-                     **http_options)
-    made.requestFactory = type("Request", (PortalRequest,), {"max_body": MAX_BODY})
+                     access_log=False, **http_options)
+    made.requestFactory = type("Request", (PortalRequest,), {"max_body": MAX_BODY,
+                                                             "upload_min_rate": upload_min_rate})
     return made

@@ -57,7 +57,7 @@ class ApiError(Exception):
 
 class Reply(NamedTuple):
     status: int
-    body: Any  # JSON-able, or bytes with content_type
+    body: Any  # JSON-able (or JSON already encoded, bytes), or bytes with content_type
     content_type: bytes = JSON
     headers: dict = {}
 
@@ -191,7 +191,7 @@ class ApiResource(resource.Resource):
             return self._send_file(body, reply, request)
         if isinstance(body, RangedFile):
             return self._send_ranged(body, reply, request)
-        if reply.content_type == JSON:
+        if reply.content_type == JSON and not isinstance(body, bytes):  # bytes: JSON encoded already
             body = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         request.setHeader(b"content-type", reply.content_type)
         if request.method in (b"GET", b"HEAD") and reply.status == 200:

@@ -46,6 +46,8 @@ class Handlers:
     def __init__(self, core, zone, *, token_ttl: int):
         self.core = core
         self.times = views.Times(zone)
+        # an IANA name (kandian.config: a ZoneInfo): PostgreSQL formats times in it
+        self.zone_name = getattr(zone, "key", None) or "UTC"
         self.token_ttl = token_ttl
 
     def routes(self) -> list[Route]:
@@ -144,9 +146,13 @@ class Handlers:
         f = DeviceFilter(online=views.boolean(q, "online"), q=views.text(q, "q"),
                          manufacturer_no=views.text(q, "manufacturer"), model=views.text(q, "model"),
                          dev_ver=views.text(q, "firmware"))
-        p = yield self.core.fleet.page(call.principal, f, views.text(q, "sort") or "dev_id",
-                                       views.integer(q, "page", 1), views.integer(q, "per_page", 50))
-        return Reply(200, views.page(p, [self._summary(s) for s in p.items]))
+        page, per_page = views.integer(q, "page", 1), views.integer(q, "per_page", 50)
+        total, rows = yield self.core.fleet.page_json(call.principal, f, views.text(q, "sort") or "dev_id", page,
+                                                      per_page, self.zone_name)
+        # the items' JSON comes whole from the store: only "online" (the router's) is added here
+        items = ",".join(('{"online":true,' if online else '{"online":false,') + item[1:] for online, item in rows)
+        return Reply(200, ('{"items":[%s],"page":%d,"per_page":%d,"total":%d}' % (
+            items, page, per_page, total)).encode("utf-8"))
 
     @defer.inlineCallbacks
     def device(self, call):

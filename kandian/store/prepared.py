@@ -31,7 +31,9 @@ _PLACEHOLDER = re.compile(r"%(s|%)")
 class Statement:
     """One query, prepared per connection on first use."""
 
-    def __init__(self, sql: str, durable: bool = True):
+    def __init__(self, sql: str, durable: bool = True, local: tuple[str, ...] = ()):
+        """*local*: settings (``TimeZone``) given for this one run, ``SET LOCAL`` in the same query string:
+        their values come first in the parameters."""
         self.sql = sql
         self.durable = durable
         self.name = "kandian_%d" % next(_names)
@@ -43,6 +45,8 @@ class Statement:
                         else "EXECUTE %s" % (self.name,))
         if not durable:
             self.execute = "SET LOCAL synchronous_commit = off; " + self.execute
+        for setting in reversed(local):
+            self.execute = "SET LOCAL %s = %%s; " % (setting,) + self.execute
 
     def __repr__(self) -> str:
         return "<Statement %s: %s>" % (self.name, " ".join(self.sql.split())[:80])

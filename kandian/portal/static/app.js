@@ -41,7 +41,8 @@ const MESSAGES = {
   over_limit: "已达可绑定设备上限", wrong_dev_key: "设备验证码错误", wrong_password: "原密码错误",
   device_offline: "设备不在线", device_refused: "设备未响应或拒绝", unavailable: "服务暂不可用", csrf: "请刷新页面后重试",
   overlap: "与已有录像计划时间重叠", crosses_midnight: "不支持跨天（结束时间不能超过 23:59:59）", in_progress: "正在录制，完成后才能删除",
-  recording_unavailable: "录像文件不可用",
+  recording_unavailable: "录像文件不可用", campaign_closed: "升级任务已结束", no_newer_firmware: "没有更新的固件",
+  too_large: "文件过大（固件最大 64 MB）", timeout: "上传超时",
 };
 
 class ApiError extends Error {
@@ -139,6 +140,7 @@ const ROUTES = [
   [/^#\/users$/, usersPage],
   [/^#\/user\/(\d+)$/, userPage],
   [/^#\/firmware$/, firmwarePage],
+  [/^#\/upgrade\/(\d+)$/, upgradePage],
   [/^#\/logs$/, logsPage],
   [/^#\/stats$/, statsPage],
   [/^#\/cameras$/, camerasPage],
@@ -218,12 +220,23 @@ async function devicesPage() {
       h("option", { value: "true", selected: query.online === "true" }, "在线"),
       h("option", { value: "false", selected: query.online === "false" }, "离线")),
   ], (v) => go({ q: v.q, online: v.online, page: "1" }), "查找");
+  const admin = state.me.operator_role === "admin";
+  const chosen = new Set((sessionStorage.getItem("kandian_chosen") || "").split(",").filter(Boolean));
+  const upgradeButton = admin ? h("button", { id: "upgrade-chosen", class: "plain", disabled: !chosen.size, onclick: () => {
+    location.hash = "#/firmware?" + new URLSearchParams({ devices: [...chosen].join(",") }).toString();
+  } }, `升级所选设备（${chosen.size}）`) : null;
+  const choose = (devId) => h("td", { onclick: (e) => e.stopPropagation() }, h("input", { type: "checkbox", name: "choose", value: devId,
+    "aria-label": "选择 " + devId, checked: chosen.has(devId), onchange: (e) => {
+      if (e.target.checked) chosen.add(devId); else chosen.delete(devId);
+      sessionStorage.setItem("kandian_chosen", [...chosen].join(","));
+      upgradeButton.disabled = !chosen.size;
+      upgradeButton.textContent = `升级所选设备（${chosen.size}）`;
+    } }));
   const rows = data.items.map((d) => h("tr", { class: "link", "data-devid": d.dev_id, onclick: () => { location.hash = "#/device/" + d.dev_id; } },
-    h("td", null, d.dev_id), h("td", null, d.name || "—"), h("td", { class: "wide" }, TYPES[d.dev_type]),
+    admin ? choose(d.dev_id) : null, h("td", null, d.dev_id), h("td", null, d.name || "—"), h("td", { class: "wide" }, TYPES[d.dev_type]),
     h("td", { class: "wide" }, d.manufacturer || "—"), h("td", { class: "wide" }, d.model || "—"),
     h("td", { class: "wide" }, d.dev_ver || "—"), h("td", null, onlineBadge(d.online)),
     h("td", { class: "wide" }, when(d.last_seen_at)), h("td", { class: "wide" }, d.owner || "—")));
-  const admin = state.me.operator_role === "admin";
   const add = admin ? h("div", { class: "card" }, h("h2", null, "添加设备"), form([
     h("input", { name: "dev_id", placeholder: "设备编码（11 位）", required: true }),
     h("input", { name: "dev_key", placeholder: "验证码 DevKey", required: true }),
@@ -244,11 +257,11 @@ async function devicesPage() {
   } })) : null;
   page("设备管理", filters,
     h("div", { class: "table-wrap" }, h("table", { id: "devices" },
-      h("thead", null, h("tr", null, h("th", null, "设备编码"), h("th", null, "名称"), h("th", { class: "wide" }, "类型"),
+      h("thead", null, h("tr", null, admin ? h("th", null, "") : null, h("th", null, "设备编码"), h("th", null, "名称"), h("th", { class: "wide" }, "类型"),
         h("th", { class: "wide" }, "厂商"), h("th", { class: "wide" }, "型号"), h("th", { class: "wide" }, "固件"),
         h("th", null, "状态"), h("th", { class: "wide" }, "最后在线"), h("th", { class: "wide" }, "用户"))),
-      h("tbody", null, rows.length ? rows : h("tr", null, h("td", { colspan: "9", class: "muted" }, "没有设备"))))),
-    pager(data, (p) => go({ page: String(p) })), add);
+      h("tbody", null, rows.length ? rows : h("tr", null, h("td", { colspan: "10", class: "muted" }, "没有设备"))))),
+    h("div", { class: "toolbar" }, pager(data, (p) => go({ page: String(p) })), upgradeButton), add);
 }
 
 // -- a device (operators and users)
@@ -483,16 +496,145 @@ async function usersPage() {
 
 async function userPage() { location.hash = "#/users"; }
 
+// -- operators: manufacturers, the firmware catalogue and upgrade campaigns (§2.2 remote upgrade, §7.5.17)
+
+const CAMPAIGN_STATES = { running: "运行中", paused: "已暂停", finished: "已完成", cancelled: "已取消" };
+const TARGET_STATES = { pending: "等待下发", sent: "已下发", downloaded: "已下载", done: "完成", failed: "失败" };
+
+const MAX_IMAGE = 64 * 1024 * 1024;  // kandian.portal.MAX_UPLOAD
+
+function size(bytes) {
+  return bytes >= 1048576 ? (bytes / 1048576).toFixed(1) + " MB" : bytes >= 1024 ? (bytes / 1024).toFixed(1) + " KB" : bytes + " B";
+}
+
+function tally(c) {
+  const n = c.devices;
+  return `完成 ${n.done} · 失败 ${n.failed} · 进行中 ${n.sent + n.downloaded} · 等待 ${n.pending}`;
+}
+
+// A firmware image goes raw (application/octet-stream, its fields in the query): the browser streams the file from
+// disk, and XMLHttpRequest (unlike fetch) reports the upload's progress.
+function sendImage(file, fields, progress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", API + "/firmware?" + new URLSearchParams({ ...fields, file_name: file.name }).toString());
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    xhr.setRequestHeader("X-CSRF-Token", cookie("kandian_csrf"));
+    xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) progress(e.loaded / e.total); });
+    xhr.addEventListener("load", () => {
+      let body;
+      try { body = JSON.parse(xhr.responseText); } catch (e) { body = { error: xhr.status === 413 ? "too_large" : "unavailable", message: "" }; }
+      if (xhr.status === 401) expired();
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body); else reject(new ApiError(xhr.status, body));
+    });
+    xhr.addEventListener("error", () => reject(new ApiError(0, { error: "unavailable", message: "上传中断" })));
+    xhr.send(file);
+  });
+}
+
 async function firmwarePage() {
-  const makers = await api("GET", "/manufacturers");
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const [makers, images, campaigns] = await Promise.all([api("GET", "/manufacturers"), api("GET", "/firmware"), api("GET", "/upgrades")]);
   const admin = state.me.operator_role === "admin";
-  page("固件与厂商",
-    h("div", { class: "card" }, h("h2", null, "厂商"), h("div", { class: "table-wrap" }, h("table", null,
-      h("thead", null, h("tr", null, h("th", null, "编号"), h("th", null, "名称"), h("th", null, "设备数"))),
-      h("tbody", null, makers.items.map((m) => h("tr", null, h("td", null, m.manufacturer_no), h("td", null, m.name), h("td", null, m.devices)))))),
-    admin ? form([h("input", { name: "manufacturer_no", placeholder: "编号（3 位）", required: true }), h("input", { name: "name", placeholder: "名称", required: true })],
-      async (v) => { await api("POST", "/manufacturers", v); route(); }, "添加厂商") : null),
-    h("div", { class: "card" }, h("h2", null, "固件"), h("p", { class: "muted" }, "固件目录与升级任务：kandianctl firmware add / upgrade start。")));
+  const makerCard = h("div", { class: "card" }, h("h2", null, "厂商"), h("div", { class: "table-wrap" }, h("table", null,
+    h("thead", null, h("tr", null, h("th", null, "编号"), h("th", null, "名称"), h("th", null, "设备数"))),
+    h("tbody", null, makers.items.map((m) => h("tr", null, h("td", null, m.manufacturer_no), h("td", null, m.name), h("td", null, m.devices)))))),
+  admin ? form([h("input", { name: "manufacturer_no", placeholder: "编号（3 位）", required: true }), h("input", { name: "name", placeholder: "名称", required: true })],
+    async (v) => { await api("POST", "/manufacturers", v); route(); }, "添加厂商") : null);
+
+  const imageRows = images.items.slice().reverse().map((f) => h("tr", { "data-firmware": f.id },
+    h("td", null, f.id), h("td", null, f.manufacturer_no), h("td", null, f.model), h("td", null, f.version),
+    h("td", { class: "wide" }, f.file_name), h("td", { class: "wide" }, size(f.size)),
+    h("td", { class: "wide", title: f.sha256 }, f.sha256.slice(0, 12) + "…"), h("td", { class: "wide" }, when(f.released_at))));
+  let upload = null;
+  if (admin) {
+    const bar = h("progress", { id: "upload-progress", max: "1", value: "0", hidden: true });
+    upload = h("form", { class: "inline", id: "firmware-form" },
+      h("input", { name: "manufacturer", placeholder: "厂商编号（3 位）", required: true, pattern: "\\d{3}", list: "manufacturer-list", class: "narrow" }),
+      h("datalist", { id: "manufacturer-list" }, makers.items.map((m) => h("option", { value: m.manufacturer_no }, m.name))),
+      h("input", { name: "model", placeholder: "型号", required: true }),
+      h("input", { name: "version", placeholder: "版本（如 V1.6_20270101）", required: true }),
+      h("input", { name: "file", type: "file", required: true }), bar,
+      h("button", { type: "submit" }, "上传固件"));
+    upload.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const v = Object.fromEntries(new FormData(upload).entries());
+      if (v.file.size > MAX_IMAGE) { toast(MESSAGES.too_large); return; }  // the server would refuse it unread
+      const button = upload.querySelector("button");
+      button.disabled = true;
+      bar.hidden = false;
+      try {
+        const done = await sendImage(v.file, { manufacturer: v.manufacturer, model: v.model, version: v.version }, (x) => { bar.value = x; });
+        toast(`已上传固件 ${done.version}（${size(done.size)}）`);
+        route();
+      } catch (err) { toast(err.message); button.disabled = false; bar.hidden = true; }
+    });
+  }
+  const imageCard = h("div", { class: "card" }, h("h2", null, "固件"), images.items.length ? h("div", { class: "table-wrap" }, h("table", { id: "firmware" },
+    h("thead", null, h("tr", null, h("th", null, "编号"), h("th", null, "厂商"), h("th", null, "型号"), h("th", null, "版本"), h("th", { class: "wide" }, "文件"),
+      h("th", { class: "wide" }, "大小"), h("th", { class: "wide" }, "SHA-256"), h("th", { class: "wide" }, "上传时间"))),
+    h("tbody", null, imageRows))) : h("p", { class: "muted" }, "还没有固件"), upload);
+
+  let start = null;
+  if (admin && images.items.length) {
+    start = h("div", { class: "card" }, h("h2", null, "新建升级任务"), form([
+      h("select", { name: "firmware", required: true }, images.items.slice().reverse().map((f) => h("option", { value: f.id }, `${f.model} ${f.version}`))),
+      h("textarea", { name: "devices", rows: "2", cols: "40", placeholder: "设备编码，逗号或换行分隔（留空：该型号的全部设备）" }, params.get("devices") || ""),
+      h("label", null, "每批", h("input", { name: "batch", type: "number", min: "1", value: "10", class: "narrow" })),
+      h("label", null, "允许失败", h("input", { name: "max_failures", type: "number", min: "0", value: "3", class: "narrow" })),
+    ], async (v) => {
+      const firmware = images.items.find((f) => f.id === +v.firmware);
+      const devices = v.devices.split(/[\s,，]+/).filter(Boolean);
+      const body = { firmware: +v.firmware, batch: +v.batch, max_failures: +v.max_failures };
+      if (devices.length) body.devices = devices; else body.model = firmware.model;
+      const started = await api("POST", "/upgrades", body);
+      sessionStorage.removeItem("kandian_chosen");
+      toast(`升级任务 ${started.id}：${started.devices} 台设备` + (started.skipped.length ? `，${started.skipped.length} 台已在其他任务中` : ""));
+      location.hash = "#/upgrade/" + started.id;
+    }, "开始升级"));
+    start.querySelector("form").id = "campaign-form";
+  }
+  const campaignRows = campaigns.items.map((c) => h("tr", { class: "link", "data-campaign": c.id, onclick: () => { location.hash = "#/upgrade/" + c.id; } },
+    h("td", null, c.id), h("td", null, images.items.filter((f) => f.id === c.firmware_id).map((f) => `${f.model} ${f.version}`)[0] || c.firmware_id),
+    h("td", null, CAMPAIGN_STATES[c.state] || c.state), h("td", null, tally(c)), h("td", { class: "wide" }, when(c.created_at))));
+  const campaignCard = h("div", { class: "card" }, h("h2", null, "升级任务"), campaignRows.length ? h("div", { class: "table-wrap" }, h("table", { id: "campaigns" },
+    h("thead", null, h("tr", null, h("th", null, "编号"), h("th", null, "固件"), h("th", null, "状态"), h("th", null, "设备"), h("th", { class: "wide" }, "创建时间"))),
+    h("tbody", null, campaignRows))) : h("p", { class: "muted" }, "没有升级任务"));
+  page("固件与升级", start, campaignCard, imageCard, makerCard);
+}
+
+async function upgradePage(id) {
+  const admin = state.me.operator_role === "admin";
+  const summary = h("dl", { class: "facts", id: "campaign" });
+  const targets = h("tbody", { id: "targets" });
+  const buttons = h("div", { class: "toolbar" });
+  const steer = (action, text) => h("button", { class: action === "cancel" ? "danger" : "plain", id: "campaign-" + action, onclick: async () => {
+    if (action === "cancel" && !confirm("取消升级任务 " + id + "？已下发的设备仍会完成或超时。")) return;
+    try { show(await api("POST", `/upgrades/${id}/${action}`, {})); toast(text); } catch (e) { toast(e.message); }
+  } }, text);
+  function show(c) {
+    summary.replaceChildren(
+      h("dt", null, "固件"), h("dd", null, `${c.firmware.manufacturer_no} ${c.firmware.model} ${c.firmware.version}（${c.firmware.file_name}，${size(c.firmware.size)}）`),
+      h("dt", null, "状态"), h("dd", { id: "campaign-state", "data-state": c.state }, CAMPAIGN_STATES[c.state] || c.state, c.reason ? `（${c.reason}）` : ""),
+      h("dt", null, "设备"), h("dd", null, tally(c)),
+      h("dt", null, "每批 / 允许失败"), h("dd", null, `${c.batch} / ${c.max_failures}`),
+      h("dt", null, "创建 / 结束"), h("dd", null, `${when(c.created_at)} / ${when(c.finished_at)}`));
+    targets.replaceChildren(...c.targets.map((t) => h("tr", { "data-devid": t.dev_id, "data-state": t.state },
+      h("td", null, h("a", { href: "#/device/" + t.dev_id }, t.dev_id)), h("td", { class: "state " + t.state }, TARGET_STATES[t.state] || t.state),
+      h("td", { class: "wide" }, t.from_version || "—"), h("td", { class: "wide" }, when(t.sent_at)), h("td", { class: "wide" }, when(t.downloaded_at)),
+      h("td", null, when(t.finished_at)), h("td", null, t.reason || ""))));
+    const open = c.state === "running" || c.state === "paused";
+    buttons.replaceChildren(...(admin && open ? [c.state === "running" ? steer("pause", "暂停") : steer("resume", "继续"), steer("cancel", "取消任务")] : []));
+    if (!open) clearInterval(state.timer);
+  }
+  show(await api("GET", "/upgrades/" + id));
+  state.timer = setInterval(async () => {
+    try { show(await api("GET", "/upgrades/" + id)); } catch (e) { clearInterval(state.timer); }
+  }, 2000);
+  page("升级任务 " + id, h("div", { class: "card" }, summary, buttons),
+    h("div", { class: "table-wrap" }, h("table", null, h("thead", null, h("tr", null, h("th", null, "设备"), h("th", null, "状态"),
+      h("th", { class: "wide" }, "原版本"), h("th", { class: "wide" }, "下发"), h("th", { class: "wide" }, "下载完成"), h("th", null, "结束"), h("th", null, "原因"))), targets)),
+    h("p", null, h("a", { href: "#/firmware" }, "返回固件与升级")));
 }
 
 async function logsPage() {

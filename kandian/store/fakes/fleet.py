@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import json
+import zoneinfo
 
 from twisted.internet import defer
 
@@ -75,6 +77,26 @@ class FakeFleet:
         present.sort(key=lambda s: getattr(s, sort), reverse=descending)
         rows = present + absent
         return defer.succeed((len(rows), rows[offset:offset + limit]))
+
+    def page_json(self, f, sort, descending, offset, limit, zone):
+        def iso(seconds):
+            if seconds is None:
+                return None
+            return datetime.datetime.fromtimestamp(seconds, zoneinfo.ZoneInfo(zone)).isoformat(timespec="seconds")
+
+        def item(s):
+            access = None
+            if f.user_id is not None:
+                access = "own" if s.share_flag == 0 else ("control" if s.can_control else "view")
+            return (s.dev_id, s.online, json.dumps({
+                "dev_id": s.dev_id, "name": s.name, "dev_type": s.dev_type, "model": s.model,
+                "manufacturer_no": s.manufacturer_no, "manufacturer": s.manufacturer, "dev_ver": s.dev_ver,
+                "channels": s.channels, "last_seen_at": iso(s.last_seen_at), "created_at": iso(s.created_at),
+                "owner": s.owner, "access": access}, ensure_ascii=False))
+
+        d = self.page(f, sort, descending, offset, limit)
+        d.addCallback(lambda found: (found[0], [item(s) for s in found[1]]))
+        return d
 
     def detail(self, dev_id):
         d = self.device.get(dev_id)
