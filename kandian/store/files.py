@@ -90,6 +90,10 @@ _LINK_ALARMS = (
 _ACCOUNT = Statement(
     "SELECT d.ftp_generation, (SELECT coalesce(sum(f.size), 0) FROM device_file f WHERE f.dev_id = d.dev_id)"
     " FROM device d WHERE d.dev_id = %s")
+_ACCOUNTS = Statement(
+    "SELECT d.dev_id, d.ftp_generation,"
+    " (SELECT coalesce(sum(f.size), 0) FROM device_file f WHERE f.dev_id = d.dev_id)"
+    " FROM device d WHERE d.dev_id = ANY(%s::text[])")
 
 
 class FileStore:
@@ -104,6 +108,13 @@ class FileStore:
         device, or None for an unknown device: what an FTP login needs, in one query."""
         rows = yield self.db.runQuery(_ACCOUNT, (dev_id,))
         return (rows[0][0], int(rows[0][1])) if rows else None
+
+    @defer.inlineCallbacks
+    def accounts(self, dev_ids: list[str]):
+        """:meth:`account` of many devices in one query: a dict of DevID →
+        (generation, bytes on disk), without the unknown ones."""
+        rows = yield self.db.runQuery(_ACCOUNTS, (list(dev_ids),))
+        return {r[0]: (r[1], int(r[2])) for r in rows}
 
     @defer.inlineCallbacks
     def rotate(self, dev_id: str):
