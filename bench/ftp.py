@@ -101,7 +101,7 @@ def serve_kandian(args) -> None:
     from kandian.service import KandianService
 
     sections = {name: "listen = tcp:0:interface=127.0.0.1\n" for name in
-                ("device", "register", "mcu", "rtsp", "admin")}
+                ("device", "register", "mcu", "rtsp", "admin", "portal")}
     sections["ftp"] = ("listen = tcp:0:interface=127.0.0.1:backlog=4096\npassive_ports = %s\n"
                        "max_connections = %d\nmax_connections_per_address = 0\ndevice_quota = 0\n"
                        % (args.passive_ports, args.uploads + 64))
@@ -126,7 +126,9 @@ def serve_kandian(args) -> None:
 
     def stop():
         if svc.platform is not None:
-            print("STATS %s" % json.dumps({"transactions": svc.platform.core.files.records.batches}), flush=True)
+            files, realm = svc.platform.core.files, svc.platform.factories["ftp"].realm
+            print("STATS %s" % json.dumps({"transactions": files.records.batches, "lookups": files.lookups.batches,
+                                           "landings": realm.landings.batches}), flush=True)
         return svc.stopService()  # the embedded PostgreSQL too
 
     # SIGTERM: the reactor's own handler stops it, and the service with it
@@ -311,7 +313,8 @@ def main() -> None:
                     "  machine %5.2f s  curl ok: %d/%d  on disk: %d%s%s"
                     % (n + 1, kind, r["wall"], r["uploads_per_s"], r["mb_per_s"], r["server_cpu"],
                        r["postgres_cpu"], r["machine_cpu"], r["ok"], args.uploads, r["stored"],
-                       "  (recorded in %d transactions)" % r["transactions"] if "transactions" in r else "",
+                       "  (%d login lookups, %d landings, recorded in %d transactions)"
+                       % (r["lookups"], r["landings"], r["transactions"]) if "transactions" in r else "",
                        "  curl: %s %s" % (r["codes"], r["curl_errors"]) if r["ok"] != args.uploads else ""))
     finally:
         reap_all(signal.SIGTERM, 30)
