@@ -11,7 +11,7 @@ from twisted.trial import unittest
 from kandian.core import errors
 from kandian.core.alarms import Alarms
 from kandian.core.devices import Devices
-from kandian.core.files import Batcher, Files, FtpLogin, Layout, format_picture_name
+from kandian.core.files import Batcher, Files, FtpLogin, GroupCommit, Layout, format_picture_name
 from kandian.core.keys import Keys
 from kandian.device.registry import LinkRegistry
 from kandian.device.router import LocalRouter
@@ -244,3 +244,52 @@ class LayoutTests(unittest.SynchronousTestCase):
         self.assertEqual(os.listdir(b.tmp), ["81100000001-x.part"])
         for node in ("", ".", "..", "/"):
             self.assertEqual(os.path.dirname(Layout(root, node=node).tmp), os.path.join(os.path.abspath(root), "tmp"))
+
+
+class GroupCommitTests(unittest.SynchronousTestCase):
+    def setUp(self):
+        self.writes: list[tuple[list, defer.Deferred]] = []
+
+        def write_many(records):
+            d = defer.Deferred()
+            self.writes.append((records, d))
+            return d
+        self.records = GroupCommit(write_many)
+
+    def test_the_first_at_once_then_what_came_meanwhile_together(self):
+        first = self.records.add("a")
+        rest = [self.records.add(x) for x in "bc"]
+        self.assertEqual([w for w, _ in self.writes], [["a"]])
+        self.writes[0][1].callback(None)
+        self.successResultOf(first)
+        self.assertEqual([w for w, _ in self.writes][1:], [["b", "c"]])
+        self.writes[1][1].callback(None)
+        for d in rest:
+            self.successResultOf(d)
+
+    def test_records_added_while_held_go_in_one_batch(self):
+        with self.records.held():
+            added = [self.records.add(x) for x in "abc"]
+            self.assertEqual(self.writes, [])
+        self.assertEqual([w for w, _ in self.writes], [["a", "b", "c"]])
+        self.writes[0][1].callback(None)
+        for d in added:
+            self.successResultOf(d)
+
+    def test_landings_delivered_together_are_recorded_together(self):
+        """Batcher's *delivering*: what the results' callbacks add while they are handed out."""
+        runs = []
+
+        def run_many(items):
+            runs.append(defer.Deferred())
+            return runs[-1]
+        landings = Batcher(run_many, concurrency=1, delivering=self.records.held)
+        recorded = []
+        for x in "abc":
+            landings.add(x).addCallback(self.records.add).addCallback(recorded.append)
+        runs[0].callback(["a"])  # "a" landed alone, and is recorded at once
+        self.writes[0][1].callback(None)
+        runs[1].callback(["b", "c"])  # "b" and "c" landed together: recorded together
+        self.assertEqual([w for w, _ in self.writes], [["a"], ["b", "c"]])
+        self.writes[1][1].callback(None)
+        self.assertEqual(recorded, [None] * 3)

@@ -21,6 +21,7 @@ arrive at once (:class:`GroupCommit`).
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 import re
@@ -125,12 +126,15 @@ class Batcher:
     """Runs items in batches: ``run_many(items)`` → Deferred of one result per
     item, in order (a result that is an exception fails that item alone).
     Up to *concurrency* batches are under way at once; items that arrive while
-    all are, go together in the next (no timer, no added wait when they come
-    one at a time).  A batch that fails fails each of its items."""
+    all are, go together in the next (no timer: no added wait when they come
+    one at a time).  A batch that fails fails each of its items.  *delivering*,
+    if given, is a context manager the results are handed out within (so what
+    their callbacks do in turn can be batched too: :meth:`GroupCommit.held`)."""
 
-    def __init__(self, run_many: Callable[[list], defer.Deferred], concurrency: int = 1):
+    def __init__(self, run_many: Callable[[list], defer.Deferred], concurrency: int = 1, *, delivering=None):
         self.run_many = run_many
         self.concurrency = concurrency
+        self.delivering = delivering
         self._pending: list[tuple[object, defer.Deferred]] = []
         self._running = 0
         self.batches = 0
@@ -156,20 +160,20 @@ class Batcher:
         self._running -= 1
         self._next()
 
-    @staticmethod
-    def _done(results: Sequence, batch) -> None:
+    def _done(self, results: Sequence, batch) -> None:
         if len(results) != len(batch):
             raise AssertionError("%d results for %d items" % (len(results), len(batch)))
-        for result, (_, d) in zip(results, batch):
-            if isinstance(result, BaseException):
-                d.errback(result)
-            else:
-                d.callback(result)
+        with self.delivering() if self.delivering is not None else contextlib.nullcontext():
+            for result, (_, d) in zip(results, batch):
+                if isinstance(result, BaseException):
+                    d.errback(result)
+                else:
+                    d.callback(result)
 
-    @staticmethod
-    def _failed(why, batch) -> None:
-        for _, d in batch:
-            d.errback(why)
+    def _failed(self, why, batch) -> None:
+        with self.delivering() if self.delivering is not None else contextlib.nullcontext():
+            for _, d in batch:
+                d.errback(why)
 
 
 class GroupCommit:
@@ -184,14 +188,26 @@ class GroupCommit:
         self.write_many = write_many
         self._pending: list[tuple[object, defer.Deferred]] = []
         self._writing = False
+        self._holds = 0
         self.batches = 0
 
     def add(self, record) -> defer.Deferred:
         d: defer.Deferred = defer.Deferred()
         self._pending.append((record, d))
-        if not self._writing:
+        if not self._writing and not self._holds:
             self._next()
         return d
+
+    @contextlib.contextmanager
+    def held(self):
+        """The records added within go in one batch (the uploads that landed together)."""
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            if not self._holds and not self._writing:
+                self._next()
 
     def _next(self) -> None:
         batch, self._pending = self._pending, []

@@ -68,7 +68,9 @@ class DeviceRealm:
         self.timezone = timezone
         self.max_sessions = max_sessions
         self.blocking = blocking
-        self.landings = Batcher(functools.partial(blocking, land_all), concurrency=LANDING_BATCHES)
+        # the uploads that land together are recorded together
+        self.landings = Batcher(functools.partial(blocking, land_all), concurrency=LANDING_BATCHES,
+                                delivering=files.records.held)
         self._firmware_for = firmware_for
         self._firmware_downloaded = firmware_downloaded
         self._log_stored = log_stored

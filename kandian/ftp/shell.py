@@ -13,11 +13,12 @@ nothing else (the realm's ``firmware_for``).
 
 Blocking I/O on the reactor thread is bounded: with ``[files] fsync`` on,
 the landing of an upload (creating its file, writing it, ``fsync``, close
-and rename) runs in the thread pool, the uploads that end while others are
-landing together in one call (:class:`~kandian.core.files.Batcher`, up to
-:data:`LANDING_BATCHES` calls at once, so one thread-pool round trip serves
-many uploads and their records reach the database's group commit
-together); without fsync it is done in place.  A write to the temporary
+and rename) runs in the thread pool, the uploads that end while
+:data:`LANDING_BATCHES` landings are under way together in the next call
+(:class:`~kandian.core.files.Batcher`), so under a burst one thread-pool
+round trip serves many uploads and their records go to the database in
+one transaction (:meth:`~kandian.core.files.GroupCommit.held`); without
+fsync it is done in place.  A write to the temporary
 file of a large upload is one received chunk (at most the socket's read
 size, 64 KiB), a read one 16 KiB FileSender chunk pulled as the data
 connection drains.
