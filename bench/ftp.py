@@ -127,8 +127,10 @@ def serve_kandian(args) -> None:
     def stop():
         if svc.platform is not None:
             files, realm = svc.platform.core.files, svc.platform.factories["ftp"].realm
-            print("STATS %s" % json.dumps({"transactions": files.records.batches, "lookups": files.lookups.batches,
-                                           "landings": realm.landings.batches}), flush=True)
+            batches = lambda of, name: getattr(getattr(of, name, None), "batches", -1)  # noqa: E731 (-1: none)
+            print("STATS %s" % json.dumps({"transactions": batches(files, "records"),
+                                           "lookups": batches(files, "lookups"),
+                                           "landings": batches(realm, "landings")}), flush=True)
         return svc.stopService()  # the embedded PostgreSQL too
 
     # SIGTERM: the reactor's own handler stops it, and the service with it
