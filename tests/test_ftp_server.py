@@ -463,8 +463,11 @@ class UploadTests(FtpTestCase):
         self.reactor.advance(0)
         self.assertEqual(c.read(), ["226 Transfer Complete."])
         self.assertEqual(self.files_under(), ["logs/%s/big.log" % DEV])
+        whole = b"x" * 1000 + b"y" * 10 + b"z" * 10
         with open(self.layout.log(DEV, "big.log"), "rb") as f:
-            self.assertEqual(f.read(), b"x" * 1000 + b"y" * 10 + b"z" * 10)
+            self.assertEqual(f.read(), whole)
+        self.assertEqual(self.store.files.device_file[DEV, "logs", "big.log"][:2],
+                         (len(whole), hashlib.sha256(whole).hexdigest()))
 
     def test_a_full_disk_under_a_large_upload_is_452_and_leaves_nothing(self):
         self.patch(shell, "IN_MEMORY", 1000)

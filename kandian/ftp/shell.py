@@ -206,7 +206,7 @@ class Upload:
         self.limit = limit
         self.quota_bound = quota_bound
         self.size = 0
-        self.sha256 = hashlib.sha256()
+        self.sha256 = None  # hashed as it arrives once it goes to a temporary file; held in memory, when landing
         self.head = b""
         self.tail = b""
         self.chunks: list[bytes] = []  # what arrived, while it is at most IN_MEMORY bytes
@@ -236,11 +236,12 @@ class Upload:
                     self.tmp = self.shell.realm.tmp_name(self.shell.dev_id)
                     self.f = _create(self.tmp)
                     self.f.writelines(self.chunks)
+                    self.sha256 = _digest(self.chunks)
                     self.chunks = []
                 self.f.write(data)
             except OSError as e:
                 raise _no_space(e) from None
-        self.sha256.update(data)
+            self.sha256.update(data)
         if len(self.head) < len(JPEG_START):
             self.head = (self.head + data[:len(JPEG_START)])[:len(JPEG_START)]
         self.tail = (self.tail + data[-_TAIL:])[-_TAIL:]
@@ -258,7 +259,7 @@ class Upload:
                     raise NotAPicture(target.name)
                 if not self.tail.rstrip(b"\x00").endswith(JPEG_END):
                     raise IncompletePicture(target.name)
-            landing = Landing(self.chunks, self.f, self.tmp or realm.tmp_name(dev_id), final)
+            landing = Landing(self.chunks, self.f, self.tmp or realm.tmp_name(dev_id), final, self.sha256)
             self.chunks, self.f = [], None
             try:
                 if realm.fsync:
@@ -273,7 +274,7 @@ class Upload:
             raise
         self.finished = True
         self.shell.uploads.discard(self)
-        digest = self.sha256.hexdigest()
+        digest = landing.sha256.hexdigest()
         try:
             yield realm.files.stored(dev_id, target.area, target.name, self.size, digest, target.picture)
         except BaseException:
@@ -302,15 +303,18 @@ class Upload:
 
 class Landing:
     """An upload that ended well, on its way to *final*: its bytes (*chunks*,
-    or the open temporary file *f*) written to *tmp*, flushed and renamed."""
+    or the open temporary file *f*) written to *tmp*, flushed and renamed;
+    *sha256* the hash of its bytes (for *chunks*: made as they are written out,
+    off the reactor thread when that is where it lands)."""
 
-    __slots__ = ("chunks", "f", "tmp", "final")
+    __slots__ = ("chunks", "f", "tmp", "final", "sha256")
 
-    def __init__(self, chunks: list[bytes], f, tmp: str, final: str):
+    def __init__(self, chunks: list[bytes], f, tmp: str, final: str, sha256=None):
         self.chunks = chunks
         self.f = f
         self.tmp = tmp
         self.final = final
+        self.sha256 = sha256
 
 
 def land_all(landings: list[Landing], fsync: bool = True) -> list:
@@ -342,8 +346,16 @@ def _land(landing: Landing, fsync: bool = True) -> None:
         raise
 
 
+def _digest(chunks: list[bytes]):
+    sha256 = hashlib.sha256()
+    for chunk in chunks:
+        sha256.update(chunk)
+    return sha256
+
+
 def _write_out(landing: Landing) -> None:
     if landing.f is None:
+        landing.sha256 = _digest(landing.chunks)
         landing.f = _create(landing.tmp)
         try:
             landing.f.writelines(landing.chunks)
