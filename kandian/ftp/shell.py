@@ -1,12 +1,13 @@
 """One logged-in device's file system (Twisted's ``IFTPShell``), over the core.
 
 The tree is :mod:`.paths`'s; the files are under ``[files] root``
-(:class:`kandian.core.files.Layout`).  An upload is hashed and counted as
-it arrives, stopped at the room :meth:`kandian.core.files.Files.room` gives
-(the realm keeps what each device with a session here has on disk), and
-held in memory up to :data:`IN_MEMORY` bytes (past that, in a temporary file
-in this node's ``tmp/``).  Only once it ended cleanly (and, for a picture, is
-a whole JPEG) is it written out whole, flushed, renamed into place and
+(:class:`kandian.core.files.Layout`).  An upload is counted as it arrives,
+stopped at the room :meth:`kandian.core.files.Files.room` gives (the realm
+keeps what each device with a session here has on disk), and held in
+memory up to :data:`IN_MEMORY` bytes (past that, in a temporary file in
+this node's ``tmp/``, hashed as it arrives).  Only once it ended cleanly
+(and, for a picture, is a whole JPEG) is it written out whole (and hashed,
+if it was held in memory), flushed, renamed into place and
 recorded (:meth:`kandian.core.files.Files.stored`): a cut upload leaves
 nothing visible.  A download is the device's assigned firmware image and
 nothing else (the realm's ``firmware_for``).
@@ -18,10 +19,9 @@ and rename) runs in the thread pool, the uploads that end while
 (:class:`~kandian.core.files.Batcher`), so under a burst one thread-pool
 round trip serves many uploads and their records go to the database in
 one transaction (:meth:`~kandian.core.files.GroupCommit.held`); without
-fsync it is done in place.  A write to the temporary
-file of a large upload is one received chunk (at most the socket's read
-size, 64 KiB), a read one 16 KiB FileSender chunk pulled as the data
-connection drains.
+fsync it is done in place.  A write to the temporary file of a large
+upload is one received chunk (at most the socket's read size, 64 KiB), a
+read one 16 KiB FileSender chunk pulled as the data connection drains.
 """
 
 from __future__ import annotations
