@@ -101,7 +101,7 @@ def serve_kandian(args) -> None:
     from kandian.service import KandianService
 
     sections = {name: "listen = tcp:0:interface=127.0.0.1\n" for name in
-                ("device", "register", "mcu", "rtsp", "admin")}
+                ("device", "register", "mcu", "rtsp", "admin", "portal")}
     sections["ftp"] = ("listen = tcp:0:interface=127.0.0.1:backlog=4096\npassive_ports = %s\n"
                        "max_connections = %d\nmax_connections_per_address = 0\ndevice_quota = 0\n"
                        % (args.passive_ports, args.uploads + 64))
@@ -126,7 +126,11 @@ def serve_kandian(args) -> None:
 
     def stop():
         if svc.platform is not None:
-            print("STATS %s" % json.dumps({"transactions": svc.platform.core.files.records.batches}), flush=True)
+            files, realm = svc.platform.core.files, svc.platform.factories["ftp"].realm
+            batches = lambda of, name: getattr(getattr(of, name, None), "batches", -1)  # noqa: E731 (-1: none)
+            print("STATS %s" % json.dumps({"transactions": batches(files, "records"),
+                                           "lookups": batches(files, "lookups"),
+                                           "landings": batches(realm, "landings")}), flush=True)
         return svc.stopService()  # the embedded PostgreSQL too
 
     # SIGTERM: the reactor's own handler stops it, and the service with it
@@ -228,12 +232,16 @@ def one_run(kind: str, args, picture: str, size: int) -> dict:
     work = tempfile.mkdtemp(prefix="ftp-%s-" % kind, dir=args.work)
     proc, port, credentials, root = start_server(kind, args, work)
     try:
-        config = os.path.join(work, "curl.conf")
-        curl_config(config, port, credentials, picture)
-        command = ["curl", "-sS", "--no-progress-meter", "--parallel", "--parallel-immediate",
-                   "--parallel-max", str(args.uploads), "--max-time", "300", "-w", "%{exitcode}\\n", "-K", config]
-        if args.pasv:
-            command.insert(1, "--disable-epsv")
+        # the cameras split among --curls processes, round robin
+        accounts = list(credentials.items())
+        commands = []
+        for n in range(args.curls):
+            config = os.path.join(work, "curl-%d.conf" % n)
+            mine = dict(accounts[n::args.curls])
+            curl_config(config, port, mine, picture)
+            commands.append(["curl", "-sS", "--no-progress-meter", "--parallel", "--parallel-immediate",
+                             "--parallel-max", str(len(mine)), "--max-time", "300", "-w", "%{exitcode}\\n",
+                             "-K", config] + (["--disable-epsv"] if args.pasv else []))
         spy = None
         if args.profile:
             spy = spawn([os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--format", "raw",
@@ -242,14 +250,16 @@ def one_run(kind: str, args, picture: str, size: int) -> dict:
             time.sleep(1)
         pg0 = postgres_cpu(args.data_dir) if kind == "kandian" and not args.dsn else {}
         cpu0, busy0, t0 = cpu(proc.pid), machine_busy(), time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True)
+        curls = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
+        outputs = [c.communicate() for c in curls]
         wall = time.perf_counter() - t0
         cpu1, busy1 = cpu(proc.pid), machine_busy()
         pg1 = postgres_cpu(args.data_dir) if pg0 else {}
         pg = sum(pg1[p] - pg0.get(p, 0.0) for p in pg1)
         if spy is not None:
             reap(spy, signal.SIGINT, 30)
-        codes = done.stdout.split()
+        codes = [code for out, _ in outputs for code in out.split()]
+        errors = [line for _, err in outputs for line in err.strip().splitlines()]
         stored = 0
         for dev_id in credentials:
             where = (os.path.join(root, "pictures", dev_id, picture_name(dev_id)) if kind == "kandian"
@@ -258,7 +268,7 @@ def one_run(kind: str, args, picture: str, size: int) -> dict:
         r = {"server": kind, "wall": wall, "uploads_per_s": args.uploads / wall,
                 "mb_per_s": args.uploads * size / wall / 1e6, "server_cpu": cpu1 - cpu0, "postgres_cpu": pg,
                 "machine_cpu": busy1 - busy0, "ok": codes.count("0"), "stored": stored,
-                "curl_exit": done.returncode, "curl_errors": done.stderr.strip().splitlines()[:3],
+                "curl_exit": max(c.returncode for c in curls), "curl_errors": errors[:3],
                 "codes": sorted(set(codes))}
         return r
     finally:
@@ -276,6 +286,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=200_000, help="bytes per picture (default 200,000)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pasv", action="store_true", help="PASV instead of curl's default EPSV")
+    parser.add_argument("--curls", type=int, default=1,
+                        help="curl processes the cameras are split among (default 1: libcurl waits for each"
+                             " upload's 226 blocking all of its other transfers, so one process measures the"
+                             " servers' 226 latency more than their throughput)")
     parser.add_argument("--passive-ports", default="", help="LOW-HIGH for both servers (default: any port)")
     parser.add_argument("--dsn", default="", help="kandian's PostgreSQL (default: the embedded one)")
     parser.add_argument("--no-fsync", action="store_true", help="kandian with [files] fsync = false")
@@ -298,9 +312,10 @@ def main() -> None:
     picture = os.path.join(args.work, "picture.jpg")
     with open(picture, "wb") as f:
         f.write(jpeg(args.size))
-    say("bench/ftp.py: %d uploads of %d bytes at once, %s, %d runs; %s, %d cores, %.1f GiB; commit %s"
-        % (args.uploads, args.size, "PASV" if args.pasv else "EPSV", args.runs, cpu_model(), os.cpu_count(),
-           memory_gib(), git_commit()))
+    say("bench/ftp.py: %d uploads of %d bytes at once by %d curl process(es), %s, %d runs; %s, %d cores, %.1f GiB;"
+        " commit %s; load average %s"
+        % (args.uploads, args.size, args.curls, "PASV" if args.pasv else "EPSV", args.runs, cpu_model(),
+           os.cpu_count(), memory_gib(), git_commit(), " ".join("%.2f" % x for x in os.getloadavg())))
     results: dict[str, list[dict]] = {"kandian": [], "twisted": []}
     try:
         for n in range(args.runs):
@@ -311,7 +326,8 @@ def main() -> None:
                     "  machine %5.2f s  curl ok: %d/%d  on disk: %d%s%s"
                     % (n + 1, kind, r["wall"], r["uploads_per_s"], r["mb_per_s"], r["server_cpu"],
                        r["postgres_cpu"], r["machine_cpu"], r["ok"], args.uploads, r["stored"],
-                       "  (recorded in %d transactions)" % r["transactions"] if "transactions" in r else "",
+                       "  (%d login lookups, %d landings, recorded in %d transactions)"
+                       % (r["lookups"], r["landings"], r["transactions"]) if "transactions" in r else "",
                        "  curl: %s %s" % (r["codes"], r["curl_errors"]) if r["ok"] != args.uploads else ""))
     finally:
         reap_all(signal.SIGTERM, 30)

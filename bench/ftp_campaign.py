@@ -48,7 +48,7 @@ from twisted.logger import (
 # bench/_measure.py, beside this script
 from _measure import CLK_TCK, cpu_model, git_commit, memory_gib, proc_stat, reap_all, say, spawn
 
-LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
+LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
 FIRST_DEVID = 81190000000
 OLD, NEW = "V1.5_20131210", "V1.6_20240101"
 MODEL = "BENCH-C1"

@@ -255,7 +255,7 @@ class Platform:
                              validity=sms.validity, retry_delay=sms.retry_delay, retry_max_delay=sms.retry_max_delay,
                              keep=sms.keep_days * 86400.0)
         self.sms = self.outbox if sms.gateway else LoggingSmsSender()
-        self.layout = Layout(config.files_root)
+        self.layout = Layout(config.files_root, node=config.platform.public_host)
         self.group_stats = GroupStats()
         self.group_platform = self._group_platform(config, reactor)
         self.core = self._core(config, reactor, clock)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from zoneinfo import ZoneInfo
 
-from twisted.internet import task
+from twisted.internet import defer, task
 from twisted.trial import unittest
 
 from kandian.core import errors
 from kandian.core.alarms import Alarms
 from kandian.core.devices import Devices
-from kandian.core.files import Files, FtpLogin, Layout, format_picture_name
+from kandian.core.files import Batcher, Files, FtpLogin, GroupCommit, Layout, format_picture_name
 from kandian.core.keys import Keys
 from kandian.device.registry import LinkRegistry
 from kandian.device.router import LocalRouter
@@ -20,6 +20,7 @@ from kandian.throttle import FailureThrottle
 
 TZ = ZoneInfo("Asia/Shanghai")
 DEV = "81100000001"
+OTHER = "81100000002"
 SHA = "cd" * 32
 NOW = 1_800_000_000
 PIC = format_picture_name(DEV, 0, NOW, TZ)  # taken at NOW
@@ -143,3 +144,152 @@ class PictureOfAnAlarmTests(FilesTestCase):
         alarm = self.report()
         self.assertIsNotNone(alarm)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+
+class BatcherTests(unittest.SynchronousTestCase):
+    def setUp(self):
+        self.calls: list[tuple[list, defer.Deferred]] = []
+
+        def run_many(items):
+            d = defer.Deferred()
+            self.calls.append((items, d))
+            return d
+        self.batcher = Batcher(run_many, concurrency=2)
+
+    def test_what_arrives_while_every_batch_is_under_way_goes_together(self):
+        a, b, c, d = (self.batcher.add(x) for x in "abcd")
+        self.assertEqual([items for items, _ in self.calls], [["a"], ["b"]])  # two at once, at once
+        self.calls[0][1].callback(["A"])
+        self.assertEqual(self.successResultOf(a), "A")
+        self.assertEqual([items for items, _ in self.calls][2:], [["c", "d"]])
+        self.calls[2][1].callback(["C", ValueError("d is refused")])
+        self.assertEqual(self.successResultOf(c), "C")
+        self.failureResultOf(d, ValueError)
+        self.assertNoResult(b)
+        self.calls[1][1].errback(RuntimeError("the database went away"))
+        self.failureResultOf(b, RuntimeError)
+        e = self.batcher.add("e")  # nothing under way now: at once again
+        self.assertEqual(self.calls[-1][0], ["e"])
+        self.calls[-1][1].callback(["E"])
+        self.assertEqual(self.successResultOf(e), "E")
+        self.assertEqual((self.batcher.batches, self.batcher._running), (4, 0))
+
+    def test_a_batch_that_fails_fails_each_of_its_items(self):
+        self.batcher.add("a")
+        self.batcher.add("b")
+        rest = [self.batcher.add(x) for x in "cd"]
+        self.calls[0][1].callback(["A"])
+        self.calls[2][1].errback(RuntimeError("gone"))
+        for d in rest:
+            self.failureResultOf(d, RuntimeError)
+
+
+class BatchedLoginTests(FilesTestCase):
+    def setUp(self):
+        super().setUp()
+        self.successResultOf(self.store.devices.add(OTHER, "key"))
+        self.lookups = []
+        accounts = self.store.files.accounts
+
+        def held(dev_ids):
+            self.lookups.append(list(dev_ids))
+            self.release = defer.Deferred()
+            return self.release.addCallback(lambda _: accounts(dev_ids))
+        self.store.files.accounts = held
+
+    def test_logins_during_a_lookup_are_looked_up_together(self):
+        first = self.files.login(DEV, self.keys.ftp_password(DEV), "198.51.100.1")
+        second = self.files.login(OTHER, self.keys.ftp_password(OTHER), "198.51.100.1")
+        third = [self.files.login(DEV, self.keys.ftp_password(DEV), "198.51.100.2"),
+                 self.files.login(OTHER, "guess", "198.51.100.3"),
+                 self.files.login("81100000009", "guess", "198.51.100.4")]
+        self.assertEqual(self.lookups, [[DEV], [OTHER]])  # two lookups at once
+        self.release.callback(None)
+        self.assertEqual(self.successResultOf(second), FtpLogin(OTHER, 0))
+        self.assertEqual(self.lookups[2:], [[DEV, OTHER, "81100000009"]])  # the three that waited, in one
+        self.release.callback(None)
+        self.assertEqual(self.successResultOf(third[0]), FtpLogin(DEV, 0))
+        self.failureResultOf(third[1], errors.WrongPassword)
+        self.failureResultOf(third[2], errors.WrongPassword)
+        self.assertNoResult(first)
+
+    def test_a_rotated_password_stops_working_at_the_next_login(self):
+        """Nothing of a login is kept: the lookup after a rotation sees it."""
+        old = self.keys.ftp_password(DEV, 0)
+        d = self.files.login(DEV, old, "198.51.100.1")
+        self.release.callback(None)
+        self.successResultOf(d)
+        self.successResultOf(self.files.rotate(DEV))
+        d = self.files.login(DEV, old, "198.51.100.1")
+        self.release.callback(None)
+        self.failureResultOf(d, errors.WrongPassword)
+        d = self.files.login(DEV, self.keys.ftp_password(DEV, 1), "198.51.100.1")
+        self.release.callback(None)
+        self.successResultOf(d)
+
+
+class LayoutTests(unittest.SynchronousTestCase):
+    def test_each_node_empties_only_its_own_temporaries(self):
+        root = self.mktemp()
+        a, b = Layout(root, node="203.0.113.1"), Layout(root, node="2001:db8::1")
+        self.assertNotEqual(a.tmp, b.tmp)
+        self.assertEqual(os.path.dirname(a.tmp), os.path.join(os.path.abspath(root), "tmp"))
+        self.assertEqual(os.path.basename(b.tmp), "2001_db8__1")
+        for layout in (a, b):
+            layout.prepare()
+            with open(os.path.join(layout.tmp, "81100000001-x.part"), "wb") as f:
+                f.write(b"in progress")
+        a.prepare()  # node a restarts: its leftovers go, b's upload in progress stays
+        self.assertEqual(os.listdir(a.tmp), [])
+        self.assertEqual(os.listdir(b.tmp), ["81100000001-x.part"])
+        for node in ("", ".", "..", "/"):
+            self.assertEqual(os.path.dirname(Layout(root, node=node).tmp), os.path.join(os.path.abspath(root), "tmp"))
+
+
+class GroupCommitTests(unittest.SynchronousTestCase):
+    def setUp(self):
+        self.writes: list[tuple[list, defer.Deferred]] = []
+
+        def write_many(records):
+            d = defer.Deferred()
+            self.writes.append((records, d))
+            return d
+        self.records = GroupCommit(write_many)
+
+    def test_the_first_at_once_then_what_came_meanwhile_together(self):
+        first = self.records.add("a")
+        rest = [self.records.add(x) for x in "bc"]
+        self.assertEqual([w for w, _ in self.writes], [["a"]])
+        self.writes[0][1].callback(None)
+        self.successResultOf(first)
+        self.assertEqual([w for w, _ in self.writes][1:], [["b", "c"]])
+        self.writes[1][1].callback(None)
+        for d in rest:
+            self.successResultOf(d)
+
+    def test_records_added_while_held_go_in_one_batch(self):
+        with self.records.held():
+            added = [self.records.add(x) for x in "abc"]
+            self.assertEqual(self.writes, [])
+        self.assertEqual([w for w, _ in self.writes], [["a", "b", "c"]])
+        self.writes[0][1].callback(None)
+        for d in added:
+            self.successResultOf(d)
+
+    def test_landings_delivered_together_are_recorded_together(self):
+        """Batcher's *delivering*: what the results' callbacks add while they are handed out."""
+        runs = []
+
+        def run_many(items):
+            runs.append(defer.Deferred())
+            return runs[-1]
+        landings = Batcher(run_many, concurrency=1, delivering=self.records.held)
+        recorded = []
+        for x in "abc":
+            landings.add(x).addCallback(self.records.add).addCallback(recorded.append)
+        runs[0].callback(["a"])  # "a" landed alone, and is recorded at once
+        self.writes[0][1].callback(None)
+        runs[1].callback(["b", "c"])  # "b" and "c" landed together: recorded together
+        self.assertEqual([w for w, _ in self.writes], [["a"], ["b", "c"]])
+        self.writes[1][1].callback(None)
+        self.assertEqual(recorded, [None] * 3)

@@ -334,7 +334,7 @@ class MisbehavingClientTests(FtpServerTestCase):
         client = yield self.raw()
         yield self.in_thread(client.start_upload, "/pictures/" + PIC)
         yield self.in_thread(client.data.sendall, JPEG[:100_000])
-        yield eventually(lambda: os.listdir(self.layout.tmp), "the upload's temporary file")
+        yield eventually(lambda: any(u.size for u in self.ftp.realm.uploads_of(DEV)), "the upload under way")
         yield self.in_thread(client.reset_data)
         answer = yield self.in_thread(client.expect, "426")
         self.assertEqual(answer, "426 Connection closed; transfer aborted.")
@@ -373,7 +373,7 @@ class MisbehavingClientTests(FtpServerTestCase):
             return got.getvalue()
 
         self.assertEqual((yield self.in_thread(other)), FIRMWARE)
-        self.assertEqual(len(os.listdir(self.layout.tmp)), 1)  # the stalled one, still waiting
+        self.assertEqual(len(list(self.ftp.realm.uploads_of(DEV))), 1)  # the stalled one, still waiting
         # the stalled transfer is aborted after data_timeout, and nothing of it is kept
         answer = yield self.in_thread(stalled.expect, "426")
         self.assertEqual(answer, "426 Connection closed; transfer aborted.")

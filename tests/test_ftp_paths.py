@@ -95,7 +95,8 @@ class ViewTests(unittest.SynchronousTestCase):
     def test_a_picture_of_its_own_goes_to_pictures_from_the_root_or_pictures(self, picture, prefix):
         name, dev_id, channel, _ = picture
         if dev_id == DEV:
-            self.assertEqual(resolve(prefix + name), paths.Upload("pictures", name, channel))
+            self.assertEqual(resolve(prefix + name),
+                             paths.Upload("pictures", name, channel, picture_name(name, TZ)))
         else:
             self.assertRaises(errors.BadFileName, resolve, prefix + name)
 

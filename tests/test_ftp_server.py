@@ -22,6 +22,7 @@ from zope.interface import implementer
 from kandian import ftp as kftp
 from kandian.core.files import Files, Layout, format_picture_name
 from kandian.core.keys import Keys
+from kandian.ftp import shell
 from kandian.ftp.data import DataChannel, PassiveFactory, PassivePorts
 from kandian.ftp.results import NoPassivePort, TransferAborted
 from kandian.store.fake import FakeStore
@@ -399,7 +400,8 @@ class UploadTests(FtpTestCase):
         channel.dataReceived(JPEG[:100])
         self.reactor.advance(29)
         self.assertTrue(channel.isConnected)
-        self.assertEqual(self.files_under("tmp"), ["tmp/" + os.listdir(self.layout.tmp)[0]])
+        [upload] = self.factory.realm.uploads_of(DEV)
+        self.assertEqual((upload.size, self.files_under()), (100, []))  # under way, in memory
         self.reactor.advance(1)
         self.reactor.advance(0)
         self.assertEqual(c.read(), ["426 Connection closed; transfer aborted."])
@@ -418,10 +420,8 @@ class UploadTests(FtpTestCase):
         self.assertEqual(self.files_under(), [])
         self.assertEqual(self.factory.realm.open_sessions(), 0)
 
-    def test_a_full_disk_is_452_and_leaves_nothing(self):
+    def full_disk(self):
         import errno
-
-        c = self.login()
 
         class Full:
             def __init__(self, f):
@@ -430,18 +430,52 @@ class UploadTests(FtpTestCase):
             def write(self, data):
                 raise OSError(errno.ENOSPC, "No space left on device")
 
+            writelines = write
+
             def __getattr__(self, name):
                 return getattr(self.f, name)
 
-        channel = c.passive()
-        c.send("STOR /logs/a.log")
-        [upload] = self.factory.realm.uploads_of(DEV)
-        upload.f = Full(upload.f)
-        channel.dataReceived(b"x")
-        self.reactor.advance(0)
-        self.assertEqual(c.read(), ["452 Requested action not taken: insufficient storage space, try again later."])
+        create = shell._create
+        self.patch(shell, "_create", lambda tmp: Full(create(tmp)))
+
+    def test_a_full_disk_is_452_and_leaves_nothing(self):
+        """Written out when whole (held in memory till then): the disk full then."""
+        c = self.login()
+        self.full_disk()
+        self.assertEqual(c.store("/logs/a.log", b"x")[-1],
+                         "452 Requested action not taken: insufficient storage space, try again later.")
         self.assertEqual(self.files_under(), [])
         self.assertEqual(self.factory.stats.transfers["in", "logs", "no_space"], 1)
+
+    def test_a_large_upload_goes_to_a_temporary_file_as_it_arrives(self):
+        self.patch(shell, "IN_MEMORY", 1000)
+        c = self.login()
+        channel = c.passive()
+        c.send("STOR /logs/big.log")
+        [upload] = self.factory.realm.uploads_of(DEV)
+        channel.dataReceived(b"x" * 1000)
+        self.assertEqual(self.files_under(), [])  # held in memory
+        channel.dataReceived(b"y" * 10)
+        self.assertEqual(self.files_under(), [os.path.relpath(upload.tmp, self.layout.root)])
+        self.assertTrue(upload.tmp.startswith(self.layout.tmp + os.sep))
+        channel.dataReceived(b"z" * 10)
+        channel.connectionLost(failure.Failure(error.ConnectionDone()))
+        self.reactor.advance(0)
+        self.assertEqual(c.read(), ["226 Transfer Complete."])
+        self.assertEqual(self.files_under(), ["logs/%s/big.log" % DEV])
+        whole = b"x" * 1000 + b"y" * 10 + b"z" * 10
+        with open(self.layout.log(DEV, "big.log"), "rb") as f:
+            self.assertEqual(f.read(), whole)
+        self.assertEqual(self.store.files.device_file[DEV, "logs", "big.log"][:2],
+                         (len(whole), hashlib.sha256(whole).hexdigest()))
+
+    def test_a_full_disk_under_a_large_upload_is_452_and_leaves_nothing(self):
+        self.patch(shell, "IN_MEMORY", 1000)
+        self.full_disk()
+        c = self.login()
+        self.assertEqual(c.store("/logs/big.log", b"x" * 5000)[-1],
+                         "452 Requested action not taken: insufficient storage space, try again later.")
+        self.assertEqual(self.files_under(), [])
 
     def test_over_the_file_cap_552(self):
         c = self.login()

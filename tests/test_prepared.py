@@ -34,6 +34,8 @@ MISSING = Statement("SELECT * FROM no_such_table WHERE x = %s")
 WRITE = Statement("INSERT INTO prepared_test (v) VALUES (%s::text)")
 SETTING = Statement("SELECT current_setting('synchronous_commit')")
 RELAXED_SETTING = Statement("SELECT current_setting('synchronous_commit')", durable=False)
+ADD_MANY = Statement("INSERT INTO prepared_many (v, x) SELECT * FROM unnest(%s::text[], %s::float8[])")
+ADD_ONE = Statement("INSERT INTO prepared_many (v) VALUES (%s::text)")
 
 
 class PreparedOnPoolTests(DatabaseTestCase):
@@ -95,3 +97,20 @@ class PreparedOnPoolTests(DatabaseTestCase):
             yield connection.runOperation(statement.prepare)
         answers = yield defer.gatherResults([self.db.runQuery(statement, (i,)) for i in range(6)])
         self.assertEqual(answers, [[(2 * i,)] for i in range(6)])
+
+    @defer.inlineCallbacks
+    def test_several_in_one_round_trip_and_one_transaction(self):
+        yield self.db.runOperation("CREATE TABLE prepared_many (v text UNIQUE, x float8)")
+        # a list of None alone (ARRAY[NULL, NULL]) is taken for the float8[] too
+        for i in range(4):  # more than the pool's connections: each prepares each statement once
+            yield self.db.runPrepared([(ADD_MANY, (["a%d" % i, "b%d" % i], [None, None] if i else [None, 1.5])), (ADD_ONE, ("c%d" % i,))])
+        rows = yield self.db.runQuery("SELECT count(*), count(x) FROM prepared_many")
+        self.assertEqual(rows, [(12, 1)])
+        names = yield self.prepared_names()
+        self.assertTrue(all(sorted(n) in ([], sorted([ADD_MANY.name, ADD_ONE.name])) for n in names), names)
+        # the second fails (a duplicate): the first is rolled back with it
+        with self.assertRaises(Exception):
+            yield self.db.runPrepared([(ADD_ONE, ("new",)), (ADD_ONE, ("a0",))])
+        rows = yield self.db.runQuery("SELECT count(*) FROM prepared_many WHERE v = 'new'")
+        self.assertEqual(rows, [(0,)])
+        self.assertEqual(len(self.db.pool.connections), 3)

@@ -36,6 +36,15 @@ class FilesContract(StoreContract):
         yield self.assertFailure(self.store.files.rotate("81100000009"), NoSuchDevice)
 
     @defer.inlineCallbacks
+    def test_many_accounts_in_one_lookup_without_the_unknown(self):
+        yield self.devices()
+        yield self.store.files.rotate(OTHER)
+        yield self.store.files.stored(DEV, "logs", "a.log", 100, SHA, self.now)
+        self.assertEqual((yield self.store.files.accounts([DEV, "81100000009", OTHER])),
+                         {DEV: (0, 100), OTHER: (1, 0)})
+        self.assertEqual((yield self.store.files.accounts([])), {})
+
+    @defer.inlineCallbacks
     def test_usage_sums_a_devices_files_and_a_replaced_file_counts_once(self):
         yield self.devices()
         self.assertEqual((yield self.store.files.account(DEV))[1], 0)

@@ -5,13 +5,14 @@ Where they live under ``[files] root`` (:class:`Layout`)::
     pictures/<DevID>/<name>     §7.5.27 DevID_ChannelNo_YYYYMMDDHHMMSS.jpg
     logs/<DevID>/<name>         §7.5.35, names of the vendor's choosing
     firmware/<id>/<file_name>   §7.5.17, written by the firmware catalogue
-    tmp/                        uploads in progress (renamed into place when whole)
+    tmp/<node>/                 uploads in progress on one node (renamed into place when whole)
 
 Each device has its own FTP account: its DevID, with a password derived from
 the platform secret, the DevID and a rotation counter (:mod:`.keys`), never
 stored and never the DevKey.  :meth:`Files.login` checks one, counting
 failures in a :class:`kandian.throttle.FailureThrottle`, and says how much
-of its quota the device uses; :meth:`Files.room` is what the next upload may
+of its quota the device uses (the logins that arrive while a lookup is under
+way are looked up together, :class:`Batcher`); :meth:`Files.room` is what the next upload may
 take under the per-file cap and that quota;
 :meth:`Files.stored` records an upload once it is on disk (a picture is then
 linked to its alarm, :mod:`kandian.store.files`), in batches when many
@@ -20,11 +21,12 @@ arrive at once (:class:`GroupCommit`).
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 from twisted.internet import defer
@@ -77,11 +79,16 @@ def log_name(name: str) -> str:
 
 class Layout:
     """Paths under ``[files] root``; every name handed in has passed its rule
-    (:func:`picture_name`, :func:`log_name`, the catalogue's), so none climbs out."""
+    (:func:`picture_name`, :func:`log_name`, the catalogue's), so none climbs out.
 
-    def __init__(self, root: str):
+    Several nodes may share one root: each keeps its uploads in progress in
+    its own ``tmp/<node>/`` (*node*: ``[platform] public_host``), which only
+    it empties (:meth:`prepare`)."""
+
+    def __init__(self, root: str, node: str = ""):
         self.root = os.path.abspath(root)
-        self.tmp = os.path.join(self.root, "tmp")
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", node).strip(".") or "node"
+        self.tmp = os.path.join(self.root, "tmp", name)
 
     def area(self, area: str, dev_id: str) -> str:
         if area not in AREAS or not DEV_ID.match(dev_id):
@@ -105,13 +112,68 @@ class Layout:
         return os.path.join(self.root, "firmware", str(int(firmware_id)), file_name)
 
     def prepare(self) -> None:
-        """Create the top directories and empty ``tmp`` (uploads a crash cut
-        short).  Blocking: run once at start-up, before the FTP listener opens;
-        ``tmp`` holds at most the uploads that were in progress."""
+        """Create the top directories and empty this node's ``tmp/<node>/``
+        (uploads a crash of this node cut short; other nodes' are theirs).
+        Blocking: run once at start-up, before the FTP listener opens; it holds
+        at most the uploads that were in progress."""
         for name in (*AREAS, "firmware"):
             os.makedirs(os.path.join(self.root, name), exist_ok=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
         os.makedirs(self.tmp, exist_ok=True)
+
+
+class Batcher:
+    """Runs items in batches: ``run_many(items)`` → Deferred of one result per
+    item, in order (a result that is an exception fails that item alone).
+    Up to *concurrency* batches are under way at once; items that arrive while
+    all are, go together in the next (no timer: no added wait when they come
+    one at a time).  A batch that fails fails each of its items.  *delivering*,
+    if given, is a context manager the results are handed out within (so what
+    their callbacks do in turn can be batched too: :meth:`GroupCommit.held`)."""
+
+    def __init__(self, run_many: Callable[[list], defer.Deferred], concurrency: int = 1, *, delivering=None):
+        self.run_many = run_many
+        self.concurrency = concurrency
+        self.delivering = delivering
+        self._pending: list[tuple[object, defer.Deferred]] = []
+        self._running = 0
+        self.batches = 0
+
+    def add(self, item) -> defer.Deferred:
+        d: defer.Deferred = defer.Deferred()
+        self._pending.append((item, d))
+        if self._running < self.concurrency:
+            self._next()
+        return d
+
+    def _next(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        self._running += 1
+        self.batches += 1
+        ran = defer.maybeDeferred(self.run_many, [item for item, _ in batch])
+        ran.addCallbacks(self._done, self._failed, callbackArgs=(batch,), errbackArgs=(batch,))
+        ran.addBoth(self._ended)
+
+    def _ended(self, _) -> None:
+        self._running -= 1
+        self._next()
+
+    def _done(self, results: Sequence, batch) -> None:
+        if len(results) != len(batch):
+            raise AssertionError("%d results for %d items" % (len(results), len(batch)))
+        with self.delivering() if self.delivering is not None else contextlib.nullcontext():
+            for result, (_, d) in zip(results, batch):
+                if isinstance(result, BaseException):
+                    d.errback(result)
+                else:
+                    d.callback(result)
+
+    def _failed(self, why, batch) -> None:
+        with self.delivering() if self.delivering is not None else contextlib.nullcontext():
+            for _, d in batch:
+                d.errback(why)
 
 
 class GroupCommit:
@@ -126,14 +188,26 @@ class GroupCommit:
         self.write_many = write_many
         self._pending: list[tuple[object, defer.Deferred]] = []
         self._writing = False
+        self._holds = 0
         self.batches = 0
 
     def add(self, record) -> defer.Deferred:
         d: defer.Deferred = defer.Deferred()
         self._pending.append((record, d))
-        if not self._writing:
+        if not self._writing and not self._holds:
             self._next()
         return d
+
+    @contextlib.contextmanager
+    def held(self):
+        """The records added within go in one batch (the uploads that landed together)."""
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            if not self._holds and not self._writing:
+                self._next()
 
     def _next(self) -> None:
         batch, self._pending = self._pending, []
@@ -194,6 +268,7 @@ class Files:
         self.quota = quota
         self.timezone = timezone
         self.records = GroupCommit(store.files.stored_many)
+        self.lookups = Batcher(self._accounts, concurrency=2)
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -221,7 +296,7 @@ class Files:
         key = account if known else None
         if not self.throttle.allowed(address, key):
             raise errors.TooManyFailures("FTP login", self.throttle.retry_after(address, key))
-        row = (yield self.store.files.account(account)) if known else None
+        row = (yield self.lookups.add(account)) if known else None
         expected = self.keys.ftp_password(account, row[0]) if row is not None else ""
         if not expected or not hmac.compare_digest(expected.encode("utf-8"),
                                                    password.encode("utf-8", "replace")):
@@ -229,6 +304,11 @@ class Files:
             raise errors.WrongPassword("FTP login")
         self.throttle.succeeded(address, key)
         return FtpLogin(account, row[1])
+
+    @defer.inlineCallbacks
+    def _accounts(self, dev_ids: list[str]):
+        rows = yield self.store.files.accounts(dev_ids)
+        return [rows.get(d) for d in dev_ids]
 
     # -- uploads
 
@@ -241,14 +321,17 @@ class Files:
             raise errors.OverQuota("%d of %d bytes used" % (used + held, self.quota))
         return min(self.max_file_size, left)
 
-    def stored(self, dev_id: str, area: str, name: str, size: int, sha256: str) -> defer.Deferred:
+    def stored(self, dev_id: str, area: str, name: str, size: int, sha256: str,
+               picture: PictureName | None = None) -> defer.Deferred:
         """An upload is on disk at ``layout.file(area, dev_id, name)``: record it
-        (a picture is linked to its alarm).  Fires once committed."""
+        (a picture is linked to its alarm; *picture*: what its name says, if
+        already parsed).  Fires once committed."""
         channel_no = taken_at = None
         if area == "pictures":
-            try:
-                picture = picture_name(name, self.timezone)
-            except errors.BadFileName as e:
-                return defer.fail(e)
+            if picture is None:
+                try:
+                    picture = picture_name(name, self.timezone)
+                except errors.BadFileName as e:
+                    return defer.fail(e)
             channel_no, taken_at = picture.channel_no, picture.taken_at
         return self.records.add(Upload(dev_id, area, name, size, sha256, self.now(), channel_no, taken_at))

@@ -33,7 +33,7 @@ def factory(files, layout, *, reactor, clock, timezone, public_host: str, passiv
     """The FTP listener's factory over the core's *files* and *layout*.
 
     Connection timeouts run on *reactor*; *clock* dates listings.  *blocking*
-    runs a blocking call (an upload's fsync and rename) off the reactor
+    runs a blocking call (the landing of uploads: write, fsync, rename) off the reactor
     thread; by default in the reactor's thread pool.  The three hooks are the
     firmware slice's (:mod:`.realm`)."""
     if blocking is None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import attrs
 
 from ..core import errors
-from ..core.files import log_name, picture_name
+from ..core.files import PictureName, log_name, picture_name
 
 DIRECTORIES = ("pictures", "logs", "firmware")
 
@@ -35,6 +35,7 @@ class Upload:
     area: str  # "pictures" or "logs"
     name: str
     channel_no: int | None  # pictures: from the name
+    picture: PictureName | None = None  # pictures: what the name says
 
 
 def directory(segments: list[str]) -> str | None:
@@ -63,7 +64,7 @@ def upload(segments: list[str], dev_id: str, timezone) -> Upload:
     picture = picture_name(name, timezone)
     if picture.dev_id != dev_id:
         raise errors.BadFileName("a picture of %s is named %s_..." % (picture.dev_id, dev_id))
-    return Upload("pictures", name, picture.channel_no)
+    return Upload("pictures", name, picture.channel_no, picture)
 
 
 def download(segments: list[str]) -> str:

@@ -14,6 +14,9 @@ the core's files, the layout, and the firmware slice's hooks —
 from __future__ import annotations
 
 import collections
+import functools
+import os
+import secrets
 from collections.abc import Callable, Iterator
 
 from twisted.cred import checkers, credentials, portal
@@ -21,8 +24,9 @@ from twisted.internet import defer
 from twisted.protocols import ftp
 from zope.interface import implementer
 
+from ..core.files import Batcher
 from .results import TooManySessions
-from .shell import DeviceShell, Upload
+from .shell import LANDING_BATCHES, DeviceShell, Landing, Upload, land_all
 
 
 class DeviceLogin(credentials.UsernamePassword):
@@ -64,6 +68,9 @@ class DeviceRealm:
         self.timezone = timezone
         self.max_sessions = max_sessions
         self.blocking = blocking
+        # the uploads that land together are recorded together
+        self.landings = Batcher(functools.partial(blocking, land_all), concurrency=LANDING_BATCHES,
+                                delivering=files.records.held)
         self._firmware_for = firmware_for
         self._firmware_downloaded = firmware_downloaded
         self._log_stored = log_stored
@@ -101,6 +108,15 @@ class DeviceRealm:
     def uploads_of(self, dev_id: str) -> Iterator[Upload]:
         for shell in self.sessions.get(dev_id, ()):
             yield from shell.uploads
+
+    def tmp_name(self, dev_id: str) -> str:
+        """A new name for a temporary file of *dev_id*'s in this node's ``tmp/``."""
+        return os.path.join(self.layout.tmp, "%s-%s.part" % (dev_id, secrets.token_hex(8)))
+
+    def land(self, landing: Landing):
+        """Write out, flush and rename an upload in the thread pool, with the
+        others that end meanwhile (:func:`~.shell.land_all`); fails with its OSError."""
+        return self.landings.add(landing)
 
     # -- the firmware slice's hooks, always Deferreds
 

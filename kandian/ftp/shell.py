@@ -1,22 +1,27 @@
 """One logged-in device's file system (Twisted's ``IFTPShell``), over the core.
 
 The tree is :mod:`.paths`'s; the files are under ``[files] root``
-(:class:`kandian.core.files.Layout`).  An upload is written to a temporary
-file in ``tmp/`` (hashed and counted as it arrives, stopped at the room
-:meth:`kandian.core.files.Files.room` gives: the realm keeps what each
-device with a session here has on disk), and only once it ended cleanly
-(and, for a picture, is a whole JPEG) is it flushed, renamed into place and
+(:class:`kandian.core.files.Layout`).  An upload is counted as it arrives,
+stopped at the room :meth:`kandian.core.files.Files.room` gives (the realm
+keeps what each device with a session here has on disk), and held in
+memory up to :data:`IN_MEMORY` bytes (past that, in a temporary file in
+this node's ``tmp/``, hashed as it arrives).  Only once it ended cleanly
+(and, for a picture, is a whole JPEG) is it written out whole (and hashed,
+if it was held in memory), flushed, renamed into place and
 recorded (:meth:`kandian.core.files.Files.stored`): a cut upload leaves
 nothing visible.  A download is the device's assigned firmware image and
 nothing else (the realm's ``firmware_for``).
 
-Blocking I/O on the reactor thread is bounded: a write is one received chunk
-(at most the socket's read size, 64 KiB), a read one 16 KiB FileSender chunk
-pulled as the data connection drains; with ``[files] fsync`` on, the calls
-that can wait on the disk for long run in the thread pool (*blocking*):
-creating the temporary file (the journal may be busy with others' flushes),
-and ``fsync`` with the close and rename after it (without fsync, those are
-single metadata calls, made in place).
+Blocking I/O on the reactor thread is bounded: with ``[files] fsync`` on,
+the landing of an upload (creating its file, writing it, ``fsync``, close
+and rename) runs in the thread pool, the uploads that end while
+:data:`LANDING_BATCHES` landings are under way together in the next call
+(:class:`~kandian.core.files.Batcher`), so under a burst one thread-pool
+round trip serves many uploads and their records go to the database in
+one transaction (:meth:`~kandian.core.files.GroupCommit.held`); without
+fsync it is done in place.  A write to the temporary file of a large
+upload is one received chunk (at most the socket's read size, 64 KiB), a
+read one 16 KiB FileSender chunk pulled as the data connection drains.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import secrets
 
 from twisted.internet import defer
 from twisted.protocols import basic, ftp
@@ -42,6 +46,8 @@ _FILE_READ = filepath.Permissions(0o100444)
 JPEG_START = b"\xff\xd8\xff"
 JPEG_END = b"\xff\xd9"
 _TAIL = 64  # bytes kept of an upload's end: JPEG_END may be followed by NUL padding
+IN_MEMORY = 1 << 20  # an upload up to this size is held in memory until it ends (a picture always is)
+LANDING_BATCHES = 4  # thread-pool calls landing uploads at once (fsync on)
 
 
 def _refused(error: BaseException) -> defer.Deferred:
@@ -158,20 +164,16 @@ class DeviceShell:
 
     # -- STOR
 
-    @defer.inlineCallbacks
     def openForWriting(self, path):
-        target = paths.upload(path, self.dev_id, self.realm.timezone)
-        held = sum(u.limit for u in self.realm.uploads_of(self.dev_id))
-        limit = self.realm.files.room(self.realm.used.get(self.dev_id, 0), held)
-        quota_bound = limit < self.realm.files.max_file_size
-        tmp = os.path.join(self.realm.layout.tmp, "%s-%s.part" % (self.dev_id, secrets.token_hex(8)))
-        f = (yield self.realm.blocking(_create, tmp)) if self.realm.fsync else _create(tmp)
-        upload = Upload(self, target, tmp, f, limit, quota_bound)
-        if self.closed:  # the session ended meanwhile
-            upload.discard()
-            raise paths.NotHere("/".join(path))
+        try:
+            target = paths.upload(path, self.dev_id, self.realm.timezone)
+            held = sum(u.limit for u in self.realm.uploads_of(self.dev_id))
+            limit = self.realm.files.room(self.realm.used.get(self.dev_id, 0), held)
+        except Exception as e:
+            return defer.fail(e)
+        upload = Upload(self, target, limit, limit < self.realm.files.max_file_size)
         self.uploads.add(upload)
-        return upload
+        return defer.succeed(upload)
 
 
 @implementer(ftp.IReadFile)
@@ -198,17 +200,18 @@ class Upload:
     """A file being uploaded: :meth:`write` as bytes arrive (via the data
     channel), then :meth:`commit` at a clean end or :meth:`discard`."""
 
-    def __init__(self, shell: DeviceShell, target: paths.Upload, tmp: str, f, limit: int, quota_bound: bool):
+    def __init__(self, shell: DeviceShell, target: paths.Upload, limit: int, quota_bound: bool):
         self.shell = shell
         self.target = target
-        self.tmp = tmp
-        self.f = f
         self.limit = limit
         self.quota_bound = quota_bound
         self.size = 0
-        self.sha256 = hashlib.sha256()
+        self.sha256 = None  # hashed as it arrives once it goes to a temporary file; held in memory, when landing
         self.head = b""
         self.tail = b""
+        self.chunks: list[bytes] = []  # what arrived, while it is at most IN_MEMORY bytes
+        self.tmp: str | None = None  # past that: the temporary file it is written to
+        self.f = None
         self.committing = False
         self.finished = False
 
@@ -225,19 +228,28 @@ class Upload:
             if self.quota_bound:
                 raise errors.OverQuota("%s: upload past the quota" % (self.shell.dev_id,))
             raise errors.FileTooLarge("%s: upload past %d bytes" % (self.shell.dev_id, self.limit))
-        try:
-            self.f.write(data)
-        except OSError as e:
-            raise _no_space(e) from None
-        self.sha256.update(data)
+        if self.f is None and self.size <= IN_MEMORY:
+            self.chunks.append(data)
+        else:
+            try:
+                if self.f is None:  # a large file (a device log): on to disk from here
+                    self.tmp = self.shell.realm.tmp_name(self.shell.dev_id)
+                    self.f = _create(self.tmp)
+                    self.f.writelines(self.chunks)
+                    self.sha256 = _digest(self.chunks)
+                    self.chunks = []
+                self.f.write(data)
+            except OSError as e:
+                raise _no_space(e) from None
+            self.sha256.update(data)
         if len(self.head) < len(JPEG_START):
             self.head = (self.head + data[:len(JPEG_START)])[:len(JPEG_START)]
         self.tail = (self.tail + data[-_TAIL:])[-_TAIL:]
 
     @defer.inlineCallbacks
     def commit(self):
-        """Check, flush, rename into place and record; the error that refused it
-        (the temporary file is then gone)."""
+        """Check, write out, flush, rename into place and record; the error that
+        refused it (nothing of it is then left)."""
         realm, dev_id, target = self.shell.realm, self.shell.dev_id, self.target
         final = realm.layout.file(target.area, dev_id, target.name)
         self.committing = True  # whole: kept even if the session ends meanwhile
@@ -247,11 +259,13 @@ class Upload:
                     raise NotAPicture(target.name)
                 if not self.tail.rstrip(b"\x00").endswith(JPEG_END):
                     raise IncompletePicture(target.name)
+            landing = Landing(self.chunks, self.f, self.tmp or realm.tmp_name(dev_id), final, self.sha256)
+            self.chunks, self.f = [], None
             try:
                 if realm.fsync:
-                    yield realm.blocking(_flush_and_rename, self.f, self.tmp, final, True)
+                    yield realm.land(landing)
                 else:
-                    _flush_and_rename(self.f, self.tmp, final, False)
+                    _land(landing, False)
             except OSError as e:
                 raise _no_space(e) from None
         except BaseException:
@@ -260,9 +274,9 @@ class Upload:
             raise
         self.finished = True
         self.shell.uploads.discard(self)
-        digest = self.sha256.hexdigest()
+        digest = landing.sha256.hexdigest()
         try:
-            yield realm.files.stored(dev_id, target.area, target.name, self.size, digest)
+            yield realm.files.stored(dev_id, target.area, target.name, self.size, digest, target.picture)
         except BaseException:
             # not recorded, so not counted in the quota nor linked: not kept either (the device retries)
             _remove(final)
@@ -278,19 +292,88 @@ class Upload:
             return
         self.finished = True
         self.shell.uploads.discard(self)
+        self.chunks = []
+        f, self.f = self.f, None
+        if f is not None:
+            try:
+                f.close()
+            finally:
+                _remove(self.tmp)
+
+
+class Landing:
+    """An upload that ended well, on its way to *final*: its bytes (*chunks*,
+    or the open temporary file *f*) written to *tmp*, flushed and renamed;
+    *sha256* the hash of its bytes (for *chunks*: made as they are written out,
+    off the reactor thread when that is where it lands)."""
+
+    __slots__ = ("chunks", "f", "tmp", "final", "sha256")
+
+    def __init__(self, chunks: list[bytes], f, tmp: str, final: str, sha256=None):
+        self.chunks = chunks
+        self.f = f
+        self.tmp = tmp
+        self.final = final
+        self.sha256 = sha256
+
+
+def land_all(landings: list[Landing], fsync: bool = True) -> list:
+    """In a thread: :func:`_land` each (all written before the first is
+    flushed); for each, None or the OSError that stopped it."""
+    results: list = [None] * len(landings)
+    for i, landing in enumerate(landings):
         try:
-            self.f.close()
+            _write_out(landing)
+        except OSError as e:
+            results[i] = e
+    for i, landing in enumerate(landings):
+        if results[i] is None:
+            try:
+                _flush_and_rename(landing.f, landing.tmp, landing.final, fsync)
+            except OSError as e:
+                _remove(landing.tmp)
+                results[i] = e
+    return results
+
+
+def _land(landing: Landing, fsync: bool = True) -> None:
+    """The bytes on disk, then the name (so a crash leaves the old file or the whole new one)."""
+    try:
+        _write_out(landing)
+        _flush_and_rename(landing.f, landing.tmp, landing.final, fsync)
+    except OSError:
+        _remove(landing.tmp)
+        raise
+
+
+def _digest(chunks: list[bytes]):
+    sha256 = hashlib.sha256()
+    for chunk in chunks:
+        sha256.update(chunk)
+    return sha256
+
+
+def _write_out(landing: Landing) -> None:
+    if landing.f is None:
+        landing.sha256 = _digest(landing.chunks)
+        landing.f = _create(landing.tmp)
+        try:
+            landing.f.writelines(landing.chunks)
+        except OSError:
+            landing.f.close()
+            _remove(landing.tmp)
+            raise
         finally:
-            _remove(self.tmp)
+            landing.chunks = []
 
 
 def _create(tmp: str):
-    """In a thread: a new file (creating one can wait on the file system's journal while others are flushed)."""
-    return os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640), "wb")
+    """A new file (creating one can wait on the file system's journal while others are flushed)."""
+    return os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640), "wb", buffering=IN_MEMORY)
 
 
 def _flush_and_rename(f, tmp: str, final: str, fsync: bool = True) -> None:
-    """In a thread: the bytes on disk, then the name (so a crash leaves the old file or the whole new one)."""
+    """The bytes on disk, then the name (so a crash leaves the old file or the whole new one)."""
     try:
         f.flush()
         if fsync:

@@ -90,6 +90,33 @@ _LINK_ALARMS = (
 _ACCOUNT = Statement(
     "SELECT d.ftp_generation, (SELECT coalesce(sum(f.size), 0) FROM device_file f WHERE f.dev_id = d.dev_id)"
     " FROM device d WHERE d.dev_id = %s")
+_ACCOUNTS = Statement(
+    "SELECT d.dev_id, d.ftp_generation,"
+    " (SELECT coalesce(sum(f.size), 0) FROM device_file f WHERE f.dev_id = d.dev_id)"
+    " FROM device d WHERE d.dev_id = ANY(%s::text[])")
+
+
+# an upload's record (FileStore.stored_many), prepared: one EXECUTE each, all in one round trip
+_LOCK_DEVICES = Statement(
+    # the devices' alarm locks, in one order (add_alarm takes one at a time: no cycle)
+    "SELECT pg_advisory_xact_lock(hashtext('alarm:' || d))"
+    " FROM (SELECT DISTINCT unnest(%s::text[]) AS d ORDER BY 1) AS x")
+_STORE_FILES = Statement(
+    "INSERT INTO device_file (dev_id, area, file_name, size, sha256, stored_at)"
+    " SELECT d, a, f, s, h, to_timestamp(t)"
+    " FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::float8[])"
+    "  AS v(d, a, f, s, h, t)"
+    " ON CONFLICT (dev_id, area, file_name)"
+    " DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, stored_at = excluded.stored_at")
+_STORE_PICTURES = Statement(
+    "INSERT INTO picture (dev_id, channel_no, file_name, taken_at, received_at)"
+    " SELECT d, c, f, to_timestamp(t), to_timestamp(n)"
+    " FROM unnest(%s::text[], %s::integer[], %s::text[], %s::float8[], %s::float8[]) AS v(d, c, f, t, n)"
+    " ON CONFLICT (dev_id, file_name) DO UPDATE SET"
+    "  taken_at = coalesce(picture.taken_at, excluded.taken_at)")
+_LINK_PICTURES = Statement(
+    _LINK_ALARMS % ("SELECT p.picture_id FROM picture p JOIN unnest(%s::text[], %s::text[]) AS v(d, f)"
+                    " ON p.dev_id = v.d AND p.file_name = v.f"))
 
 
 class FileStore:
@@ -104,6 +131,13 @@ class FileStore:
         device, or None for an unknown device: what an FTP login needs, in one query."""
         rows = yield self.db.runQuery(_ACCOUNT, (dev_id,))
         return (rows[0][0], int(rows[0][1])) if rows else None
+
+    @defer.inlineCallbacks
+    def accounts(self, dev_ids: list[str]):
+        """:meth:`account` of many devices in one query: a dict of DevID →
+        (generation, bytes on disk), without the unknown ones."""
+        rows = yield self.db.runQuery(_ACCOUNTS, (list(dev_ids),))
+        return {r[0]: (r[1], int(r[2])) for r in rows}
 
     @defer.inlineCallbacks
     def rotate(self, dev_id: str):
@@ -126,43 +160,26 @@ class FileStore:
 
     def stored_many(self, uploads: list[Upload]) -> defer.Deferred:
         """:meth:`stored` for each of *uploads*, in one transaction (one round
-        trip: a multi-statement query is one implicit transaction); the last
-        of two of one name wins."""
+        trip: a multi-statement query is one implicit transaction, here of
+        prepared statements); the last of two of one name wins."""
         try:
             uploads = _checked(uploads)
         except ValueError as e:
             return defer.fail(e)
         pictures = [u for u in uploads if u.area == "pictures"]
         statements = [
-            # the devices' alarm locks, in one order (add_alarm takes one at a time: no cycle)
-            ("SELECT pg_advisory_xact_lock(hashtext('alarm:' || d))"
-             " FROM (SELECT DISTINCT unnest(%s::text[]) AS d ORDER BY 1) AS x",
-             ([u.dev_id for u in uploads],)),
-            ("INSERT INTO device_file (dev_id, area, file_name, size, sha256, stored_at)"
-             " SELECT d, a, f, s, h, to_timestamp(t)"
-             " FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::float8[])"
-             "  AS v(d, a, f, s, h, t)"
-             " ON CONFLICT (dev_id, area, file_name)"
-             " DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, stored_at = excluded.stored_at",
-             ([u.dev_id for u in uploads], [u.area for u in uploads], [u.file_name for u in uploads],
-              [u.size for u in uploads], [u.sha256 for u in uploads], [u.now for u in uploads])),
+            (_LOCK_DEVICES, ([u.dev_id for u in uploads],)),
+            (_STORE_FILES, ([u.dev_id for u in uploads], [u.area for u in uploads], [u.file_name for u in uploads],
+                            [u.size for u in uploads], [u.sha256 for u in uploads], [u.now for u in uploads])),
         ]
         if pictures:
             names = ([p.dev_id for p in pictures], [p.file_name for p in pictures])
             statements += [
-                ("INSERT INTO picture (dev_id, channel_no, file_name, taken_at, received_at)"
-                 " SELECT d, c, f, to_timestamp(t), to_timestamp(n)"
-                 " FROM unnest(%s::text[], %s::integer[], %s::text[], %s::float8[], %s::float8[]) AS v(d, c, f, t, n)"
-                 " ON CONFLICT (dev_id, file_name) DO UPDATE SET"
-                 "  taken_at = coalesce(picture.taken_at, excluded.taken_at)",
-                 (names[0], [p.channel_no for p in pictures], names[1], [p.taken_at for p in pictures],
-                  [p.now for p in pictures])),
-                (_LINK_ALARMS % ("SELECT p.picture_id FROM picture p JOIN unnest(%s::text[], %s::text[]) AS v(d, f)"
-                                 " ON p.dev_id = v.d AND p.file_name = v.f"),
-                 names + (LINK_WINDOW, LINK_WINDOW)),
+                (_STORE_PICTURES, (names[0], [p.channel_no for p in pictures], names[1],
+                                   [p.taken_at for p in pictures], [p.now for p in pictures])),
+                (_LINK_PICTURES, names + (LINK_WINDOW, LINK_WINDOW)),
             ]
-        return self.db.runOperation("; ".join(sql for sql, _ in statements),
-                                    tuple(x for _, params in statements for x in params))
+        return self.db.runPrepared(statements)
 
     @defer.inlineCallbacks
     def notified(self, dev_id: str, channel_no: int, file_name: str, taken_at: float | None, now: float):

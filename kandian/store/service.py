@@ -31,6 +31,12 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else e.__class__.__name__
 
 
+def _already(failure):
+    """Prepared by an earlier call whose answer never reached us."""
+    failure.trap(psycopg2.errors.DuplicatePreparedStatement)
+    return None
+
+
 class Database:
     """The pool with the adbapi-like calls the components use.
 
@@ -51,6 +57,23 @@ class Database:
         if isinstance(query, Statement):
             return self.pool.run(self._run_prepared, "runOperation", query, *args)
         return self.pool.run(lambda slot: slot.connection.runOperation(query, *args, **kw))
+
+    def runPrepared(self, statements) -> defer.Deferred:
+        """Several :class:`Statement` s with their parameters, ``[(statement,
+        params), …]``, in one query string: one round trip and one implicit
+        transaction (each is prepared on the connection the first time)."""
+        return self.pool.run(self._run_many, list(statements))
+
+    @staticmethod
+    def _run_many(slot, statements) -> defer.Deferred:
+        connection, prepared = slot.connection, slot.prepared
+        sql = "; ".join(statement.execute for statement, _ in statements)
+        params = tuple(x for _, values in statements for x in values)
+        d = defer.succeed(None)
+        for statement in {s.name: s for s, _ in statements if s.name not in prepared}.values():
+            d.addCallback(lambda _, s=statement: connection.runOperation(s.prepare).addErrback(_already))
+            d.addCallback(lambda _, s=statement: prepared.add(s.name))
+        return d.addCallback(lambda _: connection.runOperation(sql, params))
 
     @staticmethod
     def _run_prepared(slot, method: str, statement: Statement, params=()) -> defer.Deferred:

@@ -31,6 +31,15 @@ class FakeFiles:
         return defer.succeed((row.get("ftp_generation", 0),
                               sum(v[0] for k, v in self.device_file.items() if k[0] == dev_id)))
 
+    def accounts(self, dev_ids):
+        rows = {}
+        for dev_id in dev_ids:
+            row = self.device.get(dev_id)
+            if row is not None:
+                rows[dev_id] = (row.get("ftp_generation", 0),
+                                sum(v[0] for k, v in self.device_file.items() if k[0] == dev_id))
+        return defer.succeed(rows)
+
     def rotate(self, dev_id):
         row = self.device.get(dev_id)
         if row is None:
