@@ -627,6 +627,13 @@ def _media_and_messages(items: list[bytes | Event]) -> list[bytes | Event]:
     return out
 
 
+def _takewhile_frames(sent: list[Event]):
+    for event in sent:
+        if not isinstance(event, Interleaved):
+            return
+        yield event
+
+
 def _outcome_fast(decoder: RTSPDecoder, chunks: list[bytes]) -> tuple[list[bytes | Event], type | None]:
     got: list[bytes | Event] = []
     for chunk in chunks:
@@ -649,6 +656,19 @@ media_streams = st.lists(
 ).flatmap(_split)
 
 
+@st.composite
+def _equal_runs(draw: st.DrawFn) -> tuple[list[Event], list[bytes]]:
+    """Runs of frames of one size (a camera's MTU-sized packets), other frames and messages between."""
+    sent: list[Event] = []
+    for _ in range(draw(st.integers(1, 4))):
+        size = draw(st.integers(0, 40))
+        count = draw(st.integers(1, 12))
+        sent += [Interleaved(draw(st.integers(0, 3)), draw(st.binary(min_size=size, max_size=size)))
+                 for _ in range(count)]
+        sent += draw(st.lists(st.one_of(rtsp_interleaved(max_data=40), rtsp_responses()), max_size=2))
+    return sent, draw(chunked(wire(sent)))
+
+
 class FastPathTests(SynchronousTestCase):
     """RTSPDecoder.feed_media, the relay's media path: the same bytes and messages as feed."""
 
@@ -660,6 +680,26 @@ class FastPathTests(SynchronousTestCase):
         got = _outcome_fast(decoder, chunks)
         self.assertEqual(got, (_media_and_messages(sent), None))
         self.assertEqual(decoder.buffered, 0)
+
+    @given(_equal_runs())
+    @settings(max_examples=150)
+    def test_equal_size_runs(self, case: tuple[list[Event], list[bytes]]) -> None:
+        sent, chunks = case
+        self.assertEqual(_outcome_fast(RTSPDecoder(coalesce_interleaved=True), chunks),
+                         (_media_and_messages(sent), None))
+        self.assertEqual(_outcome_full(chunks), (_media_and_messages(sent), None))
+        data = b"".join(chunks)
+        end, frames = scan_interleaved(data)
+        self.assertEqual(frames, sum(1 for _ in _takewhile_frames(sent)))
+
+    @given(_equal_runs(), st.integers(0, 10_000), st.integers(1, 255))
+    @settings(max_examples=150)
+    def test_equal_size_runs_damaged(self, case: tuple[list[Event], list[bytes]], where: int, flip: int) -> None:
+        """A header broken inside a run of equal frames is found as feed finds it."""
+        data = bytearray(b"".join(case[1]))
+        data[where % len(data)] ^= flip
+        chunks = [bytes(data[i : i + 97]) for i in range(0, len(data), 97)]
+        self.assertEqual(_outcome_fast(RTSPDecoder(coalesce_interleaved=True), chunks), _outcome_full(chunks))
 
     @given(split_streams)
     @settings(max_examples=80)
