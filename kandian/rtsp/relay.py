@@ -81,8 +81,8 @@ class Upstream(NamedTuple):
     session: object = None  # the core's IPlaySession steering this stream (kandian.rtsp.steer), if any
 
 
-CLIENT_BUFFER = 128 * 1024
-UPSTREAM_READ = 64 * 1024  # the most read from the upstream at a time
+CLIENT_BUFFER = 256 * 1024
+UPSTREAM_READ = 128 * 1024  # the most read from the upstream at a time
 # media kept while a play session pauses, for the player once it resumes: what is under way
 # as a camera pauses; a camera that goes on sending past it cannot pause and its media is dropped
 HOLD_LIMIT = 256 * 1024
