@@ -82,7 +82,7 @@ class Upstream(NamedTuple):
 
 
 CLIENT_BUFFER = 256 * 1024
-UPSTREAM_READ = 256 * 1024  # the most read from the upstream at a time
+UPSTREAM_READ = 128 * 1024  # the most read from the upstream at a time
 # media kept while a play session pauses, for the player once it resumes: what is under way
 # as a camera pauses; a camera that goes on sending past it cannot pause and its media is dropped
 HOLD_LIMIT = 256 * 1024
@@ -347,9 +347,9 @@ class ClientConnection(protocol.Protocol):
 
     def connectionMade(self):
         self.last_client = self.last_upstream = self.clock.seconds()
-        # a read of media (up to UPSTREAM_READ) is one write of whole frames: a buffer no smaller
-        # than a read, or the camera's side would be paused and resumed on every read
-        # (docs/benchmarks.md, "RTSP relay")
+        # a 64 KiB read of media is one write of ~47 whole frames, just over
+        # Twisted's default 64 KiB buffer: the camera's side would be paused
+        # and resumed on every read (docs/benchmarks.md, "RTSP relay")
         self.transport.bufferSize = CLIENT_BUFFER
         self._schedule_check()
         self._deadline = self.clock.callLater(self.factory.request_timeout, self._request_late)
