@@ -81,8 +81,8 @@ class Upstream(NamedTuple):
     session: object = None  # the core's IPlaySession steering this stream (kandian.rtsp.steer), if any
 
 
-CLIENT_BUFFER = 256 * 1024
-UPSTREAM_READ = 128 * 1024  # the most read from the upstream at a time
+CLIENT_BUFFER = 128 * 1024
+UPSTREAM_READ = 64 * 1024  # the most read from the upstream at a time (Twisted's default)
 # media kept while a play session pauses, for the player once it resumes: what is under way
 # as a camera pauses; a camera that goes on sending past it cannot pause and its media is dropped
 HOLD_LIMIT = 256 * 1024
@@ -213,7 +213,8 @@ class UpstreamConnection(protocol.Protocol):
         self.decoder = RTSPDecoder(max_body_bytes=256 * 1024, coalesce_interleaved=True)
 
     def connectionMade(self):
-        # reads of up to UPSTREAM_READ bytes: fewer reads (and reactor turns) per byte of media
+        # reads of up to UPSTREAM_READ bytes: larger reads were tried (issue 19) and kept a paused
+        # player fed longer from the client buffer they need (docs/benchmarks.md, "Issue 19")
         self.transport.bufferSize = UPSTREAM_READ
         self.client.upstream_connected(self)
 
