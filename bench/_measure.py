@@ -15,6 +15,13 @@ module: each script runs as ``python bench/NAME.py``, its children too).
 - :func:`folded_stacks`: a py-spy raw profile, frames shortened.
 - :func:`cpu_model`, :func:`memory_gib`, :func:`git_commit`: the machine and
   the checkout each script's report names.
+- Reproducibility (docs/benchmarks.md, issue 19): :func:`machine_state` (load
+  average, the CPU other processes used over a sample, the top ones) printed
+  by :func:`say_state` before and after the runs; :func:`spread` (median,
+  min, max, spread as a share of the median) of repeated runs; and
+  :func:`headline`, which prints a headline figure only from an undisturbed
+  set of runs and says "disturbed" otherwise.  :data:`QUIET_CORES` is the
+  line between quiet and disturbed, the same for every script.
 - :func:`die_with_parent`: ``preexec_fn`` of every child process: SIGINT
   handled as usual even when the script itself was started with it ignored (a
   background job of a non-interactive shell; py-spy writes its profile on
@@ -28,7 +35,9 @@ import ctypes
 import math
 import os
 import signal
+import statistics
 import subprocess
+import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PR_SET_PDEATHSIG = 1
@@ -142,3 +151,102 @@ def git_commit() -> str:
                               cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or "?"
     except OSError:
         return "?"
+
+
+# -- reproducibility: the machine's state, spreads, headlines --------------------------------------------
+
+QUIET_CORES = 0.15  # other processes using less CPU than this (in cores) is a quiet machine
+
+
+def loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def process_cpu() -> dict[int, tuple[str, float]]:
+    """Every process's (command name, CPU seconds: utime + stime) from /proc."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/%s/stat" % name) as f:
+                    text = f.read()
+            except OSError:
+                continue
+            comm = text[text.find("(") + 1: text.rfind(")")]
+            fields = text.rpartition(")")[2].split()
+            out[int(name)] = (comm, (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    return out
+
+
+def family(root: int | None = None) -> set[int]:
+    """*root* (this process by default) and all its descendants."""
+    root = os.getpid() if root is None else root
+    parents: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            fields = proc_stat(name)
+            if fields is not None:
+                parents.setdefault(int(fields[1]), []).append(int(name))
+    out, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid not in out:
+            out.add(pid)
+            todo.extend(parents.get(pid, ()))
+    return out
+
+
+def machine_state(sample: float = 2.0, ours: set[int] | None = None) -> dict:
+    """The load average, and the cores processes other than *ours* (this script's family by default)
+    used over *sample* seconds, with the top five."""
+    before, busy0, t0 = process_cpu(), machine_busy(), time.monotonic()
+    time.sleep(sample)
+    after, busy1, t1 = process_cpu(), machine_busy(), time.monotonic()
+    mine = family() if ours is None else ours
+    wall = t1 - t0
+    used = sum(after[p][1] - before[p][1] for p in mine if p in before and p in after)
+    top = sorted(((after[p][0], (after[p][1] - before[p][1]) / wall) for p in after
+                  if p in before and p not in mine), key=lambda x: -x[1])[:5]
+    return {"loadavg": loadavg(), "others": max(0.0, (busy1 - busy0 - used) / wall),
+            "top": [(name, round(cores, 2)) for name, cores in top if cores >= 0.01],
+            "cores": os.cpu_count()}
+
+
+def describe_state(state: dict) -> str:
+    top = ", ".join("%s %.2f" % t for t in state["top"])
+    return "load average %s; other processes used %.2f cores%s -> %s" % (
+        state["loadavg"], state["others"], " (%s)" % top if top else "",
+        "quiet" if state["others"] < QUIET_CORES else "DISTURBED")
+
+
+def say_state(when: str, sample: float = 2.0, ours: set[int] | None = None) -> dict:
+    state = machine_state(sample, ours)
+    say("machine state %s: %s" % (when, describe_state(state)))
+    return state
+
+
+def spread(values: list[float]) -> dict:
+    """Median, min, max and (max - min) / median of repeated runs."""
+    values = [float(v) for v in values]
+    if not values:
+        return {"n": 0, "median": float("nan"), "min": float("nan"), "max": float("nan"), "spread": float("nan")}
+    median = statistics.median(values)
+    return {"n": len(values), "median": median, "min": min(values), "max": max(values),
+            "spread": (max(values) - min(values)) / median if median else float("nan")}
+
+
+def describe_spread(s: dict, fmt: str = "%.1f", unit: str = "") -> str:
+    return ("median %s%s (%d runs, %s-%s, spread %.0f %%)" % (
+        fmt % s["median"], unit, s["n"], fmt % s["min"], fmt % s["max"], 100 * s["spread"]))
+
+
+def headline(label: str, text: str, disturbed: list[str]) -> str:
+    """*label*: *text* -- or, when anything in *disturbed* says why the runs were not quiet, no figure:
+    "disturbed" and why.  A headline figure comes only from a quiet machine."""
+    if disturbed:
+        line = "%s: disturbed (%s): no headline figure from this run" % (label, "; ".join(disturbed))
+    else:
+        line = "%s: %s" % (label, text)
+    say("HEADLINE " + line)
+    return line

@@ -1,5 +1,6 @@
 """Device link at load (PRODUCT.md: 50,000 logged-in devices on one node,
->= 1,000 logins/s, command round trip p99 < 20 ms at that load, memory per
+>= 1,000 logins/s, command round trip p99 < 20 ms at that load; issue 19: >= 2,000
+logins/s and p99 < 5 ms; memory per
 idle link reported).
 
 The platform is the real ``KandianService`` in this process, built as
@@ -86,10 +87,13 @@ from kandian.device import messages as m
 # bench/_measure.py, beside this script
 from _measure import (
     CLK_TCK,
+    QUIET_CORES,
     children,
     cpu_model,
+    describe_spread,
     folded_stacks,
     git_commit,
+    headline,
     machine_busy,
     memory_gib,
     percentile,
@@ -97,15 +101,17 @@ from _measure import (
     reap,
     reap_all,
     say,
+    say_state,
     spawn,
+    spread,
 )
 
 BIN = os.path.dirname(sys.executable)
 LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
 FIRST_DEVID = 81100000000
 TARGET_DEVICES = 50_000
-TARGET_LOGINS = 1_000.0
-TARGET_P99_MS = 20.0
+TARGET_LOGINS = 2_000.0  # issue 19 (PRODUCT.md: 1,000)
+TARGET_P99_MS = 5.0  # issue 19 (PRODUCT.md: 20 ms)
 LOGIN, ABILITY, HEARTBEAT = m.LoginRequest.CMD, m.AbilityUpRequest.CMD, m.HeartbeatRequest.CMD
 PAGE = os.sysconf("SC_PAGE_SIZE")
 COMMANDS = {
@@ -744,7 +750,9 @@ def measure(reactor, target, args, directory: str, cpu: CpuMeter, profile: bool)
     }
     say("  logins: %d/%d online, %.2f s from the first to the last: %.0f logins/s (10-90 %%: %s/s)"
         % (online, n, done - first if first else 0, rate, result["logins"]["rate_10_90"]))
-    say("  CPU during logins, s: %s" % (result["logins"]["cpu"],))
+    result["logins"]["others"] = others_cores(cpu0, cpu1)
+    say("  CPU during logins, s: %s; other processes %.2f cores" % (result["logins"]["cpu"],
+                                                                     result["logins"]["others"]))
     if online < n:
         say("  !! only %d of %d devices logged in" % (online, n))
     if online == 0:
@@ -793,6 +801,7 @@ def measure(reactor, target, args, directory: str, cpu: CpuMeter, profile: bool)
         phase.update(stalls.take())
         phase["seen_flushes"] = [(rows, ms) for when, rows, ms in flushes if c0["wall"] <= when <= c1["wall"]]
         phase["cpu"] = CpuMeter.delta(c0, c1)
+        phase["others"] = others_cores(c0, c1)
         phase["heartbeats_per_s"] = round((target.heartbeats() - h0) / (c1["wall"] - c0["wall"]), 1)
         result["commands"].append(phase)
         say("  %s at %g/s (achieved %.0f/s) for %g s: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms; errors %s;"
@@ -814,6 +823,25 @@ def measure(reactor, target, args, directory: str, cpu: CpuMeter, profile: bool)
     for line in result["fleet_summaries"]:
         say("    " + line)
 
+    # 4b. more timed login passes, for the median and spread of logins/s
+    result["login_runs"] = [{"rate": result["logins"]["rate"], "online": online,
+                             "others": result["logins"]["others"]}]
+    for k in range(2, args.login_runs + 1):
+        cpu.add("fleet", lambda: 0.0)  # the last fleet has gone; the next one's CPU counts from its start
+        cpu.add("fleet sys", lambda: 0.0)
+        c0 = cpu.snapshot()
+        fleet, first, done, _, _ = yield login_phase(reactor, target, args, directory, "fleet-%d" % k, cpu,
+                                                     offset=100 + 10 * k)
+        c1 = cpu.snapshot()
+        count = target.online()
+        rate = (count - 1) / (done - first) if first and count > 1 else 0.0
+        run = {"rate": round(rate, 1), "online": count, "others": others_cores(c0, c1)}
+        result["login_runs"].append(run)
+        say("  login pass %d: %d/%d online, %.0f logins/s; other processes %.2f cores" % (
+            k, count, n, rate, run["others"]))
+        fleet.stop()
+        yield wait_until(reactor, lambda: target.online() == 0 and not target.busy(), 120.0, every=0.05)
+
     # 5. the profile: a second login pass, under py-spy -- not the measured one (the profiler slows the process)
     result["profile"] = None
     profiler = Profiler(directory) if profile else None
@@ -833,11 +861,21 @@ def measure(reactor, target, args, directory: str, cpu: CpuMeter, profile: bool)
     return result
 
 
+def others_cores(a: dict, b: dict) -> float:
+    """Cores the rest of the machine used between two snapshots: all busy CPU less the platform's, its
+    PostgreSQL's and the fleet's."""
+    d = CpuMeter.delta(a, b)
+    wall = b["wall"] - a["wall"]
+    ours = sum(d.get(name, 0.0) for name in ("platform", "postgres", "fleet"))
+    return round(max(0.0, (d.get("machine, all processes", 0.0) - ours) / wall), 2) if wall > 0 else 0.0
+
+
 @defer.inlineCallbacks
-def login_phase(reactor, target, args, directory: str, tag: str, cpu: CpuMeter | None):
+def login_phase(reactor, target, args, directory: str, tag: str, cpu: CpuMeter | None, offset: int | None = None):
     """Start a fleet and wait for all N to be online: (fleet, first login, N-th login, curve, spawn time)."""
     n = args.devices
-    network = "127.%d.%d" % (os.getpid() % 250 + 1, target.network + (0 if cpu is not None else 100))
+    offset = (0 if cpu is not None else 100) if offset is None else offset
+    network = "127.%d.%d" % (os.getpid() % 250 + 1, target.network + offset)
     fleet = FleetProcs(directory, target.listen_port, n, args.fleet_procs, args.connect_rate, args.heartbeat,
                        network, tag)
     say("  %s: %d processes, source addresses %s; %d sockets in TIME_WAIT on this machine"
@@ -1088,6 +1126,30 @@ def report(args, kandian: dict, null: dict | None) -> None:
     say("- memory per idle link: %d bytes of platform RSS (baseline %s), plus kernel socket buffers"
         % (per, null["memory"]["bytes_per_link"] if null else "not run"))
 
+    # the headlines: median and spread of repeated runs, none from a disturbed run (issue 19)
+    runs = kandian.get("login_runs") or [dict(kandian["logins"])]
+    logins = spread([r["rate"] for r in runs])
+    why = ["login pass %d: others %.2f cores" % (i + 1, r["others"]) for i, r in enumerate(runs)
+           if r.get("others", 0.0) >= QUIET_CORES]
+    why += ["login pass %d: %d of %d online" % (i + 1, r["online"], n) for i, r in enumerate(runs) if r["online"] < n]
+    if logins["n"] < 3:
+        why.append("fewer than 3 login passes (--login-runs)")
+    headline("device link logins/s with the database (offered %s/s, N=%d, commit %s)" % (
+        "%g" % args.connect_rate if args.connect_rate else "max", n, git_commit()),
+        "%s; target >= %d: %s" % (describe_spread(logins, "%.0f", "/s"), TARGET_LOGINS,
+                                  "met" if logins["median"] >= TARGET_LOGINS else "missed"), why)
+    at = [c for c in kandian["commands"] if c["rate"] >= TARGET_LOGINS]
+    p99 = spread([c["p99"] for c in at])
+    why = ["%s run %d: others %.2f cores" % (args.command, i + 1, c.get("others", 0.0)) for i, c in enumerate(at)
+           if c.get("others", 0.0) >= QUIET_CORES]
+    why += ["%s run %d: %d errors" % (args.command, i + 1, sum(c["errors"].values())) for i, c in enumerate(at)
+            if c["errors"]]
+    if p99["n"] < 3:
+        why.append("fewer than 3 command runs at >= %d/s (--rates)" % TARGET_LOGINS)
+    headline("device link command round trip p99 at %d/s with %d online" % (TARGET_LOGINS, kandian["logins"]["online"]),
+             "%s; target < %g ms: %s" % (describe_spread(p99, "%.2f", " ms"), TARGET_P99_MS,
+                                         "met" if p99["median"] < TARGET_P99_MS else "missed"), why)
+
 
 def _hard_nofile() -> int:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -1104,8 +1166,13 @@ def parse_args(argv):
                         " 0: as fast as it can")
     parser.add_argument("--heartbeat", type=float, default=None,
                         help="heartbeat period, s (default 120 x N / 50,000: the heartbeat load of 50,000)")
-    parser.add_argument("--rates", default="200,1000", help="command rates, a second (default 200,1000)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="seconds at each command rate (default 10)")
+    parser.add_argument("--rates", default="2000,2000,2000",
+                        help="command rates, a second, one timed run each (default 2000,2000,2000: three runs at"
+                        " the target rate)")
+    parser.add_argument("--login-runs", type=int, default=3,
+                        help="timed login passes of the whole fleet (default 3; the first is followed by the idle,"
+                        " memory and command phases)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds at each command rate (default 5)")
     parser.add_argument("--command", choices=sorted(COMMANDS), default="get_wifi")
     parser.add_argument("--dsn", default="", help="PostgreSQL to use (default: the embedded one)")
     parser.add_argument("--pool-size", type=int, help="[database] pool_size (default: kandian's, 4)")
@@ -1149,6 +1216,7 @@ def main(argv=None) -> None:
     commit = git_commit()
     say("reactor: %s; kandian at commit %s" % (type(default_reactor).__name__, commit or "?"))
     say("command: %s %s" % (os.path.relpath(sys.executable), " ".join([os.path.relpath(__file__)] + argv)))
+    say_state("before the runs")
     say("devices %d, fleet %d processes, connect rate %s, heartbeat every %g s (spread evenly once all are"
         " online), commands %s at %s/s for %g s, device listen backlog %s"
         % (args.devices, args.fleet_procs,
@@ -1172,6 +1240,7 @@ def main(argv=None) -> None:
         @defer.inlineCallbacks
         def run(reactor):
             kandian = yield run_kandian(reactor, args, directory)
+            kandian["state_after"] = say_state("after the runs")
             report(args, kandian, null)
             if args.json:
                 with open(args.json, "w") as f:

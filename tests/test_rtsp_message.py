@@ -611,6 +611,141 @@ class ScanTests(SynchronousTestCase):
             self.assertEqual((end, count), (len(data), len(frames)))
 
 
+def _media_and_messages(items: list[bytes | Event]) -> list[bytes | Event]:
+    """Media bytes (runs, frames, fast-path runs) merged where they follow each other; messages as they are."""
+    out: list[bytes | Event] = []
+    for item in items:
+        if isinstance(item, (Interleaved, InterleavedRun)):
+            item = item.to_bytes()
+        if isinstance(item, bytes):
+            if not item:
+                continue
+            if out and isinstance(out[-1], bytes):
+                out[-1] += item
+                continue
+        out.append(item)
+    return out
+
+
+def _takewhile_frames(sent: list[Event]):
+    for event in sent:
+        if not isinstance(event, Interleaved):
+            return
+        yield event
+
+
+def _outcome_fast(decoder: RTSPDecoder, chunks: list[bytes]) -> tuple[list[bytes | Event], type | None]:
+    got: list[bytes | Event] = []
+    for chunk in chunks:
+        try:
+            run, events = decoder.feed_media(chunk)
+        except RTSPError as e:
+            return _media_and_messages(got + e.events), type(e)
+        got += [run, *events]
+    return _media_and_messages(got), None
+
+
+def _outcome_full(chunks: list[bytes]) -> tuple[list[bytes | Event], type | None]:
+    events, error = outcome(RTSPDecoder(coalesce_interleaved=True), chunks)
+    return _media_and_messages(events), error
+
+
+media_streams = st.lists(
+    st.one_of(rtsp_interleaved(max_data=1500), rtsp_interleaved(max_data=3), rtsp_requests(), rtsp_responses()),
+    min_size=1, max_size=12,
+).flatmap(_split)
+
+
+@st.composite
+def _equal_runs(draw: st.DrawFn) -> tuple[list[Event], list[bytes]]:
+    """Runs of frames of one size (a camera's MTU-sized packets), other frames and messages between."""
+    sent: list[Event] = []
+    for _ in range(draw(st.integers(1, 4))):
+        size = draw(st.integers(0, 40))
+        count = draw(st.integers(1, 12))
+        sent += [Interleaved(draw(st.integers(0, 3)), draw(st.binary(min_size=size, max_size=size)))
+                 for _ in range(count)]
+        sent += draw(st.lists(st.one_of(rtsp_interleaved(max_data=40), rtsp_responses()), max_size=2))
+    return sent, draw(chunked(wire(sent)))
+
+
+class FastPathTests(SynchronousTestCase):
+    """RTSPDecoder.feed_media, the relay's media path: the same bytes and messages as feed."""
+
+    @given(media_streams)
+    @settings(max_examples=150)
+    def test_any_chunking_as_feed(self, case: tuple[list[Event], list[bytes]]) -> None:
+        sent, chunks = case
+        decoder = RTSPDecoder(coalesce_interleaved=True, max_body_bytes=1 << 20)
+        got = _outcome_fast(decoder, chunks)
+        self.assertEqual(got, (_media_and_messages(sent), None))
+        self.assertEqual(decoder.buffered, 0)
+
+    @given(_equal_runs())
+    @settings(max_examples=150)
+    def test_equal_size_runs(self, case: tuple[list[Event], list[bytes]]) -> None:
+        sent, chunks = case
+        self.assertEqual(_outcome_fast(RTSPDecoder(coalesce_interleaved=True), chunks),
+                         (_media_and_messages(sent), None))
+        self.assertEqual(_outcome_full(chunks), (_media_and_messages(sent), None))
+        data = b"".join(chunks)
+        end, frames = scan_interleaved(data)
+        self.assertEqual(frames, sum(1 for _ in _takewhile_frames(sent)))
+
+    @given(_equal_runs(), st.integers(0, 10_000), st.integers(1, 255))
+    @settings(max_examples=150)
+    def test_equal_size_runs_damaged(self, case: tuple[list[Event], list[bytes]], where: int, flip: int) -> None:
+        """A header broken inside a run of equal frames is found as feed finds it."""
+        data = bytearray(b"".join(case[1]))
+        data[where % len(data)] ^= flip
+        chunks = [bytes(data[i : i + 97]) for i in range(0, len(data), 97)]
+        self.assertEqual(_outcome_fast(RTSPDecoder(coalesce_interleaved=True), chunks), _outcome_full(chunks))
+
+    @given(split_streams)
+    @settings(max_examples=80)
+    def test_mixed_with_feed(self, case: tuple[list[Event], list[bytes]]) -> None:
+        """Calls of feed and feed_media on one decoder, in any mix, keep the stream whole."""
+        sent, chunks = case
+        decoder = RTSPDecoder(coalesce_interleaved=True)
+        got: list[bytes | Event] = []
+        for i, chunk in enumerate(chunks):
+            if i % 2:
+                got += decoder.feed(chunk)
+            else:
+                run, events = decoder.feed_media(chunk)
+                got += [run, *events]
+        self.assertEqual(_media_and_messages(got), _media_and_messages(sent))
+
+    @given(mutated_streams, st.integers(1, 40))
+    @settings(max_examples=150)
+    def test_damaged_streams_as_feed(self, data: bytes, step: int) -> None:
+        """Damaged streams: what comes out before the error, and the error, as with feed."""
+        chunks = [data[i : i + step] for i in range(0, len(data), step)]
+        self.assertEqual(_outcome_fast(RTSPDecoder(coalesce_interleaved=True), chunks), _outcome_full(chunks))
+
+    def test_media_only_reads_are_passed_unchanged(self) -> None:
+        media = b"".join(GST_MEDIA) * 3
+        decoder = RTSPDecoder(coalesce_interleaved=True)
+        run, events = decoder.feed_media(media)
+        self.assertIs(run, media)  # a read that ends on a frame boundary: not copied
+        self.assertEqual(events, [])
+        cut = len(GST_MEDIA[0]) + 5
+        self.assertEqual(decoder.feed_media(media[:cut]), (GST_MEDIA[0], []))
+        self.assertEqual(decoder.buffered, 5)
+        self.assertEqual(decoder.feed_media(media[cut:]), (media[len(GST_MEDIA[0]):], []))
+        self.assertEqual(decoder.buffered, 0)
+
+    def test_message_between_frames(self) -> None:
+        media = b"".join(GST_MEDIA)
+        stream = media + GST_RESPONSES[4] + media
+        decoder = RTSPDecoder(coalesce_interleaved=True)
+        run, events = decoder.feed_media(stream[:-3])
+        self.assertEqual(run, media)
+        self.assertEqual([type(e).__name__ for e in events], ["Response", "InterleavedRun"])
+        self.assertEqual(events[0].cseq, 5)
+        self.assertEqual(decoder.feed_media(stream[-3:]), (GST_MEDIA[-1], []))
+
+
 class URLTests(SynchronousTestCase):
     def test_spec_url(self) -> None:
         url = parse_rtsp_url(URL)

@@ -154,3 +154,52 @@ class AbilityStoreTests(DatabaseTestCase):
         self.assertEqual((yield self.stored(dev_id)), ((1, False, 0), [0], [(2, 1)], []))
         yield links.ability(dev_id, report(2, [], None))
         self.assertEqual((yield self.stored(dev_id)), ((2, True, 0), [0, 1], [], []))
+
+
+class CoalescedLoginTests(DatabaseTestCase):
+    """LinkStore.authenticate and logged_in under load: one statement per batch, each login as if alone."""
+
+    COLUMNS = ("online, node, dev_ver, upnp_ip, rtsp_upnp_port, local_ip, rtsp_local_port, turn_relay_ip,"
+               " rtsp_turn_relay_port, net_type, nat_type, public_ip, public_port, upnp_reachable,"
+               " extract(epoch FROM upnp_checked_at), extract(epoch FROM last_login_at),"
+               " extract(epoch FROM last_seen_at)")
+
+    @defer.inlineCallbacks
+    def rows(self, dev_ids):
+        out = []
+        for dev_id in dev_ids:
+            rows = yield self.db.runQuery("SELECT %s FROM device WHERE dev_id = %%s" % self.COLUMNS, (dev_id,))
+            out.append(tuple(float(v) if type(v).__name__ == "Decimal" else v for v in rows[0]))
+        return out
+
+    @defer.inlineCallbacks
+    def test_many_logins_at_once_are_batched_and_each_recorded(self):
+        from kandian.store.links import Addresses, LinkStore
+        dev_ids = ["811%08d" % i for i in range(40)]
+        for i, dev_id in enumerate(dev_ids):
+            yield DeviceStore(self.db).add(dev_id, "key%d" % i)
+        links = LinkStore(self.db, node="n1")
+        alone = LinkStore(self.db, node="n1")
+        found = yield defer.gatherResults([links.authenticate(d) for d in dev_ids + ["81199999999"]])
+        self.assertEqual([row[0] if row else None for row in found], ["key%d" % i for i in range(40)] + [None])
+        self.assertLess(links._authenticate.batches, len(dev_ids))  # coalesced
+
+        def login(store, i, dev_id, now):
+            addresses = Addresses("10.0.0.%d" % i, 554 + i, None if i % 3 else "192.168.1.2", None,
+                                  "turn" if i % 2 else None, 3478)
+            return store.logged_in(dev_id, "V1.5_%d" % i, addresses, i % 3, None if i % 4 else 2,
+                                   "1.2.3.%d" % i, 40000 + i, now, upnp_reachable=(None, True, False)[i % 3])
+
+        # the same logins one at a time (batches of one) and all at once: the same rows
+        for i, dev_id in enumerate(dev_ids[:20]):
+            yield login(alone, i, dev_id, 1_700_000_000.25 + i)
+        one_by_one = yield self.rows(dev_ids[:20])
+        yield defer.gatherResults([login(links, i, dev_id, 1_700_000_000.25 + i)
+                                   for i, dev_id in enumerate(dev_ids[20:])]
+                                  + [login(links, 0, dev_ids[20], 1_700_000_000.25)])  # twice: the later wins
+        at_once = yield self.rows(dev_ids[20:])
+        self.assertLess(links._logged_in.batches, links._logged_in.calls)
+        self.assertEqual(at_once, one_by_one)
+        self.assertEqual(one_by_one[1][13], True)
+        self.assertIsNone(one_by_one[0][13])
+        self.assertIsNone(one_by_one[0][14])  # not probed: no check time

@@ -27,11 +27,21 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SIMPLE, _RECORD, _ARRAY = 0, 1, 2
 
 
+# anything _escape changes: most values (numbers, IDs, URLs, names) have none of it
+_CHANGED = re.compile("[^\t\n\x20-\x25\x27-\x3b\x3d\x3f-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _escape(value) -> str:
-    if value is True or value is False:
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is str:
+        if _CHANGED.search(value) is None:
+            return value
+    elif value is True or value is False:
         return "true" if value else "false"
-    if type(value) is not str:
-        value = str(value)  # numbers; a str subclass is escaped like any text
+    else:
+        value = str(value)  # other numbers; a str subclass is escaped like any text
     if _NOT_XML.search(value):
         value = _NOT_XML.sub("", value)
     if "&" in value:

@@ -46,6 +46,8 @@ from twisted.web import resource, server
 from ..core.errors import DatabaseUnavailable
 from ..logs import peer_text
 from . import envelope
+from .api import McuApplication
+from .compiled import CompiledReader
 
 log = Logger()
 
@@ -94,6 +96,9 @@ class SoapResource(resource.Resource):
         super().__init__()
         self.app = app
         self.transport = HttpBase(app)
+        # requests read without spyne when they can be read exactly as spyne reads them (kandian.mcu.compiled);
+        # only for the MCU contract, whose operations hand their arguments to its handlers
+        self.reader = CompiledReader(app) if isinstance(app, McuApplication) else None
         self.wsdl_url = wsdl_url
         self._wsdl: bytes | None = None
         self.requests: collections.Counter = collections.Counter()  # (operation, result) → count
@@ -119,8 +124,13 @@ class SoapResource(resource.Resource):
     # -- calls
 
     def render_POST(self, request):
+        body = request.content.read()
+        if self.reader is not None:
+            call = self.reader.read(body)
+            if call is not None:  # read as spyne would (kandian.mcu.compiled): no spyne context
+                return self._call(request, *call)
         ctx = _MethodContext(self.transport, request, SOAP_CONTENT_TYPE.decode())
-        ctx.in_string = [request.content.read()]
+        ctx.in_string = [body]
         p_ctx = ctx
         try:
             p_ctx = self.transport.generate_contexts(ctx)[0]
@@ -145,6 +155,13 @@ class SoapResource(resource.Resource):
         answer = out if isinstance(out, defer.Deferred) else defer.succeed(out)
         answer.addCallback(self._respond, request, p_ctx)
         answer.addErrback(self._failed, request, p_ctx)
+        return server.NOT_DONE_YET
+
+    def _call(self, request, descriptor, args):
+        ctx = _Call(self.app, descriptor, request)
+        answer = defer.maybeDeferred(descriptor.function, ctx, *args)
+        answer.addCallback(self._respond, request, ctx)
+        answer.addErrback(self._failed, request, ctx)
         return server.NOT_DONE_YET
 
     def _respond(self, result, request, p_ctx):
@@ -174,6 +191,8 @@ class SoapResource(resource.Resource):
             log.failure("SOAP {operation} failed", failure, operation=_operation(p_ctx))
             fault = Fault("Server", "internal error")
             self._count_fault(fault)
+        if isinstance(p_ctx, _Call):  # a compiled call: the fault is written through a spyne context of its own
+            p_ctx = _MethodContext(self.transport, request, SOAP_CONTENT_TYPE.decode())
         p_ctx.out_error = fault
         p_ctx.out_object = fault
         p_ctx.out_document = p_ctx.out_string = None
@@ -223,6 +242,26 @@ def _operation(p_ctx) -> str:
 _REQUEST_STATE = ("in_string", "in_document", "in_header_doc", "in_body_doc", "in_header", "in_object",
                   "in_error", "out_object", "out_header", "out_error", "out_body_doc", "out_header_doc",
                   "out_document", "out_string")
+
+
+class _Call:
+    """What an operation and its handlers see of a call read by the compiled reader: the
+    application, the operation's descriptor, and the transport's HTTP request."""
+
+    __slots__ = ("app", "descriptor", "transport", "is_closed")
+
+    def __init__(self, app, descriptor, request):
+        self.app = app
+        self.descriptor = descriptor
+        self.transport = _CallTransport(request)
+        self.is_closed = True  # nothing of spyne's to release
+
+
+class _CallTransport:
+    __slots__ = ("req",)
+
+    def __init__(self, req):
+        self.req = req
 
 
 def _release(ctx) -> None:

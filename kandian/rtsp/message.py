@@ -487,6 +487,40 @@ class BadVersion(BadMessage):
         return _cseq(self.headers)
 
 
+_ONE_BYTE = [bytes((i,)) for i in range(256)]
+
+
+def _leading(run: bytes, value: int) -> int:
+    """How many bytes at the start of *run* are *value*."""
+    return len(run) - len(run.lstrip(_ONE_BYTE[value]))
+
+
+def _frames_end(buf: bytes | bytearray | memoryview, pos: int, n: int) -> tuple[int, int]:
+    """``(end, frames)`` of the complete ``$`` frames at ``buf[pos:n]``.
+
+    A frame's header is read in Python; the frames of the same size after it
+    (a camera sends a video frame as packets of its MTU) are checked a
+    stride at a time by bytes operations — three stride slices and
+    ``lstrip``, in C — so that a run of equal frames costs a few Python
+    operations, not a few per frame.
+    """
+    frames = 0
+    while pos + 4 <= n and buf[pos] == 0x24:
+        size = 4 + (buf[pos + 2] << 8 | buf[pos + 3])
+        end = pos + size
+        if end > n:
+            break
+        frames += 1
+        last = pos + (n - pos) // size * size  # where whole frames of this size would end
+        if last - end >= 3 * size:
+            same = min(_leading(buf[end:last:size], 0x24), _leading(buf[end + 2 : last : size], buf[pos + 2]),
+                       _leading(buf[end + 3 : last : size], buf[pos + 3]))
+            end += same * size
+            frames += same
+        pos = end
+    return pos, frames
+
+
 def scan_interleaved(buf: bytes | bytearray | memoryview, start: int = 0) -> tuple[int, int]:
     """Walk the complete interleaved frames at ``buf[start:]``.
 
@@ -494,16 +528,9 @@ def scan_interleaved(buf: bytes | bytearray | memoryview, start: int = 0) -> tup
     frames, and ``buf[end:]`` starts with something else (an RTSP message, a
     partial frame, or nothing).
     """
-    n = len(buf)
-    pos = start
-    frames = 0
-    while pos + 4 <= n and buf[pos] == 0x24:
-        end = pos + 4 + (buf[pos + 2] << 8 | buf[pos + 3])
-        if end > n:
-            break
-        pos = end
-        frames += 1
-    return pos, frames
+    if type(buf) is memoryview:
+        buf = buf.tobytes()
+    return _frames_end(buf, start, len(buf))
 
 
 def _start_line(line: str) -> tuple[bool, str, str, str]:
@@ -659,6 +686,67 @@ class RTSPDecoder:
         else:
             self._need = self._held + 1
         return events
+
+    def feed_media(self, data: bytes) -> tuple[bytes, list[Event]]:
+        """The media fast path: ``(run, events)``, where *run* is the whole ``$``
+        frames that *data* completes, as one ``bytes`` to be written as it is,
+        and *events* what follows them (decoded as :meth:`feed` does).
+
+        While the stream carries only interleaved frames this reads nothing
+        but their 4-byte headers: no object per frame, no copy when *data*
+        ends on a frame boundary, one copy (joining the partial frame held
+        from the last call) otherwise.  Where an RTSP message starts (a byte
+        other than ``$`` at a frame boundary) the rest goes through
+        :meth:`feed`.  Any chunking gives the same bytes and the same
+        messages as :meth:`feed` with ``coalesce_interleaved=True``; an
+        error's ``events`` start with the run as an :class:`InterleavedRun`.
+        """
+        if type(data) is not bytes:
+            data = bytes(data)
+        if self._pending is not None or self._error is not None:
+            return b"", self.feed(data)
+        n = len(data)
+        chunks = self._chunks
+        if chunks:
+            tail = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            held = len(tail)
+            if held < 4 or tail[0] != 0x24:
+                return b"", self.feed(data)
+            pos = 4 + (tail[2] << 8 | tail[3]) - held  # what completes the held frame
+            if pos > n:
+                self._chunks = [tail, data]
+                self._held = held + n
+                return b"", []
+        else:
+            tail = None
+            pos = 0
+        pos = _frames_end(data, pos, n)[0]
+        if tail is None:
+            run = data if pos == n else data[:pos]
+        else:
+            run = tail + memoryview(data)[:pos] if pos else tail
+        if pos < n and data[pos] != 0x24:
+            # an RTSP message (or garbage) at a frame boundary: the full decoder from here
+            self._chunks = []
+            self._held = 0
+            self._need = 1
+            try:
+                events = self.feed(data[pos:])
+            except RTSPError as e:
+                if run:
+                    e.events.insert(0, InterleavedRun(run, scan_interleaved(run)[1]))
+                raise
+            return run, events
+        if pos < n:  # a partial frame, held for the next call
+            rest = data[pos:]
+            self._chunks = [rest]
+            self._held = n - pos
+            self._need = 4 if n - pos < 4 else 4 + (rest[2] << 8 | rest[3])
+        else:
+            self._chunks = []
+            self._held = 0
+            self._need = 1
+        return run, []
 
     def _head_end(self, buf: bytes, pos: int, n: int) -> int:
         """The end of the header block at *pos*, or -1 while it is incomplete."""

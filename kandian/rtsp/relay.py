@@ -82,6 +82,7 @@ class Upstream(NamedTuple):
 
 
 CLIENT_BUFFER = 128 * 1024
+UPSTREAM_READ = 64 * 1024  # the most read from the upstream at a time (Twisted's default)
 # media kept while a play session pauses, for the player once it resumes: what is under way
 # as a camera pauses; a camera that goes on sending past it cannot pause and its media is dropped
 HOLD_LIMIT = 256 * 1024
@@ -212,16 +213,26 @@ class UpstreamConnection(protocol.Protocol):
         self.decoder = RTSPDecoder(max_body_bytes=256 * 1024, coalesce_interleaved=True)
 
     def connectionMade(self):
+        # reads of up to UPSTREAM_READ bytes: larger reads were tried (issue 19) and kept a paused
+        # player fed longer from the client buffer they need (docs/benchmarks.md, "Issue 19")
+        self.transport.bufferSize = UPSTREAM_READ
         self.client.upstream_connected(self)
 
     def dataReceived(self, data):
-        self.client.last_upstream = self.client.clock.seconds()
-        try:
-            events = self.decoder.feed(data)
-        except RTSPError as e:
-            self.client.upstream_failed("upstream sent bad RTSP: %s" % (peer_text(str(e), 120),))
-            return
         client = self.client
+        client.last_upstream = client.clock.seconds()
+        try:
+            # the media path: whole frames passed as they came, only their headers read
+            run, events = self.decoder.feed_media(data)
+        except RTSPError as e:
+            client.upstream_failed("upstream sent bad RTSP: %s" % (peer_text(str(e), 120),))
+            return
+        if run:
+            if client.hold_media:
+                client.keep_held(run)
+            else:
+                client.stats.bytes_to_client += len(run)
+                client.transport.write(run)
         for event in events:
             if type(event) is InterleavedRun:
                 if client.hold_media:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from ..core.errors import NoSuchDevice, WrongDevKey
 from .alarms import add_alarm
@@ -51,6 +52,81 @@ class Addresses(NamedTuple):
 _AUTHENTICATE = Statement(
     "SELECT dev_key, estore_url, estore_account, estore_password, estore_space,"
     " estore_record_bucket, estore_picture_bucket FROM device WHERE dev_id = %s")
+# the same two, for many devices at once (Coalesced): one statement per batch of logins
+_AUTHENTICATE_MANY = Statement(
+    "SELECT dev_id, dev_key, estore_url, estore_account, estore_password, estore_space,"
+    " estore_record_bucket, estore_picture_bucket FROM device WHERE dev_id = ANY(%s::text[])")
+_LOGGED_IN_MANY = Statement(
+    # every column travels as text[] (an array of NULLs has no other type psycopg2 can give it) and is cast here
+    "UPDATE device d SET online = true, node = %s, dev_ver = v.dev_ver,"
+    " upnp_ip = v.upnp_ip, rtsp_upnp_port = v.rtsp_upnp_port::integer, local_ip = v.local_ip,"
+    " rtsp_local_port = v.rtsp_local_port::integer, turn_relay_ip = v.turn_relay_ip,"
+    " rtsp_turn_relay_port = v.rtsp_turn_relay_port::integer, net_type = v.net_type::smallint,"
+    " nat_type = v.nat_type::smallint, public_ip = v.public_ip::inet, public_port = v.public_port::integer,"
+    " upnp_reachable = v.upnp_reachable::boolean,"
+    " upnp_checked_at = CASE WHEN v.upnp_reachable IS NULL THEN NULL ELSE to_timestamp(v.at::float8) END,"
+    " last_login_at = to_timestamp(v.at::float8), last_seen_at = to_timestamp(v.at::float8)"
+    " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+    " %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
+    " AS v(dev_id, dev_ver, upnp_ip, rtsp_upnp_port, local_ip, rtsp_local_port, turn_relay_ip,"
+    " rtsp_turn_relay_port, net_type, nat_type, public_ip, public_port, upnp_reachable, at)"
+    " WHERE d.dev_id = v.dev_id")
+LOGIN_BATCH = 500  # most logins in one statement
+LOGIN_BATCHES = 2  # batches of each kind under way at once
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+class Coalesced:
+    """Calls coalesced into batches: *run(items)* answers a list of results in their order.
+
+    A call made while fewer than *concurrency* batches are under way goes out
+    at once (a batch of one: no added latency when logins are few); calls made
+    while they are all under way wait, and go out together as the next batch
+    when one comes back.  A failed batch fails each of its calls."""
+
+    def __init__(self, run, concurrency: int = LOGIN_BATCHES, most: int = LOGIN_BATCH):
+        self.run = run
+        self.concurrency = concurrency
+        self.most = most
+        self.waiting: list[tuple[object, defer.Deferred]] = []
+        self.under_way = 0
+        self.batches = 0  # sent, for the benchmark and the tests
+        self.calls = 0
+
+    def __call__(self, item) -> defer.Deferred:
+        d = defer.Deferred()
+        self.waiting.append((item, d))
+        self.calls += 1
+        self._send()
+        return d
+
+    def _send(self) -> None:
+        while self.waiting and self.under_way < self.concurrency:
+            batch, self.waiting = self.waiting[: self.most], self.waiting[self.most:]
+            self.under_way += 1
+            self.batches += 1
+            try:
+                answer = self.run([item for item, _ in batch])
+            except Exception:
+                answer = defer.fail()
+            answer.addBoth(self._done, batch)
+
+    def _done(self, results, batch) -> None:
+        self.under_way -= 1
+        if isinstance(results, Failure):
+            for _, d in batch:
+                d.errback(results)
+        else:
+            for (_, d), result in zip(batch, results):
+                d.callback(result)
+        self._send()
+
+
 _LOGGED_IN = Statement(
     "UPDATE device SET online = true, node = %s, dev_ver = %s,"
     " upnp_ip = %s, rtsp_upnp_port = %s, local_ip = %s, rtsp_local_port = %s,"
@@ -69,6 +145,9 @@ class LinkStore:
             size = getattr(db, "size", None) or 1
             report_connections = max(1, size - RESERVED_CONNECTIONS)  # a pool of 1 cannot keep one back
         self.reports = defer.DeferredSemaphore(report_connections)
+        # LOGIN_REQ's read and write, one statement for each batch of logins under load
+        self._authenticate = Coalesced(self._authenticate_many)
+        self._logged_in = Coalesced(self._logged_in_many)
 
     def _report(self, method: str, *args) -> defer.Deferred:
         """A report write: waits for one of the report tokens, then for a connection."""
@@ -113,21 +192,40 @@ class LinkStore:
 
     # -- §7.5.1 login
 
-    @defer.inlineCallbacks
-    def authenticate(self, dev_id: str):
+    def authenticate(self, dev_id: str) -> defer.Deferred:
         """(DevKey, CloudStorage) of a device, None for an unknown one (§7.5.1)."""
-        rows = yield self.db.runQuery(_AUTHENTICATE, (dev_id,))
-        if not rows:
-            return None
-        return rows[0][0], CloudStorage(*rows[0][1:])
+        return self._authenticate(dev_id)
+
+    @defer.inlineCallbacks
+    def _authenticate_many(self, dev_ids: list[str]):
+        if len(dev_ids) == 1:
+            rows = yield self.db.runQuery(_AUTHENTICATE, (dev_ids[0],))
+            return [(rows[0][0], CloudStorage(*rows[0][1:])) if rows else None]
+        rows = yield self.db.runQuery(_AUTHENTICATE_MANY, (sorted(set(dev_ids)),))
+        found = {row[0]: (row[1], CloudStorage(*row[2:])) for row in rows}
+        return [found.get(dev_id) for dev_id in dev_ids]
 
     def logged_in(self, dev_id: str, dev_ver: str, addresses: Addresses, net_type, nat_type,
                   public_ip: str | None, public_port: int | None, now: float,
                   upnp_reachable: bool | None = None) -> defer.Deferred:
-        """Record a login; *upnp_reachable* None means "to be probed"."""
-        return self.db.runOperation(_LOGGED_IN, (
-            self.node, dev_ver, *addresses, net_type, nat_type, public_ip, public_port, upnp_reachable,
-            upnp_reachable, now, now, now, dev_id))
+        """Record a login; *upnp_reachable* None means "to be probed".  Logins recorded at the same
+        time go to the database in one statement; each Deferred fires once its row is committed."""
+        return self._logged_in((dev_id, dev_ver, *addresses, net_type, nat_type, public_ip, public_port,
+                                upnp_reachable, now))
+
+    @defer.inlineCallbacks
+    def _logged_in_many(self, logins: list[tuple]):
+        if len(logins) == 1:
+            (dev_id, dev_ver, *rest, upnp_reachable, now), = logins
+            addresses, (net_type, nat_type, public_ip, public_port) = rest[:6], rest[6:]
+            yield self.db.runOperation(_LOGGED_IN, (
+                self.node, dev_ver, *addresses, net_type, nat_type, public_ip, public_port, upnp_reachable,
+                upnp_reachable, now, now, now, dev_id))
+            return [None]
+        latest = {login[0]: login for login in logins}  # a device logged in twice in one batch: the later login
+        columns = [[None if value is None else _text(value) for value in column] for column in zip(*latest.values())]
+        yield self.db.runOperation(_LOGGED_IN_MANY, (self.node, *columns))
+        return [None] * len(logins)
 
     def offline(self, gone: dict[str, float]) -> defer.Deferred:
         """Mark devices offline (DevID → when its link closed), unless another
