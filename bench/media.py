@@ -13,9 +13,16 @@ Everything runs in this process's reactor except the children it measures:
   player does (``--viewers`` of them on stream 0).
 
 Figures: **time to first segment** (first playlist request → 200 with a segment, per stream; p50/p90/max);
-**live-edge latency** (a segment's first frame, by ffmpeg's ``EXT-X-PROGRAM-DATE-TIME``, to the moment a
-client sees it listed; a player holding back *k* segments shows video *k* × segment length later — hls.js
-as the portal configures it, ``liveSyncDurationCount: 2``);
+**listing delay** (the playlist written by ffmpeg — its mtime, read by this process on the same machine, when
+the body served is the file's — to the moment a client sees it: the newest segment's wait for the client's
+poll) and **live-edge latency** (that plus the newest segment's duration: its first frame's age when a client
+first sees it listed, taking the frame to have reached ffmpeg at once — loopback, a zero-latency encoder);
+**player latency estimate**: hls.js as the portal configures it (``liveSyncDurationCount: 2``) plays
+2 × ``EXT-X-TARGETDURATION`` behind the end of the newest segment, which ffmpeg wrote when its last frame
+came in, so a player shows video listing delay + 2 × target duration old.  (ffmpeg's
+``EXT-X-PROGRAM-DATE-TIME`` is not used: it counts from the moment the muxer started, after the probe, so it
+runs late by the probe's length — about a second — and by up to a second more where ffmpeg takes it from
+``time()``);
 **CPU per stream** (the packagers' user+system seconds over the measured window ÷ streams ÷ seconds) against
 the same ``ffmpeg -c copy -f hls`` command run by hand on the camera's URL directly; **RSS per packager**;
 the platform process's own CPU (relay, simulator fronts and clients included: an upper bound).
@@ -47,7 +54,8 @@ LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
 CAMERA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kandian", "sim",
                       "gst_camera.py")
 OPERATOR, PASSWORD = "bench-ops", "bench-pass-1"
-_PDT = re.compile(rb"#EXTINF:([0-9.]+),\s+#EXT-X-PROGRAM-DATE-TIME:(\S+)\s+(seg\d+\.ts)")
+_SEGMENT = re.compile(rb"#EXTINF:([0-9.]+),\s+(?:#EXT-X-PROGRAM-DATE-TIME:\S+\s+)?(seg\d+\.ts)")
+_TARGET = re.compile(rb"#EXT-X-TARGETDURATION:(\d+)")
 
 
 def cpu_seconds(pid) -> float:
@@ -66,13 +74,15 @@ def rss_kib(pid) -> int:
     return 0
 
 
-def pdt_seconds(text: bytes) -> float:
-    from datetime import datetime
-
-    raw = text.decode()
-    if re.search(r"[+-]\d{4}$", raw):  # ffmpeg writes +0000
-        raw = raw[:-2] + ":" + raw[-2:]
-    return datetime.fromisoformat(raw).timestamp()
+def written_at(path: str, body: bytes) -> float | None:
+    """The mtime of the playlist *path* if it still holds *body* (not rewritten since it was served)."""
+    try:
+        with open(path, "rb") as f:
+            before = os.fstat(f.fileno()).st_mtime
+            same = f.read() == body
+            return before if same and os.fstat(f.fileno()).st_mtime == before else None
+    except OSError:
+        return None
 
 
 def start_camera(fps: int, bitrate: int) -> tuple[subprocess.Popen, str]:
@@ -90,8 +100,9 @@ def by_hand(url: str, seconds: float, directory: str) -> dict:
     out = os.path.join(directory, "by-hand")
     os.makedirs(out)
     command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp",
-               "-i", url, "-map", "0:v:0", "-c", "copy", "-an", "-f", "hls", "-hls_time", "1", "-hls_list_size", "6",
-               "-hls_flags", "delete_segments+independent_segments+temp_file+omit_endlist",
+               "-i", url, "-map", "0:v:0", "-c", "copy", "-an", "-f", "hls", "-hls_init_time", "0.5", "-hls_time", "1",
+               "-hls_list_size", "6",
+               "-hls_flags", "delete_segments+independent_segments+temp_file+omit_endlist+program_date_time",
                "-hls_segment_filename", os.path.join(out, "seg%d.ts"), os.path.join(out, "index.m3u8")]
     proc = subprocess.Popen(command, preexec_fn=die_with_parent, stderr=subprocess.DEVNULL)
     time.sleep(2)
@@ -159,7 +170,9 @@ def run(args) -> dict:
         agent = Agent(reactor, pool=pool)
         base = "http://127.0.0.1:%d/live/%%s/0/1/" % port["portal"]
 
-        firsts, edges, seen_segments, errors = [], [], {}, []
+        from kandian.media.hls import Key
+
+        firsts, edges, delays, targets, seen_segments, errors = [], [], [], [], {}, []
         running = [True]
 
         @defer.inlineCallbacks
@@ -181,11 +194,18 @@ def run(args) -> dict:
                         got_first = True
                         if first_wait:
                             firsts.append(now - t0)
-                    for _duration, pdt, name in _PDT.findall(body):
+                    listed = _SEGMENT.findall(body)
+                    newest = listed[-1][1] if listed else None
+                    if first_wait and seen and newest not in seen:  # (the first listing holds old segments)
+                        packager = p.live.packagers.get(Key(dev_id, 0, 1))
+                        written = packager and written_at(packager.playlist, body)
+                        if written:
+                            delays.append(now - written)
+                            edges.append(now - written + float(listed[-1][0]))
+                            targets.extend(int(t) for t in _TARGET.findall(body)[:1])
+                    for _duration, name in listed:
                         if name not in seen:
                             seen.add(name)
-                            if first_wait and len(seen) > 1:  # the first listing holds old segments
-                                edges.append(now - pdt_seconds(pdt))
                             segment = yield agent.request(b"GET", (url + name.decode()).encode(), headers)
                             yield readBody(segment)
                 elif response is not None and response.code != 503:
@@ -206,6 +226,7 @@ def run(args) -> dict:
         cpu0 = {pid: cpu_seconds(pid) for pid in children}
         own0, t0 = cpu_seconds(os.getpid()), time.monotonic()
         edges.clear()
+        delays.clear()
         yield task.deferLater(reactor, args.seconds, lambda: None)
         elapsed = time.monotonic() - t0
         used = sum(cpu_seconds(pid) - cpu0[pid] for pid in children)
@@ -215,6 +236,8 @@ def run(args) -> dict:
         yield defer.DeferredList(viewers)
         firsts.sort()
         edges.sort()
+        delays.sort()
+        target = max(targets) if targets else 1
         result.update({
             "streams": args.streams, "viewers_of_one_stream": args.viewers, "seconds": round(elapsed, 1),
             "packagers_started": p.live.stats.started, "packager_crashes": p.live.stats.process.crashes,
@@ -222,7 +245,10 @@ def run(args) -> dict:
                                 "max": round(firsts[-1], 2)} if firsts else None,
             "live_edge_latency_s": {"p50": round(percentile(edges, 50), 2), "p90": round(percentile(edges, 90), 2),
                                     "max": round(edges[-1], 2), "samples": len(edges)} if edges else None,
-            "player_latency_estimate_s": round(statistics.median(edges) + 2 * 1.0, 2) if edges else None,
+            "listing_delay_s": {"p50": round(percentile(delays, 50), 2), "p90": round(percentile(delays, 90), 2),
+                                "max": round(delays[-1], 2)} if delays else None,
+            "target_duration_s": target,
+            "player_latency_estimate_s": round(statistics.median(delays) + 2 * target, 2) if delays else None,
             "packager_cpu_percent_per_stream": round(100 * used / elapsed / max(1, len(children)), 2),
             "packager_rss_kib_median": int(statistics.median(rss)) if rss else 0,
             "platform_process_cpu_percent": round(100 * own / elapsed, 1),

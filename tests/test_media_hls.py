@@ -8,7 +8,7 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from kandian.core import errors as e
-from kandian.media.hls import Key, LiveHls, StreamEnded
+from kandian.media.hls import FIRST_LOOK, SWEEP, Key, LiveHls, StreamEnded
 
 KEY = Key("81100000001", 0, 1)
 
@@ -96,6 +96,23 @@ class LiveHlsTests(unittest.TestCase):
         self.assertFalse(os.path.exists(packager.directory))
         self.assertFalse(os.path.exists("/proc/%d/cmdline" % pid) and open("/proc/%d/stat" % pid).read().split(
             ")")[-1].split()[0] != "Z")
+
+    @defer.inlineCallbacks
+    def test_the_first_playlist_is_seen_within_a_first_look(self):
+        """A starting packager's playlist is looked for every FIRST_LOOK s (not only at the SWEEP), and the
+        look stops once nothing is starting."""
+        self.assertLess(FIRST_LOOK, SWEEP)
+        d = self.live.watch(KEY)
+        [packager] = self.live.packagers.values()
+        for _ in range(500):  # the child writes its playlist on the real reactor; the clock stands still
+            if os.path.exists(packager.playlist):
+                break
+            yield task.deferLater(reactor, 0.01, lambda: None)
+        self.assertFalse(d.called)
+        self.clock.advance(FIRST_LOOK)
+        self.assertEqual(self.successResultOf(d).state, "live")
+        self.assertEqual(self.live.stats.first_segment_seconds, [FIRST_LOOK])
+        self.assertFalse(self.live._look.running)
 
     @defer.inlineCallbacks
     def test_a_device_going_offline_stops_its_packager(self):

@@ -5,15 +5,21 @@
 :class:`Packager`: a :class:`~kandian.media.process.Supervisor` running ::
 
     ffmpeg -rtsp_transport tcp -i <core.media.source_url(…)> -map 0:v:0 -c copy
-           -f hls -hls_time T -hls_list_size N
-           -hls_flags delete_segments+independent_segments+temp_file+omit_endlist …
+           -f hls -hls_init_time T/2 -hls_time T -hls_list_size N
+           -hls_flags delete_segments+independent_segments+temp_file+omit_endlist+program_date_time …
 
 — no transcoding: the camera's H.264 is cut into MPEG-TS segments at its
 key frames (``hls_time`` is a minimum: a segment ends at the first key frame
 after T seconds, so the camera's GOP sets the real length), the playlist
 keeps the last N, ffmpeg deletes the older files itself, and every file is
 written under a temporary name and renamed, so a reader never sees half a
-playlist or half a segment.  Audio is left out (cameras send G.711, which
+playlist or half a segment.  The first segment is what sets a new viewer's
+wait: it starts at the first key frame ffmpeg reads and ends at the next
+one, so it is ready about one key-frame interval after the camera's first
+picture.  Nothing read while ffmpeg probes the stream (about a second) is
+thrown away for it: no ``-fflags nobuffer``, which drops those packets and
+so makes the first segment wait for the key frame after the probe and a
+whole segment more (3.2 s instead of 1.3 s on a 1 s-GOP camera).  Audio is left out (cameras send G.711, which
 neither MPEG-TS HLS nor browsers play).
 
 Later requests of the same stream share that packager; every request counts
@@ -43,7 +49,8 @@ from .process import ProcessStats, Supervisor
 log = Logger()
 
 PLAYLIST = "index.m3u8"
-SWEEP = 0.2  # seconds between two looks at the packagers (a new playlist is seen within this)
+SWEEP = 0.2  # seconds between two looks at the running packagers (idle, offline)
+FIRST_LOOK = 0.05  # seconds between two looks for the first playlist of a starting packager
 SEGMENT_PREFIX = "seg"
 
 # what ended a packager, by the error its source URL failed with
@@ -145,6 +152,8 @@ class LiveHls:
         self.packagers: dict[Key, Packager] = {}
         self._sweep = task.LoopingCall(self.sweep)
         self._sweep.clock = self.clock
+        self._look = task.LoopingCall(self.look)  # runs only while a packager is starting
+        self._look.clock = self.clock
         self._stopping: set[defer.Deferred] = set()
 
     # -- service
@@ -160,6 +169,8 @@ class LiveHls:
         """Stop every packager (SIGTERM, then SIGKILL) and wait for them."""
         if self._sweep.running:
             self._sweep.stop()
+        if self._look.running:
+            self._look.stop()
         yield defer.DeferredList([self._stop(p, "stopped", "the platform is stopping")
                                   for p in list(self.packagers.values())])
         yield defer.DeferredList(list(self._stopping))
@@ -223,6 +234,8 @@ class LiveHls:
         self.stats.started += 1
         log.info("live HLS {key}: starting a packager", key=str(key))
         packager.supervisor.start()
+        if not self._look.running and self._sweep.running:
+            self._look.start(FIRST_LOOK, now=False)
         return packager
 
     @defer.inlineCallbacks
@@ -232,7 +245,7 @@ class LiveHls:
         return [
             self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
             "-rtsp_transport", "tcp", "-timeout", str(int(self.rtsp_timeout * 1_000_000)),
-            "-fflags", "nobuffer", "-i", url,
+            "-i", url,
             "-map", "0:v:0", "-c", "copy", "-an",
             # the first segment is cut at the first key frame after half a segment (not after two key frames)
             "-f", "hls", "-hls_init_time", "%g" % (self.hls_time / 2), "-hls_time", "%g" % self.hls_time,
@@ -285,19 +298,27 @@ class LiveHls:
             shutil.rmtree(packager.directory, ignore_errors=True)  # what ffmpeg wrote on its way out
         return d.addBoth(gone)
 
-    # -- the sweep: playlists that appeared, viewers gone, devices offline
+    # -- the look for first playlists, every FIRST_LOOK s while a packager starts
+
+    def look(self) -> None:
+        now = self.clock.seconds()
+        starting = [p for p in self.packagers.values() if p.state == "starting"]
+        for packager in starting:
+            if _playable(packager.playlist):
+                packager.state = "live"
+                packager.ready_at = now
+                took = now - packager.started_at
+                self.stats.first_segment_seconds = (self.stats.first_segment_seconds + [took])[-100:]
+                log.info("live HLS {key}: first segment after {took:.1f} s", key=str(packager.key), took=took)
+                packager._settle()
+        if not any(p.state == "starting" for p in starting) and self._look.running:
+            self._look.stop()
+
+    # -- the sweep: viewers gone, devices offline
 
     def sweep(self) -> None:
         now = self.clock.seconds()
         for packager in list(self.packagers.values()):
-            if packager.state == "starting":
-                if _playable(packager.playlist):
-                    packager.state = "live"
-                    packager.ready_at = now
-                    took = now - packager.started_at
-                    self.stats.first_segment_seconds = (self.stats.first_segment_seconds + [took])[-100:]
-                    log.info("live HLS {key}: first segment after {took:.1f} s", key=str(packager.key), took=took)
-                    packager._settle()
             if packager.state in ("starting", "live"):
                 if packager._waiters:  # viewers waiting for the first segment are viewers
                     packager.last_seen = now
