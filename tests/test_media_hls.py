@@ -40,6 +40,17 @@ class FakeFfmpeg(LiveHls):
         return d.addCallback(command)
 
 
+class Silent(FakeFfmpeg):
+    """Like FakeFfmpeg, but the cameras in ``silent`` never send: their ffmpeg writes nothing."""
+
+    silent: set = set()
+
+    def _command(self, packager):
+        if packager.key.dev_id not in self.silent:
+            return super()._command(packager)
+        return defer.succeed(["/bin/sh", "-c", "exec sleep 60"])
+
+
 class LiveHlsTests(unittest.TestCase):
     def setUp(self):
         self.clock = task.Clock()
@@ -113,6 +124,44 @@ class LiveHlsTests(unittest.TestCase):
         self.assertEqual(self.successResultOf(d).state, "live")
         self.assertEqual(self.live.stats.first_segment_seconds, [FIRST_LOOK])
         self.assertFalse(self.live._look.running)
+
+    @defer.inlineCallbacks
+    def test_packagers_start_in_turn(self):
+        """At most max_starting packagers start at once; the next starts when one is live, or has had its
+        start_timeout; a packager stopped while it waited never starts."""
+        yield self.live.stop()
+        live = Silent(self.media, reactor, self.clock, root=self.root, idle_timeout=30, max_streams=10,
+                      max_starting=1, start_timeout=20, online=lambda dev_id: True)
+        live.silent = {"81100000003"}
+        live.start()
+        self.addCleanup(live.stop)
+        keys = [Key("8110000000%d" % n, 0, 1) for n in (1, 2, 3, 4, 5)]
+        first = live.watch(keys[0])
+        second = live.watch(keys[1])
+        supervisors = [p.supervisor for p in live.packagers.values()]
+        self.assertEqual([s.state for s in supervisors], ["running", "idle"])
+        self.assertEqual(live.stats.start_waits, 1)
+        yield self.ready(first)
+        # the first is live: the second starts, and is live in turn
+        self.assertNotEqual(supervisors[1].state, "idle")
+        yield self.ready(second)
+        silent, fourth, fifth = (live.watch(k) for k in keys[2:])
+        silent.addErrback(lambda f: f.trap(StreamEnded))
+        fifth.addErrback(lambda f: f.trap(StreamEnded))
+        states = lambda: [live.packagers[k].supervisor.state for k in keys[2:4]]  # noqa: E731
+        self.assertEqual(states(), ["running", "idle"])
+        self.assertEqual(live.packagers[keys[4]].supervisor.state, "idle")
+        yield live._stop(live.packagers[keys[4]], "idle", "the viewer left")  # stopped while waiting
+        self.clock.advance(19.9)
+        live.seen(keys[3])
+        self.assertEqual(states(), ["running", "idle"])  # the silent camera holds the slot…
+        self.clock.advance(0.1)
+        self.assertEqual(live.packagers[keys[3]].supervisor.state, "running")  # …for start_timeout at most
+        self.assertNotIn(keys[4], live.packagers)
+        self.assertEqual(self.failureResultOf(fourth, StreamEnded).value.state, "starting")  # its request's bound
+        packager = yield self.ready(live.watch(keys[3]))  # the player asks again
+        self.assertEqual(packager.state, "live")
+        self.assertEqual(live.stats.process.started, 4)
 
     @defer.inlineCallbacks
     def test_a_device_going_offline_stops_its_packager(self):
