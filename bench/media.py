@@ -27,7 +27,7 @@ runs late by the probe's length — about a second — and by up to a second mor
 the same ``ffmpeg -c copy -f hls`` command run by hand on the camera's URL directly; **RSS per packager**;
 the platform process's own CPU (relay, simulator fronts and clients included: an upper bound).
 
-    python bench/media.py [--streams 20] [--seconds 20] [--viewers 100] [--dsn DSN] [--json FILE]
+    python bench/media.py [--streams 20] [--seconds 20] [--viewers 100] [--max-starting N] [--dsn DSN] [--json FILE]
 
 A short check that it works: ``python bench/media.py --streams 2 --seconds 4 --viewers 5``.
 The recording part of issue 16 is the rec slice's (a separate function in its own file).
@@ -139,6 +139,8 @@ def run(args) -> dict:
         if name in ("portal", "rtsp"):
             text += "max_connections = 4096\nmax_connections_per_address = 0\n"
     text += "[media]\nmax_live_streams = %d\nidle_timeout = 60\n" % max(args.streams, 1)
+    if args.max_starting:
+        text += "max_starting = %d\n" % args.max_starting
     svc = KandianService(config.parse(text, "bench.ini", reactor), reactor, tune_gc=True)
     result: dict = {}
     links, fronts = [], []
@@ -224,13 +226,14 @@ def run(args) -> dict:
         yield task.deferLater(reactor, 2.0, lambda: None)
         children = [pk.supervisor.pid for pk in p.live.packagers.values() if pk.supervisor.pid]
         cpu0 = {pid: cpu_seconds(pid) for pid in children}
-        own0, t0 = cpu_seconds(os.getpid()), time.monotonic()
+        own0, cam0, t0 = cpu_seconds(os.getpid()), cpu_seconds(camera.pid), time.monotonic()
         edges.clear()
         delays.clear()
         yield task.deferLater(reactor, args.seconds, lambda: None)
         elapsed = time.monotonic() - t0
         used = sum(cpu_seconds(pid) - cpu0[pid] for pid in children)
         own = cpu_seconds(os.getpid()) - own0
+        cam = cpu_seconds(camera.pid) - cam0
         rss = [rss_kib(pid) for pid in children]
         running[0] = False
         yield defer.DeferredList(viewers)
@@ -241,6 +244,7 @@ def run(args) -> dict:
         result.update({
             "streams": args.streams, "viewers_of_one_stream": args.viewers, "seconds": round(elapsed, 1),
             "packagers_started": p.live.stats.started, "packager_crashes": p.live.stats.process.crashes,
+            "packagers_waited_for_a_start_slot": p.live.stats.start_waits,
             "first_segment_s": {"p50": round(percentile(firsts, 50), 2), "p90": round(percentile(firsts, 90), 2),
                                 "max": round(firsts[-1], 2)} if firsts else None,
             "live_edge_latency_s": {"p50": round(percentile(edges, 50), 2), "p90": round(percentile(edges, 90), 2),
@@ -252,6 +256,7 @@ def run(args) -> dict:
             "packager_cpu_percent_per_stream": round(100 * used / elapsed / max(1, len(children)), 2),
             "packager_rss_kib_median": int(statistics.median(rss)) if rss else 0,
             "platform_process_cpu_percent": round(100 * own / elapsed, 1),
+            "camera_process_cpu_percent": round(100 * cam / elapsed, 1),  # GStreamer: one encoder, N clients
             "machine_busy_cpu_seconds": round(machine_busy() - busy0, 1),
             "client_errors": len(errors),
         })
@@ -284,6 +289,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--bitrate", type=int, default=1000)
+    parser.add_argument("--max-starting", type=int, default=0, help="[media] max_starting (default: the default)")
     parser.add_argument("--dsn", default="")
     parser.add_argument("--json", help="write the figures here too")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data_dir and log")
