@@ -35,8 +35,9 @@ class FakeFfmpeg(LiveHls):
 
         def command(url):
             playlist = os.path.join(packager.directory, "index.m3u8")
-            return ["/bin/sh", "-c", "printf '#EXTM3U\\n#EXTINF:1.0,\\nseg1.ts\\n' > %s.tmp && mv %s.tmp %s;"
-                    " echo x > %s/seg1.ts; exec sleep 60" % (playlist, playlist, playlist, packager.directory)]
+            # as ffmpeg does: the segment is there before the playlist that lists it
+            return ["/bin/sh", "-c", "echo x > %s/seg1.ts; printf '#EXTM3U\\n#EXTINF:1.0,\\nseg1.ts\\n' > %s.tmp"
+                    " && mv %s.tmp %s; exec sleep 60" % (packager.directory, playlist, playlist, playlist)]
         return d.addCallback(command)
 
 
