@@ -13,14 +13,21 @@ Everything runs in this process's reactor except the children it measures:
   player does (``--viewers`` of them on stream 0).
 
 Figures: **time to first segment** (first playlist request → 200 with a segment, per stream; p50/p90/max);
-**live-edge latency** (a segment's first frame, by ffmpeg's ``EXT-X-PROGRAM-DATE-TIME``, to the moment a
-client sees it listed; a player holding back *k* segments shows video *k* × segment length later — hls.js
-as the portal configures it, ``liveSyncDurationCount: 2``);
+**listing delay** (the playlist written by ffmpeg — its mtime, read by this process on the same machine, when
+the body served is the file's — to the moment a client sees it: the newest segment's wait for the client's
+poll) and **live-edge latency** (that plus the newest segment's duration: its first frame's age when a client
+first sees it listed, taking the frame to have reached ffmpeg at once — loopback, a zero-latency encoder);
+**player latency estimate**: hls.js as the portal configures it (``liveSyncDurationCount: 2``) plays
+2 × ``EXT-X-TARGETDURATION`` behind the end of the newest segment, which ffmpeg wrote when its last frame
+came in, so a player shows video listing delay + 2 × target duration old.  (ffmpeg's
+``EXT-X-PROGRAM-DATE-TIME`` is not used: it counts from the moment the muxer started, after the probe, so it
+runs late by the probe's length — about a second — and by up to a second more where ffmpeg takes it from
+``time()``);
 **CPU per stream** (the packagers' user+system seconds over the measured window ÷ streams ÷ seconds) against
 the same ``ffmpeg -c copy -f hls`` command run by hand on the camera's URL directly; **RSS per packager**;
 the platform process's own CPU (relay, simulator fronts and clients included: an upper bound).
 
-    python bench/media.py [--streams 20] [--seconds 20] [--viewers 100] [--dsn DSN] [--json FILE]
+    python bench/media.py [--streams 20] [--seconds 20] [--viewers 100] [--max-starting N] [--dsn DSN] [--json FILE]
 
 A short check that it works: ``python bench/media.py --streams 2 --seconds 4 --viewers 5``.
 The recording part of issue 16 is the rec slice's (a separate function in its own file).
@@ -47,7 +54,8 @@ LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
 CAMERA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kandian", "sim",
                       "gst_camera.py")
 OPERATOR, PASSWORD = "bench-ops", "bench-pass-1"
-_PDT = re.compile(rb"#EXTINF:([0-9.]+),\s+#EXT-X-PROGRAM-DATE-TIME:(\S+)\s+(seg\d+\.ts)")
+_SEGMENT = re.compile(rb"#EXTINF:([0-9.]+),\s+(?:#EXT-X-PROGRAM-DATE-TIME:\S+\s+)?(seg\d+\.ts)")
+_TARGET = re.compile(rb"#EXT-X-TARGETDURATION:(\d+)")
 
 
 def cpu_seconds(pid) -> float:
@@ -66,13 +74,15 @@ def rss_kib(pid) -> int:
     return 0
 
 
-def pdt_seconds(text: bytes) -> float:
-    from datetime import datetime
-
-    raw = text.decode()
-    if re.search(r"[+-]\d{4}$", raw):  # ffmpeg writes +0000
-        raw = raw[:-2] + ":" + raw[-2:]
-    return datetime.fromisoformat(raw).timestamp()
+def written_at(path: str, body: bytes) -> float | None:
+    """The mtime of the playlist *path* if it still holds *body* (not rewritten since it was served)."""
+    try:
+        with open(path, "rb") as f:
+            before = os.fstat(f.fileno()).st_mtime
+            same = f.read() == body
+            return before if same and os.fstat(f.fileno()).st_mtime == before else None
+    except OSError:
+        return None
 
 
 def start_camera(fps: int, bitrate: int) -> tuple[subprocess.Popen, str]:
@@ -90,8 +100,9 @@ def by_hand(url: str, seconds: float, directory: str) -> dict:
     out = os.path.join(directory, "by-hand")
     os.makedirs(out)
     command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp",
-               "-i", url, "-map", "0:v:0", "-c", "copy", "-an", "-f", "hls", "-hls_time", "1", "-hls_list_size", "6",
-               "-hls_flags", "delete_segments+independent_segments+temp_file+omit_endlist",
+               "-i", url, "-map", "0:v:0", "-c", "copy", "-an", "-f", "hls", "-hls_init_time", "0.5", "-hls_time", "1",
+               "-hls_list_size", "6",
+               "-hls_flags", "delete_segments+independent_segments+temp_file+omit_endlist+program_date_time",
                "-hls_segment_filename", os.path.join(out, "seg%d.ts"), os.path.join(out, "index.m3u8")]
     proc = subprocess.Popen(command, preexec_fn=die_with_parent, stderr=subprocess.DEVNULL)
     time.sleep(2)
@@ -128,6 +139,8 @@ def run(args) -> dict:
         if name in ("portal", "rtsp"):
             text += "max_connections = 4096\nmax_connections_per_address = 0\n"
     text += "[media]\nmax_live_streams = %d\nidle_timeout = 60\n" % max(args.streams, 1)
+    if args.max_starting:
+        text += "max_starting = %d\n" % args.max_starting
     svc = KandianService(config.parse(text, "bench.ini", reactor), reactor, tune_gc=True)
     result: dict = {}
     links, fronts = [], []
@@ -159,7 +172,9 @@ def run(args) -> dict:
         agent = Agent(reactor, pool=pool)
         base = "http://127.0.0.1:%d/live/%%s/0/1/" % port["portal"]
 
-        firsts, edges, seen_segments, errors = [], [], {}, []
+        from kandian.media.hls import Key
+
+        firsts, edges, delays, targets, seen_segments, errors = [], [], [], [], {}, []
         running = [True]
 
         @defer.inlineCallbacks
@@ -181,11 +196,18 @@ def run(args) -> dict:
                         got_first = True
                         if first_wait:
                             firsts.append(now - t0)
-                    for _duration, pdt, name in _PDT.findall(body):
+                    listed = _SEGMENT.findall(body)
+                    newest = listed[-1][1] if listed else None
+                    if first_wait and seen and newest not in seen:  # (the first listing holds old segments)
+                        packager = p.live.packagers.get(Key(dev_id, 0, 1))
+                        written = packager and written_at(packager.playlist, body)
+                        if written:
+                            delays.append(now - written)
+                            edges.append(now - written + float(listed[-1][0]))
+                            targets.extend(int(t) for t in _TARGET.findall(body)[:1])
+                    for _duration, name in listed:
                         if name not in seen:
                             seen.add(name)
-                            if first_wait and len(seen) > 1:  # the first listing holds old segments
-                                edges.append(now - pdt_seconds(pdt))
                             segment = yield agent.request(b"GET", (url + name.decode()).encode(), headers)
                             yield readBody(segment)
                 elif response is not None and response.code != 503:
@@ -204,28 +226,37 @@ def run(args) -> dict:
         yield task.deferLater(reactor, 2.0, lambda: None)
         children = [pk.supervisor.pid for pk in p.live.packagers.values() if pk.supervisor.pid]
         cpu0 = {pid: cpu_seconds(pid) for pid in children}
-        own0, t0 = cpu_seconds(os.getpid()), time.monotonic()
+        own0, cam0, t0 = cpu_seconds(os.getpid()), cpu_seconds(camera.pid), time.monotonic()
         edges.clear()
+        delays.clear()
         yield task.deferLater(reactor, args.seconds, lambda: None)
         elapsed = time.monotonic() - t0
         used = sum(cpu_seconds(pid) - cpu0[pid] for pid in children)
         own = cpu_seconds(os.getpid()) - own0
+        cam = cpu_seconds(camera.pid) - cam0
         rss = [rss_kib(pid) for pid in children]
         running[0] = False
         yield defer.DeferredList(viewers)
         firsts.sort()
         edges.sort()
+        delays.sort()
+        target = max(targets) if targets else 1
         result.update({
             "streams": args.streams, "viewers_of_one_stream": args.viewers, "seconds": round(elapsed, 1),
             "packagers_started": p.live.stats.started, "packager_crashes": p.live.stats.process.crashes,
+            "packagers_waited_for_a_start_slot": p.live.stats.start_waits,
             "first_segment_s": {"p50": round(percentile(firsts, 50), 2), "p90": round(percentile(firsts, 90), 2),
                                 "max": round(firsts[-1], 2)} if firsts else None,
             "live_edge_latency_s": {"p50": round(percentile(edges, 50), 2), "p90": round(percentile(edges, 90), 2),
                                     "max": round(edges[-1], 2), "samples": len(edges)} if edges else None,
-            "player_latency_estimate_s": round(statistics.median(edges) + 2 * 1.0, 2) if edges else None,
+            "listing_delay_s": {"p50": round(percentile(delays, 50), 2), "p90": round(percentile(delays, 90), 2),
+                                "max": round(delays[-1], 2)} if delays else None,
+            "target_duration_s": target,
+            "player_latency_estimate_s": round(statistics.median(delays) + 2 * target, 2) if delays else None,
             "packager_cpu_percent_per_stream": round(100 * used / elapsed / max(1, len(children)), 2),
             "packager_rss_kib_median": int(statistics.median(rss)) if rss else 0,
             "platform_process_cpu_percent": round(100 * own / elapsed, 1),
+            "camera_process_cpu_percent": round(100 * cam / elapsed, 1),  # GStreamer: one encoder, N clients
             "machine_busy_cpu_seconds": round(machine_busy() - busy0, 1),
             "client_errors": len(errors),
         })
@@ -258,6 +289,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--bitrate", type=int, default=1000)
+    parser.add_argument("--max-starting", type=int, default=0, help="[media] max_starting (default: the default)")
     parser.add_argument("--dsn", default="")
     parser.add_argument("--json", help="write the figures here too")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data_dir and log")

@@ -399,6 +399,8 @@ class MediaSection:
     start_timeout: int = _setting("20", positive_int)
     # live streams this node packages at once (more: 503 "busy")
     max_live_streams: int = _setting("200", positive_int)
+    # live HLS packagers starting at once (the others wait their turn, within start_timeout)
+    max_starting: int = _setting("8", positive_int)
     # seconds of one recorded piece (a file, a row, a snapshot)
     segment_seconds: int = _setting("300", positive_int)
     # days recordings are kept (0: for ever)

@@ -503,7 +503,8 @@ class Platform:
         # its sweep and backoffs are operational timers, on the reactor like the listeners' timeouts
         return LiveHls(self.core.media, self.reactor, self.reactor, root=self.config.hls_dir, ffmpeg=m.ffmpeg,
                        hls_time=m.hls_time, list_size=m.hls_list_size, idle_timeout=m.idle_timeout,
-                       start_timeout=m.start_timeout, max_streams=m.max_live_streams)
+                       start_timeout=m.start_timeout, max_streams=m.max_live_streams,
+                       max_starting=m.max_starting)
 
     def _file_server(self):
         """The daemon's files as RTSP streams on loopback (kandian.media.loop): spec/002's MP4 channels,

@@ -211,6 +211,18 @@ class AlarmSmsTests(CoreTestCase):
         self.clock.advance(1)
         self.assertRaises(errors.LinkExpired, self.links.check, alarm.alarm_id, expires, signature)
 
+    def test_the_sms_does_not_wait_for_the_pictures_link(self):
+        """The alarm's notifiers run once it is stored, not after its picture is linked (a transaction
+        that locks the device's pictures): the SMS is queued while the link is still under way."""
+        linking = defer.Deferred()
+        self.store.files.link_alarm = lambda alarm_id: linking
+        reported = self.alarms.report(CAM, 1, 2, "pir", None, "")
+        self.assertNoResult(reported)
+        [message] = self.messages()
+        self.assertEqual(message["kind"], "alarm")
+        linking.callback(None)
+        self.assertEqual(self.successResultOf(reported).alarm_id, message["alarm_id"])
+
     @defer.inlineCallbacks
     def test_one_per_device_per_interval(self):
         yield self.alarms.report(CAM, 0, 1, "", None, "")

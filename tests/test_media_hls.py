@@ -8,7 +8,7 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from kandian.core import errors as e
-from kandian.media.hls import Key, LiveHls, StreamEnded
+from kandian.media.hls import FIRST_LOOK, SWEEP, Key, LiveHls, StreamEnded
 
 KEY = Key("81100000001", 0, 1)
 
@@ -35,9 +35,21 @@ class FakeFfmpeg(LiveHls):
 
         def command(url):
             playlist = os.path.join(packager.directory, "index.m3u8")
-            return ["/bin/sh", "-c", "printf '#EXTM3U\\n#EXTINF:1.0,\\nseg1.ts\\n' > %s.tmp && mv %s.tmp %s;"
-                    " echo x > %s/seg1.ts; exec sleep 60" % (playlist, playlist, playlist, packager.directory)]
+            # as ffmpeg does: the segment is there before the playlist that lists it
+            return ["/bin/sh", "-c", "echo x > %s/seg1.ts; printf '#EXTM3U\\n#EXTINF:1.0,\\nseg1.ts\\n' > %s.tmp"
+                    " && mv %s.tmp %s; exec sleep 60" % (packager.directory, playlist, playlist, playlist)]
         return d.addCallback(command)
+
+
+class Silent(FakeFfmpeg):
+    """Like FakeFfmpeg, but the cameras in ``silent`` never send: their ffmpeg writes nothing."""
+
+    silent: set = set()
+
+    def _command(self, packager):
+        if packager.key.dev_id not in self.silent:
+            return super()._command(packager)
+        return defer.succeed(["/bin/sh", "-c", "exec sleep 60"])
 
 
 class LiveHlsTests(unittest.TestCase):
@@ -96,6 +108,61 @@ class LiveHlsTests(unittest.TestCase):
         self.assertFalse(os.path.exists(packager.directory))
         self.assertFalse(os.path.exists("/proc/%d/cmdline" % pid) and open("/proc/%d/stat" % pid).read().split(
             ")")[-1].split()[0] != "Z")
+
+    @defer.inlineCallbacks
+    def test_the_first_playlist_is_seen_within_a_first_look(self):
+        """A starting packager's playlist is looked for every FIRST_LOOK s (not only at the SWEEP), and the
+        look stops once nothing is starting."""
+        self.assertLess(FIRST_LOOK, SWEEP)
+        d = self.live.watch(KEY)
+        [packager] = self.live.packagers.values()
+        for _ in range(500):  # the child writes its playlist on the real reactor; the clock stands still
+            if os.path.exists(packager.playlist):
+                break
+            yield task.deferLater(reactor, 0.01, lambda: None)
+        self.assertFalse(d.called)
+        self.clock.advance(FIRST_LOOK)
+        self.assertEqual(self.successResultOf(d).state, "live")
+        self.assertEqual(self.live.stats.first_segment_seconds, [FIRST_LOOK])
+        self.assertFalse(self.live._look.running)
+
+    @defer.inlineCallbacks
+    def test_packagers_start_in_turn(self):
+        """At most max_starting packagers start at once; the next starts when one is live, or has had its
+        start_timeout; a packager stopped while it waited never starts."""
+        yield self.live.stop()
+        live = Silent(self.media, reactor, self.clock, root=self.root, idle_timeout=30, max_streams=10,
+                      max_starting=1, start_timeout=20, online=lambda dev_id: True)
+        live.silent = {"81100000003"}
+        live.start()
+        self.addCleanup(live.stop)
+        keys = [Key("8110000000%d" % n, 0, 1) for n in (1, 2, 3, 4, 5)]
+        first = live.watch(keys[0])
+        second = live.watch(keys[1])
+        supervisors = [p.supervisor for p in live.packagers.values()]
+        self.assertEqual([s.state for s in supervisors], ["running", "idle"])
+        self.assertEqual(live.stats.start_waits, 1)
+        yield self.ready(first)
+        # the first is live: the second starts, and is live in turn
+        self.assertNotEqual(supervisors[1].state, "idle")
+        yield self.ready(second)
+        silent, fourth, fifth = (live.watch(k) for k in keys[2:])
+        silent.addErrback(lambda f: f.trap(StreamEnded))
+        fifth.addErrback(lambda f: f.trap(StreamEnded))
+        states = lambda: [live.packagers[k].supervisor.state for k in keys[2:4]]  # noqa: E731
+        self.assertEqual(states(), ["running", "idle"])
+        self.assertEqual(live.packagers[keys[4]].supervisor.state, "idle")
+        yield live._stop(live.packagers[keys[4]], "idle", "the viewer left")  # stopped while waiting
+        self.clock.advance(19.9)
+        live.seen(keys[3])
+        self.assertEqual(states(), ["running", "idle"])  # the silent camera holds the slot…
+        self.clock.advance(0.1)
+        self.assertEqual(live.packagers[keys[3]].supervisor.state, "running")  # …for start_timeout at most
+        self.assertNotIn(keys[4], live.packagers)
+        self.assertEqual(self.failureResultOf(fourth, StreamEnded).value.state, "starting")  # its request's bound
+        packager = yield self.ready(live.watch(keys[3]))  # the player asks again
+        self.assertEqual(packager.state, "live")
+        self.assertEqual(live.stats.process.started, 4)
 
     @defer.inlineCallbacks
     def test_a_device_going_offline_stops_its_packager(self):

@@ -101,6 +101,26 @@ class LiveHlsTests(LiveTestCase):
             self.assertIn(line, metrics)
 
     @defer.inlineCallbacks
+    def test_the_first_segment_starts_at_the_first_picture(self):
+        """What ffmpeg read while probing the stream goes into the first segment (no -fflags nobuffer): it
+        begins within one key-frame interval (the camera's: 15 frames, 1 s) of the first packet ffmpeg read.
+        Dropping those packets makes it begin at the key frame after the probe, a second or more later,
+        and a first viewer wait a whole segment more."""
+        answer = yield self.get(LIVE, headers=self.auth())
+        self.assertEqual(answer.code, 200, answer)
+        first = re.findall(r"^(seg\d+\.ts)$", answer.data.decode(), re.M)[0]
+        [packager] = self.live.packagers.values()
+        path = os.path.join(packager.directory, first)
+        code, out, err = yield camera.run_player(
+            [camera.require("ffprobe"), "-v", "error", "-show_entries", "format=start_time", "-of",
+             "default=nw=1:nk=1", path], 20)
+        self.assertEqual(code, 0, err)
+        # ffmpeg's MPEG-TS output starts its clock at 1.4 s (its mux delay); the input's first packet is 0
+        start = float(out.decode().strip()) - 1.4
+        self.assertGreaterEqual(start, -0.01)
+        self.assertLess(start, 1.0)
+
+    @defer.inlineCallbacks
     def test_one_packager_for_many_viewers_stopped_when_they_leave(self):
         answers = yield defer.gatherResults([self.get(LIVE, headers=self.auth()) for _ in range(4)])
         self.assertEqual([a.code for a in answers], [200] * 4)

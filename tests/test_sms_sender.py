@@ -5,6 +5,7 @@ from __future__ import annotations
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
+from kandian.core.errors import DatabaseUnavailable
 from kandian.core.outbox import Outbox
 from kandian.sms import outcomes
 from kandian.sms.errors import GatewayUnavailable, SmgpRejected
@@ -153,6 +154,53 @@ class SenderTests(SenderTestCase):
         self.clock.advance(1)
         self.assertEqual((self.status(message_id)[0], self.sender.stats.in_flight), ("submitted", 0))
         self.assertEqual((outage.calls, len(self.gateway.submits)), (3, 1))
+
+
+class HandOverTests(SenderTestCase):
+    @defer.inlineCallbacks
+    def test_a_message_is_handed_to_the_sender_as_it_is_committed(self):
+        """No claim: the message is committed claimed by this node and submitted at once; only one queued
+        while every slot is taken waits for a claim."""
+        claims = Outage(self.store.outbox, "claim", 0)
+        polls = claims.calls  # the start's first poll
+        self.gateway.hold = True
+        handed = yield self.outbox.queue(A, "hello")
+        self.assertEqual(len(self.gateway.held), 1)
+        row = self.store.tables["sms_outbox"][handed]
+        self.assertEqual((row["status"], row["claimed_by"], row["attempts"]), ("sending", "n1", 1))
+        self.assertEqual(claims.calls, polls)
+        for n in range(3):
+            yield self.outbox.queue(B, "m%d" % n)
+        self.assertEqual((len(self.gateway.held), claims.calls, self.sender.stats.handed), (4, polls, 4))
+        waiting = yield self.outbox.queue(C, "no slot")  # capacity 4: queued, claimed once a slot frees
+        self.assertEqual(self.status(waiting)[0], "queued")
+        self.gateway.answer(3)
+        self.assertEqual(self.status(waiting)[0], "sending")
+        self.assertEqual(claims.calls, polls + 1)
+        self.gateway.answer()
+        self.assertEqual([m["status"] for m in self.store.tables["sms_outbox"].values()], ["submitted"] * 5)
+        self.assertEqual(self.sender.stats.in_flight, 0)
+
+    @defer.inlineCallbacks
+    def test_nothing_committed_gives_the_slot_back(self):
+        Outage(self.store.outbox, "queue", 1)
+        yield self.assertFailure(self.outbox.queue(A, "hello"), DatabaseUnavailable)
+        self.assertEqual(self.sender.stats.in_flight, 0)
+        first = yield self.outbox.queue(A, "alarm", "alarm", dev_id="81100000001", once_per=60)
+        refused = yield self.outbox.queue(A, "alarm", "alarm", dev_id="81100000001", once_per=60)
+        self.assertIsNotNone(first)
+        self.assertIsNone(refused)
+        self.assertEqual((self.sender.stats.in_flight, self.sender.stats.handed), (0, 1))
+
+    @defer.inlineCallbacks
+    def test_submitted_at_is_when_the_gateway_acknowledged(self):
+        """Not when the acknowledgement could be written (a batch under way, an outage)."""
+        Outage(self.store.outbox, "submitted", 2)
+        message_id = yield self.outbox.queue(A, "hello")
+        self.clock.advance(0.5)
+        self.clock.advance(1)
+        row = self.store.tables["sms_outbox"][message_id]
+        self.assertEqual((row["status"], row["submitted_at"]), ("submitted", NOW))
 
 
 class HousekeepingTests(SenderTestCase):

@@ -139,6 +139,17 @@ class SmsContract(StoreContract):
                          "outcome unknown: its sender stopped or its claim ran out")
 
     @defer.inlineCallbacks
+    def test_a_message_committed_already_claimed(self):
+        # the sender of this node takes it as it is committed: nobody else claims it; a restart gives it back
+        message = yield self.queue(claim_for=(NODE, LEASE))
+        listed = (yield self.listed())[message]
+        self.assertEqual((listed.status, listed.attempts), ("sending", 1))
+        self.assertEqual((yield self.store.outbox.claim(OTHER, self.now, 10, LEASE)), ([], 0))
+        self.assertEqual((yield self.store.outbox.release(NODE, self.now + 1)), 1)
+        claimed, _ = yield self.store.outbox.claim(OTHER, self.now + 1, 10, LEASE)
+        self.assertEqual([(c.message_id, c.attempts) for c in claimed], [(message, 2)])
+
+    @defer.inlineCallbacks
     def test_once_per_device_and_kind(self):
         yield self.store.devices.add(CAM, "k1")
         first = yield self.queue(kind="alarm", dev_id=CAM, once_per=300)

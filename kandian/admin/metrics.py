@@ -282,6 +282,8 @@ def _media_metrics(p):
         yield CounterMetricFamily("kandian_live_started", "Live HLS packagers started", value=s.started)
         yield CounterMetricFamily("kandian_live_idle_stopped", "Live HLS packagers stopped after their last viewer",
                                   value=s.idle_stopped)
+        yield CounterMetricFamily("kandian_live_start_waits", "Live HLS packagers that waited for a start slot",
+                                  value=s.start_waits)
         yield _counter("kandian_live_ended", "Live HLS packagers ended, by state", ["state"],
                        {(k,): v for k, v in s.ended.items()})
         yield _counter("kandian_media_processes", "ffmpeg children of the live packagers, by event", ["event"],

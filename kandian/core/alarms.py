@@ -76,14 +76,16 @@ class Alarms:
         if alarm_id is None:
             return None
         self.stored += 1
+        alarm = Alarm(alarm_id, dev_id, channel_no, alarm_type, desc, dido_no, file_name, now)
+        # the notifiers first: an alarm SMS does not wait for the picture's link (its page finds the picture
+        # by the alarm whenever it comes)
+        for notifier in self.notifiers:
+            defer.maybeDeferred(notifier.alarm_stored, alarm).addErrback(
+                lambda f: log.failure("alarm notifier failed for {dev_id}", f, dev_id=dev_id))
         try:
             yield self.store.files.link_alarm(alarm_id)
         except Exception:  # committed all the same: the picture, when it comes, links itself
             log_failure(log, "alarm {alarm_id} of {dev_id}: picture not linked", alarm_id=alarm_id, dev_id=dev_id)
-        alarm = Alarm(alarm_id, dev_id, channel_no, alarm_type, desc, dido_no, file_name, now)
-        for notifier in self.notifiers:
-            defer.maybeDeferred(notifier.alarm_stored, alarm).addErrback(
-                lambda f: log.failure("alarm notifier failed for {dev_id}", f, dev_id=dev_id))
         return alarm
 
     def get(self, alarm_id: int) -> defer.Deferred:

@@ -26,6 +26,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from ..store.outbox import Claimed
 from . import errors
 from .errors import log_failure
 from .interfaces import ISmsSender
@@ -147,6 +148,7 @@ class Outbox:
         self.lease = lease
         self.keep = keep
         self._listeners: list[Callable[[], None]] = []
+        self._taker = None  # the sender of this node, handed each message as it is committed (hand_to)
         self._submitted = Batches(self._write_submitted, clock, "SMS acknowledgements")
         self._retries = Batches(self._write_retries, clock, "SMS retries")
         self._finished = Batches(self._write_finished, clock, "SMS final states")
@@ -161,8 +163,20 @@ class Outbox:
     # -- queueing
 
     def on_queued(self, listener: Callable[[], None]) -> None:
-        """*listener()* is called after each message this node queued is committed."""
+        """*listener()* is called after each message this node queued is committed (and not handed over)."""
         self._listeners.append(listener)
+
+    def hand_to(self, taker) -> None:
+        """*taker* (this node's sender) gets each message queued here the moment
+        it is committed, without a claim: ``taker.reserve()`` (a slot for one
+        more submit: True, or False when it cannot send now) is asked before
+        the INSERT, which then commits the message already claimed by this
+        node for its first attempt; ``taker.take(claimed)`` submits it, and
+        ``taker.unreserve()`` gives the slot back when nothing was committed.
+        A crash between the commit and the Submit_Resp leaves it claimed by
+        this node: sent again at the next start (:meth:`release_mine`) or by
+        any node once the lease runs out."""
+        self._taker = taker
 
     @defer.inlineCallbacks
     def queue(self, mobile: str, text: str, kind: str = "message", *, display: str | None = None,
@@ -179,10 +193,25 @@ class Outbox:
         if not text or len(text) > MAX_TEXT:
             raise errors.BadValue("an SMS text must have 1 to %d characters" % (MAX_TEXT,))
         now = self.now()
-        message_id = yield self.outbox.queue(mobile, text, kind, now, now + (validity or self.validity),
-                                             display=display, dev_id=dev_id, alarm_id=alarm_id, once_per=once_per)
-        if message_id is not None:
-            self.queued[kind] += 1
+        valid_until = now + (validity or self.validity)
+        taker = self._taker
+        handed = taker is not None and taker.reserve()
+        try:
+            message_id = yield self.outbox.queue(mobile, text, kind, now, valid_until, display=display,
+                                                 dev_id=dev_id, alarm_id=alarm_id, once_per=once_per,
+                                                 claim_for=(self.node, self.lease) if handed else None)
+        except BaseException:
+            if handed:
+                taker.unreserve()
+            raise
+        if message_id is None:
+            if handed:
+                taker.unreserve()
+            return None
+        self.queued[kind] += 1
+        if handed:
+            taker.take(Claimed(message_id, mobile, text, kind, 1, valid_until))
+        else:
             for listener in self._listeners:
                 listener()
         return message_id
@@ -222,9 +251,10 @@ class Outbox:
         return claimed
 
     def submitted(self, message_id: int, msg_ids: list[str]) -> defer.Deferred:
-        """The gateway acknowledged every part of the message (its MsgIDs)."""
+        """The gateway acknowledged every part of the message (its MsgIDs) now:
+        ``submitted_at`` is this moment, however long the batch waits to be written."""
         self.outcomes["submitted"] += 1
-        return self._submitted.add((message_id, [printable(m) for m in msg_ids]))
+        return self._submitted.add((message_id, [printable(m) for m in msg_ids], self.now()))
 
     def retry(self, claimed, reason: str) -> defer.Deferred:
         """Another attempt later, or expired when its validity runs out first."""

@@ -5,16 +5,32 @@
 :class:`Packager`: a :class:`~kandian.media.process.Supervisor` running ::
 
     ffmpeg -rtsp_transport tcp -i <core.media.source_url(…)> -map 0:v:0 -c copy
-           -f hls -hls_time T -hls_list_size N
-           -hls_flags delete_segments+independent_segments+temp_file+omit_endlist …
+           -f hls -hls_init_time T/2 -hls_time T -hls_list_size N
+           -hls_flags delete_segments+independent_segments+temp_file+omit_endlist+program_date_time …
 
 — no transcoding: the camera's H.264 is cut into MPEG-TS segments at its
 key frames (``hls_time`` is a minimum: a segment ends at the first key frame
 after T seconds, so the camera's GOP sets the real length), the playlist
 keeps the last N, ffmpeg deletes the older files itself, and every file is
 written under a temporary name and renamed, so a reader never sees half a
-playlist or half a segment.  Audio is left out (cameras send G.711, which
+playlist or half a segment.  The first segment is what sets a new viewer's
+wait: it starts at the first key frame ffmpeg reads and ends at the next
+one, so it is ready about one key-frame interval after the camera's first
+picture.  Nothing read while ffmpeg probes the stream (about a second) is
+thrown away for it: no ``-fflags nobuffer``, which drops those packets and
+so makes the first segment wait for the key frame after the probe and a
+whole segment more (3.2 s instead of 1.3 s on a 1 s-GOP camera).  Audio is left out (cameras send G.711, which
 neither MPEG-TS HLS nor browsers play).
+
+At most ``max_starting`` packagers start at once (an ffmpeg costs a
+tenth of a second of CPU to start and a second of probing; two hundred
+viewers arriving together — a restart, a wall of cameras opened at once —
+would otherwise share the CPU so evenly that every one of them waits
+for all the others, past the RTSP timeout); the others wait their turn
+in arrival order, their viewers' requests still bounded by
+``start_timeout``.  A packager keeps its start slot until its first
+segment, its end, or ``start_timeout`` seconds (a camera that never
+sends blocks nobody for longer).
 
 Later requests of the same stream share that packager; every request counts
 as the viewer still watching, and a packager nobody asked for
@@ -28,6 +44,7 @@ and the sweep ends a live packager whose device went offline at once.
 
 from __future__ import annotations
 
+import collections
 import os
 import shutil
 from collections.abc import Callable
@@ -43,7 +60,8 @@ from .process import ProcessStats, Supervisor
 log = Logger()
 
 PLAYLIST = "index.m3u8"
-SWEEP = 0.2  # seconds between two looks at the packagers (a new playlist is seen within this)
+SWEEP = 0.2  # seconds between two looks at the running packagers (idle, offline)
+FIRST_LOOK = 0.05  # seconds between two looks for the first playlist of a starting packager
 SEGMENT_PREFIX = "seg"
 
 # what ended a packager, by the error its source URL failed with
@@ -81,6 +99,7 @@ class HlsStats:
         self.ended: dict[str, int] = {}  # state → packagers that ended so
         self.requests = 0  # playlist and segment requests served
         self.first_segment_seconds: list[float] = []  # the last 100 times from start to a playable playlist
+        self.start_waits = 0  # packagers that waited for a start slot
 
 
 class Packager:
@@ -96,6 +115,7 @@ class Packager:
         self.message = ""
         self.supervisor: Supervisor | None = None
         self.ready_at: float | None = None
+        self.launched_at: float | None = None  # when its ffmpeg was first started (None: waiting for a slot)
         self._waiters: list[defer.Deferred] = []
 
     def wait(self) -> defer.Deferred:
@@ -124,7 +144,7 @@ class LiveHls:
 
     def __init__(self, media, reactor, clock=None, *, root: str, ffmpeg: str = "ffmpeg", hls_time: float = 1.0,
                  list_size: int = 6, idle_timeout: float = 30.0, start_timeout: float = 20.0,
-                 max_streams: int = 200, rtsp_timeout: float = 10.0, ended_for: float = 5.0,
+                 max_streams: int = 200, max_starting: int = 8, rtsp_timeout: float = 10.0, ended_for: float = 5.0,
                  stats: HlsStats | None = None, online: Callable[[str], bool] | None = None):
         """*media* is :class:`kandian.core.media.Media`; *root* the directory
         under which each stream gets its own (emptied at start and stop)."""
@@ -138,13 +158,18 @@ class LiveHls:
         self.idle_timeout = idle_timeout
         self.start_timeout = start_timeout
         self.max_streams = max_streams
+        self.max_starting = max_starting
         self.rtsp_timeout = rtsp_timeout
         self.ended_for = ended_for
         self.stats = stats if stats is not None else HlsStats()
         self.online = online if online is not None else media.router.online
         self.packagers: dict[Key, Packager] = {}
+        self._queue: collections.deque[Packager] = collections.deque()  # waiting for a start slot
+        self._slots: set[Packager] = set()  # started, not yet live (nor ended, nor past start_timeout)
         self._sweep = task.LoopingCall(self.sweep)
         self._sweep.clock = self.clock
+        self._look = task.LoopingCall(self.look)  # runs only while a packager is starting
+        self._look.clock = self.clock
         self._stopping: set[defer.Deferred] = set()
 
     # -- service
@@ -160,6 +185,8 @@ class LiveHls:
         """Stop every packager (SIGTERM, then SIGKILL) and wait for them."""
         if self._sweep.running:
             self._sweep.stop()
+        if self._look.running:
+            self._look.stop()
         yield defer.DeferredList([self._stop(p, "stopped", "the platform is stopping")
                                   for p in list(self.packagers.values())])
         yield defer.DeferredList(list(self._stopping))
@@ -221,9 +248,28 @@ class LiveHls:
             stats=self.stats.process, first_delay=1.0, max_delay=30.0, stable=30.0)
         self.packagers[key] = packager
         self.stats.started += 1
-        log.info("live HLS {key}: starting a packager", key=str(key))
-        packager.supervisor.start()
+        self._queue.append(packager)
+        self._launch_queued(now)
+        if packager.launched_at is None:
+            self.stats.start_waits += 1
+            log.info("live HLS {key}: waiting for one of the {n} starts under way", key=str(key), n=len(self._slots))
+        if not self._look.running and self._sweep.running:
+            self._look.start(FIRST_LOOK, now=False)
         return packager
+
+    def _launch_queued(self, now: float) -> None:
+        """Start waiting packagers while fewer than ``max_starting`` are starting."""
+        for packager in list(self._slots):
+            if packager.state != "starting" or now - packager.launched_at >= self.start_timeout:
+                self._slots.discard(packager)
+        while self._queue and len(self._slots) < self.max_starting:
+            packager = self._queue.popleft()
+            if packager.state != "starting":
+                continue  # stopped while it waited
+            packager.launched_at = now
+            self._slots.add(packager)
+            log.info("live HLS {key}: starting a packager", key=str(packager.key))
+            packager.supervisor.start()
 
     @defer.inlineCallbacks
     def _command(self, packager: Packager):
@@ -232,7 +278,7 @@ class LiveHls:
         return [
             self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
             "-rtsp_transport", "tcp", "-timeout", str(int(self.rtsp_timeout * 1_000_000)),
-            "-fflags", "nobuffer", "-i", url,
+            "-i", url,
             "-map", "0:v:0", "-c", "copy", "-an",
             # the first segment is cut at the first key frame after half a segment (not after two key frames)
             "-f", "hls", "-hls_init_time", "%g" % (self.hls_time / 2), "-hls_time", "%g" % self.hls_time,
@@ -270,6 +316,7 @@ class LiveHls:
         self.stats.ended[state] = self.stats.ended.get(state, 0) + 1
         log.info("live HLS {key}: {state} ({message})", key=str(packager.key), state=state, message=message)
         packager._settle()
+        self._slots.discard(packager)
         if packager.supervisor is None or not packager.supervisor.running:
             shutil.rmtree(packager.directory, ignore_errors=True)
 
@@ -285,19 +332,28 @@ class LiveHls:
             shutil.rmtree(packager.directory, ignore_errors=True)  # what ffmpeg wrote on its way out
         return d.addBoth(gone)
 
-    # -- the sweep: playlists that appeared, viewers gone, devices offline
+    # -- the look for first playlists, every FIRST_LOOK s while a packager starts
+
+    def look(self) -> None:
+        now = self.clock.seconds()
+        starting = [p for p in self.packagers.values() if p.state == "starting"]
+        for packager in starting:
+            if _playable(packager.playlist):
+                packager.state = "live"
+                packager.ready_at = now
+                took = now - packager.started_at
+                self.stats.first_segment_seconds = (self.stats.first_segment_seconds + [took])[-100:]
+                log.info("live HLS {key}: first segment after {took:.1f} s", key=str(packager.key), took=took)
+                packager._settle()
+        self._launch_queued(now)
+        if not any(p.state == "starting" for p in starting) and self._look.running:
+            self._look.stop()
+
+    # -- the sweep: viewers gone, devices offline
 
     def sweep(self) -> None:
         now = self.clock.seconds()
         for packager in list(self.packagers.values()):
-            if packager.state == "starting":
-                if _playable(packager.playlist):
-                    packager.state = "live"
-                    packager.ready_at = now
-                    took = now - packager.started_at
-                    self.stats.first_segment_seconds = (self.stats.first_segment_seconds + [took])[-100:]
-                    log.info("live HLS {key}: first segment after {took:.1f} s", key=str(packager.key), took=took)
-                    packager._settle()
             if packager.state in ("starting", "live"):
                 if packager._waiters:  # viewers waiting for the first segment are viewers
                     packager.last_seen = now

@@ -1,8 +1,13 @@
 """The outbox's sender: queued messages to the SMGP gateway, status reports back (§2.6).
 
-:class:`OutboxSender` claims due messages from the core's
-:class:`~kandian.core.outbox.Outbox` when a message is queued on this node,
-when a submit finishes while more are due, and every ``poll_interval``
+:class:`OutboxSender` is handed each message queued on this node the
+moment it is committed (:meth:`~kandian.core.outbox.Outbox.hand_to`: the
+message is committed already claimed by this node when a submit slot is
+free and the client is logged in, so an alarm SMS goes to the gateway
+without a claim's round trip or a wait for the claim under way); it
+claims due messages from the core's :class:`~kandian.core.outbox.Outbox`
+when a message is queued on this node that it could not take then, when a
+submit finishes while more are due, and every ``poll_interval``
 seconds (retries, and messages other processes such as ``kandianctl``
 queued); every ``release_interval`` it takes back claims that ran out, every
 ``purge_interval`` it purges finished messages past their keeping.  At most
@@ -36,6 +41,7 @@ class SenderStats:
         self.submitted = 0
         self.outcomes: collections.Counter = collections.Counter()  # (outcome, cause) → count
         self.in_flight = 0
+        self.handed = 0  # messages handed over as they were committed (no claim)
 
 
 class OutboxSender(service.Service):
@@ -63,6 +69,7 @@ class OutboxSender(service.Service):
         self._loop.clock = clock
         self._in_flight: set[defer.Deferred] = set()
         outbox.on_queued(self.wake)
+        outbox.hand_to(self)
 
     # -- service
 
@@ -94,10 +101,28 @@ class OutboxSender(service.Service):
             yield settled.addTimeout(self.stop_grace, self.clock).addErrback(lambda f: None)
         yield self.outbox.flush(self.stop_grace)
 
+    # -- handed over by the outbox as they are committed
+
+    def reserve(self) -> bool:
+        """A submit slot for a message about to be committed claimed by this node, if one may be sent now."""
+        if not self.running or not self.client.connected or self.stats.in_flight >= self.capacity:
+            return False
+        self.stats.in_flight += 1
+        return True
+
+    def unreserve(self) -> None:
+        self.stats.in_flight -= 1
+
+    def take(self, message) -> None:
+        """Submit *message* (committed, claimed by this node) in the slot :meth:`reserve` kept."""
+        self.stats.handed += 1
+        self._submit(message)
+
     # -- claiming
 
     def wake(self) -> None:
-        """A message was queued on this node."""
+        """A message was queued on this node that it could not take (no slot, or not connected)."""
+        self._more = True  # claimed when a slot frees (a claim with room says again whether more are due)
         self._claim()
 
     def poll(self) -> None:
@@ -139,6 +164,9 @@ class OutboxSender(service.Service):
 
     def _send(self, message) -> None:
         self.stats.in_flight += 1
+        self._submit(message)
+
+    def _submit(self, message) -> None:
         d = defer.maybeDeferred(self.client.submit, message.mobile, message.body, message.valid_until)
         d.addCallbacks(self._accepted, self._refused, callbackArgs=(message,), errbackArgs=(message,))
         d.addErrback(lambda f: log_failure(log, "SMS {message_id}: outcome not recorded", f,

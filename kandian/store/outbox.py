@@ -108,15 +108,21 @@ class OutboxStore:
     # -- queueing
 
     def queue(self, mobile: str, body: str, kind: str, now: float, valid_until: float, *, display: str | None = None,
-              dev_id: str | None = None, alarm_id: int | None = None, once_per: float | None = None) -> defer.Deferred:
+              dev_id: str | None = None, alarm_id: int | None = None, once_per: float | None = None,
+              claim_for: tuple[str, float] | None = None) -> defer.Deferred:
         """Commit a new message, due at once: its message_id.  *display*
         stands for *body* wherever it is shown (body holds a secret).  With
         *once_per* (seconds) and *dev_id*: None, and nothing queued, when a
-        message of this kind for the device was queued less than that before."""
+        message of this kind for the device was queued less than that before.
+        With *claim_for* ``(node, lease)`` the message is committed already
+        claimed by *node* for its first attempt (as :meth:`claim` would)."""
         insert = ("INSERT INTO sms_outbox (mobile, body, display, kind, dev_id, alarm_id, next_attempt_at,"
-                  " valid_until, created_at, updated_at) SELECT %s, %s, %s, %s, %s, %s, to_timestamp(%s),"
-                  " to_timestamp(%s), to_timestamp(%s), to_timestamp(%s)")
-        values = (mobile, body, display, kind, dev_id, alarm_id, now, valid_until, now, now)
+                  " valid_until, created_at, updated_at, status, attempts, claimed_by, claimed_until)"
+                  " SELECT %s, %s, %s, %s, %s, %s, to_timestamp(%s),"
+                  " to_timestamp(%s), to_timestamp(%s), to_timestamp(%s), %s, %s, %s, to_timestamp(%s)")
+        node, lease = claim_for if claim_for is not None else (None, None)
+        values = (mobile, body, display, kind, dev_id, alarm_id, now, valid_until, now, now,
+                  "sending" if node else "queued", 1 if node else 0, node, now + lease if node else None)
         if once_per is None:
             query = insert + " RETURNING message_id"
         else:
@@ -160,12 +166,14 @@ class OutboxStore:
 
     def submitted(self, items, node: str, now: float) -> defer.Deferred:
         """The gateway acknowledged these messages: *items* is [(message_id,
-        [MsgID per part])].  A message still queued or sending becomes
-        submitted (a secret body is dropped: it is never sent again); its
-        parts are recorded whatever its state, and reports that came first
-        settle it."""
-        ids = [message_id for message_id, _ in items]
-        parts = [(msg_id, message_id, n) for message_id, msg_ids in items for n, msg_id in enumerate(msg_ids)]
+        [MsgID per part]) or (message_id, [MsgID…], acknowledged at (POSIX
+        seconds))]; ``submitted_at`` is that moment (*now* without one).  A
+        message still queued or sending becomes submitted (a secret body is
+        dropped: it is never sent again); its parts are recorded whatever
+        its state, and reports that came first settle it."""
+        ids = [item[0] for item in items]
+        at = [item[2] if len(item) > 2 else now for item in items]
+        parts = [(msg_id, item[0], n) for item in items for n, msg_id in enumerate(item[1])]
 
         @defer.inlineCallbacks
         def interaction(cursor):
@@ -175,10 +183,11 @@ class OutboxStore:
                 " SELECT * FROM unnest(%s::text[], %s::bigint[], %s::smallint[]) ON CONFLICT DO NOTHING",
                 ([p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]))
             yield cursor.execute(
-                "UPDATE sms_outbox SET status = 'submitted', submitted_at = to_timestamp(%s),"
+                "UPDATE sms_outbox o SET status = 'submitted', submitted_at = to_timestamp(v.at),"
                 " updated_at = to_timestamp(%s), claimed_by = NULL, claimed_until = NULL, reason = '',"
-                " body = CASE WHEN display IS NULL THEN body ELSE '' END"
-                " WHERE message_id = ANY(%s) AND status IN ('queued', 'sending')", (now, now, ids))
+                " body = CASE WHEN o.display IS NULL THEN o.body ELSE '' END"
+                " FROM unnest(%s::bigint[], %s::float8[]) AS v(id, at)"
+                " WHERE o.message_id = v.id AND o.status IN ('queued', 'sending')", (now, ids, at))
             yield cursor.execute(_SETTLE, dict(ids=ids, now=now))
 
         return self.db.runInteraction(interaction)

@@ -27,7 +27,7 @@ class FakeOutbox:
         self._ids = itertools.count(1)
 
     def queue(self, mobile, body, kind, now, valid_until, *, display=None, dev_id=None, alarm_id=None,
-              once_per=None):
+              once_per=None, claim_for=None):
         if once_per is not None:
             slots = self.tables.setdefault("sms_device_slot", {})
             last = slots.get((dev_id, kind))
@@ -40,6 +40,10 @@ class FakeOutbox:
             alarm_id=alarm_id, status="queued", attempts=0, next_attempt_at=now, valid_until=valid_until,
             claimed_by=None, claimed_until=None, reason="", created_at=now, updated_at=now, submitted_at=None,
             finished_at=None)
+        if claim_for is not None:
+            node, lease = claim_for
+            self.messages[message_id].update(status="sending", attempts=1, claimed_by=node,
+                                             claimed_until=now + lease)
         return defer.succeed(message_id)
 
     def claim(self, node, now, limit, lease):
@@ -60,14 +64,16 @@ class FakeOutbox:
         return defer.succeed((claimed, expired))
 
     def submitted(self, items, node, now):
-        for message_id, msg_ids in items:
+        for item in items:
+            message_id, msg_ids = item[:2]
             for n, msg_id in enumerate(msg_ids):
                 self.parts.setdefault(msg_id, (message_id, n))
             m = self.messages.get(message_id)
             if m is not None and m["status"] in ("queued", "sending"):
-                m.update(status="submitted", submitted_at=now, updated_at=now, claimed_by=None, claimed_until=None,
+                m.update(status="submitted", submitted_at=item[2] if len(item) > 2 else now, updated_at=now,
+                         claimed_by=None, claimed_until=None,
                          reason="", body=m["body"] if m["display"] is None else "")
-        self._settle({message_id for message_id, _ in items}, now)
+        self._settle({item[0] for item in items}, now)
         return defer.succeed(None)
 
     def retry(self, items, node, now):
