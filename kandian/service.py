@@ -534,7 +534,7 @@ class Platform:
 
     @defer.inlineCallbacks
     def start(self):
-        self.layout.prepare()
+        self.layout.prepare(self.reactor.seconds())  # file times are the wall clock's
         self.recording_layout.prepare()
         yield self.core.keys.load()
         yield self.core.devices.all_offline()

@@ -11,7 +11,7 @@ from twisted.trial import unittest
 from kandian.core import errors
 from kandian.core.alarms import Alarms
 from kandian.core.devices import Devices
-from kandian.core.files import Batcher, Files, FtpLogin, GroupCommit, Layout, format_picture_name
+from kandian.core.files import STALE, Batcher, Files, FtpLogin, GroupCommit, Layout, format_picture_name
 from kandian.core.keys import Keys
 from kandian.device.registry import LinkRegistry
 from kandian.device.router import LocalRouter
@@ -236,12 +236,18 @@ class LayoutTests(unittest.SynchronousTestCase):
         self.assertEqual(os.path.dirname(a.tmp), os.path.join(os.path.abspath(root), "tmp"))
         self.assertEqual(os.path.basename(b.tmp), "2001_db8__1")
         for layout in (a, b):
-            layout.prepare()
+            layout.prepare(NOW)
             with open(os.path.join(layout.tmp, "81100000001-x.part"), "wb") as f:
                 f.write(b"in progress")
-        a.prepare()  # node a restarts: its leftovers go, b's upload in progress stays
+        top = os.path.dirname(a.tmp)
+        for name, age in (("api-old", STALE + 1), ("api-new", STALE - 1)):  # the API's, directly in tmp/
+            with open(os.path.join(top, name), "wb") as f:
+                f.write(b"x")
+            os.utime(os.path.join(top, name), (NOW - age, NOW - age))
+        a.prepare(NOW)  # node a restarts: its leftovers go, b's upload in progress stays
         self.assertEqual(os.listdir(a.tmp), [])
         self.assertEqual(os.listdir(b.tmp), ["81100000001-x.part"])
+        self.assertEqual(sorted(os.listdir(top)), sorted(["api-new", os.path.basename(a.tmp), os.path.basename(b.tmp)]))
         for node in ("", ".", "..", "/"):
             self.assertEqual(os.path.dirname(Layout(root, node=node).tmp), os.path.join(os.path.abspath(root), "tmp"))
 

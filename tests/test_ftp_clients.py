@@ -14,6 +14,7 @@ import io
 import os
 import socket
 import struct
+import time
 from zoneinfo import ZoneInfo
 
 from twisted.internet import defer, reactor, task, threads, utils
@@ -61,7 +62,7 @@ class FtpServerTestCase(DatabaseTestCase):
         self.keys = Keys(self.store.secrets)
         yield self.keys.load()
         self.layout = Layout(self.mktemp())
-        self.layout.prepare()
+        self.layout.prepare(time.time())
         self.files = Files(self.store, self.keys, self.clock, self.layout, address=lambda: ("127.0.0.1", self.port),
                            throttle=FailureThrottle(self.clock.seconds, per_address=30, per_account=5, window=900),
                            max_file_size=self.max_file_size, quota=self.quota, timezone=TZ)

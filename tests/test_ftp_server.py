@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from zoneinfo import ZoneInfo
 
 from twisted.internet import defer, error
@@ -78,7 +79,7 @@ class FtpTestCase(unittest.TestCase):
         self.keys = Keys(self.store.secrets)
         self.successResultOf(self.keys.load())
         self.layout = Layout(self.mktemp())
-        self.layout.prepare()
+        self.layout.prepare(time.time())
         self.throttle = FailureThrottle(self.reactor.seconds, per_address=30, per_account=5, window=900)
         self.files = Files(self.store, self.keys, self.reactor, self.layout, address=lambda: (self.public_host, 2121),
                            throttle=self.throttle, max_file_size=self.max_file_size, quota=self.quota, timezone=TZ)

@@ -92,8 +92,9 @@ class PictureTests(FileTestCase):
         self.assertErrno((yield self.put("/ipc/video/picture/upload", base, raw=b"x" * 17_000)), 413)
         answer = yield self.get("/ipc/video/picture/get_list", {"device_id": dev_id, "channel_id": 1})
         self.assertEqual(answer.payload, [])
-        self.assertEqual(os.listdir(os.path.join(self.root, "tmp")) if os.path.exists(
-            os.path.join(self.root, "tmp")) else [], [])
+        tmp = os.path.join(self.root, "tmp")  # its temporaries; the FTP's are in tmp/<node>/
+        self.assertEqual([f for f in os.listdir(tmp) if os.path.isfile(os.path.join(tmp, f))]
+                         if os.path.exists(tmp) else [], [])
 
     @defer.inlineCallbacks
     def test_a_deleted_device_takes_its_pictures(self):

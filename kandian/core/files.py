@@ -37,6 +37,7 @@ from ..wiretime import format_time, parse_time
 from . import errors
 
 AREAS = ("pictures", "logs")
+STALE = 3600  # seconds after which a temporary file directly in tmp/ is a crash's leftover
 
 _PICTURE = re.compile(r"^([0-9]{11})_([0-9]{1,3})_([0-9]{14})\.(jpg|jpeg)$", re.IGNORECASE)
 # a log file's name: one path segment a shell, a URL and every file system take as it is
@@ -111,15 +112,26 @@ class Layout:
             raise ValueError("not a file name: %r" % (file_name,))
         return os.path.join(self.root, "firmware", str(int(firmware_id)), file_name)
 
-    def prepare(self) -> None:
+    def prepare(self, now: float) -> None:
         """Create the top directories and empty this node's ``tmp/<node>/``
-        (uploads a crash of this node cut short; other nodes' are theirs).
+        (uploads a crash of this node cut short; other nodes' are theirs),
+        and remove the files directly in ``tmp/`` last changed more than
+        :data:`STALE` seconds before *now* (the API's temporaries and an older
+        layout's, which a crash left: none in use lasts that long).
         Blocking: run once at start-up, before the FTP listener opens; it holds
         at most the uploads that were in progress."""
         for name in (*AREAS, "firmware"):
             os.makedirs(os.path.join(self.root, name), exist_ok=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
         os.makedirs(self.tmp, exist_ok=True)
+        top = os.path.dirname(self.tmp)
+        with os.scandir(top) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < now - STALE:
+                        os.unlink(entry.path)
+                except FileNotFoundError:
+                    pass
 
 
 class Batcher:
