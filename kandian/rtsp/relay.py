@@ -222,10 +222,8 @@ class UpstreamConnection(protocol.Protocol):
         client = self.client
         client.last_upstream = client.clock.seconds()
         try:
-            # RTSPDecoder.feed_media (whole frames passed as they came, only their headers read) is not
-            # used yet: with it this branch's full suite failed tests/test_mvb_e2e.py's pause/resume test
-            # twice, with feed it passed (docs/benchmarks.md, "Issue 19")
-            run, events = b"", self.decoder.feed(data)
+            # the media path: whole frames passed as they came, only their headers read
+            run, events = self.decoder.feed_media(data)
         except RTSPError as e:
             client.upstream_failed("upstream sent bad RTSP: %s" % (peer_text(str(e), 120),))
             return
