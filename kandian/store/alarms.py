@@ -14,23 +14,20 @@ def add_alarm(db, dev_id: str, channel_no: int, alarm_type: int, desc: str, dido
     """Store an alarm; its id, or None when the same alarm (device, channel,
     type, DIDO input) was stored less than 60 s before."""
 
-    @defer.inlineCallbacks
-    def interaction(cursor):
-        # serialises concurrent reports of one device (several links, several nodes)
-        yield cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("alarm:" + dev_id,))
-        yield cursor.execute(
-            "INSERT INTO alarm (dev_id, channel_no, alarm_type, alarm_desc, dido_no, file_name, alarm_time)"
-            " SELECT %s, %s, %s, %s, %s, %s, to_timestamp(%s)"
-            " WHERE NOT EXISTS (SELECT 1 FROM alarm WHERE dev_id = %s AND channel_no = %s"
-            "  AND alarm_type = %s AND dido_no IS NOT DISTINCT FROM %s"
-            "  AND alarm_time > to_timestamp(%s) - make_interval(secs => %s))"
-            " RETURNING alarm_id",
-            (dev_id, channel_no, alarm_type, desc, dido_no, file_name, now,
-             dev_id, channel_no, alarm_type, dido_no, now, ALARM_REPEAT_WINDOW))
-        row = cursor.fetchone()
-        return row[0] if row else None
-
-    return (yield db.runInteraction(interaction))
+    # one round trip, one implicit transaction: the lock serialises concurrent reports of one device
+    # (several links, several nodes) and the picture's own link (kandian.store.files); the INSERT's
+    # snapshot is taken after it, so it sees what a report before it committed
+    rows = yield db.runQuery(
+        "SELECT pg_advisory_xact_lock(hashtext(%s));"
+        " INSERT INTO alarm (dev_id, channel_no, alarm_type, alarm_desc, dido_no, file_name, alarm_time)"
+        " SELECT %s, %s, %s, %s, %s, %s, to_timestamp(%s)"
+        " WHERE NOT EXISTS (SELECT 1 FROM alarm WHERE dev_id = %s AND channel_no = %s"
+        "  AND alarm_type = %s AND dido_no IS NOT DISTINCT FROM %s"
+        "  AND alarm_time > to_timestamp(%s) - make_interval(secs => %s))"
+        " RETURNING alarm_id",
+        ("alarm:" + dev_id, dev_id, channel_no, alarm_type, desc, dido_no, file_name, now,
+         dev_id, channel_no, alarm_type, dido_no, now, ALARM_REPEAT_WINDOW))
+    return rows[0][0] if rows else None
 
 
 class StoredAlarm(NamedTuple):

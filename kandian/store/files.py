@@ -210,26 +210,19 @@ class FileStore:
         """An alarm just stored takes the picture it names, else its channel's
         nearest within the window; the picture's id, or None."""
 
-        @defer.inlineCallbacks
-        def interaction(cursor):
-            yield cursor.execute("SELECT dev_id FROM alarm WHERE alarm_id = %s", (alarm_id,))
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            yield _lock(cursor, row[0])
-            yield cursor.execute(
-                "UPDATE alarm a SET picture_id = ("
-                "  SELECT p.picture_id FROM picture p WHERE p.dev_id = a.dev_id"
-                "   AND ((a.file_name <> '' AND p.file_name = a.file_name) OR (p.channel_no = a.channel_no"
-                "    AND p.received_at BETWEEN a.alarm_time - make_interval(secs => %s)"
-                "     AND a.alarm_time + make_interval(secs => %s)))"
-                "  ORDER BY p.file_name = a.file_name DESC,"
-                "   abs(extract(epoch FROM p.received_at - a.alarm_time)), p.picture_id DESC LIMIT 1)"
-                " WHERE a.alarm_id = %s RETURNING a.picture_id",
-                (LINK_WINDOW, LINK_WINDOW, alarm_id))
-            return cursor.fetchone()[0]
-
-        return (yield self.db.runInteraction(interaction))
+        # one round trip, one implicit transaction, under the device's alarm: lock like its other side
+        rows = yield self.db.runQuery(
+            "SELECT pg_advisory_xact_lock(hashtext('alarm:' || dev_id)) FROM alarm WHERE alarm_id = %s;"
+            " UPDATE alarm a SET picture_id = ("
+            "  SELECT p.picture_id FROM picture p WHERE p.dev_id = a.dev_id"
+            "   AND ((a.file_name <> '' AND p.file_name = a.file_name) OR (p.channel_no = a.channel_no"
+            "    AND p.received_at BETWEEN a.alarm_time - make_interval(secs => %s)"
+            "     AND a.alarm_time + make_interval(secs => %s)))"
+            "  ORDER BY p.file_name = a.file_name DESC,"
+            "   abs(extract(epoch FROM p.received_at - a.alarm_time)), p.picture_id DESC LIMIT 1)"
+            " WHERE a.alarm_id = %s RETURNING a.picture_id",
+            (alarm_id, LINK_WINDOW, LINK_WINDOW, alarm_id))
+        return rows[0][0] if rows else None
 
     @defer.inlineCallbacks
     def alarm_picture(self, alarm_id: int):
