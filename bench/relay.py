@@ -84,6 +84,7 @@ from _measure import (
     machine_busy,
     memory_gib,
     proc_stat as _stat,
+    process_cpu,
     say,
     say_state,
     spread,
@@ -580,30 +581,15 @@ def machine_steal() -> float:
         return int(f.readline().split()[8]) / CLK_TCK
 
 
-def all_cpu() -> dict[int, tuple[str, float]]:
-    out = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open("/proc/%s/stat" % name) as f:
-                    text = f.read()
-            except OSError:
-                continue
-            comm = text[text.find("(") + 1: text.rfind(")")]
-            fields = text.rpartition(")")[2].split()
-            out[int(name)] = (comm, (int(fields[11]) + int(fields[12])) / CLK_TCK)
-    return out
-
-
 def ours() -> set[int]:
     return {os.getpid(), *(c.pid for c in _children)}
 
 
 def other_load(sample: float = 2.0) -> tuple[float, list[tuple[str, float]]]:
     """Cores used by processes other than this benchmark's over *sample* seconds, and the top users."""
-    before, busy0, t0 = all_cpu(), machine_busy(), time.monotonic()
+    before, busy0, t0 = process_cpu(), machine_busy(), time.monotonic()
     time.sleep(sample)
-    after, busy1, t1 = all_cpu(), machine_busy(), time.monotonic()
+    after, busy1, t1 = process_cpu(), machine_busy(), time.monotonic()
     mine = ours()
     wall = t1 - t0
     ours_used = sum(after[p][1] - before[p][1] for p in mine if p in before and p in after)
@@ -660,7 +646,7 @@ class Window:
         self.cpu0 = {name: c.cpu() for name, c in children.items()}
         self.busy0 = machine_busy()
         self.steal0 = machine_steal()
-        self.all0 = all_cpu()
+        self.all0 = process_cpu()
 
     def end(self) -> dict:
         t1 = time.monotonic()
@@ -671,7 +657,7 @@ class Window:
             (u0, s0), (u1, s1) = self.cpu0[name], child.cpu()
             out[name] = {"cpu": (u1 + s1 - u0 - s0) / wall, "user": (u1 - u0) / wall, "sys": (s1 - s0) / wall}
             used += u1 + s1 - u0 - s0
-        after = all_cpu()
+        after = process_cpu()
         me = os.getpid()
         used += after.get(me, ("", 0.0))[1] - self.all0.get(me, ("", 0.0))[1]
         out["others"] = max(0.0, (machine_busy() - self.busy0 - used) / wall)
