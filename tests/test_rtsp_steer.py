@@ -125,16 +125,22 @@ class SteeringTests(unittest.TestCase):
         self.assertEqual(steering.position(), 40.0)
 
     @defer.inlineCallbacks
-    def test_paused_the_player_receives_nothing(self):
+    def paused_and_resumed(self, while_paused=lambda player: None):
+        """The player of a session paused while the camera sent 4 frames more (P…), then resumed (R…)."""
         self.camera.frames_after_pause = 4
         player = yield self.playing()
         steering = self.session.steering
         yield wait_for(lambda: len(player.media) >= 3 * 1404)
         yield steering.pause()
         yield wait_for(lambda: self.factory.stats.bytes_held == 4 * 104)
-        self.assertNotIn(b"P" * 100, player.media)
+        while_paused(player)
         yield steering.play()
         yield wait_for(lambda: b"R" * 100 in player.media)
+        return player
+
+    @defer.inlineCallbacks
+    def test_paused_the_player_receives_nothing(self):
+        player = yield self.paused_and_resumed(lambda player: self.assertNotIn(b"P" * 100, player.media))
         # what was under way as the camera paused comes first: the pictures go on where they stopped
         self.assertEqual(player.media.count(b"P" * 100), 4)
         self.assertLess(player.media.rindex(b"P" * 100), player.media.index(b"R" * 100))
@@ -142,14 +148,7 @@ class SteeringTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_a_camera_that_does_not_pause_has_its_media_dropped(self):
         self.patch(relay, "HOLD_LIMIT", 3 * 104)
-        self.camera.frames_after_pause = 4
-        player = yield self.playing()
-        steering = self.session.steering
-        yield wait_for(lambda: len(player.media) >= 3 * 1404)
-        yield steering.pause()
-        yield wait_for(lambda: self.factory.stats.bytes_held == 4 * 104)
-        yield steering.play()
-        yield wait_for(lambda: b"R" * 100 in player.media)
+        player = yield self.paused_and_resumed()
         self.assertNotIn(b"P" * 100, player.media)
 
     @defer.inlineCallbacks
