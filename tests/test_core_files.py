@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
+from kandian.batching import Batcher
 from kandian.core import errors
 from kandian.core.alarms import Alarms
 from kandian.core.devices import Devices
-from kandian.core.files import STALE, Batcher, Files, FtpLogin, GroupCommit, Layout, format_picture_name
+from kandian.core.files import STALE, Files, FtpLogin, GroupCommit, Layout, format_picture_name
 from kandian.core.keys import Keys
 from kandian.device.registry import LinkRegistry
 from kandian.device.router import LocalRouter
@@ -173,6 +174,16 @@ class BatcherTests(unittest.SynchronousTestCase):
         self.calls[-1][1].callback(["E"])
         self.assertEqual(self.successResultOf(e), "E")
         self.assertEqual((self.batcher.batches, self.batcher._running), (4, 0))
+
+    def test_a_batch_takes_at_most_most_items(self):
+        self.batcher.most = 2
+        for x in "abcdefg":
+            self.batcher.add(x)
+        self.calls[0][1].callback(["A"])  # c, d go; e, f, g wait for a slot
+        self.assertEqual([items for items, _ in self.calls][2:], [["c", "d"]])
+        self.calls[1][1].callback(["B"])
+        self.assertEqual([items for items, _ in self.calls][3:], [["e", "f"]])
+        self.assertEqual(self.batcher.calls, 7)
 
     def test_a_batch_that_fails_fails_each_of_its_items(self):
         self.batcher.add("a")

@@ -12,7 +12,7 @@ the platform secret, the DevID and a rotation counter (:mod:`.keys`), never
 stored and never the DevKey.  :meth:`Files.login` checks one, counting
 failures in a :class:`kandian.throttle.FailureThrottle`, and says how much
 of its quota the device uses (the logins that arrive while a lookup is under
-way are looked up together, :class:`Batcher`); :meth:`Files.room` is what the next upload may
+way are looked up together, :class:`~kandian.batching.Batcher`); :meth:`Files.room` is what the next upload may
 take under the per-file cap and that quota;
 :meth:`Files.stored` records an upload once it is on disk (a picture is then
 linked to its alarm, :mod:`kandian.store.files`), in batches when many
@@ -26,11 +26,12 @@ import hmac
 import os
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import attrs
 from twisted.internet import defer
 
+from ..batching import Batcher
 from ..store.devices import DEV_ID
 from ..store.files import Upload
 from ..wiretime import format_time, parse_time
@@ -132,60 +133,6 @@ class Layout:
                         os.unlink(entry.path)
                 except FileNotFoundError:
                     pass
-
-
-class Batcher:
-    """Runs items in batches: ``run_many(items)`` → Deferred of one result per
-    item, in order (a result that is an exception fails that item alone).
-    Up to *concurrency* batches are under way at once; items that arrive while
-    all are, go together in the next (no timer: no added wait when they come
-    one at a time).  A batch that fails fails each of its items.  *delivering*,
-    if given, is a context manager the results are handed out within (so what
-    their callbacks do in turn can be batched too: :meth:`GroupCommit.held`)."""
-
-    def __init__(self, run_many: Callable[[list], defer.Deferred], concurrency: int = 1, *, delivering=None):
-        self.run_many = run_many
-        self.concurrency = concurrency
-        self.delivering = delivering
-        self._pending: list[tuple[object, defer.Deferred]] = []
-        self._running = 0
-        self.batches = 0
-
-    def add(self, item) -> defer.Deferred:
-        d: defer.Deferred = defer.Deferred()
-        self._pending.append((item, d))
-        if self._running < self.concurrency:
-            self._next()
-        return d
-
-    def _next(self) -> None:
-        batch, self._pending = self._pending, []
-        if not batch:
-            return
-        self._running += 1
-        self.batches += 1
-        ran = defer.maybeDeferred(self.run_many, [item for item, _ in batch])
-        ran.addCallbacks(self._done, self._failed, callbackArgs=(batch,), errbackArgs=(batch,))
-        ran.addBoth(self._ended)
-
-    def _ended(self, _) -> None:
-        self._running -= 1
-        self._next()
-
-    def _done(self, results: Sequence, batch) -> None:
-        if len(results) != len(batch):
-            raise AssertionError("%d results for %d items" % (len(results), len(batch)))
-        with self.delivering() if self.delivering is not None else contextlib.nullcontext():
-            for result, (_, d) in zip(results, batch):
-                if isinstance(result, BaseException):
-                    d.errback(result)
-                else:
-                    d.callback(result)
-
-    def _failed(self, why, batch) -> None:
-        with self.delivering() if self.delivering is not None else contextlib.nullcontext():
-            for _, d in batch:
-                d.errback(why)
 
 
 class GroupCommit:

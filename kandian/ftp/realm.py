@@ -24,7 +24,7 @@ from twisted.internet import defer
 from twisted.protocols import ftp
 from zope.interface import implementer
 
-from ..core.files import Batcher
+from ..batching import Batcher
 from .results import TooManySessions
 from .shell import LANDING_BATCHES, DeviceShell, Landing, Upload, land_all
 

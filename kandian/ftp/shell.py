@@ -16,7 +16,7 @@ Blocking I/O on the reactor thread is bounded: with ``[files] fsync`` on,
 the landing of an upload (creating its file, writing it, ``fsync``, close
 and rename) runs in the thread pool, the uploads that end while
 :data:`LANDING_BATCHES` landings are under way together in the next call
-(:class:`~kandian.core.files.Batcher`), so under a burst one thread-pool
+(:class:`~kandian.batching.Batcher`), so under a burst one thread-pool
 round trip serves many uploads and their records go to the database in
 one transaction (:meth:`~kandian.core.files.GroupCommit.held`); without
 fsync it is done in place.  A write to the temporary file of a large

@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from twisted.internet import defer
-from twisted.python.failure import Failure
 
+from ..batching import Batcher
 from ..core.errors import NoSuchDevice, WrongDevKey
 from .alarms import add_alarm
 from .prepared import Statement
@@ -52,7 +52,7 @@ class Addresses(NamedTuple):
 _AUTHENTICATE = Statement(
     "SELECT dev_key, estore_url, estore_account, estore_password, estore_space,"
     " estore_record_bucket, estore_picture_bucket FROM device WHERE dev_id = %s")
-# the same two, for many devices at once (Coalesced): one statement per batch of logins
+# the same two, for many devices at once (kandian.batching.Batcher): one statement per batch of logins
 _AUTHENTICATE_MANY = Statement(
     "SELECT dev_id, dev_key, estore_url, estore_account, estore_password, estore_space,"
     " estore_record_bucket, estore_picture_bucket FROM device WHERE dev_id = ANY(%s::text[])")
@@ -81,52 +81,6 @@ def _text(value) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-class Coalesced:
-    """Calls coalesced into batches: *run(items)* answers a list of results in their order.
-
-    A call made while fewer than *concurrency* batches are under way goes out
-    at once (a batch of one: no added latency when logins are few); calls made
-    while they are all under way wait, and go out together as the next batch
-    when one comes back.  A failed batch fails each of its calls."""
-
-    def __init__(self, run, concurrency: int = LOGIN_BATCHES, most: int = LOGIN_BATCH):
-        self.run = run
-        self.concurrency = concurrency
-        self.most = most
-        self.waiting: list[tuple[object, defer.Deferred]] = []
-        self.under_way = 0
-        self.batches = 0  # sent, for the benchmark and the tests
-        self.calls = 0
-
-    def __call__(self, item) -> defer.Deferred:
-        d = defer.Deferred()
-        self.waiting.append((item, d))
-        self.calls += 1
-        self._send()
-        return d
-
-    def _send(self) -> None:
-        while self.waiting and self.under_way < self.concurrency:
-            batch, self.waiting = self.waiting[: self.most], self.waiting[self.most:]
-            self.under_way += 1
-            self.batches += 1
-            try:
-                answer = self.run([item for item, _ in batch])
-            except Exception:
-                answer = defer.fail()
-            answer.addBoth(self._done, batch)
-
-    def _done(self, results, batch) -> None:
-        self.under_way -= 1
-        if isinstance(results, Failure):
-            for _, d in batch:
-                d.errback(results)
-        else:
-            for (_, d), result in zip(batch, results):
-                d.callback(result)
-        self._send()
-
-
 _LOGGED_IN = Statement(
     "UPDATE device SET online = true, node = %s, dev_ver = %s,"
     " upnp_ip = %s, rtsp_upnp_port = %s, local_ip = %s, rtsp_local_port = %s,"
@@ -146,8 +100,8 @@ class LinkStore:
             report_connections = max(1, size - RESERVED_CONNECTIONS)  # a pool of 1 cannot keep one back
         self.reports = defer.DeferredSemaphore(report_connections)
         # LOGIN_REQ's read and write, one statement for each batch of logins under load
-        self._authenticate = Coalesced(self._authenticate_many)
-        self._logged_in = Coalesced(self._logged_in_many)
+        self._authenticate = Batcher(self._authenticate_many, LOGIN_BATCHES, most=LOGIN_BATCH)
+        self._logged_in = Batcher(self._logged_in_many, LOGIN_BATCHES, most=LOGIN_BATCH)
 
     def _report(self, method: str, *args) -> defer.Deferred:
         """A report write: waits for one of the report tokens, then for a connection."""
@@ -194,7 +148,7 @@ class LinkStore:
 
     def authenticate(self, dev_id: str) -> defer.Deferred:
         """(DevKey, CloudStorage) of a device, None for an unknown one (§7.5.1)."""
-        return self._authenticate(dev_id)
+        return self._authenticate.add(dev_id)
 
     @defer.inlineCallbacks
     def _authenticate_many(self, dev_ids: list[str]):
@@ -210,7 +164,7 @@ class LinkStore:
                   upnp_reachable: bool | None = None) -> defer.Deferred:
         """Record a login; *upnp_reachable* None means "to be probed".  Logins recorded at the same
         time go to the database in one statement; each Deferred fires once its row is committed."""
-        return self._logged_in((dev_id, dev_ver, *addresses, net_type, nat_type, public_ip, public_port,
+        return self._logged_in.add((dev_id, dev_ver, *addresses, net_type, nat_type, public_ip, public_port,
                                 upnp_reachable, now))
 
     @defer.inlineCallbacks
