@@ -57,6 +57,15 @@ def sorting(sort: str, allowed) -> tuple[str, bool]:
     return key, descending
 
 
+def _query(principal: Principal, f: DeviceFilter, sort: str, page: int, per_page: int):
+    """(filter, sort key, descending, offset, limit) of a page of devices: a user's are only theirs."""
+    offset, limit = paging(page, per_page)
+    key, descending = sorting(sort, SORTS)
+    if not principal.operator:
+        f = DeviceFilter(f.online, f.q, f.manufacturer_no, f.model, f.dev_ver, principal.id)
+    return f, key, descending, offset, limit
+
+
 class Fleet:
     def __init__(self, store, clock, *, access, devices, bindings, alarms=None):
         """*devices*: :class:`kandian.core.devices.Devices` (online state, the
@@ -81,10 +90,7 @@ class Fleet:
     @defer.inlineCallbacks
     def page(self, principal: Principal, f: DeviceFilter, sort: str = "dev_id", page: int = 1,
              per_page: int = 50):
-        offset, limit = paging(page, per_page)
-        key, descending = sorting(sort, SORTS)
-        if not principal.operator:
-            f = DeviceFilter(f.online, f.q, f.manufacturer_no, f.model, f.dev_ver, principal.id)
+        f, key, descending, offset, limit = _query(principal, f, sort, page, per_page)
         total, rows = yield self.store.fleet.page(f, key, descending, offset, limit)
         return Page(total, page, per_page, [self._live(r) for r in rows])
 
@@ -92,10 +98,7 @@ class Fleet:
     def page_json(self, principal: Principal, f: DeviceFilter, sort: str, page: int, per_page: int, zone: str):
         """(total, [(online, item JSON text without "online")]) of the page :meth:`page` answers, its items
         built by the store (times as ISO 8601 in *zone*); online as the router knows it."""
-        offset, limit = paging(page, per_page)
-        key, descending = sorting(sort, SORTS)
-        if not principal.operator:
-            f = DeviceFilter(f.online, f.q, f.manufacturer_no, f.model, f.dev_ver, principal.id)
+        f, key, descending, offset, limit = _query(principal, f, sort, page, per_page)
         total, rows = yield self.store.fleet.page_json(f, key, descending, offset, limit, zone)
         online = self.devices.online
         return total, [(stored or online(dev_id), item) for dev_id, stored, item in rows]

@@ -82,7 +82,6 @@ class Upstream(NamedTuple):
 
 
 CLIENT_BUFFER = 128 * 1024
-UPSTREAM_READ = 64 * 1024  # the most read from the upstream at a time (Twisted's default)
 # media kept while a play session pauses, for the player once it resumes: what is under way
 # as a camera pauses; a camera that goes on sending past it cannot pause and its media is dropped
 HOLD_LIMIT = 256 * 1024
@@ -213,9 +212,6 @@ class UpstreamConnection(protocol.Protocol):
         self.decoder = RTSPDecoder(max_body_bytes=256 * 1024, coalesce_interleaved=True)
 
     def connectionMade(self):
-        # reads of up to UPSTREAM_READ bytes: larger reads were tried (issue 19) and kept a paused
-        # player fed longer from the client buffer they need (docs/benchmarks.md, "Issue 19")
-        self.transport.bufferSize = UPSTREAM_READ
         self.client.upstream_connected(self)
 
     def dataReceived(self, data):
@@ -228,18 +224,10 @@ class UpstreamConnection(protocol.Protocol):
             client.upstream_failed("upstream sent bad RTSP: %s" % (peer_text(str(e), 120),))
             return
         if run:
-            if client.hold_media:
-                client.keep_held(run)
-            else:
-                client.stats.bytes_to_client += len(run)
-                client.transport.write(run)
+            client.media(run)
         for event in events:
             if type(event) is InterleavedRun:
-                if client.hold_media:
-                    client.keep_held(event.data)
-                    continue
-                client.stats.bytes_to_client += len(event.data)
-                client.transport.write(event.data)
+                client.media(event.data)
             elif isinstance(event, Response):
                 client.response_from_upstream(event)
             elif isinstance(event, Request):
@@ -281,6 +269,14 @@ class ClientConnection(protocol.Protocol):
     def hold(self) -> None:
         """Pass the client no media until :meth:`release`."""
         self.hold_media = True
+
+    def media(self, data: bytes) -> None:
+        """Whole interleaved frames from the upstream: to the client, or kept while held."""
+        if self.hold_media:
+            self.keep_held(data)
+        else:
+            self.stats.bytes_to_client += len(data)
+            self.transport.write(data)
 
     def keep_held(self, data: bytes) -> None:
         self.stats.bytes_held += len(data)

@@ -85,12 +85,7 @@ class Database:
             prepared.add(statement.name)
             return getattr(connection, method)(statement.execute, params)
 
-        def already(failure):
-            # prepared by an earlier call whose answer never reached us
-            failure.trap(psycopg2.errors.DuplicatePreparedStatement)
-            return None
-
-        return connection.runOperation(statement.prepare).addErrback(already).addCallback(execute)
+        return connection.runOperation(statement.prepare).addErrback(_already).addCallback(execute)
 
     def runInteraction(self, interaction, *args, **kw) -> defer.Deferred:
         return self.pool.run(lambda slot: slot.connection.runInteraction(interaction, *args, **kw))
