@@ -94,8 +94,12 @@ class DeadlineChannel(http.HTTPChannel):
         super().dataReceived(data)
 
     def _send100Continue(self):
-        if self.requests and getattr(self.requests[-1], "_too_large", False):
+        request = self.requests[-1] if self.requests else None
+        if getattr(request, "_too_large", False):
             return  # refused (413) on its Content-Length: the body is not wanted
+        if getattr(request, "_gating", None) is not None:
+            request._continue_wanted = True  # sent once its sender is let in (PortalRequest's gate)
+            return
         super()._send100Continue()
 
     def _allowed(self) -> float:

@@ -162,7 +162,8 @@ def start_camera(testcase=None, *, width: int = 640, height: int = 360, fps: int
 @defer.inlineCallbacks
 def _stop_cleanly(testcase, camera: Camera):
     code = yield camera.stop()
-    testcase.assertEqual(code, 0, "camera exit status on SIGTERM:\n" + camera.output)
+    testcase.assertEqual(code, 0, "camera exit status on SIGTERM (killed by signal %s):\n%s"
+                         % (camera.child.signal, camera.output))
 
 
 class PlayerResult(NamedTuple):

@@ -4,7 +4,9 @@ The upload route's deadline grows with the bytes received (``[portal]
 upload_min_rate``): proved with a task.Clock and a StringTransport, byte by
 byte against the clock; then a real 64 MiB upload over HTTP against the
 running platform, and an image declared over the cap refused with 413 before
-its body is sent (no ``100 Continue``).
+its body is sent (no ``100 Continue``).  Its sender is let in on the headers:
+a stranger, or a user who may not upload, is refused before a byte of the body
+is read.
 """
 
 import hashlib
@@ -21,6 +23,7 @@ from twisted.web.client import FileBodyProducer, readBody
 from twisted.web.http_headers import Headers
 
 from kandian import web
+from kandian.core import errors
 from kandian.portal import MAX_UPLOAD, PortalRequest
 
 from .portal_helpers import Answer, PortalTestCase
@@ -104,6 +107,76 @@ class UploadDeadlineTests(unittest.SynchronousTestCase):
         self.assertTrue(self.transport.value().startswith(b"HTTP/1.1 413 "))
 
 
+class UploadGateTests(unittest.SynchronousTestCase):
+    """The sender of an image is let in, or refused, on its headers (PortalRequest.upload_gate)."""
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.site = web.site(_Accept(), request_timeout=TIMEOUT, idle_timeout=3600, clock=self.clock)
+        self.asked: list[tuple[str | None, defer.Deferred]] = []
+
+        def gate(token):
+            d = defer.Deferred()
+            self.asked.append((token, d))
+            return d
+
+        self.site.requestFactory = type("Request", (PortalRequest,), {"max_body": 5000, "upload_min_rate": RATE,
+                                                                      "upload_gate": staticmethod(gate)})
+        self.channel = self.site.buildProtocol(peer())
+        self.transport = StringTransport(peerAddress=peer())
+        self.channel.makeConnection(self.transport)
+
+    def tearDown(self):
+        if not self.transport.disconnected:
+            self.channel.connectionLost(None)
+
+    def headers(self, path=b"/api/v1/firmware", length=100, extra=b"Expect: 100-continue\r\n"):
+        self.channel.dataReceived(b"POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer T1\r\n"
+                                  b"Content-Length: %d\r\n%s\r\n" % (path, length, extra))
+
+    def test_the_body_is_read_once_the_sender_is_let_in(self):
+        self.headers()
+        [(token, d)] = self.asked
+        self.assertEqual(token, "T1")
+        self.assertEqual(self.transport.producerState, "paused")
+        self.assertEqual(self.transport.value(), b"")  # no 100 Continue before the gate's answer
+        d.callback(None)
+        self.assertEqual(self.transport.producerState, "producing")
+        self.assertTrue(self.transport.value().startswith(b"HTTP/1.1 100 Continue"), self.transport.value())
+        self.channel.dataReceived(b"x" * 100)
+        self.assertIn(b"got 100", self.transport.value())
+
+    def test_a_refused_sender_gets_the_api_error_and_the_body_is_not_read(self):
+        self.headers(length=4000)
+        [(_, d)] = self.asked
+        d.errback(errors.NotAuthenticated("the token is unknown, expired or revoked"))
+        answer = self.transport.value()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 401 "), answer)
+        self.assertIn(b'{"error": "unauthenticated"', answer)
+        self.assertNotIn(b"100 Continue", answer)
+        self.assertTrue(self.transport.disconnecting)
+        self.channel.dataReceived(b"x" * 4000)  # what was already on its way is dropped, never rendered
+        self.assertNotIn(b"got", self.transport.value())
+
+    def test_a_forbidden_sender_gets_403(self):
+        self.headers()
+        self.asked[0][1].errback(errors.Forbidden("operators with write access only"))
+        self.assertTrue(self.transport.value().startswith(b"HTTP/1.1 403 "), self.transport.value())
+
+    def test_a_body_that_came_with_the_headers_waits_for_the_gate(self):
+        self.headers(length=5, extra=b"")
+        self.channel.dataReceived(b"12345")
+        self.assertEqual(self.transport.value(), b"")  # whole, but not rendered yet
+        self.asked[0][1].callback(None)
+        self.assertIn(b"got 5", self.transport.value())
+
+    def test_only_the_upload_route_is_gated(self):
+        self.headers(path=b"/api/v1/devices/import", length=3, extra=b"")
+        self.channel.dataReceived(b"abc")
+        self.assertEqual(self.asked, [])
+        self.assertIn(b"got 3", self.transport.value())
+
+
 class _Raw(protocol.Protocol):
     def __init__(self):
         self.data = b""
@@ -162,3 +235,29 @@ class LargeUploadTests(PortalTestCase):
         self.assertNotIn(b"100 Continue", answer)
         listed = yield self.get("/api/v1/firmware", token)
         self.assertEqual(listed.json["items"], [])
+
+    @defer.inlineCallbacks
+    def refused_on_headers(self, token):
+        raw = _Raw()
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.port("portal")), raw)
+        auth = b"Authorization: Bearer %s\r\n" % token.encode() if token else b""
+        raw.transport.write(b"POST /api/v1/firmware?manufacturer=811&model=M&version=V1.6_20990101&file_name=x"
+                            b" HTTP/1.1\r\nHost: x\r\n%sContent-Type: application/octet-stream\r\n"
+                            b"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % (auth, MAX_UPLOAD))
+        answer = yield raw.closed  # closed by the server, not a byte of the body sent
+        self.assertNotIn(b"100 Continue", answer)
+        return answer
+
+    @defer.inlineCallbacks
+    def test_a_stranger_is_refused_before_the_body(self):
+        answer = yield self.refused_on_headers(None)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 401 "), answer)
+        answer = yield self.refused_on_headers("forged-token")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 401 "), answer)
+
+    @defer.inlineCallbacks
+    def test_a_shop_owner_is_refused_before_the_body(self):
+        token = yield self.user("13900000001")
+        answer = yield self.refused_on_headers(token)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 403 "), answer)
+        self.assertIn(b'"error": "forbidden"', answer)

@@ -10,13 +10,18 @@ See docs/rest-api.md and docs/portal.md.
 
 from __future__ import annotations
 
+import io
 import json
 
+from twisted.internet import defer
+from twisted.logger import Logger
 from twisted.web import resource
+from twisted.web.http import RESPONSES
 
 from .. import web as http
 from ..web import LimitedRequest
-from .api import ApiResource, ApiStats, add_security_headers
+from . import results
+from .api import ApiError, ApiResource, ApiStats, _token, add_security_headers
 from .handlers import Handlers
 from .openapi import document
 from .router import Router
@@ -28,22 +33,82 @@ UPLOAD_PATH = b"/api/v1/firmware"
 
 
 UPLOAD_MIN_RATE = 65536  # [portal] upload_min_rate's default
+log = Logger()
 
 
 class PortalRequest(LimitedRequest):
     """Bodies up to MAX_BODY within the listener's request_timeout; but a firmware image up to MAX_UPLOAD, whose
     deadline grows by a second per ``upload_min_rate`` bytes received (decided on the request line, before the
-    body is read: a declared Content-Length over the cap is answered 413 at once, without 100 Continue)."""
+    body is read: a declared Content-Length over the cap is answered 413 at once, without 100 Continue).
+
+    An image's sender is let in on its headers, before its body is read: ``upload_gate(token)`` (a Deferred
+    that fails with the core's error for a sender who may not upload) runs while the connection reads no
+    more; a refusal is answered (401/403 in the API's error shape) and the connection closed, so a stranger
+    cannot make the portal spool 64 MiB.  ``100 Continue`` waits for the gate."""
 
     upload_min_rate = UPLOAD_MIN_RATE
+    upload_gate = None
+    _gating = None  # the gate's Deferred while it runs
+    _continue_wanted = False
+    _held: tuple | None = None  # a requestReceived that came before the gate's answer
 
     def gotLength(self, length):
         channel = self.channel
-        if getattr(channel, "_command", None) == b"POST" and \
-                getattr(channel, "_path", b"").split(b"?")[0] == UPLOAD_PATH:
+        upload = getattr(channel, "_command", None) == b"POST" and \
+            getattr(channel, "_path", b"").split(b"?")[0] == UPLOAD_PATH
+        if upload:
             self.max_body = MAX_UPLOAD
             self.min_rate = self.upload_min_rate
         super().gotLength(length)
+        if upload and not self._too_large and self.upload_gate is not None:
+            self._gate()
+
+    def _gate(self):
+        try:
+            token, _ = _token(self)
+        except ApiError:
+            token = None
+        d = defer.maybeDeferred(self.upload_gate, token)
+        if d.called:
+            d.addCallbacks(lambda _: None, self._refuse)
+            return
+        self._gating = d
+        self.channel.transport.pauseProducing()
+        d.addCallbacks(self._let_in, self._refuse)
+
+    def _let_in(self, _):
+        self._gating = None
+        if self._continue_wanted:
+            self.channel._send100Continue()
+        self.channel.transport.resumeProducing()
+        if self._held is not None:
+            held, self._held = self._held, None
+            super().requestReceived(*held)
+
+    def _refuse(self, failure):
+        self._gating = None
+        self._held = None
+        error = failure.value
+        found = results.status_for(error) if isinstance(error, Exception) else None
+        if found is None:
+            log.failure("portal: the upload gate failed", failure)
+            found = results.INTERNAL
+        status, code = found
+        body = json.dumps({"error": code, "message": str(error) if status < 500 else "internal error"}).encode()
+        log.info("portal: firmware upload from {peer} refused on its headers: {status} {code}",
+                 peer=getattr(self.getClientAddress(), "host", "?"), status=status, code=code)
+        self._too_large = True  # the body is not wanted: what still arrives is dropped
+        self.content = io.BytesIO()
+        transport = self.channel.transport
+        transport.write(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                        b"Connection: close\r\n\r\n%s" % (status, RESPONSES.get(status, b"Refused"), len(body), body))
+        transport.loseConnection()
+
+    def requestReceived(self, command, path, version):
+        if self._gating is not None:
+            self._held = (command, path, version)
+            return
+        super().requestReceived(command, path, version)
 
 
 class OpenApiDocument(resource.Resource):
@@ -95,5 +160,17 @@ def site(core, zone, *, token_ttl: int, stats: ApiStats | None = None, extra: di
     made = http.site(build(core, zone, token_ttl=token_ttl, stats=stats, extra=extra), max_body=MAX_BODY,
                      access_log=False, **http_options)
     made.requestFactory = type("Request", (PortalRequest,), {"max_body": MAX_BODY,
-                                                             "upload_min_rate": upload_min_rate})
+                                                             "upload_min_rate": upload_min_rate,
+                                                             "upload_gate": staticmethod(upload_gate(core))})
     return made
+
+
+def upload_gate(core):
+    """The gate of :class:`PortalRequest`: a live token whose principal may upload firmware (the core's rules)."""
+
+    @defer.inlineCallbacks
+    def gate(token):
+        session = yield core.api_auth.session(token)
+        core.firmware_admin.may_upload(session.principal)
+
+    return gate
