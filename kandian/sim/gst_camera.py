@@ -41,6 +41,7 @@ inside :func:`main` so that importing the module by accident is harmless.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -185,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     host = "[%s]" % args.address if ":" in args.address else args.address
     print("READY rtsp://%s:%d%s" % (host, server.get_bound_port(), args.path), flush=True)
     loop.run()
+    # GLib gives the signals back to their default action once their sources
+    # are gone: a second SIGTERM during the teardown below would kill the
+    # process mid-way.  The first one already asked for the stop.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
 
     # Stop listening, drop every client and session, and take every media's
     # pipeline to NULL before the interpreter goes away.
@@ -200,4 +206,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Not sys.exit: the interpreter's finalization would free GStreamer's
+    # objects while its streaming threads may still run (a crash at exit).
+    # Everything is already at NULL and every socket is closed by the kernel.
+    os._exit(code)
