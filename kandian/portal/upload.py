@@ -3,21 +3,22 @@
 Two forms: the raw image (``application/octet-stream``) with ``manufacturer``,
 ``model``, ``version`` and ``file_name`` in the query; or a browser's
 ``multipart/form-data`` with those fields and a ``file`` part (its file name
-is the part's unless ``file_name`` is given).  :func:`save` blocks (it copies
-up to ``MAX_UPLOAD`` bytes): the handler runs it in a thread.
+is the part's unless ``file_name`` is given), read a piece at a time by
+:mod:`.multipart`.  :func:`save` blocks (it copies up to ``MAX_UPLOAD``
+bytes): the handler runs it in a thread.
 """
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import os
 import shutil
 
 from ..core import errors
+from . import multipart
 
 FIELDS = ("manufacturer", "model", "version", "file_name")
 _CHUNK = 1 << 20
+MAX_FIELD = 4096  # a text field of the form
 
 
 def save(upload, query: dict, directory: str) -> tuple[dict, str]:
@@ -32,26 +33,54 @@ def save(upload, query: dict, directory: str) -> tuple[dict, str]:
 
 
 def _multipart(upload, directory: str) -> tuple[dict, str]:
-    head = ("Content-Type: %s\r\n\r\n" % upload.content_type).encode("latin-1")
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + upload.content.read())
-    if not message.is_multipart():
-        raise errors.BadValue("a multipart/form-data body without parts")
-    fields, image, image_name = {}, None, None
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if name == "file":
-            image, image_name = part.get_payload(decode=True), part.get_filename()
-        elif name in FIELDS:
-            payload = part.get_payload(decode=True) or b""
-            try:
-                fields[name] = payload.decode("utf-8").strip()
-            except UnicodeDecodeError:
-                raise errors.BadValue("%s is not UTF-8" % name) from None
-    if image is None:
-        raise errors.BadValue("the form has no file part")
-    path = _path(directory, fields.get("file_name") or image_name)
-    with open(path, "xb") as out:
-        out.write(image)
+    """The form read from the request's file a piece at a time: the image is written as it comes."""
+    try:
+        reader = multipart.FormReader(multipart.boundary_of(upload.content_type))
+    except multipart.MultipartError as e:
+        raise errors.BadValue("multipart/form-data: %s" % e) from None
+    fields: dict = {}
+    image_name = None
+    spooled = os.path.join(directory, ".image")
+    current, text = None, bytearray()
+    try:
+        with open(spooled, "xb") as out:
+            while True:
+                chunk = upload.content.read(_CHUNK)
+                try:
+                    events = reader.feed(chunk) if chunk else reader.close() or []
+                except multipart.MultipartError as e:
+                    raise errors.BadValue("multipart/form-data: %s" % e) from None
+                for event in events:
+                    if isinstance(event, multipart.Part):
+                        if event.name == "file":
+                            if image_name is not None:
+                                raise errors.BadValue("the form has two file parts")
+                            image_name = event.filename or ""
+                        current = event
+                        text.clear()
+                    elif event is multipart.END:
+                        if current.name in FIELDS:
+                            try:
+                                fields[current.name] = text.decode("utf-8").strip()
+                            except UnicodeDecodeError:
+                                raise errors.BadValue("%s is not UTF-8" % current.name) from None
+                        current = None
+                    elif current.name == "file":
+                        out.write(event)
+                    elif current.name in FIELDS:
+                        text += event
+                        if len(text) > MAX_FIELD:
+                            raise errors.BadValue("%s is longer than %d bytes" % (current.name, MAX_FIELD))
+                if not chunk:
+                    break
+        if image_name is None:
+            raise errors.BadValue("the form has no file part")
+        path = _path(directory, fields.get("file_name") or image_name)
+        os.rename(spooled, path)
+    except BaseException:
+        if os.path.exists(spooled):
+            os.unlink(spooled)
+        raise
     return fields, path
 
 
