@@ -43,11 +43,17 @@ def peer():
     return IPv4Address("TCP", "10.0.0.9", 40000)
 
 
-class UploadDeadlineTests(unittest.SynchronousTestCase):
+class _OneChannel(unittest.SynchronousTestCase):
+    """A PortalRequest site on a task.Clock and one channel on a StringTransport; *gate* its upload_gate."""
+
+    def gate(self, token):
+        return None
+
     def setUp(self):
         self.clock = task.Clock()
         self.site = web.site(_Accept(), request_timeout=TIMEOUT, idle_timeout=3600, clock=self.clock)
-        self.site.requestFactory = type("Request", (PortalRequest,), {"max_body": 5000, "upload_min_rate": RATE})
+        self.site.requestFactory = type("Request", (PortalRequest,), {"max_body": 5000, "upload_min_rate": RATE,
+                                                                      "upload_gate": staticmethod(self.gate)})
         self.channel = self.site.buildProtocol(peer())
         self.transport = StringTransport(peerAddress=peer())
         self.channel.makeConnection(self.transport)
@@ -55,6 +61,9 @@ class UploadDeadlineTests(unittest.SynchronousTestCase):
     def tearDown(self):
         if not self.transport.disconnected:
             self.channel.connectionLost(None)
+
+
+class UploadDeadlineTests(_OneChannel):
 
     def send(self, path, length, per_second, seconds):
         """A POST of *length* bytes to *path*, *per_second* of its body each second for *seconds* seconds:
@@ -107,28 +116,17 @@ class UploadDeadlineTests(unittest.SynchronousTestCase):
         self.assertTrue(self.transport.value().startswith(b"HTTP/1.1 413 "))
 
 
-class UploadGateTests(unittest.SynchronousTestCase):
+class UploadGateTests(_OneChannel):
     """The sender of an image is let in, or refused, on its headers (PortalRequest.upload_gate)."""
 
     def setUp(self):
-        self.clock = task.Clock()
-        self.site = web.site(_Accept(), request_timeout=TIMEOUT, idle_timeout=3600, clock=self.clock)
         self.asked: list[tuple[str | None, defer.Deferred]] = []
+        super().setUp()
 
-        def gate(token):
-            d = defer.Deferred()
-            self.asked.append((token, d))
-            return d
-
-        self.site.requestFactory = type("Request", (PortalRequest,), {"max_body": 5000, "upload_min_rate": RATE,
-                                                                      "upload_gate": staticmethod(gate)})
-        self.channel = self.site.buildProtocol(peer())
-        self.transport = StringTransport(peerAddress=peer())
-        self.channel.makeConnection(self.transport)
-
-    def tearDown(self):
-        if not self.transport.disconnected:
-            self.channel.connectionLost(None)
+    def gate(self, token):
+        d = defer.Deferred()
+        self.asked.append((token, d))
+        return d
 
     def headers(self, path=b"/api/v1/firmware", length=100, extra=b"Expect: 100-continue\r\n"):
         self.channel.dataReceived(b"POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer T1\r\n"
