@@ -351,6 +351,7 @@ class FilesSection:
     root: str = _setting("", text)
     # an upload is flushed to disk before its 226
     fsync: bool = _setting("true", boolean)
+    retention_days: int = _setting("90", count)
 
 
 @attrs.frozen

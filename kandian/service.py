@@ -61,6 +61,7 @@ from .core.playsessions import PlaySessions
 from .core.profiles import DeviceProfiles, remover
 from .core.proxies import Proxies, WithProxies
 from .core.recordings import RecordingLayout, Recordings
+from .core.retention import FileRetention
 from .core.rounds import Rounds
 from .core.schedules import Schedules
 from .core.stats import Statistics, StatsJob
@@ -392,7 +393,8 @@ class Platform:
                     alarm_box=AlarmInbox(self.store, clock, zone=config.platform.timezone),
                     api_play=ApiPlay(self.store, play, media, self.router),
                     api_videos=ApiVideos(self.store, recordings=recordings, schedules=schedules,
-                                         zone=config.platform.timezone))
+                                         zone=config.platform.timezone),
+                    file_retention=FileRetention(self.store, self.layout, clock, config.files.retention_days))
 
     def _recording(self, config: Config, reactor, clock, access, keys):
         """Schedules and recordings (PRODUCT.md "Media"); their files under [files] root/recordings."""
@@ -608,8 +610,11 @@ class Platform:
             log_failure(log, "could not mark this node's devices offline")
 
     def _purge_recordings(self):
-        return self.core.recordings.purge().addErrback(
+        old_files = self.core.file_retention.purge().addErrback(
+            lambda f: log_failure(log, "could not delete old pictures and device logs", f))
+        old_recordings = self.core.recordings.purge().addErrback(
             lambda f: log_failure(log, "could not delete old recordings", f))
+        return defer.gatherResults([old_files, old_recordings])
 
     def _purge_tokens(self):
         self.core.api_auth.purge().addErrback(lambda f: log_failure(log, "could not purge expired API tokens", f))

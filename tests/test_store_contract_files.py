@@ -6,7 +6,7 @@ Each case runs against real PostgreSQL and against :class:`kandian.store.fake.Fa
 from twisted.internet import defer
 
 from kandian.core.errors import NoSuchDevice
-from kandian.store.files import LINK_WINDOW, Upload
+from kandian.store.files import LINK_WINDOW, Expired, Upload
 
 from .store_contract import StoreContract, contract
 
@@ -160,6 +160,43 @@ class FilesContract(StoreContract):
         self.assertEqual([(r.alarm_id, r.dev_id, r.channel_no, r.picture_on_disk) for r in rows],
                          [(second, DEV, 0, True)])
         self.assertEqual((yield self.store.files.alarms(OTHER)), [])
+
+    @defer.inlineCallbacks
+    def test_retention_takes_the_oldest_files_with_their_rows(self):
+        yield self.devices()
+        old_pic, new_pic = DEV + "_0_20270115080000.jpg", DEV + "_0_20270116080000.jpg"
+        alarm_id = yield self.alarm(self.now - 1000)
+        yield self.store.files.stored(DEV, "pictures", old_pic, 10, SHA, self.now - 1000, channel_no=0)
+        yield self.store.files.stored(DEV, "pictures", new_pic, 20, SHA, self.now, channel_no=0)
+        yield self.store.files.stored(OTHER, "logs", "old.log", 5, SHA, self.now - 900)
+        yield self.store.devlogs.stored(OTHER, "old.log", 5, SHA, self.now - 900)
+        yield self.store.files.stored(OTHER, "logs", "older.log", 6, SHA, self.now - 950)
+        yield self.store.devlogs.stored(OTHER, "older.log", 6, SHA, self.now - 950)
+        self.assertEqual((yield self.store.files.alarm_picture(alarm_id)).file_name, old_pic)
+        # oldest first, at most *limit*
+        gone = yield self.store.files.expired(self.now - 10, 2)
+        self.assertEqual(gone, [Expired(DEV, "pictures", old_pic), Expired(OTHER, "logs", "older.log")])
+        self.assertIsNone((yield self.store.files.alarm_picture(alarm_id)))
+        self.assertEqual((yield self.store.files.account(DEV))[1], 20)
+        self.assertEqual([f.file_name for f in (yield self.store.devlogs.files(OTHER))], ["old.log"])
+        self.assertEqual((yield self.store.files.expired(self.now - 10, 100)), [Expired(OTHER, "logs", "old.log")])
+        self.assertEqual((yield self.store.files.account(OTHER))[1], 0)
+        self.assertEqual((yield self.store.files.expired(self.now - 10, 100)), [])
+        rows = yield self.store.files.alarms(DEV)
+        self.assertEqual([(r.alarm_id, r.picture) for r in rows], [(alarm_id, None)])  # the alarm stays
+
+    @defer.inlineCallbacks
+    def test_retention_takes_pictures_announced_and_never_sent(self):
+        yield self.devices()
+        yield self.store.files.notified(DEV, 0, PIC, None, self.now - 1000)
+        yield self.store.files.notified(DEV, 1, DEV + "_1_20270115080000.jpg", None, self.now)
+        yield self.store.files.stored(DEV, "pictures", DEV + "_0_20270114080000.jpg", 1, SHA, self.now - 2000,
+                                      channel_no=0)
+        self.assertEqual((yield self.store.files.unsent_pictures(self.now - 10, 100)), 1)  # not the uploaded one
+        self.assertEqual((yield self.store.files.unsent_pictures(self.now - 10, 100)), 0)
+        alarm_id = yield self.alarm(self.now - 1000)
+        self.assertIsNone((yield self.store.files.link_alarm(alarm_id)))  # PIC's row is gone
+        self.assertEqual(len((yield self.store.files.expired(self.now - 10, 100))), 1)
 
 
 RealFiles, FakeFiles = contract(FilesContract)

@@ -317,6 +317,10 @@ def _media_metrics(p):
     if recordings is not None:
         yield CounterMetricFamily("kandian_recordings_purged", "Recorded pieces deleted by retention",
                                   value=recordings.purged)
+    retention = getattr(getattr(p, "core", None), "file_retention", None)
+    if retention is not None:
+        yield CounterMetricFamily("kandian_files_purged",
+                                  "Pictures and device logs deleted by [files] retention_days", value=retention.purged)
     proxies = getattr(p, "proxies", None)
     if proxies is not None:
         yield GaugeMetricFamily("kandian_stream_proxies", "Stream proxy channels known", value=len(proxies.urls))

@@ -44,6 +44,7 @@ class Core:
     firmware: object = None
     upgrades: object = None
     devlogs: object = None
+    file_retention: object = None  # .retention.FileRetention
     # the portal and REST API (None where a tool builds a core without them)
     operators: object = None
     api_auth: object = None

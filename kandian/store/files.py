@@ -119,6 +119,31 @@ _LINK_PICTURES = Statement(
                     " ON p.dev_id = v.d AND p.file_name = v.f"))
 
 
+_EXPIRED = Statement(
+    # the oldest files before the cut, their picture and log rows with them (an alarm keeps its row, its
+    # picture_id set to NULL); rows another node's purge holds are skipped, not waited for
+    "WITH gone AS (DELETE FROM device_file WHERE (dev_id, area, file_name) IN ("
+    "  SELECT dev_id, area, file_name FROM device_file WHERE stored_at < to_timestamp(%s)"
+    "  ORDER BY stored_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+    "  RETURNING dev_id, area, file_name),"
+    " pictures AS (DELETE FROM picture p USING gone g"
+    "  WHERE g.area = 'pictures' AND p.dev_id = g.dev_id AND p.file_name = g.file_name),"
+    " logs AS (DELETE FROM device_log l USING gone g"
+    "  WHERE g.area = 'logs' AND l.dev_id = g.dev_id AND l.file_name = g.file_name)"
+    " SELECT dev_id, area, file_name FROM gone")
+_UNSENT_PICTURES = Statement(
+    "WITH gone AS (DELETE FROM picture WHERE picture_id IN (SELECT p.picture_id FROM picture p"
+    " WHERE p.received_at < to_timestamp(%s) AND NOT EXISTS (SELECT 1 FROM device_file f"
+    "  WHERE f.dev_id = p.dev_id AND f.area = 'pictures' AND f.file_name = p.file_name)"
+    " ORDER BY p.received_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING 1) SELECT count(*) FROM gone")
+
+
+class Expired(NamedTuple):
+    dev_id: str
+    area: str
+    file_name: str
+
+
 class FileStore:
     def __init__(self, db):
         self.db = db
@@ -248,3 +273,14 @@ class FileStore:
             " WHERE %s::text IS NULL OR a.dev_id = %s"
             " ORDER BY a.alarm_time DESC, a.alarm_id DESC LIMIT %s", (dev_id, dev_id, limit))
         return [AlarmRow(r[0], r[1], r[2], r[3], float(r[4]), r[5], bool(r[6])) for r in rows]
+
+    # -- retention ([files] retention_days)
+
+    def expired(self, before: float, limit: int) -> defer.Deferred:
+        """Delete the rows of at most *limit* files stored before *before* (POSIX seconds), oldest first,
+        and answer them (:class:`Expired`): the caller removes the files."""
+        return self.db.runQuery(_EXPIRED, (before, limit)).addCallback(lambda rows: [Expired(*r) for r in rows])
+
+    def unsent_pictures(self, before: float, limit: int) -> defer.Deferred:
+        """Delete at most *limit* rows of pictures announced before *before* and never uploaded; how many."""
+        return self.db.runQuery(_UNSENT_PICTURES, (before, limit)).addCallback(lambda rows: rows[0][0])

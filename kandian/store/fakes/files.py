@@ -12,7 +12,7 @@ import itertools
 from twisted.internet import defer
 
 from ...core.errors import NoSuchDevice
-from ..files import LINK_WINDOW, AlarmRow, StoredPicture, Upload, _checked
+from ..files import LINK_WINDOW, AlarmRow, Expired, StoredPicture, Upload, _checked
 
 
 class FakeFiles:
@@ -121,6 +121,34 @@ class FakeFiles:
 
     def _alarm(self, alarm_id):
         return next((a for a in self.alarm if a["alarm_id"] == alarm_id), None)
+
+    def expired(self, before, limit):
+        old = sorted((at, key) for key, (_, _, at) in self.device_file.items() if at < before)[:limit]
+        logs = self.tables.setdefault("device_log", {})
+        gone = []
+        for _, (dev_id, area, file_name) in old:
+            del self.device_file[dev_id, area, file_name]
+            if area == "pictures":
+                p = self._picture(dev_id, file_name)
+                if p is not None:
+                    self._drop_picture(p)
+            else:
+                logs.pop((dev_id, file_name), None)
+            gone.append(Expired(dev_id, area, file_name))
+        return defer.succeed(gone)
+
+    def unsent_pictures(self, before, limit):
+        old = sorted((p["received_at"], p["picture_id"]) for p in self.picture.values()
+                     if p["received_at"] < before and (p["dev_id"], "pictures", p["file_name"]) not in self.device_file)
+        for _, picture_id in old[:limit]:
+            self._drop_picture(self.picture[picture_id])
+        return defer.succeed(len(old[:limit]))
+
+    def _drop_picture(self, p):
+        del self.picture[p["picture_id"]]
+        for a in self.alarm:
+            if a.get("picture_id") == p["picture_id"]:
+                a["picture_id"] = None
 
     def _picture(self, dev_id, file_name):
         return next((p for p in self.picture.values() if (p["dev_id"], p["file_name"]) == (dev_id, file_name)), None)
