@@ -10,7 +10,8 @@ Two servers, each a child process of this script on the epoll reactor:
   uncapped (``max_connections`` above N, no per-address cap), ``--uploads``
   devices provisioned by one SQL statement; each upload is a picture named
   by the §7.5.27 pattern, checked, written to ``[files] root``'s ``tmp/``,
-  fsync'ed (in the thread pool; ``--no-fsync``: ``[files] fsync = false``), renamed and recorded (``device_file`` and
+  fsync'ed (in the thread pool; ``--no-fsync``: ``[files] fsync = false``), renamed, its directory
+  fsync'ed and recorded (``device_file`` and
   ``picture`` rows, the alarm link query) before its 226;
 * **twisted**: ``twisted.protocols.ftp.FTPFactory`` over ``FTPRealm`` (each
   device a user with its home directory and a ``pictures/`` in it) and a
