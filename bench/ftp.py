@@ -10,13 +10,18 @@ Two servers, each a child process of this script on the epoll reactor:
   uncapped (``max_connections`` above N, no per-address cap), ``--uploads``
   devices provisioned by one SQL statement; each upload is a picture named
   by the §7.5.27 pattern, checked, written to ``[files] root``'s ``tmp/``,
-  fsync'ed (in the thread pool; ``--no-fsync``: ``[files] fsync = false``), renamed and recorded (``device_file`` and
+  fsync'ed (in the thread pool; ``--no-fsync``: ``[files] fsync = false``), renamed, its directory
+  fsync'ed and recorded (``device_file`` and
   ``picture`` rows, the alarm link query) before its 226;
 * **twisted**: ``twisted.protocols.ftp.FTPFactory`` over ``FTPRealm`` (each
   device a user with its home directory and a ``pictures/`` in it) and a
   dict of passwords (Twisted's ``InMemoryUsernamePasswordDatabaseDontUse``
   keys on bytes while its FTP server sends str, so it never matches): no
-  checks, no database, no fsync.
+  checks, no database, no fsync.  With ``--baseline durable`` the same
+  server gives its 226 only once the file is durable, as kandian's does:
+  the file ``fsync``'ed and closed, then its directory ``fsync``'ed, in
+  Twisted's thread pool (one call per upload) — still no checks, no hash,
+  no temporary file and rename, no database.
 
 The cameras are curl: one ``curl --parallel`` process (``--parallel-max`` N,
 ``--parallel-immediate``) with N transfers, each its own device's account
@@ -33,7 +38,8 @@ median wall time, uploads/s and MB/s (10^6 bytes) over ``--runs``, the
 server's CPU seconds, and kandian / twisted against the 80 % target.
 
     python bench/ftp.py [--uploads 500] [--size 200000] [--runs 3] [--pasv]
-        [--passive-ports LOW-HIGH] [--dsn DSN] [--no-fsync] [--json PATH] [--profile PATH] [--keep]
+        [--passive-ports LOW-HIGH] [--dsn DSN] [--no-fsync] [--baseline bare|durable] [--json PATH]
+        [--profile PATH] [--keep]
 """
 
 from __future__ import annotations
@@ -162,7 +168,46 @@ def serve_twisted(args) -> None:
                 return defer.succeed(c.username)
             return defer.fail(error.UnauthorizedLogin())
 
-    factory = ftp.FTPFactory(portal.Portal(ftp.FTPRealm(args.root, userHome=args.root), [Passwords()]))
+    realm = ftp.FTPRealm(args.root, userHome=args.root)
+    if args.baseline == "durable":
+        from twisted.internet import threads
+
+        def durable_close(f, directory):
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            finally:
+                f.close()
+            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+        class DurableWriter:  # IWriteFile: the consumer leaves the file open, close() makes it durable
+            def __init__(self, f, directory):
+                self.f, self.directory = f, directory
+
+            def receive(self):
+                consumer = ftp.FileConsumer(self.f)
+                consumer.unregisterProducer = lambda: None
+                return defer.succeed(consumer)
+
+            def close(self):
+                return threads.deferToThread(durable_close, self.f, self.directory)
+
+        class DurableShell(ftp.FTPShell):
+            def openForWriting(self, path):
+                directory = self.filesystemRoot.descendant(path).parent().path
+                return super().openForWriting(path).addCallback(lambda w: DurableWriter(w.fObj, directory))
+
+        class DurableRealm(ftp.FTPRealm):
+            def requestAvatar(self, avatarId, mind, *interfaces):
+                shell = DurableShell(self.getHomeDirectory(avatarId))
+                return ftp.IFTPShell, shell, lambda: None
+
+        realm = DurableRealm(args.root, userHome=args.root)
+    factory = ftp.FTPFactory(portal.Portal(realm, [Passwords()]))
     factory.allowAnonymous = False
     if args.passive_ports:
         low, high = (int(x) for x in args.passive_ports.split("-"))
@@ -181,7 +226,8 @@ def start_server(kind: str, args, work: str):
     credentials = os.path.join(work, "credentials.json")
     command = [sys.executable, HERE, "--serve", kind, "--uploads", str(args.uploads), "--root", root,
                "--credentials", credentials, "--data-dir", args.data_dir, "--dsn", args.dsn,
-               "--passive-ports", args.passive_ports] + (["--no-fsync"] if args.no_fsync else [])
+               "--passive-ports", args.passive_ports, "--baseline", args.baseline] + (
+                   ["--no-fsync"] if args.no_fsync else [])
     proc = spawn(command, stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     for line in proc.stdout:
@@ -293,6 +339,9 @@ def main() -> None:
     parser.add_argument("--passive-ports", default="", help="LOW-HIGH for both servers (default: any port)")
     parser.add_argument("--dsn", default="", help="kandian's PostgreSQL (default: the embedded one)")
     parser.add_argument("--no-fsync", action="store_true", help="kandian with [files] fsync = false")
+    parser.add_argument("--baseline", choices=("bare", "durable"), default="bare",
+                        help="the Twisted server as it comes (default), or giving its 226 only once the file and"
+                             " its directory are fsync'ed, as kandian's does")
     parser.add_argument("--json", help="write the figures here too")
     parser.add_argument("--profile", help="py-spy raw profiles of the servers' runs (slows them) to PATH.kind")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -312,9 +361,9 @@ def main() -> None:
     picture = os.path.join(args.work, "picture.jpg")
     with open(picture, "wb") as f:
         f.write(jpeg(args.size))
-    say("bench/ftp.py: %d uploads of %d bytes at once by %d curl process(es), %s, %d runs; %s, %d cores, %.1f GiB;"
-        " commit %s; load average %s"
-        % (args.uploads, args.size, args.curls, "PASV" if args.pasv else "EPSV", args.runs, cpu_model(),
+    say("bench/ftp.py: %d uploads of %d bytes at once by %d curl process(es), %s, %d runs, %s baseline;"
+        " %s, %d cores, %.1f GiB; commit %s; load average %s"
+        % (args.uploads, args.size, args.curls, "PASV" if args.pasv else "EPSV", args.runs, args.baseline, cpu_model(),
            os.cpu_count(), memory_gib(), git_commit(), " ".join("%.2f" % x for x in os.getloadavg())))
     results: dict[str, list[dict]] = {"kandian": [], "twisted": []}
     try:
@@ -336,18 +385,23 @@ def main() -> None:
     summary = {}
     for kind, rows in results.items():
         summary[kind] = {key: statistics.median(r[key] for r in rows)
-                         for key in ("wall", "uploads_per_s", "mb_per_s", "server_cpu")}
+                         for key in ("wall", "uploads_per_s", "mb_per_s", "server_cpu", "postgres_cpu")}
         summary[kind]["all_ok"] = all(r["ok"] == r["stored"] == args.uploads for r in rows)
     ratio = summary["kandian"]["uploads_per_s"] / summary["twisted"]["uploads_per_s"]
     say()
-    say("| server | wall s | uploads/s | MB/s | server CPU s | all uploaded and on disk |")
-    say("|---|---|---|---|---|---|")
+    say("| server | wall s | uploads/s | MB/s | server CPU s | CPU ms per upload (server + PostgreSQL) |"
+        " all uploaded and on disk |")
+    say("|---|---|---|---|---|---|---|")
     for kind, s in summary.items():
-        say("| %s | %.2f | %.1f | %.1f | %.2f | %s |" % (kind, s["wall"], s["uploads_per_s"], s["mb_per_s"],
-                                                       s["server_cpu"], "yes" if s["all_ok"] else "NO"))
+        say("| %s | %.2f | %.1f | %.1f | %.2f | %.2f + %.2f | %s |"
+            % (kind if kind == "kandian" else "twisted (%s)" % args.baseline, s["wall"], s["uploads_per_s"],
+               s["mb_per_s"], s["server_cpu"], 1e3 * s["server_cpu"] / args.uploads,
+               1e3 * s["postgres_cpu"] / args.uploads, "yes" if s["all_ok"] else "NO"))
     say()
-    say("kandian / twisted: %.0f %% of the uploads/s (target >= %.0f %%): %s"
-        % (100 * ratio, 100 * TARGET_RATIO, "met" if ratio >= TARGET_RATIO else "NOT met"))
+    say("kandian / twisted (%s): %.0f %% of the uploads/s (target >= %.0f %%): %s; per run: %s"
+        % (args.baseline, 100 * ratio, 100 * TARGET_RATIO, "met" if ratio >= TARGET_RATIO else "NOT met",
+           ", ".join("%.0f %%" % (100 * k["uploads_per_s"] / t["uploads_per_s"])
+                     for k, t in zip(results["kandian"], results["twisted"]))))
     for kind in results:
         path = "%s.%s" % (args.profile, kind)
         if not args.profile or not os.path.exists(path):

@@ -486,6 +486,64 @@ class UploadTests(FtpTestCase):
         self.assertEqual(c.store("/logs/big.log", b"x" * self.max_file_size)[-1], "226 Transfer Complete.")
 
 
+class LandingTests(unittest.TestCase):
+    """shell.land_all on a real directory: what is flushed, in which order."""
+
+    def setUp(self):
+        self.layout = Layout(self.mktemp())
+        self.layout.prepare(time.time())
+        self.calls = []
+        fsync, replace = os.fsync, os.replace
+
+        def recorded_fsync(fd):
+            self.calls.append(("fsync", os.readlink("/proc/self/fd/%d" % fd)))
+            fsync(fd)
+
+        def recorded_replace(a, b):
+            replace(a, b)
+            self.calls.append(("replace", b))
+        self.patch(os, "fsync", recorded_fsync)
+        self.patch(os, "replace", recorded_replace)
+
+    def landing(self, dev_id, name, data):
+        tmp = os.path.join(self.layout.tmp, "%s-%s.part" % (dev_id, name))
+        return shell.Landing([data], None, tmp, self.layout.picture(dev_id, name))
+
+    def test_a_batch_is_flushed_then_named_then_its_directories_flushed(self):
+        os.makedirs(self.layout.area("pictures", DEV))
+        batch = [self.landing(DEV, PIC, JPEG), self.landing(OTHER, "b.jpg", b"b" * 5000),
+                 self.landing(DEV, "c.jpg", b"c")]
+        self.assertEqual(shell.land_all(batch), [None, None, None])
+        for landing, data in zip(batch, (JPEG, b"b" * 5000, b"c")):
+            with open(landing.final, "rb") as f:
+                self.assertEqual(f.read(), data)
+            self.assertEqual(landing.sha256.hexdigest(), hashlib.sha256(data).hexdigest())
+            self.assertFalse(os.path.exists(landing.tmp))
+        kinds = [kind for kind, _ in self.calls]
+        # every file's bytes on disk before any name, every name before its directory is flushed
+        self.assertEqual(kinds, ["fsync"] * 3 + ["replace"] * 3 + ["fsync"] * 3)
+        self.assertEqual(sorted(path for _, path in self.calls[:3]), sorted(b.tmp for b in batch))
+        pictures = os.path.join(self.layout.root, "pictures")
+        # OTHER's first picture made its directory: the one that holds it is flushed too
+        self.assertEqual(sorted(path for _, path in self.calls[6:]),
+                         sorted([self.layout.area("pictures", DEV), self.layout.area("pictures", OTHER), pictures]))
+
+    def test_one_that_fails_fails_alone(self):
+        batch = [self.landing(DEV, PIC, JPEG), self.landing(OTHER, "b.jpg", b"b")]
+        batch[1].tmp = os.path.join(self.layout.tmp, "no", "such", "dir.part")
+        results = shell.land_all(batch)
+        self.assertIsNone(results[0])
+        self.assertIsInstance(results[1], FileNotFoundError)
+        self.assertTrue(os.path.exists(batch[0].final))
+        self.assertFalse(os.path.exists(batch[1].final))
+
+    def test_without_fsync_nothing_is_flushed(self):
+        batch = [self.landing(DEV, PIC, JPEG), self.landing(OTHER, "b.jpg", b"b")]
+        self.assertEqual(shell.land_all(batch, fsync=False), [None, None])
+        self.assertEqual([kind for kind, _ in self.calls], ["replace", "replace"])
+        self.assertTrue(all(os.path.exists(b.final) for b in batch))
+
+
 class QuotaTests(FtpTestCase):
     quota = 100 * 1024
     max_file_size = 64 * 1024
