@@ -101,12 +101,15 @@ def add_security_headers(request) -> None:
 class ApiResource(resource.Resource):
     isLeaf = True
 
-    def __init__(self, router: Router, auth, stats: ApiStats | None = None):
-        """*auth*: :class:`kandian.core.apiauth.ApiAuth`."""
+    def __init__(self, router: Router, auth, stats: ApiStats | None = None, wrote=None):
+        """*auth*: :class:`kandian.core.apiauth.ApiAuth`; *wrote()* is called once a request other than GET and
+        HEAD has been handled, before its answer is sent (the device list's cache is dropped: the store's
+        notification of the change may reach this node a moment after the answer reached its client)."""
         super().__init__()
         self.router = router
         self.auth = auth
         self.stats = stats or ApiStats()
+        self.wrote = wrote
 
     def render(self, request):
         self.stats.requests += 1
@@ -141,7 +144,11 @@ class ApiResource(resource.Resource):
                     raise ApiError(results.CSRF, "a write with the portal's cookie needs the X-CSRF-Token header")
         call = Call(principal, found, _query(request), _body(request, method), _source(request), token,
                     request.isSecure())
-        reply = yield route.handler(call)
+        try:
+            reply = yield route.handler(call)
+        finally:
+            if self.wrote is not None and method not in ("GET", "HEAD"):
+                self.wrote()  # a refusal too: it may have changed something before it failed
         return reply
 
     def _failed(self, failure: Failure, request) -> Reply:
