@@ -108,13 +108,19 @@ class Fleet:
         older than the last change of what a page shows but online and last_seen_at."""
         f, key, descending, offset, limit = _query(principal, f, sort, page, per_page)
         cache = self.list_cache
-        if self._watching is None and cache.ttl > 0:
-            # the store's notifications of the list's changes keep the cache right (None: the store has none)
-            self._watching = self.store.fleet.watch(cache.changed, cache.reset) or False
+        if self._watching is None:
+            self.watch()
         total, rows = yield cache.get((f, key, descending, offset, limit, zone),
                                       lambda: self.store.fleet.page_json(f, key, descending, offset, limit, zone))
         online = self.devices.online
         return total, [(stored or online(dev_id), item) for dev_id, stored, item in rows]
+
+    def watch(self) -> None:
+        """Hear the store's notifications of the list's changes, which keep the cache right (from the first list
+        on: the cache stays off, and a node needs no listening connection, until a list is asked for)."""
+        if self._watching is None and self.list_cache.ttl > 0:
+            # None: the store has no notifications (in memory), and so no cache
+            self._watching = self.store.fleet.watch(self.list_cache.changed, self.list_cache.reset) or False
 
     @defer.inlineCallbacks
     def detail(self, principal: Principal, dev_id: str):

@@ -47,6 +47,7 @@ class ListCache:
         self.hits = 0
         self.misses = 0
         self.drops = 0  # notifications and resets heard
+        self.last_notice = None  # the payload of the last notification heard
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -95,10 +96,11 @@ class ListCache:
         """A notification: what any entry holds may be old now."""
         self.generation += 1
         self.drops += 1
+        self.last_notice = _payload
         self._entries.clear()
         self._running.clear()  # the queries under way still answer those waiting for them, but no one else
 
     def reset(self, listening: bool) -> None:
         """The listening connection was lost (False) or listens again (True)."""
         self.enabled = listening
-        self.changed()
+        self.changed(None)
