@@ -140,7 +140,11 @@ def run_platform(reactor, args):
     def cache(ttl):
         # the bench's switch between its GET cases: the list cache off (every request a query) and on again
         def switch(*_):
-            reactor.callFromThread(setattr, svc.platform.core.fleet.list_cache, "ttl", ttl)
+            cache = svc.platform.core.fleet.list_cache
+            log.write("list cache: %d hits, %d misses, %d drops; ttl now %s\n"
+                      % (cache.hits, cache.misses, cache.drops, ttl))
+            log.flush()
+            reactor.callFromThread(setattr, cache, "ttl", ttl)
         return switch
 
     signal.signal(signal.SIGUSR1, cache(0))
