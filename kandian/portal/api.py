@@ -93,6 +93,11 @@ class ApiStats:
         self.errors: Counter = Counter()  # error code → answers
 
 
+def etag_of(body: bytes) -> bytes:
+    """The weak ETag of a GET's JSON *body*."""
+    return b'W/"%s"' % hashlib.sha1(body).hexdigest()[:20].encode("ascii")
+
+
 def add_security_headers(request) -> None:
     for name, value in SECURITY_HEADERS.items():
         request.setHeader(name, value)
@@ -202,8 +207,10 @@ class ApiResource(resource.Resource):
             body = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         request.setHeader(b"content-type", reply.content_type)
         if request.method in (b"GET", b"HEAD") and reply.status == 200:
-            etag = b'W/"%s"' % hashlib.sha1(body).hexdigest()[:20].encode("ascii")
-            request.setHeader(b"etag", etag)
+            etag = reply.headers.get(b"etag")  # the handler's, of the same body
+            if etag is None:
+                etag = etag_of(body)
+                request.setHeader(b"etag", etag)
             if etag in [tag.strip() for tag in (request.getHeader(b"if-none-match") or b"").split(b",")]:
                 request.setResponseCode(304)
                 request.finish()
