@@ -38,7 +38,18 @@ import sys
 import tempfile
 import time
 
-from _measure import QUIET_CORES, describe_spread, die_with_parent, git_commit, headline, say, say_state, spread
+from _measure import (
+    QUIET_CORES,
+    describe_spread,
+    die_with_parent,
+    family,
+    git_commit,
+    headline,
+    process_cpu,
+    say,
+    say_state,
+    spread,
+)
 from soap import ensure_wrk
 
 LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
@@ -208,10 +219,20 @@ def run_wrk(wrk, url, method, token, body, expect, seconds, args, directory, nam
     return result
 
 
-def case(wrk, url, method, token, body, expect, args, directory, name) -> dict:
+def server_cpu(pid: int) -> float:
+    """CPU seconds of the server *pid* and its children (the platform's embedded PostgreSQL) so far."""
+    cpu = process_cpu()
+    return sum(cpu[p][1] for p in family(pid) if p in cpu)
+
+
+def case(wrk, url, method, token, body, expect, args, directory, name, server: int) -> dict:
+    """One wrk run (after its warm-up), with the CPU the *server* process family spent a request: a figure a
+    busy machine disturbs less than requests/s (the others' load slows the server, not its work a request)."""
     if args.warmup:
         run_wrk(wrk, url, method, token, body, expect, args.warmup, args, directory, name)
+    cpu = server_cpu(server)
     result = run_wrk(wrk, url, method, token, body, expect, args.seconds, args, directory, name)
+    result["server_cpu_us"] = round(1e6 * (server_cpu(server) - cpu) / max(1, result["requests"]), 1)
     if result["bad"]:
         raise RuntimeError("%s: %d bad answers of %d" % (name, result["bad"], result["requests"]))
     return result
@@ -266,15 +287,17 @@ def main(argv=None) -> None:
             platform_proc.send_signal(signal.SIGUSR2 if on else signal.SIGUSR1)
             time.sleep(0.2)
 
+        kandian, plain = platform["pid"], bare_proc.pid
         cases = {
-            "bare GET": lambda: case(wrk, bare_url, "GET", "x", None, '"items"', args, directory, "bare_get"),
+            "bare GET": lambda: case(wrk, bare_url, "GET", "x", None, '"items"', args, directory, "bare_get", plain),
             "GET /devices": lambda: (cache(True), case(wrk, devices_url, "GET", platform["token"], None, total, args,
-                                                       directory, "devices"))[1],
+                                                       directory, "devices", kandian))[1],
             "GET uncached": lambda: (cache(False), case(wrk, devices_url, "GET", platform["token"], None, total,
-                                                        args, directory, "devices_uncached"))[1],
-            "bare POST": lambda: case(wrk, bare_url, "POST", "x", ptz, '"Result":0', args, directory, "bare_post"),
+                                                        args, directory, "devices_uncached", kandian))[1],
+            "bare POST": lambda: case(wrk, bare_url, "POST", "x", ptz, '"Result":0', args, directory, "bare_post",
+                                      plain),
             "POST ptz": lambda: case(wrk, base + "/devices/%s/commands/ptz" % platform["target"], "POST",
-                                     platform["token"], ptz, '"Result":0', args, directory, "ptz"),
+                                     platform["token"], ptz, '"Result":0', args, directory, "ptz", kandian),
         }
         bare_of = {"GET /devices": "bare GET", "GET uncached": "bare GET", "POST ptz": "bare POST"}
         before = say_state("before the runs")
@@ -287,8 +310,8 @@ def main(argv=None) -> None:
                 rounds[name].append(r)
                 share = (" = %5.1f %% of the bare resource" % (100 * r["rps"] / rounds[bare_of[name]][-1]["rps"])
                          if name in bare_of else "")
-                say("  #%d %-13s %9.1f req/s  p50 %6.2f ms  p99 %6.2f ms%s"
-                    % (i + 1, name, r["rps"], r["p50_ms"], r["p99_ms"], share))
+                say("  #%d %-13s %9.1f req/s  p50 %6.2f ms  p99 %6.2f ms  server CPU %7.1f us a request%s"
+                    % (i + 1, name, r["rps"], r["p50_ms"], r["p99_ms"], r["server_cpu_us"], share))
         after = say_state("after the runs")
         ratios = {name: spread([100 * r["rps"] / b["rps"] for r, b in zip(rounds[name], rounds[bare])])
                   for name, bare in bare_of.items()}
@@ -296,6 +319,12 @@ def main(argv=None) -> None:
                      for when, state in (("before", before), ("after", after)) if state["others"] >= QUIET_CORES]
         if args.rounds < 3:
             disturbed.append("fewer than 3 rounds (--rounds)")
+        for name, bare in bare_of.items():
+            cpu = spread([r["server_cpu_us"] for r in rounds[name]])
+            cpu_ratio = spread([100 * b["server_cpu_us"] / r["server_cpu_us"]
+                                for r, b in zip(rounds[name], rounds[bare])])
+            say("  %-13s server CPU a request: %s; the bare resource's CPU a request is %s of it"
+                % (name, describe_spread(cpu, unit=" us"), describe_spread(cpu_ratio, unit=" %")))
         for name, s in ratios.items():
             target = "" if name == "GET uncached" else "; target >= 30 %%: %s" % ("met" if s["median"] >= 30
                                                                                  else "missed")
