@@ -161,7 +161,7 @@ def run_platform(reactor, args):
         return switch
 
     signal.signal(signal.SIGUSR1, cache(0))
-    signal.signal(signal.SIGUSR2, cache(svc.config.portal.list_cache_ttl))
+    signal.signal(signal.SIGUSR2, cache(getattr(svc.config.portal, "list_cache_ttl", 1)))
 
     @defer.inlineCallbacks
     def main():
