@@ -2,6 +2,7 @@
 store's LISTEN connection (kandian.store.listen) and the portal (real PostgreSQL, real HTTP, the simulator)."""
 
 import itertools
+import os
 
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
@@ -227,7 +228,7 @@ class ListenerTests(DatabaseTestCase):
         listener.start()
         yield eventually(lambda: heard.resets == [True], "listening")
         yield self.db.runOperation("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                                   " WHERE query = 'LISTEN kandian_fleet'")
+                                   " WHERE query = 'LISTEN kandian_fleet' AND datname = current_database()")
         yield eventually(lambda: heard.resets == [True, False], "the loss told")
         self.assertFalse(listener.listening)
         clock.advance(0)  # the pool's first reconnection
@@ -239,15 +240,16 @@ class ListenerTests(DatabaseTestCase):
     def test_an_unreachable_server_is_retried(self):
         heard = Heard()
         clock = task.Clock()
-        yield self.db.runOperation("CREATE ROLE late LOGIN")
-        self.addCleanup(lambda: self.db.runOperation("DROP ROLE late"))
-        yield self.db.runOperation("ALTER ROLE late NOLOGIN")
-        listener = Listener(self.dsn + " user=late", CHANGES, heard.notified, heard.reset, self.db.pool.reactor,
+        role = "late_%d" % os.getpid()  # roles are the server's, not the test database's
+        yield self.db.runOperation("DROP ROLE IF EXISTS %s" % role)
+        yield self.db.runOperation("CREATE ROLE %s NOLOGIN" % role)
+        self.addCleanup(lambda: self.db.runOperation("DROP ROLE %s" % role))
+        listener = Listener(self.dsn + " user=" + role, CHANGES, heard.notified, heard.reset, self.db.pool.reactor,
                             clock=clock)
         self.addCleanup(listener.close)
         yield listener.start()
         self.assertEqual((heard.resets, listener.listening), ([], False))
-        yield self.db.runOperation("ALTER ROLE late LOGIN")
+        yield self.db.runOperation("ALTER ROLE %s LOGIN" % role)
         clock.advance(0)
         yield eventually(lambda: heard.resets == [True], "listening")
 
