@@ -2,6 +2,12 @@
 20,000 devices, and ``POST …/commands/ptz``, each against the bare resource's requests/s in the same run; target
 >= 30 %).
 
+The GET is measured twice: as pages and scripts poll it (every connection asks for the same page, which the
+node's list cache answers -- one query a second, ``[portal] list_cache_ttl``) and with the cache off (every
+request a query: what a miss costs; the platform child turns its cache off on SIGUSR1 and on again on SIGUSR2).
+Each round runs every case once, each ratio against the bare run of its round; ``--rounds`` (3) rounds give a
+median and a spread, and the machine's state before and after says whether the figures are a quiet machine's.
+
 Three processes besides this one:
 
 * the platform (``--platform-child``): the real ``KandianService`` with real PostgreSQL (the embedded default
@@ -13,10 +19,10 @@ Three processes besides this one:
 * the load: ``wrk`` (installed from Debian when missing, as bench/soap.py does), ``--connections`` keep-alive
   connections; its Lua script counts an answer good only when it is HTTP 200 and carries the expected text.
 
-    python bench/portal.py [--seconds 10] [--warmup 2] [--connections 16] [--devices 20000] [--dsn DSN]
-        [--json FILE] [--keep]
+    python bench/portal.py [--seconds 10] [--warmup 2] [--rounds 3] [--connections 16] [--devices 20000]
+        [--dsn DSN] [--json FILE] [--keep]
 
-A short check that it all works: ``python bench/portal.py --seconds 1 --warmup 0 --devices 2000`` (wrk times
+A short check that it all works: ``python bench/portal.py --seconds 1 --warmup 0 --rounds 1 --devices 2000`` (wrk times
 whole seconds).
 """
 
@@ -32,7 +38,18 @@ import sys
 import tempfile
 import time
 
-from _measure import die_with_parent, git_commit, say
+from _measure import (
+    QUIET_CORES,
+    describe_spread,
+    die_with_parent,
+    family,
+    git_commit,
+    headline,
+    process_cpu,
+    say,
+    say_state,
+    spread,
+)
 from soap import ensure_wrk
 
 LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
@@ -131,6 +148,21 @@ def run_platform(reactor, args):
 
     reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
 
+    def cache(ttl):
+        # the bench's switch between its GET cases: the list cache off (every request a query) and on again
+        def switch(*_):
+            cache = getattr(svc.platform.core.fleet, "list_cache", None)
+            if cache is None:  # the platform of a commit without the cache (PYTHONPATH=another checkout)
+                return
+            log.write("list cache: %d hits, %d misses, %d drops; ttl now %s\n"
+                      % (cache.hits, cache.misses, cache.drops, ttl))
+            log.flush()
+            reactor.callFromThread(setattr, cache, "ttl", ttl)
+        return switch
+
+    signal.signal(signal.SIGUSR1, cache(0))
+    signal.signal(signal.SIGUSR2, cache(getattr(svc.config.portal, "list_cache_ttl", 1)))
+
     @defer.inlineCallbacks
     def main():
         svc.startService()
@@ -189,10 +221,20 @@ def run_wrk(wrk, url, method, token, body, expect, seconds, args, directory, nam
     return result
 
 
-def case(wrk, url, method, token, body, expect, args, directory, name) -> dict:
+def server_cpu(pid: int) -> float:
+    """CPU seconds of the server *pid* and its children (the platform's embedded PostgreSQL) so far."""
+    cpu = process_cpu()
+    return sum(cpu[p][1] for p in family(pid) if p in cpu)
+
+
+def case(wrk, url, method, token, body, expect, args, directory, name, server: int) -> dict:
+    """One wrk run (after its warm-up), with the CPU the *server* process family spent a request: a figure a
+    busy machine disturbs less than requests/s (the others' load slows the server, not its work a request)."""
     if args.warmup:
         run_wrk(wrk, url, method, token, body, expect, args.warmup, args, directory, name)
+    cpu = server_cpu(server)
     result = run_wrk(wrk, url, method, token, body, expect, args.seconds, args, directory, name)
+    result["server_cpu_us"] = round(1e6 * (server_cpu(server) - cpu) / max(1, result["requests"]), 1)
     if result["bad"]:
         raise RuntimeError("%s: %d bad answers of %d" % (name, result["bad"], result["requests"]))
     return result
@@ -202,6 +244,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--devices", type=int, default=20_000)
     parser.add_argument("--dsn", default="")
@@ -239,26 +282,58 @@ def main(argv=None) -> None:
         bare = _wait_for(os.path.join(directory, "bare.json"), bare_proc)
         bare_url = "http://127.0.0.1:%d/" % bare["port"]
         ptz = json.dumps({"ChannelNo": 0, "PtzDirection": 3})
-        results = {
-            "bare GET": case(wrk, bare_url, "GET", "x", None, '"items"', args, directory, "bare_get"),
-            "GET /devices": case(wrk, base + "/devices?per_page=50&page=%d" % max(1, args.devices // 200), "GET",
-                                 platform["token"], None,
-                                 '"total":%d' % args.devices, args, directory, "devices"),
-            "bare POST": case(wrk, bare_url, "POST", "x", ptz, '"Result":0', args, directory, "bare_post"),
-            "POST ptz": case(wrk, base + "/devices/%s/commands/ptz" % platform["target"], "POST", platform["token"],
-                             ptz, '"Result":0', args, directory, "ptz"),
+        devices_url = base + "/devices?per_page=50&page=%d" % max(1, args.devices // 200)
+        total = '"total":%d' % args.devices
+
+        def cache(on):
+            platform_proc.send_signal(signal.SIGUSR2 if on else signal.SIGUSR1)
+            time.sleep(0.2)
+
+        kandian, plain = platform["pid"], bare_proc.pid
+        cases = {
+            "bare GET": lambda: case(wrk, bare_url, "GET", "x", None, '"items"', args, directory, "bare_get", plain),
+            "GET /devices": lambda: (cache(True), case(wrk, devices_url, "GET", platform["token"], None, total, args,
+                                                       directory, "devices", kandian))[1],
+            "GET uncached": lambda: (cache(False), case(wrk, devices_url, "GET", platform["token"], None, total,
+                                                        args, directory, "devices_uncached", kandian))[1],
+            "bare POST": lambda: case(wrk, bare_url, "POST", "x", ptz, '"Result":0', args, directory, "bare_post",
+                                      plain),
+            "POST ptz": lambda: case(wrk, base + "/devices/%s/commands/ptz" % platform["target"], "POST",
+                                     platform["token"], ptz, '"Result":0', args, directory, "ptz", kandian),
         }
-        say("kandian portal benchmark (%s, %d devices, %d connections, %g s a case)"
-            % (git_commit(), args.devices, args.connections, args.seconds))
-        for name, r in results.items():
-            say("  %-14s %9.1f req/s  p50 %6.2f ms  p99 %6.2f ms" % (name, r["rps"], r["p50_ms"], r["p99_ms"]))
-        ratios = {"GET /devices": results["GET /devices"]["rps"] / results["bare GET"]["rps"],
-                  "POST ptz": results["POST ptz"]["rps"] / results["bare POST"]["rps"]}
-        for name, ratio in ratios.items():
-            say("  %-14s %5.1f %% of the bare resource (target >= 30 %%)" % (name, 100 * ratio))
+        bare_of = {"GET /devices": "bare GET", "GET uncached": "bare GET", "POST ptz": "bare POST"}
+        before = say_state("before the runs")
+        say("kandian portal benchmark (%s, %d devices, %d connections, %g s a case, %d rounds)"
+            % (git_commit(), args.devices, args.connections, args.seconds, args.rounds))
+        rounds: dict[str, list] = {name: [] for name in cases}
+        for i in range(args.rounds):
+            for name, run in cases.items():
+                r = run()
+                rounds[name].append(r)
+                share = (" = %5.1f %% of the bare resource" % (100 * r["rps"] / rounds[bare_of[name]][-1]["rps"])
+                         if name in bare_of else "")
+                say("  #%d %-13s %9.1f req/s  p50 %6.2f ms  p99 %6.2f ms  server CPU %7.1f us a request%s"
+                    % (i + 1, name, r["rps"], r["p50_ms"], r["p99_ms"], r["server_cpu_us"], share))
+        after = say_state("after the runs")
+        ratios = {name: spread([100 * r["rps"] / b["rps"] for r, b in zip(rounds[name], rounds[bare])])
+                  for name, bare in bare_of.items()}
+        disturbed = ["other processes used %.2f cores %s" % (state["others"], when)
+                     for when, state in (("before", before), ("after", after)) if state["others"] >= QUIET_CORES]
+        if args.rounds < 3:
+            disturbed.append("fewer than 3 rounds (--rounds)")
+        for name, bare in bare_of.items():
+            cpu = spread([r["server_cpu_us"] for r in rounds[name]])
+            cpu_ratio = spread([100 * b["server_cpu_us"] / r["server_cpu_us"]
+                                for r, b in zip(rounds[name], rounds[bare])])
+            say("  %-13s server CPU a request: %s; the bare resource's CPU a request is %s of it"
+                % (name, describe_spread(cpu, unit=" us"), describe_spread(cpu_ratio, unit=" %")))
+        for name, s in ratios.items():
+            target = "" if name == "GET uncached" else "; target >= 30 %%: %s" % ("met" if s["median"] >= 30
+                                                                                 else "missed")
+            headline("portal %s / bare resource" % name, describe_spread(s, unit=" %") + target, disturbed)
         if args.json:
-            _write_json(args.json, {"results": results, "ratios": ratios, "devices": args.devices,
-                                    "commit": git_commit()})
+            _write_json(args.json, {"rounds": rounds, "ratios": ratios, "devices": args.devices,
+                                    "commit": git_commit(), "state_before": before, "state_after": after})
     finally:
         for proc in children:
             if proc.poll() is None:

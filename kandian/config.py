@@ -382,6 +382,8 @@ class PortalSection:
     # bytes per second a firmware upload (POST /api/v1/firmware) keeps up on average: each this many bytes
     # received add a second to its request_timeout
     upload_min_rate: int = _setting("65536", positive_int)
+    # seconds a page of GET /api/v1/devices is answered from the node's cache at most (0: never cached)
+    list_cache_ttl: int = _setting("1", count)
 
 
 @attrs.frozen

@@ -372,7 +372,7 @@ class Platform:
                     firmware=catalogue, upgrades=upgrades, devlogs=devlogs,
                     operators=Operators(self.store), api_auth=api_auth, access=access,
                     fleet=Fleet(self.store, clock, access=access, devices=devices, bindings=bindings,
-                                alarms=alarms),
+                                alarms=alarms, list_ttl=config.portal.list_cache_ttl),
                     user_admin=UserAdmin(self.store, clock, accounts=accounts, auth=api_auth, access=access,
                                          passwords=portal_passwords),
                     commands=Commands(devices, access, ftp_access=ftp_login, upgrade=firmware_admin.upgrade),

@@ -20,6 +20,7 @@ from ..store.fleet import SORTS, DeviceFilter
 __all__ = ["DeviceFilter", "Fleet", "ImportRow", "Page", "paging", "sorting"]
 from . import errors
 from .access import Principal, require_operator
+from .listcache import ListCache
 
 log = Logger()
 
@@ -67,16 +68,21 @@ def _query(principal: Principal, f: DeviceFilter, sort: str, page: int, per_page
 
 
 class Fleet:
-    def __init__(self, store, clock, *, access, devices, bindings, alarms=None):
+    def __init__(self, store, clock, *, access, devices, bindings, alarms=None, list_ttl: float = 1.0,
+                 list_size: int = 512):
         """*devices*: :class:`kandian.core.devices.Devices` (online state, the
         factory reset); *bindings*: :class:`kandian.core.bindings.Bindings` (§8.5);
-        *alarms*: :class:`kandian.core.alarms.Alarms` (its ``picture(alarm_id)``, once the FTP server stores them)."""
+        *alarms*: :class:`kandian.core.alarms.Alarms` (its ``picture(alarm_id)``, once the FTP server stores them);
+        *list_ttl*, *list_size*: the pages of :meth:`page_json` kept (:class:`kandian.core.listcache.ListCache`;
+        0 seconds: none)."""
         self.store = store
         self.clock = clock
         self.access = access
         self.devices = devices
         self.bindings = bindings
         self.alarms_core = alarms
+        self.list_cache = ListCache(clock, list_ttl, list_size)
+        self._watching = None  # the store's notifications, heard from the first list on
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -97,11 +103,24 @@ class Fleet:
     @defer.inlineCallbacks
     def page_json(self, principal: Principal, f: DeviceFilter, sort: str, page: int, per_page: int, zone: str):
         """(total, [(online, item JSON text without "online")]) of the page :meth:`page` answers, its items
-        built by the store (times as ISO 8601 in *zone*); online as the router knows it."""
+        built by the store (times as ISO 8601 in *zone*); online as the router knows it.  The store's answer may
+        come from the node's cache (:mod:`kandian.core.listcache`): at most *list_ttl* seconds old, and never
+        older than the last change of what a page shows but online and last_seen_at."""
         f, key, descending, offset, limit = _query(principal, f, sort, page, per_page)
-        total, rows = yield self.store.fleet.page_json(f, key, descending, offset, limit, zone)
+        cache = self.list_cache
+        if self._watching is None:
+            self.watch()
+        total, rows = yield cache.get((f, key, descending, offset, limit, zone),
+                                      lambda: self.store.fleet.page_json(f, key, descending, offset, limit, zone))
         online = self.devices.online
         return total, [(stored or online(dev_id), item) for dev_id, stored, item in rows]
+
+    def watch(self) -> None:
+        """Hear the store's notifications of the list's changes, which keep the cache right (from the first list
+        on: the cache stays off, and a node needs no listening connection, until a list is asked for)."""
+        if self._watching is None and self.list_cache.ttl > 0:
+            # None: the store has no notifications (in memory), and so no cache
+            self._watching = self.store.fleet.watch(self.list_cache.changed, self.list_cache.reset) or False
 
     @defer.inlineCallbacks
     def detail(self, principal: Principal, dev_id: str):

@@ -149,7 +149,7 @@ class PortalRoot(resource.Resource):
 def build(core, zone, *, token_ttl: int, stats: ApiStats | None = None, extra: dict | None = None) -> PortalRoot:
     """The portal's resource tree over *core*."""
     handlers = Handlers(core, zone, token_ttl=token_ttl)
-    api = ApiResource(Router(handlers.routes()), core.api_auth, stats)
+    api = ApiResource(Router(handlers.routes()), core.api_auth, stats, wrote=core.fleet.list_cache.changed)
     return PortalRoot(api, StaticFiles(), extra)
 
 

@@ -93,6 +93,11 @@ class ApiStats:
         self.errors: Counter = Counter()  # error code → answers
 
 
+def etag_of(body: bytes) -> bytes:
+    """The weak ETag of a GET's JSON *body*."""
+    return b'W/"%s"' % hashlib.sha1(body).hexdigest()[:20].encode("ascii")
+
+
 def add_security_headers(request) -> None:
     for name, value in SECURITY_HEADERS.items():
         request.setHeader(name, value)
@@ -101,12 +106,15 @@ def add_security_headers(request) -> None:
 class ApiResource(resource.Resource):
     isLeaf = True
 
-    def __init__(self, router: Router, auth, stats: ApiStats | None = None):
-        """*auth*: :class:`kandian.core.apiauth.ApiAuth`."""
+    def __init__(self, router: Router, auth, stats: ApiStats | None = None, wrote=None):
+        """*auth*: :class:`kandian.core.apiauth.ApiAuth`; *wrote()* is called once a request other than GET and
+        HEAD has been handled, before its answer is sent (the device list's cache is dropped: the store's
+        notification of the change may reach this node a moment after the answer reached its client)."""
         super().__init__()
         self.router = router
         self.auth = auth
         self.stats = stats or ApiStats()
+        self.wrote = wrote
 
     def render(self, request):
         self.stats.requests += 1
@@ -141,7 +149,11 @@ class ApiResource(resource.Resource):
                     raise ApiError(results.CSRF, "a write with the portal's cookie needs the X-CSRF-Token header")
         call = Call(principal, found, _query(request), _body(request, method), _source(request), token,
                     request.isSecure())
-        reply = yield route.handler(call)
+        try:
+            reply = yield route.handler(call)
+        finally:
+            if self.wrote is not None and method not in ("GET", "HEAD"):
+                self.wrote()  # a refusal too: it may have changed something before it failed
         return reply
 
     def _failed(self, failure: Failure, request) -> Reply:
@@ -195,8 +207,10 @@ class ApiResource(resource.Resource):
             body = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         request.setHeader(b"content-type", reply.content_type)
         if request.method in (b"GET", b"HEAD") and reply.status == 200:
-            etag = b'W/"%s"' % hashlib.sha1(body).hexdigest()[:20].encode("ascii")
-            request.setHeader(b"etag", etag)
+            etag = reply.headers.get(b"etag")  # the handler's, of the same body
+            if etag is None:
+                etag = etag_of(body)
+                request.setHeader(b"etag", etag)
             if etag in [tag.strip() for tag in (request.getHeader(b"if-none-match") or b"").split(b",")]:
                 request.setResponseCode(304)
                 request.finish()

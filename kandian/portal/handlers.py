@@ -8,6 +8,7 @@ their handlers are listed in :meth:`Handlers.routes`; the OpenAPI document
 
 from __future__ import annotations
 
+import collections
 import shutil
 import tempfile
 
@@ -17,9 +18,11 @@ from ..core import errors
 from ..core.commands import CATALOGUE, answer_fields, request_fields
 from ..core.fleet import DeviceFilter
 from . import csvimport, results, upload, views
-from .api import CSRF_COOKIE, TOKEN_COOKIE, ApiError, FileBody, Reply, Upload
+from .api import CSRF_COOKIE, TOKEN_COOKIE, ApiError, FileBody, Reply, Upload, etag_of
 from .recordings import RecordingHandlers
 from .router import Route
+
+PAGES_KEPT = 64  # device list bodies kept (Handlers.devices)
 
 
 def _login_errors(handler):
@@ -49,6 +52,9 @@ class Handlers:
         # an IANA name (kandian.config: a ZoneInfo): PostgreSQL formats times in it
         self.zone_name = getattr(zone, "key", None) or "UTC"
         self.token_ttl = token_ttl
+        # the device list's bodies and ETags by what they are made of (page, per_page, total, the items with their
+        # online): a page polled from the list cache is joined and hashed once, not once a request
+        self._pages: collections.OrderedDict = collections.OrderedDict()
 
     def routes(self) -> list[Route]:
         return [
@@ -149,10 +155,18 @@ class Handlers:
         page, per_page = views.integer(q, "page", 1), views.integer(q, "per_page", 50)
         total, rows = yield self.core.fleet.page_json(call.principal, f, views.text(q, "sort") or "dev_id", page,
                                                       per_page, self.zone_name)
-        # the items' JSON comes whole from the store: only "online" (the router's) is added here
-        items = ",".join(('{"online":true,' if online else '{"online":false,') + item[1:] for online, item in rows)
-        return Reply(200, ('{"items":[%s],"page":%d,"per_page":%d,"total":%d}' % (
-            items, page, per_page, total)).encode("utf-8"))
+        key = (page, per_page, total, tuple(rows))  # the items' texts hash once (str caches its hash)
+        made = self._pages.get(key)
+        if made is None:
+            # the items' JSON comes whole from the store: only "online" (the router's) is added here
+            items = ",".join(('{"online":true,' if online else '{"online":false,') + item[1:] for online, item in rows)
+            body = ('{"items":[%s],"page":%d,"per_page":%d,"total":%d}' % (items, page, per_page, total)).encode()
+            made = self._pages[key] = (body, etag_of(body))
+            if len(self._pages) > PAGES_KEPT:
+                self._pages.popitem(last=False)
+        else:
+            self._pages.move_to_end(key)
+        return Reply(200, made[0], headers={b"etag": made[1]})
 
     @defer.inlineCallbacks
     def device(self, call):

@@ -16,6 +16,8 @@ from twisted.internet import defer
 
 from .prepared import Statement
 
+CHANGES = "kandian_fleet"  # the NOTIFY channel of the list's changes (migration 0013)
+
 # sort key → SQL expression; NULLs last whichever way
 SORTS = {
     "dev_id": "d.dev_id", "name": "d.name", "model": "d.model", "dev_ver": "d.dev_ver",
@@ -224,6 +226,13 @@ class Fleet:
         if len(self._page_statements) < 4096:  # shapes: filters × sort keys × directions, a few hundred at most
             self._page_statements[(condition, sort, descending, mine)] = statement
         return statement
+
+    def watch(self, on_change, on_reset):
+        """Hear the list's changes (migration 0013's triggers: what :meth:`page_json` shows but online and
+        last_seen_at) from any connection, at their commit: *on_change(payload)*; *on_reset(listening)* when the
+        listening connection is lost (False) and when it listens again (True).  A
+        :class:`kandian.store.listen.Listener`, closed with the database."""
+        return self.db.listen(CHANGES, on_change, on_reset)
 
     @defer.inlineCallbacks
     def detail(self, dev_id: str):

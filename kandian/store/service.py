@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from ..config import describe_dsn
 from . import migrate
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
+from .listen import Listener
 from .pool import DatabaseUnavailable, Pool  # noqa: F401 (DatabaseUnavailable: re-exported)
 from .prepared import Statement
 
@@ -47,6 +48,7 @@ class Database:
         self.pool = pool
         self.reactor = reactor
         self.closed = False
+        self.listeners: list = []
 
     def runQuery(self, query, *args, **kw) -> defer.Deferred:
         if isinstance(query, Statement):
@@ -90,6 +92,19 @@ class Database:
     def runInteraction(self, interaction, *args, **kw) -> defer.Deferred:
         return self.pool.run(lambda slot: slot.connection.runInteraction(interaction, *args, **kw))
 
+    def listen(self, channel: str, on_notify, on_reset) -> Listener:
+        """A started :class:`kandian.store.listen.Listener` on a connection of its own (to the pool's server,
+        with its options and clock), closed with the pool."""
+        pool = self.pool
+        listener = Listener(pool.dsn, channel, on_notify, on_reset, pool.reactor, clock=pool.clock,
+                            connect_kwargs=pool.connect_kwargs, connect_timeout=pool.connect_timeout)
+        self.listeners.append(listener)
+        if self.closed:
+            listener.close()
+        else:
+            listener.start()
+        return listener
+
     @property
     def size(self) -> int:
         return self.pool.size
@@ -120,6 +135,8 @@ class Database:
                 yield idle
             except defer.TimeoutError:
                 log.warn("closing the store with {count} queries still running", count=self.in_use)
+        for listener in self.listeners:
+            listener.close()
         self.pool.close()
 
 

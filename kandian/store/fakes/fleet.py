@@ -78,6 +78,10 @@ class FakeFleet:
         rows = present + absent
         return defer.succeed((len(rows), rows[offset:offset + limit]))
 
+    def watch(self, on_change, on_reset):
+        """None: in memory there are no other nodes to hear, and nothing to hear them with (so no cache)."""
+        return None
+
     def page_json(self, f, sort, descending, offset, limit, zone):
         def iso(seconds):
             if seconds is None:
