@@ -346,3 +346,21 @@ class BackPressureTests(LinkTestCase):
             d.callback(answer)
         self.assertEqual(self.transport.producerState, "producing")
         self.assertEqual([f.seq for f in self.sent()], list(range(MAX_QUEUED_REQUESTS + 5)))
+
+
+class WireTimeTests(unittest.SynchronousTestCase):
+    def test_the_answers_time_follows_the_clock_second_by_second(self):
+        import datetime
+
+        from kandian.device.controller import LinkController
+
+        clock = task.Clock()
+        clock.advance(1_800_000_000.25)  # 2027-01-15 08:00:00.25 UTC
+        controller = LinkController(None, None, None, clock, datetime.timezone(datetime.timedelta(hours=8)))
+        self.assertEqual(controller.wire_time(), "20270115160000")
+        clock.advance(0.7)
+        self.assertEqual(controller.wire_time(), "20270115160000")
+        clock.advance(0.1)
+        self.assertEqual(controller.wire_time(), "20270115160001")
+        clock.advance(3600)
+        self.assertEqual(controller.wire_time(), "20270115170001")

@@ -54,6 +54,8 @@ class LinkController:
         self.clock = clock
         self.timezone = timezone
         self._sessions: dict[object, object] = {}  # logged-in link → its core DeviceSession
+        self._wire_second: int | None = None
+        self._wire_time = ""
 
     @property
     def alarms_stored(self) -> int:
@@ -63,7 +65,13 @@ class LinkController:
         return self.clock.seconds()
 
     def wire_time(self) -> str:
-        return format_time(self.now(), self.timezone)
+        """Now as the answers' Time: formatted once a second (every LOGIN_RES, ABILITYUP_RES and HEARTBEAT_RES
+        carries it; strftime cost a tenth of a login)."""
+        now = self.now()
+        second = int(now // 1)
+        if second != self._wire_second:
+            self._wire_second, self._wire_time = second, format_time(second, self.timezone)
+        return self._wire_time
 
     # -- §7.5.1 login
 
