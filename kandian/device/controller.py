@@ -108,17 +108,17 @@ class LinkController:
         handler = self._handlers.get(type(request))
         return defer.maybeDeferred(handler, self, link, request)
 
-    @defer.inlineCallbacks
-    def _ability(self, link, request: AbilityUpRequest):
-        yield self.devices.ability(request.DevID, request)
-        return AbilityUpResponse(DevID=request.DevID, Time=self.wire_time())
+    # the two requests every device sends (at each login, every heartbeat period): plain callbacks, no generator
 
-    @defer.inlineCallbacks
-    def _heartbeat(self, link, request: HeartbeatRequest):
+    def _ability(self, link, request: AbilityUpRequest) -> defer.Deferred:
+        return self.devices.ability(request.DevID, request).addCallback(
+            lambda _: AbilityUpResponse(DevID=request.DevID, Time=self.wire_time()))
+
+    def _heartbeat(self, link, request: HeartbeatRequest) -> defer.Deferred:
         session = self._sessions.get(link)
-        if session is not None:
-            yield self.devices.heartbeat(session, _addresses(request), request.CurVideoNum)
-        return HeartbeatResponse(DevID=request.DevID, Time=self.wire_time())
+        stored = (defer.succeed(None) if session is None
+                  else self.devices.heartbeat(session, _addresses(request), request.CurVideoNum))
+        return stored.addCallback(lambda _: HeartbeatResponse(DevID=request.DevID, Time=self.wire_time()))
 
     @defer.inlineCallbacks
     def _exception(self, link, request: ExceptionNotifyRequest):
