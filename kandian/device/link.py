@@ -146,21 +146,24 @@ class CommandDeadlines:
         self._order = itertools.count()
         self._live = 0
         self._timer = None
+        self._timer_at = 0.0  # when the timer fires
 
     def add(self, deadline: float, link: DeviceLink, seq: int, entry) -> None:
         """*link* expects the answer to *seq* (its pending *entry*) by *deadline*."""
         heapq.heappush(self._heap, (deadline, next(self._order), link, seq, entry))
         self._live += 1
-        self._arm()
+        if self._timer is None or deadline < self._timer_at:
+            self._arm()
 
     def _arm(self) -> None:
         """The timer set for the earliest deadline."""
         if not self._heap:
             return
-        delay = max(0.0, self._heap[0][0] - self.clock.seconds())
+        self._timer_at = at = self._heap[0][0]
+        delay = max(0.0, at - self.clock.seconds())
         if self._timer is None:
             self._timer = self.clock.callLater(delay, self._expire)
-        elif self._heap[0][0] < self._timer.getTime():
+        else:
             self._timer.reset(delay)
 
     def settled(self) -> None:
@@ -179,7 +182,8 @@ class CommandDeadlines:
         while heap and heap[0][0] <= now:
             _, _, link, seq, entry = heapq.heappop(heap)
             link._deadline_passed(seq, entry)
-        self._arm()
+        if self._timer is None or (heap and heap[0][0] < self._timer_at):
+            self._arm()
 
 
 _PLATFORM_COMMANDS = frozenset(cmd for (cmd, is_response) in registry() if cmd not in DEVICE_INITIATED)
