@@ -131,11 +131,13 @@ class LinkStats:
 class CommandDeadlines:
     """The ``command_timeout`` of every command in flight on many links, under one timer.
 
-    A DelayedCall per command, cancelled by nearly every answer, cost more
-    than the rest of a command's round trip, and the reactor rebuilt its heap of timers
-    whenever cancelled ones outnumbered the live (the 19,000 links'
-    heartbeat deadlines): a stall of tens of milliseconds every few seconds
-    at 2,000 commands a second (docs/benchmarks.md, "Device link").  Here a
+    A DelayedCall per command, cancelled by nearly every answer, grew the
+    reactor's heap of timers by the commands of the last ``command_timeout``
+    seconds, and the reactor rebuilt that heap whenever cancelled calls
+    outnumbered the live ones (the 19,000 links' heartbeat deadlines): a
+    stall of tens of milliseconds every few seconds at 2,000 commands a
+    second (docs/benchmarks.md, "McuLogin in one round trip; the device
+    link's answers, timers and load generator").  Here a
     command's deadline is an entry in a heap of tuples; an answered
     command's entry is left to lapse, and the one timer is cancelled once no
     command is in flight."""
