@@ -22,6 +22,7 @@ no Twisted.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -116,19 +117,35 @@ def check_text(value: str) -> str:
     return value
 
 
-def _fill(parent: Element, fields: Iterable[tuple[str, Value]]) -> None:
+# what libxml2 escapes in text content when it writes UTF-8 (xmlEscapeContent): the rest is written as is
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+
+
+@functools.lru_cache(maxsize=1024)
+def _tag(tag: str) -> str:
+    """*tag* if it is an element name lxml would write (checked once per name), else XMLWireError."""
+    try:
+        etree.Element(tag)
+    except (ValueError, TypeError) as e:
+        raise XMLWireError(f"cannot write <{tag}>: {e}") from e
+    return tag
+
+
+def _write(out: list[str], fields: Iterable[tuple[str, Value]]) -> None:
     for tag, value in fields:
         if value is None:
             continue
-        child = etree.SubElement(parent, tag)
+        tag = _tag(tag)
         if isinstance(value, bool):
             raise XMLWireError(f"<{tag}>: booleans have no wire form, use 0 or 1")
         if isinstance(value, int):
-            child.text = "%d" % value
+            out.append("<%s>%d</%s>" % (tag, value, tag))
         elif isinstance(value, str):
-            child.text = check_text(value)
+            out.append("<%s>%s</%s>" % (tag, check_text(value).translate(_TEXT_ESCAPES), tag))
         elif isinstance(value, (list, tuple)):
-            _fill(child, value)
+            inner: list[str] = []
+            _write(inner, value)
+            out.append("<%s>%s</%s>" % (tag, "".join(inner), tag) if inner else "<%s/>" % (tag,))
         else:
             raise XMLWireError(f"<{tag}>: cannot write a {type(value).__name__}")
 
@@ -139,16 +156,21 @@ def serialize(root_tag: str, fields: Iterable[tuple[str, Value]]) -> bytes:
     A value of ``None`` omits the element; an ``int`` or ``str`` becomes its
     text; a list of pairs becomes nested children. Repeat a tag to repeat an
     element (``[("Video", [...]), ("Video", [...])]``).
+
+    Written as strings, byte for byte what lxml writes for the same tree
+    (``tests/test_device_messages.py`` compares the two on any fields): a
+    tree per message cost a tenth of a device login.
     """
+    root_tag = _tag(root_tag)
+    out: list[str] = []
     try:
-        root = etree.Element(root_tag)
-        _fill(root, fields)
-        body = etree.tostring(root, encoding="UTF-8", xml_declaration=False)
+        _write(out, fields)
     except XMLWireError:
         raise
     except (ValueError, TypeError) as e:
         raise XMLWireError(f"cannot write <{root_tag}>: {e}") from e
-    return XML_DECLARATION + body
+    body = "<%s>%s</%s>" % (root_tag, "".join(out), root_tag) if out else "<%s/>" % (root_tag,)
+    return XML_DECLARATION + body.encode("utf-8")
 
 
 def find_child(parent: Element, tag: str, aliases: Iterable[str] = ()) -> Element | None:

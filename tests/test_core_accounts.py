@@ -86,6 +86,32 @@ class AccountsTests(CoreTestCase):
         yield self.accounts.login(A, "pw", "A-1.0", "10.0.0.1")  # the owner elsewhere
 
     @defer.inlineCallbacks
+    def test_a_repeated_login_is_one_store_call_while_the_account_stays_as_verified(self):
+        user_id = yield self.accounts.add(A, "pw", max_devices=6)
+        yield add_device(self.store, CAM, channels=1)
+        yield self.store.bindings.bind(user_id, CAM, 6)
+        checks = []
+        active = self.store.users.active
+        self.store.users.active = lambda mobile: checks.append(mobile) or active(mobile)
+        first = yield self.accounts.login(A, "pw", "A-1.0", "10.0.0.1")
+        again = yield self.accounts.login(A, "pw", "A-1.0", "10.0.0.1")
+        self.assertEqual(checks, [A])  # the second login did not read the account
+        self.assertNotEqual(first.session, again.session)
+        self.assertEqual((again.max_devices, [c.dev_id for c in again.devices]), (6, [CAM]))
+        self.assertEqual((yield self.accounts.user(A, again.session)), user_id)
+        # a wrong password, or a version below the floor, is refused as ever
+        yield self.assertFailure(self.accounts.login(A, "no", "A-1.0", "10.0.0.1"), errors.WrongPassword)
+        yield self.assertFailure(self.accounts.login(A, "pw", "A-0.9", "10.0.0.1"), errors.VersionTooLow)
+        # the password changed: the old one no longer opens a session, the new one does
+        yield self.store.users.set_password_hash(user_id, cheap_hash("new"), self.clock.seconds())
+        yield self.assertFailure(self.accounts.login(A, "pw", "A-1.0", "10.0.0.2"), errors.WrongPassword)
+        yield self.accounts.login(A, "new", "A-1.0", "10.0.0.2")
+        yield self.accounts.login(A, "new", "A-1.0", "10.0.0.2")
+        # the account closed: no session either
+        yield self.accounts.cancel(A)
+        yield self.assertFailure(self.accounts.login(A, "new", "A-1.0", "10.0.0.2"), errors.NoSuchAccount)
+
+    @defer.inlineCallbacks
     def test_sms_password(self):
         yield self.accounts.add(A, "pw")
         yield self.accounts.sms_password(A)

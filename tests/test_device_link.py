@@ -15,6 +15,7 @@ from kandian.device.frame import Frame, FrameDecoder
 from kandian.device.link import (
     MAX_QUEUED_REQUESTS,
     BadAnswer,
+    CommandDeadlines,
     CommandTimeout,
     DeviceLink,
     DeviceRefused,
@@ -346,3 +347,117 @@ class BackPressureTests(LinkTestCase):
             d.callback(answer)
         self.assertEqual(self.transport.producerState, "producing")
         self.assertEqual([f.seq for f in self.sent()], list(range(MAX_QUEUED_REQUESTS + 5)))
+
+
+class SharedDeadlinesTests(unittest.SynchronousTestCase):
+    """The command timeouts of many links under one timer (CommandDeadlines)."""
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.deadlines = CommandDeadlines(self.clock)
+        self.links = []
+        for n in range(3):
+            link = DeviceLink(Controller(), self.clock, login_timeout=30, heartbeat_timeout=360, command_timeout=10,
+                              deadlines=self.deadlines)
+            link.makeConnection(StringTransport())
+            link.dataReceived(frame(m.LoginRequest(DevVer="V1.5_20131210", DevID="8110000000%d" % n, DevKey="good")))
+            link.transport.clear()
+            self.links.append(link)
+        self.heartbeats = set(self.clock.getDelayedCalls())  # each link's heartbeat deadline
+
+    def commands(self):
+        return [c for c in self.clock.getDelayedCalls() if c not in self.heartbeats]
+
+    def call(self, link):
+        d = link.call(m.GetWifiRequest(DevID=link.dev_id))
+        [sent] = list(FrameDecoder().feed(link.transport.value()))
+        link.transport.clear()
+        return d, sent
+
+    def answer(self, link, sent):
+        link.dataReceived(Frame(sent.cmd, sent.seq, m.GetWifiResponse(Result=0, DevID=link.dev_id).to_xml())
+                          .to_wire())
+
+    def test_one_timer_for_all_and_none_once_every_command_is_answered(self):
+        calls = [self.call(link) for link in self.links for _ in range(2)]
+        self.assertEqual(len(self.commands()), 1)
+        self.clock.advance(9)
+        for link, (d, sent) in zip([x for x in self.links for _ in range(2)], calls):
+            self.answer(link, sent)
+            self.successResultOf(d)
+        self.assertEqual(self.commands(), [])
+        self.assertEqual(sum(sum(link.stats.command_timeouts.values()) for link in self.links), 0)
+
+    def test_each_command_times_out_at_its_own_deadline(self):
+        first, second = self.links[:2]
+        d1, _ = self.call(first)
+        self.clock.advance(4)
+        d2, sent2 = self.call(second)
+        d3, _ = self.call(second)
+        self.clock.advance(5.9)
+        self.assertNoResult(d1)
+        self.answer(second, sent2)  # answered: never times out
+        self.successResultOf(d2)
+        self.clock.advance(0.1)
+        self.failureResultOf(d1, CommandTimeout)
+        self.clock.advance(3.9)
+        self.assertNoResult(d3)
+        self.clock.advance(0.1)
+        self.failureResultOf(d3, CommandTimeout)
+        self.assertEqual(self.commands(), [])
+
+    def test_a_command_sent_when_another_times_out_does_not_delay_the_rest(self):
+        first, second = self.links[:2]
+        later = []
+        d1, _ = self.call(first)
+        d1.addErrback(lambda f: later.append((f, self.call(first)[0])))
+        self.clock.advance(1)
+        d2, _ = self.call(second)
+        self.clock.advance(9)
+        [(failure, d3)] = later
+        failure.trap(CommandTimeout)
+        self.assertNoResult(d2)
+        self.clock.advance(1)
+        self.failureResultOf(d2, CommandTimeout)
+        self.clock.advance(9)
+        self.failureResultOf(d3, CommandTimeout)
+        self.assertEqual(self.commands(), [])
+
+    def test_a_shorter_timeout_added_later_fires_first(self):
+        first, second = self.links[:2]
+        second.command_timeout = 2
+        d1, _ = self.call(first)
+        self.clock.advance(1)
+        d2, _ = self.call(second)
+        self.clock.advance(2)
+        self.failureResultOf(d2, CommandTimeout)
+        self.assertNoResult(d1)
+        self.clock.advance(7)
+        self.failureResultOf(d1, CommandTimeout)
+
+    def test_lost_links_and_cancelled_calls_leave_no_timer(self):
+        d1, _ = self.call(self.links[0])
+        d2, _ = self.call(self.links[1])
+        self.links[0].connectionLost(None)
+        self.failureResultOf(d1, LinkLost)
+        d2.cancel()
+        self.failureResultOf(d2, defer.CancelledError)
+        self.assertEqual(self.commands(), [])
+
+
+class WireTimeTests(unittest.SynchronousTestCase):
+    def test_the_answers_time_follows_the_clock_second_by_second(self):
+        import datetime
+
+        from kandian.device.controller import LinkController
+
+        clock = task.Clock()
+        clock.advance(1_800_000_000.25)  # 2027-01-15 08:00:00.25 UTC
+        controller = LinkController(None, None, None, clock, datetime.timezone(datetime.timedelta(hours=8)))
+        self.assertEqual(controller.wire_time(), "20270115160000")
+        clock.advance(0.7)
+        self.assertEqual(controller.wire_time(), "20270115160000")
+        clock.advance(0.1)
+        self.assertEqual(controller.wire_time(), "20270115160001")
+        clock.advance(3600)
+        self.assertEqual(controller.wire_time(), "20270115170001")

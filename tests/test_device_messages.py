@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 
 import attrs
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from kandian import xmlwire
@@ -534,6 +534,39 @@ class XMLWireTests(SynchronousTestCase):
         )
         expected = "<ROOT><A>x &amp; &lt;y&gt;</A><B>7</B><C><D>中文</D></C><C/></ROOT>"
         self.assertEqual(document, b'<?xml version="1.0" encoding="UTF-8"?>' + expected.encode())
+
+    @given(st.lists(st.tuples(st.sampled_from(["A", "Bc", "DevID"]), st.one_of(
+        st.none(), st.integers(-(2**63), 2**63), st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
+        st.lists(st.tuples(st.sampled_from(["V", "W"]), st.one_of(st.none(), st.integers(), st.text(max_size=4))),
+                 max_size=3))), max_size=6))
+    @example([("A", "x\r\n\t&<>\"'中\U0001F600"), ("Bc", ""), ("DevID", []), ("A", [("V", "")]), ("Bc", -7)])
+    @example([])
+    @settings(max_examples=300)
+    def test_serialize_writes_what_lxml_writes(self, fields) -> None:
+        def lxml_document(root_tag, fields):
+            # the tree the writer used to build, written by lxml: the reference
+            from lxml import etree
+
+            def fill(parent, fields):
+                for tag, value in fields:
+                    if value is not None:
+                        child = etree.SubElement(parent, tag)
+                        if isinstance(value, int):
+                            child.text = "%d" % value
+                        elif isinstance(value, str):
+                            child.text = value
+                        else:
+                            fill(child, value)
+            root = etree.Element(root_tag)
+            fill(root, fields)
+            return xmlwire.XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False)
+
+        try:
+            expected = lxml_document("ROOT", fields)
+        except ValueError:  # a character XML cannot carry
+            self.assertRaises(XMLWireError, xmlwire.serialize, "ROOT", fields)
+            return
+        self.assertEqual(xmlwire.serialize("ROOT", fields), expected)
 
     def test_serialize_refuses(self) -> None:
         self.assertRaises(XMLWireError, xmlwire.serialize, "R", [("A", True)])

@@ -55,6 +55,31 @@ class AccContract(StoreContract):
         self.assertFalse((yield self.store.sessions.check(A, s2, self.now + 2, TIMEOUT)).live)
 
     @defer.inlineCallbacks
+    def test_a_session_opened_for_a_verified_hash(self):
+        a = yield self.store.users.add(A, "scrypt$a", 6)
+        b = yield self.store.users.add(B, "scrypt$b")
+        yield add_device(self.store, CAM, "k1", channels=2)
+        yield self.store.bindings.bind(a, CAM, 6)
+        opened = yield self.store.sessions.open_verified(a, A, "scrypt$a", "A-1.0", "127.0.0.1", self.now)
+        session, max_devices, channels = opened
+        self.assertEqual((max_devices, [(c.dev_id, c.channel_no, c.share_flag) for c in channels]),
+                         (6, [(CAM, 0, 0), (CAM, 1, 0)]))
+        self.assertEqual(tuple((yield self.store.sessions.check(A, session, self.now, TIMEOUT))), (a, True))
+        session, max_devices, channels = yield self.store.sessions.open_verified(b, B, "scrypt$b", "A-1.0", None,
+                                                                                 self.now)
+        self.assertEqual((max_devices, channels), (4, []))
+        self.assertTrue((yield self.store.sessions.check(B, session, self.now, TIMEOUT)).live)
+        # another hash, another account's user, a changed password, a closed account: no session
+        for user_id, account, stored in ((a, A, "scrypt$b"), (b, A, "scrypt$a"), (a, B, "scrypt$a")):
+            self.assertIsNone((yield self.store.sessions.open_verified(user_id, account, stored, "A-1.0", None,
+                                                                       self.now)))
+        yield self.store.users.set_password_hash(a, "scrypt$new", self.now)
+        self.assertIsNone((yield self.store.sessions.open_verified(a, A, "scrypt$a", "A-1.0", None, self.now)))
+        self.assertIsNotNone((yield self.store.sessions.open_verified(a, A, "scrypt$new", "A-1.0", None, self.now)))
+        yield self.store.users.cancel(B)
+        self.assertIsNone((yield self.store.sessions.open_verified(b, B, "scrypt$b", "A-1.0", None, self.now)))
+
+    @defer.inlineCallbacks
     def test_bindings_and_the_access_check(self):
         a = yield self.store.users.add(A, "scrypt$a", 1)
         b = yield self.store.users.add(B, "scrypt$b")

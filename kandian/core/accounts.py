@@ -10,6 +10,7 @@ address, never a forwarded-for header.
 
 from __future__ import annotations
 
+import collections
 import re
 import secrets
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from .credentials import version_supported
 
 log = Logger()
 
+VERIFIED_ACCOUNTS = 100_000  # accounts whose last verified hash is kept (Accounts._remember)
 MOBILE = re.compile(r"^[0-9]{5,20}$")
 
 
@@ -54,6 +56,8 @@ class Accounts:
         self.sms_daily_limit = sms_daily_limit
         self._hash = hash_password
         self.tell_group = tell_group
+        # account → (user_id, stored hash its password last matched): see _remember
+        self._verified: collections.OrderedDict[str, tuple[int, str]] = collections.OrderedDict()
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -118,25 +122,47 @@ class Accounts:
         if not self.throttle.allowed(address, key):
             raise errors.TooManyFailures("too many failed logins from this address",
                                          self.throttle.retry_after(address, key))
+        known = self._verified.get(account)
+        if (known is not None and self.passwords.remembered(password, known[1])
+                and version_supported(version, self.version_floors)):
+            # the password matched this stored hash a moment ago: the session is opened, in one round trip,
+            # only if the account is still active with that hash; otherwise the full check below decides
+            opened = yield self.store.sessions.open_verified(known[0], account, known[1], version, source,
+                                                             self.now())
+            if opened is not None:
+                self.throttle.succeeded(address, key)
+                session, max_devices, channels = opened
+                return Login(session, max_devices, self.listed(channels))
         user = yield self.store.users.active(account)
         if user is None:
             self.throttle.failed(address, key)  # guessing accounts is guessing too
             raise errors.NoSuchAccount("no account %s" % (account,))
-        ok = yield self.passwords.check(password, user.password_hash)
+        verified = user.password_hash
+        ok = yield self.passwords.check(password, verified)
         if not ok and user.pending_password_hash:
             # §8.1: the password sent by SMS replaces the old one when first used
             ok = yield self.passwords.check(password, user.pending_password_hash)
             if ok:
-                yield self.store.users.use_pending_password_hash(user.user_id, user.pending_password_hash,
-                                                                 self.now())
+                verified = user.pending_password_hash
+                yield self.store.users.use_pending_password_hash(user.user_id, verified, self.now())
         if not ok:
             self.throttle.failed(address, key)
             raise errors.WrongPassword("wrong password for %s" % (account,))
         self.throttle.succeeded(address, key)
+        self._remember(account, user.user_id, verified)
         if not version_supported(version, self.version_floors):
             raise errors.VersionTooLow("client version %r" % (version,))
         session, channels = yield self.store.sessions.open_listing(user.user_id, version, source, self.now())
         return Login(session, user.max_devices, self.listed(channels))
+
+    def _remember(self, account: str, user_id: int, password_hash: str) -> None:
+        """The account's user and the stored hash its password was last verified against: a hint for the
+        next login's one-round-trip path (the store rechecks both; the password check's own record says
+        whether the password is the one verified)."""
+        self._verified[account] = (user_id, password_hash)
+        self._verified.move_to_end(account)
+        while len(self._verified) > VERIFIED_ACCOUNTS:
+            self._verified.popitem(last=False)
 
     @defer.inlineCallbacks
     def verify(self, account: str, password: str, source: str | None):

@@ -61,15 +61,20 @@ class PasswordChecker:
     def _mark(self, password: str, stored: str) -> bytes:
         return hmac.new(self._key, stored.encode() + b"\x00" + password.encode("utf-8"), hashlib.sha256).digest()
 
+    def remembered(self, password: str, stored: str) -> bool:
+        """Whether *password* was checked against *stored* within ``remember`` seconds and matched
+        (no scrypt: a miss says nothing about the password)."""
+        seen = self._recent.get(self._mark(password, stored))
+        return seen is not None and self.clock.seconds() - seen < self.remember
+
     @defer.inlineCallbacks
     def check(self, password: str, stored: str):
-        mark = self._mark(password, stored)
-        now = self.clock.seconds()
-        seen = self._recent.get(mark)
-        if seen is not None and now - seen < self.remember:
+        if self.remembered(password, stored):
             return True
         ok = yield threads.deferToThread(self._verify, password, stored)
         if ok:
+            mark = self._mark(password, stored)
+            now = self.clock.seconds()
             self._recent[mark] = now
             self._recent.move_to_end(mark)
             while len(self._recent) > self.capacity:

@@ -233,30 +233,37 @@ class Devices:
 
     # -- §7.5.2–§7.5.4, §7.5.27 reports
 
-    @defer.inlineCallbacks
-    def ability(self, dev_id: str, report):
-        """Store an ABILITYUP_REQ (unless it is the one stored last)."""
+    def ability(self, dev_id: str, report) -> defer.Deferred:
+        """Store an ABILITYUP_REQ (unless it is the one stored last: every re-login repeats it)."""
         fingerprint = hash(report)
-        if self._abilities.get(dev_id) != fingerprint:
-            yield self.links.ability(dev_id, report)
-            self._abilities[dev_id] = fingerprint
+        if self._abilities.get(dev_id) == fingerprint:
+            return defer.succeed(None)
+        return self.links.ability(dev_id, report).addCallback(self._ability_stored, dev_id, fingerprint)
 
-    @defer.inlineCallbacks
-    def heartbeat(self, session: DeviceSession, addresses: Addresses, cur_video_num):
-        """A HEARTBEAT_REQ; an address it leaves out (None) is unchanged."""
+    def _ability_stored(self, _, dev_id: str, fingerprint: int) -> None:
+        self._abilities[dev_id] = fingerprint
+
+    def heartbeat(self, session: DeviceSession, addresses: Addresses, cur_video_num) -> defer.Deferred:
+        """A HEARTBEAT_REQ; an address it leaves out (None) is unchanged.  Most change nothing: their
+        ``last_seen_at`` goes in the next batch."""
         old = session.addresses
         reported = Addresses(*(new if new is not None else was for new, was
                                in zip(addresses, old or Addresses())))
         if reported != old:
-            session.addresses = reported
-            if session.login_row is not None:
-                yield _settled(session.login_row)
-            yield self.links.addresses(session.dev_id, reported, cur_video_num, self.now())
-            if self.probe is not None and (old is None or (old.upnp_ip, old.rtsp_upnp_port)
-                                           != (reported.upnp_ip, reported.rtsp_upnp_port)):
-                self.probe.check(session.dev_id, reported.upnp_ip, reported.rtsp_upnp_port)
-        elif self.seen is not None:
+            return self._moved(session, old, reported, cur_video_num)
+        if self.seen is not None:
             self.seen.note(session.dev_id, self.now())
+        return defer.succeed(None)
+
+    @defer.inlineCallbacks
+    def _moved(self, session: DeviceSession, old: Addresses | None, reported: Addresses, cur_video_num):
+        session.addresses = reported
+        if session.login_row is not None:
+            yield _settled(session.login_row)
+        yield self.links.addresses(session.dev_id, reported, cur_video_num, self.now())
+        if self.probe is not None and (old is None or (old.upnp_ip, old.rtsp_upnp_port)
+                                       != (reported.upnp_ip, reported.rtsp_upnp_port)):
+            self.probe.check(session.dev_id, reported.upnp_ip, reported.rtsp_upnp_port)
 
     def upnp_reachable(self, dev_id: str, upnp_ip: str, port: int, reachable: bool,
                        now: float | None = None) -> defer.Deferred:

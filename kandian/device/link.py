@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import bisect
 import collections
+import heapq
+import itertools
 
 import attrs
 from twisted.internet import defer, protocol
@@ -126,6 +128,66 @@ class LinkStats:
         self.command_seconds[cmd] += seconds
 
 
+class CommandDeadlines:
+    """The ``command_timeout`` of every command in flight on many links, under one timer.
+
+    A DelayedCall per command, cancelled by nearly every answer, grew the
+    reactor's heap of timers by the commands of the last ``command_timeout``
+    seconds, and the reactor rebuilt that heap whenever cancelled calls
+    outnumbered the live ones (the 19,000 links' heartbeat deadlines): a
+    stall of tens of milliseconds every few seconds at 2,000 commands a
+    second (docs/benchmarks.md, "McuLogin in one round trip; the device
+    link's answers, timers and load generator").  Here a
+    command's deadline is an entry in a heap of tuples; an answered
+    command's entry is left to lapse, and the one timer is cancelled once no
+    command is in flight."""
+
+    def __init__(self, clock: IReactorTime):
+        self.clock = clock
+        self._heap: list[tuple[float, int, object, int, object]] = []
+        self._order = itertools.count()
+        self._live = 0
+        self._timer = None
+        self._timer_at = 0.0  # when the timer fires
+
+    def add(self, deadline: float, link: DeviceLink, seq: int, entry) -> None:
+        """*link* expects the answer to *seq* (its pending *entry*) by *deadline*."""
+        heapq.heappush(self._heap, (deadline, next(self._order), link, seq, entry))
+        self._live += 1
+        if self._timer is None or deadline < self._timer_at:
+            self._arm()
+
+    def _arm(self) -> None:
+        """The timer set for the earliest deadline."""
+        if not self._heap:
+            return
+        self._timer_at = at = self._heap[0][0]
+        delay = max(0.0, at - self.clock.seconds())
+        if self._timer is None:
+            self._timer = self.clock.callLater(delay, self._expire)
+        else:
+            self._timer.reset(delay)
+
+    def settled(self) -> None:
+        """A command added here has its outcome (an answer, a timeout, a lost link, a cancel)."""
+        self._live -= 1
+        if self._live == 0:
+            self._heap.clear()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _expire(self) -> None:
+        self._timer = None
+        now = self.clock.seconds()
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, _, link, seq, entry = heapq.heappop(heap)
+            link._deadline_passed(seq, entry)
+        if self._timer is None or (heap and heap[0][0] < self._timer_at):
+            self._arm()
+
+
 _PLATFORM_COMMANDS = frozenset(cmd for (cmd, is_response) in registry() if cmd not in DEVICE_INITIATED)
 
 
@@ -135,7 +197,10 @@ class DeviceLink(protocol.Protocol):
     dev_id: str | None = None
 
     def __init__(self, controller, clock: IReactorTime, *, login_timeout: float, heartbeat_timeout: float,
-                 command_timeout: float, stats: LinkStats | None = None, max_data: int = 65535):
+                 command_timeout: float, stats: LinkStats | None = None, max_data: int = 65535,
+                 deadlines: CommandDeadlines | None = None):
+        """*deadlines*: the command timeouts' keeper shared by the links of a factory (one of its own
+        otherwise)."""
         self.controller = controller
         self.clock = clock
         self.login_timeout = login_timeout
@@ -151,7 +216,9 @@ class DeviceLink(protocol.Protocol):
         self._logging_in = False
         self._timer = None
         self._seq = 0
-        self._pending: dict[int, tuple[object, defer.Deferred, object, float]] = {}
+        self._deadlines = deadlines if deadlines is not None else CommandDeadlines(clock)
+        # SEQ → (request, Deferred, sent at): the commands in flight
+        self._pending: dict[int, tuple[object, defer.Deferred, float]] = {}
         # kinds of bad input on this link; made on the first (an idle link holds no counter)
         self._seen_bad: collections.Counter | None = None
 
@@ -175,9 +242,8 @@ class DeviceLink(protocol.Protocol):
         self._closing = True
         self._cancel_timer()
         pending, self._pending = self._pending, {}
-        for request, d, timer, _ in pending.values():
-            if timer.active():
-                timer.cancel()
+        for request, d, _ in pending.values():
+            self._deadlines.settled()
             d.errback(LinkLost("link to %s closed before it answered %s" % (self.dev_id, request.ROOT)))
         self._queue = None
         factory = getattr(self, "factory", None)
@@ -384,8 +450,9 @@ class DeviceLink(protocol.Protocol):
             return defer.fail(LinkLost("no link to %s" % (self.dev_id or request.DevID,)))
         seq = self._allocate_seq()
         d = defer.Deferred(lambda _: self._forget(seq))
-        timer = self.clock.callLater(self.command_timeout, self._call_expired, seq)
-        self._pending[seq] = (request, d, timer, self.clock.seconds())
+        now = self.clock.seconds()
+        entry = self._pending[seq] = (request, d, now)
+        self._deadlines.add(now + self.command_timeout, self, seq, entry)
         self._send(Frame(request.CMD, seq, encode_body(request)))
         return d
 
@@ -397,12 +464,16 @@ class DeviceLink(protocol.Protocol):
         return seq
 
     def _forget(self, seq: int) -> None:
-        entry = self._pending.pop(seq, None)
-        if entry is not None and entry[2].active():
-            entry[2].cancel()
+        if self._pending.pop(seq, None) is not None:
+            self._deadlines.settled()
 
-    def _call_expired(self, seq: int) -> None:
-        request, d, _, _ = self._pending.pop(seq)
+    def _deadline_passed(self, seq: int, entry) -> None:
+        """The command timeout of *entry* (SEQ *seq*) passed: it fails unless it was answered meanwhile."""
+        if self._pending.get(seq) is not entry:
+            return
+        del self._pending[seq]
+        self._deadlines.settled()
+        request, d, _ = entry
         self.stats.command_timeouts[request.CMD] += 1
         log.warn("device {dev_id}: no answer to {root} (SEQ {seq}) within {timeout} s",
                  dev_id=self.dev_id, root=request.ROOT, seq=seq, timeout=self.command_timeout)
@@ -415,8 +486,8 @@ class DeviceLink(protocol.Protocol):
             self._bad("unknown_seq", "answer CMD 0x%02X SEQ %d matches no command" % (frame.cmd, frame.seq))
             return
         del self._pending[frame.seq]
-        request, d, timer, sent_at = entry
-        timer.cancel()
+        self._deadlines.settled()
+        request, d, sent_at = entry
         self.stats.round_trip(frame.cmd, self.clock.seconds() - sent_at)
         try:
             answer = decode_body(frame.cmd, True, frame.data)
@@ -445,10 +516,12 @@ class DeviceLinkFactory(protocol.ServerFactory):
         self.settings = dict(login_timeout=login_timeout, heartbeat_timeout=heartbeat_timeout,
                              command_timeout=command_timeout)
         self.stats = stats if stats is not None else LinkStats()
+        self.deadlines = CommandDeadlines(clock)  # the command timeouts of all its links
         self.connections: set[DeviceLink] = set()  # every open link, logged in or not
 
     def buildProtocol(self, addr):
-        link = DeviceLink(self.controller, self.clock, stats=self.stats, **self.settings)
+        link = DeviceLink(self.controller, self.clock, stats=self.stats, deadlines=self.deadlines,
+                          **self.settings)
         link.factory = self
         self.connections.add(link)
         return link

@@ -255,6 +255,7 @@ class Fleet:
         ]
         self._queue: deque[_Member] = deque()
         self._tokens = 0.0
+        self._ticked_at = 0.0
         self._alarm_tokens = 0.0
         self._alarm_next = 0
         self._started_at: float | None = None
@@ -281,6 +282,7 @@ class Fleet:
         self._started_at = self.clock.seconds()
         self._queue.extend(self.members)
         self._tokens = max(1.0, self.connect_rate * TICK)
+        self._ticked_at = self.clock.seconds()
         self._tick()
         if self.status_every:
             self._status_call = self.clock.callLater(self.status_every, self._status)
@@ -386,8 +388,13 @@ class Fleet:
             m.timer = self.clock.callLater(delay, self._enqueue, m)
 
     def _tick(self) -> None:
+        # tokens for the time that really passed: a tick that runs late (a busy
+        # reactor) does not lower the rate, up to one tick's worth of lateness
+        now = self.clock.seconds()
+        elapsed = max(0.0, now - self._ticked_at)
+        self._ticked_at = now
         batch = max(1.0, self.connect_rate * TICK)
-        self._tokens = min(batch, self._tokens + self.connect_rate * TICK)
+        self._tokens = min(2 * batch, self._tokens + self.connect_rate * elapsed)
         while self._tokens >= 1 and self._queue:
             self._tokens -= 1
             self._launch(self._queue.popleft())

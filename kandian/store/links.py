@@ -71,7 +71,7 @@ _LOGGED_IN_MANY = Statement(
     " AS v(dev_id, dev_ver, upnp_ip, rtsp_upnp_port, local_ip, rtsp_local_port, turn_relay_ip,"
     " rtsp_turn_relay_port, net_type, nat_type, public_ip, public_port, upnp_reachable, at)"
     " WHERE d.dev_id = v.dev_id")
-LOGIN_BATCH = 500  # most logins in one statement
+LOGIN_BATCH = 100  # most logins in one statement: a batch's answers are handed out in one reactor turn
 LOGIN_BATCHES = 2  # batches of each kind under way at once
 
 

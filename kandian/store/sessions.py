@@ -52,6 +52,15 @@ _OPEN_SESSION_LIST = Statement(
     " last_used_at) VALUES (%s, %s, %s, %s, to_timestamp(%s), to_timestamp(%s)) RETURNING user_id)"
     " SELECT l.* FROM s LEFT JOIN LATERAL (" + DEVICE_LIST % ("s.user_id",) + ") l ON true"
     " ORDER BY l.share_flag, l.dev_id, l.channel_no", durable=False)
+# the same, for an account whose password the core verified against *password_hash* on an earlier login:
+# the session is opened only while the account is active with that hash (one round trip for McuLogin)
+_OPEN_VERIFIED_LIST = Statement(
+    "WITH u AS (SELECT user_id, max_devices FROM app_user WHERE user_id = %s AND mobile = %s"
+    " AND status = 'active' AND password_hash = %s),"
+    " s AS (INSERT INTO mcu_session (session_id, user_id, version, client_ip, created_at, last_used_at)"
+    " SELECT %s, u.user_id, %s, %s, to_timestamp(%s), to_timestamp(%s) FROM u RETURNING user_id)"
+    " SELECT u.max_devices, l.* FROM s JOIN u USING (user_id) LEFT JOIN LATERAL ("
+    + DEVICE_LIST % ("s.user_id",) + ") l ON true ORDER BY l.share_flag, l.dev_id, l.channel_no", durable=False)
 
 
 class Sessions:
@@ -85,6 +94,19 @@ class Sessions:
         session_id = secrets.token_hex(16)
         rows = yield self.db.runQuery(_OPEN_SESSION_LIST, (session_id, user_id, version, client_ip, now, now))
         return session_id, [listed(row) for row in rows if row[0] is not None]
+
+    @defer.inlineCallbacks
+    def open_verified(self, user_id: int, account: str, password_hash: str, version: str,
+                      client_ip: str | None, now: float):
+        """:meth:`open_listing` in one round trip for a password already checked against *password_hash*:
+        (session_id, max_devices, [ListedChannel]), or None -- and no session -- unless *account* is
+        *user_id*'s, active, and *password_hash* still its password."""
+        session_id = secrets.token_hex(16)
+        rows = yield self.db.runQuery(_OPEN_VERIFIED_LIST, (user_id, account, password_hash, session_id, version,
+                                                            client_ip, now, now))
+        if not rows:
+            return None
+        return session_id, rows[0][0], [listed(row[1:]) for row in rows if row[1] is not None]
 
     @defer.inlineCallbacks
     def check(self, account: str, session_id: str, now: float, timeout: float):

@@ -37,6 +37,15 @@ class FakeSessions:
         session_id = self.open(user_id, version, client_ip, now).result
         return defer.succeed((session_id, device_list(self.tables, user_id)))
 
+    def open_verified(self, user_id: int, account: str, password_hash: str, version: str,
+                      client_ip: str | None, now: float) -> defer.Deferred:
+        user = self.users.get(user_id)
+        if user is None or (user["mobile"], user["status"], user["password_hash"]) != (account, "active",
+                                                                                       password_hash):
+            return defer.succeed(None)
+        session_id, channels = self.open_listing(user_id, version, client_ip, now).result
+        return defer.succeed((session_id, user["max_devices"], channels))
+
     def check(self, account: str, session_id: str, now: float, timeout: float) -> defer.Deferred:
         return defer.succeed(self._check(account, session_id, now, timeout))
 
