@@ -27,10 +27,11 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 # installed in the page: every frame the video presents is read; window.__stamps holds [display ms, code]
 COLLECT_JS = "() => {" + stamp.DECODE_JS + """
-window.__stamps = []; window.__unread = 0;
+window.__stamps = []; window.__unread = 0; window.__stalls = 0;
 (function watch() {
   const video = document.getElementById("live-video");
   if (!video || !video.requestVideoFrameCallback) { setTimeout(watch, 20); return; }
+  video.addEventListener("waiting", () => { window.__stalls++; });
   const canvas = document.createElement("canvas");
   const g = canvas.getContext("2d", { willReadFrequently: true });
   const frame = (now, meta) => {
@@ -121,10 +122,10 @@ def browser_round(base: str, account: str, password: str, dev_id: str, warmup: f
             page.wait_for_function("() => window.__stamps.length > 0", timeout=30_000, polling=20)
             first_display_ms, _, _ = page.evaluate("() => window.__stamps[0]")
             page.wait_for_timeout(warmup * 1000)
-            page.evaluate("() => { window.__stamps = []; window.__unread = 0; }")
+            page.evaluate("() => { window.__stamps = []; window.__unread = 0; window.__stalls = 0; }")
             page.wait_for_timeout(seconds * 1000)
             stamps = page.evaluate("() => window.__stamps")
-            unread = page.evaluate("() => window.__unread")
+            unread, stalls = page.evaluate("() => [window.__unread, window.__stalls]")
             dropped = page.evaluate("() => document.getElementById('live-video').getVideoPlaybackQuality()"
                                     ".droppedVideoFrames")
         finally:
@@ -132,5 +133,5 @@ def browser_round(base: str, account: str, password: str, dev_id: str, warmup: f
     latencies = [(display - stamp.unwrap(code, display)) / 1000 for display, code, _ in stamps]
     skew = sorted(display - now for display, _, now in stamps)
     return {"display_minus_now_ms": round(skew[len(skew) // 2]) if skew else None,
-            "first_frame_s": first_display_ms / 1000 - t0, "latencies": latencies, "unread": unread,
+            "first_frame_s": first_display_ms / 1000 - t0, "latencies": latencies, "unread": unread, "stalls": stalls,
             "dropped_frames": dropped}

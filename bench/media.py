@@ -373,7 +373,8 @@ def run(args) -> dict:
             else:
                 outcome["browser"] = dict(latency_figures(sorted(seen["latencies"])),
                                           first_frame_s=rounded(seen["first_frame_s"]),
-                                          unread_frames=seen["unread"], dropped_frames=seen["dropped_frames"],
+                                          unread_frames=seen["unread"], stalls=seen["stalls"],
+                                          dropped_frames=seen["dropped_frames"],
                                           display_minus_now_ms=seen["display_minus_now_ms"])
         return outcome
 
