@@ -1,35 +1,44 @@
 """Live HLS on one node (issue 16, "Measure"): N concurrent streams of distinct cameras, time to first segment,
-live-edge latency, CPU and RSS per stream, many viewers of one stream — and ``ffmpeg`` run by hand on the same
+glass-to-glass latency, CPU and RSS per stream, many viewers of one stream — and ``ffmpeg`` run by hand on the same
 source in the same run, for the per-stream CPU baseline.
 
 Everything runs in this process's reactor except the children it measures:
 
-* one GStreamer RTSP camera (``kandian/sim/gst_camera.py``, one shared encoder) behind ``--streams`` simulated
-  devices (the shipped simulator's links and camera fronts, each checking its own tokens over its link, §7.5.5),
-  so every stream is a distinct DevID pulled through the relay while the encoding is paid once;
+* one GStreamer RTSP camera (``kandian/sim/gst_camera.py --clock``, one shared encoder, each frame's making time
+  burnt into its top rows) behind ``--streams`` simulated devices (the shipped simulator's links and camera
+  fronts, each checking its own tokens over its link, §7.5.5), so every stream is a distinct DevID pulled through
+  the relay while the encoding is paid once;
 * the platform (the real ``KandianService``; the embedded PostgreSQL under a temporary ``data_dir``, or
   ``--dsn``), whose live HLS packagers are the ffmpeg children measured;
 * the HLS clients: Twisted ``Agent``s polling each playlist every second and fetching each new segment, as a
-  player does (``--viewers`` of them on stream 0).
+  player does (``--viewers`` of them on stream 0);
+* the glass-to-glass readers (``_glass.py``), after the CPU window while all that goes on.
 
 Figures: **time to first segment** (first playlist request → 200 with a segment, per stream; p50/p90/max);
 **listing delay** (the playlist written by ffmpeg — its mtime, read by this process on the same machine, when
 the body served is the file's — to the moment a client sees it: the newest segment's wait for the client's
 poll) and **live-edge latency** (that plus the newest segment's duration: its first frame's age when a client
-first sees it listed, taking the frame to have reached ffmpeg at once — loopback, a zero-latency encoder);
-**player latency estimate**: hls.js as the portal configures it (``liveSyncDurationCount: 2``) plays
-2 × ``EXT-X-TARGETDURATION`` behind the end of the newest segment, which ffmpeg wrote when its last frame
-came in, so a player shows video listing delay + 2 × target duration old.  (ffmpeg's
-``EXT-X-PROGRAM-DATE-TIME`` is not used: it counts from the moment the muxer started, after the probe, so it
-runs late by the probe's length — about a second — and by up to a second more where ffmpeg takes it from
-``time()``);
+first sees it listed, taking the frame to have reached ffmpeg at once);
+**player latency estimate** (listing delay + 2 × ``EXT-X-TARGETDURATION``, hls.js's hold-back);
+**glass-to-glass latency**, measured: ``--latency-runs`` runs, each on a stream of its own, read by three
+readers started together — ffmpeg through the live playlist decoding each segment as it comes (``asap``),
+ffmpeg at native rate (``-re``, from where its HLS demuxer starts: 3 segments from the end), and headless
+Chromium on the portal's camera page (its hls.js settings; each presented frame read in a
+``requestVideoFrameCallback``); latency = the time a frame is decoded (ffmpeg) or presented (browser) − the
+time burnt into it; p50/p90/max over ``--latency-seconds`` after ``--warmup``, the first frame's time, the
+browser's stalls — for a **cold** join (the readers start the stream's packager) and then a **warm** one (new
+readers join it running, its playlist full); each figure's median, min, max and spread over the runs;
 **CPU per stream** (the packagers' user+system seconds over the measured window ÷ streams ÷ seconds) against
 the same ``ffmpeg -c copy -f hls`` command run by hand on the camera's URL directly; **RSS per packager**;
-the platform process's own CPU (relay, simulator fronts and clients included: an upper bound).
+the platform process's own CPU (relay, simulator fronts and clients included: an upper bound); the machine's
+state (load average, other processes' CPU) before and after.
 
-    python bench/media.py [--streams 20] [--seconds 20] [--viewers 100] [--max-starting N] [--dsn DSN] [--json FILE]
+    python bench/media.py [--streams 20] [--seconds 20] [--viewers 100] [--max-starting N]
+                          [--latency-runs 3] [--latency-seconds 20] [--warmup 5] [--join cold,warm] [--no-browser]
+                          [--dsn DSN] [--json FILE]
 
-A short check that it works: ``python bench/media.py --streams 2 --seconds 4 --viewers 5``.
+A short check that it works: ``python bench/media.py --streams 2 --seconds 4 --viewers 5 --latency-runs 1
+--latency-seconds 5 --warmup 3``.  Latency alone: ``--streams 1 --viewers 0 --seconds 3``.
 The recording part of issue 16 is the rec slice's (a separate function in its own file).
 """
 
