@@ -25,27 +25,7 @@ from kandian.sim import stamp
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
-# installed in the page: every frame the video presents is read; window.__stamps holds [display ms, code]
-COLLECT_JS = "() => {" + stamp.DECODE_JS + """
-window.__stamps = []; window.__unread = 0; window.__stalls = 0;
-(function watch() {
-  const video = document.getElementById("live-video");
-  if (!video || !video.requestVideoFrameCallback) { setTimeout(watch, 20); return; }
-  video.addEventListener("waiting", () => { window.__stalls++; });
-  const canvas = document.createElement("canvas");
-  const g = canvas.getContext("2d", { willReadFrequently: true });
-  const frame = (now, meta) => {
-    const w = meta.width, rows = %d;
-    if (canvas.width !== w) { canvas.width = w; canvas.height = rows; }
-    g.drawImage(video, 0, 0, w, rows, 0, 0, w, rows);
-    const code = decodeStamp(g.getImageData(0, 0, w, rows));
-    if (code === null) window.__unread++;
-    else window.__stamps.push([performance.timeOrigin + meta.expectedDisplayTime, code, Date.now()]);
-    video.requestVideoFrameCallback(frame);
-  };
-  video.requestVideoFrameCallback(frame);
-})();
-}""" % stamp.BAND_ROWS
+COLLECT_JS = stamp.watch_js("live-video")  # the portal's camera page's <video>
 
 
 def ffmpeg_command(ffmpeg: str, url: str, token: str, native: bool) -> list[str]:

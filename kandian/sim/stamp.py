@@ -28,10 +28,13 @@ decoder's range (ffmpeg's ``gray`` and a canvas's RGB differ).
 
 Pure: no I/O, the standard library only (the camera script runs under
 Debian's Python and loads this file by its path).  :data:`DECODE_JS` is
-the same reader for a browser (an RGBA ``ImageData`` of the band).
+the same reader for a browser (an RGBA ``ImageData`` of the band), and
+:func:`watch_js` reads every frame a page's ``<video>`` presents with it.
 """
 
 from __future__ import annotations
+
+import json
 
 BITS = 32
 HALF = 16  # rows of each of the two halves of the band
@@ -150,3 +153,31 @@ function decodeStamp(image) {
   return code;
 }
 """ % {"bits": BITS, "half": HALF, "contrast": MIN_CONTRAST}
+
+
+def watch_js(video_id: str) -> str:
+    """A function for Playwright's ``page.evaluate`` (a page's CSP may bar inline scripts) that reads the stamp of
+    every frame the ``<video>`` *video_id* presents (``requestVideoFrameCallback``, the band drawn onto a canvas):
+    ``window.__stamps`` gets ``[expected display time in epoch ms, code, Date.now()]`` for each, ``window.__unread``
+    counts frames without a readable stamp and ``window.__stalls`` the video's ``waiting`` events.  It waits for the
+    element to appear."""
+    return "() => {" + DECODE_JS + """
+window.__stamps = []; window.__unread = 0; window.__stalls = 0;
+(function watch() {
+  const video = document.getElementById(%(id)s);
+  if (!video || !video.requestVideoFrameCallback) { setTimeout(watch, 20); return; }
+  video.addEventListener("waiting", () => { window.__stalls++; });
+  const canvas = document.createElement("canvas");
+  const g = canvas.getContext("2d", { willReadFrequently: true });
+  const frame = (now, meta) => {
+    const w = meta.width, rows = %(rows)d;
+    if (canvas.width !== w) { canvas.width = w; canvas.height = rows; }
+    g.drawImage(video, 0, 0, w, rows, 0, 0, w, rows);
+    const code = decodeStamp(g.getImageData(0, 0, w, rows));
+    if (code === null) window.__unread++;
+    else window.__stamps.push([performance.timeOrigin + meta.expectedDisplayTime, code, Date.now()]);
+    video.requestVideoFrameCallback(frame);
+  };
+  video.requestVideoFrameCallback(frame);
+})();
+}""" % {"id": json.dumps(video_id), "rows": BAND_ROWS}
