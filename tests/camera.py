@@ -121,11 +121,14 @@ class Camera:
 @defer.inlineCallbacks
 def start_camera(testcase=None, *, width: int = 640, height: int = 360, fps: int = 25,
                  bitrate: int = 2000, path: str = "/stream", address: str = "127.0.0.1",
-                 port: int = 0, timeout: float = 15, env: dict | None = None, recording: str | None = None):
+                 port: int = 0, timeout: float = 15, env: dict | None = None, recording: str | None = None,
+                 clock: bool = False):
     """Start a camera and fire with a :class:`Camera` once it listens.
 
     With *testcase*, a cleanup stops it (and the test fails if it does not
     exit 0 on SIGTERM).  *recording*: an MP4 served, seekable, at ``/record``.
+    *clock*: ``--clock``, each frame's making time burnt into its top rows
+    (``kandian/sim/stamp.py``).
     """
     python = require(SYSTEM_PYTHON)
     args = [python, "-I", CAMERA_SCRIPT, "--address", address, "--port", str(port),
@@ -133,6 +136,8 @@ def start_camera(testcase=None, *, width: int = 640, height: int = 360, fps: int
             "--fps", str(fps), "--bitrate", str(bitrate)]
     if recording is not None:
         args += ["--recording", recording]
+    if clock:
+        args.append("--clock")
     child = procs.spawn(args, env=env)
     child.transport.closeStdin()
     try:

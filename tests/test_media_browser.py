@@ -2,7 +2,11 @@
 GStreamer test camera behind a simulated device: the video's clock advances, a decoded frame is not
 black, and a camera going offline is said on the page.  Each journey leaves a screenshot (journey.png)."""
 
+import time
+
 from twisted.internet import defer
+
+from kandian.sim import stamp
 
 from .test_media_live import CAM, LiveTestCase
 from .test_portal_browser import BrowserTestCase
@@ -58,4 +62,34 @@ class CameraPageTests(LiveTestCase, BrowserTestCase):
             page.wait_for_selector("#live-state[data-state='offline']", timeout=30_000)
             assert "离线" in page.inner_text("#live-state")
         yield self.journey(steps)
+        self.assertShot()
+
+
+class StampedCameraPageTests(LiveTestCase, BrowserTestCase):
+    """What bench/media.py's glass-to-glass reader relies on, on the real page: a camera burning its clock into
+    its frames, every frame the page presents read back (requestVideoFrameCallback, canvas, the JS decoder)."""
+
+    timeout = 180
+    clock = True
+
+    @defer.inlineCallbacks
+    def test_the_page_presents_frames_stamped_with_their_making_time(self):
+        before_ms = time.time() * 1000
+
+        def steps(page):
+            self.log_in(page, A)
+            page.wait_for_selector("#cameras a[data-devid='%s']" % CAM)
+            page.click("#cameras a[data-devid='%s']" % CAM)
+            page.evaluate(stamp.watch_js("live-video"))
+            page.wait_for_function("() => window.__stamps.length >= 15", timeout=40_000, polling=50)
+            return page.evaluate("() => [window.__stamps, window.__unread]")
+        seen = []
+        yield self.journey(lambda page: seen.append(steps(page)))
+        after_ms = time.time() * 1000
+        [(stamps, unread)] = seen
+        self.assertEqual(unread, 0)
+        made = [stamp.unwrap(code, display) for display, code, _ in stamps]
+        # made while the test ran (a misread band gives a time anywhere in 49 days), one after another
+        self.assertTrue(before_ms - 1 <= made[0] and made[-1] <= after_ms, (before_ms, made, after_ms))
+        self.assertEqual(made, sorted(set(made)), made)
         self.assertShot()

@@ -32,21 +32,47 @@ FILE from its start, each client its own pipeline, seekable — a PLAY's
 ``Range`` moves it, its ``Scale`` changes its speed, PAUSE pauses it — as a
 camera plays a file of its storage (§7.5.23).
 
+With ``--clock`` the picture burns in the wall-clock time at which each
+frame was made, for glass-to-glass latency (``bench/media.py``): instead of
+``videotestsrc`` an ``appsrc`` is fed, from a GLib timeout on the main loop
+at the frame rate, with I420 frames whose top 32 rows carry
+``time.time()`` at the frame's making in milliseconds (modulo 2**32) as
+black and white blocks (``kandian/sim/stamp.py`` says the layout and reads
+it back; at least 128 pixels wide), and whose rest is a grey picture with a
+white square moving across it.  The frame goes to ``x264enc`` at once
+(``tune=zerolatency``), so that time is the "glass".  The source is made
+only while the shared media is prepared (the first client to the last);
+its queue holds at most two frames and drops the oldest, as a camera does
+when nobody reads fast enough.
+
 This file is a script, not part of the ``kandian`` package's import graph:
 nothing in ``kandian`` imports it, and it imports nothing from ``kandian``
-(``-I`` keeps the script's own folder off ``sys.path``). ``gi`` is imported
-inside :func:`main` so that importing the module by accident is harmless.
+(``-I`` keeps the script's own folder off ``sys.path``); with ``--clock`` it
+loads its sibling ``stamp.py`` (standard library only) by its path. ``gi``
+is imported inside :func:`main` so that importing the module by accident is
+harmless.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import signal
 import sys
+import time
 
 REALPLAY = "/realplay"
 RECORD = "/record"
+
+
+ENCODER = (
+    "x264enc tune=zerolatency speed-preset=ultrafast threads=1 "
+    "bitrate={bitrate} pass=cbr vbv-buf-capacity=1000 key-int-max={keyint} "
+    "option-string=nal-hrd=cbr:filler "
+    "! video/x-h264,profile=baseline "
+    "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+)
 
 
 def launch_line(width: int, height: int, fps: int, bitrate: int, keyint: int) -> str:
@@ -63,12 +89,75 @@ def launch_line(width: int, height: int, fps: int, bitrate: int, keyint: int) ->
     return (
         "( videotestsrc is-live=true pattern=ball animation-mode=frames "
         f"! video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 "
-        "! x264enc tune=zerolatency speed-preset=ultrafast threads=1 "
-        f"bitrate={bitrate} pass=cbr vbv-buf-capacity=1000 key-int-max={keyint} "
-        "option-string=nal-hrd=cbr:filler "
-        "! video/x-h264,profile=baseline "
-        "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+        "! " + ENCODER.format(bitrate=bitrate, keyint=keyint)
     )
+
+
+CLOCK_SOURCE = "clock"
+
+
+def clock_line(width: int, height: int, fps: int, bitrate: int, keyint: int) -> str:
+    """The pipeline of ``--clock``: frames pushed by :class:`ClockPicture` into an ``appsrc``.
+
+    ``is-live`` and ``do-timestamp``: each frame is timestamped with the
+    pipeline's running time when it is pushed, as a live camera's.
+    ``leaky-type=downstream`` with ``max-buffers=2``: a queue that cannot
+    grow (the oldest frame is dropped) if the encoder ever falls behind.
+    """
+    return (
+        f"( appsrc name={CLOCK_SOURCE} is-live=true do-timestamp=true format=time "
+        "leaky-type=downstream max-buffers=2 max-bytes=0 "
+        f"caps=video/x-raw,format=I420,width={width},height={height},framerate={fps}/1"
+        ",pixel-aspect-ratio=1/1,colorimetry=bt601 "
+        "! " + ENCODER.format(bitrate=bitrate, keyint=keyint)
+    )
+
+
+def load_stamp():
+    """The sibling ``stamp.py``, loaded by its path (``-I``: the script's folder is not on ``sys.path``)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stamp.py")
+    spec = importlib.util.spec_from_file_location("kandian_camera_stamp", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class ClockPicture:
+    """I420 frames of *width* × *height*: the stamp band on top, a grey field with a moving square below."""
+
+    def __init__(self, stamp, width: int, height: int):
+        self.stamp = stamp
+        self.width, self.height = width, height
+        stamp.geometry(width)  # too narrow: ValueError now, not at the first frame
+        if height < stamp.BAND_ROWS + 16:
+            raise ValueError("a picture %d pixels high is too low for the stamp (at least %d)"
+                             % (height, stamp.BAND_ROWS + 16))
+        self.stride = -(-width // 4) * 4  # GStreamer's default I420 layout: rows padded to 4 bytes
+        self.chroma_width = -(-width // 2)
+        self.chroma_stride = -(-self.chroma_width // 4) * 4
+        self.chroma_height = -(-height // 2)
+        pad = bytes(self.stride - width)
+        self.row = bytes([96]) * width + pad  # the field
+        self.band_rows = stamp.BAND_ROWS
+        self.chroma = bytes([128]) * (self.chroma_stride * self.chroma_height) * 2  # no colour
+        self.square = min(64, (height - self.band_rows) // 2)
+        self.frames = 0
+
+    def frame(self, now: float) -> bytes:
+        """The frame made at *now* (``time.time()``), stamped with it; the square moves a step per frame."""
+        luma = bytearray(self.row * self.height)
+        band = self.stamp.encode(self.stamp.stamp_ms(now), self.width, 96)
+        pad = bytes(self.stride - self.width)
+        for y in range(self.band_rows):
+            luma[y * self.stride:(y + 1) * self.stride] = band[y * self.width:(y + 1) * self.width] + pad
+        side = self.square
+        x = (4 * self.frames) % max(1, self.width - side)
+        top = self.band_rows + (self.height - self.band_rows - side) // 2
+        white = bytes([220]) * side
+        for y in range(top, top + side):
+            luma[y * self.stride + x:y * self.stride + x + side] = white
+        self.frames += 1
+        return bytes(luma) + self.chroma
 
 
 def recording_line(path: str) -> str:
@@ -76,6 +165,44 @@ def recording_line(path: str) -> str:
     quoted = '"%s"' % path.replace("\\", "\\\\").replace('"', '\\"')
     return ("( filesrc location=%s ! qtdemux ! h264parse "
             "! rtph264pay name=pay0 pt=96 config-interval=1 )" % quoted)
+
+
+class Feeder:
+    """Pushes a :class:`ClockPicture` frame into *source* (an ``appsrc``) *fps* times a second, on the main loop.
+
+    Each timeout is armed for the next frame's due time on a monotonic
+    schedule (a GLib interval re-armed from "now" would drift below the
+    frame rate); after a stall longer than a frame the schedule restarts
+    from now instead of pushing a burst of late frames.  A push before the
+    pipeline plays is refused (flushing) or queued (two at most), harmless.
+    """
+
+    def __init__(self, source, picture: ClockPicture, fps: int, GLib, Gst):
+        self.source, self.picture, self.fps = source, picture, fps
+        self.GLib, self.Gst = GLib, Gst
+        self.timer = None
+        self.start_at = 0.0
+        self.count = 0
+
+    def start(self) -> None:
+        self.start_at, self.count = time.monotonic(), 0
+        self.timer = self.GLib.timeout_add(0, self.tick)
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.GLib.source_remove(self.timer)
+            self.timer = None
+
+    def tick(self) -> bool:
+        buffer = self.Gst.Buffer.new_wrapped(self.picture.frame(time.time()))
+        buffer.duration = self.Gst.SECOND // self.fps
+        self.source.emit("push-buffer", buffer)
+        self.count += 1
+        delay = self.start_at + self.count / self.fps - time.monotonic()
+        if delay < -1 / self.fps:
+            self.start_at, self.count, delay = time.monotonic(), 0, 0
+        self.timer = self.GLib.timeout_add(max(0, round(delay * 1000)), self.tick)
+        return self.GLib.SOURCE_REMOVE
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -96,6 +223,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="an MP4 (H.264) played, seekable, at /record (default: no recordings)")
     parser.add_argument("--keyint", type=int, default=0,
                         help="frames between key frames (default: one second, = --fps)")
+    parser.add_argument("--clock", action="store_true",
+                        help="burn the wall-clock time of each frame into its top rows (kandian/sim/stamp.py)"
+                        " instead of videotestsrc's ball")
     args = parser.parse_args(argv)
     if not args.path.startswith("/") or "?" in args.path:
         parser.error("--path must start with / and have no query")
@@ -104,6 +234,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error("--%s must be positive" % name)
     if args.keyint <= 0:
         args.keyint = args.fps
+    if args.clock and (args.width < 128 or args.height < 48):
+        parser.error("--clock needs a picture at least 128 x 48")
     return args
 
 
@@ -125,8 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             return "camera"
 
     factory = SharedFactory()
-    factory.set_launch(launch_line(args.width, args.height, args.fps,
-                                   args.bitrate, args.keyint))
+    geometry = (args.width, args.height, args.fps, args.bitrate, args.keyint)
+    factory.set_launch(clock_line(*geometry) if args.clock else launch_line(*geometry))
     factory.set_shared(True)
     factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
     # Not seekable. ffmpeg's PLAY carries "Range: npt=0.000-", and on a
@@ -145,6 +277,18 @@ def main(argv: list[str] | None = None) -> int:
         media.connect("unprepared", medias.remove)
 
     factory.connect("media-constructed", constructed)
+    if args.clock:
+        picture = ClockPicture(load_stamp(), args.width, args.height)
+
+        def configure(_factory, media):
+            # One feeder per prepared media (the shared one, built at the first DESCRIBE after the last
+            # client left): it stops when the media is unprepared, so nothing pushes into a dead pipeline.
+            source = media.get_element().get_by_name(CLOCK_SOURCE)
+            feeder = Feeder(source, picture, args.fps, GLib, Gst)
+            media.connect("unprepared", lambda *_: feeder.stop())
+            feeder.start()
+
+        factory.connect("media-configure", configure)
 
     server = GstRtspServer.RTSPServer()
     server.set_address(args.address)

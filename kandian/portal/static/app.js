@@ -344,7 +344,10 @@ function videoCard(devId, d) {
     show("starting");
     const src = base() + "index.m3u8";
     if (window.Hls && window.Hls.isSupported()) {
-      hls = new window.Hls({ enableWorker: false, liveSyncDurationCount: 2, manifestLoadingMaxRetry: 2, levelLoadingMaxRetry: 2 });
+      // 2 target durations behind the newest segment (1 and 1.5 stalled more in bench/media.py's runs); a viewer
+      // that joins or falls further behind is brought back to it by playing up to 1.25x (hls.js's latency
+      // controller): glass-to-glass on joining a running stream 2.95 -> 2.58 s (docs/benchmarks.md, issue 16)
+      hls = new window.Hls({ enableWorker: false, liveSyncDurationCount: 2, maxLiveSyncPlaybackRate: 1.25, manifestLoadingMaxRetry: 2, levelLoadingMaxRetry: 2 });
       hls.on(window.Hls.Events.ERROR, async (_, data) => {
         if (!data.fatal) return;
         const x = await status();
