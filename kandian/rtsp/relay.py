@@ -11,7 +11,9 @@ authorizer's addresses that accepts) and everything is relayed both ways:
   the upstream's address or token and the upstream never sees the client's
   (request URIs; ``Content-Base``, ``Content-Location``, ``RTP-Info`` and the
   SDP on the way back, whose ``o=``/``c=`` lines lose the camera's address);
-* interleaved RTP/RTCP (``$`` frames) as they are, a run of frames at a time;
+* interleaved RTP/RTCP (``$`` frames) as they are: each read from the upstream
+  written on whole, only the frame headers at its boundaries read (a pause of
+  the play session holds back whole frames, :mod:`kandian.rtsp.gate`);
 * back-pressure both ways: each side is the other's registered producer, so a
   slow client stops the relay reading from the camera and memory stays bounded.
 
@@ -56,6 +58,7 @@ from ..dialpolicy import ip_literal
 from ..limits import RateLimitedLog
 from ..logs import peer_text
 from ..playurl import parse_rtsp_url
+from .gate import MediaGate
 from .message import BadVersion, Headers, InterleavedRun, Request, Response, RTSPDecoder, RTSPError
 from .steer import Steering
 from .transport import format_transport, parse_transport
@@ -83,7 +86,8 @@ class Upstream(NamedTuple):
 
 CLIENT_BUFFER = 128 * 1024
 # media kept while a play session pauses, for the player once it resumes: what is under way
-# as a camera pauses; a camera that goes on sending past it cannot pause and its media is dropped
+# as a camera pauses; a camera that goes on sending past it cannot pause and its media is
+# dropped (kandian.rtsp.gate)
 HOLD_LIMIT = 256 * 1024
 
 
@@ -218,7 +222,8 @@ class UpstreamConnection(protocol.Protocol):
         client = self.client
         client.last_upstream = client.clock.seconds()
         try:
-            # the media path: whole frames passed as they came, only their headers read
+            # the media path: each read passed on as it came, only the frame headers at the
+            # boundaries read (tracked across reads); an RTSP message between frames decoded
             run, events = self.decoder.feed_media(data)
         except RTSPError as e:
             client.upstream_failed("upstream sent bad RTSP: %s" % (peer_text(str(e), 120),))
@@ -260,44 +265,49 @@ class ClientConnection(protocol.Protocol):
         self._setup_done = False  # the upstream accepted a SETUP: client RTCP may pass
         self._dropped_frames = 0
         self.steering: Steering | None = None  # a play session steers this stream
-        self.hold_media = False  # paused by its play session: no media to the client
-        self._held: list[bytes] | None = []  # media that arrived while held; None: more than HOLD_LIMIT came
-        self._held_bytes = 0
+        self._gate: MediaGate | None = None  # while a pause holds media back, or its end is skipped
 
     # -- a play session's pause (kandian.rtsp.steer)
 
     def hold(self) -> None:
-        """Pass the client no media until :meth:`release`."""
-        self.hold_media = True
+        """Pass the client no media until :meth:`release` (once the frame under way is whole)."""
+        if self._gate is None:
+            self._gate = MediaGate(HOLD_LIMIT)
+        self._gate.hold(self._frame_left())
 
     def media(self, data: bytes) -> None:
-        """Whole interleaved frames from the upstream: to the client, or kept while held."""
-        if self.hold_media:
-            self.keep_held(data)
-        else:
-            self.stats.bytes_to_client += len(data)
-            self.transport.write(data)
-
-    def keep_held(self, data: bytes) -> None:
-        self.stats.bytes_held += len(data)
-        if self._held is None:
-            return
-        self._held.append(data)
-        self._held_bytes += len(data)
-        if self._held_bytes > HOLD_LIMIT:
-            # the camera did not pause: what it sends meanwhile is dropped, not kept
-            self._held = None
+        """Media from the upstream as it came (frame boundaries or not): to the client, unless held."""
+        gate = self._gate
+        if gate is not None:
+            data, held = gate.media(data)
+            self.stats.bytes_held += held
+            if gate.open:
+                self._gate = None
+            if not data:
+                return
+        self.stats.bytes_to_client += len(data)
+        self.transport.write(data)
 
     def release(self) -> None:
         """Pass media again, first what was under way when the camera paused, so that the
         player's pictures go on where they stopped."""
-        if not self.hold_media:
+        gate = self._gate
+        if gate is None:
             return
-        self.hold_media = False
-        held, self._held, size, self._held_bytes = self._held, [], self._held_bytes, 0
-        if held:
-            self.stats.bytes_to_client += size
-            self.transport.write(b"".join(held))
+        kept = gate.release(self._frame_left())
+        if gate.open:
+            self._gate = None
+        if kept:
+            self.stats.bytes_to_client += len(kept)
+            self.transport.write(kept)
+
+    @property
+    def hold_media(self) -> bool:
+        """Paused by its play session: no media to the client."""
+        return self._gate is not None and self._gate.holding
+
+    def _frame_left(self) -> int:
+        return self.upstream.decoder.frame_left if self.upstream is not None else 0
 
     # -- the state machine: every move goes through here
 
