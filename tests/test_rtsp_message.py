@@ -634,20 +634,30 @@ def _takewhile_frames(sent: list[Event]):
         yield event
 
 
+def _held_media(decoder: RTSPDecoder, chunks: list[bytes]) -> bytes:
+    """The start of a frame that *decoder* holds at the end of *chunks* (``b""`` if it holds none)."""
+    data = b"".join(chunks)
+    tail = data[len(data) - decoder.buffered:] if decoder.buffered else b""
+    return tail if tail.startswith(b"$") else b""
+
+
 def _outcome_fast(decoder: RTSPDecoder, chunks: list[bytes]) -> tuple[list[bytes | Event], type | None]:
+    """What feed_media hands out (and, at the end, a frame's start it holds)."""
     got: list[bytes | Event] = []
     for chunk in chunks:
         try:
             run, events = decoder.feed_media(chunk)
         except RTSPError as e:
-            return _media_and_messages(got + e.events), type(e)
+            return _media_and_messages([*got, e.media, *e.events]), type(e)
         got += [run, *events]
-    return _media_and_messages(got), None
+    return _media_and_messages([*got, _held_media(decoder, chunks)]), None
 
 
 def _outcome_full(chunks: list[bytes]) -> tuple[list[bytes | Event], type | None]:
-    events, error = outcome(RTSPDecoder(coalesce_interleaved=True), chunks)
-    return _media_and_messages(events), error
+    """What feed hands out (and, at the end, a frame's start it holds)."""
+    decoder = RTSPDecoder(coalesce_interleaved=True)
+    events, error = outcome(decoder, chunks)
+    return _media_and_messages([*events, _held_media(decoder, chunks) if error is None else b""]), error
 
 
 media_streams = st.lists(
@@ -704,17 +714,23 @@ class FastPathTests(SynchronousTestCase):
     @given(split_streams)
     @settings(max_examples=80)
     def test_mixed_with_feed(self, case: tuple[list[Event], list[bytes]]) -> None:
-        """Calls of feed and feed_media on one decoder, in any mix, keep the stream whole."""
+        """Calls of feed and feed_media on one decoder, feed whenever no frame is under way, keep the stream whole."""
         sent, chunks = case
         decoder = RTSPDecoder(coalesce_interleaved=True)
         got: list[bytes | Event] = []
         for i, chunk in enumerate(chunks):
-            if i % 2:
+            if i % 2 and not decoder.frame_left:
                 got += decoder.feed(chunk)
             else:
                 run, events = decoder.feed_media(chunk)
                 got += [run, *events]
         self.assertEqual(_media_and_messages(got), _media_and_messages(sent))
+
+    def test_feed_inside_a_frame_is_a_bug(self) -> None:
+        decoder = RTSPDecoder(coalesce_interleaved=True)
+        decoder.feed_media(GST_MEDIA[0][:6])
+        self.assertEqual(decoder.frame_left, len(GST_MEDIA[0]) - 6)
+        self.assertRaises(RuntimeError, decoder.feed, GST_MEDIA[0][6:])
 
     @given(mutated_streams, st.integers(1, 40))
     @settings(max_examples=150)
@@ -723,17 +739,54 @@ class FastPathTests(SynchronousTestCase):
         chunks = [data[i : i + step] for i in range(0, len(data), step)]
         self.assertEqual(_outcome_fast(RTSPDecoder(coalesce_interleaved=True), chunks), _outcome_full(chunks))
 
-    def test_media_only_reads_are_passed_unchanged(self) -> None:
+    @given(media_streams)
+    @settings(max_examples=150)
+    def test_frame_left_points_at_the_next_boundary(self, case: tuple[list[Event], list[bytes]]) -> None:
+        """After each read, the media handed out plus frame_left ends on a frame boundary."""
+        sent, chunks = case
+        boundaries, offset = {0}, 0
+        for event in sent:
+            if isinstance(event, Interleaved):
+                offset += len(event.to_bytes())
+                boundaries.add(offset)
+        decoder = RTSPDecoder(coalesce_interleaved=True, max_body_bytes=1 << 20)
+        handed = 0
+        for chunk in chunks:
+            run, events = decoder.feed_media(chunk)
+            handed += len(run) + sum(len(e.data) for e in events if isinstance(e, InterleavedRun))
+            self.assertIn(handed + decoder.frame_left, boundaries)
+            if decoder.frame_left:
+                self.assertEqual(events, [])  # a frame under way is the end of the read
+        self.assertEqual((handed, decoder.frame_left), (offset, 0))
+
+    def test_media_reads_are_passed_unchanged(self) -> None:
+        """A read of media only is handed back as it is, wherever its frames begin and end."""
         media = b"".join(GST_MEDIA) * 3
         decoder = RTSPDecoder(coalesce_interleaved=True)
         run, events = decoder.feed_media(media)
-        self.assertIs(run, media)  # a read that ends on a frame boundary: not copied
+        self.assertIs(run, media)
         self.assertEqual(events, [])
-        cut = len(GST_MEDIA[0]) + 5
-        self.assertEqual(decoder.feed_media(media[:cut]), (GST_MEDIA[0], []))
-        self.assertEqual(decoder.buffered, 5)
-        self.assertEqual(decoder.feed_media(media[cut:]), (media[len(GST_MEDIA[0]):], []))
-        self.assertEqual(decoder.buffered, 0)
+        first = len(GST_MEDIA[0])
+        for cut in (first + 5, first + len(GST_MEDIA[1]) - 1, len(media)):  # inside frames, then the end
+            piece = media[first:cut]
+            run, events = decoder.feed_media(piece)
+            self.assertIs(run, piece)
+            self.assertEqual((events, decoder.buffered), ([], 0))
+            first = cut
+        self.assertEqual(decoder.frame_left, 0)
+
+    def test_a_cut_header_is_held(self) -> None:
+        """A read that ends inside a frame header: those 1-3 bytes wait for the rest of the header."""
+        frames = [Interleaved(0, b"a" * 14), Interleaved(1, b"b" * 51), Interleaved(0, b"c" * 8)]
+        media = wire(frames)
+        cut = 18 + 3
+        decoder = RTSPDecoder(coalesce_interleaved=True)
+        self.assertEqual(decoder.feed_media(media[:cut]), (media[:18], []))
+        self.assertEqual((decoder.buffered, decoder.frame_left), (3, 0))
+        self.assertEqual(decoder.feed_media(media[cut:cut + 10]), (media[18:cut + 10], []))
+        self.assertEqual(decoder.frame_left, 55 - 13)
+        self.assertEqual(decoder.feed_media(media[cut + 10:]), (media[cut + 10:], []))
+        self.assertEqual((decoder.buffered, decoder.frame_left), (0, 0))
 
     def test_message_between_frames(self) -> None:
         media = b"".join(GST_MEDIA)
@@ -744,6 +797,27 @@ class FastPathTests(SynchronousTestCase):
         self.assertEqual([type(e).__name__ for e in events], ["Response", "InterleavedRun"])
         self.assertEqual(events[0].cseq, 5)
         self.assertEqual(decoder.feed_media(stream[-3:]), (GST_MEDIA[-1], []))
+
+    def test_a_message_after_part_of_a_frame(self) -> None:
+        """A read that ends a frame passed on in part, then a message: the run is the frame's end."""
+        media = b"".join(GST_MEDIA)
+        stream = media + GST_RESPONSES[4]
+        decoder = RTSPDecoder(coalesce_interleaved=True)
+        self.assertEqual(decoder.feed_media(stream[:10]), (stream[:10], []))
+        run, events = decoder.feed_media(stream[10:])
+        self.assertEqual(run, media[10:])
+        self.assertEqual([e.cseq for e in events], [5])
+
+    def test_an_error_carries_the_media_before_it(self) -> None:
+        media = b"".join(GST_MEDIA)
+        decoder = RTSPDecoder(coalesce_interleaved=True)
+        decoder.feed_media(media[:10])
+        with self.assertRaises(RTSPError) as caught:
+            decoder.feed_media(media[10:] + b"\x00garbage\r\n\r\n")
+        self.assertEqual((caught.exception.media, caught.exception.events), (media[10:], []))
+        with self.assertRaises(RTSPError) as again:
+            decoder.feed_media(media)
+        self.assertEqual(again.exception.media, b"")
 
 
 class URLTests(SynchronousTestCase):

@@ -103,6 +103,16 @@ def wait_for(predicate, tries=300):
     raise AssertionError("condition never held")
 
 
+@defer.inlineCallbacks
+def wait_for_value(get, tries=300):
+    for _ in range(tries):
+        value = get()
+        if value:
+            return value
+        yield task.deferLater(reactor, 0.01, lambda: None)
+    raise AssertionError("no value came")
+
+
 class RelayTests(unittest.TestCase):
     frames = 50
 
@@ -165,6 +175,27 @@ class RelayTests(unittest.TestCase):
         player.transport.write(Interleaved(1, b"\x81\xc9rr").to_bytes())
         yield wait_for(lambda: self.camera.media_from_client)
         self.assertEqual(self.camera.media_from_client[0].to_bytes(), Interleaved(1, b"\x81\xc9rr").to_bytes())
+
+    @defer.inlineCallbacks
+    def test_a_player_that_stops_reading_gets_everything_in_order_when_it_reads_again(self):
+        """More media than the sockets hold, then an answer: sent at once or buffered, nothing is
+        lost or reordered, and the camera is held back meanwhile."""
+        self.camera.frames = 6000  # ~8.4 MB
+        player = yield self.player()
+        player.send("DESCRIBE", self.base, [("Accept", "application/sdp")])
+        yield wait_for(lambda: len(player.responses) == 1)
+        player.send("SETUP", self.base + "/trackID=0", [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])
+        yield wait_for(lambda: len(player.responses) == 2)
+        player.transport.pauseProducing()
+        player.send("PLAY", self.base + "/", [("Session", "CAFE")])
+        [session] = yield wait_for_value(lambda: list(self.factory.sessions))
+        yield wait_for(lambda: session.transport.producerPaused, tries=3000)  # the relay's buffer to it is full
+        player.send("OPTIONS", self.base)
+        player.transport.resumeProducing()
+        expected = b"".join(Interleaved(0, bytes([n % 256]) * 1400).to_bytes() for n in range(6000))
+        yield wait_for(lambda: len(player.responses) == 4, tries=3000)
+        self.assertEqual([r.cseq for r in player.responses], [1, 2, 3, 4])
+        self.assertEqual(player.media, expected)
 
     @defer.inlineCallbacks
     def test_udp_only_setup_gets_461_and_mixed_offers_keep_tcp(self):

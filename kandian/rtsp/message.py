@@ -446,12 +446,14 @@ Event = Request | Response | Interleaved | InterleavedRun
 class RTSPError(ValueError):
     """The byte stream cannot be decoded; answer if possible, then close.
 
-    ``events`` holds what the failing ``feed`` decoded before the error.
+    ``events`` holds what the failing ``feed`` decoded before the error;
+    ``media``, what :meth:`RTSPDecoder.feed_media` passed on before them.
     """
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.events: list[Event] = []
+        self.media = b""
 
 
 class MessageTooLarge(RTSPError):
@@ -488,6 +490,7 @@ class BadVersion(BadMessage):
 
 
 _ONE_BYTE = [bytes((i,)) for i in range(256)]
+_DOLLAR = b"$"
 
 
 def _leading(run: bytes, value: int) -> int:
@@ -500,21 +503,29 @@ def _frames_end(buf: bytes | bytearray | memoryview, pos: int, n: int) -> tuple[
 
     A frame's header is read in Python; the frames of the same size after it
     (a camera sends a video frame as packets of its MTU) are checked a
-    stride at a time by bytes operations — three stride slices and
-    ``lstrip``, in C — so that a run of equal frames costs a few Python
-    operations, not a few per frame.
+    stride at a time by bytes operations — three stride slices compared in
+    C, their ``lstrip`` only when one differs — so that a run of equal
+    frames costs a few Python operations, not a few per frame.
     """
     frames = 0
     while pos + 4 <= n and buf[pos] == 0x24:
-        size = 4 + (buf[pos + 2] << 8 | buf[pos + 3])
+        high = buf[pos + 2]
+        low = buf[pos + 3]
+        size = 4 + (high << 8 | low)
         end = pos + size
         if end > n:
             break
         frames += 1
-        last = pos + (n - pos) // size * size  # where whole frames of this size would end
-        if last - end >= 3 * size:
-            same = min(_leading(buf[end:last:size], 0x24), _leading(buf[end + 2 : last : size], buf[pos + 2]),
-                       _leading(buf[end + 3 : last : size], buf[pos + 3]))
+        count = (n - end) // size  # whole frames of this size that would fit after it
+        if count >= 3:
+            last = end + count * size
+            dollars = buf[end:last:size]
+            highs = buf[end + 2 : last : size]
+            lows = buf[end + 3 : last : size]
+            if dollars == _DOLLAR * count and highs == _ONE_BYTE[high] * count and lows == _ONE_BYTE[low] * count:
+                same = count
+            else:
+                same = min(_leading(dollars, 0x24), _leading(highs, high), _leading(lows, low))
             end += same * size
             frames += same
         pos = end
@@ -601,6 +612,7 @@ class RTSPDecoder:
         self._need = 1  # bytes that must be held before decoding can progress
         self._pending: tuple[Request | Response, int, int] | None = None  # head read: body length, head size
         self._error: RTSPError | None = None
+        self._left = 0  # feed_media: bytes of the frame under way still to come (its start was handed out)
 
     @property
     def buffered(self) -> int:
@@ -615,7 +627,10 @@ class RTSPDecoder:
     def feed(self, data: bytes | bytearray | memoryview) -> list[Event]:
         if self._error is not None:
             self._error.events = []
+            self._error.media = b""
             raise self._error
+        if self._left:
+            raise RuntimeError("feed() while feed_media() is %d bytes short of a frame's end" % (self._left,))
         if data:
             self._chunks.append(data if type(data) is bytes else bytes(data))
             self._held += len(data)
@@ -687,66 +702,79 @@ class RTSPDecoder:
             self._need = self._held + 1
         return events
 
-    def feed_media(self, data: bytes) -> tuple[bytes, list[Event]]:
-        """The media fast path: ``(run, events)``, where *run* is the whole ``$``
-        frames that *data* completes, as one ``bytes`` to be written as it is,
-        and *events* what follows them (decoded as :meth:`feed` does).
+    @property
+    def frame_left(self) -> int:
+        """Bytes of the interleaved frame under way that :meth:`feed_media` has
+        not handed out yet: 0 when the media handed out so far ends on a frame
+        boundary."""
+        return self._left
 
-        While the stream carries only interleaved frames this reads nothing
-        but their 4-byte headers: no object per frame, no copy when *data*
-        ends on a frame boundary, one copy (joining the partial frame held
-        from the last call) otherwise.  Where an RTSP message starts (a byte
-        other than ``$`` at a frame boundary) the rest goes through
-        :meth:`feed`.  Any chunking gives the same bytes and the same
-        messages as :meth:`feed` with ``coalesce_interleaved=True``; an
-        error's ``events`` start with the run as an :class:`InterleavedRun`.
+    def feed_media(self, data: bytes) -> tuple[bytes, list[Event]]:
+        """The media fast path: ``(run, events)``, where *run* is the media
+        that *data* carries up to the first RTSP message, as one ``bytes`` to
+        be written as it is, and *events* what follows (decoded as :meth:`feed`
+        does, with ``coalesce_interleaved=True``).
+
+        Media is passed on as it arrives, frame boundaries or not: a run may
+        end inside a frame and the next one go on with it (:attr:`frame_left`
+        says how much of that frame is still to come).  Only the frames'
+        4-byte headers are read, at the frame boundaries, which are tracked
+        across calls: a read that lies inside one frame is not looked at, and
+        a read of media only is handed back as the very ``bytes`` object
+        (no copy).  The only bytes held back are a frame header cut short by
+        the end of *data* (1 to 3 bytes), and whatever :meth:`feed` holds.
+        Where a byte other than ``$`` starts at a frame boundary (an RTSP
+        message) the rest of *data* goes through :meth:`feed`.
+
+        Joined, the runs and the events' media are the stream's frames byte
+        for byte, in order with its messages, for any chunking.  On an error
+        its ``media`` is the run this call passed before the failing message
+        and its ``events`` what :meth:`feed` decoded after it.  Once this has
+        handed out part of a frame (``frame_left > 0``) the decoder must be
+        fed with this method until the frame is complete.
         """
         if type(data) is not bytes:
             data = bytes(data)
-        if self._pending is not None or self._error is not None:
-            return b"", self.feed(data)
+        left = self._left
         n = len(data)
-        chunks = self._chunks
-        if chunks:
-            tail = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            held = len(tail)
-            if held < 4 or tail[0] != 0x24:
+        if left:  # inside a frame whose start was passed on: nothing is held
+            if left >= n:
+                self._left = left - n
+                return data, []
+        elif self._chunks or self._pending is not None or self._error is not None:
+            if self._pending is not None or self._error is not None:
                 return b"", self.feed(data)
-            pos = 4 + (tail[2] << 8 | tail[3]) - held  # what completes the held frame
-            if pos > n:
-                self._chunks = [tail, data]
-                self._held = held + n
-                return b"", []
-        else:
-            tail = None
-            pos = 0
-        pos = _frames_end(data, pos, n)[0]
-        if tail is None:
-            run = data if pos == n else data[:pos]
-        else:
-            run = tail + memoryview(data)[:pos] if pos else tail
-        if pos < n and data[pos] != 0x24:
-            # an RTSP message (or garbage) at a frame boundary: the full decoder from here
+            tail = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+            if tail[0] != 0x24:  # the start of a message
+                return b"", self.feed(data)
+            # a frame's start held (a cut header, or a frame feed held): passed on with this read
+            data = tail + data
+            n = len(data)
             self._chunks = []
             self._held = 0
             self._need = 1
-            try:
-                events = self.feed(data[pos:])
-            except RTSPError as e:
-                if run:
-                    e.events.insert(0, InterleavedRun(run, scan_interleaved(run)[1]))
-                raise
-            return run, events
-        if pos < n:  # a partial frame, held for the next call
-            rest = data[pos:]
-            self._chunks = [rest]
+        pos = _frames_end(data, left, n)[0]
+        if pos == n:
+            self._left = 0
+            return data, []
+        if data[pos] == 0x24:
+            if n - pos >= 4:  # a frame under way: passed on, its end comes with a later read
+                self._left = pos + 4 + (data[pos + 2] << 8 | data[pos + 3]) - n
+                return data, []
+            self._left = 0  # a header cut short: held until its length can be read
+            self._chunks = [data[pos:]]
             self._held = n - pos
-            self._need = 4 if n - pos < 4 else 4 + (rest[2] << 8 | rest[3])
-        else:
-            self._chunks = []
-            self._held = 0
-            self._need = 1
-        return run, []
+            self._need = 4
+            return data[:pos], []
+        # an RTSP message (or garbage) at a frame boundary: the full decoder from here
+        self._left = 0
+        run = data[:pos]
+        try:
+            events = self.feed(data[pos:])
+        except RTSPError as e:
+            e.media = run
+            raise
+        return run, events
 
     def _head_end(self, buf: bytes, pos: int, n: int) -> int:
         """The end of the header block at *pos*, or -1 while it is incomplete."""

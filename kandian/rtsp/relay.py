@@ -11,7 +11,9 @@ authorizer's addresses that accepts) and everything is relayed both ways:
   the upstream's address or token and the upstream never sees the client's
   (request URIs; ``Content-Base``, ``Content-Location``, ``RTP-Info`` and the
   SDP on the way back, whose ``o=``/``c=`` lines lose the camera's address);
-* interleaved RTP/RTCP (``$`` frames) as they are, a run of frames at a time;
+* interleaved RTP/RTCP (``$`` frames) as they are: each read from the upstream
+  written on whole, only the frame headers at its boundaries read (a pause of
+  the play session holds back whole frames, :mod:`kandian.rtsp.gate`);
 * back-pressure both ways: each side is the other's registered producer, so a
   slow client stops the relay reading from the camera and memory stays bounded.
 
@@ -47,7 +49,7 @@ import enum
 from collections.abc import Callable
 from typing import NamedTuple
 
-from twisted.internet import defer, error, protocol
+from twisted.internet import defer, error, protocol, tcp
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.logger import Logger
@@ -56,6 +58,7 @@ from ..dialpolicy import ip_literal
 from ..limits import RateLimitedLog
 from ..logs import peer_text
 from ..playurl import parse_rtsp_url
+from .gate import MediaGate
 from .message import BadVersion, Headers, InterleavedRun, Request, Response, RTSPDecoder, RTSPError
 from .steer import Steering
 from .transport import format_transport, parse_transport
@@ -83,7 +86,8 @@ class Upstream(NamedTuple):
 
 CLIENT_BUFFER = 128 * 1024
 # media kept while a play session pauses, for the player once it resumes: what is under way
-# as a camera pauses; a camera that goes on sending past it cannot pause and its media is dropped
+# as a camera pauses; a camera that goes on sending past it cannot pause and its media is
+# dropped (kandian.rtsp.gate)
 HOLD_LIMIT = 256 * 1024
 
 
@@ -218,7 +222,8 @@ class UpstreamConnection(protocol.Protocol):
         client = self.client
         client.last_upstream = client.clock.seconds()
         try:
-            # the media path: whole frames passed as they came, only their headers read
+            # the media path: each read passed on as it came, only the frame headers at the
+            # boundaries read (tracked across reads); an RTSP message between frames decoded
             run, events = self.decoder.feed_media(data)
         except RTSPError as e:
             client.upstream_failed("upstream sent bad RTSP: %s" % (peer_text(str(e), 120),))
@@ -260,44 +265,71 @@ class ClientConnection(protocol.Protocol):
         self._setup_done = False  # the upstream accepted a SETUP: client RTCP may pass
         self._dropped_frames = 0
         self.steering: Steering | None = None  # a play session steers this stream
-        self.hold_media = False  # paused by its play session: no media to the client
-        self._held: list[bytes] | None = []  # media that arrived while held; None: more than HOLD_LIMIT came
-        self._held_bytes = 0
+        self._gate: MediaGate | None = None  # while a pause holds media back, or its end is skipped
+        self._socket = None  # a TCP transport's socket, for _send_media
 
     # -- a play session's pause (kandian.rtsp.steer)
 
     def hold(self) -> None:
-        """Pass the client no media until :meth:`release`."""
-        self.hold_media = True
+        """Pass the client no media until :meth:`release` (once the frame under way is whole)."""
+        if self._gate is None:
+            self._gate = MediaGate(HOLD_LIMIT)
+        self._gate.hold(self._frame_left())
 
     def media(self, data: bytes) -> None:
-        """Whole interleaved frames from the upstream: to the client, or kept while held."""
-        if self.hold_media:
-            self.keep_held(data)
-        else:
-            self.stats.bytes_to_client += len(data)
-            self.transport.write(data)
+        """Media from the upstream as it came (frame boundaries or not): to the client, unless held."""
+        gate = self._gate
+        if gate is not None:
+            data, held = gate.media(data)
+            self.stats.bytes_held += held
+            if gate.open:
+                self._gate = None
+            if not data:
+                return
+        self.stats.bytes_to_client += len(data)
+        self._send_media(data)
 
-    def keep_held(self, data: bytes) -> None:
-        self.stats.bytes_held += len(data)
-        if self._held is None:
-            return
-        self._held.append(data)
-        self._held_bytes += len(data)
-        if self._held_bytes > HOLD_LIMIT:
-            # the camera did not pause: what it sends meanwhile is dropped, not kept
-            self._held = None
+    def _send_media(self, data: bytes) -> None:
+        """``transport.write(data)``, but sent at once while the transport has nothing
+        waiting to be sent: a read from the camera goes out in the same reactor turn,
+        without registering for writability and back (two ``epoll_ctl`` and a turn of
+        the reactor a read: docs/benchmarks.md, "RTSP relay").  What the socket does
+        not take, and everything while something waits, goes through ``write`` in
+        order, with Twisted's back-pressure; an error is left for Twisted to find."""
+        transport = self.transport
+        if self._socket is not None and not transport.dataBuffer and not transport._tempDataLen \
+                and transport.connected and not transport.disconnecting:
+            try:
+                sent = self._socket.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                sent = 0  # the connection failed: write() buffers it, Twisted's next send finds why
+            if sent == len(data):
+                return
+            data = data[sent:]
+        transport.write(data)
 
     def release(self) -> None:
         """Pass media again, first what was under way when the camera paused, so that the
         player's pictures go on where they stopped."""
-        if not self.hold_media:
+        gate = self._gate
+        if gate is None:
             return
-        self.hold_media = False
-        held, self._held, size, self._held_bytes = self._held, [], self._held_bytes, 0
-        if held:
-            self.stats.bytes_to_client += size
-            self.transport.write(b"".join(held))
+        kept = gate.release(self._frame_left())
+        if gate.open:
+            self._gate = None
+        if kept:
+            self.stats.bytes_to_client += len(kept)
+            self._send_media(kept)
+
+    @property
+    def hold_media(self) -> bool:
+        """Paused by its play session: no media to the client."""
+        return self._gate is not None and self._gate.holding
+
+    def _frame_left(self) -> int:
+        return self.upstream.decoder.frame_left if self.upstream is not None else 0
 
     # -- the state machine: every move goes through here
 
@@ -344,10 +376,11 @@ class ClientConnection(protocol.Protocol):
 
     def connectionMade(self):
         self.last_client = self.last_upstream = self.clock.seconds()
-        # a 64 KiB read of media is one write of ~47 whole frames, just over
-        # Twisted's default 64 KiB buffer: the camera's side would be paused
-        # and resumed on every read (docs/benchmarks.md, "RTSP relay")
+        # room for two 64 KiB reads of media before the camera's side is paused
+        # (docs/benchmarks.md, "RTSP relay")
         self.transport.bufferSize = CLIENT_BUFFER
+        if isinstance(self.transport, tcp.Connection):
+            self._socket = self.transport.socket
         self._schedule_check()
         self._deadline = self.clock.callLater(self.factory.request_timeout, self._request_late)
 
