@@ -379,7 +379,9 @@ class ClientConnection(protocol.Protocol):
         # room for two 64 KiB reads of media before the camera's side is paused
         # (docs/benchmarks.md, "RTSP relay")
         self.transport.bufferSize = CLIENT_BUFFER
-        if isinstance(self.transport, tcp.Connection):
+        # Twisted's own buffer attributes, read by _send_media: another Twisted that lacks them gets write()
+        if isinstance(self.transport, tcp.Connection) and \
+                all(hasattr(self.transport, name) for name in ("dataBuffer", "_tempDataLen", "socket")):
             self._socket = self.transport.socket
         self._schedule_check()
         self._deadline = self.clock.callLater(self.factory.request_timeout, self._request_late)
