@@ -32,6 +32,7 @@ import re
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.protocols.basic import FileSender
+from twisted.python.failure import Failure
 from twisted.web import resource, server
 
 from ..core import errors
@@ -168,11 +169,7 @@ class LiveResource(resource.Resource):
         request.setHeader(b"cache-control", b"private, max-age=60")
         request.setHeader(b"content-length", b"%d" % size)
 
-        def done(_):
-            f.close()
-            if not request._disconnected:
-                request.finish()
-        FileSender().beginFileTransfer(f, request).addBoth(done)
+        FileSender().beginFileTransfer(f, request).addBoth(_sent, f, request)
 
     def _json(self, request, status: int, body: dict, headers: dict | None = None) -> None:
         if request._disconnected:
@@ -223,3 +220,18 @@ class _Refusal(Exception):
 
 def _size(f) -> int:
     return os.fstat(f.fileno()).st_size
+
+
+def _sent(result, f, request) -> None:
+    """A segment's transfer is over: sent whole (FileSender unregistered itself), or stopped because
+    the viewer went (FileSender stays registered: unregistered here, and the response, shorter than
+    its Content-Length, is not finished but its connection closed)."""
+    f.close()
+    if request.producer is not None:
+        request.unregisterProducer()
+    if request._disconnected:
+        return
+    if isinstance(result, Failure):
+        request.loseConnection()
+    else:
+        request.finish()
