@@ -38,6 +38,12 @@ class SegmentSenderTests(unittest.SynchronousTestCase):
         self.channel.makeConnection(self.transport)
         self.channel.dataReceived(b"GET /seg1.ts HTTP/1.1\r\nHost: x\r\n\r\n")
         [self.request] = self.segment.requests
+        self.lost = False
+
+    def tearDown(self):
+        # the channel's idle timeout is a DelayedCall on the global reactor: gone only with the connection
+        if not self.lost:
+            self.channel.connectionLost(Failure(ConnectionDone()))
 
     def test_a_viewer_leaving_mid_segment(self):
         self.assertIsNotNone(self.request.producer)  # under way: a pull producer waits for the transport
@@ -49,6 +55,7 @@ class SegmentSenderTests(unittest.SynchronousTestCase):
         self.assertTrue(self.transport.disconnecting)
         self.assertFalse(self.request.finished)
         self.channel.connectionLost(Failure(ConnectionDone()))
+        self.lost = True
         self.assertEqual(self.flushLoggedErrors(), [])
 
     def test_a_whole_segment_is_finished(self):
