@@ -64,13 +64,22 @@ class LimitedRequest(server.Request):
         super().requestReceived(command, path, version)
 
     def _reject(self, size):
-        self._too_large = True
-        self.content = io.BytesIO()
         log.warn("HTTP body of {size} bytes refused (over {limit}) from {peer}",
                  size=size, limit=self.max_body, peer=self.getClientAddress())
-        self.channel.transport.write(b"HTTP/1.1 413 Request Entity Too Large\r\n"
-                                     b"Content-Length: 0\r\nConnection: close\r\n\r\n")
-        self.channel.transport.loseConnection()
+        self.refuse_body(413)
+
+    def refuse_body(self, status: int, body: bytes = b"", content_type: bytes | None = None) -> None:
+        """Answer *status* before the body is read, close the connection, drop what of the body still comes."""
+        self._too_large = True
+        self.content = io.BytesIO()
+        if self.channel is None:  # the peer has gone already
+            return
+        head = b"HTTP/1.1 %d %s\r\n" % (status, http.RESPONSES.get(status, b"Refused"))
+        if content_type is not None:
+            head += b"Content-Type: %s\r\n" % content_type
+        transport = self.channel.transport
+        transport.write(head + b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+        transport.loseConnection()
 
 
 class DeadlineChannel(http.HTTPChannel):

@@ -168,6 +168,17 @@ class UploadGateTests(_OneChannel):
         self.asked[0][1].callback(None)
         self.assertIn(b"got 5", self.transport.value())
 
+    def test_a_sender_gone_while_the_gate_runs(self):
+        for answer in (lambda d: d.callback(None),
+                       lambda d: d.errback(errors.NotAuthenticated("the token is unknown, expired or revoked"))):
+            self.setUp()
+            self.headers(length=5, extra=b"")
+            self.channel.dataReceived(b"12345")
+            self.channel.connectionLost(None)
+            answer(self.asked[-1][1])
+            self.assertEqual(self.transport.value(), b"")  # nothing written, nothing rendered, no error
+            self.assertEqual(self.flushLoggedErrors(), [])
+
     def test_only_the_upload_route_is_gated(self):
         self.headers(path=b"/api/v1/devices/import", length=3, extra=b"")
         self.channel.dataReceived(b"abc")

@@ -10,13 +10,11 @@ See docs/rest-api.md and docs/portal.md.
 
 from __future__ import annotations
 
-import io
 import json
 
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource
-from twisted.web.http import RESPONSES
 
 from .. import web as http
 from ..web import LimitedRequest
@@ -78,6 +76,9 @@ class PortalRequest(LimitedRequest):
 
     def _let_in(self, _):
         self._gating = None
+        if self.channel is None:  # the sender went while the gate ran
+            self._held = None
+            return
         if self._continue_wanted:
             self.channel._send100Continue()
         self.channel.transport.resumeProducing()
@@ -97,12 +98,7 @@ class PortalRequest(LimitedRequest):
         body = json.dumps({"error": code, "message": str(error) if status < 500 else "internal error"}).encode()
         log.info("portal: firmware upload from {peer} refused on its headers: {status} {code}",
                  peer=getattr(self.getClientAddress(), "host", "?"), status=status, code=code)
-        self._too_large = True  # the body is not wanted: what still arrives is dropped
-        self.content = io.BytesIO()
-        transport = self.channel.transport
-        transport.write(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                        b"Connection: close\r\n\r\n%s" % (status, RESPONSES.get(status, b"Refused"), len(body), body))
-        transport.loseConnection()
+        self.refuse_body(status, body, b"application/json")
 
     def requestReceived(self, command, path, version):
         if self._gating is not None:
