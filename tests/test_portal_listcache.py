@@ -350,6 +350,27 @@ class ListTests(PortalTestCase):
             reactor.addReader(listening)
 
     @defer.inlineCallbacks
+    def test_a_write_that_changes_no_list_keeps_the_cache(self):
+        token = yield self.operator()
+        yield self.camera(CAM, online=False)
+        cache = self.core.fleet.list_cache
+        yield self.settled()
+        yield self.names(token)
+        drops = cache.drops
+        # a PTZ command (refused here: the camera is offline) and a logout write nothing a page shows
+        answer = yield self.call("POST", "/api/v1/devices/%s/commands/ptz" % CAM, {"ChannelNo": 0, "PtzDirection": 3},
+                                 token)
+        self.assertEqual(answer.code, 503, answer)
+        other = yield self.login("ops")
+        yield self.call("POST", "/api/v1/logout", None, other)
+        hits = cache.hits
+        yield self.names(token)
+        self.assertEqual((cache.drops, cache.hits), (drops, hits + 1))
+        # a device's edit does drop it (at its answer, and again when its notification comes)
+        yield self.call("PATCH", "/api/v1/devices/" + CAM, {"name": "门口"}, token)
+        self.assertGreater(cache.drops, drops)
+
+    @defer.inlineCallbacks
     def test_a_users_list_is_their_own_and_follows_their_bindings(self):
         token = yield self.user(A)
         yield self.camera(CAM, online=False, owner=A)

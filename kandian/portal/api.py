@@ -108,8 +108,9 @@ class ApiResource(resource.Resource):
 
     def __init__(self, router: Router, auth, stats: ApiStats | None = None, wrote=None):
         """*auth*: :class:`kandian.core.apiauth.ApiAuth`; *wrote()* is called once a request other than GET and
-        HEAD has been handled, before its answer is sent (the device list's cache is dropped: the store's
-        notification of the change may reach this node a moment after the answer reached its client)."""
+        HEAD has been handled on a route whose ``lists`` is true, before its answer is sent (the device list's
+        cache is dropped: the store's notification of the change may reach this node a moment after the answer
+        reached its client)."""
         super().__init__()
         self.router = router
         self.auth = auth
@@ -152,7 +153,7 @@ class ApiResource(resource.Resource):
         try:
             reply = yield route.handler(call)
         finally:
-            if self.wrote is not None and method not in ("GET", "HEAD"):
+            if self.wrote is not None and method not in ("GET", "HEAD") and route.lists:
                 self.wrote()  # a refusal too: it may have changed something before it failed
         return reply
 

@@ -42,12 +42,12 @@ class RecordingHandlers:
         schedules = "/devices/{DevID}/channels/{ChannelNo}/schedules"
         return [
             Route("GET", schedules, self.schedules),
-            Route("POST", schedules, self.add_schedule),
+            Route("POST", schedules, self.add_schedule, lists=False),
             Route("GET", schedules + "/{id}", self.schedule),
-            Route("DELETE", schedules + "/{id}", self.delete_schedule),
+            Route("DELETE", schedules + "/{id}", self.delete_schedule, lists=False),
             Route("GET", "/recordings", self.recordings),
             Route("GET", "/recordings/{id}", self.recording),
-            Route("DELETE", "/recordings/{id}", self.delete_recording),
+            Route("DELETE", "/recordings/{id}", self.delete_recording, lists=False),
             Route("GET", "/recordings/{id}/index.m3u8", self.playlist, auth=False),
             Route("GET", "/recordings/{id}/media.ts", self.media, auth=False),
             Route("GET", "/recordings/{id}/snapshot.jpg", self.snapshot, auth=False),

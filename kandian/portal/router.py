@@ -18,6 +18,7 @@ class Route(NamedTuple):
     template: str
     handler: Callable
     auth: bool = True  # False: no login needed (the login itself)
+    lists: bool = True  # False: a write here cannot change what the device list shows (its cache stays)
 
 
 class Router:
