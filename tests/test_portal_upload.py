@@ -259,10 +259,13 @@ class LargeUploadTests(PortalTestCase):
 
     @defer.inlineCallbacks
     def test_a_stranger_is_refused_before_the_body(self):
+        stats = self.service.platform.portal_stats
+        before = stats.errors["unauthenticated"]
         answer = yield self.refused_on_headers(None)
         self.assertTrue(answer.startswith(b"HTTP/1.1 401 "), answer)
         answer = yield self.refused_on_headers("forged-token")
         self.assertTrue(answer.startswith(b"HTTP/1.1 401 "), answer)
+        self.assertEqual(stats.errors["unauthenticated"], before + 2)  # counted as the API's other answers
 
     @defer.inlineCallbacks
     def test_a_shop_owner_is_refused_before_the_body(self):

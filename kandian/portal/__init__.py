@@ -46,6 +46,7 @@ class PortalRequest(LimitedRequest):
 
     upload_min_rate = UPLOAD_MIN_RATE
     upload_gate = None
+    api_stats: ApiStats | None = None  # the API's counters: a refusal on the headers is one of its answers
     _gating = None  # the gate's Deferred while it runs
     _continue_wanted = False
     _held: tuple | None = None  # a requestReceived that came before the gate's answer
@@ -95,6 +96,9 @@ class PortalRequest(LimitedRequest):
             log.failure("portal: the upload gate failed", failure)
             found = results.INTERNAL
         status, code = found
+        if self.api_stats is not None:
+            self.api_stats.requests += 1
+            self.api_stats.errors[code] += 1
         body = json.dumps({"error": code, "message": str(error) if status < 500 else "internal error"}).encode()
         log.info("portal: firmware upload from {peer} refused on its headers: {status} {code}",
                  peer=getattr(self.getClientAddress(), "host", "?"), status=status, code=code)
@@ -153,11 +157,13 @@ def site(core, zone, *, token_ttl: int, stats: ApiStats | None = None, extra: di
          upload_min_rate: int = UPLOAD_MIN_RATE, **http_options):
     # no access line per request (thousands a second from polling pages and scripts): the core logs logins and
     # the changes to devices, users and firmware, the API its 5xx, bad_request and csrf refusals; counts in ApiStats
+    stats = stats if stats is not None else ApiStats()
     made = http.site(build(core, zone, token_ttl=token_ttl, stats=stats, extra=extra), max_body=MAX_BODY,
                      access_log=False, **http_options)
     made.requestFactory = type("Request", (PortalRequest,), {"max_body": MAX_BODY,
                                                              "upload_min_rate": upload_min_rate,
-                                                             "upload_gate": staticmethod(upload_gate(core))})
+                                                             "upload_gate": staticmethod(upload_gate(core)),
+                                                             "api_stats": stats})
     return made
 
 
