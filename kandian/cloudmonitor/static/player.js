@@ -24,8 +24,10 @@
   function play() {
     stop();
     if (window.Hls && window.Hls.isSupported()) {
-      hls = new window.Hls({ enableWorker: false, liveSyncDurationCount: 2, manifestLoadingMaxRetry: 4,
-                             levelLoadingMaxRetry: 4 });
+      // as the portal's camera page: a viewer that joins or falls behind plays at up to 1.25x until it is back at
+      // 2 target durations behind the newest segment (docs/benchmarks.md, issue 16)
+      hls = new window.Hls({ enableWorker: false, liveSyncDurationCount: 2, maxLiveSyncPlaybackRate: 1.25,
+                             manifestLoadingMaxRetry: 4, levelLoadingMaxRetry: 4 });
       hls.on(window.Hls.Events.ERROR, async (_, data) => {
         if (!data.fatal) return;
         stop();
