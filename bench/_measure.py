@@ -145,12 +145,20 @@ def memory_gib() -> float:
 
 
 def git_commit() -> str:
-    """``git describe --always --dirty`` of the checkout the scripts are in; "?" without git."""
+    """``git describe --always --dirty`` of the checkout the scripts are in, as it was when the script started
+    (a commit made during a long run is not the code that ran); "?" without git."""
+    return _STARTED_AT
+
+
+def _describe() -> str:
     try:
         return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
                               cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or "?"
     except OSError:
         return "?"
+
+
+_STARTED_AT = _describe()
 
 
 # -- reproducibility: the machine's state, spreads, headlines --------------------------------------------
