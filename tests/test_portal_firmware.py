@@ -4,12 +4,17 @@ over real HTTP against the running platform (real PostgreSQL; the shipped simula
 import hashlib
 import os
 import shutil
+import socket
 
-from twisted.internet import defer
+from twisted.internet import defer, reactor, task
 
 from kandian.device import messages as m
+from kandian.sim.smgp import FakeIsmg
 
 from .portal_helpers import PortalTestCase
+from .test_device_integration import eventually
+from .test_group_e2e import GROUP_SETTINGS
+from .test_sms_e2e import ACCOUNT, SECRET, sms_settings
 
 A, B = "13800000001", "13800000002"
 CAM, CAM2, OTHER = "81100000001", "81100000002", "81200000003"
@@ -177,22 +182,50 @@ class DeviceLogAndKeyTests(FirmwareTestCase):
         self.assertEqual(missing.code, 404)
 
     @defer.inlineCallbacks
+    def test_without_a_gateway_the_devkey_is_not_sent(self):
+        owner = yield self.user(A)
+        yield self.cam(CAM, key="the-dev-key", owner=A, online=False)
+        answer = yield self.post("/api/v1/devices/%s/send-key" % CAM, {}, owner)
+        self.assertEqual((answer.code, answer.json["error"]), (503, "sms_not_sent"))
+        rows = yield self.db.runQuery("SELECT count(*) FROM sms_outbox")
+        self.assertEqual(rows, [(0,)])
+
+
+class DevKeyBySmsTests(FirmwareTestCase):
+    """send-key with ``[sms]`` configured: the shipped fake ISMG (kandian.sim.smgp) on loopback as the gateway."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.ismg = FakeIsmg(task.Clock(), accounts={ACCOUNT: SECRET})
+        self.ismg_port = yield self.ismg.listen(reactor)
+        self.addCleanup(self.stop_ismg)
+        self.settings = {**self.settings, "sms": sms_settings(self.ismg_port.getHost().port)}
+        yield super().setUp()
+        yield eventually(lambda: self.service.platform.sms_sender.client.connected, "logged in to the gateway")
+
+    @defer.inlineCallbacks
+    def stop_ismg(self):  # after the service (cleanups run last added first): nothing dials it again
+        self.ismg.stop()
+        self.ismg.disconnect()
+        yield eventually(lambda: not self.ismg.sessions, "fake ISMG links closed")
+        yield self.ismg_port.stopListening()
+
+    @defer.inlineCallbacks
     def test_the_devkey_goes_by_sms_to_the_owner_only(self):
         operator = yield self.operator()
         owner = yield self.user(A)
         stranger = yield self.user(B)
         yield self.cam(CAM, key="the-dev-key", owner=A, online=False)
         yield self.bind(B, CAM, share_flag=1)
-        answer = yield self.post("/api/v1/devices/%s/send-key" % CAM, {}, owner)
-        self.assertEqual((answer.code, answer.json["error"]), (503, "sms_not_sent"))  # no gateway here
-        self.core.outbox.delivers = True  # as with [sms] configured: queued to the outbox
         shared = yield self.post("/api/v1/devices/%s/send-key" % CAM, {}, stranger)
         self.assertEqual(shared.code, 403)  # shared, not owned
         answer = yield self.post("/api/v1/devices/%s/send-key" % CAM, {}, owner)
         self.assertEqual((answer.code, answer.json["mobile"]), (202, "138****0001"))
-        rows = yield self.db.runQuery("SELECT mobile, kind, body FROM sms_outbox")
-        self.assertEqual([(r[0], r[1]) for r in rows], [(A, "devkey")])
-        self.assertIn("the-dev-key", rows[0][2])
+        rows = yield self.db.runQuery("SELECT mobile, kind FROM sms_outbox")
+        self.assertEqual(rows, [(A, "devkey")])
+        yield eventually(lambda: [t for t in self.ismg.texts if t.dest == A], "the devkey SMS at the gateway")
+        self.assertEqual([t.dest for t in self.ismg.texts], [A])
+        self.assertIn("the-dev-key", self.ismg.texts[0].text)
         again = yield self.post("/api/v1/devices/%s/send-key" % CAM, {}, operator)
         self.assertEqual((again.code, again.json["error"]), (503, "sms_not_sent"))  # once a minute
         missing = yield self.post("/api/v1/devices/81100009999/send-key", {}, owner)
@@ -200,16 +233,27 @@ class DeviceLogAndKeyTests(FirmwareTestCase):
 
 
 class GroupToldTests(FirmwareTestCase):
+    """With ``[group] url`` set, the portal's user changes are queued for the group platform (here one that
+    refuses connections: the queue keeps them, retried on the test's clock, which does not move)."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        refused = socket.socket()  # a loopback port nobody listens on
+        refused.bind(("127.0.0.1", 0))
+        port = refused.getsockname()[1]
+        refused.close()
+        self.settings = {**self.settings, "group": "url = http://127.0.0.1:%d/cms\n%s" % (port, GROUP_SETTINGS)}
+        yield super().setUp()
+
     @defer.inlineCallbacks
     def test_max_devices_and_delete_through_the_portal_tell_the_group(self):
         token = yield self.operator()
         yield self.core.accounts.add(A, "pw-123456", 4)
-        self.core.accounts.tell_group = True  # as with a [group] platform configured
         answer = yield self.call("PATCH", "/api/v1/users/" + A, {"max_devices": 9}, token)
         self.assertEqual((answer.code, answer.json["max_devices"]), (200, 9))
         answer = yield self.call("DELETE", "/api/v1/users/" + A, None, token)
         self.assertEqual(answer.code, 204)
         rows = yield self.db.runQuery("SELECT kind, mobile, ipcam_num FROM group_change ORDER BY change_id")
-        self.assertEqual(rows, [("change", A, 9), ("cancel", A, None)])
+        self.assertEqual(rows, [("open", A, 4), ("change", A, 9), ("cancel", A, None)])
         gone = yield self.get("/api/v1/users/" + A, token)
         self.assertEqual(gone.code, 404)
