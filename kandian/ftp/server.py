@@ -3,10 +3,14 @@
 Twisted's command parsing, state machine, listings, TYPE, SIZE, MDTM, CWD are
 kept.  Overridden, and why:
 
-- ``lineReceived``: Twisted's resumes reading through the *global* reactor
-  and answers an unexpected failure with a traceback in the log and
-  "550 internal server error"; here the listener's reactor, one log line and
-  the table's 451 (:mod:`.results`).
+- ``lineReceived``: Twisted's stops reading the connection for every
+  command and resumes it through the *global* reactor one iteration later
+  (two ``epoll_ctl`` calls and a timer a command), and answers an unexpected
+  failure with a traceback in the log and "550 internal server error"; here
+  a command answered at once (USER, PWD, CWD, TYPE …) goes straight on to
+  the next line, reading stops only while one is answered later (PASS,
+  EPSV, STOR …) and resumes when it is; one log line and the table's 451
+  (:mod:`.results`).
 - ``reply``: Twisted's 552 and 553 templates take no argument while its
   callers pass the path, so the reply raises TypeError and the client is
   never answered; here a reply can always be formatted.
@@ -79,6 +83,7 @@ class DeviceFTP(ftp.FTP):
     login_attempts = 3  # failed PASS on one connection before it is closed
 
     _transfer = None  # the data channel of the STOR/RETR in progress
+    _pending = False  # the command being answered has not been answered yet
     _login_timer = None
     _peer = ""
 
@@ -129,14 +134,17 @@ class DeviceFTP(ftp.FTP):
 
     def lineReceived(self, line):
         self.resetTimeout()
-        self.pauseProducing()
         text = line.decode(self._encoding)
         cmd, space, arg = text.partition(" ")
         args = (arg,) if space else ()
         d = defer.maybeDeferred(self.processCommand, cmd, *args)
         d.addCallbacks(self._answer, self._refuse, errbackArgs=(cmd,))
         d.addErrback(self._internal, cmd)
-        self.factory.reactor.callLater(0, d.addBoth, self._next)
+        self._pending = True
+        d.addBoth(self._next)
+        if self._pending:
+            # answered later (a login, a transfer): no further command is read until then
+            self.pauseProducing()
 
     def _answer(self, result):
         if isinstance(result, tuple):
@@ -164,7 +172,8 @@ class DeviceFTP(ftp.FTP):
             self.sendLine(line_for(RuntimeError())[0])
 
     def _next(self, _):
-        if not self.disconnected:
+        self._pending = False
+        if self.paused and not self.disconnected:
             self.resumeProducing()
 
     @staticmethod
