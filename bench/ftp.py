@@ -375,7 +375,7 @@ def main() -> None:
                     "  machine %5.2f s  curl ok: %d/%d  on disk: %d%s%s"
                     % (n + 1, kind, r["wall"], r["uploads_per_s"], r["mb_per_s"], r["server_cpu"],
                        r["postgres_cpu"], r["machine_cpu"], r["ok"], args.uploads, r["stored"],
-                       "  (%d login lookups, %d landings, recorded in %d transactions)"
+                       "  (%d login lookups, landings handed back in %d calls, recorded in %d transactions)"
                        % (r["lookups"], r["landings"], r["transactions"]) if "transactions" in r else "",
                        "  curl: %s %s" % (r["codes"], r["curl_errors"]) if r["ok"] != args.uploads else ""))
     finally:

@@ -7,6 +7,7 @@ a real temporary directory (the blocking flush runs inline).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -89,7 +90,7 @@ class FtpTestCase(unittest.TestCase):
         self.factory = kftp.factory(
             self.files, self.layout, reactor=self.reactor, clock=self.reactor, timezone=TZ,
             public_host=self.public_host, passive_ports=self.passive_ports, idle_timeout=120, data_timeout=30,
-            max_sessions=self.max_sessions, blocking=defer.maybeDeferred,
+            max_sessions=self.max_sessions, threads=False,
             firmware_for=lambda dev_id: self.image,
             firmware_downloaded=lambda dev_id, name: self.downloaded.append((dev_id, name)),
             log_stored=lambda *args: self.logs.append(args))
@@ -439,6 +440,10 @@ class UploadTests(FtpTestCase):
         create = shell._create
         self.patch(shell, "_create", lambda tmp: Full(create(tmp)))
 
+        def writev(fd, buffers):  # an upload held in memory is written out by writev
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.patch(os, "writev", writev)
+
     def test_a_full_disk_is_452_and_leaves_nothing(self):
         """Written out when whole (held in memory till then): the disk full then."""
         c = self.login()
@@ -487,7 +492,7 @@ class UploadTests(FtpTestCase):
 
 
 class LandingTests(unittest.TestCase):
-    """shell.land_all on a real directory: what is flushed, in which order."""
+    """shell.land on a real directory: what is flushed, in which order."""
 
     def setUp(self):
         self.layout = Layout(self.mktemp())
@@ -507,41 +512,133 @@ class LandingTests(unittest.TestCase):
 
     def landing(self, dev_id, name, data):
         tmp = os.path.join(self.layout.tmp, "%s-%s.part" % (dev_id, name))
-        return shell.Landing([data], None, tmp, self.layout.picture(dev_id, name))
+        return shell.Landing(data if isinstance(data, list) else [data], None, tmp, self.layout.picture(dev_id, name))
 
-    def test_a_batch_is_flushed_then_named_then_its_directories_flushed(self):
+    def assertLanded(self, landing, data):
+        with open(landing.final, "rb") as f:
+            self.assertEqual(f.read(), data)
+        self.assertEqual(landing.sha256.hexdigest(), hashlib.sha256(data).hexdigest())
+        self.assertFalse(os.path.exists(landing.tmp))
+
+    def test_flushed_then_named_then_its_directory_flushed(self):
         os.makedirs(self.layout.area("pictures", DEV))
-        batch = [self.landing(DEV, PIC, JPEG), self.landing(OTHER, "b.jpg", b"b" * 5000),
-                 self.landing(DEV, "c.jpg", b"c")]
-        self.assertEqual(shell.land_all(batch), [None, None, None])
-        for landing, data in zip(batch, (JPEG, b"b" * 5000, b"c")):
-            with open(landing.final, "rb") as f:
-                self.assertEqual(f.read(), data)
-            self.assertEqual(landing.sha256.hexdigest(), hashlib.sha256(data).hexdigest())
-            self.assertFalse(os.path.exists(landing.tmp))
-        kinds = [kind for kind, _ in self.calls]
-        # every file's bytes on disk before any name, every name before its directory is flushed
-        self.assertEqual(kinds, ["fsync"] * 3 + ["replace"] * 3 + ["fsync"] * 3)
-        self.assertEqual(sorted(path for _, path in self.calls[:3]), sorted(b.tmp for b in batch))
-        pictures = os.path.join(self.layout.root, "pictures")
-        # OTHER's first picture made its directory: the one that holds it is flushed too
-        self.assertEqual(sorted(path for _, path in self.calls[6:]),
-                         sorted([self.layout.area("pictures", DEV), self.layout.area("pictures", OTHER), pictures]))
+        landing = self.landing(DEV, PIC, JPEG)
+        shell.land(landing)
+        self.assertLanded(landing, JPEG)
+        # the file's bytes on disk before its name, its name before its directory is flushed
+        self.assertEqual(self.calls, [("fsync", landing.tmp), ("replace", landing.final),
+                                      ("fsync", self.layout.area("pictures", DEV))])
 
-    def test_one_that_fails_fails_alone(self):
-        batch = [self.landing(DEV, PIC, JPEG), self.landing(OTHER, "b.jpg", b"b")]
-        batch[1].tmp = os.path.join(self.layout.tmp, "no", "such", "dir.part")
-        results = shell.land_all(batch)
-        self.assertIsNone(results[0])
-        self.assertIsInstance(results[1], FileNotFoundError)
-        self.assertTrue(os.path.exists(batch[0].final))
-        self.assertFalse(os.path.exists(batch[1].final))
+    def test_a_devices_first_file_flushes_the_directory_it_made_too(self):
+        landing = self.landing(OTHER, "b.jpg", b"b" * 5000)
+        shell.land(landing)
+        self.assertLanded(landing, b"b" * 5000)
+        self.assertEqual(self.calls, [("fsync", landing.tmp), ("replace", landing.final),
+                                      ("fsync", self.layout.area("pictures", OTHER)),
+                                      ("fsync", os.path.join(self.layout.root, "pictures"))])
+
+    def test_one_that_fails_leaves_nothing(self):
+        landing = self.landing(DEV, PIC, JPEG)
+        landing.tmp = os.path.join(self.layout.tmp, "no", "such", "dir.part")
+        self.assertRaises(FileNotFoundError, shell.land, landing)
+        self.assertFalse(os.path.exists(landing.final))
+
+    def test_a_directory_that_cannot_be_flushed_takes_the_file_back(self):
+        """Its name could be lost in a crash: not stored, so nothing is left (the device sends it again)."""
+        os.makedirs(self.layout.area("pictures", DEV))
+        landing = self.landing(DEV, PIC, JPEG)
+        fsync = os.fsync
+
+        def failing(fd):
+            if os.path.isdir("/proc/self/fd/%d" % fd):
+                raise OSError(5, "Input/output error")
+            fsync(fd)
+        self.patch(os, "fsync", failing)
+        self.assertRaises(OSError, shell.land, landing)
+        self.assertEqual(os.listdir(self.layout.area("pictures", DEV)), [])
+        self.assertEqual(os.listdir(self.layout.tmp), [])
 
     def test_without_fsync_nothing_is_flushed(self):
-        batch = [self.landing(DEV, PIC, JPEG), self.landing(OTHER, "b.jpg", b"b")]
-        self.assertEqual(shell.land_all(batch, fsync=False), [None, None])
-        self.assertEqual([kind for kind, _ in self.calls], ["replace", "replace"])
-        self.assertTrue(all(os.path.exists(b.final) for b in batch))
+        landing = self.landing(DEV, PIC, JPEG)
+        shell.land(landing, fsync=False)
+        self.assertEqual([kind for kind, _ in self.calls], ["replace"])
+        self.assertLanded(landing, JPEG)
+
+    def test_written_whole_whatever_writev_takes_at_a_time(self):
+        """Short writes go on where they stopped, and more buffers than one writev takes go in turns."""
+        chunks = [bytes([i % 251]) * (1 + i % 7) for i in range(shell._IOV_MAX * 2 + 5)] + [b"", b"end"]
+        sizes = []
+
+        def short(fd, buffers):  # takes the first 5 bytes of what it is given, at most
+            self.assertLessEqual(len(buffers), shell._IOV_MAX)
+            sizes.append(len(buffers))
+            return os.write(fd, b"".join(bytes(b) for b in buffers[:5])[:5])
+        self.patch(os, "writev", short)
+        landing = self.landing(DEV, PIC, chunks)
+        shell.land(landing, fsync=False)
+        self.assertLanded(landing, b"".join(chunks))
+        self.assertEqual(max(sizes), shell._IOV_MAX)
+
+
+class LanderTests(unittest.TestCase):
+    """shell.Lander: each upload landed in one call, the outcomes handed back together."""
+
+    def setUp(self):
+        self.layout = Layout(self.mktemp())
+        self.layout.prepare(time.time())
+        self.scheduled = []  # what the landing threads asked the reactor thread to call
+        self.delivering = []
+
+        @contextlib.contextmanager
+        def delivering():
+            self.delivering.append("in")
+            yield
+            self.delivering.append("out")
+        self.lander = shell.Lander(self.scheduled.append, delivering=delivering,
+                                   submit=lambda f, *args: f(*args))
+
+    def landing(self, name, tmp=None):
+        return shell.Landing([JPEG], None, tmp or os.path.join(self.layout.tmp, name + ".part"),
+                             self.layout.picture(DEV, name))
+
+    def test_those_that_end_before_the_reactor_takes_them_come_back_together(self):
+        fired = []
+        bad = self.landing("c.jpg", tmp=os.path.join(self.layout.tmp, "no", "such.part"))
+        ds = [self.lander.land(x) for x in (self.landing("a.jpg"), self.landing("b.jpg"), bad)]
+        for d in ds:
+            d.addBoth(lambda r: fired.append((r, list(self.delivering))))
+        self.assertEqual(fired, [])
+        self.assertEqual(len(self.scheduled), 1)  # one call for the three
+        self.scheduled.pop()()
+        self.assertEqual([r for r, _ in fired[:2]], [None, None])
+        self.assertIsInstance(fired[2][0].value, FileNotFoundError)  # it fails alone
+        self.assertTrue(all(within == ["in"] for _, within in fired))
+        self.assertEqual(self.delivering, ["in", "out"])
+        self.assertEqual(sorted(os.listdir(self.layout.area("pictures", DEV))), ["a.jpg", "b.jpg"])
+        self.assertEqual(os.listdir(self.layout.tmp), [])
+        self.assertEqual((self.lander.calls, self.lander.batches), (3, 1))
+
+    def test_one_that_ends_after_the_reactor_took_the_others_asks_again(self):
+        first = self.lander.land(self.landing("a.jpg"))
+        self.scheduled.pop()()
+        self.assertIsNone(self.successResultOf(first))
+        second = self.lander.land(self.landing("b.jpg"))
+        self.assertNoResult(second)
+        self.assertEqual(len(self.scheduled), 1)
+        self.scheduled.pop()()
+        self.assertIsNone(self.successResultOf(second))
+
+    def test_in_threads(self):
+        """The default: the landing threads, back through the reactor's callFromThread."""
+        from twisted.internet import reactor
+
+        lander = shell.Lander(reactor.callFromThread)
+        d = defer.gatherResults([lander.land(self.landing(n)) for n in ("a.jpg", "b.jpg", "c.jpg")])
+
+        def landed(_):
+            self.assertEqual(sorted(os.listdir(self.layout.area("pictures", DEV))), ["a.jpg", "b.jpg", "c.jpg"])
+            self.assertLessEqual(lander.batches, 3)
+        return d.addCallback(landed)
 
 
 class QuotaTests(FtpTestCase):

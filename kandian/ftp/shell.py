@@ -15,12 +15,11 @@ nothing else (the realm's ``firmware_for``).
 Blocking I/O on the reactor thread is bounded: with ``[files] fsync`` on,
 the landing of an upload (creating its file, writing it, ``fsync``, close,
 rename, ``fsync`` of the directory it went into: only then is its name
-durable) runs in the thread pool, the uploads that end while
-:data:`LANDING_BATCHES` landings are under way together in the next call
-(:class:`~kandian.batching.Batcher`), so under a burst one thread-pool
-round trip serves many uploads, their flushes run side by side (one
-journal commit for the batch, :func:`land_all`) and their records go to
-the database in one transaction
+durable) is one call in a landing thread (:class:`Lander`), as many side by
+side as there are threads, so a burst's flushes go to the file system
+together (one journal commit for many); the uploads that land while the
+reactor has not yet taken the previous ones are handed back together, and
+their records go to the database in one transaction
 (:meth:`~kandian.core.files.GroupCommit.held`); without fsync it is done
 in place.  A write to the temporary file of a large
 upload is one received chunk (at most the socket's read size, 64 KiB), a
@@ -30,9 +29,11 @@ read one 16 KiB FileSender chunk pulled as the data connection drains.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import errno
 import hashlib
 import os
+import threading
 from collections.abc import Callable
 
 from twisted.internet import defer
@@ -52,7 +53,8 @@ JPEG_START = b"\xff\xd8\xff"
 JPEG_END = b"\xff\xd9"
 _TAIL = 64  # bytes kept of an upload's end: JPEG_END may be followed by NUL padding
 IN_MEMORY = 1 << 20  # an upload up to this size is held in memory until it ends (a picture always is)
-LANDING_BATCHES = 4  # thread-pool calls landing uploads at once (fsync on)
+LANDING_THREADS = 16  # uploads landing at once (fsync on), each in a thread of its own (:class:`Lander`)
+_IOV_MAX = 1024  # buffers one writev takes (Linux's IOV_MAX)
 
 
 def _refused(error: BaseException) -> defer.Deferred:
@@ -270,7 +272,7 @@ class Upload:
                 if realm.fsync:
                     yield realm.land(landing)
                 else:
-                    _land(landing, False)
+                    land(landing, False)
             except OSError as e:
                 raise _no_space(e) from None
         except BaseException:
@@ -322,65 +324,95 @@ class Landing:
         self.sha256 = sha256
 
 
-def land_all(landings: list[Landing], fsync: bool = True) -> list:
-    """In a thread: land each of *landings* (written out and, with *fsync*,
-    flushed to disk, then renamed into place, then the directories the names
-    went into flushed: the name of a file is durable only once its directory
-    is); for each, None or the OSError that stopped it.
-
-    With *fsync* the uploads of a batch are written out and flushed each in
-    its own thread of :data:`_SYNCS`, and the directories likewise: the file
-    system commits concurrent flushes together (one journal commit for the
-    batch on ext4, where one after the other each waits for its own), so a
-    batch costs about one upload's flush, not one per upload."""
-    results: list = [None] * len(landings)
-    write = _write_and_sync if fsync else _write_and_close
-    for i, error in enumerate(_each(write, landings, fsync)):
-        if error is not None:
-            _remove(landings[i].tmp)
-            results[i] = error
-    renamed: dict[str, list[int]] = {}
-    for i, landing in enumerate(landings):
-        if results[i] is None:
-            try:
-                for directory in _rename(landing.tmp, landing.final):
-                    renamed.setdefault(directory, []).append(i)
-            except OSError as e:
-                _remove(landing.tmp)
-                results[i] = e
-    if fsync and renamed:
-        directories = list(renamed)
-        for directory, error in zip(directories, _each(_sync_directory, directories, True)):
-            if error is not None:
-                for i in renamed[directory]:  # on disk, but its name may not survive a crash: not stored
-                    if results[i] is None:
-                        _remove(landings[i].final)
-                        results[i] = error
-    return results
-
-
-_SYNCS = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="kandian-fsync")
-
-
-def _each(call: Callable, items: list, parallel: bool) -> list:
-    """*call* on each of *items* (in :data:`_SYNCS`'s threads if *parallel*
-    and there are several); for each, None or the OSError it raised."""
-    def one(item):
+def land(landing: Landing, fsync: bool = True) -> None:
+    """Land one upload (in a landing thread when *fsync*): its bytes written
+    out and, with *fsync*, flushed to disk, then renamed into place, then the
+    directories its name went into flushed (the name of a file is durable only
+    once its directory is).  Raises the OSError that stopped it, and then
+    nothing of it is left: neither the temporary file nor a name that a crash
+    could lose."""
+    try:
+        _write_and_close(landing, fsync)
+        directories = _rename(landing.tmp, landing.final)
+    except OSError:
+        _remove(landing.tmp)
+        raise
+    if fsync:
         try:
-            call(item)
+            for directory in directories:
+                _sync_directory(directory)
+        except OSError:
+            _remove(landing.final)  # on disk, but its name may not survive a crash: not stored
+            raise
+
+
+class Lander:
+    """Lands uploads (:func:`land`) in the threads of :data:`_THREADS`, one
+    call an upload, and hands back the outcomes on the reactor thread: those
+    that end while the reactor has not yet taken the previous ones, together
+    in one call (*call_from_thread*), within *delivering* (so their records go
+    in one transaction, :meth:`kandian.core.files.GroupCommit.held`).
+
+    Uploads landing side by side is what makes a burst cheap in wall time:
+    the file system commits concurrent flushes together, where one after the
+    other each waits for its own (by hand, 25 new 200 KB files: 4–15 ms side
+    by side against 80–115 ms one after the other).  One thread call per
+    upload, each doing its whole landing, is the least thread traffic that
+    gives that: a Twisted thread-pool call per batch, fanned out per file and
+    again per directory, cost the reactor thread about a fifth more CPU an
+    upload (docs/benchmarks.md, "FTP uploads").
+
+    *submit(f, *args)* runs a call in a landing thread; *call_from_thread(f)*
+    has the reactor thread call *f* (``reactor.callFromThread``).  Tests give
+    both as synchronous calls."""
+
+    def __init__(self, call_from_thread: Callable, delivering=None, fsync: bool = True, submit: Callable | None = None):
+        self.call_from_thread = call_from_thread
+        self.delivering = delivering
+        self.fsync = fsync
+        self.submit = submit if submit is not None else _THREADS.submit
+        self._lock = threading.Lock()
+        self._ended: list[tuple[defer.Deferred, OSError | None]] = []
+        self._scheduled = False
+        self.calls = 0  # uploads landed, and the reactor-thread calls that handed them back: for the benchmark
+        self.batches = 0
+
+    def land(self, landing: Landing) -> defer.Deferred:
+        """Fires once *landing* is in place (durable with fsync), fails with its OSError."""
+        d: defer.Deferred = defer.Deferred()
+        self.calls += 1
+        self.submit(self._land, landing, d)
+        return d
+
+    def _land(self, landing: Landing, d: defer.Deferred) -> None:
+        # in a landing thread
+        try:
+            land(landing, self.fsync)
+            outcome = None
         except OSError as e:
-            return e
-        return None
-    if not parallel or len(items) < 2:
-        return [one(item) for item in items]
-    return list(_SYNCS.map(one, items))
+            outcome = e
+        with self._lock:
+            self._ended.append((d, outcome))
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self.call_from_thread(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            ended, self._ended = self._ended, []
+            self._scheduled = False
+        self.batches += 1
+        with self.delivering() if self.delivering is not None else contextlib.nullcontext():
+            for d, outcome in ended:
+                if outcome is None:
+                    d.callback(None)
+                else:
+                    d.errback(outcome)
 
 
-def _land(landing: Landing, fsync: bool = True) -> None:
-    """One upload landed alone, in place (:func:`land_all` without a thread hop)."""
-    error = land_all([landing], fsync)[0]
-    if error is not None:
-        raise error
+# The landing threads of every FTP listener of the process: as many uploads land at once.
+_THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=LANDING_THREADS, thread_name_prefix="kandian-landing")
 
 
 def _digest(chunks: list[bytes]):
@@ -390,28 +422,26 @@ def _digest(chunks: list[bytes]):
     return sha256
 
 
-def _write_out(landing: Landing) -> None:
-    if landing.f is None:
-        landing.sha256 = _digest(landing.chunks)
-        landing.f = _create(landing.tmp)
-        try:
-            landing.f.writelines(landing.chunks)
-        except OSError:
-            landing.f.close()
-            _remove(landing.tmp)
-            raise
-        finally:
-            landing.chunks = []
-
-
 def _create(tmp: str):
     """A new file (creating one can wait on the file system's journal while others are flushed)."""
     return os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640), "wb", buffering=IN_MEMORY)
 
 
-def _write_and_close(landing: Landing, fsync: bool = False) -> None:
-    """The bytes in the temporary file, on disk too with *fsync*, and the file closed."""
-    _write_out(landing)
+def _write_and_close(landing: Landing, fsync: bool = True) -> None:
+    """The bytes in the temporary file (created here when they were held in
+    memory: written straight from the chunks, no copy), on disk too with
+    *fsync*, and the file closed."""
+    if landing.f is None:
+        chunks, landing.chunks = landing.chunks, []
+        landing.sha256 = _digest(chunks)
+        fd = os.open(landing.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            _write_all(fd, chunks)
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        return
     f, landing.f = landing.f, None
     try:
         f.flush()
@@ -421,8 +451,18 @@ def _write_and_close(landing: Landing, fsync: bool = False) -> None:
         f.close()
 
 
-def _write_and_sync(landing: Landing) -> None:
-    _write_and_close(landing, True)
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    """*chunks* written to *fd* by ``writev`` (at most :data:`_IOV_MAX` at a time; a short write goes on)."""
+    views = [memoryview(c) for c in chunks if c]
+    while views:
+        batch = views[:_IOV_MAX]
+        written = os.writev(fd, batch)
+        while batch and written >= len(batch[0]):
+            written -= len(batch[0])
+            batch.pop(0)
+            views.pop(0)
+        if written:
+            views[0] = views[0][written:]
 
 
 def _rename(tmp: str, final: str) -> list[str]:
