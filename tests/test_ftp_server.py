@@ -161,6 +161,49 @@ class Control:
         return replies + self.read()
 
 
+class SendNowTests(unittest.TestCase):
+    """server.send_now on a real TCP connection: straight to the socket only with nothing queued ahead."""
+
+    @defer.inlineCallbacks
+    def test_straight_to_the_socket_or_behind_what_is_queued(self):
+        from twisted.internet import protocol, reactor
+
+        from kandian.ftp.server import send_now
+
+        got = defer.Deferred()
+        accepted = defer.Deferred()
+
+        class Reader(protocol.Protocol):
+            data = b""
+
+            def dataReceived(self, data):
+                self.data += data
+                if self.data.endswith(b"."):
+                    got.callback(self.data)
+
+        class Server(protocol.ServerFactory):
+            def buildProtocol(self, addr):
+                p = protocol.Protocol()
+                accepted.callback(p)
+                return p
+
+        port = reactor.listenTCP(0, Server(), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        reader = Reader()
+        yield protocol.ClientCreator(reactor, lambda: reader).connectTCP("127.0.0.1", port.getHost().port)
+        p = yield accepted
+        t = p.transport
+        self.addCleanup(t.abortConnection)
+        send_now(t, b"a")  # nothing queued: sent, nothing left to write
+        self.assertEqual((t._tempDataBuffer, t.dataBuffer), ([], b""))
+        self.assertNotIn(t, reactor.getWriters())
+        t.write(b"b")  # queued by Twisted …
+        send_now(t, b"c")  # … so this goes behind it
+        self.assertEqual(t._tempDataBuffer, [b"b", b"c"])
+        send_now(t, b".")
+        self.assertEqual((yield got), b"abc.")
+
+
 class StockTwistedTests(unittest.TestCase):
     """Why ``reply`` is overridden: Twisted's STOR answers a shell's 553 with nothing."""
 
