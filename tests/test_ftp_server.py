@@ -109,6 +109,16 @@ class FtpTestCase(unittest.TestCase):
         self.assertEqual(c.send("PASS " + self.keys.ftp_password(dev_id)), ["230 User logged in, proceed"])
         return c
 
+    def listening(self, answer: str):
+        """The port number a 227/229 answer names, and the factory listening there."""
+        if answer.startswith("227 "):
+            fields = answer.split("(")[1].split(")")[0].split(",")
+            number = int(fields[4]) * 256 + int(fields[5])
+        else:
+            number = int(answer.split("|||")[1].split("|")[0])
+        [factory] = [f for port, f, _, _ in self.reactor.tcpServers if port == number][-1:]
+        return number, factory
+
     def files_under(self, *parts):
         top = os.path.join(self.layout.root, *parts)
         return sorted(os.path.relpath(os.path.join(d, f), self.layout.root) for d, _, fs in os.walk(top) for f in fs)
@@ -138,7 +148,7 @@ class Control:
         """PASV or EPSV, then the data connection from *peer*: its DataChannel."""
         [answer] = self.send(command)
         self.case.assertTrue(answer.startswith(("227 ", "229 ")), answer)
-        port, factory = self.case.reactor.tcpServers[-1][:2]
+        port, factory = self.case.listening(answer)
         channel = factory.buildProtocol(IPv4Address("TCP", peer, 6000))
         if channel is None:
             return None
@@ -369,16 +379,34 @@ class ViewTests(FtpTestCase):
         c = self.login()
         self.assertIsNone(c.passive("PASV", peer="198.51.100.99"))
         self.assertEqual(self.factory.stats.foreign_data, 1)
-        # the session's own connection is still awaited, and then the port is free again
+        # the session's own connection is still awaited …
         _, factory = self.reactor.tcpServers[-1][:2]
         self.assertIsInstance(factory.buildProtocol(IPv4Address("TCP", PEER, 6001)), DataChannel)
+        # … and once it came, the port listens for nobody until the next PASV
+        self.assertIsNone(factory.buildProtocol(IPv4Address("TCP", PEER, 6002)))
 
     def test_no_data_connection_within_the_timeout(self):
         c = self.login()
-        c.send("EPSV")
+        [answer] = c.send("EPSV")
+        _, factory = self.listening(answer)
         self.reactor.advance(30)
         self.assertEqual(c.send("STOR " + PIC), ["425 Can't open data connection: use PASV or EPSV first."])
-        self.assertEqual(self.factory.ports.free[0], 40000)  # back in the range
+        self.assertIsNone(factory.buildProtocol(IPv4Address("TCP", PEER, 6001)))  # too late: refused
+        # the port was given back, still open: the next PASV has it
+        self.assertEqual(c.send("EPSV"), ["229 Entering Extended Passive Mode (|||40000|)."])
+        self.assertEqual(len(self.reactor.tcpServers), 1)
+
+    def test_the_passive_ports_close_with_the_listener(self):
+        waiting, c = self.login(), self.login(OTHER)
+        self.assertEqual(waiting.send("EPSV"), ["229 Entering Extended Passive Mode (|||40000|)."])  # held
+        self.assertEqual(c.store("/logs/a.log", b"x")[-1], "226 Transfer Complete.")  # 40001, kept open
+        self.assertEqual(self.factory.ports.held, {40000, 40001})
+        self.factory.doStart()
+        self.factory.doStop()
+        self.assertEqual(self.factory.ports.held, {40000})
+        waiting.transport.loseConnection()
+        self.reactor.advance(0)
+        self.assertEqual(self.factory.ports.held, set())
 
 
 class UploadTests(FtpTestCase):
@@ -772,18 +800,35 @@ class PassivePortsTests(unittest.TestCase):
         ports = PassivePorts(reactor, range(5000, 5002), wait=10)
         a = self.successResultOf(ports.listen(object()))
         b = self.successResultOf(ports.listen(object()))
-        self.assertEqual((a.getHost().port, b.getHost().port), (5000, 5001))
+        self.assertEqual((a.number, b.number), (5000, 5001))
         waiting = ports.listen(object())
         self.assertNoResult(waiting)
-        ports.release(5001)
-        self.assertEqual(self.successResultOf(waiting).getHost().port, 5001)
+        b.release()
+        self.assertIs(self.successResultOf(waiting), b)
         late = ports.listen(object())
         reactor.advance(10)
         self.failureResultOf(late, NoPassivePort)
         self.assertEqual((ports.waited, ports.exhausted), (2, 1))
-        ports.release(5000)
-        self.assertEqual(self.successResultOf(ports.listen(object())).getHost().port, 5000)
+        a.release()
+        self.assertEqual(self.successResultOf(ports.listen(object())).number, 5000)
         self.assertEqual(reactor.getDelayedCalls(), [])
+        self.assertEqual(len(reactor.tcpServers), 2)  # each bound once
+
+    def test_a_released_port_stays_open_and_refuses_until_handed_out_again(self):
+        reactor = MemoryReactorClock()
+        ports = PassivePorts(reactor, range(5000, 5002), wait=10)
+        first = PassiveFactory("198.51.100.7", reactor, 5, 5)
+        port = self.successResultOf(ports.listen(first))
+        listening = reactor.tcpServers[0][1]
+        self.assertIsInstance(listening.buildProtocol(IPv4Address("TCP", "198.51.100.7", 1)), DataChannel)
+        port.release()
+        port.release()  # once is enough
+        self.assertIsNone(listening.buildProtocol(IPv4Address("TCP", "198.51.100.7", 2)))
+        second = PassiveFactory("198.51.100.8", reactor, 5, 5)
+        self.assertIs(self.successResultOf(ports.listen(second)), port)
+        channel = listening.buildProtocol(IPv4Address("TCP", "198.51.100.8", 3))
+        self.assertIs(channel.factory, second)
+        self.assertEqual(len(reactor.tcpServers), 1)
 
     def test_a_port_another_process_holds_is_skipped(self):
         class Busy(MemoryReactorClock):
@@ -793,14 +838,36 @@ class PassivePortsTests(unittest.TestCase):
                 return super().listenTCP(port, factory, backlog, interface)
 
         ports = PassivePorts(Busy(), range(5000, 5002), wait=10)
-        self.assertEqual(self.successResultOf(ports.listen(object())).getHost().port, 5001)
+        self.assertEqual(self.successResultOf(ports.listen(object())).number, 5001)
         self.assertNoResult(ports.listen(object()))  # 5000 is still taken
 
-    def test_no_range_is_any_port(self):
+    def test_an_idle_port_of_another_address_is_closed_for_one_that_waits(self):
         reactor = MemoryReactorClock()
-        ports = PassivePorts(reactor, None, wait=10)
-        self.successResultOf(ports.listen(object(), "::1"))
+        ports = PassivePorts(reactor, range(5000, 5001), wait=10)
+        self.successResultOf(ports.listen(object(), "10.0.0.5")).release()
+        other = ports.listen(object(), "10.0.0.6")
+        self.assertEqual(self.successResultOf(other).number, 5000)
+        self.assertEqual([(p, i) for p, _, _, i in reactor.tcpServers], [(5000, "10.0.0.5"), (5000, "10.0.0.6")])
+
+    def test_no_range_is_any_port_and_only_so_many_kept(self):
+        reactor = MemoryReactorClock()
+        ports = PassivePorts(reactor, None, wait=10, keep=1)
+        a = self.successResultOf(ports.listen(object(), "::1"))
+        b = self.successResultOf(ports.listen(object(), "::1"))
         self.assertEqual(reactor.tcpServers[0][0], 0)
+        a.release()
+        b.release()
+        self.assertEqual(ports.idle["::1"], [a])
+
+    def test_closed_with_the_listener(self):
+        reactor = MemoryReactorClock()
+        ports = PassivePorts(reactor, range(5000, 5002), wait=10)
+        a = self.successResultOf(ports.listen(object()))
+        self.successResultOf(ports.listen(object())).release()
+        ports.close()
+        self.assertEqual(ports.held, {a.number})  # the idle one closed; the one handed out …
+        a.release()
+        self.assertEqual(ports.held, set())  # … once released
 
 
 class DataChannelTests(unittest.TestCase):

@@ -337,10 +337,10 @@ class DeviceFTP(ftp.FTP):
 
         def listening(port):
             if self.dtpFactory is not data:  # another PASV, or the end, came first
-                self._close_port(port)
+                port.release()
                 return None
             self.dtpPort = port
-            self.reply(*answer(port.getHost().port))
+            self.reply(*answer(port.number))
             data.start()
             return data.deferred.addCallbacks(self._data_connected, self._data_missing,
                                               callbackArgs=(data,), errbackArgs=(data,))
@@ -363,7 +363,7 @@ class DeviceFTP(ftp.FTP):
         self.dtpInstance = channel
         port, self.dtpPort = self.dtpPort, None
         if port is not None:
-            self._close_port(port)  # the connection stays; the port is free for the next PASV
+            port.release()  # the connection stays; the port is free for the next PASV
         return None
 
     def _data_missing(self, why, data):
@@ -378,18 +378,13 @@ class DeviceFTP(ftp.FTP):
         if held_back is not None:
             log.warn("ftp {peer}: data connection from another address refused", peer=self._peer)
 
-    def _close_port(self, port) -> None:
-        ports, number = self.factory.ports, port.getHost().port
-        d = defer.maybeDeferred(port.stopListening)
-        d.addBoth(lambda _: ports.release(number))
-
     def cleanupDTP(self):
         data, self.dtpFactory = self.dtpFactory, None
         if data is not None:
             data.cancel()
         port, self.dtpPort = self.dtpPort, None
         if port is not None:
-            self._close_port(port)
+            port.release()
         channel, self.dtpInstance = self.dtpInstance, None
         if channel is not None and channel.isConnected:
             channel.transport.abortConnection()
@@ -532,3 +527,6 @@ class FtpFactory(protocol.ServerFactory):
         p.portal = self.portal
         p.timeOut = self.timeOut
         return p
+
+    def stopFactory(self):
+        self.ports.close()  # the passive ports kept open between transfers
