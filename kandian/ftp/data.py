@@ -30,6 +30,9 @@ from .results import NoPassivePort, TransferAborted
 
 def same_host(a: str, b: str) -> bool:
     """Whether two socket addresses are one host (an IPv4-mapped IPv6 address is its IPv4 one)."""
+    if a == b:  # the data connection from the control connection's address, as written: no parsing
+        return True
+
     def norm(host: str) -> str:
         try:
             ip = ipaddress.ip_address(host.split("%", 1)[0])
