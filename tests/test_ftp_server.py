@@ -333,6 +333,27 @@ class LoginTests(FtpTestCase):
         self.assertEqual(c.read(), ["500 Command line too long."])
         self.assertTrue(c.closed)
 
+    def test_answered_in_order_at_once_or_later(self):
+        c = self.login()
+        later = defer.Deferred()
+        c.protocol.ftp_NOOP = lambda: later
+        c.protocol.ftp_SITE = lambda arg: 1 / 0
+        c.protocol.ftp_HELP = lambda *args: defer.fail(ZeroDivisionError())
+        # several lines in one read: one answered later holds back those after it
+        c.protocol.dataReceived(b"PWD\r\nNOOP\r\nPWD\r\nTYPE I\r\n")
+        self.assertEqual(c.read(), ['257 "/"'])
+        self.assertEqual(c.transport.producerState, "paused")
+        later.callback((ftp.CMD_OK,))
+        self.assertEqual(c.read(), ["200 Command OK", '257 "/"', "200 Type set to I."])
+        self.assertEqual(c.transport.producerState, "producing")
+        # a missing argument, and the unexpected (raised, or a failed Deferred): answered, counted, logged
+        self.assertEqual(c.send("SITE"), ["500 Syntax error: SITE requires an argument."])
+        self.assertEqual(c.send("SITE x"), ["451 Requested action aborted: local error in processing."])
+        self.assertEqual(c.send("HELP"), ["451 Requested action aborted: local error in processing."])
+        self.assertEqual(self.factory.stats.internal_errors, 2)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 2)
+        self.assertEqual(c.send("PWD"), ['257 "/"'])
+
 
 class ViewTests(FtpTestCase):
     def test_listing_and_cwd(self):

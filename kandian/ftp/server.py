@@ -161,14 +161,33 @@ class DeviceFTP(ftp.FTP):
         text = line.decode(self._encoding)
         cmd, space, arg = text.partition(" ")
         args = (arg,) if space else ()
-        d = defer.maybeDeferred(self.processCommand, cmd, *args)
-        d.addCallbacks(self._answer, self._refuse, errbackArgs=(cmd,))
-        d.addErrback(self._internal, cmd)
+        try:
+            result = self.processCommand(cmd, *args)
+        except Exception:
+            result = failure.Failure()
+        if not isinstance(result, defer.Deferred):  # USER, PWD, TYPE, QUIT …: no Deferred made
+            self._settle(result, cmd)
+            return
         self._pending = True
-        d.addBoth(self._next)
+        result.addBoth(self._settle, cmd)
         if self._pending:
             # answered later (a login, a transfer): no further command is read until then
             self.pauseProducing()
+
+    def _settle(self, result, cmd: str) -> None:
+        """Answer *result* of *cmd* (a Failure: refused, or unexpected), then read the next command."""
+        try:
+            if isinstance(result, failure.Failure):
+                unexpected = self._refuse(result, cmd)
+                if unexpected is not None:
+                    self._internal(unexpected, cmd)
+            else:
+                self._answer(result)
+        except Exception:
+            self._internal(failure.Failure(), cmd)
+        self._pending = False
+        if self.paused and not self.disconnected:
+            self.resumeProducing()
 
     def _answer(self, result):
         if isinstance(result, tuple):
@@ -194,11 +213,6 @@ class DeviceFTP(ftp.FTP):
         log.failure("ftp {peer}: {cmd} failed", why, peer=self._peer, cmd=peer_text(cmd, 16))
         if not self.disconnected and self.transport is not None:
             self.sendLine(line_for(RuntimeError())[0])
-
-    def _next(self, _):
-        self._pending = False
-        if self.paused and not self.disconnected:
-            self.resumeProducing()
 
     @staticmethod
     def _detail(error) -> str:
@@ -256,8 +270,7 @@ class DeviceFTP(ftp.FTP):
         if self._login_timer is not None and self._login_timer.active():
             self._login_timer.cancel()
         self._login_timer = None
-        self.factory.stats.logins["ok"] += 1
-        log.info("ftp {dev_id} logged in from {peer}", dev_id=shell.dev_id, peer=self._peer)
+        self.factory.stats.logins["ok"] += 1  # not logged: the transfers are, with the address
         return ftp.USR_LOGGED_IN_PROCEED
 
     def _login_failed(self, why: failure.Failure, user: str):
@@ -426,8 +439,9 @@ class DeviceFTP(ftp.FTP):
         size, digest = yield upload.commit()
         area = upload.target.area
         self.factory.stats.transfers["in", area, "ok"] += 1
-        log.info("ftp {dev_id} stored {area}/{name} ({size} bytes)", dev_id=self.shell.dev_id if self.shell else "?",
-                 area=area, name=upload.target.name, size=size)
+        log.info("ftp {dev_id} stored {area}/{name} ({size} bytes) from {peer}",
+                 dev_id=self.shell.dev_id if self.shell else "?", area=area, name=upload.target.name, size=size,
+                 peer=self._peer)
         return (ftp.TXFR_COMPLETE_OK,)
 
     def ftp_RETR(self, path):
@@ -459,8 +473,8 @@ class DeviceFTP(ftp.FTP):
             raise TransferAborted("the data connection closed")
         self.factory.stats.transfers["out", "firmware", "ok"] += 1
         dev_id = download.shell.dev_id
-        log.info("ftp {dev_id} fetched firmware/{name} ({size} bytes)", dev_id=dev_id, name=download.name,
-                 size=download.size)
+        log.info("ftp {dev_id} fetched firmware/{name} ({size} bytes) from {peer}", dev_id=dev_id,
+                 name=download.name, size=download.size, peer=self._peer)
         try:
             yield download.shell.realm.firmware_downloaded(dev_id, download.name)
         except Exception:
