@@ -672,6 +672,30 @@ class LandingTests(unittest.TestCase):
         self.assertEqual(max(sizes), shell._IOV_MAX)
 
 
+class ThreadsTests(unittest.TestCase):
+    def test_calls_run_in_the_threads_and_one_that_fails_is_logged(self):
+        import threading
+
+        threads = shell._Threads(1, "test-threads")  # one: the calls run in turn
+        ran = []
+        done = threading.Event()
+
+        def fails():
+            raise ValueError("a bug")
+
+        def runs(x):
+            ran.append((x, threading.current_thread().name))
+            if len(ran) == 2:
+                done.set()
+        threads.submit(runs, 1)
+        threads.submit(fails)
+        threads.submit(runs, 2)
+        self.assertTrue(done.wait(10))
+        self.assertEqual(sorted(x for x, _ in ran), [1, 2])
+        self.assertTrue(all(name.startswith("test-threads-") for _, name in ran))
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+
+
 class LanderTests(unittest.TestCase):
     """shell.Lander: each upload landed in one call, the outcomes handed back together."""
 
@@ -719,6 +743,15 @@ class LanderTests(unittest.TestCase):
         self.assertEqual(len(self.scheduled), 1)
         self.scheduled.pop()()
         self.assertIsNone(self.successResultOf(second))
+
+    def test_an_unexpected_error_fails_its_upload_too(self):
+        """Not only an OSError: whatever stops a landing fails its Deferred (no upload left unanswered)."""
+        def broken(landing, fsync):
+            raise ValueError("a bug")
+        self.patch(shell, "land", broken)
+        d = self.lander.land(self.landing("a.jpg"))
+        self.scheduled.pop()()
+        self.failureResultOf(d, ValueError)
 
     def test_in_threads(self):
         """The default: the landing threads, back through the reactor's callFromThread."""

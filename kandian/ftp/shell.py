@@ -28,15 +28,17 @@ read one 16 KiB FileSender chunk pulled as the data connection drains.
 
 from __future__ import annotations
 
-import concurrent.futures
+import collections
 import contextlib
 import errno
 import hashlib
 import os
+import queue
 import threading
 from collections.abc import Callable
 
 from twisted.internet import defer
+from twisted.logger import Logger
 from twisted.protocols import basic, ftp
 from twisted.python import filepath
 from zope.interface import implementer
@@ -44,6 +46,8 @@ from zope.interface import implementer
 from ..core import errors
 from . import paths
 from .results import IncompletePicture, NoSpace, NotAPicture
+
+log = Logger()
 
 _DIR_READ = filepath.Permissions(0o40555)
 _DIR_WRITE = filepath.Permissions(0o40333)  # upload-only: the device cannot list what it sent
@@ -371,8 +375,7 @@ class Lander:
         self.delivering = delivering
         self.fsync = fsync
         self.submit = submit if submit is not None else _THREADS.submit
-        self._lock = threading.Lock()
-        self._ended: list[tuple[defer.Deferred, OSError | None]] = []
+        self._ended: collections.deque[tuple[defer.Deferred, Exception | None]] = collections.deque()
         self._scheduled = False
         self.calls = 0  # uploads landed, and the reactor-thread calls that handed them back: for the benchmark
         self.batches = 0
@@ -389,19 +392,20 @@ class Lander:
         try:
             land(landing, self.fsync)
             outcome = None
-        except OSError as e:
+        except Exception as e:  # an OSError refuses the upload; anything else is a 451, logged
             outcome = e
-        with self._lock:
-            self._ended.append((d, outcome))
-            if self._scheduled:
-                return
+        self._ended.append((d, outcome))
+        if not self._scheduled:  # (two threads may both ask: the second call finds nothing, harmlessly)
             self._scheduled = True
-        self.call_from_thread(self._deliver)
+            self.call_from_thread(self._deliver)
 
     def _deliver(self) -> None:
-        with self._lock:
-            ended, self._ended = self._ended, []
-            self._scheduled = False
+        self._scheduled = False  # before taking them: one that ends from here on asks again
+        ended = []
+        while self._ended:
+            ended.append(self._ended.popleft())
+        if not ended:
+            return
         self.batches += 1
         with self.delivering() if self.delivering is not None else contextlib.nullcontext():
             for d, outcome in ended:
@@ -411,8 +415,38 @@ class Lander:
                     d.errback(outcome)
 
 
+class _Threads:
+    """*size* daemon threads (started with the first call) that run the calls
+    handed to :meth:`submit`, in turn, from one queue.  Less than a
+    ``ThreadPoolExecutor``: no Future, and no semaphore to tell whether a
+    thread is idle — each costs the reactor thread locks to take and threads
+    to wake, for every upload."""
+
+    def __init__(self, size: int, name: str):
+        self.size = size
+        self.name = name
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._started = False
+
+    def submit(self, f: Callable, *args) -> None:
+        if not self._started:
+            self._started = True
+            for i in range(self.size):
+                threading.Thread(target=self._run, name="%s-%d" % (self.name, i), daemon=True).start()
+        self._queue.put((f, args))
+
+    def _run(self) -> None:
+        take = self._queue.get
+        while True:
+            f, args = take()
+            try:
+                f(*args)
+            except Exception:
+                log.failure("{name}: a call failed", name=self.name)
+
+
 # The landing threads of every FTP listener of the process: as many uploads land at once.
-_THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=LANDING_THREADS, thread_name_prefix="kandian-landing")
+_THREADS = _Threads(LANDING_THREADS, "kandian-landing")
 
 
 def _digest(chunks: list[bytes]):
