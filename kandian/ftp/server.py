@@ -23,6 +23,8 @@ kept.  Overridden, and why:
   bound on the control connection's local address; PASV advertises
   ``[platform] public_host`` when it is an IPv4 literal (the address behind a
   NAT), else that local address.  ``PORT``/``EPRT`` are refused (502).
+- ``CWD``: answered at once (the device's tree is :mod:`.paths`'s), not
+  through the shell's Deferred.
 - ``STOR``/``RETR``: through :class:`~.data.DataChannel` and the shell's
   uploads and downloads (:mod:`.shell`), 226 only once an upload is on disk
   and recorded or a download sent in full, with the idle timer off during the
@@ -503,6 +505,16 @@ class DeviceFTP(ftp.FTP):
         if not self.disconnected and self.transport is not None:
             self.setTimeout(self.factory.timeOut)
         return result
+
+    def ftp_CWD(self, path):
+        # Twisted's asks the shell through a Deferred; a device's tree is known here (paths.directory)
+        try:
+            segments = ftp.toSegments(self.workingDirectory, path)
+        except ftp.InvalidPath:
+            return defer.fail(ftp.FileNotFoundError(path))
+        paths.directory(segments)  # NotHere: 550
+        self.workingDirectory = segments
+        return (ftp.REQ_FILE_ACTN_COMPLETED_OK,)
 
     def ftp_NLST(self, path=""):
         # Twisted's takes a required argument: a bare NLST (ftplib's nlst()) was a 500
