@@ -431,6 +431,17 @@ class ViewTests(FtpTestCase):
 
 
 class UploadTests(FtpTestCase):
+    def test_an_upload_not_recorded_is_not_kept(self):
+        """On disk but its record failed: removed (the device, with no 226, sends it again)."""
+        from kandian.store.pool import DatabaseUnavailable
+
+        self.patch(self.files.records, "write_many", lambda uploads: defer.fail(DatabaseUnavailable()))
+        c = self.login()
+        self.assertEqual(c.store("/pictures/" + PIC, JPEG)[-1],
+                         "421 Service not available, closing control connection.")
+        self.assertEqual(self.files_under(), [])
+        self.assertEqual(self.factory.realm.used.get(DEV, 0), 0)
+
     def test_a_picture_is_stored_whole_and_recorded(self):
         c = self.login()
         replies = c.store("/pictures/" + PIC, JPEG)

@@ -428,17 +428,19 @@ class DeviceFTP(ftp.FTP):
         d.addBoth(self._transfer_done)
         return d
 
-    @defer.inlineCallbacks
     def _upload(self, upload, channel):
         self.reply(ftp.DATA_CNX_ALREADY_OPEN_START_XFR if channel.isConnected else ftp.FILE_STATUS_OK_OPEN_DATA_CNX)
-        try:
-            yield channel.receive(upload)
-        except BaseException:
+        return channel.receive(upload).addBoth(self._received, upload, channel)
+
+    def _received(self, result, upload, channel):
+        self.factory.stats.bytes_in += channel.received
+        if isinstance(result, failure.Failure):
             upload.discard()
-            raise
-        finally:
-            self.factory.stats.bytes_in += channel.received
-        size, digest = yield upload.commit()
+            return result
+        return upload.commit().addCallback(self._stored, upload)
+
+    def _stored(self, result, upload):
+        size, _ = result
         area = upload.target.area
         self.factory.stats.transfers["in", area, "ok"] += 1
         log.info("ftp {dev_id} stored {area}/{name} ({size} bytes) from {peer}",

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.protocols import basic, ftp
-from twisted.python import filepath
+from twisted.python import failure, filepath
 from zope.interface import implementer
 
 from ..core import errors
@@ -257,45 +257,59 @@ class Upload:
             self.head = (self.head + data[:len(JPEG_START)])[:len(JPEG_START)]
         self.tail = (self.tail + data[-_TAIL:])[-_TAIL:]
 
-    @defer.inlineCallbacks
-    def commit(self):
-        """Check, write out, flush, rename into place and record; the error that
-        refused it (nothing of it is then left)."""
-        realm, dev_id, target = self.shell.realm, self.shell.dev_id, self.target
-        final = realm.layout.file(target.area, dev_id, target.name)
+    def commit(self) -> defer.Deferred:
+        """Check, write out, flush, rename into place and record: fires with
+        (size, sha256), or fails with the error that refused it (nothing of it
+        is then left)."""
+        realm, target = self.shell.realm, self.target
         self.committing = True  # whole: kept even if the session ends meanwhile
         try:
+            final = realm.layout.file(target.area, self.shell.dev_id, target.name)
             if target.area == "pictures":
                 if self.head != JPEG_START:
                     raise NotAPicture(target.name)
                 if not self.tail.rstrip(b"\x00").endswith(JPEG_END):
                     raise IncompletePicture(target.name)
-            landing = Landing(self.chunks, self.f, self.tmp or realm.tmp_name(dev_id), final, self.sha256)
+            landing = Landing(self.chunks, self.f, self.tmp or realm.tmp_name(self.shell.dev_id), final, self.sha256)
             self.chunks, self.f = [], None
-            try:
-                if realm.fsync:
-                    yield realm.land(landing)
-                else:
-                    land(landing, False)
-            except OSError as e:
-                raise _no_space(e) from None
-        except BaseException:
-            self.committing = False
-            self.discard()
-            raise
+            if realm.fsync:
+                d = realm.land(landing)
+            else:
+                land(landing, False)
+                d = defer.succeed(None)
+        except Exception:
+            return defer.fail(self._not_landed(failure.Failure()))
+        return d.addCallbacks(self._landed, self._not_landed, callbackArgs=(landing,))
+
+    def _not_landed(self, why: failure.Failure) -> failure.Failure:
+        self.committing = False
+        self.discard()
+        if why.check(OSError):
+            return failure.Failure(_no_space(why.value))
+        return why
+
+    def _landed(self, _, landing: Landing) -> defer.Deferred:
         self.finished = True
         self.shell.uploads.discard(self)
         digest = landing.sha256.hexdigest()
-        try:
-            yield realm.files.stored(dev_id, target.area, target.name, self.size, digest, target.picture)
-        except BaseException:
-            # not recorded, so not counted in the quota nor linked: not kept either (the device retries)
-            _remove(final)
-            raise
+        target = self.target
+        d = defer.maybeDeferred(self.shell.realm.files.stored, self.shell.dev_id, target.area, target.name, self.size,
+                                digest, target.picture)
+        return d.addCallbacks(self._recorded, self._not_recorded, callbackArgs=(digest,), errbackArgs=(landing,))
+
+    @staticmethod
+    def _not_recorded(why: failure.Failure, landing: Landing) -> failure.Failure:
+        # not recorded, so not counted in the quota nor linked: not kept either (the device retries)
+        _remove(landing.final)
+        return why
+
+    def _recorded(self, _, digest: str):
+        realm, dev_id = self.shell.realm, self.shell.dev_id
         if dev_id in realm.used:
             realm.used[dev_id] += self.size
-        if target.area == "logs":
-            yield realm.log_stored(dev_id, target.name, self.size, digest)
+        if self.target.area == "logs":
+            return realm.log_stored(dev_id, self.target.name, self.size, digest).addCallback(
+                lambda _: (self.size, digest))
         return self.size, digest
 
     def discard(self) -> None:
