@@ -354,6 +354,17 @@ class LoginTests(FtpTestCase):
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 2)
         self.assertEqual(c.send("PWD"), ['257 "/"'])
 
+    def test_a_flood_of_commands_is_answered_a_few_at_a_time(self):
+        """Answered at once, but no more than lines_at_once in one turn of the reactor (the others' turn)."""
+        c = self.connect()
+        c.read()
+        c.protocol.dataReceived(b"NOOP\r\n" * 40)
+        self.assertEqual(len(c.read()), 16)
+        self.assertEqual(c.transport.producerState, "paused")
+        self.reactor.advance(0)  # (the test clock runs the next turn's call in the same advance too)
+        self.assertEqual(c.read(), ["530 Please login with USER and PASS."] * 24)
+        self.assertEqual(c.transport.producerState, "producing")
+
 
 class ViewTests(FtpTestCase):
     def test_listing_and_cwd(self):

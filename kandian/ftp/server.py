@@ -110,6 +110,8 @@ class DeviceFTP(ftp.FTP):
 
     _transfer = None  # the data channel of the STOR/RETR in progress
     _pending = False  # the command being answered has not been answered yet
+    _lines = 0  # commands answered at once since the last read
+    lines_at_once = 16  # then the next wait for the reactor's next turn
     _login_timer = None
     _peer = ""
 
@@ -158,6 +160,10 @@ class DeviceFTP(ftp.FTP):
 
     # -- commands
 
+    def dataReceived(self, data):
+        self._lines = 0
+        super().dataReceived(data)
+
     def lineReceived(self, line):
         self.resetTimeout()
         text = line.decode(self._encoding)
@@ -169,6 +175,11 @@ class DeviceFTP(ftp.FTP):
             result = failure.Failure()
         if not isinstance(result, defer.Deferred):  # USER, PWD, TYPE, QUIT …: no Deferred made
             self._settle(result, cmd)
+            self._lines += 1
+            if self._lines >= self.lines_at_once and not self.paused and not self.disconnected:
+                # a client sending commands faster than it reads answers shares the reactor with the others
+                self.pauseProducing()
+                self.factory.reactor.callLater(0, self._resume)
             return
         self._pending = True
         result.addBoth(self._settle, cmd)
@@ -189,6 +200,10 @@ class DeviceFTP(ftp.FTP):
             self._internal(failure.Failure(), cmd)
         self._pending = False
         if self.paused and not self.disconnected:
+            self.resumeProducing()
+
+    def _resume(self):
+        if self.paused and not self._pending and not self.disconnected:
             self.resumeProducing()
 
     def _answer(self, result):
