@@ -136,7 +136,9 @@ def serve_kandian(args) -> None:
             batches = lambda of, name: getattr(getattr(of, name, None), "batches", -1)  # noqa: E731 (-1: none)
             print("STATS %s" % json.dumps({"transactions": batches(files, "records"),
                                            "lookups": batches(files, "lookups"),
-                                           "landings": batches(realm, "landings")}), flush=True)
+                                           "landings": batches(realm, "landings"),
+                                           "ports": getattr(svc.platform.factories["ftp"].ports, "opened", -1)}),
+                  flush=True)
         return svc.stopService()  # the embedded PostgreSQL too
 
     # SIGTERM: the reactor's own handler stops it, and the service with it
@@ -375,8 +377,10 @@ def main() -> None:
                     "  machine %5.2f s  curl ok: %d/%d  on disk: %d%s%s"
                     % (n + 1, kind, r["wall"], r["uploads_per_s"], r["mb_per_s"], r["server_cpu"],
                        r["postgres_cpu"], r["machine_cpu"], r["ok"], args.uploads, r["stored"],
-                       "  (%d login lookups, %d landings, recorded in %d transactions)"
-                       % (r["lookups"], r["landings"], r["transactions"]) if "transactions" in r else "",
+                       "  (%d login lookups, landings handed back in %d calls, recorded in %d transactions,"
+                       " %d passive ports opened)"
+                       % (r["lookups"], r["landings"], r["transactions"], r.get("ports", -1)) if "transactions" in r
+                       else "",
                        "  curl: %s %s" % (r["codes"], r["curl_errors"]) if r["ok"] != args.uploads else ""))
     finally:
         reap_all(signal.SIGTERM, 30)

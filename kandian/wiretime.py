@@ -23,5 +23,6 @@ def parse_time(value: str, tz: ZoneInfo) -> datetime.datetime:
     value = value.strip()
     if not value.isdigit() or len(value) not in (12, 14):
         raise ValueError("not a YYYYMMDDHHMMSS time: %r" % (value,))
-    fmt = FORMAT if len(value) == 14 else "%Y%m%d%H%M"
-    return datetime.datetime.strptime(value, fmt).replace(tzinfo=tz)
+    # what strptime with FORMAT gives, a tenth of its cost (a picture's name, an alarm's time)
+    return datetime.datetime(int(value[:4]), int(value[4:6]), int(value[6:8]), int(value[8:10]),
+                             int(value[10:12]), int(value[12:14] or 0), tzinfo=tz)

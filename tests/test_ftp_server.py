@@ -7,6 +7,7 @@ a real temporary directory (the blocking flush runs inline).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -89,7 +90,7 @@ class FtpTestCase(unittest.TestCase):
         self.factory = kftp.factory(
             self.files, self.layout, reactor=self.reactor, clock=self.reactor, timezone=TZ,
             public_host=self.public_host, passive_ports=self.passive_ports, idle_timeout=120, data_timeout=30,
-            max_sessions=self.max_sessions, blocking=defer.maybeDeferred,
+            max_sessions=self.max_sessions, threads=False,
             firmware_for=lambda dev_id: self.image,
             firmware_downloaded=lambda dev_id, name: self.downloaded.append((dev_id, name)),
             log_stored=lambda *args: self.logs.append(args))
@@ -107,6 +108,16 @@ class FtpTestCase(unittest.TestCase):
         self.assertEqual(c.send("USER " + dev_id), ["331 Password required for %s." % dev_id])
         self.assertEqual(c.send("PASS " + self.keys.ftp_password(dev_id)), ["230 User logged in, proceed"])
         return c
+
+    def listening(self, answer: str):
+        """The port number a 227/229 answer names, and the factory listening there."""
+        if answer.startswith("227 "):
+            fields = answer.split("(")[1].split(")")[0].split(",")
+            number = int(fields[4]) * 256 + int(fields[5])
+        else:
+            number = int(answer.split("|||")[1].split("|")[0])
+        [factory] = [f for port, f, _, _ in self.reactor.tcpServers if port == number][-1:]
+        return number, factory
 
     def files_under(self, *parts):
         top = os.path.join(self.layout.root, *parts)
@@ -137,7 +148,7 @@ class Control:
         """PASV or EPSV, then the data connection from *peer*: its DataChannel."""
         [answer] = self.send(command)
         self.case.assertTrue(answer.startswith(("227 ", "229 ")), answer)
-        port, factory = self.case.reactor.tcpServers[-1][:2]
+        port, factory = self.case.listening(answer)
         channel = factory.buildProtocol(IPv4Address("TCP", peer, 6000))
         if channel is None:
             return None
@@ -158,6 +169,49 @@ class Control:
         self.case.reactor.advance(0)
         self.case.reactor.advance(0)
         return replies + self.read()
+
+
+class SendNowTests(unittest.TestCase):
+    """server.send_now on a real TCP connection: straight to the socket only with nothing queued ahead."""
+
+    @defer.inlineCallbacks
+    def test_straight_to_the_socket_or_behind_what_is_queued(self):
+        from twisted.internet import protocol, reactor
+
+        from kandian.ftp.server import send_now
+
+        got = defer.Deferred()
+        accepted = defer.Deferred()
+
+        class Reader(protocol.Protocol):
+            data = b""
+
+            def dataReceived(self, data):
+                self.data += data
+                if self.data.endswith(b"."):
+                    got.callback(self.data)
+
+        class Server(protocol.ServerFactory):
+            def buildProtocol(self, addr):
+                p = protocol.Protocol()
+                accepted.callback(p)
+                return p
+
+        port = reactor.listenTCP(0, Server(), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        reader = Reader()
+        yield protocol.ClientCreator(reactor, lambda: reader).connectTCP("127.0.0.1", port.getHost().port)
+        p = yield accepted
+        t = p.transport
+        self.addCleanup(t.abortConnection)
+        send_now(t, b"a")  # nothing queued: sent, nothing left to write
+        self.assertEqual((t._tempDataBuffer, t.dataBuffer), ([], b""))
+        self.assertNotIn(t, reactor.getWriters())
+        t.write(b"b")  # queued by Twisted …
+        send_now(t, b"c")  # … so this goes behind it
+        self.assertEqual(t._tempDataBuffer, [b"b", b"c"])
+        send_now(t, b".")
+        self.assertEqual((yield got), b"abc.")
 
 
 class StockTwistedTests(unittest.TestCase):
@@ -279,6 +333,38 @@ class LoginTests(FtpTestCase):
         self.assertEqual(c.read(), ["500 Command line too long."])
         self.assertTrue(c.closed)
 
+    def test_answered_in_order_at_once_or_later(self):
+        c = self.login()
+        later = defer.Deferred()
+        c.protocol.ftp_NOOP = lambda: later
+        c.protocol.ftp_SITE = lambda arg: 1 / 0
+        c.protocol.ftp_HELP = lambda *args: defer.fail(ZeroDivisionError())
+        # several lines in one read: one answered later holds back those after it
+        c.protocol.dataReceived(b"PWD\r\nNOOP\r\nPWD\r\nTYPE I\r\n")
+        self.assertEqual(c.read(), ['257 "/"'])
+        self.assertEqual(c.transport.producerState, "paused")
+        later.callback((ftp.CMD_OK,))
+        self.assertEqual(c.read(), ["200 Command OK", '257 "/"', "200 Type set to I."])
+        self.assertEqual(c.transport.producerState, "producing")
+        # a missing argument, and the unexpected (raised, or a failed Deferred): answered, counted, logged
+        self.assertEqual(c.send("SITE"), ["500 Syntax error: SITE requires an argument."])
+        self.assertEqual(c.send("SITE x"), ["451 Requested action aborted: local error in processing."])
+        self.assertEqual(c.send("HELP"), ["451 Requested action aborted: local error in processing."])
+        self.assertEqual(self.factory.stats.internal_errors, 2)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 2)
+        self.assertEqual(c.send("PWD"), ['257 "/"'])
+
+    def test_a_flood_of_commands_is_answered_a_few_at_a_time(self):
+        """Answered at once, but no more than lines_at_once in one turn of the reactor (the others' turn)."""
+        c = self.connect()
+        c.read()
+        c.protocol.dataReceived(b"NOOP\r\n" * 40)
+        self.assertEqual(len(c.read()), 16)
+        self.assertEqual(c.transport.producerState, "paused")
+        self.reactor.advance(0)  # (the test clock runs the next turn's call in the same advance too)
+        self.assertEqual(c.read(), ["530 Please login with USER and PASS."] * 24)
+        self.assertEqual(c.transport.producerState, "producing")
+
 
 class ViewTests(FtpTestCase):
     def test_listing_and_cwd(self):
@@ -325,19 +411,48 @@ class ViewTests(FtpTestCase):
         c = self.login()
         self.assertIsNone(c.passive("PASV", peer="198.51.100.99"))
         self.assertEqual(self.factory.stats.foreign_data, 1)
-        # the session's own connection is still awaited, and then the port is free again
+        # the session's own connection is still awaited …
         _, factory = self.reactor.tcpServers[-1][:2]
         self.assertIsInstance(factory.buildProtocol(IPv4Address("TCP", PEER, 6001)), DataChannel)
+        # … and once it came, the port listens for nobody until the next PASV
+        self.assertIsNone(factory.buildProtocol(IPv4Address("TCP", PEER, 6002)))
 
     def test_no_data_connection_within_the_timeout(self):
         c = self.login()
-        c.send("EPSV")
+        [answer] = c.send("EPSV")
+        _, factory = self.listening(answer)
         self.reactor.advance(30)
         self.assertEqual(c.send("STOR " + PIC), ["425 Can't open data connection: use PASV or EPSV first."])
-        self.assertEqual(self.factory.ports.free[0], 40000)  # back in the range
+        self.assertIsNone(factory.buildProtocol(IPv4Address("TCP", PEER, 6001)))  # too late: refused
+        # the port was given back, still open: the next PASV has it
+        self.assertEqual(c.send("EPSV"), ["229 Entering Extended Passive Mode (|||40000|)."])
+        self.assertEqual(len(self.reactor.tcpServers), 1)
+
+    def test_the_passive_ports_close_with_the_listener(self):
+        waiting, c = self.login(), self.login(OTHER)
+        self.assertEqual(waiting.send("EPSV"), ["229 Entering Extended Passive Mode (|||40000|)."])  # held
+        self.assertEqual(c.store("/logs/a.log", b"x")[-1], "226 Transfer Complete.")  # 40001, kept open
+        self.assertEqual(self.factory.ports.held, {40000, 40001})
+        self.factory.doStart()
+        self.factory.doStop()
+        self.assertEqual(self.factory.ports.held, {40000})
+        waiting.transport.loseConnection()
+        self.reactor.advance(0)
+        self.assertEqual(self.factory.ports.held, set())
 
 
 class UploadTests(FtpTestCase):
+    def test_an_upload_not_recorded_is_not_kept(self):
+        """On disk but its record failed: removed (the device, with no 226, sends it again)."""
+        from kandian.store.pool import DatabaseUnavailable
+
+        self.patch(self.files.records, "write_many", lambda uploads: defer.fail(DatabaseUnavailable()))
+        c = self.login()
+        self.assertEqual(c.store("/pictures/" + PIC, JPEG)[-1],
+                         "421 Service not available, closing control connection.")
+        self.assertEqual(self.files_under(), [])
+        self.assertEqual(self.factory.realm.used.get(DEV, 0), 0)
+
     def test_a_picture_is_stored_whole_and_recorded(self):
         c = self.login()
         replies = c.store("/pictures/" + PIC, JPEG)
@@ -439,6 +554,10 @@ class UploadTests(FtpTestCase):
         create = shell._create
         self.patch(shell, "_create", lambda tmp: Full(create(tmp)))
 
+        def writev(fd, buffers):  # an upload held in memory is written out by writev
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.patch(os, "writev", writev)
+
     def test_a_full_disk_is_452_and_leaves_nothing(self):
         """Written out when whole (held in memory till then): the disk full then."""
         c = self.login()
@@ -487,7 +606,7 @@ class UploadTests(FtpTestCase):
 
 
 class LandingTests(unittest.TestCase):
-    """shell.land_all on a real directory: what is flushed, in which order."""
+    """shell.land on a real directory: what is flushed, in which order."""
 
     def setUp(self):
         self.layout = Layout(self.mktemp())
@@ -507,41 +626,166 @@ class LandingTests(unittest.TestCase):
 
     def landing(self, dev_id, name, data):
         tmp = os.path.join(self.layout.tmp, "%s-%s.part" % (dev_id, name))
-        return shell.Landing([data], None, tmp, self.layout.picture(dev_id, name))
+        return shell.Landing(data if isinstance(data, list) else [data], None, tmp, self.layout.picture(dev_id, name))
 
-    def test_a_batch_is_flushed_then_named_then_its_directories_flushed(self):
+    def assertLanded(self, landing, data):
+        with open(landing.final, "rb") as f:
+            self.assertEqual(f.read(), data)
+        self.assertEqual(landing.sha256.hexdigest(), hashlib.sha256(data).hexdigest())
+        self.assertFalse(os.path.exists(landing.tmp))
+
+    def test_flushed_then_named_then_its_directory_flushed(self):
         os.makedirs(self.layout.area("pictures", DEV))
-        batch = [self.landing(DEV, PIC, JPEG), self.landing(OTHER, "b.jpg", b"b" * 5000),
-                 self.landing(DEV, "c.jpg", b"c")]
-        self.assertEqual(shell.land_all(batch), [None, None, None])
-        for landing, data in zip(batch, (JPEG, b"b" * 5000, b"c")):
-            with open(landing.final, "rb") as f:
-                self.assertEqual(f.read(), data)
-            self.assertEqual(landing.sha256.hexdigest(), hashlib.sha256(data).hexdigest())
-            self.assertFalse(os.path.exists(landing.tmp))
-        kinds = [kind for kind, _ in self.calls]
-        # every file's bytes on disk before any name, every name before its directory is flushed
-        self.assertEqual(kinds, ["fsync"] * 3 + ["replace"] * 3 + ["fsync"] * 3)
-        self.assertEqual(sorted(path for _, path in self.calls[:3]), sorted(b.tmp for b in batch))
-        pictures = os.path.join(self.layout.root, "pictures")
-        # OTHER's first picture made its directory: the one that holds it is flushed too
-        self.assertEqual(sorted(path for _, path in self.calls[6:]),
-                         sorted([self.layout.area("pictures", DEV), self.layout.area("pictures", OTHER), pictures]))
+        landing = self.landing(DEV, PIC, JPEG)
+        shell.land(landing)
+        self.assertLanded(landing, JPEG)
+        # the file's bytes on disk before its name, its name before its directory is flushed
+        self.assertEqual(self.calls, [("fsync", landing.tmp), ("replace", landing.final),
+                                      ("fsync", self.layout.area("pictures", DEV))])
 
-    def test_one_that_fails_fails_alone(self):
-        batch = [self.landing(DEV, PIC, JPEG), self.landing(OTHER, "b.jpg", b"b")]
-        batch[1].tmp = os.path.join(self.layout.tmp, "no", "such", "dir.part")
-        results = shell.land_all(batch)
-        self.assertIsNone(results[0])
-        self.assertIsInstance(results[1], FileNotFoundError)
-        self.assertTrue(os.path.exists(batch[0].final))
-        self.assertFalse(os.path.exists(batch[1].final))
+    def test_a_devices_first_file_flushes_the_directory_it_made_too(self):
+        landing = self.landing(OTHER, "b.jpg", b"b" * 5000)
+        shell.land(landing)
+        self.assertLanded(landing, b"b" * 5000)
+        self.assertEqual(self.calls, [("fsync", landing.tmp), ("replace", landing.final),
+                                      ("fsync", self.layout.area("pictures", OTHER)),
+                                      ("fsync", os.path.join(self.layout.root, "pictures"))])
+
+    def test_one_that_fails_leaves_nothing(self):
+        landing = self.landing(DEV, PIC, JPEG)
+        landing.tmp = os.path.join(self.layout.tmp, "no", "such", "dir.part")
+        self.assertRaises(FileNotFoundError, shell.land, landing)
+        self.assertFalse(os.path.exists(landing.final))
+
+    def test_a_directory_that_cannot_be_flushed_takes_the_file_back(self):
+        """Its name could be lost in a crash: not stored, so nothing is left (the device sends it again)."""
+        os.makedirs(self.layout.area("pictures", DEV))
+        landing = self.landing(DEV, PIC, JPEG)
+        fsync = os.fsync
+
+        def failing(fd):
+            if os.path.isdir("/proc/self/fd/%d" % fd):
+                raise OSError(5, "Input/output error")
+            fsync(fd)
+        self.patch(os, "fsync", failing)
+        self.assertRaises(OSError, shell.land, landing)
+        self.assertEqual(os.listdir(self.layout.area("pictures", DEV)), [])
+        self.assertEqual(os.listdir(self.layout.tmp), [])
 
     def test_without_fsync_nothing_is_flushed(self):
-        batch = [self.landing(DEV, PIC, JPEG), self.landing(OTHER, "b.jpg", b"b")]
-        self.assertEqual(shell.land_all(batch, fsync=False), [None, None])
-        self.assertEqual([kind for kind, _ in self.calls], ["replace", "replace"])
-        self.assertTrue(all(os.path.exists(b.final) for b in batch))
+        landing = self.landing(DEV, PIC, JPEG)
+        shell.land(landing, fsync=False)
+        self.assertEqual([kind for kind, _ in self.calls], ["replace"])
+        self.assertLanded(landing, JPEG)
+
+    def test_written_whole_whatever_writev_takes_at_a_time(self):
+        """Short writes go on where they stopped, and more buffers than one writev takes go in turns."""
+        chunks = [bytes([i % 251]) * (1 + i % 7) for i in range(shell._IOV_MAX * 2 + 5)] + [b"", b"end"]
+        sizes = []
+
+        def short(fd, buffers):  # takes the first 5 bytes of what it is given, at most
+            self.assertLessEqual(len(buffers), shell._IOV_MAX)
+            sizes.append(len(buffers))
+            return os.write(fd, b"".join(bytes(b) for b in buffers[:5])[:5])
+        self.patch(os, "writev", short)
+        landing = self.landing(DEV, PIC, chunks)
+        shell.land(landing, fsync=False)
+        self.assertLanded(landing, b"".join(chunks))
+        self.assertEqual(max(sizes), shell._IOV_MAX)
+
+
+class ThreadsTests(unittest.TestCase):
+    def test_calls_run_in_the_threads_and_one_that_fails_is_logged(self):
+        import threading
+
+        threads = shell._Threads(1, "test-threads")  # one: the calls run in turn
+        ran = []
+        done = threading.Event()
+
+        def fails():
+            raise ValueError("a bug")
+
+        def runs(x):
+            ran.append((x, threading.current_thread().name))
+            if len(ran) == 2:
+                done.set()
+        threads.submit(runs, 1)
+        threads.submit(fails)
+        threads.submit(runs, 2)
+        self.assertTrue(done.wait(10))
+        self.assertEqual(sorted(x for x, _ in ran), [1, 2])
+        self.assertTrue(all(name.startswith("test-threads-") for _, name in ran))
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+
+
+class LanderTests(unittest.TestCase):
+    """shell.Lander: each upload landed in one call, the outcomes handed back together."""
+
+    def setUp(self):
+        self.layout = Layout(self.mktemp())
+        self.layout.prepare(time.time())
+        self.scheduled = []  # what the landing threads asked the reactor thread to call
+        self.delivering = []
+
+        @contextlib.contextmanager
+        def delivering():
+            self.delivering.append("in")
+            yield
+            self.delivering.append("out")
+        self.lander = shell.Lander(self.scheduled.append, delivering=delivering,
+                                   submit=lambda f, *args: f(*args))
+
+    def landing(self, name, tmp=None):
+        return shell.Landing([JPEG], None, tmp or os.path.join(self.layout.tmp, name + ".part"),
+                             self.layout.picture(DEV, name))
+
+    def test_those_that_end_before_the_reactor_takes_them_come_back_together(self):
+        fired = []
+        bad = self.landing("c.jpg", tmp=os.path.join(self.layout.tmp, "no", "such.part"))
+        ds = [self.lander.land(x) for x in (self.landing("a.jpg"), self.landing("b.jpg"), bad)]
+        for d in ds:
+            d.addBoth(lambda r: fired.append((r, list(self.delivering))))
+        self.assertEqual(fired, [])
+        self.assertEqual(len(self.scheduled), 1)  # one call for the three
+        self.scheduled.pop()()
+        self.assertEqual([r for r, _ in fired[:2]], [None, None])
+        self.assertIsInstance(fired[2][0].value, FileNotFoundError)  # it fails alone
+        self.assertTrue(all(within == ["in"] for _, within in fired))
+        self.assertEqual(self.delivering, ["in", "out"])
+        self.assertEqual(sorted(os.listdir(self.layout.area("pictures", DEV))), ["a.jpg", "b.jpg"])
+        self.assertEqual(os.listdir(self.layout.tmp), [])
+        self.assertEqual((self.lander.calls, self.lander.batches), (3, 1))
+
+    def test_one_that_ends_after_the_reactor_took_the_others_asks_again(self):
+        first = self.lander.land(self.landing("a.jpg"))
+        self.scheduled.pop()()
+        self.assertIsNone(self.successResultOf(first))
+        second = self.lander.land(self.landing("b.jpg"))
+        self.assertNoResult(second)
+        self.assertEqual(len(self.scheduled), 1)
+        self.scheduled.pop()()
+        self.assertIsNone(self.successResultOf(second))
+
+    def test_an_unexpected_error_fails_its_upload_too(self):
+        """Not only an OSError: whatever stops a landing fails its Deferred (no upload left unanswered)."""
+        def broken(landing, fsync):
+            raise ValueError("a bug")
+        self.patch(shell, "land", broken)
+        d = self.lander.land(self.landing("a.jpg"))
+        self.scheduled.pop()()
+        self.failureResultOf(d, ValueError)
+
+    def test_in_threads(self):
+        """The default: the landing threads, back through the reactor's callFromThread."""
+        from twisted.internet import reactor
+
+        lander = shell.Lander(reactor.callFromThread)
+        d = defer.gatherResults([lander.land(self.landing(n)) for n in ("a.jpg", "b.jpg", "c.jpg")])
+
+        def landed(_):
+            self.assertEqual(sorted(os.listdir(self.layout.area("pictures", DEV))), ["a.jpg", "b.jpg", "c.jpg"])
+            self.assertLessEqual(lander.batches, 3)
+        return d.addCallback(landed)
 
 
 class QuotaTests(FtpTestCase):
@@ -632,18 +876,35 @@ class PassivePortsTests(unittest.TestCase):
         ports = PassivePorts(reactor, range(5000, 5002), wait=10)
         a = self.successResultOf(ports.listen(object()))
         b = self.successResultOf(ports.listen(object()))
-        self.assertEqual((a.getHost().port, b.getHost().port), (5000, 5001))
+        self.assertEqual((a.number, b.number), (5000, 5001))
         waiting = ports.listen(object())
         self.assertNoResult(waiting)
-        ports.release(5001)
-        self.assertEqual(self.successResultOf(waiting).getHost().port, 5001)
+        b.release()
+        self.assertIs(self.successResultOf(waiting), b)
         late = ports.listen(object())
         reactor.advance(10)
         self.failureResultOf(late, NoPassivePort)
         self.assertEqual((ports.waited, ports.exhausted), (2, 1))
-        ports.release(5000)
-        self.assertEqual(self.successResultOf(ports.listen(object())).getHost().port, 5000)
+        a.release()
+        self.assertEqual(self.successResultOf(ports.listen(object())).number, 5000)
         self.assertEqual(reactor.getDelayedCalls(), [])
+        self.assertEqual(len(reactor.tcpServers), 2)  # each bound once
+
+    def test_a_released_port_stays_open_and_refuses_until_handed_out_again(self):
+        reactor = MemoryReactorClock()
+        ports = PassivePorts(reactor, range(5000, 5002), wait=10)
+        first = PassiveFactory("198.51.100.7", reactor, 5, 5)
+        port = self.successResultOf(ports.listen(first))
+        listening = reactor.tcpServers[0][1]
+        self.assertIsInstance(listening.buildProtocol(IPv4Address("TCP", "198.51.100.7", 1)), DataChannel)
+        port.release()
+        port.release()  # once is enough
+        self.assertIsNone(listening.buildProtocol(IPv4Address("TCP", "198.51.100.7", 2)))
+        second = PassiveFactory("198.51.100.8", reactor, 5, 5)
+        self.assertIs(self.successResultOf(ports.listen(second)), port)
+        channel = listening.buildProtocol(IPv4Address("TCP", "198.51.100.8", 3))
+        self.assertIs(channel.factory, second)
+        self.assertEqual(len(reactor.tcpServers), 1)
 
     def test_a_port_another_process_holds_is_skipped(self):
         class Busy(MemoryReactorClock):
@@ -653,14 +914,36 @@ class PassivePortsTests(unittest.TestCase):
                 return super().listenTCP(port, factory, backlog, interface)
 
         ports = PassivePorts(Busy(), range(5000, 5002), wait=10)
-        self.assertEqual(self.successResultOf(ports.listen(object())).getHost().port, 5001)
+        self.assertEqual(self.successResultOf(ports.listen(object())).number, 5001)
         self.assertNoResult(ports.listen(object()))  # 5000 is still taken
 
-    def test_no_range_is_any_port(self):
+    def test_an_idle_port_of_another_address_is_closed_for_one_that_waits(self):
         reactor = MemoryReactorClock()
-        ports = PassivePorts(reactor, None, wait=10)
-        self.successResultOf(ports.listen(object(), "::1"))
+        ports = PassivePorts(reactor, range(5000, 5001), wait=10)
+        self.successResultOf(ports.listen(object(), "10.0.0.5")).release()
+        other = ports.listen(object(), "10.0.0.6")
+        self.assertEqual(self.successResultOf(other).number, 5000)
+        self.assertEqual([(p, i) for p, _, _, i in reactor.tcpServers], [(5000, "10.0.0.5"), (5000, "10.0.0.6")])
+
+    def test_no_range_is_any_port_and_only_so_many_kept(self):
+        reactor = MemoryReactorClock()
+        ports = PassivePorts(reactor, None, wait=10, keep=1)
+        a = self.successResultOf(ports.listen(object(), "::1"))
+        b = self.successResultOf(ports.listen(object(), "::1"))
         self.assertEqual(reactor.tcpServers[0][0], 0)
+        a.release()
+        b.release()
+        self.assertEqual(ports.idle["::1"], [a])
+
+    def test_closed_with_the_listener(self):
+        reactor = MemoryReactorClock()
+        ports = PassivePorts(reactor, range(5000, 5002), wait=10)
+        a = self.successResultOf(ports.listen(object()))
+        self.successResultOf(ports.listen(object())).release()
+        ports.close()
+        self.assertEqual(ports.held, {a.number})  # the idle one closed; the one handed out …
+        a.release()
+        self.assertEqual(ports.held, set())  # … once released
 
 
 class DataChannelTests(unittest.TestCase):

@@ -13,11 +13,9 @@ run it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 from twisted.cred import portal as cred_portal
-from twisted.internet import threads
 
 from .data import PassivePorts
 from .realm import DeviceChecker, DeviceRealm
@@ -28,19 +26,27 @@ __all__ = ["factory", "FtpFactory", "FtpStats"]
 
 def factory(files, layout, *, reactor, clock, timezone, public_host: str, passive_ports: range | None,
             idle_timeout: float, data_timeout: float, max_sessions: int, fsync: bool = True,
-            stats: FtpStats | None = None, blocking: Callable | None = None, firmware_for: Callable,
+            stats: FtpStats | None = None, threads: bool = True, firmware_for: Callable,
             firmware_downloaded: Callable, log_stored: Callable) -> FtpFactory:
     """The FTP listener's factory over the core's *files* and *layout*.
 
-    Connection timeouts run on *reactor*; *clock* dates listings.  *blocking*
-    runs a blocking call (the landing of uploads: write, fsync, rename) off the reactor
-    thread; by default in the reactor's thread pool.  The three hooks are the
+    Connection timeouts run on *reactor*; *clock* dates listings.  The
+    landing of uploads (write, fsync, rename) runs in the landing threads and
+    comes back through *reactor*'s ``callFromThread``; with *threads* false
+    (tests on a memory reactor) it runs inline.  The three hooks are the
     firmware slice's (:mod:`.realm`)."""
-    if blocking is None:
-        blocking = functools.partial(threads.deferToThreadPool, reactor, reactor.getThreadPool())
-    realm = DeviceRealm(files, layout, clock, timezone, max_sessions=max_sessions, blocking=blocking, fsync=fsync,
-                        firmware_for=firmware_for, firmware_downloaded=firmware_downloaded, log_stored=log_stored)
+    if threads:
+        landing = {"call_from_thread": reactor.callFromThread}
+    else:
+        landing = {"call_from_thread": _call, "submit": _call}
+    realm = DeviceRealm(files, layout, clock, timezone, max_sessions=max_sessions, fsync=fsync,
+                        firmware_for=firmware_for, firmware_downloaded=firmware_downloaded, log_stored=log_stored,
+                        **landing)
     portal = cred_portal.Portal(realm, [DeviceChecker(files)])
     ports = PassivePorts(reactor, passive_ports, wait=data_timeout)
     return FtpFactory(portal, reactor, ports, public_host=public_host, idle_timeout=idle_timeout,
                       data_timeout=data_timeout, stats=stats, realm=realm)
+
+
+def _call(f: Callable, *args) -> None:
+    f(*args)

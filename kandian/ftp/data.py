@@ -2,10 +2,10 @@
 
 :class:`PassivePorts` hands out the configured ``[ftp] passive_ports`` to the
 sessions of one listener.  A port is held only from PASV/EPSV until the
-client's data connection arrives (then the listening socket closes and the
-port goes back), so the range bounds the data connections being *set up*,
-not those in progress; when every port is held a PASV waits for one, up to
-the data timeout, then gets 425.
+client's data connection arrives (then the port goes back, kept listening
+for the next PASV, refusing connections meanwhile), so the range bounds the
+data connections being *set up*, not those in progress; when every port is
+held a PASV waits for one, up to the data timeout, then gets 425.
 
 :class:`PassiveFactory` accepts one connection, and only from the control
 connection's own address (no "PASV theft" by a third party), within the data
@@ -30,6 +30,9 @@ from .results import NoPassivePort, TransferAborted
 
 def same_host(a: str, b: str) -> bool:
     """Whether two socket addresses are one host (an IPv4-mapped IPv6 address is its IPv4 one)."""
+    if a == b:  # the data connection from the control connection's address, as written: no parsing
+        return True
+
     def norm(host: str) -> str:
         try:
             ip = ipaddress.ip_address(host.split("%", 1)[0])
@@ -42,20 +45,32 @@ def same_host(a: str, b: str) -> bool:
 
 
 class PassivePorts:
-    """*ports*: a range of port numbers, or None for "whatever the OS gives" (port 0)."""
+    """*ports*: a range of port numbers, or None for "whatever the OS gives" (port 0).
 
-    def __init__(self, reactor, ports: range | None, wait: float):
+    :meth:`listen` hands out a :class:`Listening` port to one session's
+    PASV/EPSV until it is released (:meth:`Listening.release`: its data connection
+    came, or the session moved on).  A released port stays open, listening for nobody
+    (a connection to it is refused at once), and is the next one handed out
+    on its local address: a transfer costs no socket, ``bind``, ``listen``
+    and close, and none of Twisted's two log lines for a port opened and
+    closed.  With no range, at most *keep* idle ports are kept per address."""
+
+    def __init__(self, reactor, ports: range | None, wait: float, keep: int = 256):
         self.reactor = reactor
         self.wait = wait
+        self.keep = keep
         self.free: collections.deque[int] | None = collections.deque(ports) if ports else None
-        self.held: set[int] = set()
+        self.held: set[int] = set()  # port numbers open (handed out, idle, or closing)
+        self.idle: dict[str, list[Listening]] = {}  # local address → open ports nobody holds
         self._waiting: collections.deque = collections.deque()
+        self.closed = False
         self.waited = 0  # PASVs that found every port held (a metric)
         self.exhausted = 0  # …and got none within the wait
+        self.opened = 0  # ports opened (for the benchmark: each transfer had one before they were kept)
 
     def listen(self, factory, interface: str = "") -> defer.Deferred:
-        """A Deferred of a listening port for *factory*; fails with NoPassivePort."""
-        port = self._try(factory, interface)
+        """A Deferred of a :class:`Listening` port for *factory*; fails with NoPassivePort."""
+        port = self._take(factory, interface)
         if port is not None:
             return defer.succeed(port)
         self.waited += 1
@@ -63,36 +78,90 @@ class PassivePorts:
         timer = self.reactor.callLater(self.wait, self._give_up, d)
         entry = (factory, interface, d, timer)
         self._waiting.append(entry)
+        self._close_an_idle_port()
         return d
 
-    def release(self, number: int) -> None:
-        """The port *number* (of a port from :meth:`listen`) has stopped listening: it is free."""
+    def close(self) -> None:
+        """The listener stops: its idle ports close, and every port handed out closes once released."""
+        self.closed = True
+        for ports in self.idle.values():
+            for port in ports:
+                self._stop(port)
+        self.idle.clear()
+
+    def _take(self, factory, interface):
+        idle = self.idle.get(interface)
+        port = idle.pop() if idle else self._open(interface)
+        if port is not None:
+            port.holder = factory
+        return port
+
+    def _open(self, interface):
+        port = Listening(self, interface)
+        self.opened += 1
+        if self.free is None:
+            port.listening = self.reactor.listenTCP(0, port, interface=interface)
+            port.number = port.listening.getHost().port
+            return port
+        for _ in range(len(self.free)):
+            number = self.free.popleft()
+            try:
+                port.listening = self.reactor.listenTCP(number, port, interface=interface)
+            except error.CannotListenError:
+                self.free.append(number)  # another process has it now: try it last next time
+                continue
+            self.held.add(number)
+            port.number = number
+            return port
+        return None
+
+    def release(self, port: Listening) -> None:
+        port.holder = None
+        if self.closed:
+            self._stop(port)
+            return
+        for entry in self._waiting:
+            if entry[1] == port.interface:  # a PASV waiting for a port on this address takes it at once
+                self._waiting.remove(entry)
+                factory, _, d, timer = entry
+                timer.cancel()
+                port.holder = factory
+                d.callback(port)
+                return
+        idle = self.idle.setdefault(port.interface, [])
+        if self.free is None and len(idle) >= self.keep:
+            self._stop(port)
+            return
+        idle.append(port)
+        self._close_an_idle_port()
+
+    def _close_an_idle_port(self) -> None:
+        """A PASV waits on an address no idle port is on: close an idle one of
+        another address so that its number can be bound there."""
+        if self.free is None or not self._waiting or self.free:
+            return
+        for interface, ports in self.idle.items():
+            if ports and all(entry[1] != interface for entry in self._waiting):
+                self._stop(ports.pop())
+                return
+
+    def _stop(self, port: Listening) -> None:
+        d = defer.maybeDeferred(port.listening.stopListening)
+        d.addBoth(lambda _: self._stopped(port.number))
+
+    def _stopped(self, number: int) -> None:
         if self.free is None or number not in self.held:
             return
         self.held.discard(number)
         self.free.appendleft(number)
         while self._waiting:
             factory, interface, d, timer = self._waiting[0]
-            got = self._try(factory, interface)
+            got = self._take(factory, interface)
             if got is None:
                 return
             self._waiting.popleft()
             timer.cancel()
             d.callback(got)
-
-    def _try(self, factory, interface):
-        if self.free is None:
-            return self.reactor.listenTCP(0, factory, interface=interface)
-        for _ in range(len(self.free)):
-            number = self.free.popleft()
-            try:
-                port = self.reactor.listenTCP(number, factory, interface=interface)
-            except error.CannotListenError:
-                self.free.append(number)  # another process has it now: try it last next time
-                continue
-            self.held.add(number)
-            return port
-        return None
 
     def _give_up(self, d):
         self._forget(next(e for e in self._waiting if e[2] is d))
@@ -104,6 +173,30 @@ class PassivePorts:
             self._waiting.remove(entry)
             if entry[3].active():
                 entry[3].cancel()
+
+
+class Listening(protocol.ServerFactory):
+    """One open passive port of :class:`PassivePorts` (*number* on the local
+    address *interface*): a connection to it goes to the factory of the
+    session that holds it, and is refused while nobody does."""
+
+    noisy = False
+
+    def __init__(self, ports: PassivePorts, interface: str):
+        self.ports = ports
+        self.interface = interface
+        self.holder = None  # the PassiveFactory of the session holding it
+        self.listening = None  # Twisted's listening port
+        self.number = 0
+
+    def buildProtocol(self, addr):
+        holder = self.holder
+        return holder.buildProtocol(addr) if holder is not None else None
+
+    def release(self) -> None:
+        """Given back: its connection came, or is no longer wanted."""
+        if self.holder is not None:
+            self.ports.release(self)
 
 
 class PassiveFactory(protocol.ServerFactory):

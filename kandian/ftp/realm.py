@@ -14,7 +14,6 @@ the core's files, the layout, and the firmware slice's hooks —
 from __future__ import annotations
 
 import collections
-import functools
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -24,9 +23,8 @@ from twisted.internet import defer
 from twisted.protocols import ftp
 from zope.interface import implementer
 
-from ..batching import Batcher
 from .results import TooManySessions
-from .shell import LANDING_BATCHES, DeviceShell, Landing, Upload, land_all
+from .shell import DeviceShell, Lander, Landing, Upload
 
 
 class DeviceLogin(credentials.UsernamePassword):
@@ -55,22 +53,21 @@ def _refuse(*args):
 
 @implementer(portal.IRealm)
 class DeviceRealm:
-    def __init__(self, files, layout, clock, timezone, *, max_sessions: int, blocking: Callable,
-                 fsync: bool = True, firmware_for: Callable = _refuse, firmware_downloaded: Callable = _refuse,
-                 log_stored: Callable = _refuse):
-        """*files*: the core's :class:`~kandian.core.files.Files`; *blocking(f, *args)*
-        runs a blocking call off the reactor thread and returns a Deferred;
-        *fsync*: flush each upload to disk before it is renamed into place."""
+    def __init__(self, files, layout, clock, timezone, *, max_sessions: int, call_from_thread: Callable,
+                 submit: Callable | None = None, fsync: bool = True, firmware_for: Callable = _refuse,
+                 firmware_downloaded: Callable = _refuse, log_stored: Callable = _refuse):
+        """*files*: the core's :class:`~kandian.core.files.Files`; *submit* and
+        *call_from_thread*: where uploads land and how they come back
+        (:class:`~.shell.Lander`); *fsync*: flush each upload to disk before it
+        is renamed into place."""
         self.files = files
         self.fsync = fsync
         self.layout = layout
         self.clock = clock
         self.timezone = timezone
         self.max_sessions = max_sessions
-        self.blocking = blocking
         # the uploads that land together are recorded together
-        self.landings = Batcher(functools.partial(blocking, land_all), concurrency=LANDING_BATCHES,
-                                delivering=files.records.held)
+        self.landings = Lander(call_from_thread, delivering=files.records.held, fsync=fsync, submit=submit)
         self._firmware_for = firmware_for
         self._firmware_downloaded = firmware_downloaded
         self._log_stored = log_stored
@@ -114,9 +111,9 @@ class DeviceRealm:
         return os.path.join(self.layout.tmp, "%s-%s.part" % (dev_id, secrets.token_hex(8)))
 
     def land(self, landing: Landing):
-        """Write out, flush and rename an upload in the thread pool, with the
-        others that end meanwhile (:func:`~.shell.land_all`); fails with its OSError."""
-        return self.landings.add(landing)
+        """Write out, flush and rename an upload in a landing thread
+        (:class:`~.shell.Lander`); fails with its OSError."""
+        return self.landings.land(landing)
 
     # -- the firmware slice's hooks, always Deferreds
 

@@ -3,10 +3,14 @@
 Twisted's command parsing, state machine, listings, TYPE, SIZE, MDTM, CWD are
 kept.  Overridden, and why:
 
-- ``lineReceived``: Twisted's resumes reading through the *global* reactor
-  and answers an unexpected failure with a traceback in the log and
-  "550 internal server error"; here the listener's reactor, one log line and
-  the table's 451 (:mod:`.results`).
+- ``lineReceived``: Twisted's stops reading the connection for every
+  command and resumes it through the *global* reactor one iteration later
+  (two ``epoll_ctl`` calls and a timer a command), and answers an unexpected
+  failure with a traceback in the log and "550 internal server error"; here
+  a command answered at once (USER, PWD, CWD, TYPE …) goes straight on to
+  the next line, reading stops only while one is answered later (PASS,
+  EPSV, STOR …) and resumes when it is; one log line and the table's 451
+  (:mod:`.results`).
 - ``reply``: Twisted's 552 and 553 templates take no argument while its
   callers pass the path, so the reply raises TypeError and the client is
   never answered; here a reply can always be formatted.
@@ -19,6 +23,8 @@ kept.  Overridden, and why:
   bound on the control connection's local address; PASV advertises
   ``[platform] public_host`` when it is an IPv4 literal (the address behind a
   NAT), else that local address.  ``PORT``/``EPRT`` are refused (502).
+- ``CWD``: answered at once (the device's tree is :mod:`.paths`'s), not
+  through the shell's Deferred.
 - ``STOR``/``RETR``: through :class:`~.data.DataChannel` and the shell's
   uploads and downloads (:mod:`.shell`), 226 only once an upload is on disk
   and recorded or a download sent in full, with the idle timer off during the
@@ -35,7 +41,7 @@ import attrs
 from twisted.cred import error as cred_error
 from twisted.internet import defer, protocol
 from twisted.logger import Logger
-from twisted.protocols import basic, ftp
+from twisted.protocols import ftp
 from twisted.python import failure
 
 from ..core import errors
@@ -73,12 +79,39 @@ class FtpStats:
     lines_too_long: int = 0
 
 
+def send_now(transport, data: bytes) -> None:
+    """Write *data* on a TCP transport: straight to its socket when nothing
+    is queued ahead of it, else (and whatever the socket does not take, and
+    on any other transport) through ``transport.write``.
+
+    Twisted's ``write`` only queues: the bytes go out when the reactor next
+    finds the socket writable, so each reply of a few dozen bytes costs a
+    watch for writability switched on and off (two ``epoll_ctl`` calls) and a
+    pass of the reactor loop besides its ``send`` — ten times an upload on
+    the control connection.  A connection error is left for the transport's
+    own write to find."""
+    sock = getattr(transport, "socket", None)
+    if (sock is not None and getattr(transport, "TLS", True) is False and transport.connected
+            and not transport.disconnecting and not transport.dataBuffer
+            and not getattr(transport, "_tempDataBuffer", True)):
+        try:
+            sent = sock.send(data)
+        except OSError:
+            sent = 0
+        data = data[sent:]
+    if data:
+        transport.write(data)
+
+
 class DeviceFTP(ftp.FTP):
     MAX_LENGTH = 2048
     FEATURES = ["EPSV", "FEAT", "MDTM", "PASV", "SIZE", "TYPE A;I"]
     login_attempts = 3  # failed PASS on one connection before it is closed
 
     _transfer = None  # the data channel of the STOR/RETR in progress
+    _pending = False  # the command being answered has not been answered yet
+    _lines = 0  # commands answered at once since the last read
+    lines_at_once = 16  # then the next wait for the reactor's next turn
     _login_timer = None
     _peer = ""
 
@@ -127,16 +160,51 @@ class DeviceFTP(ftp.FTP):
 
     # -- commands
 
+    def dataReceived(self, data):
+        self._lines = 0
+        super().dataReceived(data)
+
     def lineReceived(self, line):
         self.resetTimeout()
-        self.pauseProducing()
         text = line.decode(self._encoding)
         cmd, space, arg = text.partition(" ")
         args = (arg,) if space else ()
-        d = defer.maybeDeferred(self.processCommand, cmd, *args)
-        d.addCallbacks(self._answer, self._refuse, errbackArgs=(cmd,))
-        d.addErrback(self._internal, cmd)
-        self.factory.reactor.callLater(0, d.addBoth, self._next)
+        try:
+            result = self.processCommand(cmd, *args)
+        except Exception:
+            result = failure.Failure()
+        if not isinstance(result, defer.Deferred):  # USER, PWD, TYPE, QUIT …: no Deferred made
+            self._settle(result, cmd)
+            self._lines += 1
+            if self._lines >= self.lines_at_once and not self.paused and not self.disconnected:
+                # a client sending commands faster than it reads answers shares the reactor with the others
+                self.pauseProducing()
+                self.factory.reactor.callLater(0, self._resume)
+            return
+        self._pending = True
+        result.addBoth(self._settle, cmd)
+        if self._pending:
+            # answered later (a login, a transfer): no further command is read until then
+            self.pauseProducing()
+
+    def _settle(self, result, cmd: str) -> None:
+        """Answer *result* of *cmd* (a Failure: refused, or unexpected), then read the next command."""
+        try:
+            if isinstance(result, failure.Failure):
+                unexpected = self._refuse(result, cmd)
+                if unexpected is not None:
+                    self._internal(unexpected, cmd)
+            else:
+                self._answer(result)
+        except Exception:
+            self._internal(failure.Failure(), cmd)
+        self._pending = False
+        if self.paused and not self.disconnected:
+            self.resumeProducing()
+
+    def _resume(self):
+        if self.paused and not self._pending and not self.disconnected:
+            self.resumeProducing()
 
     def _answer(self, result):
         if isinstance(result, tuple):
@@ -163,10 +231,6 @@ class DeviceFTP(ftp.FTP):
         if not self.disconnected and self.transport is not None:
             self.sendLine(line_for(RuntimeError())[0])
 
-    def _next(self, _):
-        if not self.disconnected:
-            self.resumeProducing()
-
     @staticmethod
     def _detail(error) -> str:
         if isinstance(error, errors.TooManyFailures):
@@ -179,7 +243,7 @@ class DeviceFTP(ftp.FTP):
         # replies quote what the peer sent (read as latin-1) and peer_text's "…": never fail to encode
         if isinstance(line, str):
             line = line.encode(self._encoding, "replace")
-        basic.LineReceiver.sendLine(self, line)
+        send_now(self.transport, line + self.delimiter)
 
     def reply(self, key, *args):
         template = ftp.RESPONSE[key]
@@ -223,8 +287,7 @@ class DeviceFTP(ftp.FTP):
         if self._login_timer is not None and self._login_timer.active():
             self._login_timer.cancel()
         self._login_timer = None
-        self.factory.stats.logins["ok"] += 1
-        log.info("ftp {dev_id} logged in from {peer}", dev_id=shell.dev_id, peer=self._peer)
+        self.factory.stats.logins["ok"] += 1  # not logged: the transfers are, with the address
         return ftp.USR_LOGGED_IN_PROCEED
 
     def _login_failed(self, why: failure.Failure, user: str):
@@ -304,10 +367,10 @@ class DeviceFTP(ftp.FTP):
 
         def listening(port):
             if self.dtpFactory is not data:  # another PASV, or the end, came first
-                self._close_port(port)
+                port.release()
                 return None
             self.dtpPort = port
-            self.reply(*answer(port.getHost().port))
+            self.reply(*answer(port.number))
             data.start()
             return data.deferred.addCallbacks(self._data_connected, self._data_missing,
                                               callbackArgs=(data,), errbackArgs=(data,))
@@ -330,7 +393,7 @@ class DeviceFTP(ftp.FTP):
         self.dtpInstance = channel
         port, self.dtpPort = self.dtpPort, None
         if port is not None:
-            self._close_port(port)  # the connection stays; the port is free for the next PASV
+            port.release()  # the connection stays; the port is free for the next PASV
         return None
 
     def _data_missing(self, why, data):
@@ -345,18 +408,13 @@ class DeviceFTP(ftp.FTP):
         if held_back is not None:
             log.warn("ftp {peer}: data connection from another address refused", peer=self._peer)
 
-    def _close_port(self, port) -> None:
-        ports, number = self.factory.ports, port.getHost().port
-        d = defer.maybeDeferred(port.stopListening)
-        d.addBoth(lambda _: ports.release(number))
-
     def cleanupDTP(self):
         data, self.dtpFactory = self.dtpFactory, None
         if data is not None:
             data.cancel()
         port, self.dtpPort = self.dtpPort, None
         if port is not None:
-            self._close_port(port)
+            port.release()
         channel, self.dtpInstance = self.dtpInstance, None
         if channel is not None and channel.isConnected:
             channel.transport.abortConnection()
@@ -385,21 +443,24 @@ class DeviceFTP(ftp.FTP):
         d.addBoth(self._transfer_done)
         return d
 
-    @defer.inlineCallbacks
     def _upload(self, upload, channel):
         self.reply(ftp.DATA_CNX_ALREADY_OPEN_START_XFR if channel.isConnected else ftp.FILE_STATUS_OK_OPEN_DATA_CNX)
-        try:
-            yield channel.receive(upload)
-        except BaseException:
+        return channel.receive(upload).addBoth(self._received, upload, channel)
+
+    def _received(self, result, upload, channel):
+        self.factory.stats.bytes_in += channel.received
+        if isinstance(result, failure.Failure):
             upload.discard()
-            raise
-        finally:
-            self.factory.stats.bytes_in += channel.received
-        size, digest = yield upload.commit()
+            return result
+        return upload.commit().addCallback(self._stored, upload)
+
+    def _stored(self, result, upload):
+        size, _ = result
         area = upload.target.area
         self.factory.stats.transfers["in", area, "ok"] += 1
-        log.info("ftp {dev_id} stored {area}/{name} ({size} bytes)", dev_id=self.shell.dev_id if self.shell else "?",
-                 area=area, name=upload.target.name, size=size)
+        log.info("ftp {dev_id} stored {area}/{name} ({size} bytes) from {peer}",
+                 dev_id=self.shell.dev_id if self.shell else "?", area=area, name=upload.target.name, size=size,
+                 peer=self._peer)
         return (ftp.TXFR_COMPLETE_OK,)
 
     def ftp_RETR(self, path):
@@ -431,8 +492,8 @@ class DeviceFTP(ftp.FTP):
             raise TransferAborted("the data connection closed")
         self.factory.stats.transfers["out", "firmware", "ok"] += 1
         dev_id = download.shell.dev_id
-        log.info("ftp {dev_id} fetched firmware/{name} ({size} bytes)", dev_id=dev_id, name=download.name,
-                 size=download.size)
+        log.info("ftp {dev_id} fetched firmware/{name} ({size} bytes) from {peer}", dev_id=dev_id,
+                 name=download.name, size=download.size, peer=self._peer)
         try:
             yield download.shell.realm.firmware_downloaded(dev_id, download.name)
         except Exception:
@@ -461,6 +522,16 @@ class DeviceFTP(ftp.FTP):
         if not self.disconnected and self.transport is not None:
             self.setTimeout(self.factory.timeOut)
         return result
+
+    def ftp_CWD(self, path):
+        # Twisted's asks the shell through a Deferred; a device's tree is known here (paths.directory)
+        try:
+            segments = ftp.toSegments(self.workingDirectory, path)
+        except ftp.InvalidPath:
+            return defer.fail(ftp.FileNotFoundError(path))
+        paths.directory(segments)  # NotHere: 550
+        self.workingDirectory = segments
+        return (ftp.REQ_FILE_ACTN_COMPLETED_OK,)
 
     def ftp_NLST(self, path=""):
         # Twisted's takes a required argument: a bare NLST (ftplib's nlst()) was a 500
@@ -499,3 +570,6 @@ class FtpFactory(protocol.ServerFactory):
         p.portal = self.portal
         p.timeOut = self.timeOut
         return p
+
+    def stopFactory(self):
+        self.ports.close()  # the passive ports kept open between transfers

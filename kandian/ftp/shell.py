@@ -15,12 +15,11 @@ nothing else (the realm's ``firmware_for``).
 Blocking I/O on the reactor thread is bounded: with ``[files] fsync`` on,
 the landing of an upload (creating its file, writing it, ``fsync``, close,
 rename, ``fsync`` of the directory it went into: only then is its name
-durable) runs in the thread pool, the uploads that end while
-:data:`LANDING_BATCHES` landings are under way together in the next call
-(:class:`~kandian.batching.Batcher`), so under a burst one thread-pool
-round trip serves many uploads, their flushes run side by side (one
-journal commit for the batch, :func:`land_all`) and their records go to
-the database in one transaction
+durable) is one call in a landing thread (:class:`Lander`), as many side by
+side as there are threads, so a burst's flushes go to the file system
+together (one journal commit for many); the uploads that land while the
+reactor has not yet taken the previous ones are handed back together, and
+their records go to the database in one transaction
 (:meth:`~kandian.core.files.GroupCommit.held`); without fsync it is done
 in place.  A write to the temporary file of a large
 upload is one received chunk (at most the socket's read size, 64 KiB), a
@@ -29,20 +28,26 @@ read one 16 KiB FileSender chunk pulled as the data connection drains.
 
 from __future__ import annotations
 
-import concurrent.futures
+import collections
+import contextlib
 import errno
 import hashlib
 import os
+import queue
+import threading
 from collections.abc import Callable
 
 from twisted.internet import defer
+from twisted.logger import Logger
 from twisted.protocols import basic, ftp
-from twisted.python import filepath
+from twisted.python import failure, filepath
 from zope.interface import implementer
 
 from ..core import errors
 from . import paths
 from .results import IncompletePicture, NoSpace, NotAPicture
+
+log = Logger()
 
 _DIR_READ = filepath.Permissions(0o40555)
 _DIR_WRITE = filepath.Permissions(0o40333)  # upload-only: the device cannot list what it sent
@@ -52,7 +57,8 @@ JPEG_START = b"\xff\xd8\xff"
 JPEG_END = b"\xff\xd9"
 _TAIL = 64  # bytes kept of an upload's end: JPEG_END may be followed by NUL padding
 IN_MEMORY = 1 << 20  # an upload up to this size is held in memory until it ends (a picture always is)
-LANDING_BATCHES = 4  # thread-pool calls landing uploads at once (fsync on)
+LANDING_THREADS = 16  # uploads landing at once (fsync on), each in a thread of its own (:class:`Lander`)
+_IOV_MAX = 1024  # buffers one writev takes (Linux's IOV_MAX)
 
 
 def _refused(error: BaseException) -> defer.Deferred:
@@ -251,45 +257,59 @@ class Upload:
             self.head = (self.head + data[:len(JPEG_START)])[:len(JPEG_START)]
         self.tail = (self.tail + data[-_TAIL:])[-_TAIL:]
 
-    @defer.inlineCallbacks
-    def commit(self):
-        """Check, write out, flush, rename into place and record; the error that
-        refused it (nothing of it is then left)."""
-        realm, dev_id, target = self.shell.realm, self.shell.dev_id, self.target
-        final = realm.layout.file(target.area, dev_id, target.name)
+    def commit(self) -> defer.Deferred:
+        """Check, write out, flush, rename into place and record: fires with
+        (size, sha256), or fails with the error that refused it (nothing of it
+        is then left)."""
+        realm, target = self.shell.realm, self.target
         self.committing = True  # whole: kept even if the session ends meanwhile
         try:
+            final = realm.layout.file(target.area, self.shell.dev_id, target.name)
             if target.area == "pictures":
                 if self.head != JPEG_START:
                     raise NotAPicture(target.name)
                 if not self.tail.rstrip(b"\x00").endswith(JPEG_END):
                     raise IncompletePicture(target.name)
-            landing = Landing(self.chunks, self.f, self.tmp or realm.tmp_name(dev_id), final, self.sha256)
+            landing = Landing(self.chunks, self.f, self.tmp or realm.tmp_name(self.shell.dev_id), final, self.sha256)
             self.chunks, self.f = [], None
-            try:
-                if realm.fsync:
-                    yield realm.land(landing)
-                else:
-                    _land(landing, False)
-            except OSError as e:
-                raise _no_space(e) from None
-        except BaseException:
-            self.committing = False
-            self.discard()
-            raise
+            if realm.fsync:
+                d = realm.land(landing)
+            else:
+                land(landing, False)
+                d = defer.succeed(None)
+        except Exception:
+            return defer.fail(self._not_landed(failure.Failure()))
+        return d.addCallbacks(self._landed, self._not_landed, callbackArgs=(landing,))
+
+    def _not_landed(self, why: failure.Failure) -> failure.Failure:
+        self.committing = False
+        self.discard()
+        if why.check(OSError):
+            return failure.Failure(_no_space(why.value))
+        return why
+
+    def _landed(self, _, landing: Landing) -> defer.Deferred:
         self.finished = True
         self.shell.uploads.discard(self)
         digest = landing.sha256.hexdigest()
-        try:
-            yield realm.files.stored(dev_id, target.area, target.name, self.size, digest, target.picture)
-        except BaseException:
-            # not recorded, so not counted in the quota nor linked: not kept either (the device retries)
-            _remove(final)
-            raise
+        target = self.target
+        d = defer.maybeDeferred(self.shell.realm.files.stored, self.shell.dev_id, target.area, target.name, self.size,
+                                digest, target.picture)
+        return d.addCallbacks(self._recorded, self._not_recorded, callbackArgs=(digest,), errbackArgs=(landing,))
+
+    @staticmethod
+    def _not_recorded(why: failure.Failure, landing: Landing) -> failure.Failure:
+        # not recorded, so not counted in the quota nor linked: not kept either (the device retries)
+        _remove(landing.final)
+        return why
+
+    def _recorded(self, _, digest: str):
+        realm, dev_id = self.shell.realm, self.shell.dev_id
         if dev_id in realm.used:
             realm.used[dev_id] += self.size
-        if target.area == "logs":
-            yield realm.log_stored(dev_id, target.name, self.size, digest)
+        if self.target.area == "logs":
+            return realm.log_stored(dev_id, self.target.name, self.size, digest).addCallback(
+                lambda _: (self.size, digest))
         return self.size, digest
 
     def discard(self) -> None:
@@ -322,65 +342,125 @@ class Landing:
         self.sha256 = sha256
 
 
-def land_all(landings: list[Landing], fsync: bool = True) -> list:
-    """In a thread: land each of *landings* (written out and, with *fsync*,
-    flushed to disk, then renamed into place, then the directories the names
-    went into flushed: the name of a file is durable only once its directory
-    is); for each, None or the OSError that stopped it.
-
-    With *fsync* the uploads of a batch are written out and flushed each in
-    its own thread of :data:`_SYNCS`, and the directories likewise: the file
-    system commits concurrent flushes together (one journal commit for the
-    batch on ext4, where one after the other each waits for its own), so a
-    batch costs about one upload's flush, not one per upload."""
-    results: list = [None] * len(landings)
-    write = _write_and_sync if fsync else _write_and_close
-    for i, error in enumerate(_each(write, landings, fsync)):
-        if error is not None:
-            _remove(landings[i].tmp)
-            results[i] = error
-    renamed: dict[str, list[int]] = {}
-    for i, landing in enumerate(landings):
-        if results[i] is None:
-            try:
-                for directory in _rename(landing.tmp, landing.final):
-                    renamed.setdefault(directory, []).append(i)
-            except OSError as e:
-                _remove(landing.tmp)
-                results[i] = e
-    if fsync and renamed:
-        directories = list(renamed)
-        for directory, error in zip(directories, _each(_sync_directory, directories, True)):
-            if error is not None:
-                for i in renamed[directory]:  # on disk, but its name may not survive a crash: not stored
-                    if results[i] is None:
-                        _remove(landings[i].final)
-                        results[i] = error
-    return results
-
-
-_SYNCS = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="kandian-fsync")
-
-
-def _each(call: Callable, items: list, parallel: bool) -> list:
-    """*call* on each of *items* (in :data:`_SYNCS`'s threads if *parallel*
-    and there are several); for each, None or the OSError it raised."""
-    def one(item):
+def land(landing: Landing, fsync: bool = True) -> None:
+    """Land one upload (in a landing thread when *fsync*): its bytes written
+    out and, with *fsync*, flushed to disk, then renamed into place, then the
+    directories its name went into flushed (the name of a file is durable only
+    once its directory is).  Raises the OSError that stopped it, and then
+    nothing of it is left: neither the temporary file nor a name that a crash
+    could lose."""
+    try:
+        _write_and_close(landing, fsync)
+        directories = _rename(landing.tmp, landing.final)
+    except OSError:
+        _remove(landing.tmp)
+        raise
+    if fsync:
         try:
-            call(item)
-        except OSError as e:
-            return e
-        return None
-    if not parallel or len(items) < 2:
-        return [one(item) for item in items]
-    return list(_SYNCS.map(one, items))
+            for directory in directories:
+                _sync_directory(directory)
+        except OSError:
+            _remove(landing.final)  # on disk, but its name may not survive a crash: not stored
+            raise
 
 
-def _land(landing: Landing, fsync: bool = True) -> None:
-    """One upload landed alone, in place (:func:`land_all` without a thread hop)."""
-    error = land_all([landing], fsync)[0]
-    if error is not None:
-        raise error
+class Lander:
+    """Lands uploads (:func:`land`) in the threads of :data:`_THREADS`, one
+    call an upload, and hands back the outcomes on the reactor thread: those
+    that end while the reactor has not yet taken the previous ones, together
+    in one call (*call_from_thread*), within *delivering* (so their records go
+    in one transaction, :meth:`kandian.core.files.GroupCommit.held`).
+
+    Uploads landing side by side is what makes a burst cheap in wall time:
+    the file system commits concurrent flushes together, where one after the
+    other each waits for its own (by hand, 25 new 200 KB files: 4–15 ms side
+    by side against 80–115 ms one after the other).  One thread call per
+    upload, each doing its whole landing, is the least thread traffic that
+    gives that: a Twisted thread-pool call per batch, fanned out per file and
+    again per directory, cost the reactor thread about a fifth more CPU an
+    upload (docs/benchmarks.md, "FTP uploads").
+
+    *submit(f, *args)* runs a call in a landing thread; *call_from_thread(f)*
+    has the reactor thread call *f* (``reactor.callFromThread``).  Tests give
+    both as synchronous calls."""
+
+    def __init__(self, call_from_thread: Callable, delivering=None, fsync: bool = True, submit: Callable | None = None):
+        self.call_from_thread = call_from_thread
+        self.delivering = delivering
+        self.fsync = fsync
+        self.submit = submit if submit is not None else _THREADS.submit
+        self._ended: collections.deque[tuple[defer.Deferred, Exception | None]] = collections.deque()
+        self._scheduled = False
+        self.calls = 0  # uploads landed, and the reactor-thread calls that handed them back: for the benchmark
+        self.batches = 0
+
+    def land(self, landing: Landing) -> defer.Deferred:
+        """Fires once *landing* is in place (durable with fsync), fails with its OSError."""
+        d: defer.Deferred = defer.Deferred()
+        self.calls += 1
+        self.submit(self._land, landing, d)
+        return d
+
+    def _land(self, landing: Landing, d: defer.Deferred) -> None:
+        # in a landing thread
+        try:
+            land(landing, self.fsync)
+            outcome = None
+        except Exception as e:  # an OSError refuses the upload; anything else is a 451, logged
+            outcome = e
+        self._ended.append((d, outcome))
+        if not self._scheduled:  # (two threads may both ask: the second call finds nothing, harmlessly)
+            self._scheduled = True
+            self.call_from_thread(self._deliver)
+
+    def _deliver(self) -> None:
+        self._scheduled = False  # before taking them: one that ends from here on asks again
+        ended = []
+        while self._ended:
+            ended.append(self._ended.popleft())
+        if not ended:
+            return
+        self.batches += 1
+        with self.delivering() if self.delivering is not None else contextlib.nullcontext():
+            for d, outcome in ended:
+                if outcome is None:
+                    d.callback(None)
+                else:
+                    d.errback(outcome)
+
+
+class _Threads:
+    """*size* daemon threads (started with the first call) that run the calls
+    handed to :meth:`submit`, in turn, from one queue.  Less than a
+    ``ThreadPoolExecutor``: no Future, and no semaphore to tell whether a
+    thread is idle — each costs the reactor thread locks to take and threads
+    to wake, for every upload."""
+
+    def __init__(self, size: int, name: str):
+        self.size = size
+        self.name = name
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._started = False
+
+    def submit(self, f: Callable, *args) -> None:
+        if not self._started:
+            self._started = True
+            for i in range(self.size):
+                threading.Thread(target=self._run, name="%s-%d" % (self.name, i), daemon=True).start()
+        self._queue.put((f, args))
+
+    def _run(self) -> None:
+        take = self._queue.get
+        while True:
+            f, args = take()
+            try:
+                f(*args)
+            except Exception:
+                log.failure("{name}: a call failed", name=self.name)
+
+
+# The landing threads of every FTP listener of the process: as many uploads land at once.
+_THREADS = _Threads(LANDING_THREADS, "kandian-landing")
 
 
 def _digest(chunks: list[bytes]):
@@ -390,28 +470,26 @@ def _digest(chunks: list[bytes]):
     return sha256
 
 
-def _write_out(landing: Landing) -> None:
-    if landing.f is None:
-        landing.sha256 = _digest(landing.chunks)
-        landing.f = _create(landing.tmp)
-        try:
-            landing.f.writelines(landing.chunks)
-        except OSError:
-            landing.f.close()
-            _remove(landing.tmp)
-            raise
-        finally:
-            landing.chunks = []
-
-
 def _create(tmp: str):
     """A new file (creating one can wait on the file system's journal while others are flushed)."""
     return os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640), "wb", buffering=IN_MEMORY)
 
 
-def _write_and_close(landing: Landing, fsync: bool = False) -> None:
-    """The bytes in the temporary file, on disk too with *fsync*, and the file closed."""
-    _write_out(landing)
+def _write_and_close(landing: Landing, fsync: bool = True) -> None:
+    """The bytes in the temporary file (created here when they were held in
+    memory: written straight from the chunks, no copy), on disk too with
+    *fsync*, and the file closed."""
+    if landing.f is None:
+        chunks, landing.chunks = landing.chunks, []
+        landing.sha256 = _digest(chunks)
+        fd = os.open(landing.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            _write_all(fd, chunks)
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        return
     f, landing.f = landing.f, None
     try:
         f.flush()
@@ -421,8 +499,18 @@ def _write_and_close(landing: Landing, fsync: bool = False) -> None:
         f.close()
 
 
-def _write_and_sync(landing: Landing) -> None:
-    _write_and_close(landing, True)
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    """*chunks* written to *fd* by ``writev`` (at most :data:`_IOV_MAX` at a time; a short write goes on)."""
+    views = [memoryview(c) for c in chunks if c]
+    while views:
+        batch = views[:_IOV_MAX]
+        written = os.writev(fd, batch)
+        while batch and written >= len(batch[0]):
+            written -= len(batch[0])
+            batch.pop(0)
+            views.pop(0)
+        if written:
+            views[0] = views[0][written:]
 
 
 def _rename(tmp: str, final: str) -> list[str]:
