@@ -180,15 +180,17 @@ class Devices:
 
     # -- §7.5.1 login
 
-    @defer.inlineCallbacks
-    def login(self, report: LoginReport, peer: tuple, link):
+    def login(self, report: LoginReport, peer: tuple, link) -> defer.Deferred:
         """The whole of a LOGIN_REQ: check it, make *link* the device's link,
         record the login; ``(CloudStorage, DeviceSession)``, or None when the
         link closed while the store was asked.  Fails UnsupportedDevice,
         NoSuchDevice, WrongDevKey or DatabaseUnavailable."""
         if not protocol_supported(report.dev_ver):
-            raise errors.UnsupportedDevice("DevVer %s" % (peer_text(report.dev_ver),))
-        row = yield self.links.authenticate(report.dev_id)
+            return defer.fail(errors.UnsupportedDevice("DevVer %s" % (peer_text(report.dev_ver),)))
+        return defer.maybeDeferred(self.links.authenticate, report.dev_id).addCallback(
+            self._authenticated, report, peer, link)
+
+    def _authenticated(self, row, report: LoginReport, peer: tuple, link):
         if row is None:
             raise errors.NoSuchDevice(peer_text(report.dev_id))
         dev_key, cloud = row
