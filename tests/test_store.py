@@ -228,6 +228,36 @@ class CoalescedAbilityTests(DatabaseTestCase):
             self.assertEqual((yield self.stored(dev_id))[1:3], (channels, [(1, 3)] if i != 3 else []))
 
 
+class BatchPlanTests(DatabaseTestCase):
+    """The batched login and ability statements find their rows by index: joined to unnest() alone, the
+    planner scanned every row of device and channel for each batch (docs/benchmarks.md)."""
+
+    @defer.inlineCallbacks
+    def test_no_table_is_scanned_whole(self):
+        from kandian.store import links
+        yield self.db.runOperation(
+            "INSERT INTO device (dev_id, dev_key, dev_type, manufacturer_no)"
+            " SELECT (81100000000 + i)::text, 'k', 1, '811' FROM generate_series(0, 19999) i;"
+            " INSERT INTO channel (dev_id, channel_no) SELECT (81100000000 + i)::text, 0"
+            " FROM generate_series(0, 19999) i;"
+            " INSERT INTO dido (dev_id, dido_no) SELECT (81100000000 + i)::text, n"
+            " FROM generate_series(0, 19999) i, generate_series(0, 1) n; ANALYZE device, channel, dido")
+        ids = [str(81100001000 + i) for i in range(100)]
+        texts = [[None] * 100] * 13
+        flags = [None] * 100
+        cases = [
+            (links._LOGGED_IN_MANY.sql, ["n1", ids, *texts, ids]),
+            *zip(links._ABILITY_MANY.split("; "), [
+                [ids, [1] * 100, *[flags] * 11, ids], [ids, [1] * 100], [ids, [1] * 100, ids], [ids]]),
+            *zip(links._DIDOS_MANY.split("; "), [[ids, [2] * 100], [ids, [2] * 100, ids]]),
+        ]
+        for sql, params in cases:
+            plan = yield self.db.runQuery("EXPLAIN " + sql, params)
+            text = "\n".join(row[0] for row in plan)
+            for table in ("device", "channel", "dido"):
+                self.assertNotIn("Seq Scan on %s " % table, text, sql[:60])
+
+
 class CoalescedLoginTests(DatabaseTestCase):
     """LinkStore.authenticate and logged_in under load: one statement per batch, each login as if alone."""
 

@@ -70,7 +70,9 @@ _LOGGED_IN_MANY = Statement(
     " %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
     " AS v(dev_id, dev_ver, upnp_ip, rtsp_upnp_port, local_ip, rtsp_local_port, turn_relay_ip,"
     " rtsp_turn_relay_port, net_type, nat_type, public_ip, public_port, upnp_reachable, at)"
-    " WHERE d.dev_id = v.dev_id")
+    # the same DevIDs once more, as a condition on the table: the planner then finds the rows by its
+    # index; joined to unnest() alone it scanned all of device for each batch (docs/benchmarks.md)
+    " WHERE d.dev_id = v.dev_id AND d.dev_id = ANY(%s::text[])")
 LOGIN_BATCH = 100  # most logins in one statement: a batch's answers are handed out in one reactor turn
 LOGIN_BATCHES = 2  # batches of each kind under way at once
 
@@ -107,7 +109,8 @@ def _ability_row(dev_id: str, report) -> tuple:
 
 # the columns of _ability_row a report leaves unchanged when it leaves them out (coalesce below)
 _UNCHANGED_WHEN_NONE = frozenset(range(2, 10))
-# what LinkStore._ability_one does for one report, for many (each column an array)
+# what LinkStore._ability_one does for one report, for many (each column an array; the DevIDs once more
+# as a condition on each table, so that its rows are found by its index, as in _LOGGED_IN_MANY)
 _ABILITY_MANY = (
     "UPDATE device d SET channel_num = v.channel_num,"
     " ptz_flag = coalesce(v.ptz, d.ptz_flag), estore_flag = coalesce(v.estore, d.estore_flag),"
@@ -120,12 +123,12 @@ _ABILITY_MANY = (
     " FROM unnest(%s::text[], %s::integer[], %s::boolean[], %s::boolean[], %s::integer[], %s::boolean[],"
     " %s::boolean[], %s::boolean[], %s::boolean[], %s::integer[], %s::integer[], %s::text[], %s::text[])"
     " AS v(dev_id, channel_num, ptz, estore, local_store, motion, infrared, manual, dido_alarm, dido_num,"
-    " onvif_port, onvif_account, onvif_password) WHERE d.dev_id = v.dev_id; "
+    " onvif_port, onvif_account, onvif_password) WHERE d.dev_id = v.dev_id AND d.dev_id = ANY(%s::text[]); "
     "INSERT INTO channel (dev_id, channel_no) SELECT v.dev_id, n"
     " FROM unnest(%s::text[], %s::integer[]) AS v(dev_id, num), generate_series(0, v.num - 1) n"
     " ON CONFLICT DO NOTHING; "
     "DELETE FROM channel c USING unnest(%s::text[], %s::integer[]) AS v(dev_id, num)"
-    " WHERE c.dev_id = v.dev_id AND c.channel_no >= greatest(v.num, 1); "
+    " WHERE c.dev_id = v.dev_id AND c.dev_id = ANY(%s::text[]) AND c.channel_no >= greatest(v.num, 1); "
     "DELETE FROM video_capability WHERE dev_id = ANY(%s::text[])")
 _VIDEOS_MANY = (
     "INSERT INTO video_capability (dev_id, stream_type, frame_size)"
@@ -135,7 +138,7 @@ _DIDOS_MANY = (
     " FROM unnest(%s::text[], %s::integer[]) AS v(dev_id, num), generate_series(0, v.num - 1) n"
     " ON CONFLICT DO NOTHING; "
     "DELETE FROM dido x USING unnest(%s::text[], %s::integer[]) AS v(dev_id, num)"
-    " WHERE x.dev_id = v.dev_id AND x.dido_no >= v.num")
+    " WHERE x.dev_id = v.dev_id AND x.dev_id = ANY(%s::text[]) AND x.dido_no >= v.num")
 
 
 class LinkStore:
@@ -227,7 +230,7 @@ class LinkStore:
             return [None]
         latest = {login[0]: login for login in logins}  # a device logged in twice in one batch: the later login
         columns = [[None if value is None else _text(value) for value in column] for column in zip(*latest.values())]
-        yield self.db.runOperation(_LOGGED_IN_MANY, (self.node, *columns))
+        yield self.db.runOperation(_LOGGED_IN_MANY, (self.node, *columns, columns[0]))
         return [None] * len(logins)
 
     def offline(self, gone: dict[str, float]) -> defer.Deferred:
@@ -274,13 +277,14 @@ class LinkStore:
         videos = [(row[0], *video) for row in rows for video in row[-1]]
         didos = [(dev_id, n) for dev_id, n in zip(dev_ids, dido_nums) if n is not None]
         sql = [_ABILITY_MANY]
-        params: list = [*columns, dev_ids, channel_nums, dev_ids, channel_nums, dev_ids]
+        params: list = [*columns, dev_ids, dev_ids, channel_nums, dev_ids, channel_nums, dev_ids, dev_ids]
         if videos:
             sql.append(_VIDEOS_MANY)
             params += [list(column) for column in zip(*videos)]
         if didos:
             sql.append(_DIDOS_MANY)
-            params += [[d for d, _ in didos], [n for _, n in didos]] * 2
+            dido_ids = [d for d, _ in didos]
+            params += [dido_ids, [n for _, n in didos], dido_ids, [n for _, n in didos], dido_ids]
         d = self._report("runOperation", "; ".join(sql), tuple(params))
         d.addCallbacks(lambda _: [None] * len(reports), self._ability_alone, errbackArgs=(reports,))
         return d
