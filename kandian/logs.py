@@ -52,7 +52,7 @@ class LineBudget:
     says how many were not written one by one (*summary(count)*).
 
     A device login used to write one info line, a tenth of the platform's CPU for a login at
-    2,000 logins/s (docs/benchmarks.md, "Device link: …the login line"): a storm of logins (a
+    2,000 logins/s (docs/benchmarks.md, "Device link: a compiled body reader, …"): a storm of logins (a
     province's cameras reconnecting after an outage) is told in one line a second, while the
     logins of an ordinary minute are still each on a line of their own.  The count is also in
     the metrics.  The timer that writes the summary runs on the injected *clock*, only while

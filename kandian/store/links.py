@@ -71,7 +71,8 @@ _LOGGED_IN_MANY = Statement(
     " AS v(dev_id, dev_ver, upnp_ip, rtsp_upnp_port, local_ip, rtsp_local_port, turn_relay_ip,"
     " rtsp_turn_relay_port, net_type, nat_type, public_ip, public_port, upnp_reachable, at)"
     # the same DevIDs once more, as a condition on the table: the planner then finds the rows by its
-    # index; joined to unnest() alone it scanned all of device for each batch (docs/benchmarks.md)
+    # index; joined to unnest() alone it scanned all of device for each batch (docs/benchmarks.md,
+    # "Device link: a compiled body reader, …")
     " WHERE d.dev_id = v.dev_id AND d.dev_id = ANY(%s::text[])")
 LOGIN_BATCH = 100  # most logins in one statement: a batch's answers are handed out in one reactor turn
 LOGIN_BATCHES = 2  # batches of each kind under way at once

@@ -326,7 +326,7 @@ def _reader(cls: type) -> Callable[[Element], Any]:
     messages) — in straight-line code with no call per field, and builds the
     instance without running the validators a second time: decoding was a
     quarter of a device login's CPU (docs/benchmarks.md, "Device link: a
-    compiled reader …").  ``tests/test_device_messages.py`` checks that both
+    compiled body reader, …").  ``tests/test_device_messages.py`` checks that both
     return equal messages or raise the same error for any document.  A class
     with a field this compiler does not know (a validator of its own, a
     post-init hook) is read by the generic reader.
