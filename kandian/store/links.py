@@ -111,10 +111,8 @@ def _ability_row(dev_id: str, report) -> tuple:
 # the columns of _ability_row a report leaves unchanged when it leaves them out (coalesce below)
 _UNCHANGED_WHEN_NONE = frozenset(range(2, 10))
 # what LinkStore._ability_one does for one report, for many (each column an array; the DevIDs once more
-# as a condition on each table, so that its rows are found by its index, as in _LOGGED_IN_MANY); prepared,
-# all sent in one query string (Database.runPrepared: one round trip, one transaction): planned each time
-# they cost PostgreSQL about a millisecond a batch
-_ABILITY_DEVICES = Statement(
+# as a condition on each table, so that its rows are found by its index, as in _LOGGED_IN_MANY)
+_ABILITY_MANY = (
     "UPDATE device d SET channel_num = v.channel_num,"
     " ptz_flag = coalesce(v.ptz, d.ptz_flag), estore_flag = coalesce(v.estore, d.estore_flag),"
     " local_store_flag = coalesce(v.local_store, d.local_store_flag),"
@@ -126,23 +124,20 @@ _ABILITY_DEVICES = Statement(
     " FROM unnest(%s::text[], %s::integer[], %s::boolean[], %s::boolean[], %s::integer[], %s::boolean[],"
     " %s::boolean[], %s::boolean[], %s::boolean[], %s::integer[], %s::integer[], %s::text[], %s::text[])"
     " AS v(dev_id, channel_num, ptz, estore, local_store, motion, infrared, manual, dido_alarm, dido_num,"
-    " onvif_port, onvif_account, onvif_password) WHERE d.dev_id = v.dev_id AND d.dev_id = ANY(%s::text[])")
-_CHANNELS_ADD = Statement(
+    " onvif_port, onvif_account, onvif_password) WHERE d.dev_id = v.dev_id AND d.dev_id = ANY(%s::text[]); "
     "INSERT INTO channel (dev_id, channel_no) SELECT v.dev_id, n"
     " FROM unnest(%s::text[], %s::integer[]) AS v(dev_id, num), generate_series(0, v.num - 1) n"
-    " ON CONFLICT DO NOTHING")
-_CHANNELS_DROP = Statement(
+    " ON CONFLICT DO NOTHING; "
     "DELETE FROM channel c USING unnest(%s::text[], %s::integer[]) AS v(dev_id, num)"
-    " WHERE c.dev_id = v.dev_id AND c.dev_id = ANY(%s::text[]) AND c.channel_no >= greatest(v.num, 1)")
-_VIDEOS_DROP = Statement("DELETE FROM video_capability WHERE dev_id = ANY(%s::text[])")
-_VIDEOS_ADD = Statement(
+    " WHERE c.dev_id = v.dev_id AND c.dev_id = ANY(%s::text[]) AND c.channel_no >= greatest(v.num, 1); "
+    "DELETE FROM video_capability WHERE dev_id = ANY(%s::text[])")
+_VIDEOS_MANY = (
     "INSERT INTO video_capability (dev_id, stream_type, frame_size)"
     " SELECT * FROM unnest(%s::text[], %s::integer[], %s::integer[])")
-_DIDOS_ADD = Statement(
+_DIDOS_MANY = (
     "INSERT INTO dido (dev_id, dido_no) SELECT v.dev_id, n"
     " FROM unnest(%s::text[], %s::integer[]) AS v(dev_id, num), generate_series(0, v.num - 1) n"
-    " ON CONFLICT DO NOTHING")
-_DIDOS_DROP = Statement(
+    " ON CONFLICT DO NOTHING; "
     "DELETE FROM dido x USING unnest(%s::text[], %s::integer[]) AS v(dev_id, num)"
     " WHERE x.dev_id = v.dev_id AND x.dev_id = ANY(%s::text[]) AND x.dido_no >= v.num")
 
@@ -282,14 +277,16 @@ class LinkStore:
         dev_ids, channel_nums, dido_nums = columns[0], columns[1], columns[9]
         videos = [(row[0], *video) for row in rows for video in row[-1]]
         didos = [(dev_id, n) for dev_id, n in zip(dev_ids, dido_nums) if n is not None]
-        statements = [(_ABILITY_DEVICES, (*columns, dev_ids)), (_CHANNELS_ADD, (dev_ids, channel_nums)),
-                      (_CHANNELS_DROP, (dev_ids, channel_nums, dev_ids)), (_VIDEOS_DROP, (dev_ids,))]
+        sql = [_ABILITY_MANY]
+        params: list = [*columns, dev_ids, dev_ids, channel_nums, dev_ids, channel_nums, dev_ids, dev_ids]
         if videos:
-            statements.append((_VIDEOS_ADD, tuple(list(column) for column in zip(*videos))))
+            sql.append(_VIDEOS_MANY)
+            params += [list(column) for column in zip(*videos)]
         if didos:
-            dido_ids, dido_nums = [d for d, _ in didos], [n for _, n in didos]
-            statements += [(_DIDOS_ADD, (dido_ids, dido_nums)), (_DIDOS_DROP, (dido_ids, dido_nums, dido_ids))]
-        d = self._report("runPrepared", statements)
+            sql.append(_DIDOS_MANY)
+            dido_ids = [d for d, _ in didos]
+            params += [dido_ids, [n for _, n in didos], dido_ids, [n for _, n in didos], dido_ids]
+        d = self._report("runOperation", "; ".join(sql), tuple(params))
         d.addCallbacks(lambda _: [None] * len(reports), self._ability_alone, errbackArgs=(reports,))
         return d
 
