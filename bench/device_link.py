@@ -304,6 +304,7 @@ class FleetProcs:
                  heartbeat: float, network: str, tag: str = "fleet", first_devid: int = FIRST_DEVID):
         self.procs: list[subprocess.Popen] = []
         self.outputs: list[str] = []
+        self.cpu_at_first = 0.0  # the fleet's CPU at the platform's first login (login_phase)
         share, extra = divmod(devices, procs)
         first = first_devid
         address = 1
@@ -358,7 +359,7 @@ def run_fleet_child(args) -> None:
     the CLI has not: once all its devices are online, each beats once at a random moment of the next
     heartbeat period, so that heartbeats arrive evenly (as 50,000 devices' would) instead of in the
     bunch the login burst made."""
-    from kandian.sim.fleet import start_fleet
+    from kandian.sim.fleet import Fleet
 
     port, count, first, rate, bind = args.fleet_child.split(",")
     raise_file_limit()
@@ -374,9 +375,11 @@ def run_fleet_child(args) -> None:
     gc.set_threshold(50_000, 50, 100)
 
     def run(reactor):
-        fleet = start_fleet(reactor, count=int(count), first_devid=int(first), key_pattern="key-{devid}",
-                            link=("127.0.0.1", int(port)), heartbeat=args.heartbeat, connect_rate=float(rate),
-                            status_every=None, bind_hosts=bind.split("+"), report=say)
+        fleet = Fleet(reactor, count=int(count), first_devid=int(first), key_pattern="key-{devid}",
+                      link=("127.0.0.1", int(port)), heartbeat=args.heartbeat, connect_rate=float(rate),
+                      status_every=None, bind_hosts=bind.split("+"), report=say)
+        fleet.prepare()  # the bodies every device sends at login, written before the fleet starts connecting
+        fleet.start()
         rng = random.Random(int(first))
 
         def beat(member):
@@ -738,6 +741,7 @@ def measure(reactor, target, args, directory: str, cpu: CpuMeter, profile: bool)
     cpu0 = cpu.snapshot()
     fleet, first, done, curve, spawned = yield login_phase(reactor, target, args, directory, "fleet", cpu)
     cpu1 = cpu.snapshot()
+    fleet_since_first = round(fleet.cpu() - fleet.cpu_at_first, 2) if first else None
     online = target.online()
     tcp1 = tcp_counters()
     rate = (online - 1) / (done - first) if first and online > 1 else 0.0
@@ -756,8 +760,15 @@ def measure(reactor, target, args, directory: str, cpu: CpuMeter, profile: bool)
     say("  logins: %d/%d online, %.2f s from the first to the last: %.0f logins/s (10-90 %%: %s/s)"
         % (online, n, done - first if first else 0, rate, result["logins"]["rate_10_90"]))
     result["logins"]["others"] = others_cores(cpu0, cpu1)
+    result["logins"]["fleet_cpu_from_first_login"] = fleet_since_first
     say("  CPU during logins, s: %s; other processes %.2f cores" % (result["logins"]["cpu"],
                                                                      result["logins"]["others"]))
+    if first:
+        per = {name: result["logins"]["cpu"].get(name, 0.0) / max(online, 1) * 1e6
+               for name in ("platform", "postgres", "fleet")}
+        say("  CPU per login, us: platform %.0f, PostgreSQL %.0f, fleet %.0f (from its start; %.0f from the"
+            " first login, without its start-up)" % (per["platform"], per["postgres"], per["fleet"],
+                                                     fleet_since_first / max(online, 1) * 1e6))
     if online < n:
         say("  !! only %d of %d devices logged in" % (online, n))
     if online == 0:
@@ -899,6 +910,7 @@ def login_phase(reactor, target, args, directory: str, tag: str, cpu: CpuMeter |
         now = time.monotonic()
         if count and first is None:
             first = now
+            fleet.cpu_at_first = fleet.cpu()  # its start-up (imports, bodies written ahead) not counted
         if not curve or curve[-1][1] != count:
             curve.append((now, count))
         return count >= n or not fleet.alive()
@@ -965,7 +977,10 @@ def provision_sql(n: int) -> str:
         f" SELECT ({first} + i)::text, 'key-' || ({first} + i)::text, 1, '811' FROM generate_series(0, {last}) i"
         " ON CONFLICT (dev_id) DO UPDATE SET dev_key = EXCLUDED.dev_key, online = false;"
         " INSERT INTO channel (dev_id, channel_no)"
-        f" SELECT ({first} + i)::text, 0 FROM generate_series(0, {last}) i ON CONFLICT DO NOTHING"
+        f" SELECT ({first} + i)::text, 0 FROM generate_series(0, {last}) i ON CONFLICT DO NOTHING;"
+        # the statistics a database in service has (autovacuum would gather them within a minute): without
+        # them the planner scans every row of device for each batch of logins
+        " ANALYZE device, channel"
     )
 
 

@@ -45,3 +45,47 @@ def peer_text(value, limit: int = 64) -> str:
     if len(value) > limit:
         value = value[:limit] + "…(%d chars)" % len(value)
     return value.encode("unicode_escape").decode("ascii") if not value.isprintable() else value
+
+
+class LineBudget:
+    """At most *per_second* log lines of one kind a second; the rest are counted, and one line a second
+    says how many were not written one by one (*summary(count)*).
+
+    A device login used to write one info line, a tenth of the platform's CPU for a login at
+    2,000 logins/s (docs/benchmarks.md, "Device link: a compiled body reader, …"): a storm of logins (a
+    province's cameras reconnecting after an outage) is told in one line a second, while the
+    logins of an ordinary minute are still each on a line of their own.  The count is also in
+    the metrics.  The timer that writes the summary runs on the injected *clock*, only while
+    lines are being held back; :meth:`flush` writes what is held now (at shutdown).
+    """
+
+    def __init__(self, clock, per_second: int, summary):
+        self.clock = clock
+        self.per_second = per_second
+        self.summary = summary
+        self._second: int | None = None
+        self._used = 0
+        self.held = 0  # lines not written since the last summary
+        self._timer = None
+
+    def allow(self) -> bool:
+        """Whether this line may be written; if not, it is counted for the summary."""
+        second = int(self.clock.seconds())
+        if second != self._second:
+            self._second, self._used = second, 0
+        if self._used < self.per_second:
+            self._used += 1
+            return True
+        self.held += 1
+        if self._timer is None:
+            self._timer = self.clock.callLater(1.0, self.flush)
+        return False
+
+    def flush(self) -> None:
+        """Write the summary of the lines held back, if any."""
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        held, self.held = self.held, 0
+        if held:
+            self.summary(held)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Iterable, Sequence
 
 from lxml import etree
@@ -55,6 +56,7 @@ _DTD_MARKUP = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
 # Characters XML 1.0 cannot carry at all (§2.2 Char), even as references.
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,20}")
+INTEGER = _INTEGER  # what parse_int accepts once stripped (the device messages' compiled readers use it)
 
 Element = etree._Element
 Value = str | int | Sequence[tuple[str, "Value"]] | None
@@ -64,8 +66,19 @@ class XMLWireError(ValueError):
     """A document that cannot be parsed, read or written."""
 
 
+_local = threading.local()
+
+
+def _thread_parser() -> etree.XMLParser:
+    """This thread's parser: lxml parsers must not be shared between threads, and a parser used
+    again skips setting up a parser context (a fifth of a small document's parse)."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = _parser()
+    return parser
+
+
 def _parser() -> etree.XMLParser:
-    # lxml parsers must not be shared between threads; one per call is cheap.
     return etree.XMLParser(
         encoding="utf-8",
         resolve_entities=False,
@@ -101,7 +114,7 @@ def parse_document(data: bytes, max_size: int = MAX_DOCUMENT_SIZE) -> Element:
     if not data:
         raise XMLWireError("empty document")
     try:
-        root = etree.fromstring(data, _parser())
+        root = etree.fromstring(data, _thread_parser())
     except (etree.LxmlError, ValueError) as e:
         raise XMLWireError(f"malformed XML: {e}") from e
     if root is None or root.getroottree().docinfo.doctype:

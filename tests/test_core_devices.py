@@ -1,12 +1,13 @@
 """kandian.core.devices and kandian.core.alarms over the in-memory store (FakeStore + task.Clock, no sockets)."""
 
 from twisted.internet import defer, task
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
 from zope.interface import implementer
 
 from kandian.core import errors
 from kandian.core.alarms import Alarms
-from kandian.core.devices import Addresses, Devices, LoginReport, OfflineBatcher
+from kandian.core.devices import LINES_PER_SECOND, Addresses, Devices, LoginReport, OfflineBatcher
 from kandian.core.interfaces import IAlarmNotifier
 from kandian.device import messages as m
 from kandian.device.link import CommandTimeout, DeviceRefused, LinkLost
@@ -112,6 +113,50 @@ class LoginTests(DevicesTestCase):
         held.callback(None)
         self.successResultOf(beat)
         self.assertEqual(self.row()["addresses"][2:4], ("192.168.1.11", 554))  # the port left out is kept
+
+
+class LoginLineTests(DevicesTestCase):
+    """Each login is on a line of its own up to LINES_PER_SECOND a second; the rest of that second's
+    logins are told in one line when the second is over (and at shutdown)."""
+
+    def setUp(self):
+        super().setUp()
+        self.events = []
+        publisher = globalLogPublisher
+        publisher.addObserver(self.events.append)
+        self.addCleanup(publisher.removeObserver, self.events.append)
+        for n in range(LINES_PER_SECOND + 30):
+            self.successResultOf(self.store.devices.add("811000001%02d" % (n,), "key"))
+
+    def lines(self):
+        return [formatEvent(e) for e in self.events if e.get("log_namespace") == "kandian.core.devices"]
+
+    def storm(self, count):
+        for n in range(count):
+            report = LoginReport("811000001%02d" % (n,), "key", "V1.5_20131210", ADDRESSES, 0, 3)
+            self.successResultOf(self.devices.login(report, ("203.0.113.9", 4000 + n), Link()))
+
+    def test_a_storm_is_summed_up_each_second(self):
+        self.storm(LINES_PER_SECOND + 30)
+        lines = self.lines()
+        self.assertEqual(len(lines), LINES_PER_SECOND)
+        self.assertIn("device 81100000100 logged in from 203.0.113.9:4000", lines[0])
+        self.clock.advance(1)
+        self.assertEqual(self.lines()[LINES_PER_SECOND:],
+                         ["30 more devices logged in in the last second, not logged one by one"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_shutdown_tells_what_is_held(self):
+        self.storm(LINES_PER_SECOND + 2)
+        self.devices.shutting_down()
+        self.assertEqual(self.lines()[-1], "2 more devices logged in in the last second, not logged one by one")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_a_quiet_second_logs_every_login(self):
+        self.storm(3)
+        self.clock.advance(1)
+        self.assertEqual(len(self.lines()), 3)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
 
 class CommandTests(DevicesTestCase):

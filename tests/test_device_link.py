@@ -349,6 +349,25 @@ class BackPressureTests(LinkTestCase):
         self.assertEqual([f.seq for f in self.sent()], list(range(MAX_QUEUED_REQUESTS + 5)))
 
 
+    def test_a_request_failing_later_is_answered_255_and_the_next_go_on_in_order(self):
+        self.login()
+        self.controller.hold = []
+        alarms = b"".join(frame(m.AlarmNotifyRequest(DevID=DEV_ID, ChannelNo=0, AlarmType=1), seq=n)
+                          for n in range(1, 5))
+        self.link.dataReceived(alarms)
+        d, _ = self.controller.hold.pop(0)
+        d.errback(RuntimeError("store down"))  # the first fails once the store answers
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        while self.controller.hold:  # the others answer later, one at a time
+            d, answer = self.controller.hold.pop(0)
+            d.callback(answer)
+        sent = self.sent()
+        self.assertEqual([(f.seq, m.decode_body(f.cmd, True, f.data).Result) for f in sent[-4:]],
+                         [(1, 255), (2, 0), (3, 0), (4, 0)])
+        self.assertEqual(self.link.stats.request_failures[0x37], 1)
+        self.assertIsNone(self.link._queue)
+
+
 class SharedDeadlinesTests(unittest.SynchronousTestCase):
     """The command timeouts of many links under one timer (CommandDeadlines)."""
 

@@ -608,3 +608,104 @@ class XMLWireTests(SynchronousTestCase):
         self.assertEqual(xmlwire.text_of(xmlwire.find_child(root, "New", aliases=("Old",))), "5")
         self.assertIn("A", str(self.assertRaises(XMLWireError, xmlwire.parse_int, "x y", "A")))
         self.assertRaises(XMLWireError, xmlwire.parse_int, "9" * 30)
+
+
+def _outcome(read: Callable[[], object]) -> tuple:
+    """What a reader returned, or the type and text of what it raised."""
+    try:
+        return ("message", read())
+    except Exception as e:  # noqa: BLE001 - any error is compared, whatever it is
+        return ("error", type(e), str(e))
+
+
+class CompiledReaderTests(SynchronousTestCase):
+    """Each class's compiled reader (``Item.from_element``) against the generic one
+    (``Item.from_element_generic``: the field kinds and the constructor's validators):
+    the same message, or the same error with the same text, for any document."""
+
+    def assertSameReading(self, cls: type[Message], data: bytes) -> None:
+        try:
+            root = xmlwire.parse_document(data)
+        except XMLWireError:
+            return
+        compiled = _outcome(lambda: cls.from_element(root))
+        generic = _outcome(lambda: cls.from_element_generic(root))
+        self.assertEqual(compiled, generic)
+
+    @given(any_message)
+    @settings(max_examples=300)
+    def test_any_message(self, message: Message) -> None:
+        self.assertSameReading(type(message), encode_body(message))
+        root = xmlwire.parse_document(encode_body(message))
+        self.assertEqual(type(message).from_element(root), message)
+
+    @given(loose_documents())
+    @settings(max_examples=400)
+    def test_loose_documents(self, case: tuple[type[Message], bytes]) -> None:
+        """Known element names, any order and number, any text: missing fields, numbers out of range,
+        text that is no number, repeated and nested elements where leaves belong."""
+        self.assertSameReading(*case)
+
+    @given(any_message.flatmap(lambda message: st.tuples(st.just(message), mutated(encode_body(message)))))
+    @settings(max_examples=300)
+    def test_mutated_bodies(self, case: tuple[Message, bytes]) -> None:
+        message, data = case
+        self.assertSameReading(type(message), data)
+
+    @given(st.sampled_from(MESSAGE_CLASSES), st.sampled_from(["DevID", "DevKey", "ChannelNo", "UpnpIP"]),
+           st.text(max_size=300))
+    @settings(max_examples=300)
+    def test_any_text(self, cls: type[Message], tag: str, value: str) -> None:
+        """Text of any length and characters (escaped, CR, non-ASCII, too long) in a known element."""
+        fields = [("DevID", "81100000001")] + [(tag, value)]
+        try:
+            data = xmlwire.serialize(cls.ROOT, fields)
+        except XMLWireError:
+            return
+        self.assertSameReading(cls, data)
+
+    @given(any_message, st.data())
+    @settings(max_examples=400)
+    def test_one_value_replaced(self, message: Message, data: st.DataObject) -> None:
+        """A whole message with one of its values (nested ones too) replaced: numbers at and beyond
+        every bound, numbers of any size, text that is no number, long text."""
+        fields = message.to_fields()
+        leaves = [(path, value) for path, value in _leaves(fields) if not isinstance(value, list)]
+        if not leaves:
+            return
+        path, _ = data.draw(st.sampled_from(leaves))
+        bound = st.sampled_from([-(2**63) - 1, -(2**63), -(2**31) - 1, -(2**31), -(2**15) - 1, -(2**15), -1, 0,
+                                 1, 7, 8, 64, 256, 257, 65535, 65536, 2**15 - 1, 2**15, 2**31 - 1, 2**31,
+                                 2**63 - 1, 2**63])
+        value = data.draw(st.one_of(bound.map(str), st.integers().map(str), st.integers(1, 1100).map(lambda n: "x" * n),
+                                    st.sampled_from(["", " 5 ", "x", "+3", "-0", "1.5"])))
+        self.assertSameReading(type(message), xmlwire.serialize(message.ROOT, _replace(fields, path, value)))
+
+    def test_errors_in_field_order(self) -> None:
+        """Every field is read before any is checked, as the generic reader reads them all before the
+        constructor validates: a missing field is reported before an earlier one out of range."""
+        data = doc("LOGIN_REQ", "<DevVer>V1.5</DevVer><RtspUpnpPort>70000</RtspUpnpPort>")
+        root = xmlwire.parse_document(data)
+        with self.assertRaises(XMLWireError) as raised:
+            LoginRequest.from_element(root)
+        self.assertNotIsInstance(raised.exception, MessageError)
+        self.assertIn("lacks <DevID>", str(raised.exception))
+        self.assertEqual(_outcome(lambda: LoginRequest.from_element(root)),
+                         _outcome(lambda: LoginRequest.from_element_generic(root)))
+
+
+def _leaves(fields: list, path: tuple = ()) -> list:
+    """(path of indexes, value) of every element in a tree of (tag, value) pairs."""
+    found = []
+    for index, (_, value) in enumerate(fields):
+        found.append(((*path, index), value))
+        if isinstance(value, list):
+            found.extend(_leaves(value, (*path, index)))
+    return found
+
+
+def _replace(fields: list, path: tuple, value: object) -> list:
+    """*fields* with the value at *path* replaced."""
+    index, rest = path[0], path[1:]
+    tag, old = fields[index]
+    return [*fields[:index], (tag, _replace(old, rest, value) if rest else value), *fields[index + 1:]]

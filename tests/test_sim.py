@@ -15,12 +15,14 @@ from typing import Any
 
 import attrs
 from hypothesis import given, strategies as st
-from twisted.internet.defer import Deferred, succeed
-from twisted.internet.error import ConnectionDone
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks, succeed
+from twisted.internet.error import ConnectionDone, ConnectionRefusedError
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import ResponseDone
 from twisted.web.iweb import IAgent
 from zope.interface import implementer
@@ -80,7 +82,15 @@ from kandian.device.messages import (
 from kandian.register.messages import RegisterRequest, RegisterResponse
 from kandian.sim import answers
 from kandian.sim.fleet import Fleet
-from kandian.sim.link import PLATFORM_COMMANDS, DeviceLink, LinkLost, LoginRefused, NotLoggedIn, RequestTimeout
+from kandian.sim.link import (
+    PLATFORM_COMMANDS,
+    DeviceLink,
+    LinkLost,
+    LoginRefused,
+    NotLoggedIn,
+    RequestTimeout,
+    connect_device,
+)
 from kandian.sim.register import CONTENT_TYPE, RegisterError, register
 from kandian.sim.state import FAILED, NVR, OK, DeviceState, UnsupportedRequest
 from tests.strategies import MESSAGES, mutated
@@ -478,6 +488,21 @@ class StateTests(SynchronousTestCase):
         response = answers.answer(state or self.state, request)
         self.assertIsInstance(response, message_class(request.CMD, True))
         return response
+
+    def test_bodies_sent_again_are_kept_until_they_change(self) -> None:
+        """A device's LOGIN_REQ, ABILITYUP_REQ and HEARTBEAT_REQ bodies are written once while they stay the
+        same; a changed address or store flag is in the next one."""
+        for make in (self.state.login_request, self.state.ability_request, self.state.heartbeat_request):
+            first = self.state.encode(make())
+            self.assertEqual(first, make().to_xml())
+            self.assertIs(self.state.encode(make()), first)
+        self.state.set_addresses(LocalIP="192.168.1.99")
+        self.state.set_local_store(3)
+        for make in (self.state.login_request, self.state.ability_request, self.state.heartbeat_request):
+            self.assertEqual(self.state.encode(make()), make().to_xml())
+        self.assertIn(b"192.168.1.99", self.state.encode(self.state.login_request()))
+        alarm = self.state.alarm_request(0, 1, when=1_800_000_000.0)
+        self.assertEqual(self.state.encode(alarm), alarm.to_xml())
 
     @given(st.sampled_from(PLATFORM_CLASSES).flatmap(lambda cls: MESSAGES[cls]), st.booleans())
     def test_any_request_gets_its_response(self, request: Message, own: bool) -> None:
@@ -988,3 +1013,34 @@ class FleetTests(SynchronousTestCase):
         self.assertEqual(platform.addresses, [("10.1.1.1", 8588)])
         self.assertEqual(fleet.counters.online, 1)
         self.stop(fleet, clock)
+
+
+class ConnectDeviceTests(TestCase):
+    """connect_device to a "host:port" or a (host, port) over real TCP on loopback (connectTCP, no endpoint)."""
+
+    @inlineCallbacks
+    def test_fires_with_the_link_once_it_sent_its_login(self):
+        received: list[bytes] = []
+
+        class Record(Protocol):
+            def dataReceived(self, data: bytes) -> None:
+                received.append(data)
+
+        port = reactor.listenTCP(0, Factory.forProtocol(Record), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        address = ("127.0.0.1", port.getHost().port)
+        for where in (address, "127.0.0.1:%d" % (address[1],)):
+            link = yield connect_device(reactor, where, DeviceState(DEV_ID, "key"), request_timeout=None)
+            self.assertIsInstance(link, DeviceLink)
+            self.assertEqual(link.next_seq, 1)  # LOGIN_REQ was sent from connectionMade, before this fired
+            closed = link.when_closed()
+            link.close()
+            yield closed
+
+    @inlineCallbacks
+    def test_a_refused_connection_fails_it(self):
+        port = reactor.listenTCP(0, Factory.forProtocol(Protocol), interface="127.0.0.1")
+        number = port.getHost().port
+        yield port.stopListening()
+        with self.assertRaises(ConnectionRefusedError):
+            yield connect_device(reactor, ("127.0.0.1", number), DeviceState(DEV_ID, "key"))

@@ -1,5 +1,6 @@
 """Migrations and the device component against real PostgreSQL (accounts: tests/test_store_contract_acc.py)."""
 
+import attrs
 import psycopg2
 from twisted.internet import defer, reactor
 
@@ -154,6 +155,107 @@ class AbilityStoreTests(DatabaseTestCase):
         self.assertEqual((yield self.stored(dev_id)), ((1, False, 0), [0], [(2, 1)], []))
         yield links.ability(dev_id, report(2, [], None))
         self.assertEqual((yield self.stored(dev_id)), ((2, True, 0), [0, 1], [], []))
+
+
+class CoalescedAbilityTests(DatabaseTestCase):
+    """LinkStore.ability under load: one query string per batch of reports, each stored as if alone."""
+
+    stored = AbilityStoreTests.stored
+
+    @defer.inlineCallbacks
+    def test_many_reports_at_once_leave_what_each_alone_leaves(self):
+        from kandian.device.messages import items
+        from kandian.device.messages.reports import AbilityUpRequest
+        from kandian.store.links import LinkStore
+        dev_ids = ["811%08d" % i for i in range(40)]
+        for dev_id in dev_ids:
+            yield DeviceStore(self.db).add(dev_id, "k", channels=2)
+
+        def report(i, dev_id, later=False):
+            return AbilityUpRequest(
+                DevID=dev_id, ChannelNum=(i + later) % 4, PTZFlag=(None, 0, 1)[i % 3],
+                EStoreFlag=None if later else i % 2, LocalStoreFlag=(None, 1, 3)[i % 3],
+                MotionDetectionFlag=1, InfraredDetectionFlag=None if i % 4 else 0, ManualAlarmFlag=i % 2,
+                DIDOAlarmFlag=None, DIDONum=(None, 0, 2, 5)[(i + later) % 4],
+                Video=tuple(items.Video(StreamType=s, FrameSize=f) for s, f in
+                            [(1, i % 7), (2, 3), (1, i % 7), (3, 1)][:i % 5]),
+                Onvif=None if i % 3 == 0 else items.Onvif(Port=80 + i, Account="a%d" % i, Password="p"))
+
+        def reports(dev_ids):
+            # every third device reports twice: the second report changes things and leaves flags out
+            out = []
+            for i, dev_id in enumerate(dev_ids):
+                out.append((dev_id, report(i, dev_id)))
+                if i % 3 == 0:
+                    out.append((dev_id, report(i, dev_id, later=True)))
+            return out
+
+        alone = LinkStore(self.db)
+        for dev_id, r in reports(dev_ids[:20]):
+            yield alone.ability(dev_id, r)
+        one_by_one = yield defer.gatherResults([self.stored(dev_id) for dev_id in dev_ids[:20]])
+        at_once_store = LinkStore(self.db)
+        # the same reports, for the other 20 devices, all at once (their DevIDs differ, their numbers match)
+        batch = [(dev_ids[20 + dev_ids.index(dev_id)], attrs.evolve(r, DevID=dev_ids[20 + dev_ids.index(dev_id)]))
+                 for dev_id, r in reports(dev_ids[:20])]
+        yield defer.gatherResults([at_once_store.ability(dev_id, r) for dev_id, r in batch])
+        self.assertLess(at_once_store._abilities.batches, at_once_store._abilities.calls)
+        at_once = yield defer.gatherResults([self.stored(dev_id) for dev_id in dev_ids[20:]])
+        self.assertEqual(at_once, one_by_one)
+        onvif = yield self.db.runQuery("SELECT dev_id, onvif_port, onvif_account, estore_flag, local_store_flag,"
+                                       " infrared_detection_flag, manual_alarm_flag FROM device ORDER BY dev_id")
+        self.assertEqual([row[1:] for row in onvif[20:]], [row[1:] for row in onvif[:20]])
+
+    @defer.inlineCallbacks
+    def test_a_report_refused_in_a_batch_fails_alone(self):
+        from kandian.device.messages import items
+        from kandian.device.messages.reports import AbilityUpRequest
+        from kandian.store.links import LinkStore
+        dev_ids = ["811%08d" % i for i in range(6)]
+        for dev_id in dev_ids:
+            yield DeviceStore(self.db).add(dev_id, "k", channels=1)
+        links = LinkStore(self.db)
+        reports = [AbilityUpRequest(DevID=d, ChannelNum=2, Video=(items.Video(StreamType=1, FrameSize=3),))
+                   for d in dev_ids]
+        object.__setattr__(reports[3].Video[0], "FrameSize", 70000)  # past the codec: the column refuses it
+        outcomes = yield defer.DeferredList([links.ability(d, r) for d, r in zip(dev_ids, reports)],
+                                            consumeErrors=True)
+        self.assertEqual([ok for ok, _ in outcomes], [True, True, True, False, True, True])
+        self.assertIsInstance(outcomes[3][1].value, psycopg2.Error)
+        self.assertLess(links._abilities.batches, links._abilities.calls)
+        for i, dev_id in enumerate(dev_ids):
+            channels = [0, 1] if i != 3 else [0]
+            self.assertEqual((yield self.stored(dev_id))[1:3], (channels, [(1, 3)] if i != 3 else []))
+
+
+class BatchPlanTests(DatabaseTestCase):
+    """The batched login and ability statements find their rows by index: joined to unnest() alone, the
+    planner scanned every row of device and channel for each batch (docs/benchmarks.md)."""
+
+    @defer.inlineCallbacks
+    def test_no_table_is_scanned_whole(self):
+        from kandian.store import links
+        yield self.db.runOperation(
+            "INSERT INTO device (dev_id, dev_key, dev_type, manufacturer_no)"
+            " SELECT (81100000000 + i)::text, 'k', 1, '811' FROM generate_series(0, 19999) i;"
+            " INSERT INTO channel (dev_id, channel_no) SELECT (81100000000 + i)::text, 0"
+            " FROM generate_series(0, 19999) i;"
+            " INSERT INTO dido (dev_id, dido_no) SELECT (81100000000 + i)::text, n"
+            " FROM generate_series(0, 19999) i, generate_series(0, 1) n; ANALYZE device, channel, dido")
+        ids = [str(81100001000 + i) for i in range(100)]
+        texts = [[None] * 100] * 13
+        flags = [None] * 100
+        cases = [
+            (links._LOGGED_IN_MANY.sql, ["n1", ids, *texts, ids]),
+            *zip(links._ABILITY_MANY.split("; "), [
+                [ids, [1] * 100, *[flags] * 11, ids], [ids, [1] * 100], [ids, [1] * 100, ids], [ids]]),
+            *zip(links._DIDOS_MANY.split("; "), [[ids, [2] * 100], [ids, [2] * 100, ids]]),
+        ]
+        for sql, params in cases:
+            plan = yield self.db.runQuery("EXPLAIN " + sql, params)
+            text = "\n".join(row[0] for row in plan)
+            for table in ("device", "channel", "dido"):
+                self.assertNotIn("Seq Scan on %s " % table, text, sql[:60])
 
 
 class CoalescedLoginTests(DatabaseTestCase):

@@ -23,7 +23,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from ..device.commands import DeviceCommands
-from ..logs import peer_text
+from ..logs import LineBudget, peer_text
 from ..store.links import Addresses, CloudStorage
 from . import errors
 from .errors import log_failure
@@ -37,6 +37,8 @@ __all__ = ["Addresses", "CloudStorage", "LoginReport", "DeviceSession", "Devices
 # protocol 1.x; a firmware announcing 2.0 or later is unsupported.
 _DEV_VER = re.compile(r"^[Vv](\d+)\.(\d+)")
 SUPPORTED_MAJOR = 1
+# login and offline lines written one by one each second; beyond, one summary line a second (LineBudget)
+LINES_PER_SECOND = 50
 
 
 def protocol_supported(dev_ver: str) -> bool:
@@ -160,6 +162,10 @@ class Devices:
         self._abilities: dict[str, int] = {}
         self.stopping = False  # set at shutdown: the platform marks everything offline at once
         self.probe = make_probe(self) if make_probe is not None else None
+        self.login_lines = LineBudget(clock, LINES_PER_SECOND, lambda n: log.info(
+            "{count} more devices logged in in the last second, not logged one by one", count=n))
+        self.offline_lines = LineBudget(clock, LINES_PER_SECOND, lambda n: log.info(
+            "{count} more devices went offline in the last second, not logged one by one", count=n))
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -174,15 +180,17 @@ class Devices:
 
     # -- §7.5.1 login
 
-    @defer.inlineCallbacks
-    def login(self, report: LoginReport, peer: tuple, link):
+    def login(self, report: LoginReport, peer: tuple, link) -> defer.Deferred:
         """The whole of a LOGIN_REQ: check it, make *link* the device's link,
         record the login; ``(CloudStorage, DeviceSession)``, or None when the
         link closed while the store was asked.  Fails UnsupportedDevice,
         NoSuchDevice, WrongDevKey or DatabaseUnavailable."""
         if not protocol_supported(report.dev_ver):
-            raise errors.UnsupportedDevice("DevVer %s" % (peer_text(report.dev_ver),))
-        row = yield self.links.authenticate(report.dev_id)
+            return defer.fail(errors.UnsupportedDevice("DevVer %s" % (peer_text(report.dev_ver),)))
+        return defer.maybeDeferred(self.links.authenticate, report.dev_id).addCallback(
+            self._authenticated, report, peer, link)
+
+    def _authenticated(self, row, report: LoginReport, peer: tuple, link):
         if row is None:
             raise errors.NoSuchDevice(peer_text(report.dev_id))
         dev_key, cloud = row
@@ -198,8 +206,9 @@ class Devices:
         if self.offline is not None:
             self.offline.discard(dev_id)
         host, port = peer
-        log.info("device {dev_id} logged in from {host}:{port} ({dev_ver})", dev_id=dev_id,
-                 host=host, port=port, dev_ver=peer_text(report.dev_ver))
+        if self.login_lines.allow():
+            log.info("device {dev_id} logged in from {host}:{port} ({dev_ver})", dev_id=dev_id,
+                     host=host, port=port, dev_ver=peer_text(report.dev_ver))
         upnp = report.addresses.upnp_ip, report.addresses.rtsp_upnp_port
         worth_probing = probe_target(*upnp) is not None
         write = self.links.logged_in(dev_id, report.dev_ver, report.addresses, report.net_type,
@@ -221,7 +230,8 @@ class Devices:
         """A link closed; if it was the device's link, the device is offline."""
         if self.router.detach(link) and session is not None and not self.stopping:
             dev_id = session.dev_id
-            log.info("device {dev_id} offline", dev_id=dev_id)
+            if self.offline_lines.allow():
+                log.info("device {dev_id} offline", dev_id=dev_id)
             before = session.login_write or defer.succeed(None)
             now = self.now()
             # after the login's own write, so "online" can never land after "offline"
@@ -290,8 +300,10 @@ class Devices:
 
     def shutting_down(self) -> None:
         """This node is stopping: links closing now are not recorded offline one
-        by one (the platform marks them all at once)."""
+        by one (the platform marks them all at once); the login and offline lines held back are told."""
         self.stopping = True
+        self.login_lines.flush()
+        self.offline_lines.flush()
 
     def all_offline(self) -> defer.Deferred:
         """Links this node held (before a restart, or now at shutdown) are gone."""

@@ -75,20 +75,14 @@ class LinkController:
 
     # -- §7.5.1 login
 
-    @defer.inlineCallbacks
-    def login(self, link, request: LoginRequest):
+    def login(self, link, request: LoginRequest) -> defer.Deferred:
         """A LOGIN_REQ, in one call of the core; the answer's Result says whether the link may stay."""
         report = LoginReport(request.DevID, request.DevKey, request.DevVer, _addresses(request),
                              request.NetType, request.NatType)
-        try:
-            granted = yield self.devices.login(report, link.peer, link)
-        except Exception as e:
-            if not isinstance(e, errors.DomainError):
-                log_failure(log, "login of {dev_id}: store failed", dev_id=peer_text(request.DevID))
-            result = result_for(e)
-            log.info("device {dev_id} login refused: Result {result}", dev_id=peer_text(request.DevID),
-                     result=result)
-            return LoginResponse(Result=result, DevID=request.DevID, Time=self.wire_time())
+        return self.devices.login(report, link.peer, link).addCallbacks(
+            self._granted, self._refused, callbackArgs=(link, request), errbackArgs=(request,))
+
+    def _granted(self, granted, link, request: LoginRequest) -> LoginResponse:
         if granted is None:  # the link closed meanwhile; it answers nothing
             return LoginResponse(Result=OK, DevID=request.DevID, Time=self.wire_time())
         cloud, session = granted
@@ -98,6 +92,16 @@ class LinkController:
             EPassword=cloud.password or None, EStorageSpace=cloud.space,
             ERecordBucket=cloud.record_bucket or None, EPictureBucket=cloud.picture_bucket or None,
             Time=self.wire_time())
+
+    def _refused(self, failure, request: LoginRequest) -> LoginResponse:
+        e = failure.value
+        if not isinstance(e, Exception):
+            return failure
+        if not isinstance(e, errors.DomainError):
+            log_failure(log, "login of {dev_id}: store failed", failure, dev_id=peer_text(request.DevID))
+        result = result_for(e)
+        log.info("device {dev_id} login refused: Result {result}", dev_id=peer_text(request.DevID), result=result)
+        return LoginResponse(Result=result, DevID=request.DevID, Time=self.wire_time())
 
     def link_lost(self, link) -> None:
         self.devices.link_lost(link, self._sessions.pop(link, None))

@@ -43,6 +43,7 @@ import attrs
 from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from ..core.errors import log_failure
 from ..logs import peer_text
@@ -211,6 +212,8 @@ class DeviceLink(protocol.Protocol):
         self._decoder = FrameDecoder(max_data)
         self._queue: collections.deque[Frame] | None = None  # made on the first request: most links idle
         self._draining = False
+        self._in_drain = False  # _drain's loop is running (not waiting for a request's answer)
+        self._current: Frame | None = None  # the request being handled
         self._paused = False
         self._closing = False
         self._logging_in = False
@@ -352,30 +355,55 @@ class DeviceLink(protocol.Protocol):
         if not self._draining:
             self._drain()
 
-    @defer.inlineCallbacks
-    def _drain(self):
-        self._draining = True
-        try:
-            while self._queue and not self._closing:
-                frame = self._queue.popleft()
-                try:
-                    yield self._request(frame)
-                except Exception:
-                    self.stats.request_failures[frame.cmd] += 1
-                    if self._once("failed"):
-                        log_failure(log, "device link {who}: handling CMD 0x{cmd:02X} failed (further failures on"
-                                    " this link are counted, not logged)", who=self._who(), cmd=frame.cmd)
-                    self._reply(frame, self._error_answer(frame.cmd))
-                if self._paused and not self._closing and len(self._queue) < MAX_QUEUED_REQUESTS // 2:
-                    self._paused = False
-                    self.transport.resumeProducing()
-        finally:
-            self._draining = False
-            if not self._queue:
-                self._queue = None
+    # Plain callbacks, no generators: a login went through five inlineCallbacks frames (this link's
+    # drain, request and login, the controller's, the core's), a tenth of its CPU at 2,000 logins/s.
 
-    @defer.inlineCallbacks
-    def _request(self, frame: Frame):
+    def _drain(self) -> None:
+        """Handle the queued requests in order, one at a time; returns while one is under way, and
+        :meth:`_handled` goes on once it is."""
+        self._draining = True
+        self._in_drain = True
+        while self._queue and not self._closing:
+            frame = self._current = self._queue.popleft()
+            try:
+                d = self._request(frame)
+            except Exception:
+                self._handling_failed(Failure(), frame)
+                d = None
+            if d is not None:
+                d.addCallbacks(self._handled, self._handling_failed, errbackArgs=(frame,))
+                if self._current is frame:  # still under way: _handled goes on
+                    self._in_drain = False
+                    return
+            self._current = None
+            self._resume_reading()
+        self._in_drain = False
+        self._draining = False
+        if not self._queue:
+            self._queue = None
+
+    def _handled(self, _=None) -> None:
+        self._current = None
+        if not self._in_drain:  # it settled later than the drain that started it: go on from here
+            self._resume_reading()
+            self._drain()
+
+    def _handling_failed(self, failure: Failure, frame: Frame) -> None:
+        self.stats.request_failures[frame.cmd] += 1
+        if self._once("failed"):
+            log_failure(log, "device link {who}: handling CMD 0x{cmd:02X} failed (further failures on"
+                        " this link are counted, not logged)", failure, who=self._who(), cmd=frame.cmd)
+        self._reply(frame, self._error_answer(frame.cmd))
+        if frame is self._current:
+            self._handled()
+
+    def _resume_reading(self) -> None:
+        if self._paused and not self._closing and len(self._queue or ()) < MAX_QUEUED_REQUESTS // 2:
+            self._paused = False
+            self.transport.resumeProducing()
+
+    def _request(self, frame: Frame) -> defer.Deferred | None:
+        """Handle one request: a Deferred while its answer is under way, None once it is answered."""
         try:
             request = decode_body(frame.cmd, False, frame.data)
         except MessageError as e:
@@ -386,26 +414,28 @@ class DeviceLink(protocol.Protocol):
             if frame.cmd == LOGIN and self.dev_id is None:
                 self._logging_in = False
                 self.close("malformed LOGIN_REQ")
-            return
+            return None
         if frame.cmd == LOGIN:
-            yield self._login(frame, request)
-            return
+            return self._login(frame, request)
         if request.DevID != self.dev_id:
             self._bad("wrong_devid", "%s for DevID %s on this link" % (request.ROOT, peer_text(request.DevID)))
             self._reply(frame, self._error_answer(frame.cmd))
-            return
+            return None
         if frame.cmd == HEARTBEAT:
             self._heartbeat_deadline()
-        answer = yield self.controller.handle(self, request)
+        return self.controller.handle(self, request).addCallback(self._answer, frame)
+
+    def _answer(self, answer, frame: Frame) -> None:
         self._reply(frame, answer)
 
-    @defer.inlineCallbacks
-    def _login(self, frame: Frame, request: LoginRequest):
+    def _login(self, frame: Frame, request: LoginRequest) -> defer.Deferred | None:
         if self.dev_id is not None:
             self._bad("duplicate_login", "LOGIN_REQ on a link already logged in")
             self._reply(frame, LoginResponse(Result=OTHER_ERROR, DevID=request.DevID))
-            return
-        answer = yield self.controller.login(self, request)
+            return None
+        return self.controller.login(self, request).addCallback(self._login_answered, frame, request)
+
+    def _login_answered(self, answer, frame: Frame, request: LoginRequest) -> None:
         self._logging_in = False
         self.stats.logins[answer.Result] += 1
         if self._closing:  # the login timeout struck while the store was asked

@@ -70,7 +70,10 @@ _LOGGED_IN_MANY = Statement(
     " %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
     " AS v(dev_id, dev_ver, upnp_ip, rtsp_upnp_port, local_ip, rtsp_local_port, turn_relay_ip,"
     " rtsp_turn_relay_port, net_type, nat_type, public_ip, public_port, upnp_reachable, at)"
-    " WHERE d.dev_id = v.dev_id")
+    # the same DevIDs once more, as a condition on the table: the planner then finds the rows by its
+    # index; joined to unnest() alone it scanned all of device for each batch (docs/benchmarks.md,
+    # "Device link: a compiled body reader, …")
+    " WHERE d.dev_id = v.dev_id AND d.dev_id = ANY(%s::text[])")
 LOGIN_BATCH = 100  # most logins in one statement: a batch's answers are handed out in one reactor turn
 LOGIN_BATCHES = 2  # batches of each kind under way at once
 
@@ -91,6 +94,54 @@ _LOGGED_IN = Statement(
     " WHERE dev_id = %s")
 
 
+def _ability_row(dev_id: str, report) -> tuple:
+    """An ABILITYUP_REQ as the columns of :data:`_ABILITY_MANY`, then its videos."""
+
+    def flag(value):
+        return None if value is None else bool(value)
+
+    onvif = report.Onvif
+    return (dev_id, report.ChannelNum, flag(report.PTZFlag), flag(report.EStoreFlag), report.LocalStoreFlag,
+            flag(report.MotionDetectionFlag), flag(report.InfraredDetectionFlag), flag(report.ManualAlarmFlag),
+            flag(report.DIDOAlarmFlag), report.DIDONum, getattr(onvif, "Port", None),
+            getattr(onvif, "Account", None), getattr(onvif, "Password", None),
+            sorted({(v.StreamType, v.FrameSize) for v in report.Video if v.StreamType in (1, 2)}))
+
+
+# the columns of _ability_row a report leaves unchanged when it leaves them out (coalesce below)
+_UNCHANGED_WHEN_NONE = frozenset(range(2, 10))
+# what LinkStore._ability_one does for one report, for many (each column an array; the DevIDs once more
+# as a condition on each table, so that its rows are found by its index, as in _LOGGED_IN_MANY)
+_ABILITY_MANY = (
+    "UPDATE device d SET channel_num = v.channel_num,"
+    " ptz_flag = coalesce(v.ptz, d.ptz_flag), estore_flag = coalesce(v.estore, d.estore_flag),"
+    " local_store_flag = coalesce(v.local_store, d.local_store_flag),"
+    " motion_detection_flag = coalesce(v.motion, d.motion_detection_flag),"
+    " infrared_detection_flag = coalesce(v.infrared, d.infrared_detection_flag),"
+    " manual_alarm_flag = coalesce(v.manual, d.manual_alarm_flag),"
+    " dido_alarm_flag = coalesce(v.dido_alarm, d.dido_alarm_flag), dido_num = coalesce(v.dido_num, d.dido_num),"
+    " onvif_port = v.onvif_port, onvif_account = v.onvif_account, onvif_password = v.onvif_password"
+    " FROM unnest(%s::text[], %s::integer[], %s::boolean[], %s::boolean[], %s::integer[], %s::boolean[],"
+    " %s::boolean[], %s::boolean[], %s::boolean[], %s::integer[], %s::integer[], %s::text[], %s::text[])"
+    " AS v(dev_id, channel_num, ptz, estore, local_store, motion, infrared, manual, dido_alarm, dido_num,"
+    " onvif_port, onvif_account, onvif_password) WHERE d.dev_id = v.dev_id AND d.dev_id = ANY(%s::text[]); "
+    "INSERT INTO channel (dev_id, channel_no) SELECT v.dev_id, n"
+    " FROM unnest(%s::text[], %s::integer[]) AS v(dev_id, num), generate_series(0, v.num - 1) n"
+    " ON CONFLICT DO NOTHING; "
+    "DELETE FROM channel c USING unnest(%s::text[], %s::integer[]) AS v(dev_id, num)"
+    " WHERE c.dev_id = v.dev_id AND c.dev_id = ANY(%s::text[]) AND c.channel_no >= greatest(v.num, 1); "
+    "DELETE FROM video_capability WHERE dev_id = ANY(%s::text[])")
+_VIDEOS_MANY = (
+    "INSERT INTO video_capability (dev_id, stream_type, frame_size)"
+    " SELECT * FROM unnest(%s::text[], %s::integer[], %s::integer[])")
+_DIDOS_MANY = (
+    "INSERT INTO dido (dev_id, dido_no) SELECT v.dev_id, n"
+    " FROM unnest(%s::text[], %s::integer[]) AS v(dev_id, num), generate_series(0, v.num - 1) n"
+    " ON CONFLICT DO NOTHING; "
+    "DELETE FROM dido x USING unnest(%s::text[], %s::integer[]) AS v(dev_id, num)"
+    " WHERE x.dev_id = v.dev_id AND x.dev_id = ANY(%s::text[]) AND x.dido_no >= v.num")
+
+
 class LinkStore:
     def __init__(self, db, node: str = "", report_connections: int | None = None):
         self.db = db
@@ -102,6 +153,8 @@ class LinkStore:
         # LOGIN_REQ's read and write, one statement for each batch of logins under load
         self._authenticate = Batcher(self._authenticate_many, LOGIN_BATCHES, most=LOGIN_BATCH)
         self._logged_in = Batcher(self._logged_in_many, LOGIN_BATCHES, most=LOGIN_BATCH)
+        # ABILITYUP_REQ's writes, one query string for each batch of reports
+        self._abilities = Batcher(self._ability_many, LOGIN_BATCHES, most=LOGIN_BATCH)
 
     def _report(self, method: str, *args) -> defer.Deferred:
         """A report write: waits for one of the report tokens, then for a connection."""
@@ -178,7 +231,7 @@ class LinkStore:
             return [None]
         latest = {login[0]: login for login in logins}  # a device logged in twice in one batch: the later login
         columns = [[None if value is None else _text(value) for value in column] for column in zip(*latest.values())]
-        yield self.db.runOperation(_LOGGED_IN_MANY, (self.node, *columns))
+        yield self.db.runOperation(_LOGGED_IN_MANY, (self.node, *columns, columns[0]))
         return [None] * len(logins)
 
     def offline(self, gone: dict[str, float]) -> defer.Deferred:
@@ -201,8 +254,50 @@ class LinkStore:
     # -- §7.5.2 ability
 
     def ability(self, dev_id: str, report) -> defer.Deferred:
-        """Store an ABILITYUP_REQ: flags, channels 0..ChannelNum-1, Video list, Onvif."""
+        """Store an ABILITYUP_REQ: flags, channels 0..ChannelNum-1, Video list, Onvif.  Reports stored at
+        the same time go to the database together, one query string (one round trip, one transaction)
+        for each batch (:meth:`_ability_many`); each Deferred fires once its report is committed."""
+        return self._abilities.add((dev_id, report))
 
+    def _ability_many(self, reports: list[tuple[str, object]]) -> defer.Deferred:
+        if len(reports) == 1:
+            return self._ability_one(*reports[0]).addCallback(lambda _: [None])
+        # a device twice in one batch: what the two reports leave one after the other is what the
+        # later leaves, with its left-out flags and DIDONum (None: unchanged) taken from the earlier
+        merged: dict[str, tuple] = {}
+        for dev_id, report in reports:
+            row = _ability_row(dev_id, report)
+            earlier = merged.get(dev_id)
+            if earlier is not None:
+                row = tuple(earlier[i] if value is None and i in _UNCHANGED_WHEN_NONE else value
+                            for i, value in enumerate(row))
+            merged[dev_id] = row
+        rows = list(merged.values())
+        columns = [list(column) for column in zip(*(row[:-1] for row in rows))]
+        dev_ids, channel_nums, dido_nums = columns[0], columns[1], columns[9]
+        videos = [(row[0], *video) for row in rows for video in row[-1]]
+        didos = [(dev_id, n) for dev_id, n in zip(dev_ids, dido_nums) if n is not None]
+        sql = [_ABILITY_MANY]
+        params: list = [*columns, dev_ids, dev_ids, channel_nums, dev_ids, channel_nums, dev_ids, dev_ids]
+        if videos:
+            sql.append(_VIDEOS_MANY)
+            params += [list(column) for column in zip(*videos)]
+        if didos:
+            sql.append(_DIDOS_MANY)
+            dido_ids = [d for d, _ in didos]
+            params += [dido_ids, [n for _, n in didos], dido_ids, [n for _, n in didos], dido_ids]
+        d = self._report("runOperation", "; ".join(sql), tuple(params))
+        d.addCallbacks(lambda _: [None] * len(reports), self._ability_alone, errbackArgs=(reports,))
+        return d
+
+    def _ability_alone(self, failure, reports: list[tuple[str, object]]) -> defer.Deferred:
+        """A batch failed (one report the database refuses fails all): each report again on its own, so
+        that only the one refused fails, as it would have alone."""
+        runs = [self._ability_one(dev_id, report) for dev_id, report in reports]
+        return defer.DeferredList(runs, consumeErrors=True).addCallback(
+            lambda outcomes: [None if ok else result.value for ok, result in outcomes])
+
+    def _ability_one(self, dev_id: str, report) -> defer.Deferred:
         def flag(value):
             return None if value is None else bool(value)
 

@@ -109,6 +109,7 @@ def _xml_string(max_length: int) -> Callable[[object, attrs.Attribute, object], 
             # The reader strips padding, so such a value could not travel intact.
             raise ValueError(f"{attribute.name} must not start or end with whitespace")
 
+    check.checks = ("text", max_length)  # type: ignore[attr-defined]  # what the compiled reader repeats
     return check
 
 
@@ -122,6 +123,7 @@ def _bounded_int(low: int | None, high: int | None) -> Callable[[object, attrs.A
             span = f"{'' if low is None else low}..{'' if high is None else high}"
             raise OutOfRange(f"{attribute.name} must be in {span}, got {value}")
 
+    check.checks = ("integer", low, high)  # type: ignore[attr-defined]  # what the compiled reader repeats
     return check
 
 
@@ -173,7 +175,7 @@ class Repeated:
         elements = list(parent.iterchildren(tag))
         if len(elements) > self.max_items:  # refused before any item is built
             raise OutOfRange(f"{len(elements)} <{tag}> elements exceed {self.max_items}")
-        return tuple(self.item.from_element(element) for element in elements)
+        return tuple(self.item.from_element_generic(element) for element in elements)
 
     def write(self, tag: str, value: Any) -> list[tuple[str, Any]]:
         return [(tag, item.to_fields()) for item in value]
@@ -185,7 +187,7 @@ class Child:
 
     def read(self, parent: Element, tag: str, children: dict | None = None) -> Item | None:
         element = children.get(tag) if children is not None else parent.find(tag)
-        return None if element is None else self.item.from_element(element)
+        return None if element is None else self.item.from_element_generic(element)
 
     def write(self, tag: str, value: Any) -> list[tuple[str, Any]]:
         return [] if value is None else [(tag, value.to_fields())]
@@ -283,6 +285,7 @@ def _items_of(item: type[Item], max_items: int) -> Callable[[object, attrs.Attri
             if not isinstance(element, item):
                 raise TypeError(f"{attribute.name} holds {item.__name__} items, got {type(element).__name__}")
 
+    check.checks = ("items", item, max_items)  # type: ignore[attr-defined]
     return check
 
 
@@ -312,6 +315,94 @@ def _kinds(cls: type) -> tuple[tuple[str, Kind], ...]:
 _Self = TypeVar("_Self", bound="Item")
 
 
+@functools.cache
+def _reader(cls: type) -> Callable[[Element], Any]:
+    """A function reading *cls* from its element, compiled from the class's fields.
+
+    It does what :meth:`Item.from_element_generic` does — one pass over the
+    children, every field read (a missing required one, a number that is not
+    one: :class:`XMLWireError`), then every value checked in field order as
+    the constructor's validators check it (:class:`OutOfRange`, same
+    messages) — in straight-line code with no call per field, and builds the
+    instance without running the validators a second time: decoding was a
+    quarter of a device login's CPU (docs/benchmarks.md, "Device link: a
+    compiled body reader, …").  ``tests/test_device_messages.py`` checks that both
+    return equal messages or raise the same error for any document.  A class
+    with a field this compiler does not know (a validator of its own, a
+    post-init hook) is read by the generic reader.
+    """
+    fields = attrs.fields(cls)
+    if getattr(cls, "__attrs_post_init__", None) is not None:
+        return functools.partial(Item.from_element_generic.__func__, cls)  # type: ignore[attr-defined]
+    env: dict[str, Any] = {
+        "cls": cls, "new": object.__new__, "setattr": object.__setattr__, "WS": xmlwire.WHITESPACE,
+        "XMLWireError": XMLWireError, "OutOfRange": OutOfRange, "check_text": xmlwire.check_text,
+        "is_integer": xmlwire.INTEGER.fullmatch,
+    }
+    read = ["def read(element):", "    children = {}", "    for child in element:",
+            "        if child.tag not in children:", "            children[child.tag] = child"]
+    check: list[str] = []
+    for i, attribute in enumerate(fields):
+        name, kind, checks = attribute.name, attribute.metadata[FIELD], getattr(attribute.validator, "checks", None)
+        v = "v%d" % i
+        if isinstance(kind, (Text, Integer)):
+            if checks is None or checks[0] != ("text" if isinstance(kind, Text) else "integer"):
+                return functools.partial(Item.from_element_generic.__func__, cls)  # type: ignore[attr-defined]
+            read.append("    e = children.get(%r)" % (name,))
+            for alias in kind.aliases:
+                read.append("    if e is None: e = children.get(%r)" % (alias,))
+            if kind.optional:
+                read.append("    if e is None: %s = None" % (v,))
+                read.append("    else:")
+            else:
+                lacks = "<%s> lacks <%s>" % ("%s", "|".join((name, *kind.aliases)))
+                read.append("    if e is None: raise XMLWireError(%r %% (element.tag,))" % (lacks,))
+                read.append("    if True:")
+            read.append("        %s = (e.text or '').strip(WS)" % (v,))
+            if isinstance(kind, Integer):
+                read.append("        if is_integer(%s) is None:" % (v,))
+                read.append("            raise XMLWireError('<%s> is not an integer: %%r' %% (%s[:40],))" % (name, v))
+                read.append("        %s = int(%s)" % (v, v))
+                low, high = checks[1], checks[2]
+                span = "%s..%s" % ("" if low is None else low, "" if high is None else high)
+                tests = [t for t in (None if low is None else "%s < %d" % (v, low),
+                                     None if high is None else "%s > %d" % (v, high)) if t]
+                if tests:
+                    guard = "%s is not None and (%s)" % (v, " or ".join(tests)) if kind.optional \
+                        else " or ".join(tests)
+                    check.append("    if %s:" % (guard,))
+                    check.append("        raise OutOfRange('%s must be in %s, got %%d' %% (%s,))" % (name, span, v))
+            else:
+                guard = "%s is not None" % (v,) if kind.optional else "True"
+                check.append("    if %s:" % (guard,))
+                check.append("        if len(%s) > %d:" % (v, checks[1]))
+                check.append("            raise OutOfRange('%s of %%d characters exceeds %d' %% (len(%s),))"
+                             % (name, checks[1], v))
+                # printable ASCII is always XML text: the regex only for the rest
+                check.append("        if not (%s.isascii() and %s.isprintable()): check_text(%s)" % (v, v, v))
+        elif isinstance(kind, Repeated):
+            if checks is None or checks[0] != "items":
+                return functools.partial(Item.from_element_generic.__func__, cls)  # type: ignore[attr-defined]
+            env["item%d" % i] = _reader(kind.item)
+            read.append("    if %r in children:" % (name,))
+            read.append("        items = list(element.iterchildren(%r))" % (name,))
+            read.append("        if len(items) > %d:" % (kind.max_items,))
+            read.append("            raise OutOfRange('%%d <%s> elements exceed %d' %% (len(items),))"
+                        % (name, kind.max_items))
+            read.append("        %s = tuple([item%d(e) for e in items])" % (v, i))
+            read.append("    else: %s = ()" % (v,))
+        elif isinstance(kind, Child):
+            env["item%d" % i] = _reader(kind.item)
+            read.append("    e = children.get(%r)" % (name,))
+            read.append("    %s = None if e is None else item%d(e)" % (v, i))
+        else:
+            return functools.partial(Item.from_element_generic.__func__, cls)  # type: ignore[attr-defined]
+    build = ["    instance = new(cls)"] + ["    setattr(instance, %r, v%d)" % (a.name, i)
+                                          for i, a in enumerate(fields)] + ["    return instance"]
+    exec("\n".join(read + check + build), env)  # noqa: S102 - source built above from the class's own fields
+    return env["read"]
+
+
 class Item:
     """Base of the nested elements (``<Video>``, ``<WeekPolicy>`` …)."""
 
@@ -319,6 +410,13 @@ class Item:
 
     @classmethod
     def from_element(cls: type[_Self], element: Element) -> _Self:
+        """The instance *element* describes: read by the class's compiled reader (:func:`_reader`)."""
+        return _reader(cls)(element)
+
+    @classmethod
+    def from_element_generic(cls: type[_Self], element: Element) -> _Self:
+        """What :meth:`from_element` returns or raises, read field by field through the field kinds and
+        the constructor's validators: the reference the compiled reader is tested against."""
         # one pass over the children, then dictionary look-ups: an lxml find()
         # per field costs more (docs/benchmarks.md, "Device link")
         children: dict = {}
