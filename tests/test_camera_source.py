@@ -8,10 +8,23 @@ end-to-end tests cannot be trusted, whatever they say.
 
 from __future__ import annotations
 
+import json
+
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
-from tests.camera import alive, descendants, ffmpeg_pull, ffprobe, require, run_player, start_camera
+from tests import procs
+from tests.camera import (
+    CAMERA_SCRIPT,
+    SYSTEM_PYTHON,
+    alive,
+    descendants,
+    ffmpeg_pull,
+    ffprobe,
+    require,
+    run_player,
+    start_camera,
+)
 
 
 def only_video(testcase, result):
@@ -109,3 +122,53 @@ class CameraSourceTests(unittest.TestCase):
         result = yield player
         self.assertEqual(result.code, 0, result.stderr)
         self.assertGreater(result.info["frames"], 10)
+
+
+# Run by the system Python (which has gi): the camera's own Feeder and appsrc (kandian/sim/gst_camera.py),
+# the source put where a starting pipeline leaves it for a moment — the clock handed out, its base time
+# not yet set — then played.  Prints what the sink got first.
+FEEDER_CHECK = r"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("gst_camera", sys.argv[1])
+cam = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cam)
+import gi
+gi.require_version("Gst", "1.0")
+from gi.repository import GLib, Gst
+Gst.init(None)
+pipeline = Gst.parse_launch(cam.clock_source(128, 48, 15) + " ! appsink name=sink sync=false")
+source, sink = pipeline.get_by_name(cam.CLOCK_SOURCE), pipeline.get_by_name("sink")
+feeder = cam.Feeder(source, cam.ClockPicture(cam.load_stamp(), 128, 48), 15, GLib, Gst)
+pipeline.set_state(Gst.State.PAUSED)  # a live source: no preroll
+source.set_clock(Gst.SystemClock.obtain())  # the clock, before the base time
+feeder.tick()
+queued_early = source.get_property("current-level-buffers")
+pipeline.set_state(Gst.State.PLAYING)
+playing = source.get_state(10 * Gst.SECOND)[1] == Gst.State.PLAYING  # a source changes state at once
+feeder.tick()
+sample = sink.emit("try-pull-sample", 10 * Gst.SECOND)
+feeder.stop()
+pipeline.set_state(Gst.State.NULL)
+print(json.dumps({"queued_early": queued_early, "playing": playing,
+                  "first_pts": sample.get_buffer().pts / Gst.SECOND if sample is not None else None}))
+"""
+
+
+class ClockFeederTests(unittest.TestCase):
+    """The ``--clock`` camera's frames (a ``Feeder`` pushing into an ``appsrc``) carry running times."""
+
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_a_frame_made_while_the_pipeline_starts_to_play_is_not_stamped_with_the_clocks_absolute_time(self):
+        """A frame pushed after the source has the clock but before it has its base time was stamped with the
+        clock's absolute time (the machine's uptime): the camera's sink waited hours for it, holding the
+        pipeline's only streaming thread, and a player got RTCP but no RTP.  Such a frame is not pushed;
+        the first frame the sink gets is stamped within a minute of the start (its running time)."""
+        code, output = yield procs.run([require(SYSTEM_PYTHON), "-I", "-c", FEEDER_CHECK, CAMERA_SCRIPT])
+        self.assertEqual(code, 0, output)
+        result = json.loads(output.strip().splitlines()[-1])
+        self.assertTrue(result["playing"], result)
+        self.assertEqual(result["queued_early"], 0, result)
+        self.assertIsNotNone(result["first_pts"], result)
+        self.assertLess(result["first_pts"], 60, result)

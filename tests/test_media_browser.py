@@ -70,7 +70,7 @@ class StampedCameraPageTests(LiveTestCase, BrowserTestCase):
     its frames, every frame the page presents read back (requestVideoFrameCallback, canvas, the JS decoder)."""
 
     timeout = 180
-    clock = True
+    camera_clock = True
 
     @defer.inlineCallbacks
     def test_the_page_presents_frames_stamped_with_their_making_time(self):

@@ -36,12 +36,13 @@ def ffmpeg_children():
 class LiveTestCase(PortalTestCase):
     timeout = 120
     settings = {"media": "idle_timeout = 3\nstart_timeout = 20\n"}
-    clock = False  # the camera's --clock: each frame's making time burnt in (kandian/sim/stamp.py)
+    camera_clock = False  # the camera's --clock: each frame's making time burnt in (kandian/sim/stamp.py); not
+    # "clock", which the service test case sets to its task.Clock (always true: every live test ran --clock)
 
     @defer.inlineCallbacks
     def setUp(self):
         yield super().setUp()
-        self.media = yield camera.start_camera(self, width=320, height=240, fps=15, bitrate=400, clock=self.clock)
+        self.media = yield camera.start_camera(self, width=320, height=240, fps=15, bitrate=400, clock=self.camera_clock)
         front = camera_front(reactor, None, self.media.url)
         port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(front)
         self.addCleanup(port.stopListening)

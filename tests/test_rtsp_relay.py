@@ -5,6 +5,9 @@ a small scripted camera lets each rule be checked exactly: URL rewriting both
 ways, TCP-only transport, media passthrough, TEARDOWN, refusals, timeouts.
 """
 
+import socket
+import struct
+
 from twisted.internet import defer, protocol, reactor, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint, connectProtocol
 from twisted.trial import unittest
@@ -196,6 +199,28 @@ class RelayTests(unittest.TestCase):
         yield wait_for(lambda: len(player.responses) == 4, tries=3000)
         self.assertEqual([r.cseq for r in player.responses], [1, 2, 3, 4])
         self.assertEqual(player.media, expected)
+
+    @defer.inlineCallbacks
+    def test_media_for_a_player_that_reset_its_connection_goes_to_twisted_which_ends_the_session(self):
+        """Media is sent straight to the player's socket while nothing waits in the transport's buffer; a
+        send that fails (the player reset its connection: ECONNRESET, then EPIPE) hands the media to
+        ``transport.write``, whose own send finds the loss: the session ends, the camera's side is closed.
+        The relay is not reading the player here (as while the camera's side is backed up), so only a
+        send can find the reset."""
+        player = yield self.player()
+        yield self.play(player)
+        [session] = list(self.factory.sessions)
+        camera = self.camera.connections[0]
+        session.transport.pauseProducing()
+        player.transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        player.transport.loseConnection()
+        yield player.closed  # its socket closed with SO_LINGER 0: a reset, on loopback already at the relay
+        self.assertEqual(session.transport._tempDataLen, 0)
+        frame = Interleaved(0, b"late" * 100).to_bytes()
+        session.media(frame)  # before the reactor reads the reset from the relay's socket
+        self.assertEqual(session.transport._tempDataLen, len(frame))  # the send failed: left to write()
+        yield wait_for(lambda: not camera.transport.connected)
+        self.assertEqual((self.factory.stats.active, self.authorizer.released), (0, ["81100000001"]))
 
     @defer.inlineCallbacks
     def test_udp_only_setup_gets_461_and_mixed_offers_keep_tcp(self):

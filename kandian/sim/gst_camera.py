@@ -104,12 +104,16 @@ def clock_line(width: int, height: int, fps: int, bitrate: int, keyint: int) -> 
     ``leaky-type=downstream`` with ``max-buffers=2``: a queue that cannot
     grow (the oldest frame is dropped) if the encoder ever falls behind.
     """
+    return "( " + clock_source(width, height, fps) + " ! " + ENCODER.format(bitrate=bitrate, keyint=keyint)
+
+
+def clock_source(width: int, height: int, fps: int) -> str:
+    """The ``appsrc`` of :func:`clock_line`, that :class:`Feeder` pushes frames into."""
     return (
-        f"( appsrc name={CLOCK_SOURCE} is-live=true do-timestamp=true format=time "
+        f"appsrc name={CLOCK_SOURCE} is-live=true do-timestamp=true format=time "
         "leaky-type=downstream max-buffers=2 max-bytes=0 "
         f"caps=video/x-raw,format=I420,width={width},height={height},framerate={fps}/1"
-        ",pixel-aspect-ratio=1/1,colorimetry=bt601 "
-        "! " + ENCODER.format(bitrate=bitrate, keyint=keyint)
+        ",pixel-aspect-ratio=1/1,colorimetry=bt601"
     )
 
 
@@ -173,8 +177,18 @@ class Feeder:
     Each timeout is armed for the next frame's due time on a monotonic
     schedule (a GLib interval re-armed from "now" would drift below the
     frame rate); after a stall longer than a frame the schedule restarts
-    from now instead of pushing a burst of late frames.  A push before the
-    pipeline plays is refused (flushing) or queued (two at most), harmless.
+    from now instead of pushing a burst of late frames.
+
+    A frame is pushed only while *source* plays; one made before is dropped,
+    as a camera's sensor runs whether anyone reads or not.  The source stamps
+    a frame (``do-timestamp``) with the pipeline clock's time less its own
+    base time, and as a pipeline starts to play GStreamer first hands every
+    element the clock, then sets each element's base time as it changes that
+    element's state, sources last: a frame pushed in between carried the
+    clock's absolute time (the machine's uptime, hours), the sink waited
+    hours for it, holding the pipeline's one streaming thread, and that
+    media sent no RTP at all, only RTCP (a player's "no video": 2 of 80
+    starts of a fresh camera read by ffmpeg; docs/benchmarks.md, issue 19).
     """
 
     def __init__(self, source, picture: ClockPicture, fps: int, GLib, Gst):
@@ -194,9 +208,11 @@ class Feeder:
             self.timer = None
 
     def tick(self) -> bool:
-        buffer = self.Gst.Buffer.new_wrapped(self.picture.frame(time.time()))
-        buffer.duration = self.Gst.SECOND // self.fps
-        self.source.emit("push-buffer", buffer)
+        frame = self.picture.frame(time.time())
+        if self.source.get_state(0)[1] == self.Gst.State.PLAYING:  # its base time is set
+            buffer = self.Gst.Buffer.new_wrapped(frame)
+            buffer.duration = self.Gst.SECOND // self.fps
+            self.source.emit("push-buffer", buffer)
         self.count += 1
         delay = self.start_at + self.count / self.fps - time.monotonic()
         if delay < -1 / self.fps:
