@@ -853,7 +853,7 @@ PARTS = [
     ("      scan_interleaved", ("scan_interleaved",), "any"),
     ("      InterleavedRun()", ("InterleavedRun.__init__",), "any"),
     ("    transport.write (buffer + startWriting)", ("FileDescriptor.write",), "any"),
-    ("    relay: sent at once (ClientConnection._send_media)", ("ClientConnection._send_media",), "any"),
+    ("    relay: sent at once (kandian.sendnow.send_now)", ("send_now",), "any"),
     ("Twisted write (doWrite: send)", ("FileDescriptor.doWrite",), "any"),
     ("  send() syscall", ("sock_send",), "any"),
     ("epoll_ctl (startWriting / stopWriting)", ("EPollReactor._add", "EPollReactor._remove"), "any"),

@@ -172,13 +172,13 @@ class Control:
 
 
 class SendNowTests(unittest.TestCase):
-    """server.send_now on a real TCP connection: straight to the socket only with nothing queued ahead."""
+    """kandian.sendnow on a real TCP connection: straight to the socket only with nothing queued ahead."""
 
     @defer.inlineCallbacks
     def test_straight_to_the_socket_or_behind_what_is_queued(self):
         from twisted.internet import protocol, reactor
 
-        from kandian.ftp.server import send_now
+        from kandian.sendnow import direct_socket, send_now
 
         got = defer.Deferred()
         accepted = defer.Deferred()
@@ -204,13 +204,15 @@ class SendNowTests(unittest.TestCase):
         p = yield accepted
         t = p.transport
         self.addCleanup(t.abortConnection)
-        send_now(t, b"a")  # nothing queued: sent, nothing left to write
+        sock = direct_socket(t)
+        self.assertIs(sock, t.socket)
+        send_now(t, sock, b"a")  # nothing queued: sent, nothing left to write
         self.assertEqual((t._tempDataBuffer, t.dataBuffer), ([], b""))
         self.assertNotIn(t, reactor.getWriters())
         t.write(b"b")  # queued by Twisted …
-        send_now(t, b"c")  # … so this goes behind it
+        send_now(t, sock, b"c")  # … so this goes behind it
         self.assertEqual(t._tempDataBuffer, [b"b", b"c"])
-        send_now(t, b".")
+        send_now(t, sock, b".")
         self.assertEqual((yield got), b"abc.")
 
 

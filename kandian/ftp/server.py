@@ -47,6 +47,7 @@ from twisted.python import failure
 from ..core import errors
 from ..limits import RateLimitedLog
 from ..logs import peer_text
+from ..sendnow import direct_socket, send_now
 from . import paths
 from .data import PassiveFactory
 from .realm import DeviceLogin
@@ -79,36 +80,13 @@ class FtpStats:
     lines_too_long: int = 0
 
 
-def send_now(transport, data: bytes) -> None:
-    """Write *data* on a TCP transport: straight to its socket when nothing
-    is queued ahead of it, else (and whatever the socket does not take, and
-    on any other transport) through ``transport.write``.
-
-    Twisted's ``write`` only queues: the bytes go out when the reactor next
-    finds the socket writable, so each reply of a few dozen bytes costs a
-    watch for writability switched on and off (two ``epoll_ctl`` calls) and a
-    pass of the reactor loop besides its ``send`` — ten times an upload on
-    the control connection.  A connection error is left for the transport's
-    own write to find."""
-    sock = getattr(transport, "socket", None)
-    if (sock is not None and getattr(transport, "TLS", True) is False and transport.connected
-            and not transport.disconnecting and not transport.dataBuffer
-            and not getattr(transport, "_tempDataBuffer", True)):
-        try:
-            sent = sock.send(data)
-        except OSError:
-            sent = 0
-        data = data[sent:]
-    if data:
-        transport.write(data)
-
-
 class DeviceFTP(ftp.FTP):
     MAX_LENGTH = 2048
     FEATURES = ["EPSV", "FEAT", "MDTM", "PASV", "SIZE", "TYPE A;I"]
     login_attempts = 3  # failed PASS on one connection before it is closed
 
     _transfer = None  # the data channel of the STOR/RETR in progress
+    _socket = None
     _pending = False  # the command being answered has not been answered yet
     _lines = 0  # commands answered at once since the last read
     lines_at_once = 16  # then the next wait for the reactor's next turn
@@ -121,6 +99,7 @@ class DeviceFTP(ftp.FTP):
         reactor = self.factory.reactor
         self.callLater = reactor.callLater  # TimeoutMixin's timer on the listener's reactor
         self._peer = self.transport.getPeer().host
+        self._socket = direct_socket(self.transport)  # replies sent at once (kandian.sendnow)
         self.failures = 0
         super().connectionMade()
         self._login_timer = reactor.callLater(self.factory.timeOut, self._login_expired)
@@ -243,7 +222,7 @@ class DeviceFTP(ftp.FTP):
         # replies quote what the peer sent (read as latin-1) and peer_text's "…": never fail to encode
         if isinstance(line, str):
             line = line.encode(self._encoding, "replace")
-        send_now(self.transport, line + self.delimiter)
+        send_now(self.transport, self._socket, line + self.delimiter)
 
     def reply(self, key, *args):
         template = ftp.RESPONSE[key]

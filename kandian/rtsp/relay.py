@@ -49,7 +49,7 @@ import enum
 from collections.abc import Callable
 from typing import NamedTuple
 
-from twisted.internet import defer, error, protocol, tcp
+from twisted.internet import defer, error, protocol
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.logger import Logger
@@ -58,6 +58,7 @@ from ..dialpolicy import ip_literal
 from ..limits import RateLimitedLog
 from ..logs import peer_text
 from ..playurl import parse_rtsp_url
+from ..sendnow import direct_socket, send_now
 from .gate import MediaGate
 from .message import BadVersion, Headers, InterleavedRun, Request, Response, RTSPDecoder, RTSPError
 from .steer import Steering
@@ -266,7 +267,7 @@ class ClientConnection(protocol.Protocol):
         self._dropped_frames = 0
         self.steering: Steering | None = None  # a play session steers this stream
         self._gate: MediaGate | None = None  # while a pause holds media back, or its end is skipped
-        self._socket = None  # a TCP transport's socket, for _send_media
+        self._socket = None  # the socket media is sent on at once (kandian.sendnow)
 
     # -- a play session's pause (kandian.rtsp.steer)
 
@@ -287,28 +288,7 @@ class ClientConnection(protocol.Protocol):
             if not data:
                 return
         self.stats.bytes_to_client += len(data)
-        self._send_media(data)
-
-    def _send_media(self, data: bytes) -> None:
-        """``transport.write(data)``, but sent at once while the transport has nothing
-        waiting to be sent: a read from the camera goes out in the same reactor turn,
-        without registering for writability and back (two ``epoll_ctl`` and a turn of
-        the reactor a read: docs/benchmarks.md, "RTSP relay").  What the socket does
-        not take, and everything while something waits, goes through ``write`` in
-        order, with Twisted's back-pressure; an error is left for Twisted to find."""
-        transport = self.transport
-        if self._socket is not None and not transport.dataBuffer and not transport._tempDataLen \
-                and transport.connected and not transport.disconnecting:
-            try:
-                sent = self._socket.send(data)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                sent = 0  # the connection failed: write() buffers it, Twisted's next send finds why
-            if sent == len(data):
-                return
-            data = data[sent:]
-        transport.write(data)
+        send_now(self.transport, self._socket, data)
 
     def release(self) -> None:
         """Pass media again, first what was under way when the camera paused, so that the
@@ -321,7 +301,7 @@ class ClientConnection(protocol.Protocol):
             self._gate = None
         if kept:
             self.stats.bytes_to_client += len(kept)
-            self._send_media(kept)
+            send_now(self.transport, self._socket, kept)
 
     @property
     def hold_media(self) -> bool:
@@ -379,10 +359,7 @@ class ClientConnection(protocol.Protocol):
         # room for two 64 KiB reads of media before the camera's side is paused
         # (docs/benchmarks.md, "RTSP relay")
         self.transport.bufferSize = CLIENT_BUFFER
-        # Twisted's own buffer attributes, read by _send_media: another Twisted that lacks them gets write()
-        if isinstance(self.transport, tcp.Connection) and \
-                all(hasattr(self.transport, name) for name in ("dataBuffer", "_tempDataLen", "socket")):
-            self._socket = self.transport.socket
+        self._socket = direct_socket(self.transport)
         self._schedule_check()
         self._deadline = self.clock.callLater(self.factory.request_timeout, self._request_late)
 
