@@ -216,6 +216,17 @@ class SendNowTests(unittest.TestCase):
         self.assertEqual((yield got), b"abc.")
 
 
+    def test_any_other_transport_is_written_to(self):
+        from twisted.internet.testing import StringTransport
+
+        from kandian.sendnow import direct_socket, send_now
+
+        t = StringTransport()
+        self.assertIsNone(direct_socket(t))
+        send_now(t, None, b"220 ok\r\n")
+        self.assertEqual(t.value(), b"220 ok\r\n")
+
+
 class StockTwistedTests(unittest.TestCase):
     """Why ``reply`` is overridden: Twisted's STOR answers a shell's 553 with nothing."""
 
