@@ -19,7 +19,8 @@ One run measures:
 
 1. logins/s: from the first to the N-th successful login as the platform sees
    it (``len(platform.links)``), with the fleet offering ``--connect-rate``
-   connections a second (default 1,000, the target; 0: as fast as it can),
+   connections a second (default 2,200: 10 % above the target, since the
+   rate first to last can only be at most the rate offered; 0: as fast as it can),
    and the CPU time the platform (its garbage collector, its run-queue wait),
    PostgreSQL, the fleet and the whole machine spent meanwhile (they share
    the machine's cores);
@@ -51,7 +52,7 @@ so N defaults to 19,000 and 50,000 cannot be attempted here; the report
 extrapolates memory for 50,000 from the measured per-link figure.
 
     python bench/device_link.py [--devices 19000] [--fleet-procs 2]
-        [--connect-rate 1000] [--heartbeat S] [--rates 200,1000] [--seconds 10]
+        [--connect-rate 2200] [--heartbeat S] [--rates 200,1000] [--seconds 10]
         [--command get_wifi|ptz] [--dsn DSN] [--no-baseline] [--no-profile]
 """
 
@@ -111,6 +112,7 @@ LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
 FIRST_DEVID = 81100000000
 TARGET_DEVICES = 50_000
 TARGET_LOGINS = 2_000.0  # issue 19 (PRODUCT.md: 1,000)
+OFFERED_LOGINS = 2_200.0  # the fleet's default offer: the target and a margin (--connect-rate)
 TARGET_P99_MS = 5.0  # issue 19 (PRODUCT.md: 20 ms)
 LOGIN, ABILITY, HEARTBEAT = m.LoginRequest.CMD, m.AbilityUpRequest.CMD, m.HeartbeatRequest.CMD
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -1181,9 +1183,12 @@ def parse_args(argv):
     parser.add_argument("--devices", type=int, default=min(19000, max(100, _hard_nofile() - 1000)),
                         help="devices N (default 19000, or fewer under a lower open-file hard limit)")
     parser.add_argument("--fleet-procs", type=int, default=2, help="simulator processes (default 2)")
-    parser.add_argument("--connect-rate", type=float, default=TARGET_LOGINS,
-                        help="connections a second offered by the whole fleet (default 1000, the target);"
-                        " 0: as fast as it can")
+    # the rate from the first login to the last can only be at most the rate offered: offered exactly the
+    # target, a platform that keeps up reads a hair under it (1,995/s offered 2,000, the null platform too), so
+    # the fleet offers 10 % more and the target is met when the platform serves >= 2,000/s of it
+    parser.add_argument("--connect-rate", type=float, default=OFFERED_LOGINS,
+                        help="connections a second offered by the whole fleet (default %d: 10 %%%% above the"
+                        " target of %d); 0: as fast as it can" % (OFFERED_LOGINS, TARGET_LOGINS))
     parser.add_argument("--heartbeat", type=float, default=None,
                         help="heartbeat period, s (default 120 x N / 50,000: the heartbeat load of 50,000)")
     parser.add_argument("--rates", default="2000,2000,2000",
