@@ -55,8 +55,7 @@ _UTF8_NAMES = (b"utf-8", b"utf8")
 _DTD_MARKUP = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
 # Characters XML 1.0 cannot carry at all (§2.2 Char), even as references.
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_INTEGER = re.compile(r"[+-]?[0-9]{1,20}")
-INTEGER = _INTEGER  # what parse_int accepts once stripped (the device messages' compiled readers use it)
+INTEGER = re.compile(r"[+-]?[0-9]{1,20}")  # what parse_int accepts once stripped (the compiled readers too)
 
 Element = etree._Element
 Value = str | int | Sequence[tuple[str, "Value"]] | None
@@ -203,6 +202,6 @@ def text_of(element: Element) -> str:
 def parse_int(text: str, tag: str = "value") -> int:
     """A decimal integer, whitespace around it allowed."""
     stripped = text.strip(WHITESPACE)
-    if _INTEGER.fullmatch(stripped) is None:
+    if INTEGER.fullmatch(stripped) is None:
         raise XMLWireError(f"<{tag}> is not an integer: {text[:40]!r}")
     return int(stripped)

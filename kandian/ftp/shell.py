@@ -502,15 +502,14 @@ def _write_and_close(landing: Landing, fsync: bool = True) -> None:
 def _write_all(fd: int, chunks: list[bytes]) -> None:
     """*chunks* written to *fd* by ``writev`` (at most :data:`_IOV_MAX` at a time; a short write goes on)."""
     views = [memoryview(c) for c in chunks if c]
-    while views:
-        batch = views[:_IOV_MAX]
-        written = os.writev(fd, batch)
-        while batch and written >= len(batch[0]):
-            written -= len(batch[0])
-            batch.pop(0)
-            views.pop(0)
+    i = 0  # the first view not wholly written
+    while i < len(views):
+        written = os.writev(fd, views[i:i + _IOV_MAX])
+        while i < len(views) and written >= len(views[i]):
+            written -= len(views[i])
+            i += 1
         if written:
-            views[0] = views[0][written:]
+            views[i] = views[i][written:]
 
 
 def _rename(tmp: str, final: str) -> list[str]:

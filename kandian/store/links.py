@@ -298,10 +298,8 @@ class LinkStore:
             lambda outcomes: [None if ok else result.value for ok, result in outcomes])
 
     def _ability_one(self, dev_id: str, report) -> defer.Deferred:
-        def flag(value):
-            return None if value is None else bool(value)
-
-        onvif = report.Onvif
+        *columns, videos = _ability_row(dev_id, report)
+        channel_num, dido_num = columns[1], columns[9]
         statements = [(
             "UPDATE device SET channel_num = %s,"
             " ptz_flag = coalesce(%s, ptz_flag), estore_flag = coalesce(%s, estore_flag),"
@@ -311,28 +309,22 @@ class LinkStore:
             " manual_alarm_flag = coalesce(%s, manual_alarm_flag),"
             " dido_alarm_flag = coalesce(%s, dido_alarm_flag), dido_num = coalesce(%s, dido_num),"
             " onvif_port = %s, onvif_account = %s, onvif_password = %s"
-            " WHERE dev_id = %s",
-            (report.ChannelNum, flag(report.PTZFlag), flag(report.EStoreFlag), report.LocalStoreFlag,
-             flag(report.MotionDetectionFlag), flag(report.InfraredDetectionFlag),
-             flag(report.ManualAlarmFlag), flag(report.DIDOAlarmFlag), report.DIDONum,
-             getattr(onvif, "Port", None), getattr(onvif, "Account", None),
-             getattr(onvif, "Password", None), dev_id)), (
+            " WHERE dev_id = %s", (*columns[1:], dev_id)), (
             "INSERT INTO channel (dev_id, channel_no) SELECT %s, n FROM generate_series(0, %s - 1) n"
-            " ON CONFLICT DO NOTHING", (dev_id, report.ChannelNum)), (
-            "DELETE FROM channel WHERE dev_id = %s AND channel_no >= %s", (dev_id, max(report.ChannelNum, 1))), (
+            " ON CONFLICT DO NOTHING", (dev_id, channel_num)), (
+            "DELETE FROM channel WHERE dev_id = %s AND channel_no >= %s", (dev_id, max(channel_num, 1))), (
             "DELETE FROM video_capability WHERE dev_id = %s", (dev_id,)),
         ]
-        videos = sorted({(v.StreamType, v.FrameSize) for v in report.Video if v.StreamType in (1, 2)})
         if videos:
             statements.append((
                 "INSERT INTO video_capability (dev_id, stream_type, frame_size) VALUES "
                 + ", ".join(["(%s, %s, %s)"] * len(videos)),
                 tuple(x for video in videos for x in (dev_id, *video))))
-        if report.DIDONum is not None:
+        if dido_num is not None:
             statements.append((
                 "INSERT INTO dido (dev_id, dido_no) SELECT %s, n FROM generate_series(0, %s - 1) n"
-                " ON CONFLICT DO NOTHING", (dev_id, report.DIDONum)))
-            statements.append(("DELETE FROM dido WHERE dev_id = %s AND dido_no >= %s", (dev_id, report.DIDONum)))
+                " ON CONFLICT DO NOTHING", (dev_id, dido_num)))
+            statements.append(("DELETE FROM dido WHERE dev_id = %s AND dido_no >= %s", (dev_id, dido_num)))
         # one round trip: statements sent in one query string run as one
         # transaction (PostgreSQL's simple query protocol)
         return self._report("runOperation", "; ".join(sql for sql, _ in statements),

@@ -332,8 +332,9 @@ def _reader(cls: type) -> Callable[[Element], Any]:
     post-init hook) is read by the generic reader.
     """
     fields = attrs.fields(cls)
+    generic = functools.partial(Item.from_element_generic.__func__, cls)  # type: ignore[attr-defined]
     if getattr(cls, "__attrs_post_init__", None) is not None:
-        return functools.partial(Item.from_element_generic.__func__, cls)  # type: ignore[attr-defined]
+        return generic
     env: dict[str, Any] = {
         "cls": cls, "new": object.__new__, "setattr": object.__setattr__, "WS": xmlwire.WHITESPACE,
         "XMLWireError": XMLWireError, "OutOfRange": OutOfRange, "check_text": xmlwire.check_text,
@@ -347,7 +348,7 @@ def _reader(cls: type) -> Callable[[Element], Any]:
         v = "v%d" % i
         if isinstance(kind, (Text, Integer)):
             if checks is None or checks[0] != ("text" if isinstance(kind, Text) else "integer"):
-                return functools.partial(Item.from_element_generic.__func__, cls)  # type: ignore[attr-defined]
+                return generic
             read.append("    e = children.get(%r)" % (name,))
             for alias in kind.aliases:
                 read.append("    if e is None: e = children.get(%r)" % (alias,))
@@ -382,7 +383,7 @@ def _reader(cls: type) -> Callable[[Element], Any]:
                 check.append("        if not (%s.isascii() and %s.isprintable()): check_text(%s)" % (v, v, v))
         elif isinstance(kind, Repeated):
             if checks is None or checks[0] != "items":
-                return functools.partial(Item.from_element_generic.__func__, cls)  # type: ignore[attr-defined]
+                return generic
             env["item%d" % i] = _reader(kind.item)
             read.append("    if %r in children:" % (name,))
             read.append("        items = list(element.iterchildren(%r))" % (name,))
@@ -396,7 +397,7 @@ def _reader(cls: type) -> Callable[[Element], Any]:
             read.append("    e = children.get(%r)" % (name,))
             read.append("    %s = None if e is None else item%d(e)" % (v, i))
         else:
-            return functools.partial(Item.from_element_generic.__func__, cls)  # type: ignore[attr-defined]
+            return generic
     build = ["    instance = new(cls)"] + ["    setattr(instance, %r, v%d)" % (a.name, i)
                                           for i, a in enumerate(fields)] + ["    return instance"]
     exec("\n".join(read + check + build), env)  # noqa: S102 - source built above from the class's own fields
