@@ -74,11 +74,13 @@ import sys
 import tempfile
 import time
 
+from _turns import TurnMeter  # bench/_turns.py, beside this script
 from twisted.internet import defer, protocol, task
 from twisted.logger import (
     FilteringLogObserver,
     LogLevel,
     LogLevelFilterPredicate,
+    formatEventAsClassicLogText,
     globalLogBeginner,
     textFileLogObserver,
 )
@@ -303,7 +305,8 @@ class FleetProcs:
     """Simulator processes (:func:`run_fleet_child`), one source address each."""
 
     def __init__(self, directory: str, port: int, devices: int, procs: int, connect_rate: float,
-                 heartbeat: float, network: str, tag: str = "fleet", first_devid: int = FIRST_DEVID):
+                 heartbeat: float, network: str, tag: str = "fleet", first_devid: int = FIRST_DEVID,
+                 sched: str = "batch", turns: bool = False):
         self.procs: list[subprocess.Popen] = []
         self.outputs: list[str] = []
         self.cpu_at_first = 0.0  # the fleet's CPU at the platform's first login (login_phase)
@@ -322,7 +325,9 @@ class FleetProcs:
             spec = "%d,%d,%d,%r,%s" % (port, count, first, rate, "+".join(binds))
             with open(out, "w") as f:
                 self.procs.append(spawn([sys.executable, os.path.abspath(__file__), "--fleet-child", spec,
-                                         "--heartbeat", repr(heartbeat)], stdout=f, stderr=subprocess.STDOUT))
+                                         "--heartbeat", repr(heartbeat), "--fleet-sched", sched]
+                                        + (["--turns"] if turns else []),
+                                        stdout=f, stderr=subprocess.STDOUT))
             first += count
 
     @property
@@ -353,6 +358,7 @@ class FleetProcs:
                 lines = f.read().splitlines()
             summaries.append(next((line for line in reversed(lines) if line.startswith("summary:")),
                                   "no summary: " + " | ".join(lines[-3:])))
+            summaries += [line for line in lines if line.startswith("fleet turns")]
         return summaries
 
 
@@ -365,6 +371,8 @@ def run_fleet_child(args) -> None:
 
     port, count, first, rate, bind = args.fleet_child.split(",")
     raise_file_limit()
+    if args.fleet_sched == "batch":
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     globalLogBeginner.beginLoggingTo(
         [FilteringLogObserver(textFileLogObserver(sys.stdout), [LogLevelFilterPredicate(LogLevel.warn)])],
         redirectStandardIO=False)
@@ -377,6 +385,9 @@ def run_fleet_child(args) -> None:
     gc.set_threshold(50_000, 50, 100)
 
     def run(reactor):
+        if args.turns:
+            turns = TurnMeter(reactor, slow_ms=10.0, keep=6)
+            task.LoopingCall(lambda: say("fleet turns %s" % json.dumps(turns.take()))).start(5.0, now=False)
         fleet = Fleet(reactor, count=int(count), first_devid=int(first), key_pattern="key-{devid}",
                       link=("127.0.0.1", int(port)), heartbeat=args.heartbeat, connect_rate=float(rate),
                       status_every=None, bind_hosts=bind.split("+"), report=say)
@@ -541,8 +552,8 @@ class KandianTarget:
     def watch_flushes(self) -> list:
         """Time what ``SeenBatcher`` hands to the store: the reactor is busy until the call returns."""
         flushes: list = []
-        store = self.platform.link_store
-        seen = store.seen
+        batcher = self.platform.seen
+        seen = batcher.write
 
         def timed(batch):
             t0 = time.perf_counter()
@@ -550,7 +561,7 @@ class KandianTarget:
             flushes.append((time.monotonic(), len(batch), round((time.perf_counter() - t0) * 1000, 1)))
             return d
 
-        store.seen = timed
+        batcher.write = timed
         return flushes
 
     def two_links(self):
@@ -805,7 +816,9 @@ def measure(reactor, target, args, directory: str, cpu: CpuMeter, profile: bool)
     say("  one idle link alone holds %d Python objects, %d bytes (sys.getsizeof); gc objects per link by type: %s"
         % (owned[1], owned[0], ", ".join("%s %.1f" % kv for kv in result["memory"]["top_objects_per_link"])))
 
-    # 3. commands at load
+    # 3. commands at load, once the platform has worked off what arrived while the census above held its
+    # reactor (a few hundred ms: heartbeats, queued)
+    yield sleep(reactor, 1.0)
     rng = random.Random(1)
     online_ids = [d for d in dev_ids if target.is_online(d)]
     result["commands"] = []
@@ -814,9 +827,17 @@ def measure(reactor, target, args, directory: str, cpu: CpuMeter, profile: bool)
     for rate in args.rates:
         c0, h0 = cpu.snapshot(), target.heartbeats()
         stalls.take()
+        turns = getattr(target, "turns", None)
+        if turns is not None:
+            turns.take()
         phase = yield command_phase(reactor, target, online_ids, rate, args.seconds, rng, timeout=15.0)
         c1 = cpu.snapshot()
         phase.update(stalls.take())
+        if turns is not None:
+            phase["turns"] = turns.take()
+            say("    turns: %s" % json.dumps({k: v for k, v in phase["turns"].items() if k != "worst"}))
+            for t in phase["turns"]["worst"]:
+                say("      %s" % json.dumps(t))
         phase["seen_flushes"] = [(rows, ms) for when, rows, ms in flushes if c0["wall"] <= when <= c1["wall"]]
         phase["cpu"] = CpuMeter.delta(c0, c1)
         phase["others"] = others_cores(c0, c1)
@@ -895,7 +916,7 @@ def login_phase(reactor, target, args, directory: str, tag: str, cpu: CpuMeter |
     offset = (0 if cpu is not None else 100) if offset is None else offset
     network = "127.%d.%d" % (os.getpid() % 250 + 1, target.network + offset)
     fleet = FleetProcs(directory, target.listen_port, n, args.fleet_procs, args.connect_rate, args.heartbeat,
-                       network, tag)
+                       network, tag, sched=args.fleet_sched, turns=args.turns)
     say("  %s: %d processes, source addresses %s; %d sockets in TIME_WAIT on this machine"
         % (tag, len(fleet.procs), ", ".join(fleet.addresses), tcp_counters().get("time_wait", 0)))
     if cpu is not None:
@@ -937,14 +958,18 @@ def platform_meter() -> CpuMeter:
 
 
 def begin_logging(path: str) -> collections.Counter:
-    """Info and up to a file, as ``twistd`` would; counts events of each level."""
+    """Info and up to a file, as ``twistd`` would; counts events of each level; says the first few
+    errors (the file goes with the run's directory)."""
     levels: collections.Counter = collections.Counter()
     stream = open(path, "a", encoding="utf-8")
     fileobs = FilteringLogObserver(textFileLogObserver(stream), [LogLevelFilterPredicate(LogLevel.info)])
 
     def observer(event):
-        levels[event.get("log_level", LogLevel.info).name] += 1
+        level = event.get("log_level", LogLevel.info)
+        levels[level.name] += 1
         fileobs(event)
+        if level >= LogLevel.error and levels["error"] + levels["critical"] <= 5:
+            say("  !! platform log, %s: %s" % (level.name, (formatEventAsClassicLogText(event) or "").strip()[:2000]))
 
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     return levels
@@ -1008,6 +1033,7 @@ def run_kandian(reactor, args, directory: str):
     with open(path, "w") as f:
         f.write(text)
     # as ``twistd kandian`` builds it (kandian/tap.py): start-up objects frozen out of the collector
+    turns = TurnMeter(reactor) if args.turns else None
     svc = KandianService(config.parse(text, path, reactor), reactor, tune_gc=True)
     svc.startService()
     # Ctrl-C or SIGTERM stops the reactor: stop the platform (and its PostgreSQL) first
@@ -1044,6 +1070,7 @@ def run_kandian(reactor, args, directory: str):
         if postmaster is not None:
             cpu.add("postgres", postgres_cpu(postmaster))
         target = KandianTarget(svc, args.command)
+        target.turns = turns
         result = yield measure(reactor, target, args, directory, cpu, profile=not args.no_profile)
         result["postgres"] = version[0][0]
         stats = svc.platform.link_stats
@@ -1206,6 +1233,11 @@ def parse_args(argv):
     parser.add_argument("--gc-threshold", type=int, metavar="N",
                         help="experiment: gc.freeze() after start-up and gc.set_threshold(N, 50, 100) in the platform")
     parser.add_argument("--no-baseline", action="store_true", help="skip the null platform")
+    parser.add_argument("--fleet-sched", choices=("batch", "other"), default="batch",
+                        help="the fleet processes' scheduling policy (default batch: SCHED_BATCH, same nice)")
+    parser.add_argument("--turns", action="store_true",
+                        help="time every reactor turn of the platform and name what filled the slow ones"
+                             " (bench/_turns.py; it slows the platform a little)")
     parser.add_argument("--no-profile", action="store_true", help="do not run py-spy during the logins")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
     parser.add_argument("--backlog", type=int, help="listen backlog of the device port (default: Twisted's 50,"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import gc
+import socket
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks, succeed
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -28,6 +29,7 @@ from twisted.web.iweb import IAgent
 from zope.interface import implementer
 
 from kandian.device.frame import Frame, FrameDecoder
+from kandian.device.link import DeviceLink as PlatformLink
 from kandian.device.messages import (
     DEVICE_INITIATED,
     AbilityUpRequest,
@@ -1036,6 +1038,41 @@ class ConnectDeviceTests(TestCase):
             closed = link.when_closed()
             link.close()
             yield closed
+
+    @inlineCallbacks
+    def test_neither_end_holds_a_small_frame_for_nagle(self):
+        """TCP_NODELAY on both ends of a device link: a command or its answer written while the frame before
+        it is unacknowledged goes out at once, not after the peer's delayed ACK (40 ms on Linux)."""
+        platform_side: list[PlatformLink] = []
+
+        class Controller:
+            def login(self, link, request):
+                return Deferred()  # never answered: only the socket options matter here
+
+            def link_lost(self, link):
+                pass
+
+        def build(addr):
+            link = PlatformLink(Controller(), reactor, login_timeout=30, heartbeat_timeout=360, command_timeout=10)
+            platform_side.append(link)
+            return link
+
+        factory = Factory()
+        factory.buildProtocol = build
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        link = yield connect_device(reactor, ("127.0.0.1", port.getHost().port), DeviceState(DEV_ID, "key"),
+                                    request_timeout=None)
+        closed = link.when_closed()
+        self.addCleanup(lambda: closed)
+        self.addCleanup(link.close)
+        for _ in range(100):
+            if platform_side:
+                break
+            yield deferLater(reactor, 0.01, lambda: None)
+        for end in (link, platform_side[0]):
+            self.assertEqual(end.transport.getHandle().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), 1)
+        platform_side[0].transport.loseConnection()
 
     @inlineCallbacks
     def test_a_refused_connection_fails_it(self):

@@ -85,9 +85,10 @@ class Batcher:
     """Writes that tolerate a short delay, one statement per *chunk* rows
     every *interval* seconds instead of one per device: heartbeats that
     change nothing (``last_seen_at``) and links that closed (offline).  Rows
-    are sent in chunks so that no single statement holds the reactor long."""
+    are sent in chunks so that no single statement holds the reactor long
+    (200 rows: 0.6 ms to build and send)."""
 
-    chunk = 1000
+    chunk = 200
 
     def __init__(self, write, clock, interval: float, what: str):
         self.write = write
@@ -129,7 +130,9 @@ class Batcher:
 
 
 class SeenBatcher(Batcher):
-    def __init__(self, links, clock, interval: float = 30.0):
+    # every 2 s, not every 30: the same rows (a device beats every 120 s), written as a steady trickle
+    # instead of a burst of some 60 statements that PostgreSQL then runs beside the reactor
+    def __init__(self, links, clock, interval: float = 2.0):
         super().__init__(links.seen, clock, interval, "last_seen_at")
 
 

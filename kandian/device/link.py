@@ -238,6 +238,11 @@ class DeviceLink(protocol.Protocol):
         return getattr(address, "host", None), getattr(address, "port", None)
 
     def connectionMade(self):
+        # small frames both ways: a command must not wait, under Nagle's algorithm, for the ACK of the frame
+        # sent before it, which the device may delay by 40 ms
+        no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if no_delay is not None:
+            no_delay(True)
         self._timer = self.clock.callLater(self.login_timeout, self._expired, "no LOGIN_REQ within %d s"
                                            % (self.login_timeout,))
 
