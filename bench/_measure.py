@@ -16,7 +16,8 @@ module: each script runs as ``python bench/NAME.py``, its children too).
 - :func:`cpu_model`, :func:`memory_gib`, :func:`git_commit`: the machine and
   the checkout each script's report names.
 - Reproducibility (docs/benchmarks.md, issue 19): :func:`machine_state` (load
-  average, the CPU other processes used over a sample, the top ones) printed
+  average, the CPU other processes used over a sample, the top ones, and
+  :func:`cpu_speed`: how long a fixed loop of pure Python took) printed
   by :func:`say_state` before and after the runs; :func:`spread` (median,
   min, max, spread as a share of the median) of repeated runs; and
   :func:`headline`, which prints a headline figure only from an undisturbed
@@ -218,13 +219,27 @@ def machine_state(sample: float = 2.0, ours: set[int] | None = None) -> dict:
                   if p in before and p not in mine), key=lambda x: -x[1])[:5]
     return {"loadavg": loadavg(), "others": max(0.0, (busy1 - busy0 - used) / wall),
             "top": [(name, round(cores, 2)) for name, cores in top if cores >= 0.01],
-            "cores": os.cpu_count()}
+            "cores": os.cpu_count(), "speed_ms": cpu_speed()}
+
+
+def cpu_speed(repeat: int = 5) -> float:
+    """Milliseconds of thread CPU time a fixed piece of pure Python takes (median of *repeat*): this VM's
+    speed moves by some 15 % from minute to minute with nothing else running here, and every absolute
+    figure (a p99, CPU per request) moves with it; ratios to a baseline in the same run mostly do not."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.thread_time()
+        d: dict = {}
+        for i in range(200_000):
+            d[i & 1023] = i * 3 + len(d)
+        times.append((time.thread_time() - t0) * 1000)
+    return round(statistics.median(times), 1)
 
 
 def describe_state(state: dict) -> str:
     top = ", ".join("%s %.2f" % t for t in state["top"])
-    return "load average %s; other processes used %.2f cores%s -> %s" % (
-        state["loadavg"], state["others"], " (%s)" % top if top else "",
+    return "load average %s; other processes used %.2f cores%s; a fixed Python loop took %.1f ms -> %s" % (
+        state["loadavg"], state["others"], " (%s)" % top if top else "", state.get("speed_ms", float("nan")),
         "quiet" if state["others"] < QUIET_CORES else "DISTURBED")
 
 

@@ -8,7 +8,8 @@ nothing waits in the transport's buffer; what the socket does not take, and
 everything while something waits, goes through ``write`` in order, with
 Twisted's back-pressure.  A connection error is left for the transport's own
 send to find (and end the connection as it always does).  The RTSP relay's
-media and the FTP control connection's replies go this way.
+media, the FTP control connection's replies and the device link's frames go
+this way.
 """
 
 from __future__ import annotations

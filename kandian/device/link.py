@@ -47,6 +47,7 @@ from twisted.python.failure import Failure
 
 from ..core.errors import log_failure
 from ..logs import peer_text
+from ..sendnow import direct_socket, send_now
 from .frame import BadDigest, Frame, FrameDecoder, FrameError, FrameTooLarge, next_seq
 from .messages import (
     DEVICE_INITIATED,
@@ -224,6 +225,7 @@ class DeviceLink(protocol.Protocol):
         self._pending: dict[int, tuple[object, defer.Deferred, float]] = {}
         # kinds of bad input on this link; made on the first (an idle link holds no counter)
         self._seen_bad: collections.Counter | None = None
+        self._socket = None  # kandian.sendnow.direct_socket of the transport
 
     # -- connection
 
@@ -243,6 +245,7 @@ class DeviceLink(protocol.Protocol):
         no_delay = getattr(self.transport, "setTcpNoDelay", None)
         if no_delay is not None:
             no_delay(True)
+        self._socket = direct_socket(self.transport)
         self._timer = self.clock.callLater(self.login_timeout, self._expired, "no LOGIN_REQ within %d s"
                                            % (self.login_timeout,))
 
@@ -475,7 +478,7 @@ class DeviceLink(protocol.Protocol):
 
     def _send(self, frame: Frame) -> None:
         self.stats.frames_out[frame.cmd] += 1
-        self.transport.write(frame.to_wire())
+        send_now(self.transport, self._socket, frame.to_wire())
 
     # -- platform → device commands
 
