@@ -228,6 +228,40 @@ class CoalescedAbilityTests(DatabaseTestCase):
             self.assertEqual((yield self.stored(dev_id))[1:3], (channels, [(1, 3)] if i != 3 else []))
 
 
+    @defer.inlineCallbacks
+    def test_after_a_refusal_one_devices_reports_run_in_order(self):
+        """Run again alone, two reports of one device go one after the other, the later last, as the
+        batch would have applied them."""
+        from kandian.device.messages import items
+        from kandian.device.messages.reports import AbilityUpRequest
+        from kandian.store.links import LinkStore
+        dev_ids = ["811%08d" % i for i in range(3)]
+        for dev_id in dev_ids:
+            yield DeviceStore(self.db).add(dev_id, "k", channels=1)
+        links = LinkStore(self.db)
+        runs: list[tuple[str, str, int]] = []  # (event, dev_id, ChannelNum)
+        one = links._ability_one
+
+        def traced(dev_id, report):
+            runs.append(("start", dev_id, report.ChannelNum))
+            return one(dev_id, report).addBoth(lambda r: (runs.append(("end", dev_id, report.ChannelNum)), r)[1])
+
+        links._ability_one = traced
+        refused = AbilityUpRequest(DevID=dev_ids[0], ChannelNum=2, Video=(items.Video(StreamType=1, FrameSize=3),))
+        object.__setattr__(refused.Video[0], "FrameSize", 70000)  # past the codec: the column refuses it
+        batch = [(dev_ids[0], refused), (dev_ids[1], AbilityUpRequest(DevID=dev_ids[1], ChannelNum=2)),
+                 (dev_ids[2], AbilityUpRequest(DevID=dev_ids[2], ChannelNum=4)),
+                 (dev_ids[1], AbilityUpRequest(DevID=dev_ids[1], ChannelNum=3)),
+                 (dev_ids[2], AbilityUpRequest(DevID=dev_ids[2], ChannelNum=2))]
+        outcomes = yield links._ability_many(batch)  # the one batch the five would make under load
+        self.assertIsInstance(outcomes[0], psycopg2.Error)
+        self.assertEqual(outcomes[1:], [None] * 4)
+        for dev_id, first, second in ((dev_ids[1], 2, 3), (dev_ids[2], 4, 2)):
+            mine = [(event, n) for event, d, n in runs if d == dev_id]
+            self.assertEqual(mine, [("start", first), ("end", first), ("start", second), ("end", second)])
+            self.assertEqual(len((yield self.stored(dev_id))[1]), second)
+
+
 class BatchPlanTests(DatabaseTestCase):
     """The batched login and ability statements find their rows by index: joined to unnest() alone, the
     planner scanned every row of device and channel for each batch (docs/benchmarks.md)."""

@@ -292,10 +292,20 @@ class LinkStore:
 
     def _ability_alone(self, failure, reports: list[tuple[str, object]]) -> defer.Deferred:
         """A batch failed (one report the database refuses fails all): each report again on its own, so
-        that only the one refused fails, as it would have alone."""
-        runs = [self._ability_one(dev_id, report) for dev_id, report in reports]
-        return defer.DeferredList(runs, consumeErrors=True).addCallback(
-            lambda outcomes: [None if ok else result.value for ok, result in outcomes])
+        that only the one refused fails, as it would have alone.  One device's reports run one after
+        another in the order they came (the last one stays, as in the batch); different devices' side
+        by side."""
+        outcomes: list = [None] * len(reports)
+        last: dict[str, defer.Deferred] = {}
+
+        def run(_, i: int, dev_id: str, report) -> defer.Deferred:
+            return self._ability_one(dev_id, report).addErrback(lambda f: outcomes.__setitem__(i, f.value))
+
+        for i, (dev_id, report) in enumerate(reports):
+            before = last.get(dev_id)
+            last[dev_id] = run(None, i, dev_id, report) if before is None else before.addCallback(
+                run, i, dev_id, report)
+        return defer.gatherResults(list(last.values())).addCallback(lambda _: outcomes)
 
     def _ability_one(self, dev_id: str, report) -> defer.Deferred:
         *columns, videos = _ability_row(dev_id, report)
