@@ -65,8 +65,9 @@ lint: install
 test: install system-deps lint
 	$(BIN)/trial --temp-directory=_trial_temp -j3 tests
 
+# Every benchmark, or those named in BENCH, e.g. make bench BENCH="device_link soap relay".
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH)
 
 # The hostile suite (docs/reliability.md) against a live daemon; options through
 # HOSTILE, e.g. make hostile HOSTILE="--frames 100000 --only fuzz,xml --json out.json".
