@@ -969,7 +969,9 @@ def begin_logging(path: str) -> collections.Counter:
         levels[level.name] += 1
         fileobs(event)
         if level >= LogLevel.error and levels["error"] + levels["critical"] <= 5:
-            say("  !! platform log, %s: %s" % (level.name, (formatEventAsClassicLogText(event) or "").strip()[:2000]))
+            failure = event.get("log_failure")
+            say("  !! platform log, %s: %s%s" % (level.name, (formatEventAsClassicLogText(event) or "").strip()[:2000],
+                                             "\n" + failure.getTraceback()[-1500:] if failure is not None else ""))
 
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     return levels

@@ -7,7 +7,7 @@ from zope.interface import implementer
 
 from kandian.core import errors
 from kandian.core.alarms import Alarms
-from kandian.core.devices import LINES_PER_SECOND, Addresses, Devices, LoginReport, OfflineBatcher
+from kandian.core.devices import LINES_PER_SECOND, Addresses, Batcher, Devices, LoginReport, OfflineBatcher
 from kandian.core.interfaces import IAlarmNotifier
 from kandian.device import messages as m
 from kandian.device.link import CommandTimeout, DeviceRefused, LinkLost
@@ -197,6 +197,56 @@ class Notifier:
 
     def alarm_stored(self, alarm):
         self.alarms.append(alarm)
+
+
+class BatcherTests(unittest.TestCase):
+    """The delayed writes of last_seen_at and offline state (kandian.core.devices.Batcher)."""
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.written: list[dict] = []
+        self.failing = 0  # writes still to fail
+
+        def write(rows):
+            if self.failing:
+                self.failing -= 1
+                return defer.fail(RuntimeError("deadlock detected"))
+            self.written.append(dict(rows))
+            return defer.succeed(None)
+
+        self.batcher = Batcher(write, self.clock, 2.0, "last_seen_at")
+        self.batcher.start()
+        self.addCleanup(self.batcher._loop.stop)
+
+    def test_chunks_in_devid_order(self):
+        dev_ids = ["811%08d" % i for i in range(450)]
+        for i, dev_id in enumerate(reversed(dev_ids)):
+            self.batcher.note(dev_id, 1000.0 + i)
+        self.clock.advance(2)
+        self.assertEqual([len(chunk) for chunk in self.written], [200, 200, 50])
+        for chunk in self.written:
+            self.assertEqual(list(chunk), sorted(chunk))
+        self.assertEqual(sorted(k for chunk in self.written for k in chunk), dev_ids)
+
+    def test_a_chunk_that_failed_is_written_at_the_next_flush(self):
+        events: list[dict] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        self.batcher.note("81100000001", 1000.0)
+        self.batcher.note("81100000002", 1000.0)
+        self.failing = 2
+        self.clock.advance(2)
+        self.clock.advance(2)  # the database still away: tried again, not logged again
+        self.assertEqual(self.written, [])
+        self.batcher.note("81100000002", 1003.5)  # a newer heartbeat meanwhile wins over the one that failed
+        self.clock.advance(2)
+        self.assertEqual(self.written, [{"81100000001": 1000.0, "81100000002": 1003.5}])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        said = [formatEvent(e) for e in events if e.get("log_namespace") == "kandian.core.devices"]
+        self.assertEqual(len([line for line in said if "could not record" in line]), 1)
+        self.assertIn("recorded last_seen_at again after 2 failed flushes", said)
+        self.clock.advance(2)
+        self.assertEqual(len(self.written), 1)  # nothing left to write
 
 
 class AlarmTests(unittest.TestCase):

@@ -86,7 +86,12 @@ class Batcher:
     every *interval* seconds instead of one per device: heartbeats that
     change nothing (``last_seen_at``) and links that closed (offline).  Rows
     are sent in chunks so that no single statement holds the reactor long
-    (200 rows: 0.6 ms to build and send)."""
+    (200 rows: 0.6 ms to build and send), each chunk in DevID order: every
+    batched write of device rows takes their locks in one order, so two of
+    them cannot deadlock.  A chunk the store could not write goes back for the
+    next flush (a newer row for the same device, noted meanwhile, wins): a
+    deadlock or a database that is away delays these writes, it does not
+    lose them.  The first failure is logged, and the recovery."""
 
     chunk = 200
 
@@ -95,6 +100,7 @@ class Batcher:
         self.clock = clock
         self.interval = interval
         self.what = what
+        self.failures = 0  # flushes that failed since the last that wrote
         self._rows: dict[str, float] = {}
         self._loop = task.LoopingCall(self.flush)
         self._loop.clock = clock
@@ -120,13 +126,23 @@ class Batcher:
     @defer.inlineCallbacks
     def flush(self):
         while self._rows:
-            rows = dict(itertools.islice(self._rows.items(), self.chunk))
+            rows = dict(sorted(itertools.islice(self._rows.items(), self.chunk)))
             for dev_id in rows:
                 del self._rows[dev_id]
             try:
                 yield self.write(rows)
             except Exception:
-                log_failure(log, "could not record {what} of {count} devices", what=self.what, count=len(rows))
+                if not self.failures:
+                    log_failure(log, "could not record {what} of {count} devices; trying again every {interval} s",
+                                what=self.what, count=len(rows), interval=self.interval)
+                self.failures += 1
+                for dev_id, when in rows.items():
+                    self._rows.setdefault(dev_id, when)
+                return
+            if self.failures:
+                log.info("recorded {what} again after {failures} failed flushes", what=self.what,
+                         failures=self.failures)
+                self.failures = 0
 
 
 class SeenBatcher(Batcher):

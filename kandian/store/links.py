@@ -230,7 +230,9 @@ class LinkStore:
                 upnp_reachable, now, now, now, dev_id))
             return [None]
         latest = {login[0]: login for login in logins}  # a device logged in twice in one batch: the later login
-        columns = [[None if value is None else _text(value) for value in column] for column in zip(*latest.values())]
+        # rows in DevID order, as in every batched write of device rows: their locks taken in one order
+        columns = [[None if value is None else _text(value) for value in column]
+                   for column in zip(*(latest[dev_id] for dev_id in sorted(latest)))]
         yield self.db.runOperation(_LOGGED_IN_MANY, (self.node, *columns, columns[0]))
         return [None] * len(logins)
 
@@ -272,7 +274,7 @@ class LinkStore:
                 row = tuple(earlier[i] if value is None and i in _UNCHANGED_WHEN_NONE else value
                             for i, value in enumerate(row))
             merged[dev_id] = row
-        rows = list(merged.values())
+        rows = [merged[dev_id] for dev_id in sorted(merged)]  # DevID order: see _logged_in_many
         columns = [list(column) for column in zip(*(row[:-1] for row in rows))]
         dev_ids, channel_nums, dido_nums = columns[0], columns[1], columns[9]
         videos = [(row[0], *video) for row in rows for video in row[-1]]
