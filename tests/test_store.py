@@ -262,6 +262,26 @@ class CoalescedAbilityTests(DatabaseTestCase):
             self.assertEqual(len((yield self.stored(dev_id))[1]), second)
 
 
+class DeviceRowLockOrderTests(DatabaseTestCase):
+    """Batched writes of device rows take their row locks in DevID order, whatever order their rows came in:
+    two of them over the same devices, at once, never deadlock (PostgreSQL would abort one)."""
+
+    @defer.inlineCallbacks
+    def test_seen_and_offline_over_the_same_devices_at_once(self):
+        from kandian.store.links import LinkStore
+        dev_ids = ["811%08d" % i for i in range(300)]
+        for dev_id in dev_ids:
+            yield DeviceStore(self.db).add(dev_id, "k", channels=1)
+        links = LinkStore(self.db, node="n1", report_connections=2)  # both statements at once, on two connections
+        yield self.db.runOperation("UPDATE device SET node = 'n1', online = true")
+        for round_ in range(20):
+            forward = {dev_id: 1_800_000_000.0 + round_ for dev_id in dev_ids}
+            backward = {dev_id: 1_800_000_000.0 + round_ for dev_id in reversed(dev_ids)}
+            outcomes = yield defer.DeferredList([links.seen(forward), links.offline(backward)], consumeErrors=True)
+            self.assertEqual([ok for ok, _ in outcomes], [True, True],
+                             [r.getErrorMessage() for ok, r in outcomes if not ok])
+
+
 class BatchPlanTests(DatabaseTestCase):
     """The batched login and ability statements find their rows by index: joined to unnest() alone, the
     planner scanned every row of device and channel for each batch (docs/benchmarks.md)."""

@@ -86,9 +86,7 @@ class Batcher:
     every *interval* seconds instead of one per device: heartbeats that
     change nothing (``last_seen_at``) and links that closed (offline).  Rows
     are sent in chunks so that no single statement holds the reactor long
-    (200 rows: 0.6 ms to build and send), each chunk in DevID order: every
-    batched write of device rows takes their locks in one order, so two of
-    them cannot deadlock.  A chunk the store could not write goes back for the
+    (200 rows: 0.6 ms to build and send).  A chunk the store could not write goes back for the
     next flush (a newer row for the same device, noted meanwhile, wins): a
     deadlock or a database that is away delays these writes, it does not
     lose them.  The first failure is logged, and the recovery."""
@@ -126,7 +124,7 @@ class Batcher:
     @defer.inlineCallbacks
     def flush(self):
         while self._rows:
-            rows = dict(sorted(itertools.islice(self._rows.items(), self.chunk)))
+            rows = dict(itertools.islice(self._rows.items(), self.chunk))
             for dev_id in rows:
                 del self._rows[dev_id]
             try:

@@ -239,7 +239,7 @@ class LinkStore:
     def offline(self, gone: dict[str, float]) -> defer.Deferred:
         """Mark devices offline (DevID → when its link closed), unless another
         node has taken the device or it logged in again since."""
-        dev_ids = list(gone)
+        dev_ids = sorted(gone)  # DevID order: see _logged_in_many
         return self._report(
             "runOperation",
             "UPDATE device d SET online = false, last_seen_at = to_timestamp(v.at)"
@@ -357,7 +357,7 @@ class LinkStore:
 
     def seen(self, seen: dict[str, float]) -> defer.Deferred:
         """Batch ``last_seen_at`` of devices whose heartbeat changed nothing."""
-        dev_ids = list(seen)
+        dev_ids = sorted(seen)  # DevID order: see _logged_in_many
         return self._report(
             "runOperation",
             "UPDATE device d SET last_seen_at = to_timestamp(v.seen)"
