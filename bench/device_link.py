@@ -43,6 +43,13 @@ LOGIN_REQ/ABILITYUP_REQ/HEARTBEAT_REQ with fixed pre-encoded answers, and
 sends the same command frame, matching the answer by SEQ -- no XML parsing,
 no database, no timers -- driven by the same fleet, same N, same phases.
 
+The fleet processes run ``SCHED_BATCH`` (``--fleet-sched``; same nice value,
+same share of the CPU): a load generator woken by the platform's send does not
+preempt the platform on its core, as a process of the platform's own would not
+be preempted by cameras that are elsewhere.  ``--turns`` times every reactor
+turn of the platform and of each fleet process (``bench/_turns.py``) and names
+what filled the slow ones; it costs the platform a little CPU.
+
 The fleet heartbeats every ``--heartbeat`` seconds; the default is
 120 s x N / 50,000, so that the platform sees the heartbeat rate of 50,000
 devices on the spec's 120 s period.
@@ -54,6 +61,7 @@ extrapolates memory for 50,000 from the measured per-link figure.
     python bench/device_link.py [--devices 19000] [--fleet-procs 2]
         [--connect-rate 2200] [--heartbeat S] [--rates 200,1000] [--seconds 10]
         [--command get_wifi|ptz] [--dsn DSN] [--no-baseline] [--no-profile]
+        [--fleet-sched batch|other] [--turns]
 """
 
 from __future__ import annotations
