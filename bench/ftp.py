@@ -254,13 +254,14 @@ def cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK if fields else float("nan")
 
 
-def main_thread(pid: int) -> tuple[float, float, int]:
-    """The process's main (reactor) thread's user and system CPU seconds, and the voluntary and
-    involuntary context switches of all its threads (its other threads' CPU is the process's less
-    these: summed thread by thread, each truncated to a clock tick, it would lose up to 20 ms a thread)."""
-    fields = proc_stat("%d/task/%d" % (pid, pid))
-    if not fields:
-        return float("nan"), float("nan"), 0
+def main_thread(pid: int) -> tuple[float, float, int, int]:
+    """The process's main (reactor) thread's user and system CPU seconds, the voluntary and
+    involuntary context switches of all its threads, and the process's minor page faults (its other
+    threads' CPU is the process's less the main thread's: summed thread by thread, each truncated to
+    a clock tick, it would lose up to 20 ms a thread)."""
+    fields, whole = proc_stat("%d/task/%d" % (pid, pid)), proc_stat(pid)
+    if not fields or not whole:
+        return float("nan"), float("nan"), 0, 0
     switches = 0
     try:
         tids = os.listdir("/proc/%d/task" % pid)
@@ -272,7 +273,7 @@ def main_thread(pid: int) -> tuple[float, float, int]:
                 switches += sum(int(line.split()[1]) for line in f if "ctxt_switches:" in line)
         except OSError:
             pass
-    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK, switches
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK, switches, int(whole[7])
 
 
 def postgres_pids(data_dir: str) -> list[int]:
@@ -341,7 +342,8 @@ def one_run(kind: str, args, picture: str, size: int) -> dict:
                 "machine_cpu": busy1 - busy0, "ok": codes.count("0"), "stored": stored,
                 "curl_exit": max(c.returncode for c in curls), "curl_errors": errors[:3],
                 "codes": sorted(set(codes)), "reactor_user": main1[0] - main0[0],
-                "reactor_sys": main1[1] - main0[1], "switches": main1[2] - main0[2]}
+                "reactor_sys": main1[1] - main0[1], "switches": main1[2] - main0[2],
+                "page_faults": main1[3] - main0[3]}
         return r
     finally:
         reap(proc, signal.SIGTERM, 30)
@@ -408,9 +410,10 @@ def main() -> None:
                        "  curl: %s %s" % (r["codes"], r["curl_errors"]) if r["ok"] != args.uploads else ""))
                 per = args.uploads
                 say("      per upload: reactor thread %.2f ms user + %.2f ms system, other threads %.2f ms;"
-                    " %.1f context switches"
+                    " %.1f context switches, %.1f minor page faults"
                     % (1e3 * r["reactor_user"] / per, 1e3 * r["reactor_sys"] / per,
-                       1e3 * (r["server_cpu"] - r["reactor_user"] - r["reactor_sys"]) / per, r["switches"] / per))
+                       1e3 * (r["server_cpu"] - r["reactor_user"] - r["reactor_sys"]) / per, r["switches"] / per,
+                       r["page_faults"] / per))
     finally:
         reap_all(signal.SIGTERM, 30)
         if not args.keep:
