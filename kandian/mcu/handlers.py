@@ -319,11 +319,16 @@ class McuHandlers:
         return OK, answer.TotalRecordNum if answer.TotalRecordNum is not None else len(files), files
 
 
+_record = tuple.__new__  # a named tuple made from a tuple of its fields, without its Python-level __new__
+
+
 def _dev_list(channels) -> list:
-    return [_Dev(c.dev_id, c.channel_no, c.name, int(c.online), int(c.ptz), c.share_flag,
-                 int(c.motion), int(c.infrared), int(c.manual), int(c.dido),
-                 [_Video(s, f) for s, f in c.videos], [_DIDO(n, name) for n, name in c.didos])
-            for c in channels]
+    """DevList of the core's ListedChannels: flags as 0/1 (``+flag`` is the int of a bool), the
+    store's (StreamType, FrameSize) and (DIDONo, DIDONoName) pairs as Video and DIDO."""
+    return [_record(_Dev, (dev_id, channel_no, name, +online, +ptz, share_flag, +motion, +infrared, +manual,
+                           +dido, [_record(_Video, v) for v in videos], [_record(_DIDO, d) for d in didos]))
+            for dev_id, channel_no, name, online, ptz, share_flag, motion, infrared, manual, dido, videos, didos
+            in channels]
 
 
 def _seconds(value: str) -> str:
