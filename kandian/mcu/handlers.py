@@ -106,14 +106,12 @@ class McuHandlers:
     def _user(self, account: str, session: str) -> defer.Deferred:
         return self.core.accounts.user(account, session)
 
-    @defer.inlineCallbacks
     def _device(self, account: str, session: str, dev_id: str, channel_no: int | None = None,
-                control: bool = False):
+                control: bool = False) -> defer.Deferred:
         """(user_id, device) when the session is live and the device is bound
         to its user — and, with *channel_no*, has that channel; with *control*,
         not through a read-only share."""
-        device = yield self.core.bindings.device(account, session, dev_id, channel_no, control)
-        return device.user_id, device
+        return self.core.bindings.device(account, session, dev_id, channel_no, control).addCallback(_with_user)
 
     @defer.inlineCallbacks
     def _core(self, operation: str, d: defer.Deferred):
@@ -329,6 +327,10 @@ def _dev_list(channels) -> list:
                            +dido, [_record(_Video, v) for v in videos], [_record(_DIDO, d) for d in didos]))
             for dev_id, channel_no, name, online, ptz, share_flag, motion, infrared, manual, dido, videos, didos
             in channels]
+
+
+def _with_user(device) -> tuple:
+    return device.user_id, device
 
 
 def _seconds(value: str) -> str:
