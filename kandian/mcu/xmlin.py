@@ -102,8 +102,8 @@ def read(body: bytes) -> etree._Element:
 
 
 def _below_limits(body: bytes) -> bool:
-    """Whether no document spelled by *body* can pass a limit, by counting bytes: the first pass (two
-    thirds of a request's reading) is then skipped.
+    """Whether no document spelled by *body* can pass a limit, by counting bytes: the first pass (about
+    60 % of reading a VideoPlay request) is then skipped.
 
     Without a DTD (refused before this) no entity makes markup, so every start tag is a ``<`` not
     followed by ``/`` (elements, and so depth, at most ``count("<") - count("</")``), and every
