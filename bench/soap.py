@@ -98,7 +98,7 @@ from _measure import (
 )
 
 BIN = os.path.dirname(sys.executable)
-LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
+LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp", "portal")
 NS = "urn:kandian:mcu"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 ACCOUNT = "13800000000"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from typing import NamedTuple
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, unquote
 
 __all__ = ["PLAY_PATH", "PlayUrl", "NotPlayUrl", "BadPlayQuery", "parse_play_url", "format_play_url",
            "RTSPURL", "parse_rtsp_url", "strict_query"]
@@ -173,8 +173,16 @@ def format_play_url(host: str, port: int, dev_id: str, channel_no: int, token: s
     """The play URL of one live stream (*stream_type*) or one recording (*file_name*) at *host*:*port*."""
     if (stream_type is None) == (file_name is None):
         raise ValueError("a play URL names a stream type or a file name")
-    params = [("devid", dev_id), ("channelno", str(channel_no))]
-    params.append(("streamtype", str(stream_type)) if file_name is None else ("filename", file_name))
-    params.append(("hashtoken", token))
-    return "rtsp://%s:%d%s?%s" % ("[%s]" % host if ":" in host else host, port, PLAY_PATH,
-                                  urlencode(params, quote_via=quote))
+    key, value = ("streamtype", str(stream_type)) if file_name is None else ("filename", file_name)
+    # urlencode(…, quote_via=quote) of these four, spelled out (a VideoPlay formats two URLs)
+    return "rtsp://%s:%d%s?devid=%s&channelno=%s&%s=%s&hashtoken=%s" % (
+        "[%s]" % host if ":" in host else host, port, PLAY_PATH, _quoted(dev_id), _quoted(str(channel_no)), key,
+        _quoted(value), _quoted(token))
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote(…, safe="") leaves as it is
+
+
+def _quoted(value: str) -> str:
+    """``quote(value, safe="")``, without its work for the common value that needs none (digits, hex)."""
+    return value if _UNRESERVED.fullmatch(value) else quote(value, safe="")

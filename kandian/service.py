@@ -245,6 +245,7 @@ class Platform:
         self.cloudmonitor_stats = CloudmonitorStats()
         self.onenet_stats = onenet_stats()
         self.links = LinkRegistry()
+        self.mcu_handlers = None  # the /mcu operations, once its listener is built
         self.proxies = Proxies(self.store, clock, allow=config.media.proxy_allow, check=self._probe_source,
                                interval=config.media.proxy_check_interval)
         self.router = WithProxies(LocalRouter(self.links), self.proxies)
@@ -485,7 +486,7 @@ class Platform:
         from .mcu.soap import SoapResource
 
         config = self.config
-        handlers = McuHandlers(core=self.core, clock=self.clock, config=config)
+        handlers = self.mcu_handlers = McuHandlers(core=self.core, clock=self.clock, config=config)
         return SoapResource(application(handlers), lambda: "http://%s:%s/mcu" % (
             config.platform.public_host, config.port_of("mcu") or self.bound_port("mcu")))
 
@@ -598,6 +599,8 @@ class Platform:
         if self.recorder is not None:
             yield self.recorder.stop()  # each ffmpeg finishes its piece, which is closed while the store answers
         self.core.devices.shutting_down()
+        if self.mcu_handlers is not None:
+            self.mcu_handlers.stop()  # the MCU login lines held back are told
         for link in self.links:
             link.close("the platform is stopping")
         for rounds in self.rounds:  # after the links: a round waiting on a device's answer ends now

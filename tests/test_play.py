@@ -30,6 +30,10 @@ tokens = st.text("0123456789abcdefABCDEF", max_size=64)
 hosts = st.sampled_from(["127.0.0.1", "192.168.1.20", "::1", "2001:db8::7", "relay.example.net"])
 
 
+# any text, and text mostly of characters quote() leaves as they are, with some it escapes
+_query_values = st.one_of(st.text(max_size=40), st.text(st.sampled_from("aZz09_.~-/ %&=?+#:@é中\x00"), max_size=12))
+
+
 class PlayUrlFormatTests(unittest.TestCase):
     @given(hosts, st.integers(1, 65535), dev_ids, channels, tokens,
            st.one_of(st.tuples(st.sampled_from([1, 2]), st.none()), st.tuples(st.none(), file_names)),
@@ -40,6 +44,16 @@ class PlayUrlFormatTests(unittest.TestCase):
         self.assertEqual(parse_play_url(url + suffix), PlayUrl(dev_id, channel_no, stream_type, file_name, token))
         parsed = urlparse(url)
         self.assertEqual((parsed.hostname, parsed.port, parsed.path), (host.lower(), port, "/realplay"))
+
+    @given(_query_values, st.integers(-10, 10**12), _query_values, _query_values, st.booleans())
+    def test_the_query_is_urlencode_of_its_four_parameters(self, dev_id, channel_no, token, file_name, live):
+        from urllib.parse import quote, urlencode
+
+        stream = ("streamtype", "2") if live else ("filename", file_name)
+        url = format_play_url("h", 554, dev_id, channel_no, token, stream_type=2 if live else None,
+                              file_name=None if live else file_name)
+        self.assertEqual(url, "rtsp://h:554/realplay?" + urlencode(
+            [("devid", dev_id), ("channelno", str(channel_no)), stream, ("hashtoken", token)], quote_via=quote))
 
     def test_a_url_names_a_stream_or_a_file(self):
         self.assertRaises(ValueError, format_play_url, "h", 554, CAM, 0, "t")

@@ -13,10 +13,19 @@ character) is dropped where lxml would raise.  Records are read by attribute
 name, so a handler may answer with spyne objects or with plain named tuples
 of the same field names.  spyne still parses and validates requests, writes
 faults and the WSDL.
+
+Each answer's fields are written by functions generated once from those tags
+(:func:`_writer`: one straight-line function per record or list, the
+record's fields read in order, no loop over the field table, no recursion
+through it); :func:`_write` walks the field table generically and stays as
+their reference (``tests/test_mcu_envelope.py`` holds the two to the same
+bytes).  A 10-camera DevList was most of McuLogin's answer CPU written by the
+walk (docs/benchmarks.md, "SOAP").
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from spyne.model.complex import Array, ComplexModelBase
@@ -99,11 +108,68 @@ def _close(out: list, mark: int, end: str, empty: str) -> None:
         out.append(end)
 
 
+def _writer(field: tuple, namespace: dict):
+    """A function ``(out, value)`` writing *field*'s element for a non-None *value*, as :func:`_write` does:
+    generated once per record or list of the contract, with the tags as constants."""
+    name, kind, start, end, empty, inner = field
+    if kind == _SIMPLE:
+        def simple(out: list, value) -> None:
+            out.append(start + _escape(value) + end)
+        return simple
+    number = next(_numbers)
+    lines = ["def write_%d(out, value):" % number, "    append = out.append", "    append(%r)" % start,
+             "    mark = len(out)"]
+    if kind == _RECORD:
+        names = [sub[0] for sub in inner]
+        values = ", ".join("v%d" % i for i in range(len(names)))
+        # the fields of a named tuple or a spyne object by attribute; any other record as _write reads it
+        lines += ["    try:",
+                  "        %s, = %s," % (values, ", ".join("value.%s" % n for n in names)),
+                  "    except AttributeError:",
+                  "        %s, = %s," % (values, ", ".join("getattr(value, %r, None)" % n for n in names))]
+        for i, sub in enumerate(inner):
+            lines += ["    if v%d is not None:" % i] + ["        " + line for line in _statements(sub, "v%d" % i,
+                                                                                            namespace)]
+    else:
+        lines += ["    for x in value:", "        if x is not None:"]
+        lines += ["            " + line for line in _statements(inner, "x", namespace)]
+    lines += ["    if len(out) == mark:", "        out[-1] = %r" % empty, "    else:", "        append(%r)" % end]
+    namespace.update(_escape=_escape, _plain=_CHANGED.search)
+    exec("\n".join(lines) + "\n", namespace)  # noqa: S102 - only the contract's names and reprs of fixed tags
+    return namespace["write_%d" % number]
+
+
+def _statements(field: tuple, var: str, namespace: dict) -> list[str]:
+    """Lines writing *field* for the non-None value in *var* inside a generated writer."""
+    if field[1] != _SIMPLE:
+        writer = _writer(field, namespace)
+        namespace["w_%d" % id(writer)] = writer
+        return ["w_%d(out, %s)" % (id(writer), var)]
+    start, end = field[2], field[3]
+    # _escape's two commonest cases inline: an int (a flag, a channel: the element of 0-255 written
+    # once, here), and text with nothing to escape
+    table = "t_%d" % next(_numbers)
+    namespace[table] = {n: start + str(n) + end for n in range(_SMALL)}.get
+    return ["kind = type(%s)" % var,
+            "if kind is int:",
+            "    append(%s(%s) or %r + str(%s) + %r)" % (table, var, start, var, end),
+            "elif kind is str and _plain(%s) is None:" % var,
+            "    append(%r + %s + %r)" % (start, var, end),
+            "else:",
+            "    append(%r + _escape(%s) + %r)" % (start, var, end)]
+
+
+_numbers = itertools.count()
+_SMALL = 256
+
+
 class _Answer:
     """One operation's compiled answer."""
 
     def __init__(self, out_message, ns: str):
         self.fields = _record(out_message)
+        namespace: dict = {}
+        self.writers = [_writer(field, namespace) for field in self.fields]
         self.single = len(self.fields) == 1
         name = out_message.get_type_name()
         self.head = ("<?xml version='1.0' encoding='UTF-8'?>\n"
@@ -117,9 +183,9 @@ class _Answer:
     def write(self, result) -> bytes:
         values = (result,) if self.single else result
         out = [self.head]
-        for field, value in zip(self.fields, values):
+        for writer, value in zip(self.writers, values):
             if value is not None:
-                _write(out, field, value)
+                writer(out, value)
         if len(out) == 1:
             return self.empty.encode("utf-8")
         out.append(self.tail)

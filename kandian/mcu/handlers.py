@@ -22,7 +22,7 @@ from twisted.logger import Logger
 from ..core import errors
 from ..core.alarms import PAGE_SIZE
 from ..core.errors import DomainError
-from ..logs import peer_text
+from ..logs import LineBudget, peer_text
 from ..wiretime import format_time, parse_time
 from . import api
 from .results import OK, QUIET, UPGRADE, fault_for, result_for
@@ -35,6 +35,9 @@ log = Logger()
 _Dev = namedtuple("Dev", [name for name, _ in api.Dev._type_info.items()])
 _Video = namedtuple("Video", [name for name, _ in api.Video._type_info.items()])
 _DIDO = namedtuple("DIDO", [name for name, _ in api.DIDO._type_info.items()])
+
+
+LOGIN_LINES_PER_SECOND = 50
 
 
 class Refusal(Exception):
@@ -61,6 +64,10 @@ class McuHandlers:
         self.passwords = core.accounts.passwords
         self.clock = clock
         self.config = config
+        # a login line each, up to this many a second; beyond, one line a second counts the rest, as for
+        # device logins (kandian.logs.LineBudget: at 1,600 logins/s the line was a tenth of a login's CPU)
+        self.login_lines = LineBudget(clock, LOGIN_LINES_PER_SECOND, lambda n: log.info(
+            "{count} more MCU logins in the last second, not logged one by one", count=n))
 
     # -- dispatch
 
@@ -92,17 +99,19 @@ class McuHandlers:
     def now(self) -> float:
         return self.clock.seconds()
 
+    def stop(self) -> None:
+        """Write the count of login lines held back now (at shutdown)."""
+        self.login_lines.flush()
+
     def _user(self, account: str, session: str) -> defer.Deferred:
         return self.core.accounts.user(account, session)
 
-    @defer.inlineCallbacks
     def _device(self, account: str, session: str, dev_id: str, channel_no: int | None = None,
-                control: bool = False):
+                control: bool = False) -> defer.Deferred:
         """(user_id, device) when the session is live and the device is bound
         to its user — and, with *channel_no*, has that channel; with *control*,
         not through a read-only share."""
-        device = yield self.core.bindings.device(account, session, dev_id, channel_no, control)
-        return device.user_id, device
+        return self.core.bindings.device(account, session, dev_id, channel_no, control).addCallback(_with_user)
 
     @defer.inlineCallbacks
     def _core(self, operation: str, d: defer.Deferred):
@@ -131,8 +140,9 @@ class McuHandlers:
     @defer.inlineCallbacks
     def McuLogin(self, client_ip, Account, Password, Version):
         login = yield self.core.accounts.login(Account, Password, Version, client_ip)
-        log.info("MCU login of {account} from {ip} ({version})", account=Account, ip=client_ip,
-                 version=peer_text(Version))
+        if self.login_lines.allow():
+            log.info("MCU login of {account} from {ip} ({version})", account=Account, ip=client_ip,
+                     version=peer_text(Version))
         return OK, login.session, login.max_devices, _dev_list(login.devices)
 
     def CheckClientUpgrade(self, client_ip, MobileTel, CmsUrl, CmsName, Version):
@@ -307,11 +317,20 @@ class McuHandlers:
         return OK, answer.TotalRecordNum if answer.TotalRecordNum is not None else len(files), files
 
 
+_record = tuple.__new__  # a named tuple made from a tuple of its fields, without its Python-level __new__
+
+
 def _dev_list(channels) -> list:
-    return [_Dev(c.dev_id, c.channel_no, c.name, int(c.online), int(c.ptz), c.share_flag,
-                 int(c.motion), int(c.infrared), int(c.manual), int(c.dido),
-                 [_Video(s, f) for s, f in c.videos], [_DIDO(n, name) for n, name in c.didos])
-            for c in channels]
+    """DevList of the core's ListedChannels: flags as 0/1 (``+flag`` is the int of a bool), the
+    store's (StreamType, FrameSize) and (DIDONo, DIDONoName) pairs as Video and DIDO."""
+    return [_record(_Dev, (dev_id, channel_no, name, +online, +ptz, share_flag, +motion, +infrared, +manual,
+                           +dido, [_record(_Video, v) for v in videos], [_record(_DIDO, d) for d in didos]))
+            for dev_id, channel_no, name, online, ptz, share_flag, motion, infrared, manual, dido, videos, didos
+            in channels]
+
+
+def _with_user(device) -> tuple:
+    return device.user_id, device
 
 
 def _seconds(value: str) -> str:

@@ -73,7 +73,9 @@ DEVICE_LIST = (
 
 
 def listed(row) -> ListedChannel:
-    return ListedChannel(*row[:10], [tuple(v) for v in row[10]], [(int(n), name) for n, name in row[11]])
+    # tuple.__new__: the named tuple without its Python-level __new__ (a login lists every channel)
+    return tuple.__new__(ListedChannel, (*row[:10], list(map(tuple, row[10])),
+                                         [(int(n), name) for n, name in row[11]]))
 
 
 class Bindings:

@@ -67,16 +67,18 @@ class Sessions:
     def __init__(self, db):
         self.db = db
 
-    @defer.inlineCallbacks
     def _checked(self, row, session_id: str, now: float):
         """The Session of the first three columns of *row* (None: no such
-        account); a live session is touched."""
+        account); a live session is touched.  The Session itself, or — when
+        the touch is written — a Deferred of it (callers ``yield`` either: most
+        checks touch nothing, and need no Deferred)."""
         if row is None:
             return None
         user_id, live, last_used = row[0], bool(row[1]), row[2]
+        session = Session(user_id, live)
         if live and now - float(last_used) >= SESSION_TOUCH:
-            yield self.db.runOperation(_TOUCH_SESSION, (now, session_id))
-        return Session(user_id, live)
+            return self.db.runOperation(_TOUCH_SESSION, (now, session_id)).addCallback(lambda _: session)
+        return session
 
     @defer.inlineCallbacks
     def open(self, user_id: int, version: str, client_ip: str | None, now: float):
