@@ -239,8 +239,9 @@ class UserJourneys(BrowserTestCase):
             assert held == [(1, "09:00", "12:30"), (3, "09:00", "12:30")], held
             # the same window again overlaps: refused, and said so
             page.click("#policy-form button[type=submit]")
-            page.wait_for_selector("#toast.show")
-            assert "重叠" in page.inner_text("#toast") or "overlap" in page.inner_text("#toast")
+            # the toast may still show an earlier message: wait for this refusal's text in it
+            page.wait_for_function("() => { const t = document.querySelector('#toast.show');"
+                                   " return t && /重叠|overlap/.test(t.innerText); }")
             page.fill("#share-form input[name=mobile]", B)
             page.click("#share-form button[type=submit]")
             page.wait_for_selector("#shares td:has-text('%s')" % B)
