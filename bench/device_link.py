@@ -434,6 +434,9 @@ class NullLink(protocol.Protocol):
         self.seq = 0
         self.pending: dict[int, defer.Deferred] = {}
 
+    def connectionMade(self) -> None:
+        self.transport.setTcpNoDelay(True)  # as kandian's DeviceLink: no command held for a delayed ACK
+
     def dataReceived(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
         while len(buf) >= 8:
