@@ -23,13 +23,16 @@ import sys
 import tempfile
 import time
 
+from _measure import die_with_parent  # bench/_measure.py, beside this script
+
 BIN = os.path.dirname(sys.executable)
 LISTENERS = ("device", "register", "mcu", "rtsp", "admin", "ftp")
 
 
 def timed_start(args: list[str], marker: bytes, timeout: float = 60.0):
     start = time.monotonic()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # SIGINT as usual even when this script runs with it ignored (a background job), so timed_stop stops it
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     output = b""
     while marker not in output:
         if time.monotonic() - start > timeout or proc.poll() is not None:
