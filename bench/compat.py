@@ -183,18 +183,22 @@ def main(argv=None) -> None:
         children.append(bare_proc)
         bare = "http://127.0.0.1:%d/" % _wait_for(os.path.join(directory, "bare.json"), bare_proc)["port"]
         ok = "<StatusCode>0</StatusCode>"
+        kandian, baseline = platform_proc.pid, bare_proc.pid  # whose CPU a request each case reads
         results = {
-            "bare POST": case(wrk, bare, "POST", "x", play_body(platform["target"]), ok, args, directory, "bp"),
+            "bare POST": case(wrk, bare, "POST", "x", play_body(platform["target"]), ok, args, directory, "bp",
+                              baseline),
             "mvb play": case(wrk, mvb + "play", "POST", "x", play_body(platform["target"]), ok, args, directory,
-                             "play"),
-            "mvb pauseplay": case(wrk, mvb + "pauseplay", "POST", "x", pause, ok, args, directory, "pause"),
-            "bare GET": case(wrk, bare, "GET", "x", None, '"err_code":0', args, directory, "bg"),
-            "list_camera": case(wrk, cameras, "GET", "x", None, '"err_code":0', args, directory, "cameras"),
+                             "play", kandian),
+            "mvb pauseplay": case(wrk, mvb + "pauseplay", "POST", "x", pause, ok, args, directory, "pause", kandian),
+            "bare GET": case(wrk, bare, "GET", "x", None, '"err_code":0', args, directory, "bg", baseline),
+            "list_camera": case(wrk, cameras, "GET", "x", None, '"err_code":0', args, directory, "cameras",
+                                kandian),
         }
         say("kandian compatibility APIs benchmark (%s, %d devices, %d connections, %g s a case)"
             % (git_commit(), args.devices, args.connections, args.seconds))
         for name, r in results.items():
-            say("  %-14s %9.1f req/s  p50 %6.2f ms  p99 %6.2f ms" % (name, r["rps"], r["p50_ms"], r["p99_ms"]))
+            say("  %-14s %9.1f req/s  p50 %6.2f ms  p99 %6.2f ms  server CPU %6.1f us a request"
+                % (name, r["rps"], r["p50_ms"], r["p99_ms"], r["server_cpu_us"]))
         ratios = {"mvb play": results["mvb play"]["rps"] / results["bare POST"]["rps"],
                   "mvb pauseplay": results["mvb pauseplay"]["rps"] / results["bare POST"]["rps"],
                   "list_camera": results["list_camera"]["rps"] / results["bare GET"]["rps"]}
