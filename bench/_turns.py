@@ -72,13 +72,10 @@ class TurnMeter:
         self.reactor.callLater = self._call_later
 
     def _timed_call_later(self, delay, func, *args, **kw):
-        name = None
-
         def timed(*a, **k):
-            nonlocal name
             owner = getattr(func, "__self__", None)
-            if owner is not None and hasattr(owner, "callbacks"):  # a Deferred: name what its callbacks are
-                name = "Deferred.callback -> " + _chain(owner)
+            # a Deferred's callbacks are gone once it fired: named before
+            name = "Deferred.callback -> " + _chain(owner) if hasattr(owner, "callbacks") else None
             t0 = perf()
             try:
                 return func(*a, **k)

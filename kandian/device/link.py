@@ -47,7 +47,7 @@ from twisted.python.failure import Failure
 
 from ..core.errors import log_failure
 from ..logs import peer_text
-from ..sendnow import direct_socket, send_now
+from ..sendnow import direct_socket, no_delay, send_now
 from .frame import BadDigest, Frame, FrameDecoder, FrameError, FrameTooLarge, next_seq
 from .messages import (
     DEVICE_INITIATED,
@@ -240,11 +240,7 @@ class DeviceLink(protocol.Protocol):
         return getattr(address, "host", None), getattr(address, "port", None)
 
     def connectionMade(self):
-        # small frames both ways: a command must not wait, under Nagle's algorithm, for the ACK of the frame
-        # sent before it, which the device may delay by 40 ms
-        no_delay = getattr(self.transport, "setTcpNoDelay", None)
-        if no_delay is not None:
-            no_delay(True)
+        no_delay(self.transport)  # a command must not wait for the device's delayed ACK
         self._socket = direct_socket(self.transport)
         self._timer = self.clock.callLater(self.login_timeout, self._expired, "no LOGIN_REQ within %d s"
                                            % (self.login_timeout,))

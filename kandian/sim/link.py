@@ -51,6 +51,7 @@ from kandian.device.messages import (
     NotifyPictureResponse,
     decode_body,
 )
+from kandian.sendnow import no_delay
 from kandian.sim.answers import answer
 from kandian.sim.state import DeviceState
 
@@ -279,11 +280,7 @@ class DeviceLink(Protocol):
 
     def connectionMade(self) -> None:
         self._open = True
-        # as a camera should (docs/device-protocol.md): an answer must not wait under Nagle's algorithm for
-        # the ACK of the frame sent before it
-        no_delay = getattr(self.transport, "setTcpNoDelay", None)
-        if no_delay is not None:
-            no_delay(True)
+        no_delay(self.transport)  # as a camera should (docs/device-protocol.md)
         login = self._request(self.state.login_request(), self.request_timeout)
         login.addCallbacks(self._login_answered, self._login_failed)
 
