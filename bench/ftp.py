@@ -23,10 +23,18 @@ Two servers, each a child process of this script on the epoll reactor:
   Twisted's thread pool (one call per upload) — still no checks, no hash,
   no temporary file and rename, no database.
 
-The cameras are curl: one ``curl --parallel`` process (``--parallel-max`` N,
-``--parallel-immediate``) with N transfers, each its own device's account
-and one 200 KB JPEG (``-T``), so every camera's session (login, EPSV, TYPE,
-STOR, QUIT) starts at once; ``--disable-epsv`` makes them PASV.  Passive
+The cameras are curl: ``--curls`` K processes (default 25), each one ``curl
+--parallel`` (``--parallel-max`` N/K, ``--parallel-immediate``) with its
+share of the N transfers, each its own device's account and one 200 KB JPEG
+(``-T``), so every camera's session (login, EPSV, TYPE, STOR, QUIT) starts
+at once; ``--disable-epsv`` makes them PASV.  Several processes because
+cameras are independent and libcurl is not: it reads an upload's 226 (and
+a QUIT's 221) with a blocking call (``ftp_done`` → ``getftpresponse``,
+listed among libcurl's blocking waits in curl pull request 23006), so one
+process's other transfers stand still meanwhile, and with ``--curls 1``
+uploads/s is one over the time from an upload's last byte to its 226 —
+for a server that makes each upload durable before its 226, the disk's
+flush latency (docs/benchmarks.md, "FTP uploads").  Passive
 ports: whatever the system gives (``--passive-ports LOW-HIGH`` sets a range
 for both servers).
 
@@ -360,9 +368,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=200_000, help="bytes per picture (default 200,000)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pasv", action="store_true", help="PASV instead of curl's default EPSV")
-    parser.add_argument("--curls", type=int, default=1,
-                        help="curl processes the cameras are split among (default 1: libcurl waits for each"
-                             " upload's 226 blocking all of its other transfers, so one process measures the"
+    parser.add_argument("--curls", type=int, default=25,
+                        help="curl processes the cameras are split among (default 25; with 1, libcurl waits for"
+                             " each upload's 226 blocking all of its other transfers, so one process measures the"
                              " servers' 226 latency more than their throughput)")
     parser.add_argument("--passive-ports", default="", help="LOW-HIGH for both servers (default: any port)")
     parser.add_argument("--dsn", default="", help="kandian's PostgreSQL (default: the embedded one)")
