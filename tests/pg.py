@@ -9,6 +9,7 @@ migrations built, so every test starts from the schema a new install has.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import tempfile
@@ -36,7 +37,7 @@ def admin_dsn() -> str:
         if os.environ.get("KANDIAN_TEST_DSN"):
             _admin_dsn = os.environ["KANDIAN_TEST_DSN"]
         else:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _first_start_lock():
                 warnings.simplefilter("ignore")  # platformdirs' XDG_RUNTIME_DIR warning
                 import pgserver
                 _server = pgserver.get_server(tempfile.mkdtemp(prefix="kandian-test-pg-"),
@@ -49,6 +50,20 @@ def admin_dsn() -> str:
                 cur.execute("ALTER SYSTEM SET full_page_writes = off")
                 cur.execute("SELECT pg_reload_conf()")
     return _admin_dsn
+
+
+class _first_start_lock:
+    """Trial's workers (``-j2``) start their servers one at a time: run as root, pgserver
+    creates its ``pgserver`` system user on first use, and two workers doing that at once on a
+    new machine fail (``useradd`` exit 9, or ``initdb`` refused its directory)."""
+
+    def __enter__(self):
+        self.f = open(os.path.join(tempfile.gettempdir(), "kandian-test-pgserver.lock"), "a")
+        fcntl.flock(self.f, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.f, fcntl.LOCK_UN)
+        self.f.close()
 
 
 def dsn_for(database: str) -> str:
