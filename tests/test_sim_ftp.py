@@ -129,6 +129,9 @@ class WithThePlatformTests(DeviceTestCase):
                                     ftp=device_ftp)
         self.addCleanup(link.close)
         yield link.logged_in()
+        # LOGIN_RES goes out before the login's row is written, and a round sends only to devices the store
+        # shows online
+        yield eventually(lambda: self.online(state.dev_id), "%s online in the store" % state.dev_id)
         return link
 
     @defer.inlineCallbacks
