@@ -7,7 +7,7 @@ from zope.interface import implementer
 
 from kandian.core import errors
 from kandian.core.alarms import Alarms
-from kandian.core.devices import LINES_PER_SECOND, Addresses, Batcher, Devices, LoginReport, OfflineBatcher
+from kandian.core.devices import LINES_PER_SECOND, Addresses, DelayedWrites, Devices, LoginReport, OfflineBatcher
 from kandian.core.interfaces import IAlarmNotifier
 from kandian.device import messages as m
 from kandian.device.link import CommandTimeout, DeviceRefused, LinkLost
@@ -199,8 +199,8 @@ class Notifier:
         self.alarms.append(alarm)
 
 
-class BatcherTests(unittest.TestCase):
-    """The delayed writes of last_seen_at and offline state (kandian.core.devices.Batcher)."""
+class DelayedWritesTests(unittest.TestCase):
+    """The delayed writes of last_seen_at and offline state (kandian.core.devices.DelayedWrites)."""
 
     def setUp(self):
         self.clock = task.Clock()
@@ -214,7 +214,7 @@ class BatcherTests(unittest.TestCase):
             self.written.append(dict(rows))
             return defer.succeed(None)
 
-        self.batcher = Batcher(write, self.clock, 2.0, "last_seen_at")
+        self.batcher = DelayedWrites(write, self.clock, 2.0, "last_seen_at")
         self.batcher.start()
         self.addCleanup(self.batcher._loop.stop)
 

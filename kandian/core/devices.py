@@ -81,7 +81,7 @@ class DeviceSession:
         self.login_row: defer.Deferred | None = None  # fires with None once that write settled
 
 
-class Batcher:
+class DelayedWrites:
     """Writes that tolerate a short delay, one statement per *chunk* rows
     every *interval* seconds instead of one per device: heartbeats that
     change nothing (``last_seen_at``) and links that closed (offline).  Rows
@@ -89,7 +89,9 @@ class Batcher:
     (200 rows: 0.6 ms to build and send).  A chunk the store could not write goes back for the
     next flush (a newer row for the same device, noted meanwhile, wins): a
     deadlock or a database that is away delays these writes, it does not
-    lose them.  The first failure is logged, and the recovery."""
+    lose them.  The first failure is logged, and the recovery.  (Not
+    :class:`kandian.batching.Batcher`, which coalesces calls made while one
+    is under way and answers each.)"""
 
     chunk = 200
 
@@ -143,14 +145,14 @@ class Batcher:
                 self.failures = 0
 
 
-class SeenBatcher(Batcher):
+class SeenBatcher(DelayedWrites):
     # every 2 s, not every 30: the same rows (a device beats every 120 s), written as a steady trickle
     # instead of a burst of some 60 statements that PostgreSQL then runs beside the reactor
     def __init__(self, links, clock, interval: float = 2.0):
         super().__init__(links.seen, clock, interval, "last_seen_at")
 
 
-class OfflineBatcher(Batcher):
+class OfflineBatcher(DelayedWrites):
     def __init__(self, links, clock, interval: float = 1.0):
         super().__init__(links.offline, clock, interval, "offline state")
 
