@@ -152,11 +152,14 @@ class LimitingFactory(protocol.ServerFactory):
     noisy = False
     refusal_grace = 2.0
 
-    def __init__(self, wrapped, limit: ListenerLimit, clock, answer: bytes = b""):
+    def __init__(self, wrapped, limit: ListenerLimit, clock, answer: bytes = b"", exempt=frozenset()):
+        """*exempt*: source keys (:func:`~kandian.throttle.source_key`) the per-address cap does not
+        apply to (the total cap does): the address this node's own media children reach its relay from."""
         self.wrapped = wrapped
         self.limit = limit
         self.clock = clock
         self.answer = answer
+        self.exempt = frozenset(exempt)
         self.connections: set[Any] = set()
         self._drain = Drain(self.connections)
         self.per_source: dict[str, int] = {}
@@ -181,7 +184,8 @@ class LimitingFactory(protocol.ServerFactory):
         held = self.per_source.get(source, 0) if source is not None else 0
         if limit.open >= limit.max_connections:
             return self._refuse(source, "total")
-        if limit.max_per_address and source is not None and held >= limit.max_per_address:
+        if limit.max_per_address and source is not None and held >= limit.max_per_address \
+                and source not in self.exempt:
             return self._refuse(source, "per_address")
         p = self.wrapped.buildProtocol(addr)
         if p is None:

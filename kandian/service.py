@@ -85,7 +85,7 @@ from .sms import LoggingSmsSender
 from .store.connector import Store
 from .store.pool import log_failure
 from .store.service import StoreService
-from .throttle import FailureThrottle
+from .throttle import FailureThrottle, source_key
 
 log = Logger()
 
@@ -414,6 +414,14 @@ class Platform:
         from .media.probe import rtsp_answers
 
         return rtsp_answers(self.reactor, host, port, url, timeout=self.config.rtsp.connect_timeout)
+
+    def own_sources(self, listener: str) -> frozenset[str]:
+        """Sources a listener's per-address cap leaves alone: on the relay, the address this node's
+        recorder, HLS packagers and stream proxies dial it from (:meth:`_internal_relay`), or the
+        cap ([rtsp] max_connections_per_address, 32) would be how many channels a node can record."""
+        if listener != "rtsp":
+            return frozenset()
+        return frozenset({source_key(_interface_of(self.config.rtsp.listen))})
 
     def _internal_relay(self) -> tuple[str, int] | None:
         """Where this node's media children reach its RTSP relay: the listener's
@@ -792,7 +800,8 @@ class KandianService(service.MultiService):
         yield self.platform.start()
         for name, description in self.config.listeners().items():
             factory = limits.LimitingFactory(self.platform.factories[name], caps.limits[name],
-                                             self.reactor, limits.REFUSALS.get(name, b""))
+                                             self.reactor, limits.REFUSALS.get(name, b""),
+                                             exempt=self.platform.own_sources(name))
             endpoint = serverFromString(self.reactor, with_backlog(description))
             listener = Listener(name, description, endpoint, factory, clock=self.reactor)
             self.listeners[name] = listener

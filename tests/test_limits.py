@@ -88,6 +88,32 @@ class LimitingFactoryTests(unittest.SynchronousTestCase):
             self.assertIsInstance(connect(factory, v4("127.0.0.1"))[0], _Held)
         self.assertEqual(factory.limit.refused, {})
 
+    def test_an_exempt_source_passes_the_per_address_cap_but_not_the_total(self):
+        limit = limits.ListenerLimit("test", 5, 1)
+        factory = limits.LimitingFactory(protocol.Factory.forProtocol(_Held), limit, task.Clock(),
+                                         exempt={"127.0.0.1"})
+        for _ in range(3):
+            self.assertIsInstance(connect(factory, v4("127.0.0.1"))[0], _Held)
+        self.assertIsInstance(connect(factory, v4("10.0.0.9"))[0], _Held)
+        self.assertNotIsInstance(connect(factory, v4("10.0.0.9"))[0], _Held)
+        self.assertIsInstance(connect(factory, v4("127.0.0.1"))[0], _Held)
+        self.assertNotIsInstance(connect(factory, v4("127.0.0.1"))[0], _Held)
+        self.assertEqual(limit.refused, {"per_address": 1, "total": 1})
+
+    def test_the_relay_exempts_the_address_its_own_media_children_dial_it_from(self):
+        """The recorder, HLS packagers and stream proxies pull through this node's relay: capped
+        like an outside peer, a node would record at most [rtsp] max_connections_per_address channels."""
+        from kandian.service import Platform
+
+        for listen, exempt in (("tcp:554", "127.0.0.1"), ("tcp:554:interface=0.0.0.0", "127.0.0.1"),
+                               ("tcp:554:interface=10.1.2.3", "10.1.2.3"),
+                               ("tcp:554:interface=\\:\\:1", "::/64")):
+            c = config.parse("[rtsp]\nlisten = %s\n" % listen, "test.ini", reactor)
+            platform = Platform.__new__(Platform)
+            platform.config = c
+            self.assertEqual(platform.own_sources("rtsp"), {exempt}, listen)
+            self.assertEqual(platform.own_sources("mcu"), frozenset(), listen)
+
     def test_closed_connections_leave_no_trace(self):
         factory, _ = capped(max_connections=5, per_address=5)
         held = [connect(factory, v4("10.0.0.1"))[0] for _ in range(5)]
@@ -456,6 +482,9 @@ class DeviceShareTests(DatabaseTestCase):
     def test_other_listeners_at_their_caps_and_a_device_still_logs_in(self):
         caps = self.service.platform.listener_limits
         self.assertEqual(caps["device"].max_connections, 2)
+        # this node's media children reach the relay from loopback, past its per-address cap
+        self.assertEqual({n: listener.factory.exempt for n, listener in self.service.listeners.items()
+                          if listener.factory.exempt}, {"rtsp": {"127.0.0.1"}})
         # a slowloris on every HTTP listener and on the relay, up to each cap
         slow = {"register": b"POST /register HTTP/1.1\r\nHo", "mcu": b"POST /mcu HTTP/1.1\r\n",
                 "admin": b"GET /health HTTP/1.1\r\n", "rtsp": b"OPTIONS rtsp://x/ RTSP/1.0\r\n"}
