@@ -431,9 +431,12 @@ def main() -> None:
     p, d = result.get("platform"), result.get("direct")
     if p:
         say("platform: %d streams through the relay, %.3f of a core per stream (platform %.3f + ffmpeg %.3f),"
-            " %.2f MB/s, all recording %.1f s after the windows were set; machine busy %.2f cores"
+            " %.2f MB/s, all recording %.1f s after the windows were set; machine busy %.2f cores;"
+            " %d recorder ffmpegs ran the whole window, %d exited during it%s"
             % (p["streams"], p["cpu_share_per_stream"], p["platform_cpu_share_per_stream"],
-               p["ffmpeg_cpu_share_per_stream"], p["mb_per_s"], p["time_to_all_recording"], p["machine_busy_cores"]))
+               p["ffmpeg_cpu_share_per_stream"], p["mb_per_s"], p["time_to_all_recording"], p["machine_busy_cores"],
+               p["ffmpeg_streams_measured"], p["crashes_in_window"],
+               "" if not p["crashes_in_window"] else " (NOT every channel recorded throughout: see kandian.log)"))
     if d:
         say("direct:   %d ffmpeg by hand, %.3f of a core per stream, %.2f MB/s; machine busy %.2f cores"
             % (d["streams"], d["cpu_share_per_stream"], d["mb_per_s"], d["machine_busy_cores"]))
