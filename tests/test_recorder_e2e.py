@@ -36,6 +36,7 @@ WAIT = 6000  # eventually() tries (10 ms each): a minute
 class RecorderTestCase(PortalTestCase):
     timeout = 240
     media_settings = ""
+    rtsp_settings = ""
     device = True  # the camera behind a simulated device (else: only its RTSP server, for a proxy)
     online_at_start = True
     ends_in = ENDS_IN
@@ -44,7 +45,8 @@ class RecorderTestCase(PortalTestCase):
     def setUp(self):
         self.root = os.path.abspath(self.mktemp())
         self.settings = {"files": "root = %s\n" % self.root,
-                         "media": "segment_seconds = %d\n%s" % (SEGMENT, self.media_settings)}
+                         "media": "segment_seconds = %d\n%s" % (SEGMENT, self.media_settings),
+                         "rtsp": self.rtsp_settings}
         yield super().setUp()
         self.platform = self.service.platform
         self.recorder = self.platform.recorder
@@ -309,6 +311,30 @@ class ProxyRecordingTests(RecorderTestCase):
         duration, _ = yield self.vod_seconds(admin, rows[0]["id"])
         recorded = sum(r["duration"] for r in rows)
         self.assertLess(abs(duration - recorded), 1.0, (duration, recorded))
+
+
+class PastThePerAddressCapTests(RecorderTestCase):
+    """Every channel is pulled through this node's relay from loopback: the relay's per-address cap
+    (1 here, 32 by default) does not bound how many channels the node records."""
+
+    rtsp_settings = "max_connections_per_address = 1\n"
+
+    @defer.inlineCallbacks
+    def test_two_channels_record_at_once_past_a_per_address_cap_of_one(self):
+        yield self.schedule(self.owner)
+        admin = yield self.operator("admin")
+        answer = yield self.post("/api/v1/proxies", {"url": self.media.url, "name": "门口"}, token=admin)
+        self.assertEqual(answer.code, 201, answer)
+        proxy = answer.json["dev_id"]
+        yield self.schedule(admin, dev_id=proxy)
+        yield self.complete(2)
+        yield self.complete(2, dev_id=proxy)
+        self.assertEqual((self.recorder.active, self.recorder.stats.process.crashes), (2, 0))
+        self.assertEqual(self.platform.listener_limits["rtsp"].refused, {})
+        yield self.ended()
+        for dev_id in (CAM, proxy):
+            rows = yield self.rows(dev_id)
+            self.assertEqual({r["run_id"] for r in rows}, {rows[0]["id"]}, dev_id)  # one run: never restarted
 
 
 class OfflineAtTheStartTests(RecorderTestCase):
