@@ -207,6 +207,15 @@ def _interface_of(description: str) -> str:
     return "127.0.0.1"
 
 
+def own_sources(config: Config, listener: str) -> frozenset[str]:
+    """Sources a listener's per-address cap leaves alone: on the relay, the address this node's
+    recorder, HLS packagers and stream proxies dial it from (:meth:`Platform._internal_relay`), or the
+    cap ([rtsp] max_connections_per_address, 32) would be how many channels a node can record."""
+    if listener != "rtsp":
+        return frozenset()
+    return frozenset({source_key(_interface_of(config.rtsp.listen))})
+
+
 def _url_host(host: str) -> str:
     return "[%s]" % host if ":" in host and not host.startswith("[") else host
 
@@ -414,14 +423,6 @@ class Platform:
         from .media.probe import rtsp_answers
 
         return rtsp_answers(self.reactor, host, port, url, timeout=self.config.rtsp.connect_timeout)
-
-    def own_sources(self, listener: str) -> frozenset[str]:
-        """Sources a listener's per-address cap leaves alone: on the relay, the address this node's
-        recorder, HLS packagers and stream proxies dial it from (:meth:`_internal_relay`), or the
-        cap ([rtsp] max_connections_per_address, 32) would be how many channels a node can record."""
-        if listener != "rtsp":
-            return frozenset()
-        return frozenset({source_key(_interface_of(self.config.rtsp.listen))})
 
     def _internal_relay(self) -> tuple[str, int] | None:
         """Where this node's media children reach its RTSP relay: the listener's
@@ -801,7 +802,7 @@ class KandianService(service.MultiService):
         for name, description in self.config.listeners().items():
             factory = limits.LimitingFactory(self.platform.factories[name], caps.limits[name],
                                              self.reactor, limits.REFUSALS.get(name, b""),
-                                             exempt=self.platform.own_sources(name))
+                                             exempt=own_sources(self.config, name))
             endpoint = serverFromString(self.reactor, with_backlog(description))
             listener = Listener(name, description, endpoint, factory, clock=self.reactor)
             self.listeners[name] = listener

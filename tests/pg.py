@@ -9,6 +9,7 @@ migrations built, so every test starts from the schema a new install has.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import itertools
 import os
@@ -52,18 +53,14 @@ def admin_dsn() -> str:
     return _admin_dsn
 
 
-class _first_start_lock:
+@contextlib.contextmanager
+def _first_start_lock():
     """Trial's workers (``-j2``) start their servers one at a time: run as root, pgserver
     creates its ``pgserver`` system user on first use, and two workers doing that at once on a
     new machine fail (``useradd`` exit 9, or ``initdb`` refused its directory)."""
-
-    def __enter__(self):
-        self.f = open(os.path.join(tempfile.gettempdir(), "kandian-test-pgserver.lock"), "a")
-        fcntl.flock(self.f, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc):
-        fcntl.flock(self.f, fcntl.LOCK_UN)
-        self.f.close()
+    with open(os.path.join(tempfile.gettempdir(), "kandian-test-pgserver.lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def dsn_for(database: str) -> str:

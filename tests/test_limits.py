@@ -103,16 +103,14 @@ class LimitingFactoryTests(unittest.SynchronousTestCase):
     def test_the_relay_exempts_the_address_its_own_media_children_dial_it_from(self):
         """The recorder, HLS packagers and stream proxies pull through this node's relay: capped
         like an outside peer, a node would record at most [rtsp] max_connections_per_address channels."""
-        from kandian.service import Platform
+        from kandian.service import own_sources
 
         for listen, exempt in (("tcp:554", "127.0.0.1"), ("tcp:554:interface=0.0.0.0", "127.0.0.1"),
                                ("tcp:554:interface=10.1.2.3", "10.1.2.3"),
                                ("tcp:554:interface=\\:\\:1", "::/64")):
             c = config.parse("[rtsp]\nlisten = %s\n" % listen, "test.ini", reactor)
-            platform = Platform.__new__(Platform)
-            platform.config = c
-            self.assertEqual(platform.own_sources("rtsp"), {exempt}, listen)
-            self.assertEqual(platform.own_sources("mcu"), frozenset(), listen)
+            self.assertEqual(own_sources(c, "rtsp"), {exempt}, listen)
+            self.assertEqual(own_sources(c, "mcu"), frozenset(), listen)
 
     def test_closed_connections_leave_no_trace(self):
         factory, _ = capped(max_connections=5, per_address=5)

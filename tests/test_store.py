@@ -227,7 +227,6 @@ class CoalescedAbilityTests(DatabaseTestCase):
             channels = [0, 1] if i != 3 else [0]
             self.assertEqual((yield self.stored(dev_id))[1:3], (channels, [(1, 3)] if i != 3 else []))
 
-
     @defer.inlineCallbacks
     def test_after_a_refusal_one_devices_reports_run_in_order(self):
         """Run again alone, two reports of one device go one after the other, the later last, as the
